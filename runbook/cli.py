@@ -1,0 +1,112 @@
+"""The ``runbook`` command: a thin click layer over the library API.
+
+Exit codes follow click: 0 success, 1 invalid input (or a failed build), 2 wrong usage.
+A :class:`~runbook.errors.RunbookError` is printed as ``file:line:col: path: message`` lines
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import RunbookError
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_INPUTS = "inputs"
+
+
+def reports_errors(fn: F) -> F:
+    """Turn a RunbookError into its message on stderr and the error's exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RunbookError as exc:
+            click.echo(exc.format(), err=True)
+            if exc.problems:
+                click.echo(f"{len(exc.problems)} error(s); nothing was written.", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="runbook")
+def main() -> None:
+    """Site-specific OCS 2007 edge runbooks from topology files in inputs/."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
+def validate(paths: tuple[Path, ...], strict: bool, quiet: bool) -> None:
+    """Check topology files (default: every file under inputs/).
+
+    Prints every problem of every file as file:line:col: path: message. Exits 0 when all
+    files are valid, 1 when any is invalid.
+    """
+    from .validate import discover, load_all
+
+    targets = list(paths) or [Path(DEFAULT_INPUTS)]
+    if not discover(targets):
+        names = ", ".join(map(str, targets))
+        raise click.UsageError(f"no topology files (*.yaml) found in {names}")
+    results = load_all(targets)
+    failed = 0
+    for item in results:
+        for p in item.problems:
+            click.echo(p.format(), err=True)
+        bad = bool(item.errors) or (strict and bool(item.warnings))
+        failed += bad
+        if not quiet:
+            state = "invalid" if bad else "valid"
+            click.echo(f"{item.source.file}: {state} ({len(item.errors)} error(s), "
+                       f"{len(item.warnings)} warning(s))")
+    if not quiet:
+        click.echo(f"{len(results) - failed} of {len(results)} topology file(s) valid")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON.")
+@reports_errors
+def plan(file: Path, as_json: bool) -> None:
+    """Show the plan derived from one topology FILE."""
+    from .api import plan_file
+    from .summary import summarize
+
+    result = plan_file(file)
+    if as_json:
+        click.echo(result.to_json(), nl=False)
+    else:
+        click.echo(summarize(result))
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the schema to this file instead of standard output.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of a topology file (generated from the model)."""
+    from .model import json_schema
+
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,188 @@
+"""Reading topology YAML safely, keeping the position of every key and value.
+
+PyYAML's safe loader is used for scalars only; the document tree is walked here so that
+each path (``("edge", "servers", 0, "nics")``) maps to the line and column it came from,
+duplicate keys are refused instead of silently overwritten, and hostile documents (alias
+bombs, huge files, several documents, a list where a mapping belongs) fail fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Problem
+
+MAX_BYTES = 1_000_000
+MAX_ALIASES = 50
+MAX_NODES = 100_000
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class Source:
+    """A topology file's text, its data and where each path sits in it."""
+
+    file: str
+    text: str
+    data: Any = None
+    # path -> (line, col) of the value; keys of mappings also under path + ("<key>",)
+    positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: PathKey, *, key: bool = False) -> tuple[int, int]:
+        """Line and column (1-based) of ``path``, or of its nearest ancestor that exists."""
+        table = self.key_positions if key else self.positions
+        p = tuple(path)
+        while p:
+            if p in table:
+                return table[p]
+            if not key and p in self.key_positions:
+                return self.key_positions[p]
+            p = p[:-1]
+        return self.positions.get((), (1, 1))
+
+    def problem(
+        self,
+        path: PathKey,
+        message: str,
+        *,
+        severity: str = "error",
+        key: bool = False,
+        code: str = "",
+    ) -> Problem:
+        """A :class:`Problem` positioned at ``path`` in this file."""
+        line, col = self.where(path, key=key)
+        return Problem(self.file, line, col, format_path(path), message, severity, code)  # type: ignore[arg-type]
+
+
+def format_path(path: PathKey) -> str:
+    """``("edge", "servers", 0, "nics")`` -> ``edge.servers[0].nics``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class _LoadError(Exception):
+    def __init__(self, line: int, col: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.col, self.message = line, col, message
+
+
+def _mark(node: yaml.Node | yaml.Event | None) -> tuple[int, int]:
+    mark = getattr(node, "start_mark", None)
+    if mark is None:
+        return (1, 1)
+    return (mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    """Turns a composed node tree into plain data while recording positions."""
+
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        self.nodes = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _LoadError(*_mark(node), f"the document expands to more than {MAX_NODES} "
+                             "values; a topology is far smaller: remove repeated aliases")
+        self.src.positions[path] = _mark(node)
+        if isinstance(node, yaml.MappingNode):
+            self.constructor.flatten_mapping(node)
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise _LoadError(*_mark(key_node), "a key must be plain text")
+                key = self.constructor.construct_object(key_node)
+                if not isinstance(key, str):
+                    key = str(key_node.value)
+                if key in out:
+                    first = self.src.key_positions[(*path, key)]
+                    raise _LoadError(*_mark(key_node), f"key '{key}' appears twice (first at "
+                                     f"line {first[0]}); keep one of them")
+                self.src.key_positions[(*path, key)] = _mark(key_node)
+                out[key] = self.build(value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.constructor.construct_object(node)
+
+
+def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
+    """Parse ``text`` as a topology document; problems are returned, never raised."""
+    src = Source(file=file, text=text)
+
+    def fail(line: int, col: int, message: str) -> tuple[Source, list[Problem]]:
+        return src, [Problem(file, line, col, "", message, "error", "yaml")]
+
+    if len(text.encode("utf-8", "replace")) > MAX_BYTES:
+        return fail(1, 1, f"file is larger than {MAX_BYTES // 1000} kB; a topology is a few "
+                    "kB: split it into one file per site")
+    try:
+        aliases = 0
+        documents = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    return fail(*_mark(event), f"more than {MAX_ALIASES} YAML aliases; "
+                                "write the values out instead of repeating anchors")
+            elif isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    return fail(*_mark(event), "a topology file holds one YAML document; "
+                                "move each further document ('---') into its own file")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or exc.context or "invalid YAML"
+        return fail(line, col, f"YAML syntax error: {what}; fix the indentation or quoting there")
+    except yaml.YAMLError as exc:
+        return fail(1, 1, f"YAML error: {exc}")
+    if root is None:
+        return fail(1, 1, "the file is empty; start from inputs/contoso.yaml")
+    if not isinstance(root, yaml.MappingNode):
+        return fail(*_mark(root), "the document must be a mapping of keys (site:, domains:, "
+                    "edge:, ...), not a list or a single value")
+    try:
+        src.data = _Builder(src).build(root, ())
+    except _LoadError as exc:
+        return fail(exc.line, exc.col, exc.message)
+    except yaml.YAMLError as exc:  # a scalar PyYAML cannot construct (bad timestamp, ...)
+        mark = getattr(exc, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return fail(line, col, f"value cannot be read: {getattr(exc, 'problem', exc)}; quote it")
+    return src, []
+
+
+def load_file(path: Path, display: str | None = None) -> tuple[Source, list[Problem]]:
+    """Read and parse one topology file; ``display`` is the name used in messages."""
+    name = display or str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            return Source(name, ""), [Problem(name, 1, 1, "", f"file is larger than "
+                                              f"{MAX_BYTES // 1000} kB; a topology is a few kB",
+                                              "error", "yaml")]
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Source(name, ""), [Problem(name, 1, 1, "", f"file is not UTF-8 text ({exc.reason} "
+                                          f"at byte {exc.start}); save it as UTF-8", "error",
+                                          "yaml")]
+    except OSError as exc:
+        return Source(name, ""), [Problem(name, 1, 1, "", f"cannot read file: {exc.strerror}",
+                                          "error", "io")]
+    return load_text(text, name)

@@ -1,0 +1,1128 @@
+"""The derived plan: every fact a deployment needs, as plain data.
+
+:func:`build_plan` turns a valid :class:`~runbook.model.Topology` into a :class:`Plan` of
+dataclasses; :meth:`Plan.to_dict` gives the dict every template, diagram and export reads.
+Nothing downstream computes topology facts itself, so the pages, the diagrams and the
+documents cannot disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__
+from .model import (
+    PROVIDERS,
+    ROLE_NAMES,
+    ROLES,
+    Server,
+    Topology,
+    deployed_roles,
+    effective_features,
+    next_hop_pool,
+    role_fqdn,
+    server_fqdn,
+    servers_with,
+)
+from .rules import is_split, load_balanced_roles
+
+INTERNET = "Internet (any)"
+SERVICE_ACCOUNT = "RTCProxyService"
+SERVICES = {
+    "access": ["Office Communications Server Access Edge"],
+    "webconf": ["Office Communications Server Web Conferencing Edge"],
+    "av": ["Office Communications Server Audio/Video Edge",
+           "Office Communications Server Audio/Video Authentication"],
+}
+# Provider Access Edge addresses as published for OCS 2007; confirm against the provisioning
+# confirmation each provider sends (Microsoft KB 897567 lists their addresses).
+PROVIDER_ADDRESSES = {
+    "msn": "federation.messenger.msn.com",
+    "aol": "sip.oscar.aol.com",
+    "yahoo": "sip.yahoo.com",
+}
+KIND_NAMES = {"enterprise": "Enterprise pool", "standard": "Standard Edition server",
+              "director": "Director"}
+
+
+@dataclass
+class Provenance:
+    """Where a plan came from: the topology file, its git revision, the generator."""
+
+    source: str
+    revision: str | None = None
+    generator: str = f"runbook {__version__}"
+
+    def line(self) -> str:
+        """One human line, the same on every page and document."""
+        rev = f" at {self.revision}" if self.revision else " (not in git)"
+        return f"Generated from {self.source}{rev} by {self.generator}"
+
+
+@dataclass
+class AddressRow:
+    server: str
+    nic: str
+    nic_name: str
+    role: str
+    role_name: str
+    ip: str
+    prefix: int
+    netmask: str
+    gateway: str | None
+    public_ip: str | None
+    fqdn: str
+    dns_address: str
+
+
+@dataclass
+class RouteRow:
+    server: str
+    to: str
+    via: str
+    command: str
+
+
+@dataclass
+class Vip:
+    role: str
+    role_name: str
+    fqdn: str | None
+    external_ip: str | None
+    public_ip: str | None
+    internal_ip: str | None
+    internal_fqdn: str | None
+    members: list[dict[str, str]]
+    external_ports: list[str]
+    internal_ports: list[str]
+    persistence: str
+    health_check: str
+    nat: str
+
+
+@dataclass
+class Certificate:
+    id: str
+    purpose: str
+    title: str
+    subject_cn: str
+    sans: list[str]
+    issuer: str
+    ca: str
+    exportable_key: bool
+    servers: list[str]
+    interface: str
+    eku: list[str]
+    key_size: int
+    request_on: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DnsRecord:
+    zone: str
+    scope: str
+    name: str
+    type: str
+    value: str
+    port: int | None
+    priority: int | None
+    weight: int | None
+    purpose: str
+    added_by: str
+
+
+@dataclass
+class FirewallRule:
+    id: str
+    firewall: str
+    direction: str
+    source: str
+    destination: str
+    protocol: str
+    ports: str
+    purpose: str
+    role: str
+
+
+@dataclass
+class Action:
+    """One thing to do on a wizard screen; ``kind`` tells the renderer the verb."""
+
+    kind: str  # click | tick | clear | type | select | check | note | warning | vault
+    label: str
+    value: str | None = None
+    why: str | None = None
+
+
+@dataclass
+class Screen:
+    title: str
+    actions: list[Action]
+
+
+@dataclass
+class Step:
+    number: int
+    id: str
+    title: str
+    screens: list[Screen]
+
+
+@dataclass
+class ServerRunbook:
+    server: str
+    fqdn: str
+    roles: list[str]
+    role_names: list[str]
+    order: int
+    imports_from: str | None
+    exports_to: list[str]
+    steps: list[Step]
+
+
+@dataclass
+class Plan:
+    """Everything derived from one topology, ready to render."""
+
+    meta: dict[str, Any]
+    summary: dict[str, Any]
+    servers: list[dict[str, Any]]
+    addresses: list[AddressRow]
+    routes: list[RouteRow]
+    vips: list[Vip]
+    certificates: list[Certificate]
+    dns: list[DnsRecord]
+    firewall: list[FirewallRule]
+    wizard: list[ServerRunbook]
+    integration: list[Screen]
+    pic: dict[str, Any] | None
+    checklist: list[Action]
+    hosts_file: list[dict[str, str]]
+    warnings: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as plain JSON-ready data (the templates' context)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Deterministic JSON: same topology, same bytes."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _addr(ip: str) -> str:
+    return ip.split("/")[0]
+
+
+class _Deriver:
+    """Holds one topology while the parts of its plan are derived."""
+
+    def __init__(self, t: Topology) -> None:
+        self.t = t
+        self.lb = t.edge.load_balancer
+        self.balanced = load_balanced_roles(t)
+        self.split = is_split(t)
+        self.roles = deployed_roles(t)
+        self.hop = next_hop_pool(t)
+        self.features = t.edge.features
+
+    # -- names and addresses -------------------------------------------------------------
+
+    def vip(self, role: str) -> Any:
+        return getattr(self.lb, role) if self.lb is not None and role in self.balanced else None
+
+    def internal_name(self, server: Server) -> str:
+        """The FQDN the internal interface answers to (the internal VIP's in an array)."""
+        for role in ("access", "av"):
+            vip = self.vip(role)
+            if vip is not None and role in server.roles and vip.internal_fqdn:
+                return vip.internal_fqdn
+        return server_fqdn(self.t, server)
+
+    def public_address(self, server: Server, role: str) -> str:
+        """The address public DNS and remote clients use for ``role`` on ``server``."""
+        vip = self.vip(role)
+        if vip is not None:
+            return vip.public_ip or vip.external_ip
+        nic = getattr(server.nics, role)
+        return nic.public_ip or _addr(nic.ip)
+
+    def access_servers(self) -> list[Server]:
+        return servers_with(self.t, "access")
+
+    def layout(self) -> str:
+        if self.split:
+            return "split"
+        if self.balanced:
+            return "load-balanced"
+        if len(self.t.edge.servers) == 1:
+            return "consolidated" if len(self.roles) == 3 else "single-server"
+        return "single-site"
+
+    def layout_text(self) -> str:
+        roles = " + ".join(ROLE_NAMES[r] for r in self.roles)
+        return {
+            "consolidated": "one Consolidated Edge Server running all three edge roles, each "
+                            "on its own NIC and address",
+            "single-server": f"one edge server running {roles}",
+            "single-site": "edge roles spread over several servers without load balancing "
+                           "(Access and Web Conferencing together, A/V Edge on its own)",
+            "load-balanced": "edge servers behind a hardware load balancer, one VIP per role, "
+                             "with the A/V Edge on servers of its own",
+            "split": "split Access Edges: one for remote user access, another for "
+                     "federation and public IM",
+        }[self.layout()]
+
+    def server_order(self) -> list[Server]:
+        return list(self.t.edge.servers)
+
+    def first_of_group(self, server: Server) -> Server | None:
+        """The server whose exported configuration ``server`` imports (None if it is first)."""
+        for role in self.balanced:
+            if role in server.roles:
+                group = [s for s in self.t.edge.servers if s.roles == server.roles]
+                if group and group[0] is not server:
+                    return group[0]
+        return None
+
+    # -- plan parts ----------------------------------------------------------------------
+
+    def addresses(self) -> list[AddressRow]:
+        rows = []
+        for s in self.t.edge.servers:
+            for nic_key in ("internal", *ROLES):
+                nic = getattr(s.nics, nic_key)
+                if nic is None:
+                    continue
+                iface = ipaddress.IPv4Interface(nic.ip)
+                if nic_key == "internal":
+                    fqdn = server_fqdn(self.t, s)
+                    dns_address = str(iface.ip)
+                else:
+                    fqdn = role_fqdn(self.t, s, nic_key) or ""
+                    dns_address = self.public_address(s, nic_key)
+                rows.append(AddressRow(
+                    server=s.name, nic=nic_key,
+                    nic_name=nic.name or f"{ROLE_NAMES[nic_key]}",
+                    role=nic_key, role_name=ROLE_NAMES[nic_key], ip=str(iface.ip),
+                    prefix=iface.network.prefixlen, netmask=str(iface.network.netmask),
+                    gateway=nic.gateway, public_ip=nic.public_ip, fqdn=fqdn,
+                    dns_address=dns_address))
+        return rows
+
+    def routes(self) -> list[RouteRow]:
+        rows = []
+        for s in self.t.edge.servers:
+            for r in s.nics.internal.routes:
+                net = ipaddress.IPv4Network(r.to)
+                rows.append(RouteRow(server=s.name, to=r.to, via=r.via, command=(
+                    f"route -p add {net.network_address} mask {net.netmask} {r.via}")))
+        return rows
+
+    def vips(self) -> list[Vip]:
+        ports_ext = {"access": ["TCP 443", "TCP 5061"], "webconf": ["TCP 443"],
+                     "av": ["TCP 443", "UDP 3478"]}
+        ports_int = {"access": ["TCP 5061"], "webconf": [], "av": ["TCP 5062", "TCP 443",
+                                                                    "UDP 3478"]}
+        out = []
+        for role in self.balanced:
+            vip = self.vip(role)
+            if vip is None:
+                continue
+            members = []
+            for s in servers_with(self.t, role):
+                nic = getattr(s.nics, role)
+                members.append({"server": s.name, "external_ip": _addr(nic.ip),
+                                "internal_ip": _addr(s.nics.internal.ip)})
+            out.append(Vip(
+                role=role, role_name=ROLE_NAMES[role], fqdn=getattr(self.t.edge.fqdns, role),
+                external_ip=vip.external_ip, public_ip=vip.public_ip,
+                internal_ip=vip.internal_ip, internal_fqdn=vip.internal_fqdn,
+                members=members, external_ports=ports_ext[role], internal_ports=ports_int[role],
+                persistence=("source address affinity; each A/V session stays on the A/V "
+                             "Edge that answered first" if role == "av" else
+                             "TCP session affinity (source address), long idle timeout "
+                             "(at least 20 minutes) for SIP and PSOM connections"),
+                health_check=("TCP connect to each member's TCP 443 and 5062"
+                              if role == "av" else
+                              "TCP connect to each member's TCP 5061" if role == "access" else
+                              "TCP connect to each member's TCP 443"),
+                nat=("none: the A/V VIP and members use public addresses, never NAT"
+                     if role == "av" else "destination NAT to the VIP is allowed")))
+        return out
+
+    def certificates(self) -> list[Certificate]:
+        t = self.t
+        certs: list[Certificate] = []
+        internal_ca = t.certificates.internal_ca
+        key_size = t.certificates.key_size
+        # Internal interface: one per server, or one per load-balanced array (VIP FQDN).
+        done: set[str] = set()
+        for s in t.edge.servers:
+            name = self.internal_name(s)
+            if name in done:
+                continue
+            done.add(name)
+            holders = [x.name for x in t.edge.servers if self.internal_name(x) == name]
+            shared = len(holders) > 1
+            certs.append(Certificate(
+                id=f"internal-{holders[0] if not shared else 'array-' + s.name}",
+                purpose="internal", title="Edge internal interface",
+                subject_cn=name, sans=[name], issuer="internal", ca=internal_ca,
+                exportable_key=shared, servers=holders,
+                interface="Internal interface (shared by every role on the server)",
+                eku=["Server Authentication", "Client Authentication"], key_size=key_size,
+                request_on=holders[0],
+                notes=(["Issued to the internal VIP's FQDN: request it on the first server "
+                        "with an exportable key, then export it with its key and import it "
+                        "on every other server behind the same VIP."] if shared else
+                       ["Unique to this server: its name is the server's internal FQDN."])))
+        # External certificate(s): one per distinct set of public names.
+        groups: dict[tuple[str | None, str | None], list[Server]] = {}
+        for s in t.edge.servers:
+            if "access" not in s.roles and "webconf" not in s.roles:
+                continue
+            key = (role_fqdn(t, s, "access") if "access" in s.roles else None,
+                   role_fqdn(t, s, "webconf") if "webconf" in s.roles else None)
+            groups.setdefault(key, []).append(s)
+        public = t.certificates.public_ca is not None
+        for (access, webconf), members in groups.items():
+            f = effective_features(t, members[0])
+            sans = [n for n in (access, webconf) if n]
+            if access:
+                for domain in t.domains.sip:
+                    extra = f"sip.{domain}"
+                    if extra not in sans:
+                        sans.append(extra)
+            eku = ["Server Authentication"]
+            notes = []
+            if "aol" in f.public_im:
+                eku.append("Client Authentication")
+                notes.append("AOL Public IM Connectivity requires both Server and Client "
+                             "Authentication in the enhanced key usage: ask the CA for both.")
+            if len([n for n in sans if n.startswith("sip.")]) > 1:
+                notes.append("One sip.<domain> name per SIP domain lets clients of each domain "
+                             "match the SRV target against the certificate.")
+            cn = sans[0]
+            shared = len(members) > 1
+            if shared:
+                notes.append("Same certificate on every server behind the VIP: request it on "
+                             "the first server with an exportable key, then export and import.")
+            if not public:
+                notes.append("Issued by the internal CA: only clients that trust that CA can "
+                             "connect; production deployments use a public CA.")
+            certs.append(Certificate(
+                id=f"external-{cn.replace('.', '-')}", purpose="access_webconf",
+                title="Access and Web Conferencing external interfaces" if webconf and access
+                else ("Access Edge external interface" if access else
+                      "Web Conferencing Edge external interface"),
+                subject_cn=cn, sans=sans, issuer="public" if public else "internal",
+                ca=t.certificates.public_ca or internal_ca, exportable_key=shared,
+                servers=[m.name for m in members],
+                interface=" and ".join(ROLE_NAMES[r] + " external"
+                                       for r in ("access", "webconf")
+                                       if (access if r == "access" else webconf)),
+                eku=eku, key_size=key_size, request_on=members[0].name, notes=notes))
+        av = servers_with(t, "av")
+        if av:
+            cn = role_fqdn(t, av[0], "av") or ""
+            shared = len(av) > 1
+            certs.append(Certificate(
+                id="av-auth", purpose="av_auth", title="A/V authentication",
+                subject_cn=cn, sans=[cn], issuer="internal", ca=internal_ca,
+                exportable_key=shared, servers=[s.name for s in av],
+                interface="A/V Authentication service (no certificate on the A/V external "
+                          "interface)",
+                eku=["Server Authentication"], key_size=key_size, request_on=av[0].name,
+                notes=["Its private key signs the media relay credentials, so every A/V Edge "
+                       "must hold the same certificate (same issuer and key)."
+                       if shared else "Keep it separate from the internal interface "
+                       "certificate: sharing one certificate for both is insecure.",
+                       "Never reuse the internal interface certificate for A/V "
+                       "authentication."] if shared else [
+                       "Keep it separate from the internal interface certificate: sharing one "
+                       "certificate for both is insecure."]))
+        return certs
+
+    def dns(self) -> list[DnsRecord]:
+        t = self.t
+        ext = t.domains.external
+        out: list[DnsRecord] = []
+        public_admin = "Public DNS administrator (Internet zone)"
+        ad_admin = ("AD DNS administrator, by hand: the edge is not a domain member, and the "
+                    "zone accepts secure dynamic updates only")
+        seen: set[tuple[str, str, str]] = set()
+
+        def add(rec: DnsRecord) -> None:
+            key = (rec.zone, rec.name, rec.type + rec.value)
+            if key not in seen:
+                seen.add(key)
+                out.append(rec)
+
+        for role in self.roles:
+            for s in servers_with(t, role):
+                name = role_fqdn(t, s, role)
+                if name is None:
+                    continue
+                add(DnsRecord(ext, "external", name, "A", self.public_address(s, role), None,
+                              None, None, f"{ROLE_NAMES[role]} public name", public_admin))
+        for s in self.access_servers():
+            f = effective_features(t, s)
+            access_name = role_fqdn(t, s, "access") or ""
+            for domain in t.domains.sip:
+                target = access_name
+                zone = domain if not domain.endswith("." + ext) and domain != ext else ext
+                if domain != ext and f"sip.{domain}" != access_name:
+                    # Each extra SIP domain points at its own sip.<domain> name, which the
+                    # external certificate carries, so clients can match the SRV target.
+                    target = f"sip.{domain}"
+                    add(DnsRecord(zone, "external", target, "A",
+                                  self.public_address(s, "access"), None, None, None,
+                                  f"Access Edge name for SIP domain {domain}", public_admin))
+                if f.remote_access:
+                    add(DnsRecord(zone, "external", f"_sip._tls.{domain}", "SRV", target, 443, 0,
+                                  0, f"Automatic sign-in of remote users of {domain}",
+                                  public_admin))
+                if f.federation:
+                    add(DnsRecord(zone, "external", f"_sipfederationtls._tcp.{domain}", "SRV",
+                                  target, 5061, 0, 0,
+                                  f"Federation and public IM discovery of {domain}",
+                                  public_admin))
+        internal = t.domains.internal
+        for s in t.edge.servers:
+            add(DnsRecord(internal, "internal", server_fqdn(t, s), "A",
+                          _addr(s.nics.internal.ip), None, None, None,
+                          f"Internal interface of {s.name}", ad_admin))
+        for vip in self.vips():
+            if vip.internal_fqdn and vip.internal_ip:
+                add(DnsRecord(internal, "internal", vip.internal_fqdn, "A", vip.internal_ip,
+                              None, None, None, f"Internal VIP of the {vip.role_name} array",
+                              ad_admin))
+        return out
+
+    def firewall(self) -> list[FirewallRule]:
+        t = self.t
+        rules: list[FirewallRule] = []
+
+        def add(fw: str, direction: str, src: str, dst: str, proto: str, ports: str,
+                purpose: str, role: str) -> None:
+            rules.append(FirewallRule(f"{'E' if fw == 'external' else 'I'}"
+                                      f"{sum(r.firewall == fw for r in rules) + 1:02d}",
+                                      fw, direction, src, dst, proto, ports, purpose, role))
+
+        hop = self.hop.fqdn if self.hop else "next hop"
+        hop_addr = f"{hop} ({self.hop.ip})" if self.hop and self.hop.ip else hop
+        seen_dest: set[tuple[str, str]] = set()
+        for s in self.access_servers():
+            f = effective_features(t, s)
+            dst = self.public_address(s, "access")
+            if ("access", dst) in seen_dest:
+                continue
+            seen_dest.add(("access", dst))
+            label = f"{dst} ({role_fqdn(t, s, 'access')})"
+            if f.remote_access:
+                add("external", "inbound", INTERNET, label, "TCP", "443",
+                    "SIP/TLS: remote user sign-in and signalling", "access")
+            if f.federation:
+                add("external", "inbound", INTERNET, label, "TCP", "5061",
+                    "SIP/MTLS: federation and public IM from partners", "access")
+                add("external", "outbound", label, INTERNET, "TCP", "5061",
+                    "SIP/MTLS: federation and public IM to partners", "access")
+        for s in servers_with(t, "webconf"):
+            dst = self.public_address(s, "webconf")
+            if ("webconf", dst) in seen_dest:
+                continue
+            seen_dest.add(("webconf", dst))
+            add("external", "inbound", INTERNET, f"{dst} ({role_fqdn(t, s, 'webconf')})", "TCP",
+                "443", "PSOM/TLS: external Live Meeting clients join conferences", "webconf")
+        av = servers_with(t, "av")
+        if av:
+            vip = self.vip("av")
+            front = [f"{vip.external_ip} (A/V VIP)"] if vip else [
+                f"{_addr(s.nics.av.ip)} ({role_fqdn(t, s, 'av')})" for s in av]
+            for dst in front:
+                add("external", "inbound", INTERNET, dst, "UDP", "3478",
+                    "STUN/UDP: clients obtain media relay candidates", "av")
+                add("external", "inbound", INTERNET, dst, "TCP", "443",
+                    "STUN/TCP: clients obtain media relay candidates over TCP", "av")
+            for s in av:
+                member = f"{_addr(s.nics.av.ip)} ({s.name} A/V)"
+                for proto in ("TCP", "UDP"):
+                    add("external", "inbound", INTERNET, member, proto, "50000-59999",
+                        "RTP media relay (OCS 2007 needs TCP and UDP, both directions)", "av")
+                    add("external", "outbound", member, INTERNET, proto, "50000-59999",
+                        "RTP media relay to external clients and partners", "av")
+        for s in t.edge.servers:
+            gw_role = next((r for r in ROLES if getattr(s.nics, r) is not None
+                            and getattr(s.nics, r).gateway), None)
+            if gw_role is None:
+                continue
+            src = f"{_addr(getattr(s.nics, gw_role).ip)} ({s.name})"
+            add("external", "outbound", src, INTERNET, "TCP", "80",
+                "HTTP: certificate revocation list downloads", "all")
+            add("external", "outbound", src, INTERNET, "UDP+TCP", "53",
+                "DNS: resolve federation partners and providers", "all")
+        # Internal firewall.
+        access_int: list[str] = []
+        vip = self.vip("access")
+        if vip is not None and vip.internal_ip:
+            access_int = [f"{vip.internal_ip} ({vip.internal_fqdn})"]
+        else:
+            access_int = [f"{_addr(s.nics.internal.ip)} ({server_fqdn(t, s)})"
+                          for s in self.access_servers()]
+        for dst in access_int:
+            add("internal", "inbound", hop_addr, dst, "TCP", "5061",
+                "SIP/MTLS from the next hop to the Access Edge", "access")
+        for s in self.access_servers():
+            add("internal", "outbound", f"{_addr(s.nics.internal.ip)} ({s.name})", hop_addr,
+                "TCP", "5061", "SIP/MTLS from the Access Edge to the next hop", "access")
+        pools = ", ".join(p.fqdn for p in t.pools if p.kind != "director") or hop
+        for s in servers_with(t, "webconf"):
+            add("internal", "inbound", f"Web Conferencing servers ({pools})",
+                f"{_addr(s.nics.internal.ip)} ({server_fqdn(t, s)})", "TCP", "8057",
+                "PSOM/MTLS: internal Web Conferencing servers connect to each edge", "webconf")
+        if av:
+            vip = self.vip("av")
+            targets = [f"{vip.internal_ip} ({vip.internal_fqdn})"] if vip and vip.internal_ip \
+                else [f"{_addr(s.nics.internal.ip)} ({server_fqdn(t, s)})" for s in av]
+            for dst in targets:
+                add("internal", "inbound", f"Pools and A/V Conferencing servers ({pools})", dst,
+                    "TCP", "5062", "A/V authentication (media relay credentials)", "av")
+                add("internal", "inbound", "Internal clients and A/V MCUs", dst, "TCP", "443",
+                    "STUN/TCP from the internal network", "av")
+                add("internal", "inbound", "Internal clients and A/V MCUs", dst, "UDP", "3478",
+                    "STUN/UDP from the internal network", "av")
+        return rules
+
+    # -- runbook steps -------------------------------------------------------------------
+
+    def wizard(self) -> list[ServerRunbook]:
+        out = []
+        for order, s in enumerate(self.server_order(), start=1):
+            source = self.first_of_group(s)
+            exports_to = [x.name for x in self.t.edge.servers
+                          if x is not s and self.first_of_group(x) is s]
+            out.append(ServerRunbook(
+                server=s.name, fqdn=server_fqdn(self.t, s), roles=list(s.roles),
+                role_names=[ROLE_NAMES[r] for r in s.roles], order=order,
+                imports_from=source.name if source else None, exports_to=exports_to,
+                steps=[self.step_install(s), self.step_activate(s),
+                       self.step_configure(s, source, exports_to),
+                       self.step_certificates(s, source), self.step_services(s),
+                       self.step_validate(s)]))
+        return out
+
+    def vault_entry(self, which: str) -> str:
+        v = self.t.vault
+        if which == "service_account":
+            return v.service_account or f"{self.t.site}/ocs-edge/{SERVICE_ACCOUNT}"
+        return v.product_key or f"{self.t.site}/ocs-edge/product-key"
+
+    def step_install(self, s: Server) -> Step:
+        return Step(1, "install", "Install Files for Edge Server", [
+            Screen("Before the wizard", [
+                Action("check", f"You are signed in to {s.name} as a local Administrator "
+                       "(the server is in a workgroup, so no domain account works)"),
+                Action("click", "Insert the OCS 2007 media (Standard Edition media can install "
+                       "an edge) and run Setup"),
+                Action("click", "Yes", why="installs the Visual C++ 2005 SP1 Redistributable"),
+                Action("click", "Yes", why="installs the .NET Framework 2.0"),
+            ]),
+            Screen("Deployment Wizard", [
+                Action("click", "Deploy Other Server Roles"),
+                Action("click", "Deploy Edge Server"),
+                Action("click", "Install", why="Step 1: Install Files for Edge Server"),
+            ]),
+            Screen("Welcome and License Agreement", [
+                Action("click", "Next"),
+                Action("select", "I accept the terms in the license agreement"),
+                Action("click", "Next"),
+            ]),
+            Screen("Customer Information", [
+                Action("type", "Organization", self.t.organization),
+                Action("vault", "Product key", self.vault_entry("product_key"),
+                       why="copy it from the vault into the field; never write it down"),
+                Action("click", "Next"),
+            ]),
+            Screen("Installation folder and install", [
+                Action("click", "Next", why="keep the default installation folder"),
+                Action("click", "Install"),
+                Action("check", "The Deployment Wizard shows Step 1 as Completed"),
+            ]),
+        ])
+
+    def step_activate(self, s: Server) -> Step:
+        actions = []
+        for role in ROLES:
+            label = {"access": "Activate Access Edge Server",
+                     "webconf": "Activate Web Conferencing Edge Server",
+                     "av": "Activate A/V Edge Server"}[role]
+            if role in s.roles:
+                actions.append(Action("tick", label, why=f"{ROLE_NAMES[role]} runs on {s.name}"))
+            else:
+                actions.append(Action("clear", label, why=self.why_role_absent(s, role)))
+        actions.append(Action("click", "Next"))
+        return Step(2, "activate", "Activate Edge Server", [
+            Screen("Deployment Wizard", [Action("click", "Run",
+                                                why="Step 2: Activate Edge Server"),
+                                         Action("click", "Next", why="Welcome screen")]),
+            Screen("Select the edge roles", actions),
+            Screen("Service account", [
+                Action("note", f"The service account is {SERVICE_ACCOUNT}"),
+                Action("vault", f"Password for {SERVICE_ACCOUNT}",
+                       self.vault_entry("service_account"),
+                       why="paste it from the vault into both fields; a long random password; "
+                       "never print or note it"),
+                Action("click", "Next"),
+            ]),
+            Screen("Ready to activate", [
+                Action("check", "The settings list the roles ticked above"),
+                Action("click", "Next"),
+                Action("tick", "View the log when you click Finish"),
+                Action("click", "Finish"),
+                Action("check", "The log shows success for every task; Step 2 shows Completed"),
+            ]),
+        ])
+
+    def why_role_absent(self, s: Server, role: str) -> str:
+        if not servers_with(self.t, role):
+            return f"this site does not deploy the {ROLE_NAMES[role]}"
+        if "av" in self.balanced or (role == "av" and self.balanced):
+            return f"the {ROLE_NAMES[role]} runs on other servers of this site"
+        return f"the {ROLE_NAMES[role]} runs on another server of this site"
+
+    def step_configure(self, s: Server, source: Server | None, exports_to: list[str]) -> Step:
+        t = self.t
+        screens = [Screen("Deployment Wizard", [
+            Action("click", "Run", why="Step 3: Configure Edge Server"),
+            Action("click", "Next", why="Welcome screen")])]
+        if source is not None:
+            screens.append(Screen("Import settings", [
+                Action("select", "Import settings from a file",
+                       f"{t.site}-{source.name}-edge-config.xml",
+                       why=f"every server behind the load balancer must be configured exactly "
+                       f"like {source.name}; the file was exported there"),
+                Action("check", "Every following screen is filled from the file: compare each "
+                       "value with this runbook, then change only this server's own addresses"),
+                Action("click", "Next")]))
+        else:
+            screens.append(Screen("Import settings", [
+                Action("clear", "Import settings from a file",
+                       why="this is the first edge server of its kind on this site"),
+                Action("click", "Next")]))
+        internal_name = self.internal_name(s)
+        actions = [
+            Action("select", "Internal IP address", _addr(s.nics.internal.ip),
+                   why=f"the internal NIC ({s.nics.internal.name or 'Internal'})"),
+            Action("type", "Internal FQDN", internal_name,
+                   why="the internal VIP's name, shared by the array" if internal_name !=
+                   server_fqdn(t, s) else "the server's own name in the AD DNS zone"),
+            Action("warning", f"Add the A record {server_fqdn(t, s)} -> "
+                   f"{_addr(s.nics.internal.ip)} in the {t.domains.internal} zone by hand: "
+                   "the edge is not a domain member, and the zone only accepts secure "
+                   "dynamic updates"),
+            Action("click", "Next"),
+        ]
+        screens.append(Screen("Internal interface", actions))
+        ext = []
+        for role in ROLES:
+            if role not in s.roles:
+                continue
+            nic = getattr(s.nics, role)
+            ext.append(Action("select", f"{ROLE_NAMES[role]} IP address", _addr(nic.ip),
+                              why=f"the {nic.name or ROLE_NAMES[role]} NIC"))
+            ext.append(Action("type", f"{ROLE_NAMES[role]} FQDN", role_fqdn(t, s, role)))
+            if role == "webconf":
+                ext.append(Action("note", "The Access Edge hands this name to Live Meeting "
+                                  "clients, so it must resolve in public DNS"))
+            if role == "av":
+                ext.append(Action("warning", "The A/V Edge address must be publicly routable "
+                                  "and reach the server without NAT; media relay fails "
+                                  "otherwise"))
+        ext.append(Action("click", "Next"))
+        screens.append(Screen("External interfaces", ext))
+        if "access" in s.roles:
+            screens += self.access_screens(s)
+        screens.append(Screen("Ready to configure", [
+            Action("check", "Review the settings against this runbook"),
+            Action("click", "Next")]))
+        finish = [Action("tick", "View the log when you click Finish")]
+        if exports_to:
+            finish.append(Action("click", "Export", f"{t.site}-{s.name}-edge-config.xml",
+                                 why="save the configuration and copy it to "
+                                 + ", ".join(exports_to) + ", which import it in their Step 3"))
+        finish += [Action("click", "Finish"),
+                   Action("check", "The log shows success; Step 3 shows Completed")]
+        screens.append(Screen("Finish", finish))
+        return Step(3, "configure", "Configure Edge Server", screens)
+
+    def access_screens(self, s: Server) -> list[Screen]:
+        t = self.t
+        f = effective_features(t, s)
+        a = []
+
+        def box(on: bool, label: str, why: str) -> None:
+            a.append(Action("tick" if on else "clear", label, why=why))
+
+        box(f.remote_access, "Enable remote user access",
+            "remote users sign in through this Access Edge" if f.remote_access else
+            "remote user access runs elsewhere or is not offered")
+        box(f.federation, "Enable federation",
+            "partners and public IM providers connect through this Access Edge" if f.federation
+            else "federation is not offered through this Access Edge")
+        if f.federation:
+            box(f.federation_discovery, "Allow discovery of federation partners",
+                "partners are found through their _sipfederationtls._tcp SRV record"
+                if f.federation_discovery else "only partners on the Allow list federate")
+        webconf_here = bool(servers_with(t, "webconf"))
+        box(f.anonymous_meetings and webconf_here, "Allow anonymous users to join meetings",
+            "external participants without an account may join web conferences"
+            if f.anonymous_meetings else "only authenticated users join meetings")
+        box(bool(f.public_im), "Enable public IM connectivity",
+            "users may add " + ", ".join(PROVIDERS[p] for p in f.public_im) + " contacts"
+            if f.public_im else "no public IM provider is licensed for this site")
+        for p in PROVIDERS:
+            if f.public_im or p in f.public_im:
+                box(p in f.public_im, PROVIDERS[p], "licensed and provisioned for this site"
+                    if p in f.public_im else "not chosen for this site")
+        if f.federation:
+            a.append(Action("note", "Allow remote users to communicate with federated contacts",
+                            "greyed out",
+                            why="it is only available on an Access Edge with federation "
+                            "disabled (the remote-access half of a split design); here "
+                            "federation runs on this edge, so remote users already reach "
+                            "federated contacts"))
+        elif f.remote_access:
+            a.append(Action("tick", "Allow remote users to communicate with federated contacts",
+                            why="federation runs on another Access Edge of this site; this "
+                            "option lets the remote users signed in here reach partners"
+                            if self.split else "available because federation is disabled "
+                            "here"))
+        a.append(Action("click", "Next"))
+        hop = self.hop
+        hop_actions = []
+        if hop is not None:
+            hop_actions = [
+                Action("type", "Next hop FQDN", hop.fqdn, why=self.next_hop_reason()),
+                Action("type", "Port", "5061"),
+                Action("note", "Enter a name, never an IP address: the certificate check "
+                       "against the next hop needs its FQDN"),
+                Action("check", f"{s.name} resolves {hop.fqdn} (hosts file or perimeter DNS)"),
+                Action("click", "Next")]
+        domains = [Action("type", "Authorized internal SIP domain", d,
+                          why="the default routing domain" if i == 0 else "additional SIP domain")
+                   for i, d in enumerate(t.domains.sip)]
+        domains.append(Action("click", "Next"))
+        servers = [Action("type", "Authorized internal server", p.fqdn,
+                          why=KIND_NAMES[p.kind]) for p in t.pools]
+        servers.append(Action("click", "Next"))
+        return [Screen("Features", a), Screen("Internal next hop", hop_actions),
+                Screen("Authorized internal SIP domains", domains),
+                Screen("Authorized internal servers", servers)]
+
+    def next_hop_reason(self) -> str:
+        hop = self.hop
+        if hop is None:
+            return ""
+        if hop.kind == "director":
+            return ("a Director (or the load balancer in front of Directors) screens external "
+                    "traffic before it reaches a pool, so the edge always hands SIP to it")
+        if hop.kind == "standard":
+            return ("this site's front end is a Standard Edition server: its pool FQDN is the "
+                    "server's own FQDN")
+        return ("there is no Director, so the edge hands SIP straight to the Enterprise pool's "
+                "FQDN (its load balancer VIP)")
+
+    def step_certificates(self, s: Server, source: Server | None) -> Step:
+        t = self.t
+        screens = [Screen("Trust the internal CA", [
+            Action("check", f"The root certificate of {t.certificates.internal_ca} is in the "
+                   "computer's Trusted Root Certification Authorities store (import it with "
+                   "the Certificates MMC snap-in: the edge is not a domain member, so Group "
+                   "Policy does not deliver it)")]),
+            Screen("Deployment Wizard", [Action("click", "Run",
+                                                why="Step 4: Configure Certificates"),
+                                         Action("click", "Next", why="Welcome screen")])]
+        for cert in self.certs_for(s):
+            copy = cert.exportable_key and cert.request_on != s.name
+            if copy:
+                screens.append(Screen(f"{cert.title}: import the shared certificate", [
+                    Action("check", f"The .pfx of {cert.subject_cn} exported with its private "
+                           f"key on {cert.request_on} is on this server"),
+                    Action("select", "Import a certificate from a .pfx file", cert.subject_cn),
+                    Action("vault", "PFX password", f"{t.site}/ocs-edge/pfx/{cert.id}",
+                           why="the password protecting the exported key"),
+                    Action("select", "Assign to", cert.interface),
+                    Action("click", "Finish")]))
+                continue
+            actions = [
+                Action("select", "Create a new certificate"),
+                Action("select", "Component", cert.interface),
+                Action("select", "Prepare the request now, but send it later",
+                       why="the edge is not a domain member, so the request is submitted, "
+                       "approved and collected offline"),
+                Action("type", "Friendly name", f"{cert.title} ({cert.subject_cn})"),
+                Action("select", "Bit length", str(cert.key_size)),
+                Action("tick" if cert.exportable_key else "clear",
+                       "Mark the certificate as exportable",
+                       why="it is copied to " + ", ".join(x for x in cert.servers
+                                                          if x != s.name)
+                       if cert.exportable_key else "it stays on this server only"),
+                Action("type", "Organization", t.organization),
+                Action("type", "Subject name", cert.subject_cn),
+            ]
+            for san in cert.sans:
+                actions.append(Action("type", "Subject alternate name", san))
+            actions += [
+                Action("type", "Request file", f"C:\\certreq\\{t.site}-{cert.id}.req"),
+                Action("click", "Finish"),
+                Action("check", f"Submit the request to {cert.ca}"
+                       + (" (public CA: allow for its lead time)" if cert.issuer == "public"
+                          else ", have it approved, and collect the .cer file")),
+                Action("click", "Run", why="run Step 4 again: process the pending request"),
+                Action("select", "Process the pending certificate request"),
+                Action("type", "Certificate file", f"C:\\certreq\\{t.site}-{cert.id}.cer"),
+                Action("select", "Assign to", cert.interface),
+            ]
+            if cert.exportable_key and len(cert.servers) > 1:
+                actions.append(Action("click", "Export with private key",
+                                      f"{t.site}-{cert.id}.pfx",
+                                      why="copy the file to "
+                                      + ", ".join(x for x in cert.servers if x != s.name)))
+            screens.append(Screen(f"{cert.title}: {cert.subject_cn}", actions))
+        screens.append(Screen("Done", [
+            Action("check", "Every certificate above shows as assigned; Step 4 shows "
+                   "Completed")]))
+        return Step(4, "certificates", "Configure Certificates for Edge Server", screens)
+
+    def certs_for(self, s: Server) -> list[Certificate]:
+        return [c for c in self._certs if s.name in c.servers]
+
+    def step_services(self, s: Server) -> Step:
+        actions = [Action("click", "Run", why="Step 5: Start Services")]
+        for role in ROLES:
+            if role in s.roles:
+                for svc in SERVICES[role]:
+                    actions.append(Action("check", f"Service '{svc}' is Running"))
+        return Step(5, "services", "Start Services", [Screen("Start the services", actions)])
+
+    def step_validate(self, s: Server) -> Step:
+        t = self.t
+        f = effective_features(t, s) if "access" in s.roles else None
+        actions = [Action("click", "Run", why="Step 6: Validate Edge Server")]
+        for role in s.roles:
+            actions.append(Action("tick", f"Validate {ROLE_NAMES[role]}"))
+        actions.append(Action("check", "The validation report shows no errors"))
+        tests = []
+        if f is not None and f.remote_access:
+            tests.append(Action("check", f"From the Internet, Communicator signs in to "
+                                f"{t.domains.sip[0]} through {role_fqdn(t, s, 'access')}"))
+        if f is not None and f.federation:
+            tests.append(Action("check", "A federated partner's user sees presence and "
+                                "exchanges IM with a user of this site"))
+        if "webconf" in s.roles:
+            tests.append(Action("check", "An external user joins a Live Meeting conference"
+                                + (" anonymously" if effective_features(t, s).anonymous_meetings
+                                   else "")))
+        if "av" in s.roles:
+            tests.append(Action("check", "A remote user completes an audio/video call with an "
+                                "internal user"))
+        screens = [Screen("Validation Wizard", actions)]
+        if tests:
+            screens.append(Screen("End-to-end tests", tests))
+        return Step(6, "validate", "Validate Edge Server", screens)
+
+    def integration(self) -> list[Screen]:
+        """What the pool side must know about the edge (done on an internal server)."""
+        t = self.t
+        screens = []
+        trusted = sorted({self.internal_name(s) for s in self.access_servers()})
+        a = [Action("type", "Trusted Access Edge internal FQDN", n,
+                    why="internal servers refuse an edge not on this list") for n in trusted]
+        av = servers_with(t, "av")
+        if av:
+            name = self.internal_name(av[0])
+            a.append(Action("type", "A/V authentication service", f"{name}:5062"))
+        screens.append(Screen("Forest Global Properties, Edge Servers tab", a))
+        web = servers_with(t, "webconf")
+        if web:
+            screens.append(Screen("Pool Properties, Web Conferencing Edge Server tab", [
+                Action("type", "Web Conferencing Edge (internal FQDN:port, external "
+                       "FQDN:port)",
+                       f"{server_fqdn(t, s)}:8057, {role_fqdn(t, s, 'webconf')}:443")
+                for s in web]))
+        if av:
+            screens.append(Screen("Pool Properties, Media tab", [
+                Action("select", "A/V Authentication Service", self.internal_name(av[0]))]))
+        fed = [s for s in self.access_servers() if effective_features(t, s).federation]
+        if fed:
+            route = self.hop.fqdn if self.hop and self.hop.kind == "director" else \
+                self.internal_name(fed[0])
+            screens.append(Screen("Forest Global Properties, Federation tab", [
+                Action("tick", "Enable federation and public IM connectivity"),
+                Action("type", "FQDN", route, why="the Director when there is one, else the "
+                       "Access Edge's internal name"),
+                Action("type", "Port", "5061")]))
+        users = []
+        f_all = [effective_features(t, s) for s in self.access_servers()]
+        if any(f.remote_access for f in f_all):
+            users.append(Action("tick", "Enable remote user access"))
+        if any(f.federation for f in f_all):
+            users.append(Action("tick", "Enable federation"))
+        if any(f.public_im for f in f_all):
+            users.append(Action("tick", "Enable public IM connectivity"))
+        if any(f.anonymous_meetings for f in f_all) and web:
+            users.append(Action("tick", "Allow anonymous participation in meetings"))
+        if users:
+            screens.append(Screen("Configure Users wizard, for the users who need it", users))
+        return screens
+
+    def pic(self) -> dict[str, Any] | None:
+        t = self.t
+        owners = [s for s in self.access_servers() if effective_features(t, s).public_im]
+        if not owners:
+            return None
+        s = owners[0]
+        providers = list(effective_features(t, s).public_im)
+        access = role_fqdn(t, s, "access")
+        rows = [{"id": p, "name": PROVIDERS[p], "network_address": PROVIDER_ADDRESSES[p],
+                 "filter": "Allow communications only from users verified by this provider"}
+                for p in providers]
+        return {
+            "edge": s.name,
+            "access_fqdn": access,
+            "providers": rows,
+            "needs_client_auth_eku": "aol" in providers,
+            "submit": [
+                {"field": "SIP domain(s)", "value": ", ".join(t.domains.sip)},
+                {"field": "Access Edge external FQDN", "value": access},
+                {"field": "Organization", "value": t.organization},
+                {"field": "Providers", "value": ", ".join(PROVIDERS[p] for p in providers)},
+                {"field": "Volume Licensing agreement number", "value": None},
+                {"field": "Technical contact", "value": None},
+            ],
+            "steps": [
+                {"title": "Enable on the edge", "actions": [dataclasses.asdict(a) for a in [
+                    Action("click", f"On {s.name}, open the Access Edge properties, IM Provider "
+                           "tab"),
+                    *[Action("tick", f"Allow {PROVIDERS[p]}",
+                             f"network address {PROVIDER_ADDRESSES[p]}") for p in providers],
+                    Action("check", "Federation is enabled on this Access Edge")]]},
+                {"title": "Enable users", "actions": [dataclasses.asdict(a) for a in [
+                    Action("tick", "Enable public IM connectivity",
+                           why="Configure Users wizard or each user's Communications tab; "
+                           "needs federation enabled for the forest first")]]},
+                {"title": "Submit the provisioning request", "actions": [
+                    dataclasses.asdict(Action("type", "Provisioning form (Microsoft "
+                                              "licensing site)", why="with the values below; "
+                                              "the per-user PIC subscription must be bought "
+                                              "first"))]},
+                {"title": "Wait for each provider", "actions": [dataclasses.asdict(
+                    Action("check", f"{PROVIDERS[p]} has confirmed provisioning",
+                           why="providers activate separately and can take weeks; if the "
+                           "Access Edge FQDN ever changes, every provider must be "
+                           "re-provisioned")) for p in providers]},
+                {"title": "Test", "actions": [dataclasses.asdict(
+                    Action("check", f"A user of this site adds a {PROVIDERS[p]} contact and "
+                           "exchanges IM and presence (no file transfer, audio or video over "
+                           "public IM)")) for p in providers]},
+            ],
+        }
+
+    def checklist(self, warnings: list[dict[str, Any]]) -> list[Action]:
+        t = self.t
+        items = [
+            Action("check", "Each edge server is a workgroup server, not joined to "
+                   f"{t.domains.internal}, and you can sign in as a local Administrator"),
+            Action("check", "Each server has its NICs, addresses and single default gateway "
+                   "as on the Addressing page, and the persistent static routes are in place"),
+            Action("check", f"The root certificate of {t.certificates.internal_ca} is "
+                   "imported into each server's Trusted Root store"),
+            Action("check", "The DNS records on the DNS page are requested (the internal A "
+                   "records are added by hand)"),
+            Action("check", "The firewall rules on the Firewall page are requested and "
+                   "implemented on both firewalls"),
+            Action("check", "The certificate requests are planned with their CAs (a public CA "
+                   "needs lead time)"),
+            Action("check", f"The vault entries {self.vault_entry('service_account')} and "
+                   f"{self.vault_entry('product_key')} exist and you can read them"),
+            Action("check", "Each edge resolves the next hop and internal servers (hosts file "
+                   "or a perimeter DNS server; do not point the edge at internal DNS)"),
+        ]
+        if self.balanced:
+            items.append(Action("check", "The load balancer VIPs on the Load balancer section "
+                                "are configured and their members are healthy"))
+        if warnings:
+            items.append(Action("check", "Every warning on the Overview page is understood "
+                                "and accepted"))
+        return items
+
+    def build(self, provenance: Provenance, warnings: list[dict[str, Any]]) -> Plan:
+        t = self.t
+        self._certs = self.certificates()
+        hop = self.hop
+        feature_rows = []
+        for s in self.access_servers():
+            f = effective_features(t, s)
+            feature_rows.append({
+                "server": s.name, "remote_access": f.remote_access,
+                "anonymous_meetings": f.anonymous_meetings and bool(servers_with(t, "webconf")),
+                "federation": f.federation, "federation_discovery": f.federation_discovery,
+                "public_im": [PROVIDERS[p] for p in f.public_im]})
+        servers = [{"name": s.name, "fqdn": server_fqdn(t, s), "roles": list(s.roles),
+                    "role_names": [ROLE_NAMES[r] for r in s.roles],
+                    "internal_name": self.internal_name(s)} for s in t.edge.servers]
+        summary = {
+            "title": t.title or f"{t.organization} edge deployment ({t.site})",
+            "layout": self.layout(),
+            "layout_text": self.layout_text(),
+            "sip_domains": list(t.domains.sip),
+            "default_sip_domain": t.domains.sip[0],
+            "internal_zone": t.domains.internal,
+            "external_zone": t.domains.external,
+            "next_hop": {"fqdn": hop.fqdn, "kind": hop.kind, "kind_name": KIND_NAMES[hop.kind],
+                         "reason": self.next_hop_reason(),
+                         "explicit": t.next_hop is not None} if hop else None,
+            "pools": [{"fqdn": p.fqdn, "kind": p.kind, "kind_name": KIND_NAMES[p.kind],
+                       "ip": p.ip} for p in t.pools],
+            "roles": list(self.roles),
+            "role_names": [ROLE_NAMES[r] for r in self.roles],
+            "role_fqdns": {r: getattr(t.edge.fqdns, r) for r in self.roles},
+            "features": feature_rows,
+            "public_im": sorted({p for s in self.access_servers()
+                                 for p in effective_features(t, s).public_im},
+                                key=list(PROVIDERS).index),
+            "load_balanced_roles": list(self.balanced),
+            "load_balancer_name": (self.lb.name if self.lb and self.lb.name else
+                                   "hardware load balancer") if self.balanced else None,
+            "split": self.split,
+            "certificate_authorities": {"public": t.certificates.public_ca,
+                                        "internal": t.certificates.internal_ca},
+            "change": t.change.model_dump() if t.change else None,
+            "status": "warnings" if warnings else "valid",
+        }
+        hosts = [{"ip": p.ip, "fqdn": p.fqdn} for p in t.pools if p.ip]
+        return Plan(
+            meta={"site": t.site, "title": summary["title"], "organization": t.organization,
+                  "environment": t.environment, "source": provenance.source,
+                  "revision": provenance.revision, "generator": provenance.generator,
+                  "provenance": provenance.line()},
+            summary=summary, servers=servers, addresses=self.addresses(),
+            routes=self.routes(), vips=self.vips(), certificates=self._certs, dns=self.dns(),
+            firewall=self.firewall(), wizard=self.wizard(), integration=self.integration(),
+            pic=self.pic(), checklist=self.checklist(warnings), hosts_file=hosts,
+            warnings=warnings)
+
+
+def build_plan(topology: Topology, provenance: Provenance,
+               warnings: list[dict[str, Any]] | None = None) -> Plan:
+    """Derive the plan of a valid topology.
+
+    ``warnings`` are the rule findings to carry into the pages (plain dicts from
+    :meth:`~runbook.errors.Problem.as_dict`).
+    """
+    return _Deriver(topology).build(provenance, list(warnings or []))

@@ -1,0 +1,251 @@
+"""From a file on disk to a validated :class:`~runbook.model.Topology`, collecting every problem.
+
+The pipeline is: read and parse (:mod:`runbook.loader`), refuse secrets, check the shape
+against the model (pydantic errors become positioned problems with a "did you mean" hint for
+unknown keys), then apply the deployment rules (:mod:`runbook.rules`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from . import rules
+from .errors import Problem, ValidationFailed
+from .loader import PathKey, Source, format_path, load_file
+from .model import Topology
+
+SUFFIXES = (".yaml", ".yml")
+_SECRET_KEY = re.compile(
+    r"(^|_)(pass(word|wd|phrase)?|pwd|secret|product_?key|private_?key|api_?key|token|"
+    r"credentials?)($|_)", re.I)
+_PRODUCT_KEY = re.compile(r"\b[A-Z0-9]{5}(-[A-Z0-9]{5}){4}\b")
+
+
+@dataclass
+class Loaded:
+    """One topology file after validation: its source, model (if valid) and problems."""
+
+    path: Path
+    source: Source
+    topology: Topology | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        """Problems that make the file invalid."""
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """Problems that are reported but do not stop a build."""
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when the topology is valid (it may still have warnings)."""
+        return self.topology is not None and not self.errors
+
+
+def _find_secrets(src: Source, data: Any, path: PathKey = ()) -> Iterator[Problem]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if path[:1] != ("vault",) and _SECRET_KEY.search(str(key)):
+                yield src.problem(
+                    (*path, key),
+                    f"'{key}' looks like a secret; secrets never go in a topology: keep it "
+                    "in your password vault and name the vault entry under vault: "
+                    "(e.g. vault.service_account)",
+                    key=True, code="secret")
+            else:
+                yield from _find_secrets(src, value, (*path, key))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _find_secrets(src, item, (*path, i))
+    elif isinstance(data, str) and _PRODUCT_KEY.search(data):
+        yield src.problem(path, "this value looks like a product key; keep it in your vault "
+                          "and name the entry under vault.product_key", code="secret")
+
+
+def _model_at(loc: Iterable[str | int]) -> type[BaseModel] | None:
+    """The model class whose fields are valid at ``loc`` (for "did you mean" hints)."""
+    cls: Any = Topology
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            return None
+        info = cls.model_fields.get(str(part))
+        if info is None:
+            return None
+        cls = _inner_model(info.annotation)
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, list, typing.Annotated):
+        for arg in typing.get_args(annotation):
+            found = _inner_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"'{value}'"
+
+
+def _message(err: dict[str, Any], loc: tuple[str | int, ...]) -> tuple[str, bool]:
+    """A readable message for one pydantic error, and whether it points at a key."""
+    kind = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return f"required key '{loc[-1]}' is missing: add it", False
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = sorted(model.model_fields) if model else []
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        text = f"unknown key '{loc[-1]}'"
+        text += f"; did you mean '{hint[0]}'?" if hint else ""
+        if allowed:
+            text += f" (allowed here: {', '.join(allowed)})"
+        return text, True
+    if kind == "string_type":
+        extra = ""
+        if isinstance(value, bool):
+            extra = " (YAML reads yes/no/on/off as booleans)"
+        elif isinstance(value, int | float):
+            extra = " (YAML reads it as a number)"
+        return f"expected text, got {_describe(value)}{extra}: put the value in quotes", False
+    if kind == "bool_type":
+        return f"expected true or false, got {_describe(value)}", False
+    if kind == "literal_error":
+        return f"{_describe(value)} is not allowed: use one of {ctx.get('expected', '')}", False
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a mapping of keys, got {_describe(value)}", False
+    if kind == "list_type":
+        return f"expected a list, got {_describe(value)}: write it as [a, b] or '- a' lines", False
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length', 1)} entry/entries", False
+    if kind == "too_long" or kind == "string_too_long":
+        return f"is too long (at most {ctx.get('max_length')} characters or entries)", False
+    if kind == "string_too_short":
+        return "must not be empty", False
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"])), False
+    return f"{err['msg']} (got {_describe(value)})", False
+
+
+def _schema_problems(src: Source, exc: ValidationError,
+                     skip: set[PathKey]) -> list[Problem]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        if loc in skip:
+            continue
+        message, at_key = _message(err, loc)
+        if err["type"] == "missing":
+            line, col = src.where(loc[:-1])
+            out.append(Problem(src.file, line, col, format_path(loc), message, "error", "schema"))
+        else:
+            out.append(src.problem(loc, message, key=at_key, code="schema"))
+    return out
+
+
+def check_source(src: Source, path: Path) -> Loaded:
+    """Validate parsed data against the model and the deployment rules."""
+    problems = list(_find_secrets(src, src.data))
+    secret_keys = {(*_split(p.path),) for p in problems}
+    topology: Topology | None = None
+    try:
+        topology = Topology.model_validate(src.data)
+    except ValidationError as exc:
+        problems += _schema_problems(src, exc, secret_keys)
+    if topology is not None:
+        problems += rules.check(topology, src)
+    problems.sort(key=lambda p: (p.line, p.col, p.severity, p.message))
+    return Loaded(path, src, topology, problems)
+
+
+def _split(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        parts.append(int(token[1:-1]) if token.startswith("[") else token)
+    return parts
+
+
+def display_name(path: Path) -> str:
+    """How a file is named in messages: relative to the working folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_topology(path: Path | str) -> Loaded:
+    """Read, parse and validate one topology file; problems are collected, not raised."""
+    path = Path(path)
+    src, problems = load_file(path, display_name(path))
+    if problems:
+        return Loaded(path, src, None, problems)
+    return check_source(src, path)
+
+
+def discover(paths: Iterable[Path | str]) -> list[Path]:
+    """Topology files named by ``paths``: files as given, folders searched for ``*.yaml``."""
+    found: list[Path] = []
+    for entry in paths:
+        p = Path(entry)
+        if p.is_dir():
+            found += sorted(q for q in p.rglob("*") if q.suffix in SUFFIXES and q.is_file())
+        else:
+            found.append(p)
+    return found
+
+
+def load_all(paths: Iterable[Path | str]) -> list[Loaded]:
+    """Validate every topology under ``paths``, each file checked even if another fails.
+
+    Two files declaring the same ``site`` slug are an error in the second one.
+    """
+    results = [load_topology(p) for p in discover(paths)]
+    seen: dict[str, Loaded] = {}
+    for item in results:
+        if item.topology is None:
+            continue
+        first = seen.setdefault(item.topology.site, item)
+        if first is not item:
+            item.problems.append(item.source.problem(
+                ("site",), f"site '{item.topology.site}' is already defined in "
+                f"{first.source.file}: every site needs its own slug", code="duplicate-site"))
+    return results
+
+
+def require_valid(results: list[Loaded]) -> list[Loaded]:
+    """Raise :class:`ValidationFailed` listing every error of every file, if any."""
+    errors = [p for r in results for p in r.errors]
+    if errors:
+        raise ValidationFailed(f"{len(errors)} error(s) in topology files", errors)
+    return results

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: installs what the task needs, then runs it.
+#   scripts/dev.sh build   build the site from inputs/ into site/
+#   scripts/dev.sh test    run the linter and the whole test suite
+#   scripts/dev.sh serve   live preview of the site
+set -euo pipefail
+cd "$(dirname "$0")/.."
+task="${1:-build}"; shift || true
+
+need_apt=()
+command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
+if [ "$task" = test ]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+  command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
+fi
+fc-list 2>/dev/null | grep -q DejaVuSans || need_apt+=(fonts-dejavu-core)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]} with apt-get"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  python3 -m venv .venv
+fi
+extra=""; [ "$task" = test ] && extra="[test]"
+# Reinstall only when the project's metadata changed since the last install.
+stamp=".venv/.runbook-installed${extra}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "== installing runbook${extra} into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".${extra}" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  touch "$stamp"
+fi
+
+case "$task" in
+  build) exec .venv/bin/runbook build "$@" ;;
+  serve) exec .venv/bin/runbook serve "$@" ;;
+  test)
+    .venv/bin/ruff check .
+    exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
+  *) echo "usage: scripts/dev.sh build|test|serve" >&2; exit 2 ;;
+esac
