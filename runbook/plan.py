@@ -28,7 +28,7 @@ from .model import (
     server_fqdn,
     servers_with,
 )
-from .rules import is_split, load_balanced_roles
+from .rules import is_public, is_split, load_balanced_roles
 
 INTERNET = "Internet (any)"
 SERVICE_ACCOUNT = "RTCProxyService"
@@ -203,6 +203,7 @@ class Plan:
     pic: dict[str, Any] | None
     checklist: list[Action]
     hosts_file: list[dict[str, str]]
+    subnets: list[dict[str, Any]]
     warnings: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
@@ -322,6 +323,29 @@ class _Deriver:
                 rows.append(RouteRow(server=s.name, to=r.to, via=r.via, command=(
                     f"route -p add {net.network_address} mask {net.netmask} {r.via}")))
         return rows
+
+    def subnets(self) -> list[dict[str, Any]]:
+        """Networks the edge NICs and VIPs sit on, for diagrams and the addressing page."""
+        nets: dict[str, dict[str, Any]] = {}
+        for row in self.addresses():
+            net = ipaddress.IPv4Interface(f"{row.ip}/{row.prefix}").network
+            side = "internal" if row.nic == "internal" else (
+                "public" if is_public(row.ip) else "perimeter")
+            entry = nets.setdefault(str(net), {"cidr": str(net), "side": side, "members": []})
+            entry["members"].append({"server": row.server, "nic": row.nic, "ip": row.ip})
+        for vip in self.vips():
+            for ip, side in ((vip.external_ip, "external"), (vip.internal_ip, "internal")):
+                if ip is None:
+                    continue
+                addr = ipaddress.IPv4Address(ip)
+                for entry in nets.values():
+                    if addr in ipaddress.IPv4Network(entry["cidr"]):
+                        entry["members"].append({"server": "VIP", "nic": f"{vip.role}-{side}",
+                                                 "ip": ip})
+                        break
+        order = {"public": 0, "perimeter": 1, "internal": 2}
+        return sorted(nets.values(), key=lambda e: (order[e["side"]],
+                                                    ipaddress.IPv4Network(e["cidr"])))
 
     def vips(self) -> list[Vip]:
         ports_ext = {"access": ["TCP 443", "TCP 5061"], "webconf": ["TCP 443"],
@@ -1115,7 +1139,7 @@ class _Deriver:
             routes=self.routes(), vips=self.vips(), certificates=self._certs, dns=self.dns(),
             firewall=self.firewall(), wizard=self.wizard(), integration=self.integration(),
             pic=self.pic(), checklist=self.checklist(warnings), hosts_file=hosts,
-            warnings=warnings)
+            subnets=self.subnets(), warnings=warnings)
 
 
 def build_plan(topology: Topology, provenance: Provenance,
