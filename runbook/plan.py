@@ -219,6 +219,15 @@ def _addr(ip: str) -> str:
     return ip.split("/")[0]
 
 
+def domain_alias(access_fqdn: str, domain: str) -> str:
+    """The Access Edge's name in another SIP domain: its first label under that domain.
+
+    ``sip.contoso.com`` serves SIP domain ``contoso.net`` as ``sip.contoso.net``; the external
+    certificate carries it so clients of that domain can match the SRV target.
+    """
+    return f"{access_fqdn.split('.', 1)[0]}.{domain}"
+
+
 class _Deriver:
     """Holds one topology while the parts of its plan are derived."""
 
@@ -243,6 +252,14 @@ class _Deriver:
             if vip is not None and role in server.roles and vip.internal_fqdn:
                 return vip.internal_fqdn
         return server_fqdn(self.t, server)
+
+    def internal_vip_ip(self, server: Server) -> str | None:
+        """The internal VIP address of the array ``server`` belongs to, if any."""
+        for role in ("access", "av"):
+            vip = self.vip(role)
+            if vip is not None and role in server.roles:
+                return vip.internal_ip
+        return None
 
     def public_address(self, server: Server, role: str) -> str:
         """The address public DNS and remote clients use for ``role`` on ``server``."""
@@ -394,7 +411,7 @@ class _Deriver:
             holders = [x.name for x in t.edge.servers if self.internal_name(x) == name]
             shared = len(holders) > 1
             certs.append(Certificate(
-                id=f"internal-{holders[0] if not shared else 'array-' + s.name}",
+                id=f"internal-{name.split('.')[0] if shared else s.name}",
                 purpose="internal", title="Edge internal interface",
                 subject_cn=name, sans=[name], issuer="internal", ca=internal_ca,
                 exportable_key=shared, servers=holders,
@@ -419,7 +436,9 @@ class _Deriver:
             sans = [n for n in (access, webconf) if n]
             if access:
                 for domain in t.domains.sip:
-                    extra = f"sip.{domain}"
+                    if domain == t.domains.external or access.endswith("." + domain):
+                        continue
+                    extra = domain_alias(access, domain)
                     if extra not in sans:
                         sans.append(extra)
             eku = ["Server Authentication"]
@@ -428,8 +447,8 @@ class _Deriver:
                 eku.append("Client Authentication")
                 notes.append("AOL Public IM Connectivity requires both Server and Client "
                              "Authentication in the enhanced key usage: ask the CA for both.")
-            if len([n for n in sans if n.startswith("sip.")]) > 1:
-                notes.append("One sip.<domain> name per SIP domain lets clients of each domain "
+            if access and len(sans) > (2 if webconf else 1):
+                notes.append("One name per additional SIP domain lets clients of that domain "
                              "match the SRV target against the certificate.")
             cn = sans[0]
             shared = len(members) > 1
@@ -499,11 +518,12 @@ class _Deriver:
             access_name = role_fqdn(t, s, "access") or ""
             for domain in t.domains.sip:
                 target = access_name
-                zone = domain if not domain.endswith("." + ext) and domain != ext else ext
-                if domain != ext and f"sip.{domain}" != access_name:
-                    # Each extra SIP domain points at its own sip.<domain> name, which the
-                    # external certificate carries, so clients can match the SRV target.
-                    target = f"sip.{domain}"
+                inside = domain == ext or access_name.endswith("." + domain)
+                zone = ext if domain == ext or domain.endswith("." + ext) else domain
+                if not inside:
+                    # Each extra SIP domain points at the Access Edge's name in that domain,
+                    # which the external certificate carries, so clients can match the target.
+                    target = domain_alias(access_name, domain)
                     add(DnsRecord(zone, "external", target, "A",
                                   self.public_address(s, "access"), None, None, None,
                                   f"Access Edge name for SIP domain {domain}", public_admin))
@@ -745,10 +765,13 @@ class _Deriver:
             Action("type", "Internal FQDN", internal_name,
                    why="the internal VIP's name, shared by the array" if internal_name !=
                    server_fqdn(t, s) else "the server's own name in the AD DNS zone"),
-            Action("warning", f"Add the A record {server_fqdn(t, s)} -> "
-                   f"{_addr(s.nics.internal.ip)} in the {t.domains.internal} zone by hand: "
-                   "the edge is not a domain member, and the zone only accepts secure "
-                   "dynamic updates"),
+            Action("warning", f"Check that the A record {server_fqdn(t, s)} -> "
+                   f"{_addr(s.nics.internal.ip)}"
+                   + (f" and the VIP record {internal_name} -> {self.internal_vip_ip(s)}"
+                      if internal_name != server_fqdn(t, s) else "")
+                   + f" exist in the {t.domains.internal} zone: they are added by hand, "
+                   "because the edge is not a domain member and the zone only accepts "
+                   "secure dynamic updates"),
             Action("click", "Next"),
         ]
         screens.append(Screen("Internal interface", actions))
@@ -802,10 +825,16 @@ class _Deriver:
             box(f.federation_discovery, "Allow discovery of federation partners",
                 "partners are found through their _sipfederationtls._tcp SRV record"
                 if f.federation_discovery else "only partners on the Allow list federate")
-        webconf_here = bool(servers_with(t, "webconf"))
-        box(f.anonymous_meetings and webconf_here, "Allow anonymous users to join meetings",
-            "external participants without an account may join web conferences"
-            if f.anonymous_meetings else "only authenticated users join meetings")
+        if self.anonymous_on(s):
+            box(True, "Allow anonymous users to join meetings",
+                "external participants without an account may join web conferences")
+        elif f.anonymous_meetings and servers_with(t, "webconf"):
+            box(False, "Allow anonymous users to join meetings",
+                "anonymous participants enter through the remote-access Access Edge")
+        else:
+            box(False, "Allow anonymous users to join meetings",
+                "only authenticated users join meetings" if servers_with(t, "webconf") else
+                "this site has no Web Conferencing Edge")
         box(bool(f.public_im), "Enable public IM connectivity",
             "users may add " + ", ".join(PROVIDERS[p] for p in f.public_im) + " contacts"
             if f.public_im else "no public IM provider is licensed for this site")
@@ -847,6 +876,13 @@ class _Deriver:
         return [Screen("Features", a), Screen("Internal next hop", hop_actions),
                 Screen("Authorized internal SIP domains", domains),
                 Screen("Authorized internal servers", servers)]
+
+    def anonymous_on(self, s: Server) -> bool:
+        """Anonymous meetings are enabled on this Access Edge (in a split design only on
+        the one that serves remote users)."""
+        f = effective_features(self.t, s)
+        return (f.anonymous_meetings and bool(servers_with(self.t, "webconf"))
+                and (f.remote_access or not self.split))
 
     def next_hop_reason(self) -> str:
         hop = self.hop
@@ -999,7 +1035,7 @@ class _Deriver:
             users.append(Action("tick", "Enable federation"))
         if any(f.public_im for f in f_all):
             users.append(Action("tick", "Enable public IM connectivity"))
-        if any(f.anonymous_meetings for f in f_all) and web:
+        if any(self.anonymous_on(s) for s in self.access_servers()):
             users.append(Action("tick", "Allow anonymous participation in meetings"))
         if users:
             screens.append(Screen("Configure Users wizard, for the users who need it", users))
@@ -1094,7 +1130,7 @@ class _Deriver:
             f = effective_features(t, s)
             feature_rows.append({
                 "server": s.name, "remote_access": f.remote_access,
-                "anonymous_meetings": f.anonymous_meetings and bool(servers_with(t, "webconf")),
+                "anonymous_meetings": self.anonymous_on(s),
                 "federation": f.federation, "federation_discovery": f.federation_discovery,
                 "public_im": [PROVIDERS[p] for p in f.public_im]})
         servers = [{"name": s.name, "fqdn": server_fqdn(t, s), "roles": list(s.roles),
