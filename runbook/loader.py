@@ -116,7 +116,11 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.constructor.construct_object(node)
+        try:
+            return self.constructor.construct_object(node)
+        except ValueError:  # e.g. a date-like scalar with month 13: PyYAML raises ValueError
+            raise _LoadError(*_mark(node), f"value '{node.value}' cannot be read; "
+                             "put it in quotes") from None
 
 
 def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
@@ -148,6 +152,8 @@ def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or exc.context or "invalid YAML"
+        if "\\t" in what:
+            what += " (YAML indents with spaces, never tabs)"
         return fail(line, col, f"YAML syntax error: {what}; fix the indentation or quoting there")
     except yaml.YAMLError as exc:
         return fail(1, 1, f"YAML error: {exc}")

@@ -1,0 +1,201 @@
+"""The YAML loader: positions for every value, and hostile or malformed files refused fast.
+
+Every refusal is a single ``yaml`` problem carrying the file, line and column a user can jump
+to, and a message that says what is wrong and what to do instead.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from runbook import loader
+from runbook.errors import Problem
+from runbook.loader import format_path, load_text
+from tests.topo import contoso, dump, pos, problems, write
+
+
+def only_problem(path: Path) -> Problem:
+    """The one problem the loader reports for ``path`` (a refused file has exactly one)."""
+    found = problems(path)
+    assert len(found) == 1, "\n".join(p.format() for p in found)
+    assert found[0].severity == "error"
+    assert found[0].code == "yaml"
+    return found[0]
+
+
+# -- positions -----------------------------------------------------------------------------
+
+
+def test_every_value_and_key_position_is_recorded_one_based() -> None:
+    text = "site: contoso-hq\nedge:\n  servers:\n    - name: edge01\n      roles: [access, av]\n"
+    src, found = load_text(text, "x.yaml")
+    assert found == []
+    assert src.positions[("site",)] == (1, 7)
+    assert src.key_positions[("edge", "servers")] == (3, 3)
+    assert src.positions[("edge", "servers", 0, "name")] == (4, 13)
+    assert src.positions[("edge", "servers", 0, "roles", 1)] == (5, 23)  # "av"
+
+
+def test_where_falls_back_to_the_nearest_existing_ancestor() -> None:
+    text = "site: contoso-hq\nedge:\n  fqdns:\n    access: sip.contoso.com\n"
+    src, _ = load_text(text, "x.yaml")
+    # edge.fqdns.av is absent: its parent mapping's value (line 4, col 5) is the best place
+    assert src.where(("edge", "fqdns", "av")) == (4, 5)
+    assert src.where(("nothing", "here")) == (1, 1)
+
+
+def test_field_paths_read_like_python_attribute_access() -> None:
+    assert format_path(("edge", "servers", 0, "nics", "av", "ip")) == "edge.servers[0].nics.av.ip"
+    assert format_path(("pools", 2)) == "pools[2]"
+    assert format_path(()) == ""
+
+
+def test_a_problem_formats_as_file_line_col_path_message() -> None:
+    err = Problem("inputs/x.yaml", 12, 9, "edge.servers[0].nics.av.ip", "fix it")
+    warn = Problem("inputs/x.yaml", 3, 1, "certificates", "consider it", "warning")
+    bare = Problem("inputs/x.yaml", 1, 1, "", "file is empty")
+    assert err.format() == "inputs/x.yaml:12:9: edge.servers[0].nics.av.ip: fix it"
+    assert warn.format() == "inputs/x.yaml:3:1: warning: certificates: consider it"
+    assert bare.format() == "inputs/x.yaml:1:1: file is empty"
+
+
+def test_contoso_loads_without_problems(tmp_path: Path) -> None:
+    assert problems(write(tmp_path, contoso())) == []
+
+
+# -- hostile documents -------------------------------------------------------------------------
+
+
+def test_billion_laughs_alias_bomb_is_refused_in_well_under_a_second(tmp_path: Path) -> None:
+    levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    path = write(tmp_path, "\n".join(levels) + "\n")
+    started = time.perf_counter()
+    p = only_problem(path)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0  # a naive loader would build 9**9 values and never return
+    assert f"more than {loader.MAX_ALIASES} YAML aliases" in p.message
+    assert "write the values out" in p.message
+    # the 51st alias is the 6th on line 7 (g's list), which is where reading stopped
+    line7 = "g: &g [" + ", ".join(["*f"] * 9) + "]"
+    assert (p.line, p.col) == (7, pos(line7, "*f", nth=6)[1])
+
+
+def test_few_aliases_expanding_to_too_many_values_are_refused(tmp_path: Path) -> None:
+    # 50 aliases (allowed) but 300 * 25 * 25 = 187,500 values: the value budget stops it
+    items = ", ".join(["x"] * 300)
+    text = (f"a: &a [{items}]\n"
+            "b: &b [" + ", ".join(["*a"] * 25) + "]\n"
+            "c: [" + ", ".join(["*b"] * 25) + "]\n")
+    path = write(tmp_path, text)
+    started = time.perf_counter()
+    p = only_problem(path)
+    assert time.perf_counter() - started < 2.0
+    assert f"more than {loader.MAX_NODES} values" in p.message
+    assert "remove repeated aliases" in p.message
+
+
+def test_a_second_yaml_document_is_refused_at_its_separator(tmp_path: Path) -> None:
+    text = "site: one\norganization: A\n---\nsite: two\n"
+    p = only_problem(write(tmp_path, text))
+    assert (p.line, p.col) == (3, 1)
+    assert "one YAML document" in p.message
+    assert "into its own file" in p.message
+
+
+def test_a_list_document_is_refused(tmp_path: Path) -> None:
+    p = only_problem(write(tmp_path, "- site: a\n- site: b\n"))
+    assert (p.line, p.col) == (1, 1)
+    assert "must be a mapping of keys" in p.message
+    assert "not a list or a single value" in p.message
+
+
+def test_a_single_scalar_document_is_refused(tmp_path: Path) -> None:
+    p = only_problem(write(tmp_path, "# a comment first\ncontoso-hq\n"))
+    assert (p.line, p.col) == (2, 1)
+    assert "must be a mapping of keys" in p.message
+
+
+def test_an_empty_file_is_refused_with_a_starting_point(tmp_path: Path) -> None:
+    for text in ("", "\n\n", "# only a comment\n"):
+        p = only_problem(write(tmp_path, text))
+        assert (p.line, p.col) == (1, 1)
+        assert "the file is empty" in p.message
+        assert "inputs/contoso.yaml" in p.message
+
+
+def test_a_file_over_the_size_cap_is_refused_without_parsing(tmp_path: Path) -> None:
+    text = "site: a\n" + "#" * loader.MAX_BYTES + "\n"
+    path = write(tmp_path, text)
+    started = time.perf_counter()
+    p = only_problem(path)
+    assert time.perf_counter() - started < 1.0
+    assert "file is larger than 1000 kB" in p.message
+    assert (p.line, p.col) == (1, 1)
+
+
+def test_a_file_just_under_the_size_cap_is_read(tmp_path: Path) -> None:
+    text = dump(contoso())
+    text += "#" * (loader.MAX_BYTES - len(text.encode()) - 1) + "\n"
+    assert len(text.encode()) == loader.MAX_BYTES
+    assert problems(write(tmp_path, text)) == []
+
+
+def test_non_utf8_bytes_are_refused_with_their_offset(tmp_path: Path) -> None:
+    p = only_problem(write(tmp_path, b"site: contoso\norganization: Caf\xe9 Ltd\n"))
+    assert "not UTF-8" in p.message
+    assert "at byte 31" in p.message  # len(b"site: contoso\norganization: Caf")
+    assert "save it as UTF-8" in p.message
+
+
+def test_a_duplicate_key_is_reported_at_its_second_occurrence(tmp_path: Path) -> None:
+    text = dump(contoso()).replace(
+        "gateway: 172.16.0.1\n", "gateway: 172.16.0.1\n        gateway: 172.16.0.254\n")
+    p = only_problem(write(tmp_path, text))
+    assert (p.line, p.col) == pos(text, "gateway: 172.16.0.254")
+    first_line = pos(text, "gateway: 172.16.0.1")[0]
+    assert p.message == (f"key 'gateway' appears twice (first at line {first_line}); "
+                         "keep one of them")
+
+
+def test_a_duplicate_top_level_key_is_not_silently_overwritten(tmp_path: Path) -> None:
+    p = only_problem(write(tmp_path, "site: one\norganization: A\nsite: two\n"))
+    assert (p.line, p.col) == (3, 1)
+    assert "key 'site' appears twice (first at line 1)" in p.message
+
+
+def test_a_yaml_syntax_error_carries_line_and_column(tmp_path: Path) -> None:
+    text = "site: contoso-hq\norganization: Contoso: Ltd\n"
+    p = only_problem(write(tmp_path, text))
+    assert (p.line, p.col) == pos(text, ": Ltd")
+    assert p.message.startswith("YAML syntax error: mapping values are not allowed here")
+    assert "fix the indentation or quoting" in p.message
+
+
+def test_an_unclosed_flow_list_is_a_syntax_error(tmp_path: Path) -> None:
+    p = only_problem(write(tmp_path, "site: a\ndomains:\n  sip: [contoso.com\n"))
+    assert p.message.startswith("YAML syntax error: expected ',' or ']'")
+    assert p.line == 4  # reading ran off the end of the file looking for ']'
+
+
+def test_tab_indentation_is_refused_with_a_spaces_hint(tmp_path: Path) -> None:
+    p = only_problem(write(tmp_path, "site: a\ndomains:\n\tinternal: contoso.local\n"))
+    assert (p.line, p.col) == (3, 1)
+    assert "'\\t'" in p.message
+    assert "spaces, never tabs" in p.message
+
+
+def test_an_unreadable_date_like_value_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    text = dump(contoso()) + "  window_start: 2024-13-45\n"
+    p = only_problem(write(tmp_path, text))
+    assert (p.line, p.col) == pos(text, "2024-13-45")
+    assert p.message == "value '2024-13-45' cannot be read; put it in quotes"
+
+
+def test_a_missing_file_is_an_io_problem_not_a_traceback(tmp_path: Path) -> None:
+    found = problems(tmp_path / "absent.yaml")
+    assert len(found) == 1
+    assert found[0].code == "io"
+    assert "cannot read file" in found[0].message
