@@ -81,3 +81,9 @@ def pos(text: str, needle: str, nth: int = 1) -> tuple[int, int]:
 def where(path: Path, needle: str, nth: int = 1) -> tuple[int, int]:
     """:func:`pos` in the file at ``path``."""
     return pos(path.read_text(encoding="utf-8"), needle, nth)
+
+
+def value_at(path: Path, key: str, value: str, nth: int = 1) -> tuple[int, int]:
+    """Where the value of the ``nth`` line ``key: value`` starts in the file at ``path``."""
+    line, col = where(path, f"{key}: {value}\n", nth)
+    return line, col + len(key) + 2
