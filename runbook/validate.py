@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from . import rules
 from .errors import Problem, ValidationFailed
 from .loader import PathKey, Source, format_path, load_file
-from .model import Topology
+from .model import Topology, Vault
 
 SUFFIXES = (".yaml", ".yml")
 _SECRET_KEY = re.compile(
@@ -58,7 +58,9 @@ class Loaded:
 def _find_secrets(src: Source, data: Any, path: PathKey = ()) -> Iterator[Problem]:
     if isinstance(data, dict):
         for key, value in data.items():
-            if path[:1] != ("vault",) and _SECRET_KEY.search(str(key)):
+            # vault.product_key names a vault entry; any other secret-like key is refused
+            vault_entry = path == ("vault",) and key in Vault.model_fields
+            if not vault_entry and _SECRET_KEY.search(str(key)):
                 yield src.problem(
                     (*path, key),
                     f"'{key}' looks like a secret; secrets never go in a topology: keep it "

@@ -1,0 +1,217 @@
+"""The validation pipeline: secrets refused, every error of every file reported in one run.
+
+Problems carry ``file:line:col: field.path: message``, sorted by position; a file with errors
+never stops the next file from being checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbook.api import load_sites
+from runbook.errors import ValidationFailed
+from runbook.validate import discover, load_all, load_topology, require_valid
+from tests.topo import contoso, dump, one, pos, problems, value_at, where, write
+
+VAULT_HINT = ("secrets never go in a topology: keep it in your password vault and name the "
+              "vault entry under vault: (e.g. vault.service_account)")
+PRODUCT_KEY = "ABCDE-FGHIJ-KLMNO-PQRST-UVWXY"
+
+
+def server(t: dict[str, Any]) -> dict[str, Any]:
+    """Contoso's edge01."""
+    return t["edge"]["servers"][0]
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("where_", "key", "field"), [
+    ("server", "password", "edge.servers[0].password"),
+    ("top", "secret", "secret"),
+    ("top", "product_key", "product_key"),
+    ("nic", "admin_password", "edge.servers[0].nics.internal.admin_password"),
+    ("vault", "password", "vault.password"),
+    ("certificates", "pfx_passphrase", "certificates.pfx_passphrase"),
+])
+def test_a_secret_looking_key_is_refused_and_points_at_the_vault(
+        tmp_path: Path, where_: str, key: str, field: str) -> None:
+    t = contoso()
+    target = {"server": server(t), "top": t, "nic": server(t)["nics"]["internal"],
+              "vault": t["vault"], "certificates": t["certificates"]}[where_]
+    target[key] = "hunter2-Sup3rS3cret"
+    path = write(tmp_path, t)
+    found = problems(path)
+    p = one(found, field)
+    assert len(found) == 1  # no second "unknown key" complaint about the same key
+    assert (p.severity, p.code) == ("error", "secret")
+    # at the key, where the user must delete it (added last, so its last occurrence)
+    assert (p.line, p.col) == where(path, f"{key}:", nth=path.read_text().count(f"{key}:"))
+    assert p.message == f"'{key}' looks like a secret; {VAULT_HINT}"
+    assert "hunter2" not in p.format()  # the secret itself is never echoed
+
+
+def test_a_product_key_value_is_refused_wherever_it_appears(tmp_path: Path) -> None:
+    t = contoso()
+    t["change"]["title"] = f"Install edge with key {PRODUCT_KEY}"
+    t["vault"]["product_key"] = PRODUCT_KEY  # the vault names entries, never holds values
+    path = write(tmp_path, t)
+    found = problems(path)
+    assert [(p.path, p.code) for p in found] == [("vault.product_key", "secret"),
+                                                 ("change.title", "secret")]
+    for p in found:
+        assert p.message == ("this value looks like a product key; keep it in your vault and "
+                             "name the entry under vault.product_key")
+        assert PRODUCT_KEY not in p.format()
+    assert (found[0].line, found[0].col) == value_at(path, "product_key", PRODUCT_KEY)
+
+
+def test_vault_entries_that_name_secrets_are_accepted(tmp_path: Path) -> None:
+    t = contoso()
+    t["vault"] = {"service_account": "contoso/edge/RTCProxyService",
+                  "product_key": "contoso/edge/product-key"}
+    assert problems(write(tmp_path, t)) == []
+
+
+def test_keys_that_merely_contain_pass_are_not_secrets(tmp_path: Path) -> None:
+    t = contoso()
+    t["change"]["business_reason"] = "Bypass the password reset backlog for remote users"
+    assert problems(write(tmp_path, t)) == []
+
+
+# -- every error in one run ----------------------------------------------------------------
+
+
+def test_a_broken_copy_reports_every_rule_error_with_its_position(tmp_path: Path) -> None:
+    t = contoso()
+    t["next_hop"] = "pool02.contoso.local"
+    t["edge"]["fqdns"]["webconf"] = "webconf.fabrikam.com"
+    server(t)["domain_joined"] = True
+    server(t)["nics"]["av"]["ip"] = "10.1.0.12/24"
+    server(t)["nics"]["internal"]["gateway"] = "10.0.0.1"
+    path = write(tmp_path, t)
+    found = problems(path)
+    assert [(p.line, p.col, p.path, p.severity) for p in found] == [
+        (*where(path, "pool02.contoso.local"), "next_hop", "error"),
+        (*where(path, "webconf.fabrikam.com"), "edge.fqdns.webconf", "error"),
+        (*value_at(path, "gateway", "10.0.0.1"), "edge.servers[0].nics.internal.gateway",
+         "error"),
+        (*where(path, "10.1.0.12/24"), "edge.servers[0].nics.av.ip", "error"),
+        (*value_at(path, "domain_joined", "true"), "edge.servers[0].domain_joined", "error"),
+    ]
+
+
+def test_a_broken_copy_reports_every_schema_error_and_secret(tmp_path: Path) -> None:
+    t = contoso()
+    t["site"] = "Contoso HQ"
+    t["edge"]["features"]["remote_acess"] = True
+    server(t)["nics"]["av"]["ip"] = "198.51.100.12"
+    del t["domains"]["internal"]
+    t["certificates"]["password"] = "x"
+    path = write(tmp_path, t)
+    found = problems(path)
+    assert [(p.path, p.code) for p in found] == [
+        ("site", "schema"),
+        ("domains.internal", "schema"),
+        ("edge.features.remote_acess", "schema"),
+        ("edge.servers[0].nics.av.ip", "schema"),
+        ("certificates.password", "secret"),
+    ]
+    assert all(p.severity == "error" for p in found)
+    assert found == sorted(found, key=lambda p: (p.line, p.col))
+
+
+def test_two_broken_files_are_both_reported(tmp_path: Path) -> None:
+    a, b = contoso(), contoso()
+    a["site"], b["site"] = "alpha", "beta"
+    server(a)["domain_joined"] = True
+    b["edge"]["features"]["federation"] = False
+    write(tmp_path, a, "alpha.yaml")
+    write(tmp_path, b, "beta.yaml")
+    write(tmp_path, "not: [yaml", "gamma.yml")
+    results = load_all([tmp_path])
+    assert [(r.path.name, [p.path for p in r.errors]) for r in results] == [
+        ("alpha.yaml", ["edge.servers[0].domain_joined"]),
+        ("beta.yaml", ["edge.features.public_im"]),
+        ("gamma.yml", [""]),
+    ]
+    with pytest.raises(ValidationFailed) as caught:
+        load_sites([tmp_path])
+    lines = caught.value.format().splitlines()
+    assert len(lines) == 3
+    assert [line.split(":")[0].rsplit("/", 1)[-1] for line in lines] == [
+        "alpha.yaml", "beta.yaml", "gamma.yml"]
+
+
+def test_two_files_with_the_same_site_slug_are_an_error_in_the_second(tmp_path: Path) -> None:
+    write(tmp_path, contoso(), "a.yaml")
+    path = write(tmp_path, contoso(), "b.yaml")
+    first, second = load_all([tmp_path])
+    assert first.errors == []
+    p = one(second.errors, "site")
+    assert (p.line, p.col) == where(path, "contoso-hq")
+    assert p.message == (f"site 'contoso-hq' is already defined in {first.source.file}: every "
+                         "site needs its own slug")
+
+
+def test_warnings_do_not_make_a_file_invalid(tmp_path: Path) -> None:
+    t = contoso()
+    del server(t)["nics"]["webconf"]["public_ip"]
+    loaded = load_topology(write(tmp_path, t))
+    assert loaded.ok
+    assert [p.code for p in loaded.warnings] == ["no-public-ip"]
+    assert require_valid([loaded]) == [loaded]
+
+
+def test_require_valid_lists_every_error_of_every_file(tmp_path: Path) -> None:
+    a = contoso()
+    server(a)["domain_joined"] = True
+    a["next_hop"] = "nowhere.contoso.local"
+    results = load_all([write(tmp_path, a)])
+    with pytest.raises(ValidationFailed) as caught:
+        require_valid(results)
+    assert caught.value.message == "2 error(s) in topology files"
+    assert len(caught.value.problems) == 2
+
+
+# -- the error format ----------------------------------------------------------------------
+
+
+def test_errors_read_file_line_col_path_message_relative_to_the_working_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inputs").mkdir()
+    t = contoso()
+    server(t)["nics"]["av"]["ip"] = "192.168.50.12/24"
+    text = dump(t)
+    write(tmp_path / "inputs", text, "x.yaml")
+    line, col = pos(text, "192.168.50.12/24")
+    [p] = load_topology(Path("inputs/x.yaml")).problems
+    assert p.format() == (f"inputs/x.yaml:{line}:{col}: edge.servers[0].nics.av.ip: the A/V "
+                          "Edge address 192.168.50.12 is not publicly routable: media relay "
+                          "needs a public address routed to this NIC without NAT")
+
+
+# -- finding files -------------------------------------------------------------------------
+
+
+def test_folders_are_searched_recursively_for_yaml_files_in_sorted_order(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("b.yaml", "a.yml", "sub/c.yaml", "notes.txt", "d.json"):
+        (tmp_path / name).write_text("x: 1\n")
+    named = tmp_path / "notes.txt"
+    found = discover([tmp_path, named])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "a.yml", "b.yaml", "sub/c.yaml", "notes.txt"]
+
+
+def test_the_shipped_examples_are_all_valid() -> None:
+    from tests.topo import INPUTS
+
+    results = load_all([INPUTS])
+    assert len(results) >= 2
+    for item in results:
+        assert item.problems == [], "\n".join(p.format() for p in item.problems)
