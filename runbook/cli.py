@@ -94,6 +94,60 @@ def plan(file: Path, as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write into (default: exports/<site>).")
+@reports_errors
+def export(file: Path, out_dir: Path | None) -> None:
+    """Write the exports of one topology FILE: DNS (CSV, PowerShell, BIND zone fragment),
+    firewall rules and addressing (CSV), and one certreq INF + OpenSSL config per
+    certificate."""
+    from .api import plan_file
+    from .exports import write_exports
+
+    result = plan_file(file)
+    target = out_dir or Path("exports") / result.meta["site"]
+    written = write_exports(result, target)
+    click.echo(f"wrote {len(written)} file(s) to {target}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--git", "rev", metavar="REV",
+              help="Compare FILE as committed at REV (git show REV:FILE) with FILE now.")
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@click.option("--exit-code", is_flag=True,
+              help="Exit 3 when there are differences, 0 when there are none.")
+@reports_errors
+def diff(files: tuple[Path, ...], rev: str | None, as_json: bool, exit_code: bool) -> None:
+    """What changes between two versions of a topology: OLD NEW, or FILE --git REV.
+
+    Lists DNS records, certificates to re-issue, firewall rules, addresses and the wizard
+    steps to re-run per server. Exits 0 (or 3 with --exit-code when something changed),
+    1 when an input is invalid.
+    """
+    from .api import plan_file
+    from .diff import diff_plans, format_diff, load_plan_at_revision
+
+    if rev is not None:
+        if len(files) != 1:
+            raise click.UsageError("with --git REV give exactly one FILE")
+        old, new = load_plan_at_revision(files[0], rev), plan_file(files[0])
+    else:
+        if len(files) != 2:
+            raise click.UsageError("give OLD and NEW, or one FILE with --git REV")
+        old, new = plan_file(files[0]), plan_file(files[1])
+    result = diff_plans(old, new)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_diff(result), nl=False)
+    if exit_code and not result.empty:
+        sys.exit(3)
+
+
+@main.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the schema to this file instead of standard output.")
 def schema(output: Path | None) -> None:

@@ -1,0 +1,522 @@
+"""What changed between two plans of a site, in the terms the people doing the work use.
+
+:func:`diff_plans` compares two plans (never two YAML texts: a reordered or reformatted file
+that plans the same deployment has no changes) and returns a :class:`PlanDiff` of plain data:
+DNS records, certificates to re-issue, firewall rules, addresses, servers, and the wizard
+steps to re-run on each server. :func:`format_diff` renders it for a terminal;
+:func:`load_plan_at_revision` reads the plan of a file as committed in git.
+
+Which steps to re-run is read from the plan's own runbook: a step must be re-run on a
+server when a value the engineer enters on one of its screens (a tick, a typed name, a
+selected address) differs between the two plans.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import RunbookError, ValidationFailed
+
+if TYPE_CHECKING:
+    from .plan import Plan
+
+Row = dict[str, Any]
+ENTERED = ("tick", "clear", "type", "select")
+DNS_KEY = ("zone", "name", "type")
+DNS_FIELDS = ("scope", "value", "port", "priority", "weight")
+FIREWALL_KEY = ("firewall", "direction", "source", "destination", "protocol", "ports")
+ADDRESS_KEY = ("server", "nic")
+ADDRESS_FIELDS = ("ip", "prefix", "netmask", "gateway", "public_ip", "fqdn", "dns_address",
+                  "nic_name")
+SERVER_FIELDS = ("roles", "fqdn", "internal_name")
+# A certificate must be requested again when any of these differ.
+REISSUE_FIELDS = {"subject_cn": "subject CN", "sans": "subject alternative names",
+                  "ca": "issuing CA", "issuer": "issuer type", "eku": "enhanced key usage",
+                  "exportable_key": "key exportability", "key_size": "key size"}
+STEP_TITLES = {1: "Install Files for Edge Server", 2: "Activate Edge Server",
+               3: "Configure Edge Server", 4: "Configure Certificates for Edge Server",
+               5: "Start Services", 6: "Validate Edge Server"}
+
+
+class GitError(RunbookError):
+    """A git revision or a file in it cannot be read."""
+
+
+@dataclass
+class Change:
+    """One row added, removed or changed; ``fields`` names what changed."""
+
+    kind: str  # added | removed | changed
+    key: str
+    old: Row | None = None
+    new: Row | None = None
+    fields: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CertificateChange:
+    """A certificate to request (added), retire (removed) or re-issue / re-deploy (changed)."""
+
+    kind: str  # added | removed | changed
+    id: str
+    subject_cn: str
+    reissue: bool
+    reasons: list[str]
+    servers: list[str]
+    old: Row | None = None
+    new: Row | None = None
+
+
+@dataclass
+class StepRerun:
+    """A wizard step to run again on one server, and why."""
+
+    server: str
+    step: int
+    title: str
+    reasons: list[str]
+
+
+@dataclass
+class PlanDiff:
+    """Everything that differs between two plans of one site, as plain data."""
+
+    site: str
+    old_provenance: str
+    new_provenance: str
+    servers: list[Change] = field(default_factory=list)
+    dns: list[Change] = field(default_factory=list)
+    certificates: list[CertificateChange] = field(default_factory=list)
+    firewall: list[Change] = field(default_factory=list)
+    addresses: list[Change] = field(default_factory=list)
+    steps: list[StepRerun] = field(default_factory=list)
+    integration: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing that affects the deployment changed."""
+        return not (self.servers or self.dns or self.certificates or self.firewall
+                    or self.addresses or self.steps or self.integration or self.notices)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return {**dataclasses.asdict(self), "empty": self.empty}
+
+
+# -- matching rows -------------------------------------------------------------------------
+
+
+def _key(row: Row, names: Iterable[str]) -> tuple[Any, ...]:
+    return tuple(row.get(n) for n in names)
+
+
+def _differs(old: Row, new: Row, names: Iterable[str]) -> list[str]:
+    return [n for n in names if old.get(n) != new.get(n)]
+
+
+def _match(old: list[Row], new: list[Row], key: Callable[[Row], tuple[Any, ...]],
+           fields: Iterable[str], label: Callable[[Row], str]) -> list[Change]:
+    """Pair rows by ``key``; several rows under one key pair up equal rows first."""
+    fields = tuple(fields)
+    by_old: dict[tuple[Any, ...], list[Row]] = {}
+    for r in old:
+        by_old.setdefault(key(r), []).append(r)
+    by_new: dict[tuple[Any, ...], list[Row]] = {}
+    for r in new:
+        by_new.setdefault(key(r), []).append(r)
+    removed: list[Change] = []
+    added: list[Change] = []
+    changed: list[Change] = []
+    for k in dict.fromkeys([*by_old, *by_new]):
+        olds, news = list(by_old.get(k, [])), list(by_new.get(k, []))
+        for r in list(olds):
+            same = next((n for n in news if not _differs(r, n, fields)), None)
+            if same is not None:
+                olds.remove(r)
+                news.remove(same)
+        if len(olds) == 1 and len(news) == 1:
+            changed.append(Change("changed", label(news[0]), olds[0], news[0],
+                                  _differs(olds[0], news[0], fields)))
+            continue
+        removed += [Change("removed", label(r), old=r) for r in olds]
+        added += [Change("added", label(r), new=r) for r in news]
+    return removed + added + changed
+
+
+def _rows(plan: dict[str, Any], part: str) -> list[Row]:
+    return list(plan.get(part) or [])
+
+
+# -- certificates ---------------------------------------------------------------------------
+
+
+def _cert_reasons(old: Row, new: Row, org_changed: tuple[str, str] | None) -> list[str]:
+    reasons = []
+    if old["subject_cn"] != new["subject_cn"]:
+        reasons.append(f"subject CN {old['subject_cn']} -> {new['subject_cn']}")
+    gone = [s for s in old["sans"] if s not in new["sans"]]
+    came = [s for s in new["sans"] if s not in old["sans"]]
+    if gone:
+        reasons.append("SAN removed: " + ", ".join(gone))
+    if came:
+        reasons.append("SAN added: " + ", ".join(came))
+    for name in ("ca", "issuer", "key_size"):
+        if old[name] != new[name]:
+            reasons.append(f"{REISSUE_FIELDS[name]} {old[name]} -> {new[name]}")
+    if old["eku"] != new["eku"]:
+        reasons.append(f"enhanced key usage {', '.join(old['eku']) or 'none'} -> "
+                       f"{', '.join(new['eku']) or 'none'}")
+    if old["exportable_key"] != new["exportable_key"]:
+        reasons.append("key must now be exportable (shared by several servers)"
+                       if new["exportable_key"] else "key no longer needs to be exportable")
+    if org_changed is not None:
+        reasons.append(f"organization (O) {org_changed[0]} -> {org_changed[1]}")
+    return reasons
+
+
+def _certificates(old: dict[str, Any], new: dict[str, Any]) -> list[CertificateChange]:
+    olds, news = _rows(old, "certificates"), _rows(new, "certificates")
+    o_org, n_org = old["meta"].get("organization"), new["meta"].get("organization")
+    org_changed = (o_org, n_org) if o_org != n_org else None
+    pairs: list[tuple[Row, Row]] = []
+    # Ids derive from names, so a renamed certificate keeps its purpose and first server.
+    for match in (lambda c: (c["id"],), lambda c: (c["purpose"], c["request_on"]),
+                  lambda c: (c["purpose"], tuple(c["servers"]))):
+        for o in list(olds):
+            n = next((x for x in news if match(x) == match(o)), None)
+            if n is not None:
+                pairs.append((o, n))
+                olds.remove(o)
+                news.remove(n)
+    out: list[CertificateChange] = []
+    for o in olds:
+        out.append(CertificateChange("removed", o["id"], o["subject_cn"], False,
+                                     [f"no longer needed: revoke it at {o['ca']} and remove "
+                                      "it from " + ", ".join(o["servers"])],
+                                     list(o["servers"]), old=o))
+    for n in news:
+        out.append(CertificateChange("added", n["id"], n["subject_cn"], True,
+                                     [f"new certificate: request it from {n['ca']}"],
+                                     list(n["servers"]), new=n))
+    for o, n in pairs:
+        reasons = _cert_reasons(o, n, org_changed)
+        reissue = bool(reasons)
+        gained = [s for s in n["servers"] if s not in o["servers"]]
+        lost = [s for s in o["servers"] if s not in n["servers"]]
+        if gained and not reissue:
+            reasons.append("install the existing certificate on " + ", ".join(gained))
+        if lost:
+            reasons.append("remove it from " + ", ".join(lost))
+        if reasons:
+            out.append(CertificateChange("changed", n["id"], n["subject_cn"], reissue,
+                                         reasons, list(n["servers"]), old=o, new=n))
+    return out
+
+
+# -- wizard steps ---------------------------------------------------------------------------
+
+
+def _entered(actions: Iterable[Row]) -> list[tuple[str, str]]:
+    """(label, what the engineer enters) for the actions that set a value."""
+    out = []
+    for a in actions:
+        if a["kind"] not in ENTERED:
+            continue
+        if a["kind"] == "tick":
+            value = "ticked"
+        elif a["kind"] == "clear":
+            value = "cleared"
+        else:
+            value = a["value"] if a["value"] is not None else "chosen"
+        out.append((a["label"], str(value)))
+    return out
+
+
+def _value_changes(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[str]:
+    """Readable differences between two lists of (label, value), grouped by label."""
+    labels = list(dict.fromkeys([lbl for lbl, _ in new] + [lbl for lbl, _ in old]))
+    out = []
+    for label in labels:
+        o = Counter(v for lbl, v in old if lbl == label)
+        n = Counter(v for lbl, v in new if lbl == label)
+        gone = [v for v in dict.fromkeys(v for lbl, v in old if lbl == label)
+                for _ in range((o - n)[v])]
+        came = [v for v in dict.fromkeys(v for lbl, v in new if lbl == label)
+                for _ in range((n - o)[v])]
+        if len(gone) == 1 and len(came) == 1:
+            out.append(f"{label}: {gone[0]} -> {came[0]}")
+            continue
+        if gone:
+            verb = "remove" if n else "no longer"
+            out.append(f"{label}: {verb} " + ", ".join(gone))
+        if came:
+            out.append(f"{label}: add " + ", ".join(came) if o else
+                       f"{label}: " + ", ".join(came) + " (new)")
+    return out
+
+
+def _step_values(runbook: Row, number: int) -> list[tuple[str, str]]:
+    for step in runbook["steps"]:
+        if step["number"] == number:
+            return [v for screen in step["screens"] for v in _entered(screen["actions"])]
+    return []
+
+
+def _steps(old: dict[str, Any], new: dict[str, Any],
+           certs: list[CertificateChange]) -> list[StepRerun]:
+    before = {r["server"]: r for r in _rows(old, "wizard")}
+    out: list[StepRerun] = []
+    for rb in _rows(new, "wizard"):
+        name = rb["server"]
+        titles = {s["number"]: s["title"] for s in rb["steps"]} or STEP_TITLES
+        if name not in before:
+            out += [StepRerun(name, n, titles.get(n, STEP_TITLES[n]),
+                              ["new server: run every step"]) for n in sorted(titles)]
+            continue
+        reasons: dict[int, list[str]] = {}
+        for n in (2, 3, 4):
+            found = _value_changes(_step_values(before[name], n), _step_values(rb, n))
+            if found:
+                reasons[n] = found
+        cert_reasons = [f"{_cert_verb(c)} {c.id}: {r}" for c in certs
+                        if name in c.servers or (c.old is not None and name in c.old["servers"])
+                        for r in c.reasons]
+        if cert_reasons:
+            # The certificate's own reasons say it better than the wizard fields do.
+            reasons[4] = cert_reasons
+        if 2 in reasons:
+            for n in (3, 4):
+                reasons.setdefault(n, ["follows the role change in Step 2"])
+        if reasons:
+            reasons[5] = ["restart the services so the changes take effect"]
+            reasons[6] = ["validate after the changes"]
+        out += [StepRerun(name, n, titles.get(n, STEP_TITLES[n]), reasons[n])
+                for n in sorted(reasons)]
+    return out
+
+
+def _cert_verb(c: CertificateChange) -> str:
+    if c.kind == "changed":
+        return "re-issue" if c.reissue else "re-deploy"
+    return "request" if c.kind == "added" else "retire"
+
+
+def _integration(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    def values(plan: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(f"{s['title']} > {label}", value) for s in _rows(plan, "integration")
+                for label, value in _entered(s["actions"])]
+
+    return _value_changes(values(old), values(new))
+
+
+def _notices(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    out = []
+    o_pic, n_pic = old.get("pic"), new.get("pic")
+    o_prov = [p["name"] for p in (o_pic or {}).get("providers", [])]
+    n_prov = [p["name"] for p in (n_pic or {}).get("providers", [])]
+    if o_pic and n_pic and o_pic["access_fqdn"] != n_pic["access_fqdn"]:
+        out.append(f"Public IM: the Access Edge FQDN changed ({o_pic['access_fqdn']} -> "
+                   f"{n_pic['access_fqdn']}): every provider must be provisioned again")
+    for p in n_prov:
+        if p not in o_prov:
+            out.append(f"Public IM: {p} to be provisioned (new provider)")
+    for p in o_prov:
+        if p not in n_prov:
+            out.append(f"Public IM: {p} no longer used: cancel its provisioning")
+    if old["meta"]["site"] != new["meta"]["site"]:
+        out.append(f"site slug {old['meta']['site']} -> {new['meta']['site']}: page and file "
+                   "names change")
+    return out
+
+
+# -- public API -----------------------------------------------------------------------------
+
+
+def _as_dict(plan: Plan | dict[str, Any]) -> dict[str, Any]:
+    return plan if isinstance(plan, dict) else plan.to_dict()
+
+
+def diff_plans(old: Plan | dict[str, Any], new: Plan | dict[str, Any]) -> PlanDiff:
+    """Compare two plans of a site; the result lists only what changes the deployment."""
+    o, n = _as_dict(old), _as_dict(new)
+
+    def dns_label(r: Row) -> str:
+        return f"{r['zone']} {r['name']} {r['type']}"
+
+    def fw_label(r: Row) -> str:
+        return (f"{r['firewall']} {r['direction']} {r['source']} -> {r['destination']} "
+                f"{r['protocol']} {r['ports']}")
+
+    certs = _certificates(o, n)
+    return PlanDiff(
+        site=n["meta"]["site"],
+        old_provenance=o["meta"]["provenance"],
+        new_provenance=n["meta"]["provenance"],
+        servers=_match(_rows(o, "servers"), _rows(n, "servers"), lambda r: (r["name"],),
+                       SERVER_FIELDS, lambda r: r["name"]),
+        dns=_match(_rows(o, "dns"), _rows(n, "dns"), lambda r: _key(r, DNS_KEY), DNS_FIELDS,
+                   dns_label),
+        certificates=certs,
+        firewall=_match(_rows(o, "firewall"), _rows(n, "firewall"),
+                        lambda r: _key(r, FIREWALL_KEY), (), fw_label),
+        addresses=_match(_rows(o, "addresses"), _rows(n, "addresses"),
+                         lambda r: _key(r, ADDRESS_KEY), ADDRESS_FIELDS,
+                         lambda r: f"{r['server']} {r['nic']}"),
+        steps=_steps(o, n, certs),
+        integration=_integration(o, n),
+        notices=_notices(o, n),
+    )
+
+
+def _git(args: list[str], cwd: Path) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=30,
+                              check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed; --git needs it") from None
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise GitError(f"git {' '.join(args)} failed: {exc}") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(message[-1] if message else f"git {' '.join(args)} failed")
+    try:
+        return done.stdout.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GitError(f"git output is not UTF-8 text ({exc.reason})") from None
+
+
+def load_plan_at_revision(path: Path | str, rev: str) -> Plan:
+    """The plan of ``path`` as committed at git revision ``rev`` of its repository.
+
+    Raises :class:`GitError` when the file is not in a repository or not in that revision,
+    :class:`~runbook.errors.ValidationFailed` when the committed version is invalid.
+    """
+    from .loader import load_text
+    from .plan import Provenance, build_plan
+    from .validate import check_source, display_name
+
+    path = Path(path)
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise GitError(f"{path}: folder does not exist")
+    try:
+        root = Path(_git(["rev-parse", "--show-toplevel"], folder).strip()).resolve()
+    except GitError as exc:
+        raise GitError(f"{path} is not in a git repository ({exc.message})") from None
+    rel = path.resolve().relative_to(root).as_posix()
+    try:
+        commit = _git(["rev-parse", "--short", "--verify", "--end-of-options",
+                       f"{rev}^{{commit}}"], root).strip()
+    except GitError:
+        raise GitError(f"{rev}: not a revision of the repository at {root}") from None
+    try:
+        text = _git(["show", f"{commit}:{rel}"], root)
+    except GitError:
+        raise GitError(f"{rel} does not exist at revision {rev} ({commit})") from None
+    # Like the pages' provenance: the last commit (at or before rev) that touched the file.
+    touched = _git(["log", "-1", "--format=%h", commit, "--", rel], root).strip() or commit
+    shown = display_name(path)
+    src, problems = load_text(text, f"{shown}@{rev}")
+    loaded = check_source(src, path) if not problems else None
+    errors = problems if loaded is None else loaded.errors
+    if errors or loaded is None or loaded.topology is None:
+        raise ValidationFailed(f"{len(errors)} error(s) in {shown} at {rev}", errors)
+    return build_plan(loaded.topology, Provenance(source=shown, revision=touched),
+                      [w.as_dict() for w in loaded.warnings])
+
+
+# -- the terminal report ----------------------------------------------------------------------
+
+
+def _count(items: list[Any], kinds: Iterable[str]) -> str:
+    counts = Counter(i.kind for i in items)
+    return ", ".join(f"{counts[k]} {k}" for k in kinds if counts[k])
+
+
+def _dns_text(r: Row) -> str:
+    if r["type"] == "SRV":
+        value = f"{r['priority']} {r['weight']} {r['port']} {r['value']}"
+    else:
+        value = str(r["value"])
+    return f"{r['name']} {r['type']} {value}  ({r['zone']}, {r['scope']})"
+
+
+def _fw_text(r: Row) -> str:
+    return (f"{r['id']} {r['firewall']} {r['direction']}: {r['source']} -> {r['destination']}"
+            f"  {r['protocol']} {r['ports']}  ({r['purpose']})")
+
+
+def _fields_text(c: Change) -> str:
+    assert c.old is not None and c.new is not None
+    return "; ".join(f"{f} {c.old.get(f) if c.old.get(f) is not None else '-'} -> "
+                     f"{c.new.get(f) if c.new.get(f) is not None else '-'}" for f in c.fields)
+
+
+def format_diff(d: PlanDiff) -> str:
+    """The diff as a plain-text report, one section per kind of change."""
+    lines = [f"Changes to site {d.site}", f"  old: {d.old_provenance}",
+             f"  new: {d.new_provenance}"]
+    if d.empty:
+        return "\n".join([*lines, "", "No changes: the two versions plan the same "
+                          "deployment."]) + "\n"
+    marks = {"added": "+", "removed": "-", "changed": "~"}
+    if d.servers:
+        lines += ["", f"Servers ({_count(d.servers, marks)})"]
+        for c in d.servers:
+            if c.kind == "changed":
+                lines.append(f"  ~ {c.key}: {_fields_text(c)}")
+            else:
+                row = c.new or c.old or {}
+                lines.append(f"  {marks[c.kind]} {c.key} ({', '.join(row.get('roles', []))})")
+    if d.dns:
+        lines += ["", f"DNS records ({_count(d.dns, marks)})"]
+        for c in d.dns:
+            if c.kind == "changed":
+                lines.append(f"  ~ {c.key}: {_fields_text(c)}")
+            else:
+                lines.append(f"  {marks[c.kind]} {_dns_text(c.new or c.old or {})}")
+    if d.certificates:
+        verbs = Counter(_cert_verb(c) for c in d.certificates)
+        lines += ["", "Certificates (" + ", ".join(
+            f"{verbs[v]} to {v}" for v in ("request", "re-issue", "re-deploy", "retire")
+            if verbs[v]) + ")"]
+        for c in d.certificates:
+            verb = _cert_verb(c)
+            row = c.new or c.old or {}
+            lines.append(f"  {marks[c.kind]} {c.id} ({c.subject_cn}) from {row.get('ca')} on "
+                         f"{', '.join(c.servers)}: {verb}")
+            lines += [f"      {r}" for r in c.reasons]
+    if d.firewall:
+        lines += ["", f"Firewall rules ({_count(d.firewall, ('added', 'removed'))})"]
+        lines += [f"  {marks[c.kind]} {_fw_text(c.new or c.old or {})}" for c in d.firewall]
+    if d.addresses:
+        lines += ["", f"Addresses ({_count(d.addresses, marks)})"]
+        for c in d.addresses:
+            if c.kind == "changed":
+                lines.append(f"  ~ {c.key}: {_fields_text(c)}")
+            else:
+                r = c.new or c.old or {}
+                lines.append(f"  {marks[c.kind]} {c.key}: {r['ip']}/{r['prefix']} {r['fqdn']}")
+    if d.steps:
+        lines += ["", "Wizard steps to re-run"]
+        server = None
+        for s in d.steps:
+            if s.server != server:
+                server = s.server
+                lines.append(f"  {server}")
+            lines.append(f"    Step {s.step}: {s.title}")
+            lines += [f"      {r}" for r in s.reasons]
+    if d.integration:
+        lines += ["", "Settings on the internal servers (edge integration)"]
+        lines += [f"  {r}" for r in d.integration]
+    if d.notices:
+        lines += ["", "Also"]
+        lines += [f"  {n}" for n in d.notices]
+    return "\n".join(lines) + "\n"

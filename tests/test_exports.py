@@ -1,0 +1,381 @@
+"""Exports are importable by the tools of the teams that receive them.
+
+CSV files are read back with the csv module, the zone fragment with dnspython, and each
+OpenSSL config makes a real certificate request with ``openssl req`` whose names are read
+back from the request itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import dns.rdatatype
+import dns.zone
+import pytest
+from click.testing import CliRunner
+
+from runbook.api import Site, load_sites, plan_file
+from runbook.cli import main
+from runbook.exports import (
+    ADDRESS_COLUMNS,
+    DNS_COLUMNS,
+    FIREWALL_COLUMNS,
+    ExportError,
+    csv_cell,
+    export_files,
+    produce,
+    ps_quote,
+    write_exports,
+)
+from tests.topo import INPUTS, contoso, write
+
+EXAMPLES = ["contoso", "fabrikam-lb"]
+EKU_TEXT = {"Server Authentication": "TLS Web Server Authentication",
+            "Client Authentication": "TLS Web Client Authentication"}
+EKU_OID = {"Server Authentication": "1.3.6.1.5.5.7.3.1",
+           "Client Authentication": "1.3.6.1.5.5.7.3.2"}
+OPENSSL = shutil.which("openssl")
+
+
+def plan_of(name: str) -> dict[str, Any]:
+    return plan_file(INPUTS / f"{name}.yaml").to_dict()
+
+
+@pytest.fixture(scope="module", params=EXAMPLES)
+def example(request: pytest.FixtureRequest) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """(plan, exports) of one example topology."""
+    plan = plan_of(request.param)
+    return plan, export_files(plan)
+
+
+def read_csv(content: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(content.decode("utf-8"), newline="")))
+
+
+def as_cells(row: dict[str, Any], columns: list[str]) -> dict[str, str]:
+    return {c: "" if row[c] is None else str(row[c]) for c in columns}
+
+
+# -- CSV -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "part", "columns"), [
+    ("addressing.csv", "addresses", ADDRESS_COLUMNS),
+    ("dns-records.csv", "dns", DNS_COLUMNS),
+    ("firewall-rules.csv", "firewall", FIREWALL_COLUMNS),
+])
+def test_each_csv_row_is_a_plan_row(example: tuple[dict[str, Any], dict[str, bytes]],
+                                    name: str, part: str, columns: list[str]) -> None:
+    plan, files = example
+    content = files[name]
+    header = next(csv.reader(io.StringIO(content.decode("utf-8"))))
+    assert header == columns
+    assert read_csv(content) == [as_cells(r, columns) for r in plan[part]]
+    assert len(plan[part]) > 0
+
+
+def test_csv_files_are_utf8_with_lf_and_no_bom(
+        example: tuple[dict[str, Any], dict[str, bytes]]) -> None:
+    _, files = example
+    for name in ("addressing.csv", "dns-records.csv", "firewall-rules.csv"):
+        content = files[name]
+        assert not content.startswith(b"\xef\xbb\xbf")
+        assert b"\r" not in content
+        assert content.endswith(b"\n")
+        content.decode("utf-8")
+
+
+def test_csv_cells_a_spreadsheet_would_run_get_a_quote_prefix(tmp_path: Path) -> None:
+    data = contoso()
+    data["edge"]["servers"][0]["nics"]["internal"]["name"] = '=HYPERLINK("http://x","y")'
+    data["edge"]["servers"][0]["nics"]["access"]["name"] = "@SUM(A1)"
+    data["edge"]["servers"][0]["nics"]["webconf"]["name"] = "+1, \"quoted\"\nnext line"
+    data["edge"]["servers"][0]["nics"]["av"]["name"] = "-2"
+    plan = plan_file(write(tmp_path, data)).to_dict()
+    rows = read_csv(export_files(plan)["addressing.csv"])
+    assert [r["nic_name"] for r in rows] == ["'=HYPERLINK(\"http://x\",\"y\")", "'@SUM(A1)",
+                                             "'+1, \"quoted\"\nnext line", "'-2"]
+    assert [r["ip"] for r in rows] == ["10.0.0.10", "172.16.0.10", "172.16.0.11",
+                                       "198.51.100.12"]
+
+
+def test_csv_cell_leaves_ordinary_values_alone() -> None:
+    assert csv_cell("50000-59999") == "50000-59999"
+    assert csv_cell("Internet (any)") == "Internet (any)"
+    assert csv_cell(None) == ""
+    assert csv_cell(443) == "443"
+    assert csv_cell("\tcmd") == "'\tcmd"
+
+
+# -- DNS: BIND fragment ------------------------------------------------------------------------
+
+
+def zone_blocks(text: str) -> dict[str, str]:
+    """The fragment cut at each $ORIGIN line: zone -> its records."""
+    blocks: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        m = re.match(r"\$ORIGIN\s+(\S+)$", line)
+        if m:
+            current = m.group(1)
+            assert current not in blocks, f"two $ORIGIN blocks for {current}"
+            blocks[current] = ""
+        elif current is not None:
+            blocks[current] += line + "\n"
+        else:
+            assert line == "" or line.startswith(";"), f"record before any $ORIGIN: {line}"
+    return blocks
+
+
+def test_public_zone_fragment_parses_and_holds_every_public_record(
+        example: tuple[dict[str, Any], dict[str, bytes]]) -> None:
+    plan, files = example
+    text = files["dns-public.zone"].decode("utf-8")
+    public = [r for r in plan["dns"] if r["scope"] == "external"]
+    blocks = zone_blocks(text)
+    assert set(blocks) == {r["zone"] + "." for r in public}
+    found = 0
+    for origin, body in blocks.items():
+        zone = dns.zone.from_text(f"$ORIGIN {origin}\n{body}", origin=origin,
+                                  relativize=False, check_origin=False)
+        mine = [r for r in public if r["zone"] + "." == origin]
+        for rec in mine:
+            node = zone.get_node(rec["name"] + ".")
+            assert node is not None, rec["name"]
+            rdataset = node.get_rdataset(zone.rdclass, dns.rdatatype.from_text(rec["type"]))
+            assert rdataset is not None, f"{rec['name']} {rec['type']}"
+            assert rdataset.ttl == 3600
+            if rec["type"] == "A":
+                assert {r.address for r in rdataset} >= {rec["value"]}
+            else:
+                assert (rec["priority"], rec["weight"], rec["port"], rec["value"] + ".") in {
+                    (r.priority, r.weight, r.port, r.target.to_text()) for r in rdataset}
+        found += sum(len(rds) for _, rds in zone.iterate_rdatasets())
+    assert found == len(public)  # nothing more than the plan's records
+
+
+def test_public_zone_names_are_absolute_and_internal_records_stay_out() -> None:
+    plan = plan_of("contoso")
+    text = export_files(plan)["dns-public.zone"].decode("utf-8")
+    records = [ln for ln in text.splitlines() if ln and not ln.startswith((";", "$"))]
+    assert records and all(ln.split()[0].endswith(".") for ln in records)
+    assert "edge01.contoso.local" not in text
+    assert "_sip._tls.contoso.com.  " in text or "_sip._tls.contoso.com. " in text
+    assert plan["meta"]["provenance"] in text
+
+
+# -- DNS: PowerShell for the AD zone --------------------------------------------------------------
+
+
+def test_internal_script_adds_every_internal_record_and_nothing_else(
+        example: tuple[dict[str, Any], dict[str, bytes]]) -> None:
+    plan, files = example
+    content = files["dns-internal.ps1"]
+    assert content.startswith(b"\xef\xbb\xbf")  # Windows PowerShell 5.1 needs it for UTF-8
+    text = content.decode("utf-8-sig")
+    calls = [ln for ln in text.splitlines() if ln.startswith("Add-EdgeARecord ")]
+    expected = []
+    for r in plan["dns"]:
+        if r["scope"] != "internal":
+            continue
+        host = r["name"][: -len(r["zone"]) - 1]
+        expected.append(f"Add-EdgeARecord -Zone '{r['zone']}' -Name '{host}' "
+                        f"-Address '{r['value']}'")
+        assert (f"# dnscmd alternative (Windows Server 2003/2008): dnscmd . /recordadd "
+                f"{r['zone']} {host} A {r['value']}") in text
+    assert calls == expected
+    assert "Add-DnsServerResourceRecordA -ComputerName $ComputerName" in text
+    assert plan["meta"]["provenance"] in text
+    public_only = {r["name"] for r in plan["dns"] if r["scope"] == "external"}
+    assert not any(f"'{n}'" in text for n in public_only)
+
+
+def test_powershell_quoting_doubles_every_kind_of_single_quote() -> None:
+    assert ps_quote("contoso.local") == "'contoso.local'"
+    assert ps_quote("O'Brien $env:x") == "'O''Brien $env:x'"
+    assert ps_quote("a\u2019b") == "'a\u2019\u2019b'"
+
+
+def test_a_line_break_in_a_value_cannot_escape_a_comment(tmp_path: Path) -> None:
+    data = contoso()
+    data["title"] = "Contoso\nRemove-Item C:\\ -Recurse\n$ORIGIN evil.example."
+    files = export_files(plan_file(write(tmp_path, data)))
+    ps1 = files["dns-internal.ps1"].decode("utf-8-sig")
+    zone = files["dns-public.zone"].decode("utf-8")
+    assert not any(ln.startswith("Remove-Item") for ln in ps1.splitlines())
+    assert "# Internal DNS records for Contoso Remove-Item C:\\ -Recurse $ORIGIN" in ps1
+    assert not any(ln.startswith("$ORIGIN evil") for ln in zone.splitlines())
+
+
+# -- certificate requests --------------------------------------------------------------------------
+
+
+def openssl_request(cnf: Path, key_size: int, tmp_path: Path) -> str:
+    """Make a real CSR from ``cnf`` and return ``openssl req -text`` of it."""
+    assert OPENSSL, "openssl is not installed"
+    csr, key = tmp_path / f"{cnf.stem}.csr", tmp_path / f"{cnf.stem}.key"
+    subprocess.run([OPENSSL, "req", "-new", "-config", str(cnf), "-newkey",
+                    f"rsa:{key_size}", "-nodes", "-keyout", str(key), "-out", str(csr)],
+                   check=True, capture_output=True, timeout=60)
+    subprocess.run([OPENSSL, "req", "-in", str(csr), "-noout", "-verify"], check=True,
+                   capture_output=True, timeout=60)
+    return subprocess.run([OPENSSL, "req", "-in", str(csr), "-noout", "-text", "-nameopt",
+                           "RFC2253"], check=True, capture_output=True, text=True,
+                          timeout=60).stdout
+
+
+def field_after(text: str, heading: str) -> str:
+    lines = text.splitlines()
+    for i, ln in enumerate(lines):
+        if ln.strip().startswith(heading):
+            return lines[i + 1].strip()
+    raise AssertionError(f"{heading} not in the request")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_openssl_config_makes_a_request_with_the_planned_names(name: str,
+                                                               tmp_path: Path) -> None:
+    plan = plan_of(name)
+    write_exports(plan, tmp_path / "out")
+    assert plan["certificates"]
+    for cert in plan["certificates"]:
+        cnf = tmp_path / "out" / "certificates" / f"{cert['id']}.cnf"
+        text = openssl_request(cnf, cert["key_size"], tmp_path)
+        subject = re.search(r"Subject: (.*)", text)
+        assert subject is not None
+        assert subject.group(1).strip() == (f"O={plan['meta']['organization']},"
+                                            f"CN={cert['subject_cn']}")
+        sans = field_after(text, "X509v3 Subject Alternative Name")
+        assert sans == ", ".join(f"DNS:{s}" for s in cert["sans"])
+        ekus = field_after(text, "X509v3 Extended Key Usage")
+        assert ekus == ", ".join(EKU_TEXT[e] for e in cert["eku"])
+        assert f"Public-Key: ({cert['key_size']} bit)" in text
+
+
+def parse_inf(text: str) -> dict[str, list[tuple[str, str]]]:
+    """Sections of an INF file as (key, value) pairs, comments dropped."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith("["):
+            current = line.strip("[]")
+            sections[current] = []
+            continue
+        key, _, value = line.partition("=")
+        value = value.split(" ;")[0].strip()
+        sections[current].append((key.strip(), value))
+    return sections
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_certreq_inf_has_subject_sans_eku_and_exportability(name: str) -> None:
+    plan = plan_of(name)
+    files = export_files(plan)
+    for cert in plan["certificates"]:
+        inf = parse_inf(files[f"certificates/{cert['id']}.inf"].decode("utf-8"))
+        req = dict(inf["NewRequest"])
+        org = plan["meta"]["organization"]
+        assert req["Subject"] == f'"CN={cert["subject_cn"]}, O={org}"'
+        assert req["Exportable"] == ("TRUE" if cert["exportable_key"] else "FALSE")
+        assert req["KeyLength"] == str(cert["key_size"])
+        assert req["MachineKeySet"] == "TRUE"
+        assert req["RequestType"] == "PKCS10"
+        assert [v for _, v in inf["EnhancedKeyUsageExtension"]] == [EKU_OID[e]
+                                                                    for e in cert["eku"]]
+        assert dict(inf["Extensions"])["2.5.29.17"] == (
+            '"{text}' + "&".join(f"dns={s}" for s in cert["sans"]) + '"')
+
+
+def test_fabrikam_shared_certificates_are_exportable_and_contoso_ones_are_not() -> None:
+    fab = export_files(plan_of("fabrikam-lb"))
+    con = export_files(plan_of("contoso"))
+    fab_inf = [v for k, v in fab.items() if k.endswith(".inf")]
+    con_inf = [v for k, v in con.items() if k.endswith(".inf")]
+    assert fab_inf and all(b"\nExportable = TRUE\n" in v for v in fab_inf)
+    assert con_inf and all(b"\nExportable = FALSE\n" in v for v in con_inf)
+
+
+def test_awkward_organization_survives_both_request_formats(tmp_path: Path) -> None:
+    org = 'Contoso "R&D", $HOME #1 \\ O\'Neil'
+    data = contoso()
+    data["organization"] = org
+    plan = plan_file(write(tmp_path, data)).to_dict()
+    write_exports(plan, tmp_path / "out")
+    cert = plan["certificates"][0]
+    cnf = tmp_path / "out" / "certificates" / f"{cert['id']}.cnf"
+    subprocess.run([OPENSSL or "openssl", "req", "-new", "-config", str(cnf), "-newkey",
+                    "rsa:2048", "-nodes", "-keyout", str(tmp_path / "k"), "-out",
+                    str(tmp_path / "r.csr")], check=True, capture_output=True, timeout=60)
+    subject = subprocess.run([OPENSSL or "openssl", "req", "-in", str(tmp_path / "r.csr"),
+                              "-noout", "-subject", "-nameopt", "sep_multiline,utf8"],
+                             check=True, capture_output=True, text=True).stdout
+    assert f"    O={org}\n" in subject
+    inf = (tmp_path / "out" / "certificates" / f"{cert['id']}.inf").read_text("utf-8")
+    # CryptoAPI quotes the value and doubles its quotes; the INF string doubles them again.
+    assert 'Subject = "CN=edge01.contoso.local, O=""Contoso """"R&D"""", $HOME #1 \\ ' \
+           'O\'Neil"""\n' in inf
+
+
+# -- the folder, the producer, the command -------------------------------------------------------
+
+
+def test_every_file_states_its_provenance_or_the_readme_does(
+        example: tuple[dict[str, Any], dict[str, bytes]]) -> None:
+    plan, files = example
+    line = plan["meta"]["provenance"].encode()
+    for name, content in files.items():
+        if name.endswith(".csv"):
+            assert line not in content  # CSV stays clean; README.txt carries it
+            assert name.encode() in files["README.txt"]
+        else:
+            assert line in content, name
+
+
+def test_exports_are_the_same_bytes_every_time() -> None:
+    assert export_files(plan_of("fabrikam-lb")) == export_files(plan_of("fabrikam-lb"))
+
+
+def test_produce_writes_the_contract_paths_for_every_site(tmp_path: Path) -> None:
+    sites: list[Site] = load_sites([INPUTS / "contoso.yaml", INPUTS / "fabrikam-lb.yaml"])
+    out = produce(sites, tmp_path)
+    for site in sites:
+        base = f"sites/{site.slug}/exports/"
+        for name in ("addressing.csv", "dns-records.csv", "dns-internal.ps1",
+                     "dns-public.zone", "firewall-rules.csv"):
+            assert base + name in out
+        for cert in site.plan.certificates:
+            assert base + f"certificates/{cert.id}.inf" in out
+            assert base + f"certificates/{cert.id}.cnf" in out
+    assert all(isinstance(v, bytes) for v in out.values())
+    assert not list(tmp_path.iterdir())  # the build's cache folder is left alone
+
+
+def test_export_command_writes_the_folder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["export", str(INPUTS / "contoso.yaml"), "-o",
+                                       str(tmp_path / "x")])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"wrote 12 file(s) to {tmp_path / 'x'}\n"
+    assert (tmp_path / "x" / "certificates" / "av-auth.cnf").is_file()
+    assert (tmp_path / "x" / "dns-records.csv").read_bytes() == export_files(
+        plan_of("contoso"))["dns-records.csv"]
+
+
+def test_export_into_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with pytest.raises(ExportError):
+        write_exports(plan_of("contoso"), blocker)
+    result = CliRunner().invoke(main, ["export", str(INPUTS / "contoso.yaml"), "-o",
+                                       str(blocker / "sub")])
+    assert result.exit_code == 1
+    assert result.output.startswith("cannot write exports to ")
+    assert "Traceback" not in result.output
