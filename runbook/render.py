@@ -1,0 +1,331 @@
+"""Markdown pages of every site, rendered from the plan with Jinja2 templates.
+
+Templates live in ``templates/pages/`` (shipped in the wheel as ``runbook/templates/``) and are
+found through a search path ``[user folder, packaged defaults]``, so a user overrides a single
+page or partial by placing a file of the same name in their folder. User templates run in an
+immutable sandbox.
+
+Every page template gets the same context:
+
+``plan``
+    the site's plan as plain data (:meth:`runbook.plan.Plan.to_dict`); the only source of facts.
+``page``
+    the :class:`PageSpec` being rendered (``filename``, ``title``, ``template``).
+``pages``
+    every :class:`PageSpec` of the site, for links between pages.
+
+Autoescape is off because the output is Markdown, not HTML. Values are escaped where they land,
+by context, with the filters ``md`` (inline text), ``cell`` (table cell), ``code`` (inline code
+span) and ``url`` (link destination). A template that prints a topology value without one of
+them lets the value act as Markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+import runbook
+
+from .errors import RunbookError
+
+if TYPE_CHECKING:
+    from .api import Site
+
+
+class UnsafeValue(RunbookError):
+    """A value cannot be placed safely where a template puts it (e.g. a javascript: link)."""
+
+
+class TemplateFailed(RunbookError):
+    """A page template is missing, invalid, or failed while rendering."""
+
+
+# --- escaping filters ------------------------------------------------------------------------
+
+# Characters Python-Markdown (with the tables extension) unescapes after a backslash; the same
+# backslash escapes are valid CommonMark, so the pages stay engine-neutral.
+_BACKSLASHED = frozenset("\\`*_{}[]()#+-.!|")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# Block markers that only act at the start of a line and have no backslash escape in
+# Python-Markdown: fenced code (~~~), collapsible blocks (???), definition lists and setext
+# underlines. Written as numeric character references when a value starts with one.
+_LEADING_ENTITY = {"~": "&#126;", "?": "&#63;", ":": "&#58;", "=": "&#61;"}
+# Line and paragraph separators (what str.splitlines() splits on) and other control characters:
+# a value must never start a new Markdown block.
+_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029\t]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_SPACES = re.compile(r" {2,}")
+_BACKTICKS = re.compile(r"`+")
+_BLANKS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+# Link destinations: relative paths, or absolute URLs with one of these schemes.
+ALLOWED_SCHEMES = ("http", "https", "mailto")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def _text(value: object, name: str, squeeze: bool = True) -> str:
+    if value is None:
+        raise TypeError(f"the '{name}' filter got None: the template must say what to show "
+                        "when a value is missing")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = _BREAKS.sub(" ", _CONTROL.sub("", str(value)))
+    return _SPACES.sub(" ", text).strip() if squeeze else text
+
+
+def md(value: object) -> str:
+    """Inline Markdown text that shows ``value`` literally.
+
+    HTML specials become entities, Markdown punctuation is backslash-escaped, line breaks become
+    spaces (a value cannot open a block), and a leading block marker is neutralised. Raw HTML,
+    links, emphasis, attribute lists (``{: onclick=...}``) and Jinja syntax all show as text.
+    """
+    text = _text(value, "md")
+    out = []
+    for i, ch in enumerate(text):
+        if ch in _ENTITIES:
+            out.append(_ENTITIES[ch])
+        elif ch in _BACKSLASHED:
+            out.append("\\" + ch)
+        elif i == 0 and ch in _LEADING_ENTITY:
+            out.append(_LEADING_ENTITY[ch])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def cell(value: object) -> str:
+    """A table cell: :func:`md` text, with ``|`` escaped and no line breaks."""
+    # md() already escapes "|" and removes line breaks; kept as its own filter so a template
+    # states the context, and so a later change to md() cannot break tables.
+    text = md(value)
+    return text if text else " "
+
+
+def code(value: object) -> str:
+    """An inline code span holding ``value`` exactly (safe in text and in table cells).
+
+    The fence is one backtick longer than the longest backtick run in the value; a space pads a
+    value that starts or ends with a backtick. Line breaks become spaces: a code span cannot
+    cross lines, and one that breaks would let its content escape as Markdown.
+    """
+    text = _text(value, "code", squeeze=False)
+    runs = [len(m.group(0)) for m in _BACKTICKS.finditer(text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    if not text or text.startswith("`") or text.endswith("`"):
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
+
+
+def url(value: object) -> str:
+    """A link destination: a relative path or an http(s)/mailto URL, percent-encoded.
+
+    Raises :class:`UnsafeValue` for any other scheme (``javascript:``, ``data:``, ...).
+    """
+    text = _text(value, "url")
+    # Browsers drop whitespace and control characters inside a URL ("java\tscript:").
+    compact = re.sub(r"[\s\x00-\x1f\x7f]", "", text)
+    scheme = _SCHEME.match(compact)
+    if scheme and scheme.group(1).lower() not in ALLOWED_SCHEMES:
+        raise UnsafeValue(f"refusing to link to '{text}': only relative links and "
+                          f"{', '.join(ALLOWED_SCHEMES)} URLs are allowed")
+    if not scheme and ":" in compact.split("/", 1)[0]:
+        raise UnsafeValue(f"refusing to link to '{text}': it looks like a URL scheme")
+    return quote(compact, safe="/:?#&=%@+,;!$~")
+
+
+def codeblock(value: object, lang: str = "") -> str:
+    """A fenced code block holding ``value`` (a string or a list of lines) exactly.
+
+    The fence is longer than any backtick run in the value, so no line can close it early.
+    """
+    lines = value if isinstance(value, list | tuple) else [value]
+    text = "\n".join(_CONTROL.sub("", str(_text_or_fail(line))) for line in lines)
+    text = re.sub(r"\r\n|\r", "\n", text)
+    runs = [len(m.group(0)) for m in _BACKTICKS.finditer(text)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    return f"{fence}{lang}\n{text}\n{fence}"
+
+
+def _text_or_fail(value: object) -> object:
+    if value is None:
+        raise TypeError("the 'codeblock' filter got None")
+    return value
+
+
+def indent_block(value: str, width: int = 4) -> str:
+    """Indent every non-blank line of a rendered block (nesting inside a list item)."""
+    pad = " " * width
+    return "\n".join(pad + line if line.strip() else "" for line in value.split("\n"))
+
+
+def anchor(value: object) -> str:
+    """An HTML id fragment made of ``value``: lower-case letters, digits and hyphens only."""
+    return re.sub(r"[^a-z0-9]+", "-", _text(value, "anchor").lower()).strip("-") or "x"
+
+
+def fail(message: str) -> None:
+    """Stop rendering with ``message`` (templates call it for data they cannot show)."""
+    raise TemplateFailed(str(message))
+
+
+FILTERS = {"md": md, "cell": cell, "code": code, "url": url, "codeblock": codeblock,
+           "anchor": anchor, "indent_block": indent_block}
+
+
+# --- environment ---------------------------------------------------------------------------
+
+
+def default_templates_dir() -> Path:
+    """The packaged default templates: inside the wheel, else the repo's ``templates/``."""
+    packaged = Path(runbook.__file__).parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(runbook.__file__).resolve().parent.parent / "templates"
+
+
+def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
+    """A Jinja2 environment for Markdown pages.
+
+    The search path is ``[templates_dir, default_templates_dir()]``: a file in
+    ``templates_dir`` overrides the default of the same name, anything else falls back to the
+    defaults. When a user folder is given (and is not the defaults folder itself) the
+    environment is an immutable sandbox, because user templates are not trusted.
+    """
+    defaults = default_templates_dir()
+    user = None
+    if templates_dir is not None:
+        user = Path(templates_dir)
+        if user.resolve() == defaults.resolve():
+            user = None
+    search = [str(user), str(defaults)] if user else [str(defaults)]
+    options: dict[str, Any] = {
+        "loader": jinja2.FileSystemLoader(search),
+        "undefined": jinja2.StrictUndefined,
+        "autoescape": False,
+        "keep_trailing_newline": True,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "auto_reload": False,
+    }
+    env: jinja2.Environment
+    env = ImmutableSandboxedEnvironment(**options) if user else jinja2.Environment(**options)
+    env.filters.update(FILTERS)
+    env.globals["fail"] = fail
+    return env
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One Markdown page of a site: its file name in the site folder, nav title, template."""
+
+    filename: str
+    title: str
+    template: str
+
+
+_PAGES: tuple[PageSpec, ...] = (
+    PageSpec("index.md", "Overview", "pages/overview.md.j2"),
+    PageSpec("addressing.md", "Addressing", "pages/addressing.md.j2"),
+    PageSpec("load-balancer.md", "Load balancer", "pages/load-balancer.md.j2"),
+    PageSpec("runbook.md", "Edge installation runbook", "pages/runbook.md.j2"),
+    PageSpec("certificates.md", "Certificates", "pages/certificates.md.j2"),
+    PageSpec("dns.md", "DNS records", "pages/dns.md.j2"),
+    PageSpec("firewall.md", "Firewall rules", "pages/firewall.md.j2"),
+    PageSpec("pic.md", "Public IM Connectivity", "pages/pic.md.j2"),
+)
+INDEX_TEMPLATE = "pages/index.md.j2"
+
+
+def site_pages(plan: Mapping[str, Any]) -> list[PageSpec]:
+    """The pages of one site, in navigation order (PIC and load balancer only when used)."""
+    pages = []
+    for spec in _PAGES:
+        if spec.filename == "pic.md" and not plan.get("pic"):
+            continue
+        if spec.filename == "load-balancer.md" and not plan.get("vips"):
+            continue
+        pages.append(spec)
+    return pages
+
+
+def site_dir(plan: Mapping[str, Any]) -> str:
+    """The docs-relative folder of a site's pages, e.g. ``sites/contoso-hq``."""
+    return f"sites/{plan['meta']['site']}"
+
+
+def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
+    try:
+        text = env.get_template(template).render(context)
+        # Templates are easier to read with generous blank lines; the page needs one at most.
+        return _BLANKS.sub("\n\n", text).strip("\n") + "\n"
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateFailed(f"template '{exc.name}' not found in "
+                             f"{_search_path(env)}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        where = exc.filename or exc.name or template
+        raise TemplateFailed(f"{where}:{exc.lineno}: template syntax error: {exc.message}") \
+            from None
+    except RunbookError:
+        raise
+    except (jinja2.TemplateError, TypeError, ValueError) as exc:
+        raise TemplateFailed(f"{template}: {type(exc).__name__}: {exc} "
+                             f"(while rendering {context.get('page', {}).get('filename', '')} "
+                             f"of {_site_of(context)})") from None
+
+
+def _site_of(context: Mapping[str, Any]) -> str:
+    plan = context.get("plan")
+    return str(plan["meta"]["site"]) if isinstance(plan, Mapping) else "the home page"
+
+
+def _search_path(env: jinja2.Environment) -> str:
+    loader = env.loader
+    paths = getattr(loader, "searchpath", [])
+    return ", ".join(paths) if paths else "the template search path"
+
+
+def render_site(plan: Mapping[str, Any], env: jinja2.Environment) -> dict[str, str]:
+    """Render every page of one site: docs-relative path -> Markdown."""
+    pages = site_pages(plan)
+    base = site_dir(plan)
+    page_dicts = [asdict(p) for p in pages]
+    out: dict[str, str] = {}
+    for spec, page in zip(pages, page_dicts, strict=True):
+        context = {"plan": plan, "page": page, "pages": page_dicts}
+        out[f"{base}/{spec.filename}"] = _render(env, spec.template, context)
+    return out
+
+
+def render_index(sites: Iterable[Mapping[str, Any]], env: jinja2.Environment) -> str:
+    """Render the home page: one table row per site (status, warnings, link)."""
+    plans = sorted(sites, key=lambda p: p["meta"]["site"])
+    return _render(env, INDEX_TEMPLATE, {"sites": plans,
+                                         "generator": f"runbook {runbook.__version__}"})
+
+
+def produce(sites: list[Site], workdir: Path,
+            templates_dir: Path | None = None) -> dict[str, bytes]:
+    """Every Markdown page of every site plus the home page (docs-relative path -> UTF-8).
+
+    ``workdir`` is unused: rendering is fast enough not to need a cache. ``templates_dir`` is
+    the user's override folder, if any.
+    """
+    env = make_environment(templates_dir)
+    plans = [site.plan.to_dict() for site in sites]
+    files: dict[str, bytes] = {}
+    for plan in plans:
+        for path, text in render_site(plan, env).items():
+            files[path] = text.encode("utf-8")
+    files["index.md"] = render_index(plans, env).encode("utf-8")
+    return files
