@@ -39,6 +39,7 @@ SERVER_FIELDS = ("roles", "fqdn", "internal_name")
 REISSUE_FIELDS = {"subject_cn": "subject CN", "sans": "subject alternative names",
                   "ca": "issuing CA", "issuer": "issuer type", "eku": "enhanced key usage",
                   "exportable_key": "key exportability", "key_size": "key size"}
+NEW_SERVER = "new server: the whole runbook"
 STEP_TITLES = {1: "Install Files for Edge Server", 2: "Activate Edge Server",
                3: "Configure Edge Server", 4: "Configure Certificates for Edge Server",
                5: "Start Services", 6: "Validate Edge Server"}
@@ -71,6 +72,8 @@ class CertificateChange:
     servers: list[str]
     old: Row | None = None
     new: Row | None = None
+    # The servers that must run Step 4 again for this change.
+    step_servers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -200,23 +203,29 @@ def _certificates(old: dict[str, Any], new: dict[str, Any]) -> list[CertificateC
         out.append(CertificateChange("removed", o["id"], o["subject_cn"], False,
                                      [f"no longer needed: revoke it at {o['ca']} and remove "
                                       "it from " + ", ".join(o["servers"])],
-                                     list(o["servers"]), old=o))
+                                     list(o["servers"]), old=o,
+                                     step_servers=list(o["servers"])))
     for n in news:
         out.append(CertificateChange("added", n["id"], n["subject_cn"], True,
                                      [f"new certificate: request it from {n['ca']}"],
-                                     list(n["servers"]), new=n))
+                                     list(n["servers"]), new=n,
+                                     step_servers=list(n["servers"])))
     for o, n in pairs:
         reasons = _cert_reasons(o, n, org_changed)
         reissue = bool(reasons)
         gained = [s for s in n["servers"] if s not in o["servers"]]
         lost = [s for s in o["servers"] if s not in n["servers"]]
         if gained and not reissue:
-            reasons.append("install the existing certificate on " + ", ".join(gained))
+            reasons.append("install the existing certificate on " + ", ".join(gained)
+                           + f" (export it with its key from {n['request_on']})")
         if lost:
             reasons.append("remove it from " + ", ".join(lost))
         if reasons:
+            step_servers = list(n["servers"]) if reissue else gained
+            step_servers += [s for s in lost if s not in step_servers]
             out.append(CertificateChange("changed", n["id"], n["subject_cn"], reissue,
-                                         reasons, list(n["servers"]), old=o, new=n))
+                                         reasons, list(n["servers"]), old=o, new=n,
+                                         step_servers=step_servers))
     return out
 
 
@@ -278,7 +287,7 @@ def _steps(old: dict[str, Any], new: dict[str, Any],
         titles = {s["number"]: s["title"] for s in rb["steps"]} or STEP_TITLES
         if name not in before:
             out += [StepRerun(name, n, titles.get(n, STEP_TITLES[n]),
-                              ["new server: run every step"]) for n in sorted(titles)]
+                              [NEW_SERVER]) for n in sorted(titles)]
             continue
         reasons: dict[int, list[str]] = {}
         for n in (2, 3, 4):
@@ -286,8 +295,7 @@ def _steps(old: dict[str, Any], new: dict[str, Any],
             if found:
                 reasons[n] = found
         cert_reasons = [f"{_cert_verb(c)} {c.id}: {r}" for c in certs
-                        if name in c.servers or (c.old is not None and name in c.old["servers"])
-                        for r in c.reasons]
+                        if name in c.step_servers for r in c.reasons]
         if cert_reasons:
             # The certificate's own reasons say it better than the wizard fields do.
             reasons[4] = cert_reasons
@@ -321,9 +329,14 @@ def _notices(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     o_pic, n_pic = old.get("pic"), new.get("pic")
     o_prov = [p["name"] for p in (o_pic or {}).get("providers", [])]
     n_prov = [p["name"] for p in (n_pic or {}).get("providers", [])]
-    if o_pic and n_pic and o_pic["access_fqdn"] != n_pic["access_fqdn"]:
-        out.append(f"Public IM: the Access Edge FQDN changed ({o_pic['access_fqdn']} -> "
-                   f"{n_pic['access_fqdn']}): every provider must be provisioned again")
+    if o_pic and n_pic:
+        # Providers route to what was provisioned: any change means a new request to them.
+        before = {r["field"]: r["value"] for r in o_pic.get("submit", [])}
+        for row in n_pic.get("submit", []):
+            if row["field"] in before and before[row["field"]] != row["value"]:
+                out.append(f"Public IM: {row['field']} {before[row['field']]} -> "
+                           f"{row['value']}: send every provider an updated provisioning "
+                           "request")
     for p in n_prov:
         if p not in o_prov:
             out.append(f"Public IM: {p} to be provisioned (new provider)")
@@ -453,10 +466,18 @@ def _fw_text(r: Row) -> str:
             f"  {r['protocol']} {r['ports']}  ({r['purpose']})")
 
 
+def _value_text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return str(value)
+
+
 def _fields_text(c: Change) -> str:
     assert c.old is not None and c.new is not None
-    return "; ".join(f"{f} {c.old.get(f) if c.old.get(f) is not None else '-'} -> "
-                     f"{c.new.get(f) if c.new.get(f) is not None else '-'}" for f in c.fields)
+    return "; ".join(f"{f} {_value_text(c.old.get(f))} -> {_value_text(c.new.get(f))}"
+                     for f in c.fields)
 
 
 def format_diff(d: PlanDiff) -> str:
@@ -511,6 +532,11 @@ def format_diff(d: PlanDiff) -> str:
             if s.server != server:
                 server = s.server
                 lines.append(f"  {server}")
+            if s.reasons == [NEW_SERVER]:
+                # One line for the whole runbook, not six.
+                if s.step == 1:
+                    lines.append(f"    Steps 1 to 6: {NEW_SERVER}")
+                continue
             lines.append(f"    Step {s.step}: {s.title}")
             lines += [f"      {r}" for r in s.reasons]
     if d.integration:

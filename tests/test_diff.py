@@ -1,0 +1,348 @@
+"""The diff of two topology versions lists exactly what changed, in deployment terms.
+
+Each scenario edits a copy of inputs/contoso.yaml; the expected records, rules and steps
+were worked out by hand from the edit and the OCS 2007 rules, not copied from the output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from runbook.api import plan_file
+from runbook.cli import main
+from runbook.diff import GitError, PlanDiff, diff_plans, format_diff, load_plan_at_revision
+from runbook.errors import ValidationFailed
+from tests.topo import CONTOSO, INPUTS, contoso, dump, write
+
+Data = dict[str, Any]
+GIT = shutil.which("git")
+
+
+def diff_of(tmp_path: Path, old: Data, new: Data) -> PlanDiff:
+    return diff_plans(plan_file(write(tmp_path, old, "old.yaml")),
+                      plan_file(write(tmp_path, new, "new.yaml")))
+
+
+def new_access_ip(d: Data) -> None:
+    d["edge"]["servers"][0]["nics"]["access"]["ip"] = "172.16.0.20/24"
+
+
+def new_webconf_fqdn(d: Data) -> None:
+    d["edge"]["fqdns"]["webconf"] = "meet.contoso.com"
+
+
+def extra_sip_domain(d: Data) -> None:
+    d["domains"]["sip"].append("contoso.net")
+
+
+def no_federation(d: Data) -> None:
+    d["edge"]["features"]["federation"] = False
+    d["edge"]["features"]["public_im"] = []  # public IM runs over federation: it goes too
+
+
+def all_four(d: Data) -> None:
+    for edit in (new_access_ip, new_webconf_fqdn, extra_sip_domain, no_federation):
+        edit(d)
+
+
+def dns_rows(d: PlanDiff) -> set[tuple[str, str, str, str, str]]:
+    out = set()
+    for c in d.dns:
+        r = c.new if c.kind != "removed" else c.old
+        assert r is not None
+        out.add((c.kind, r["zone"], r["name"], r["type"], r["value"]))
+    return out
+
+
+def fw_rows(d: PlanDiff) -> set[tuple[str, str, str, str, str, str]]:
+    out = set()
+    for c in d.firewall:
+        r = c.new if c.kind == "added" else c.old
+        assert r is not None
+        out.add((c.kind, r["direction"], r["source"], r["destination"], r["protocol"],
+                 r["ports"]))
+    return out
+
+
+def steps(d: PlanDiff) -> list[tuple[str, int]]:
+    return [(s.server, s.step) for s in d.steps]
+
+
+def reasons(d: PlanDiff, server: str, step: int) -> list[str]:
+    return next(s.reasons for s in d.steps if (s.server, s.step) == (server, step))
+
+
+# -- the same deployment ------------------------------------------------------------------
+
+
+def test_identical_files_have_no_changes() -> None:
+    d = diff_plans(plan_file(CONTOSO), plan_file(CONTOSO))
+    assert d.empty
+    assert d.to_dict()["empty"] is True
+    assert "No changes" in format_diff(d)
+
+
+def test_reordered_and_reformatted_file_has_no_changes(tmp_path: Path) -> None:
+    text = CONTOSO.read_text(encoding="utf-8")
+    reordered = yaml.safe_dump(yaml.safe_load(text), sort_keys=True)
+    assert reordered != text
+    d = diff_plans(plan_file(CONTOSO), plan_file(write(tmp_path, reordered)))
+    assert d.empty
+
+
+# -- the four-edit scenario from the issue -------------------------------------------------------
+
+
+def test_four_edits_list_exactly_their_records_certificate_rules_addresses_and_steps(
+        tmp_path: Path) -> None:
+    new = contoso()
+    all_four(new)
+    d = diff_of(tmp_path, contoso(), new)
+
+    assert dns_rows(d) == {
+        ("removed", "contoso.com", "webconf.contoso.com", "A", "198.51.100.11"),
+        ("added", "contoso.com", "meet.contoso.com", "A", "198.51.100.11"),
+        ("removed", "contoso.com", "_sipfederationtls._tcp.contoso.com", "SRV",
+         "sip.contoso.com"),
+        ("added", "contoso.net", "sip.contoso.net", "A", "198.51.100.10"),
+        ("added", "contoso.net", "_sip._tls.contoso.net", "SRV", "sip.contoso.net"),
+    }
+
+    assert len(d.certificates) == 1
+    cert = d.certificates[0]
+    assert (cert.kind, cert.id, cert.reissue) == ("changed", "external-sip-contoso-com", True)
+    assert cert.reasons == [
+        "SAN removed: webconf.contoso.com",
+        "SAN added: meet.contoso.com, sip.contoso.net",
+        # AOL needed Client Authentication; with public IM gone only Server Auth remains.
+        "enhanced key usage Server Authentication, Client Authentication -> "
+        "Server Authentication",
+    ]
+
+    edge = "172.16.0.10 (edge01)"
+    assert fw_rows(d) == {
+        ("removed", "inbound", "Internet (any)", "198.51.100.10 (sip.contoso.com)", "TCP",
+         "5061"),
+        ("removed", "outbound", "198.51.100.10 (sip.contoso.com)", "Internet (any)", "TCP",
+         "5061"),
+        ("removed", "inbound", "Internet (any)", "198.51.100.11 (webconf.contoso.com)",
+         "TCP", "443"),
+        ("added", "inbound", "Internet (any)", "198.51.100.11 (meet.contoso.com)", "TCP",
+         "443"),
+        ("removed", "outbound", edge, "Internet (any)", "TCP", "80"),
+        ("removed", "outbound", edge, "Internet (any)", "UDP+TCP", "53"),
+        ("added", "outbound", "172.16.0.20 (edge01)", "Internet (any)", "TCP", "80"),
+        ("added", "outbound", "172.16.0.20 (edge01)", "Internet (any)", "UDP+TCP", "53"),
+    }
+
+    assert [(c.kind, c.key, c.fields) for c in d.addresses] == [
+        ("changed", "edge01 access", ["ip"]), ("changed", "edge01 webconf", ["fqdn"])]
+    assert d.servers == []
+
+    assert steps(d) == [("edge01", 3), ("edge01", 4), ("edge01", 5), ("edge01", 6)]
+    step3 = reasons(d, "edge01", 3)
+    for expected in ("Access Edge IP address: 172.16.0.10 -> 172.16.0.20",
+                     "Web Conferencing Edge FQDN: webconf.contoso.com -> meet.contoso.com",
+                     "Enable federation: ticked -> cleared",
+                     "Enable public IM connectivity: ticked -> cleared",
+                     "Authorized internal SIP domain: add contoso.net"):
+        assert expected in step3
+    assert reasons(d, "edge01", 4) == [f"re-issue external-sip-contoso-com: {r}"
+                                       for r in cert.reasons]
+
+    assert ("Pool Properties, Web Conferencing Edge Server tab > Web Conferencing Edge "
+            "(internal FQDN:port, external FQDN:port): edge01.contoso.local:8057, "
+            "webconf.contoso.com:443 -> edge01.contoso.local:8057, meet.contoso.com:443"
+            ) in d.integration
+    assert d.notices == [f"Public IM: {p} no longer used: cancel its provisioning"
+                         for p in ("MSN / Windows Live", "AOL", "Yahoo!")]
+
+
+@pytest.mark.parametrize(("edit", "sections", "step3"), [
+    (new_access_ip, {"firewall", "addresses", "steps"},
+     ["Access Edge IP address: 172.16.0.10 -> 172.16.0.20"]),
+    (new_webconf_fqdn, {"dns", "certificates", "firewall", "addresses", "steps",
+                        "integration"},
+     ["Web Conferencing Edge FQDN: webconf.contoso.com -> meet.contoso.com"]),
+    (extra_sip_domain, {"dns", "certificates", "steps", "notices"},
+     ["Authorized internal SIP domain: add contoso.net"]),
+])
+def test_each_edit_alone_touches_only_its_sections(tmp_path: Path, edit: Any,
+                                                   sections: set[str],
+                                                   step3: list[str]) -> None:
+    new = contoso()
+    edit(new)
+    d = diff_of(tmp_path, contoso(), new)
+    parts = ("servers", "dns", "certificates", "firewall", "addresses", "steps",
+             "integration", "notices")
+    assert {p for p in parts if getattr(d, p)} == sections
+    assert reasons(d, "edge01", 3) == step3
+
+
+def test_public_im_providers_hear_of_a_new_sip_domain(tmp_path: Path) -> None:
+    new = contoso()
+    extra_sip_domain(new)
+    d = diff_of(tmp_path, contoso(), new)
+    assert d.notices == ["Public IM: SIP domain(s) contoso.com -> contoso.com, contoso.net: "
+                         "send every provider an updated provisioning request"]
+
+
+def test_dropping_a_role_reruns_activation_and_retires_its_certificate(
+        tmp_path: Path) -> None:
+    new = contoso()
+    server = new["edge"]["servers"][0]
+    server["roles"] = ["access", "webconf"]
+    del server["nics"]["av"]
+    del new["edge"]["fqdns"]["av"]
+    d = diff_of(tmp_path, contoso(), new)
+    assert steps(d) == [("edge01", n) for n in (2, 3, 4, 5, 6)]
+    assert reasons(d, "edge01", 2) == ["Activate A/V Edge Server: ticked -> cleared"]
+    assert [(c.kind, c.id) for c in d.certificates] == [("removed", "av-auth")]
+    assert [(c.kind, c.key) for c in d.addresses] == [("removed", "edge01 av")]
+    assert [(c.kind, c.key, c.fields) for c in d.servers] == [("changed", "edge01",
+                                                               ["roles"])]
+    assert dns_rows(d) == {("removed", "contoso.com", "av.contoso.com", "A",
+                            "198.51.100.12")}
+    assert {r[0] for r in fw_rows(d)} == {"removed"}
+    assert len(d.firewall) == 9  # STUN x2, RTP x4 on the external side, 3 on the internal
+
+
+def test_a_server_added_to_an_array_runs_the_whole_runbook_and_gets_the_shared_certs(
+        tmp_path: Path) -> None:
+    old = yaml.safe_load((INPUTS / "fabrikam-lb.yaml").read_text(encoding="utf-8"))
+    new = yaml.safe_load((INPUTS / "fabrikam-lb.yaml").read_text(encoding="utf-8"))
+    extra = yaml.safe_load(yaml.safe_dump(new["edge"]["servers"][3]))
+    extra["name"] = "fbav03"
+    extra["nics"]["internal"]["ip"] = "10.20.0.33/24"
+    extra["nics"]["av"]["ip"] = "203.0.113.33/24"
+    new["edge"]["servers"].append(extra)
+    d = diff_of(tmp_path, old, new)
+    assert steps(d) == [("fbav03", n) for n in range(1, 7)]  # fbav01/02 re-run nothing
+    assert {(c.kind, c.reissue, tuple(c.step_servers)) for c in d.certificates} == {
+        ("changed", False, ("fbav03",))}
+    assert len(d.certificates) == 2  # the internal (avpool) and A/V authentication ones
+    assert "Steps 1 to 6: new server: the whole runbook" in format_diff(d)
+
+
+def test_a_new_certificate_authority_means_re_issuing(tmp_path: Path) -> None:
+    new = contoso()
+    new["certificates"]["public_ca"] = "Entrust"
+    d = diff_of(tmp_path, contoso(), new)
+    assert [(c.id, c.reissue, c.reasons) for c in d.certificates] == [
+        ("external-sip-contoso-com", True, ["issuing CA DigiCert -> Entrust"])]
+    assert steps(d) == [("edge01", 4), ("edge01", 5), ("edge01", 6)]
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+def test_diff_command_prints_the_report_and_json(tmp_path: Path) -> None:
+    new = contoso()
+    all_four(new)
+    old_file, new_file = CONTOSO, write(tmp_path, new)
+    text = CliRunner().invoke(main, ["diff", str(old_file), str(new_file)])
+    assert text.exit_code == 0, text.output
+    for heading in ("DNS records (3 added, 2 removed)", "Certificates (1 to re-issue)",
+                    "Firewall rules (3 added, 5 removed)", "Addresses (2 changed)",
+                    "Wizard steps to re-run", "    Step 4: Configure Certificates for Edge "
+                    "Server"):
+        assert heading in text.output
+    as_json = CliRunner().invoke(main, ["diff", "--json", str(old_file), str(new_file)])
+    data = json.loads(as_json.output)
+    assert data["empty"] is False
+    assert [s["step"] for s in data["steps"]] == [3, 4, 5, 6]
+
+
+def test_exit_code_option_tells_changes_from_none(tmp_path: Path) -> None:
+    new = contoso()
+    new_access_ip(new)
+    changed = CliRunner().invoke(main, ["diff", "--exit-code", str(CONTOSO),
+                                        str(write(tmp_path, new))])
+    same = CliRunner().invoke(main, ["diff", "--exit-code", str(CONTOSO), str(CONTOSO)])
+    assert (changed.exit_code, same.exit_code) == (3, 0)
+
+
+def test_an_invalid_version_is_a_positioned_error_with_exit_1(tmp_path: Path) -> None:
+    bad = contoso()
+    bad["edge"]["features"]["federation"] = False  # public IM left on: invalid
+    result = CliRunner().invoke(main, ["diff", str(CONTOSO), str(write(tmp_path, bad))])
+    assert result.exit_code == 1
+    assert "site.yaml:" in result.output and "public_im" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_wrong_number_of_files_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["diff", str(CONTOSO)])
+    assert result.exit_code == 2
+    assert "give OLD and NEW, or one FILE with --git REV" in result.output
+
+
+# -- against a git revision ---------------------------------------------------------------
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository whose HEAD holds inputs/site.yaml = contoso; the work tree is edited."""
+    assert GIT, "git is not installed"
+    root = tmp_path / "repo"
+    (root / "inputs").mkdir(parents=True)
+
+    def git(*args: str) -> None:
+        subprocess.run([GIT, "-c", "user.name=t", "-c", "user.email=t@example.com",
+                        "-c", "commit.gpgsign=false", *args], cwd=root, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    (root / "inputs" / "site.yaml").write_text(dump(contoso()), encoding="utf-8")
+    git("add", "inputs/site.yaml")
+    git("commit", "-q", "-m", "contoso as deployed")
+    new = contoso()
+    new_webconf_fqdn(new)
+    (root / "inputs" / "site.yaml").write_text(dump(new), encoding="utf-8")
+    return root
+
+
+def test_git_mode_compares_the_work_tree_with_a_revision(repo: Path) -> None:
+    path = repo / "inputs" / "site.yaml"
+    old = load_plan_at_revision(path, "HEAD")
+    assert old.meta["revision"] and old.meta["provenance"].endswith("by runbook 0.1.0")
+    assert old.summary["role_fqdns"]["webconf"] == "webconf.contoso.com"
+    result = CliRunner().invoke(main, ["diff", str(path), "--git", "HEAD"])
+    assert result.exit_code == 0, result.output
+    assert "- webconf.contoso.com A 198.51.100.11" in result.output
+    assert "+ meet.contoso.com A 198.51.100.11" in result.output
+    assert f"at {old.meta['revision']} by" in result.output.splitlines()[1]
+
+
+def test_git_mode_errors_are_one_line(repo: Path, tmp_path: Path) -> None:
+    path = repo / "inputs" / "site.yaml"
+    with pytest.raises(GitError, match="nope: not a revision"):
+        load_plan_at_revision(path, "nope")
+    other = repo / "inputs" / "other.yaml"
+    other.write_text(dump(contoso()), encoding="utf-8")
+    with pytest.raises(GitError, match=r"inputs/other\.yaml does not exist at revision HEAD"):
+        load_plan_at_revision(other, "HEAD")
+    outside = write(tmp_path, contoso(), "loose.yaml")
+    with pytest.raises(GitError, match="is not in a git repository"):
+        load_plan_at_revision(outside, "HEAD")
+    result = CliRunner().invoke(main, ["diff", str(path), "--git", "nope"])
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_invalid_committed_version_raises_validation_failed(repo: Path) -> None:
+    path = repo / "inputs" / "site.yaml"
+    path.write_text("site: [\n", encoding="utf-8")
+    subprocess.run([GIT or "git", "-c", "user.name=t", "-c", "user.email=t@example.com",
+                    "commit", "-q", "-am", "broken"], cwd=repo, check=True)
+    with pytest.raises(ValidationFailed) as err:
+        load_plan_at_revision(path, "HEAD")
+    assert "@HEAD:" in err.value.format()
