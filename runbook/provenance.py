@@ -27,10 +27,14 @@ def revisions(paths: Iterable[Path]) -> dict[Path, str | None]:
     """
     result: dict[Path, str | None] = {}
     by_root: dict[Path, list[Path]] = {}
+    # One rev-parse per folder, not per file: a thousand files in one folder cost one call.
+    tops: dict[Path, str | None] = {}
     for p in paths:
         p = p.resolve()
         result[p] = None
-        top = _git(["rev-parse", "--show-toplevel"], p.parent)
+        if p.parent not in tops:
+            tops[p.parent] = _git(["rev-parse", "--show-toplevel"], p.parent)
+        top = tops[p.parent]
         if top:
             by_root.setdefault(Path(top.strip()), []).append(p)
     for root, files in by_root.items():

@@ -1,0 +1,435 @@
+"""A content-addressed build cache, so that an unchanged site is not validated or rendered again.
+
+Two things are cached under the build's cache folder (default ``.cache/runbook/``):
+
+- per topology file, its plan. Key: the file's bytes, its display name and git revision
+  (both appear in the provenance line), and the code fingerprint below;
+- per site and producer, the files the producer made for that site. Key: the site's key, the
+  producer's name, every template file (packaged defaults and the user's folder) and the
+  versions of the external tools whose output lands in files (``dot``, WeasyPrint).
+
+The code fingerprint hashes the package version *and* every ``.py`` file of the package, so a
+changed generator never serves files made by the old one, even without a version bump.
+
+Entries are immutable files named by their key; a writer writes a temporary file and renames
+it into place (``os.replace``), so concurrent builds sharing a cache never read half a file.
+Values are serialised with :mod:`marshal` (plain dicts, lists, str and bytes only).
+
+Outputs not under ``sites/<slug>/`` (the home page) depend on every site; a producer that
+makes such files registers a builder in :data:`GLOBAL_BUILDERS`, keyed by all site keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+import marshal
+import os
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .parallel import default_jobs, map_chunks
+
+DEFAULT_CACHE_DIR = Path(".cache/runbook")
+Produce = Callable[..., dict[str, bytes]]
+
+
+# --- fingerprints ------------------------------------------------------------------------------
+
+
+def _digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def _tree_digest(root: Path) -> str:
+    """Hash of every file under ``root``: relative path and bytes, in sorted order."""
+    parts: list[str | bytes] = [str(root.name)]
+    if root.is_dir():
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            if "__pycache__" in path.parts:
+                continue
+            parts += [path.relative_to(root).as_posix(), path.read_bytes()]
+    return _digest(*parts)
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """The generator itself: package version and the source of every module."""
+    package = Path(__file__).resolve().parent
+    sources: list[str | bytes] = [__version__]
+    for path in sorted(package.glob("*.py")):
+        sources += [path.name, path.read_bytes()]
+    return _digest(*sources)
+
+
+@lru_cache(maxsize=1)
+def tools_fingerprint() -> str:
+    """Versions of the external tools whose output ends up in generated files."""
+    from importlib import metadata
+
+    parts = []
+    dot = shutil.which("dot")
+    if dot:
+        try:
+            done = subprocess.run([dot, "-V"], capture_output=True, text=True, timeout=30,
+                                  check=False)
+            parts.append(done.stderr.strip() or done.stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            parts.append("dot: unavailable")
+    for dist in ("weasyprint", "graphviz", "jinja2"):
+        try:
+            parts.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist} absent")
+    return _digest(*parts)
+
+
+def templates_fingerprint(user_dir: Path | None) -> str:
+    """Every template file the producers may read: packaged defaults, then the user's."""
+    from .render import default_templates_dir
+
+    parts = [_tree_digest(default_templates_dir())]
+    if user_dir is not None:
+        parts.append(_tree_digest(Path(user_dir)))
+    return _digest(*parts)
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+class Cache:
+    """Immutable entries ``<root>/<namespace>/<key[:2]>/<key>``, with hit and miss counters."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.hits: Counter[str] = Counter()
+        self.misses: Counter[str] = Counter()
+
+    def _path(self, namespace: str, key: str) -> Path:
+        return self.root / namespace / key[:2] / key
+
+    def get(self, namespace: str, key: str) -> bytes | None:
+        """The entry's bytes, or None (counted as a hit or a miss of ``namespace``)."""
+        try:
+            data = self._path(namespace, key).read_bytes()
+        except OSError:
+            self.misses[namespace] += 1
+            return None
+        self.hits[namespace] += 1
+        return data
+
+    def put(self, namespace: str, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``: write a temporary file, then rename it into place."""
+        path = self._path(namespace, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def get_value(self, namespace: str, key: str) -> Any:
+        """A marshalled value, or None."""
+        data = self.get(namespace, key)
+        return None if data is None else marshal.loads(data)
+
+    def put_value(self, namespace: str, key: str, value: Any) -> None:
+        """Store a value made of dicts, lists, str, bytes, numbers, None."""
+        self.put(namespace, key, marshal.dumps(value))
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{namespace: {"hits": n, "misses": m}}`` since this object was made."""
+        names = sorted(set(self.hits) | set(self.misses))
+        return {n: {"hits": self.hits[n], "misses": self.misses[n]} for n in names}
+
+
+# --- sites -------------------------------------------------------------------------------------
+
+
+class PlanData:
+    """A plan as plain data: what producers read through ``site.plan.to_dict()``.
+
+    The dict may be loaded from the cache only when first asked for. It is shared by every
+    producer: producers read it, they never modify it.
+    """
+
+    __slots__ = ("_data", "_load")
+
+    def __init__(self, data: dict[str, Any] | None = None,
+                 load: Callable[[], dict[str, Any]] | None = None) -> None:
+        self._data = data
+        self._load = load
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as plain JSON-ready data."""
+        if self._data is None:
+            assert self._load is not None
+            self._data = self._load()
+        return self._data
+
+    def to_json(self) -> str:
+        """Deterministic JSON, as :meth:`runbook.plan.Plan.to_json`."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The plan's ``meta`` section (site, title, provenance)."""
+        return self.to_dict()["meta"]
+
+
+@dataclass
+class BuiltSite:
+    """A valid topology ready for the producers: ``slug`` and ``plan.to_dict()``.
+
+    Producers use only these two (see notes/contracts.md), so a site whose plan comes from the
+    cache needs no validation model. ``key`` identifies the topology's content.
+    """
+
+    slug: str
+    plan: PlanData
+    key: str
+    path: Path
+
+
+@dataclass
+class LoadStats:
+    """What loading cost: files, cache misses, and validate/plan seconds spent in workers."""
+
+    files: int = 0
+    missed: int = 0
+    validate_seconds: float = 0.0
+    plan_seconds: float = 0.0
+
+
+@dataclass
+class Builder:
+    """Cache, parallelism and progress settings shared by the stages of one build."""
+
+    cache: Cache | None
+    jobs: int = field(default_factory=default_jobs)
+    progress: Any = None
+    load_stats: LoadStats = field(default_factory=LoadStats)
+
+    def _tick(self, stage: str, total: int) -> Callable[[int], None]:
+        if self.progress is None:
+            return lambda n: None
+        self.progress.stage(stage, total)
+        return self.progress.advance
+
+    def _done(self) -> None:
+        if self.progress is not None:
+            self.progress.finish()
+
+
+def _load_chunk(items: Sequence[tuple[str, str | None]]) -> list[tuple[bytes | None, float, float]]:
+    """Validate and plan topology files in a worker: marshalled plan dicts (None if invalid)."""
+    import time
+
+    from .api import _plan
+    from .validate import load_topology
+
+    out: list[tuple[bytes | None, float, float]] = []
+    for path, revision in items:
+        start = time.perf_counter()
+        loaded = load_topology(Path(path))
+        middle = time.perf_counter()
+        if not loaded.ok:
+            out.append((None, middle - start, 0.0))
+            continue
+        plan = _plan(loaded, revision).to_dict()
+        out.append((marshal.dumps(plan), middle - start, time.perf_counter() - middle))
+    return out
+
+
+def _raise_like_load_sites(paths: Sequence[Path | str]) -> None:
+    """Raise exactly what :func:`runbook.api.load_sites` raises for these inputs."""
+    from .api import load_sites as reference
+
+    reference(paths)
+
+
+def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]:
+    """Validate and plan every topology under ``paths`` (as :func:`runbook.api.load_sites`).
+
+    Files whose key is in the cache are not read again; the others are validated and planned
+    in parallel. Raises the same :class:`~runbook.errors.ValidationFailed` as the reference
+    when any file is invalid or two files declare the same site.
+    """
+    from .provenance import revisions
+    from .validate import discover, display_name
+
+    files = discover(paths)
+    revs = revisions(files)
+    cache = builder.cache
+    code = code_fingerprint()
+    keyed = []
+    for path in files:
+        rev = revs.get(path.resolve())
+        keyed.append((path, rev, _digest("site", code, display_name(path), rev or "",
+                                         path.read_bytes())))
+    heads: dict[str, dict[str, Any]] = {}
+    missed = []
+    for path, rev, key in keyed:
+        head = cache.get_value("site", key) if cache else None
+        if head is None:
+            missed.append((path, rev, key))
+        else:
+            heads[key] = head
+    stats = builder.load_stats = LoadStats(files=len(files), missed=len(missed))
+    tick = builder._tick("validate", len(missed))
+    results = map_chunks(_load_chunk, [(str(p), r) for p, r, _ in missed], builder.jobs,
+                         on_done=tick)
+    builder._done()
+    fresh: dict[str, dict[str, Any]] = {}
+    invalid = False
+    for (_, _, key), (blob, t_validate, t_plan) in zip(
+            missed, [r for chunk in results for r in chunk], strict=True):
+        stats.validate_seconds += t_validate
+        stats.plan_seconds += t_plan
+        if blob is None:
+            invalid = True
+            continue
+        plan = marshal.loads(blob)
+        fresh[key] = plan
+        head = {"slug": plan["meta"]["site"]}
+        heads[key] = head
+        if cache:
+            cache.put("plan", key, blob)
+            cache.put_value("site", key, head)
+    slugs = Counter(head["slug"] for head in heads.values())
+    if invalid or any(n > 1 for n in slugs.values()):
+        _raise_like_load_sites(paths)
+    sites = []
+    for path, _, key in keyed:
+        if key in fresh:
+            data = PlanData(fresh[key])
+        else:
+            assert cache is not None
+
+            def load(key: str = key) -> dict[str, Any]:
+                value = cache.get_value("plan", key)
+                assert value is not None, f"cache entry plan/{key} vanished"
+                return value
+
+            data = PlanData(load=load)
+        sites.append(BuiltSite(heads[key]["slug"], data, key, path))
+    return sorted(sites, key=lambda s: s.slug)
+
+
+# --- producers ---------------------------------------------------------------------------------
+
+
+def _render_globals(sites: Sequence[Any], templates: Path | None) -> dict[str, bytes]:
+    from .render import make_environment, render_index
+
+    plans = [s.plan.to_dict() for s in sites]
+    return {"index.md": render_index(plans, make_environment(templates)).encode("utf-8")}
+
+
+# Producers that make files outside ``sites/<slug>/``: how to make those from every site.
+GLOBAL_BUILDERS: dict[str, Callable[[Sequence[Any], Path | None], dict[str, bytes]]] = {
+    "runbook.render": _render_globals,
+}
+
+
+def call_producer(produce: Produce, sites: Sequence[Any], workdir: Path,
+                  templates: Path | None) -> dict[str, bytes]:
+    """Call ``produce`` passing the user's template folder if it takes one."""
+    params = inspect.signature(produce).parameters
+    for name in ("templates", "templates_dir"):
+        if name in params:
+            return produce(list(sites), workdir, **{name: templates})
+    return produce(list(sites), workdir)
+
+
+def _slug_of(path: str) -> str | None:
+    parts = path.split("/", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == "sites" else None
+
+
+def produce_cached(name: str, produce: Produce, sites: Sequence[BuiltSite], workdir: Path,
+                   templates: Path | None, builder: Builder) -> dict[str, bytes]:
+    """One producer's files for every site, from the cache where the site is unchanged.
+
+    Sites missing from the cache are produced in parallel chunks; each site's files are then
+    stored under its key. Files outside ``sites/<slug>/`` are made by the producer's entry in
+    :data:`GLOBAL_BUILDERS` from every site (a producer making such files without one is a
+    bug and raises ``ValueError``).
+    """
+    cache = builder.cache
+    fixed = _digest(name, code_fingerprint(), templates_fingerprint(templates),
+                    tools_fingerprint())
+    keys = {s.slug: _digest("produce", fixed, s.key) for s in sites}
+    per_site: dict[str, dict[str, bytes]] = {}
+    missed: list[BuiltSite] = []
+    for site in sites:
+        value = cache.get_value(name, keys[site.slug]) if cache else None
+        if value is None:
+            missed.append(site)
+        else:
+            per_site[site.slug] = value
+
+    def run(chunk: Sequence[BuiltSite]) -> dict[str, bytes]:
+        return call_producer(produce, chunk, workdir, templates)
+
+    tick = builder._tick(name.rsplit(".", 1)[-1], len(missed))
+    results = map_chunks(run, missed, builder.jobs, on_done=tick)
+    builder._done()
+    for site in missed:
+        per_site[site.slug] = {}
+    global_paths: set[str] = set()
+    for chunk in results:
+        for path, content in chunk.items():
+            slug = _slug_of(path)
+            if slug is None or slug not in per_site:
+                global_paths.add(path)
+                continue
+            if not isinstance(content, bytes):
+                raise TypeError(f"{name} produced {type(content).__name__} for {path}")
+            per_site[slug][path] = content
+    if global_paths and name not in GLOBAL_BUILDERS:
+        raise ValueError(f"{name} produced {sorted(global_paths)}, outside sites/<slug>/, "
+                         "without a builder in runbook.cache.GLOBAL_BUILDERS")
+    if cache:
+        for site in missed:
+            cache.put_value(name, keys[site.slug], per_site[site.slug])
+    out: dict[str, bytes] = {}
+    for site in sites:
+        out.update(per_site[site.slug])
+    if name in GLOBAL_BUILDERS:
+        key = _digest("global", fixed, *(keys[s.slug] for s in sites))
+        made = cache.get_value(name + ".global", key) if cache else None
+        if made is None:
+            made = GLOBAL_BUILDERS[name](sites, templates)
+            if cache:
+                cache.put_value(name + ".global", key, made)
+        out.update(made)
+    return out
+
+
+def produce_all(sites: Sequence[BuiltSite], workdir: Path, templates: Path | None,
+                builder: Builder, modules: Iterable[str]) -> dict[str, bytes]:
+    """Every producer's files (docs-relative path -> bytes), sorted by path."""
+    result: dict[str, bytes] = {}
+    owner: dict[str, str] = {}
+    for name in modules:
+        produce = importlib.import_module(name).produce
+        for path, content in produce_cached(name, produce, sites, workdir, templates,
+                                            builder).items():
+            if path in result:
+                raise ValueError(f"{name} and {owner[path]} both produce {path}")
+            result[path] = content
+            owner[path] = name
+    return dict(sorted(result.items()))
