@@ -91,6 +91,8 @@ class _Builder:
         self.src = src
         self.nodes = 0
         self.constructor = yaml.SafeLoader("")
+        # id(mapping node) -> how many leading entries flatten_mapping merged in from '<<'
+        self.merged: dict[int, int] = {}
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         self.nodes += 1
@@ -99,18 +101,25 @@ class _Builder:
                              "values; a topology is far smaller: remove repeated aliases")
         self.src.positions[path] = _mark(node)
         if isinstance(node, yaml.MappingNode):
-            self.constructor.flatten_mapping(node)
+            if id(node) not in self.merged:  # an aliased node is flattened only once
+                own = sum(k.tag != "tag:yaml.org,2002:merge" for k, _ in node.value)
+                self.constructor.flatten_mapping(node)
+                self.merged[id(node)] = len(node.value) - own
+            merged = self.merged[id(node)]
             out: dict[str, Any] = {}
-            for key_node, value_node in node.value:
+            explicit: set[str] = set()
+            for index, (key_node, value_node) in enumerate(node.value):
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise _LoadError(*_mark(key_node), "a key must be plain text")
                 key = self.constructor.construct_object(key_node)
                 if not isinstance(key, str):
                     key = str(key_node.value)
-                if key in out:
+                if index >= merged and key in explicit:  # a key overriding '<<' is fine
                     first = self.src.key_positions[(*path, key)]
                     raise _LoadError(*_mark(key_node), f"key '{key}' appears twice (first at "
                                      f"line {first[0]}); keep one of them")
+                if index >= merged:
+                    explicit.add(key)
                 self.src.key_positions[(*path, key)] = _mark(key_node)
                 out[key] = self.build(value_node, (*path, key))
             return out

@@ -27,7 +27,7 @@ SUFFIXES = (".yaml", ".yml")
 _SECRET_KEY = re.compile(
     r"(^|_)(pass(word|wd|phrase)?|pwd|secret|product_?key|private_?key|api_?key|token|"
     r"credentials?)($|_)", re.I)
-_PRODUCT_KEY = re.compile(r"\b[A-Z0-9]{5}(-[A-Z0-9]{5}){4}\b")
+_PRODUCT_KEY = re.compile(r"\b[A-Z0-9]{5}(-[A-Z0-9]{5}){4}\b", re.I)  # typed in any case
 
 
 @dataclass

@@ -166,6 +166,27 @@ def test_a_duplicate_top_level_key_is_not_silently_overwritten(tmp_path: Path) -
     assert "key 'site' appears twice (first at line 1)" in p.message
 
 
+def test_a_key_overriding_a_yaml_merge_is_not_a_duplicate() -> None:
+    # servers behind a load balancer often share NIC settings through an anchor
+    text = ("servers:\n"
+            "  - nics: &lan {internal: {ip: 10.0.0.11/24}, name: LAN}\n"
+            "  - nics:\n"
+            "      <<: *lan\n"
+            "      internal: {ip: 10.0.0.12/24}\n")
+    src, found = load_text(text, "x.yaml")
+    assert found == []
+    assert src.data["servers"][1]["nics"] == {"internal": {"ip": "10.0.0.12/24"}, "name": "LAN"}
+    assert src.data["servers"][0]["nics"]["internal"]["ip"] == "10.0.0.11/24"
+    assert src.positions[("servers", 1, "nics", "internal", "ip")] == (5, 22)
+
+
+def test_a_key_written_twice_next_to_a_merge_is_still_a_duplicate() -> None:
+    text = "a: &x {k: 1}\nb:\n  <<: *x\n  k: 2\n  k: 3\n"
+    _, [p] = load_text(text, "x.yaml")
+    assert (p.line, p.col) == (5, 3)
+    assert p.message == "key 'k' appears twice (first at line 4); keep one of them"
+
+
 def test_a_yaml_syntax_error_carries_line_and_column(tmp_path: Path) -> None:
     text = "site: contoso-hq\norganization: Contoso: Ltd\n"
     p = only_problem(write(tmp_path, text))

@@ -69,6 +69,13 @@ def test_a_product_key_value_is_refused_wherever_it_appears(tmp_path: Path) -> N
     assert (found[0].line, found[0].col) == value_at(path, "product_key", PRODUCT_KEY)
 
 
+def test_a_product_key_typed_in_lower_case_is_refused_too(tmp_path: Path) -> None:
+    t = contoso()
+    t["change"]["business_reason"] = PRODUCT_KEY.lower()
+    found = problems(write(tmp_path, t))
+    assert [(p.path, p.code) for p in found] == [("change.business_reason", "secret")]
+
+
 def test_vault_entries_that_name_secrets_are_accepted(tmp_path: Path) -> None:
     t = contoso()
     t["vault"] = {"service_account": "contoso/edge/RTCProxyService",
