@@ -162,5 +162,69 @@ def schema(output: Path | None) -> None:
         click.echo(f"wrote {output}")
 
 
+def _log_mkdocs(level: int) -> None:
+    """Show MkDocs' messages from ``level`` up on stderr (build: warnings; serve: progress)."""
+    import logging
+
+    logger = logging.getLogger("mkdocs")
+    if not any(getattr(h, "_runbook", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)-7s - %(message)s"))
+        handler.setLevel(level)
+        handler._runbook = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("site"), show_default=True, help="Folder to write the site to.")
+@click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of template overrides (default: the plugin's, templates/).")
+@click.option("-f", "--config-file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
+@reports_errors
+def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
+          config_file: Path) -> None:
+    """Build the site from topology files (default: every file under inputs/).
+
+    Validates every file first; on any problem nothing is written and the previous site
+    stays as it was.
+    """
+    import logging
+
+    from .site import build_site
+
+    _log_mkdocs(logging.WARNING)
+    targets = list(paths) or [Path(DEFAULT_INPUTS)]
+    site = build_site(targets, output, templates=templates, config_file=config_file)
+    click.echo(f"built {site}")
+
+
+@main.command()
+@click.option("-a", "--dev-addr", metavar="IP:PORT", help="Address to serve on "
+              "(default: mkdocs.yml's dev_addr, 127.0.0.1:8000).")
+@click.option("-f", "--config-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
+@reports_errors
+def serve(dev_addr: str | None, config_file: Path) -> None:
+    """Live preview: serve the site and rebuild when a topology or a template changes."""
+    import logging
+
+    from mkdocs.commands.serve import serve as mkdocs_serve
+    from mkdocs.exceptions import Abort, ConfigurationError
+
+    from .errors import RunbookError
+
+    _log_mkdocs(logging.INFO)
+    options = {"dev_addr": dev_addr} if dev_addr else {}
+    try:
+        mkdocs_serve(config_file=str(config_file), **options)
+    except (Abort, ConfigurationError) as exc:
+        raise RunbookError(f"mkdocs serve: {exc}") from None
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

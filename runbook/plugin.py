@@ -1,0 +1,145 @@
+"""The MkDocs plugin that turns topology files into site pages during ``mkdocs build``.
+
+Generated files are added in memory in ``on_files`` (``File.generated``); nothing is written
+into ``docs_dir``, so ``mkdocs serve`` does not rebuild itself in a loop. Each site's pages stay
+outside the global navigation and get a small navigation of their own (the site's pages) through
+``on_page_context`` and ``overrides/main.html``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config import config_options as c
+from mkdocs.config.base import Config
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+from mkdocs.utils import get_relative_url
+
+from .errors import RunbookError
+
+log = logging.getLogger("mkdocs.plugins.runbook")
+
+
+class RunbookPluginConfig(Config):
+    """Options of the ``runbook`` plugin in ``mkdocs.yml`` (paths relative to that file)."""
+
+    inputs = c.ListOfItems(c.Type(str), default=["inputs"])
+    templates = c.Type(str, default="templates")
+    cache_dir = c.Type(str, default=".cache/runbook")
+
+
+@dataclass(frozen=True)
+class SiteNavEntry:
+    """One page of a site's own navigation."""
+
+    src_uri: str
+    title: str
+
+
+@dataclass(frozen=True)
+class SiteNav:
+    """The navigation shown on every page of one site."""
+
+    slug: str
+    title: str
+    pages: tuple[SiteNavEntry, ...]
+
+
+class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
+    """Adds every site's generated pages and files to the MkDocs build."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._preloaded: tuple[list[Any], dict[str, bytes]] | None = None
+        self.site_navs: dict[str, SiteNav] = {}
+        self._files: Files | None = None
+        self._base = Path.cwd()
+
+    def preload(self, sites: list[Any], generated: dict[str, bytes]) -> None:
+        """Use sites and files ``runbook build`` already made instead of reading ``inputs``."""
+        self._preloaded = (sites, generated)
+
+    def _path(self, value: str) -> Path:
+        return (self._base / value).resolve()
+
+    @property
+    def input_paths(self) -> list[Path]:
+        """The topology files and folders to read, absolute."""
+        return [self._path(p) for p in self.config.inputs]
+
+    @property
+    def templates_dir(self) -> Path:
+        """The user's template folder, absolute."""
+        return self._path(self.config.templates)
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        """Resolve the plugin's paths against the folder holding ``mkdocs.yml``."""
+        if config.config_file_path:
+            self._base = Path(config.config_file_path).resolve().parent
+        return config
+
+    def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
+        """Validate the topologies, run every producer and add the results to ``files``."""
+        from .api import load_sites
+        from .site import generate, site_navigation
+
+        if self._preloaded is not None:
+            sites, generated = self._preloaded
+        else:
+            try:
+                sites = load_sites(self.input_paths)
+                templates = self.templates_dir if self.templates_dir.is_dir() else None
+                generated = generate(sites, self._path(self.config.cache_dir),
+                                     templates=templates)
+            except RunbookError as exc:
+                raise PluginError(exc.format()) from None
+        for src_uri, content in generated.items():
+            existing = files.get_file_from_path(src_uri)
+            if existing is not None:
+                # A static docs/ file would silently shadow generated content: refuse.
+                raise PluginError(f"docs/{src_uri} clashes with a generated file of that name")
+            files.append(File.generated(config, src_uri, content=content))
+        self.site_navs = site_navigation(sites, set(generated))
+        self._files = files
+        return files
+
+    def on_page_context(
+        self, context: dict[str, Any], /, *, page: Page, config: MkDocsConfig, nav: Any
+    ) -> dict[str, Any]:
+        """Give a site page its site's navigation as ``runbook_nav`` (see overrides/main.html)."""
+        parts = page.file.src_uri.split("/")
+        if len(parts) < 3 or parts[0] != "sites" or parts[1] not in self.site_navs:
+            return context
+        site_nav = self.site_navs[parts[1]]
+        assert self._files is not None
+        links = []
+        for entry in site_nav.pages:
+            target = self._files.get_file_from_path(entry.src_uri)
+            if target is None:
+                continue
+            links.append({
+                "title": entry.title,
+                "url": get_relative_url(target.url, page.file.url),
+                "active": target.src_uri == page.file.src_uri,
+            })
+        home = self._files.get_file_from_path("index.md")
+        context["runbook_nav"] = {
+            "title": site_nav.title,
+            "home": get_relative_url(home.url, page.file.url) if home else None,
+            "pages": links,
+        }
+        return context
+
+    def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
+        """Rebuild the live preview when a topology or a template changes."""
+        for path in [*self.input_paths, self.templates_dir]:
+            if path.exists():
+                server.watch(str(path))
+        return server

@@ -1,0 +1,186 @@
+"""Building the static site: run every producer, then a real MkDocs build.
+
+``generate`` is what the MkDocs plugin calls; ``build_site`` is ``runbook build``: it validates
+first, builds into a temporary folder beside the output and only then swaps it in, so a failed
+build leaves the previous site untouched.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import RunbookError
+
+if TYPE_CHECKING:
+    from .api import Site
+    from .plugin import RunbookPlugin, SiteNav
+
+log = logging.getLogger(__name__)
+
+# Every module that contributes files to the site, in the order they run. Each exposes
+# ``produce(sites, workdir) -> dict[str, bytes]`` (docs-relative path -> content).
+PRODUCERS: tuple[str, ...] = (
+    "runbook.render",
+    "runbook.diagram",
+    "runbook.exports",
+    "runbook.documents",
+)
+
+Producer = Callable[..., dict[str, bytes]]
+
+
+class SiteBuildFailed(RunbookError):
+    """MkDocs could not build the site (in strict mode: it logged a warning)."""
+
+
+def producers() -> list[Producer]:
+    """The ``produce`` function of every module in :data:`PRODUCERS`."""
+    found: list[Producer] = []
+    for name in PRODUCERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            # Development phase only: a producer whose module is not written yet is skipped.
+            if exc.name == name:
+                log.warning("producer %s does not exist yet; skipped", name)
+                continue
+            raise
+        found.append(module.produce)
+    return found
+
+
+def _call(produce: Producer, sites: list[Site], workdir: Path, templates: Path | None
+          ) -> dict[str, bytes]:
+    # A producer that renders user-overridable templates declares ``templates_dir``.
+    if "templates_dir" in inspect.signature(produce).parameters:
+        return produce(sites, workdir, templates_dir=templates)
+    return produce(sites, workdir)
+
+
+def generate(sites: list[Site], workdir: Path, *, templates: Path | None = None
+             ) -> dict[str, bytes]:
+    """Every generated file of the site: docs-relative path -> content, sorted by path.
+
+    ``workdir`` is a cache folder the producers may use. Two producers returning the same
+    path is a bug and raises ``ValueError``.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    result: dict[str, bytes] = {}
+    owner: dict[str, str] = {}
+    for produce in producers():
+        name = produce.__module__
+        for path, content in _call(produce, sites, workdir, templates).items():
+            if path in result:
+                raise ValueError(f"{name} and {owner[path]} both produce {path}")
+            if not isinstance(content, bytes):
+                raise TypeError(f"{name} produced {type(content).__name__} for {path}, not bytes")
+            result[path] = content
+            owner[path] = name
+    return dict(sorted(result.items()))
+
+
+def site_navigation(sites: Iterable[Site], generated: set[str]) -> dict[str, SiteNav]:
+    """Each site's own navigation: its Markdown pages in the order ``site_pages`` gives."""
+    from .plugin import SiteNav, SiteNavEntry
+    from .render import site_pages
+
+    navs: dict[str, SiteNav] = {}
+    for site in sites:
+        plan = site.plan.to_dict()
+        entries = []
+        for spec in site_pages(plan):
+            src_uri = f"sites/{site.slug}/{spec.filename}"
+            if src_uri in generated:
+                entries.append(SiteNavEntry(src_uri, spec.title))
+        navs[site.slug] = SiteNav(site.slug, str(plan["meta"]["title"]), tuple(entries))
+    return navs
+
+
+def _plugin(config: object) -> RunbookPlugin:
+    from .plugin import RunbookPlugin
+
+    for plugin in config.plugins.values():  # type: ignore[attr-defined]
+        if isinstance(plugin, RunbookPlugin):
+            return plugin
+    raise RunbookError("mkdocs.yml does not enable the runbook plugin (plugins: - runbook)")
+
+
+def build_site(
+    inputs: list[Path],
+    output: Path,
+    *,
+    templates: Path | None = None,
+    config_file: Path = Path("mkdocs.yml"),
+    strict: bool = True,
+) -> Path:
+    """Build the whole site from ``inputs`` into ``output`` with MkDocs; return ``output``.
+
+    Every topology is validated first (:class:`~runbook.errors.ValidationFailed` lists every
+    problem of every file). The site is built into a temporary folder beside ``output`` and
+    swapped in only when the build succeeded, so a failure leaves the previous site intact.
+    """
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import Abort, ConfigurationError
+
+    from .api import load_sites
+
+    if not config_file.is_file():
+        raise RunbookError(f"{config_file}: no such MkDocs configuration (run from the project "
+                           "folder or name it)")
+    sites = load_sites(inputs)
+    output = output.resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.new-", dir=output.parent))
+    try:
+        try:
+            config = load_config(config_file=str(config_file), site_dir=str(staging),
+                                 strict=strict)
+        except (ConfigurationError, Abort) as exc:
+            raise RunbookError(f"{config_file}: {exc}") from None
+        plugin = _plugin(config)
+        plugin.config.inputs = [str(p.resolve()) for p in inputs]
+        if templates is not None:
+            plugin.config.templates = str(templates.resolve())
+        # Generate here rather than inside MkDocs, so a producer's error surfaces as itself.
+        base = Path(config.config_file_path).resolve().parent
+        plugin_templates = (base / plugin.config.templates).resolve()
+        generated = generate(sites, (base / plugin.config.cache_dir).resolve(),
+                             templates=plugin_templates if plugin_templates.is_dir() else None)
+        plugin.preload(sites, generated)
+        config.plugins.on_startup(command="build", dirty=False)
+        try:
+            build(config)
+        except Abort as exc:
+            raise SiteBuildFailed(f"mkdocs build failed: {exc}") from None
+        finally:
+            config.plugins.on_shutdown()
+        _swap(staging, output)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return output
+
+
+def _swap(new: Path, output: Path) -> None:
+    """Put ``new`` in place of ``output``: rename the old one away, rename in, remove old."""
+    old = None
+    if output.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+        old.rmdir()
+        output.rename(old)
+    try:
+        new.rename(output)
+    except OSError:
+        if old is not None:
+            old.rename(output)
+        raise
+    if old is not None:
+        shutil.rmtree(old)

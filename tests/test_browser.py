@@ -1,0 +1,194 @@
+"""The built site in headless Chromium: navigation, no outside requests, escaped values."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from runbook.api import plan_file
+from runbook.render import site_pages
+from runbook.site import build_site
+from tests.conftest import ROOT
+from tests.topo import contoso, write
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+IMG_PAYLOAD = '<img src=x onerror="window.__xss=1">'
+SCRIPT_PAYLOAD = "<script>window.__xss=1</script>"
+
+
+def contoso_pages() -> list[str]:
+    """The file names of contoso-hq's pages, as the renderer lists them."""
+    plan = plan_file(ROOT / "inputs" / "contoso.yaml").to_dict()
+    return [spec.filename for spec in site_pages(plan)]
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@functools.cache
+def _chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("chromium is not installed (scripts/dev.sh test installs it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def served(built_site: Path) -> Iterator[str]:
+    """The built site over HTTP on 127.0.0.1 (any free port); yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(built_site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+class Recorder:
+    """A page that records every request it makes and every HTTP status it gets."""
+
+    def __init__(self, browser: Any) -> None:
+        self.page = browser.new_page()
+        self.requests: list[str] = []
+        self.failed: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("requestfailed", lambda r: self.failed.append(r.url))
+        self.page.on("response",
+                      lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
+
+    def goto(self, url: str) -> Any:
+        response = self.page.goto(url, wait_until="load")
+        self.page.wait_for_load_state("networkidle")
+        return response
+
+    def outside(self) -> list[str]:
+        """Requests that would leave the machine (anything but 127.0.0.1, file:, data:)."""
+        found = []
+        for url in self.requests:
+            parts = urlsplit(url)
+            if parts.scheme in ("file", "data", "blob", "about"):
+                continue
+            if parts.scheme in ("http", "https") and parts.hostname == "127.0.0.1":
+                continue
+            found.append(url)
+        return found
+
+
+def search(page: Any, text: str) -> None:
+    """Type into Material's search box as a user does."""
+    page.click("input.md-search__input")
+    page.locator("input.md-search__input").press_sequentially(text)
+
+
+def test_every_link_of_a_site_navigation_opens_a_page(browser: Any, served: str) -> None:
+    visitor = Recorder(browser)
+    visitor.goto(served + "sites/contoso-hq/index.html")
+    links = visitor.page.eval_on_selector_all(
+        "nav.runbook-site-nav a.md-nav__link", "els => els.map(e => e.href)")
+    assert len(links) == len(contoso_pages()) + 1  # the site's pages and "All sites"
+    for link in links:
+        response = visitor.goto(link)
+        assert response is not None and response.status == 200, link
+        assert visitor.page.locator("article h1").count() >= 1, link
+    assert visitor.failed == []
+    assert visitor.outside() == []
+    visitor.page.close()
+
+
+def test_every_download_linked_from_a_site_exists(browser: Any, served: str) -> None:
+    visitor = Recorder(browser)
+    visitor.goto(served + "sites/contoso-hq/index.html")
+    links = visitor.page.eval_on_selector_all(
+        "article a[href]", "els => els.map(e => e.href)")
+    targets = sorted({link.split("#")[0] for link in links if link.startswith(served)})
+    assert targets
+    for target in targets:
+        assert visitor.page.request.get(target).status == 200, target
+    visitor.page.close()
+
+
+def test_no_request_leaves_the_machine_and_search_works_over_http(
+    browser: Any, served: str
+) -> None:
+    visitor = Recorder(browser)
+    visitor.goto(served + "index.html")
+    visitor.page.locator("label[title='Switch to dark mode']").click()
+    search(visitor.page, "DNS")
+    visitor.page.wait_for_selector(".md-search-result__item", timeout=10_000)
+    visitor.goto(served + "sites/contoso-hq/runbook.html")
+    assert visitor.page.evaluate("document.body.dataset.mdColorScheme") == "slate"
+    assert visitor.outside() == []
+    assert visitor.failed == []
+    visitor.page.close()
+
+
+def test_a_page_opened_from_the_file_system_reads_correctly(
+    browser: Any, built_site: Path
+) -> None:
+    visitor = Recorder(browser)
+    visitor.goto((built_site / "sites" / "contoso-hq" / "runbook.html").as_uri())
+    page = visitor.page
+    # The theme's stylesheet loaded: the header is styled, the site navigation is there.
+    assert page.evaluate(
+        "getComputedStyle(document.querySelector('.md-header')).position") == "sticky"
+    assert page.locator("nav.runbook-site-nav a.md-nav__link").count() == len(contoso_pages()) + 1
+    page.locator("nav.runbook-site-nav a", has_text="DNS records").click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/sites/contoso-hq/dns.html")
+    # Search from file:// runs on the inlined index and the vendored worker shim.
+    search(page, "DNS")
+    page.wait_for_selector(".md-search-result__item", timeout=10_000)
+    assert visitor.outside() == []
+    assert visitor.failed == []
+    page.close()
+
+
+def test_html_and_script_in_a_topology_show_as_text_and_run_nothing(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("xss")
+    (folder / "inputs").mkdir()
+    data = contoso()
+    data["site"] = "hostile"
+    data["title"] = f"Hostile {IMG_PAYLOAD} {SCRIPT_PAYLOAD}"
+    data["organization"] = f"Org {SCRIPT_PAYLOAD} {IMG_PAYLOAD}"
+    write(folder / "inputs", data, "hostile.yaml")
+    site = build_site([folder / "inputs"], folder / "site", config_file=ROOT / "mkdocs.yml")
+
+    visitor = Recorder(browser)
+    pages = ["index.html", *sorted(
+        p.relative_to(site).as_posix() for p in (site / "sites" / "hostile").rglob("*.html"))]
+    assert len(pages) > len(contoso_pages())
+    for name in pages:
+        visitor.goto((site / name).as_uri())
+        assert visitor.page.evaluate("typeof window.__xss") == "undefined", name
+        assert visitor.page.locator("img[src='x']").count() == 0, name
+    visitor.goto((site / "sites" / "hostile" / "index.html").as_uri())
+    body = visitor.page.inner_text("body")
+    assert IMG_PAYLOAD in body
+    assert SCRIPT_PAYLOAD in body
+    assert visitor.page.title().startswith("Overview") or IMG_PAYLOAD in visitor.page.title()
+    assert visitor.outside() == []
+    visitor.page.close()

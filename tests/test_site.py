@@ -1,0 +1,188 @@
+"""The static site: a real, strict MkDocs build of the topologies in inputs/."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from runbook.api import load_sites
+from runbook.cli import main
+from runbook.errors import ValidationFailed
+from runbook.render import site_pages
+from runbook.site import build_site
+from tests.conftest import ROOT
+from tests.topo import contoso, write
+
+LASTMOD = re.compile(rb"<lastmod>\d{4}-\d{2}-\d{2}</lastmod>")
+
+
+def snapshot(site: Path) -> dict[str, bytes]:
+    """Every file of a built site, path -> bytes, minus what MkDocs stamps.
+
+    MkDocs writes the build date into sitemap.xml (``<lastmod>``, one per page) and uses
+    that date as the gzip header time of sitemap.xml.gz. Both are compared with the date
+    blanked (the .gz by its decompressed content); every other byte must match.
+    """
+    files: dict[str, bytes] = {}
+    for path in sorted(site.rglob("*")):
+        if path.is_dir():
+            continue
+        rel = path.relative_to(site).as_posix()
+        data = path.read_bytes()
+        if rel == "sitemap.xml.gz":
+            data = gzip.decompress(data)
+        if rel in ("sitemap.xml", "sitemap.xml.gz"):
+            data = LASTMOD.sub(b"<lastmod>DATE</lastmod>", data)
+        files[rel] = data
+    return files
+
+
+def assert_same_tree(a: Path, b: Path) -> None:
+    left, right = snapshot(a), snapshot(b)
+    assert sorted(left) == sorted(right)
+    differing = [name for name in left if left[name] != right[name]]
+    assert differing == []
+
+
+def topology(tmp_path: Path, slug: str, **changes: object) -> Path:
+    data = contoso()
+    data["site"] = slug
+    data.update(changes)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return write(tmp_path, data, f"{slug}.yaml")
+
+
+def test_every_site_gets_every_page_and_the_home_page_links_them(built_site: Path) -> None:
+    sites = load_sites([ROOT / "inputs"])
+    assert len(sites) >= 2
+    home = (built_site / "index.html").read_text(encoding="utf-8")
+    for site in sites:
+        for spec in site_pages(site.plan.to_dict()):
+            page = built_site / "sites" / site.slug / spec.filename.replace(".md", ".html")
+            assert page.is_file(), page
+        assert f'href="sites/{site.slug}/index.html"' in home
+
+
+def test_the_build_writes_nothing_into_docs_dir(built_site: Path) -> None:
+    assert not (ROOT / "docs" / "sites").exists()
+    assert not (ROOT / "docs" / "index.md").exists()
+
+
+def test_a_site_page_carries_its_own_site_navigation_not_every_site(built_site: Path) -> None:
+    page = (built_site / "sites" / "contoso-hq" / "dns.html").read_text(encoding="utf-8")
+    nav = page[page.index('class="md-nav md-nav--primary runbook-site-nav"'):]
+    nav = nav[:nav.index("</nav>")]
+    assert 'href="addressing.html"' in nav
+    assert 'href="dns.html" class="md-nav__link md-nav__link--active"' in nav
+    assert 'href="../../index.html"' in nav
+    assert "fabrikam" not in page
+
+
+def test_two_builds_of_the_same_inputs_are_identical(built_site: Path, tmp_path: Path) -> None:
+    again = build_site([ROOT / "inputs"], tmp_path / "again", config_file=ROOT / "mkdocs.yml")
+    assert_same_tree(built_site, again)
+
+
+def test_mkdocs_build_from_the_repo_root_equals_runbook_build(
+    built_site: Path, tmp_path: Path
+) -> None:
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    done = subprocess.run([str(mkdocs), "build", "--strict", "-d", str(tmp_path / "mk")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "WARNING" not in done.stderr
+    assert_same_tree(built_site, tmp_path / "mk")
+
+
+def test_a_site_page_does_not_grow_with_the_number_of_sites(tmp_path: Path) -> None:
+    few, many = tmp_path / "few", tmp_path / "many"
+    for i in range(12):
+        topology(many, f"branch-{i:02d}")
+        if i < 2:
+            topology(few, f"branch-{i:02d}")
+    config = ROOT / "mkdocs.yml"
+    small = build_site([few], tmp_path / "site-few", config_file=config)
+    large = build_site([many], tmp_path / "site-many", config_file=config)
+    for name in ("index.html", "runbook.html"):
+        page_small = (small / "sites" / "branch-01" / name).read_bytes()
+        page_large = (large / "sites" / "branch-01" / name).read_bytes()
+        assert len(page_small) == len(page_large)
+        assert page_small == page_large
+    # Only the home page lists every site.
+    assert (large / "index.html").stat().st_size > (small / "index.html").stat().st_size
+
+
+def test_a_failed_build_reports_every_problem_and_keeps_the_previous_site(
+    tmp_path: Path,
+) -> None:
+    inputs = tmp_path / "inputs"
+    topology(inputs, "good-site")
+    output = tmp_path / "site"
+    build_site([inputs], output, config_file=ROOT / "mkdocs.yml")
+    before = snapshot(output)
+
+    broken = contoso()
+    broken["site"] = "broken-site"
+    broken["next_hop"] = 42
+    broken["edge"]["servers"][0]["name"] = ""
+    bad = write(inputs, broken, "broken.yaml")
+    with pytest.raises(ValidationFailed) as failure:
+        build_site([inputs], output, config_file=ROOT / "mkdocs.yml")
+
+    lines = failure.value.format().splitlines()
+    assert len(lines) >= 2
+    for line in lines:
+        assert re.match(r"^.*broken\.yaml:\d+:\d+: ", line), line
+    assert snapshot(output) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs", "site"]
+
+    result = CliRunner().invoke(main, ["build", str(inputs), "-o", str(output),
+                                       "-f", str(ROOT / "mkdocs.yml")])
+    assert result.exit_code == 1
+    assert f"{bad.name}:" in result.output
+    assert "Traceback" not in result.output
+    assert snapshot(output) == before
+
+
+def test_a_producer_error_fails_the_build_without_touching_the_site(
+    tmp_path: Path,
+) -> None:
+    inputs = tmp_path / "inputs"
+    topology(inputs, "good-site")
+    output = tmp_path / "site"
+    build_site([inputs], output, config_file=ROOT / "mkdocs.yml")
+    before = snapshot(output)
+    templates = tmp_path / "templates" / "pages"
+    templates.mkdir(parents=True)
+    (templates / "dns.md.j2").write_text("{% if %}broken{% endif %}\n", encoding="utf-8")
+
+    result = CliRunner().invoke(main, ["build", str(inputs), "-o", str(output),
+                                       "--templates", str(tmp_path / "templates"),
+                                       "-f", str(ROOT / "mkdocs.yml")])
+    assert result.exit_code == 1
+    assert "dns.md.j2" in result.output
+    assert "Traceback" not in result.output
+    assert snapshot(output) == before
+
+
+def test_runbook_build_defaults_to_inputs_into_site(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copytree(ROOT / "overrides", tmp_path / "overrides")
+    topology(tmp_path / "inputs", "only-site")
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(main, ["build"])
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "site" / "sites" / "only-site" / "runbook.html").is_file()
+    assert not (tmp_path / "site" / "sites" / "contoso-hq").exists()
