@@ -35,6 +35,9 @@ ADDRESS_KEY = ("server", "nic")
 ADDRESS_FIELDS = ("ip", "prefix", "netmask", "gateway", "public_ip", "fqdn", "dns_address",
                   "nic_name")
 SERVER_FIELDS = ("roles", "fqdn", "internal_name")
+ROUTE_KEY = ("server", "to")
+VIP_FIELDS = ("fqdn", "external_ip", "public_ip", "internal_ip", "internal_fqdn", "members",
+              "external_ports", "internal_ports")
 # A certificate must be requested again when any of these differ.
 REISSUE_FIELDS = {"subject_cn": "subject CN", "sans": "subject alternative names",
                   "ca": "issuing CA", "issuer": "issuer type", "eku": "enhanced key usage",
@@ -98,6 +101,8 @@ class PlanDiff:
     certificates: list[CertificateChange] = field(default_factory=list)
     firewall: list[Change] = field(default_factory=list)
     addresses: list[Change] = field(default_factory=list)
+    routes: list[Change] = field(default_factory=list)
+    vips: list[Change] = field(default_factory=list)
     steps: list[StepRerun] = field(default_factory=list)
     integration: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -106,7 +111,8 @@ class PlanDiff:
     def empty(self) -> bool:
         """True when nothing that affects the deployment changed."""
         return not (self.servers or self.dns or self.certificates or self.firewall
-                    or self.addresses or self.steps or self.integration or self.notices)
+                    or self.addresses or self.routes or self.vips or self.steps
+                    or self.integration or self.notices)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -382,6 +388,10 @@ def diff_plans(old: Plan | dict[str, Any], new: Plan | dict[str, Any]) -> PlanDi
         addresses=_match(_rows(o, "addresses"), _rows(n, "addresses"),
                          lambda r: _key(r, ADDRESS_KEY), ADDRESS_FIELDS,
                          lambda r: f"{r['server']} {r['nic']}"),
+        routes=_match(_rows(o, "routes"), _rows(n, "routes"), lambda r: _key(r, ROUTE_KEY),
+                      ("via",), lambda r: f"{r['server']} to {r['to']}"),
+        vips=_match(_rows(o, "vips"), _rows(n, "vips"), lambda r: (r["role"],), VIP_FIELDS,
+                    lambda r: f"{r['role_name']} VIP"),
         steps=_steps(o, n, certs),
         integration=_integration(o, n),
         notices=_notices(o, n),
@@ -470,7 +480,9 @@ def _value_text(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, list):
-        return ", ".join(map(str, value)) or "-"
+        return ", ".join(_value_text(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return " ".join(str(v) for v in value.values())
     return str(value)
 
 
@@ -525,6 +537,19 @@ def format_diff(d: PlanDiff) -> str:
             else:
                 r = c.new or c.old or {}
                 lines.append(f"  {marks[c.kind]} {c.key}: {r['ip']}/{r['prefix']} {r['fqdn']}")
+    if d.routes:
+        lines += ["", f"Persistent routes ({_count(d.routes, marks)})"]
+        for c in d.routes:
+            r = c.new or c.old or {}
+            detail = _fields_text(c) if c.kind == "changed" else f"via {r['via']}"
+            lines.append(f"  {marks[c.kind]} {c.key}: {detail}")
+    if d.vips:
+        lines += ["", f"Load balancer VIPs ({_count(d.vips, marks)})"]
+        for c in d.vips:
+            r = c.new or c.old or {}
+            detail = (_fields_text(c) if c.kind == "changed" else
+                      f"{r['external_ip'] or '-'} external, {r['internal_ip'] or '-'} internal")
+            lines.append(f"  {marks[c.kind]} {c.key}: {detail}")
     if d.steps:
         lines += ["", "Wizard steps to re-run"]
         server = None

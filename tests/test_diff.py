@@ -145,7 +145,7 @@ def test_four_edits_list_exactly_their_records_certificate_rules_addresses_and_s
 
     assert [(c.kind, c.key, c.fields) for c in d.addresses] == [
         ("changed", "edge01 access", ["ip"]), ("changed", "edge01 webconf", ["fqdn"])]
-    assert d.servers == []
+    assert d.servers == [] and d.routes == [] and d.vips == []
 
     assert steps(d) == [("edge01", 3), ("edge01", 4), ("edge01", 5), ("edge01", 6)]
     step3 = reasons(d, "edge01", 3)
@@ -181,8 +181,8 @@ def test_each_edit_alone_touches_only_its_sections(tmp_path: Path, edit: Any,
     new = contoso()
     edit(new)
     d = diff_of(tmp_path, contoso(), new)
-    parts = ("servers", "dns", "certificates", "firewall", "addresses", "steps",
-             "integration", "notices")
+    parts = ("servers", "dns", "certificates", "firewall", "addresses", "routes", "vips",
+             "steps", "integration", "notices")
     assert {p for p in parts if getattr(d, p)} == sections
     assert reasons(d, "edge01", 3) == step3
 
@@ -346,3 +346,21 @@ def test_an_invalid_committed_version_raises_validation_failed(repo: Path) -> No
     with pytest.raises(ValidationFailed) as err:
         load_plan_at_revision(path, "HEAD")
     assert "@HEAD:" in err.value.format()
+
+
+def test_a_vip_and_a_route_change_need_no_wizard_step(tmp_path: Path) -> None:
+    old = yaml.safe_load((INPUTS / "fabrikam-lb.yaml").read_text(encoding="utf-8"))
+    new = yaml.safe_load((INPUTS / "fabrikam-lb.yaml").read_text(encoding="utf-8"))
+    new["edge"]["load_balancer"]["access"]["internal_ip"] = "10.20.0.9"
+    new["edge"]["servers"][0]["nics"]["internal"]["routes"].append(
+        {"to": "192.168.0.0/16", "via": "10.20.0.1"})
+    d = diff_of(tmp_path, old, new)
+    assert [(c.kind, c.key, c.fields) for c in d.vips] == [
+        ("changed", "Access Edge VIP", ["internal_ip"])]
+    assert [(c.kind, c.key) for c in d.routes] == [("added", "fbedge01 to 192.168.0.0/16")]
+    assert [(c.kind, c.key, c.fields) for c in d.dns] == [
+        ("changed", "corp.fabrikam.com edgepool.corp.fabrikam.com A", ["value"])]
+    assert {(c.kind, c.new["destination"] if c.new else c.old and c.old["destination"])
+            for c in d.firewall} == {("removed", "10.20.0.10 (edgepool.corp.fabrikam.com)"),
+                                     ("added", "10.20.0.9 (edgepool.corp.fabrikam.com)")}
+    assert d.steps == [] and d.certificates == [] and d.addresses == []
