@@ -301,8 +301,8 @@ def _inf_string(value: str) -> str:
 def _request_header(plan: dict[str, Any], cert: dict[str, Any], prefix: str,
                     usage: list[str]) -> str:
     servers = ", ".join(cert["servers"])
-    key_note = (f"Exportable key: the certificate is shared by {servers}; request it on "
-                f"{cert['request_on']}, then export it with its key to the others."
+    key_note = (f"Exportable key: the certificate is shared by {servers}. Request it on "
+                f"{cert['request_on']},\nthen export it with its key to the others."
                 if cert["exportable_key"] else
                 f"Non-exportable key: request it on {cert['request_on']}, the server that "
                 "uses it.")
@@ -310,7 +310,7 @@ def _request_header(plan: dict[str, Any], cert: dict[str, Any], prefix: str,
         f"{cert['title']}: {cert['subject_cn']} (certificate {cert['id']})",
         f"Site {plan['meta']['site']}. Issuer: {cert['ca']} ({cert['issuer']} CA).",
         f"Used for: {cert['interface']}",
-        key_note,
+        *key_note.split("\n"),
         plan["meta"]["provenance"],
         "",
         *usage,
@@ -365,9 +365,14 @@ def openssl_cnf(plan: dict[str, Any], cert: dict[str, Any]) -> str:
     stem = file_stem(cert["id"])
     bits = int(cert["key_size"])
     out = _request_header(plan, cert, "#", [
-        f"Use: openssl req -new -config {stem}.cnf -newkey rsa:{bits} -keyout {stem}.key "
+        f"1. openssl req -new -config {stem}.cnf -newkey rsa:{bits} -keyout {stem}.key "
         f"-out {stem}.csr",
-        "(openssl asks for a pass phrase to protect the key; keep the key off shared disks)",
+        "   (it asks for a pass phrase to protect the key)",
+        f"2. Submit {stem}.csr to {cert['ca']}.",
+        f"3. openssl pkcs12 -export -inkey {stem}.key -in {stem}.cer -out {stem}.pfx",
+        f"4. Import {stem}.pfx into the computer store of " + ", ".join(cert["servers"]) + ",",
+        "   then delete the .key and .pfx files.",
+        "The Windows route (the .inf file beside this one) keeps the key on the server.",
     ])
     out += f"\n[ req ]\ndefault_bits       = {bits}\ndefault_md         = sha256\n"
     out += "prompt             = no\nutf8               = yes\nstring_mask        = utf8only\n"
