@@ -162,6 +162,49 @@ def schema(output: Path | None) -> None:
         click.echo(f"wrote {output}")
 
 
+PAPER = click.Choice(["a4", "letter"], case_sensitive=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Folder to write into.")
+@click.option("--since", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Older version of FILE: the change request covers only the delta.")
+@click.option("--since-git", metavar="REV",
+              help="Like --since, with FILE as committed at git revision REV.")
+@click.option("--paper", type=PAPER, default="a4", show_default=True, help="PDF paper size.")
+@reports_errors
+def cr(file: Path, out_dir: Path, since: Path | None, since_git: str | None,
+       paper: str) -> None:
+    """Write the change request of one topology FILE as Markdown and PDF
+    (<site>-change-request.md and .pdf)."""
+    from .documents import write_change_request
+
+    if since is not None and since_git is not None:
+        raise click.UsageError("give either --since or --since-git, not both")
+    for path in write_change_request(file, out_dir, since=since, since_git=since_git,
+                                     paper=paper.lower()):  # type: ignore[arg-type]
+        click.echo(f"wrote {path}")
+
+
+@main.command(name="print")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Folder to write into.")
+@click.option("--paper", type=PAPER, default="a4", show_default=True, help="Paper size.")
+@reports_errors
+def print_(files: tuple[Path, ...], out_dir: Path, paper: str) -> None:
+    """Write a printable field runbook PDF per site (<site>-field-runbook.pdf): cover page,
+    every action with a checkbox, sign-off lines, the network diagram and the tables."""
+    from .documents import write_field_runbooks
+
+    for path in write_field_runbooks(files, out_dir,
+                                     paper=paper.lower()):  # type: ignore[arg-type]
+        click.echo(f"wrote {path}")
+
+
 def _log_mkdocs(level: int) -> None:
     """Show MkDocs' messages from ``level`` up on stderr (build: warnings; serve: progress)."""
     import logging

@@ -1,0 +1,727 @@
+"""Change-request documents and printable field runbooks, one of each per site.
+
+Both are read off the plan; nothing here derives a topology fact. The change request says what
+will be done, by whom, how long it should take and how to undo it; the field runbook is the
+wizard walk-through a field engineer ticks off on paper.
+
+Templates live in ``templates/documents/``: ``*.html.j2`` render with HTML autoescape (for
+WeasyPrint), ``*.md.j2`` with Markdown escaping of every value by default.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import jinja2
+from markupsafe import Markup
+
+from .errors import RunbookError
+from .pdf import cached_pdf
+from .render import cell, code, default_templates_dir, md
+
+if TYPE_CHECKING:
+    from .api import Site
+
+Paper = Literal["a4", "letter"]
+PAPER_SIZES: dict[str, str] = {"a4": "A4", "letter": "Letter"}
+
+# Estimated minutes per implementation step, keyed by step id. These are planning
+# ESTIMATES for the change window, not measurements: adjust them to the site's experience.
+# Wizard steps (install .. validate) are per server; the others are per item of the plan.
+ESTIMATED_STEP_MINUTES: dict[str, int] = {
+    "network": 30,        # NICs, addresses, one default gateway, persistent routes (per server)
+    "dns": 15,            # records of one zone, entered by that zone's administrator
+    "firewall": 45,       # rules of one firewall
+    "load_balancer": 45,  # VIPs, members, persistence and health checks
+    "install": 20,        # Step 1: Install Files for Edge Server
+    "activate": 15,       # Step 2: Activate Edge Server
+    "configure": 30,      # Step 3: Configure Edge Server
+    "certificates": 60,   # Step 4: request, offline CA approval, import, assign
+    "services": 10,       # Step 5: Start Services
+    "validate": 30,       # Step 6: Validate Edge Server and end-to-end tests
+    "integration": 30,    # internal servers: trusted edge lists, federation route, users
+}
+
+NOT_PROVIDED = "______ (not provided)"
+
+# How to undo each kind of implementation step; the step's owner does it.
+# {server} and {subject} come from the step.
+BACKOUT_BY_STEP: dict[str, str] = {
+    "network": "On {server}, remove the addresses and persistent routes added for the edge "
+               "({subject}) and restore the previous NIC settings.",
+    "dns": "Delete the records added in {subject}.",
+    "firewall": "Remove the rules {subject}.",
+    "load_balancer": "Remove the virtual servers {subject} and their member pools.",
+    "install": "On {server}, uninstall Office Communications Server 2007, Edge Server with "
+               "Add or Remove Programs (also remove the Visual C++ and .NET components only "
+               "if nothing else uses them).",
+    "activate": "On {server}, deactivate the edge roles activated in Step 2 (Deployment "
+                "Wizard, Deactivate), so no edge service is registered any more.",
+    "configure": "On {server}, restore the previous edge configuration (import the settings "
+                 "file exported before the change); on a new server stop and disable the "
+                 "edge services instead.",
+    "certificates": "On {server}, remove the certificates assigned in Step 4 ({subject}) from "
+                    "the computer's Personal store and delete the pending requests under "
+                    "Certificate Enrollment Requests; ask the issuing CA to revoke what was "
+                    "issued if it will not be reused.",
+    "services": "On {server}, stop the edge services started in Step 5 and set them to "
+                "Manual.",
+    "validate": "Nothing to undo on {server}: validation changes nothing. Keep its report "
+                "with the change record.",
+    "integration": "On the internal servers, remove this edge from the lists set after the "
+                   "installation ({subject}) and turn off the user settings enabled for it.",
+}
+
+WIZARD_STEPS = ("install", "activate", "configure", "certificates", "services", "validate")
+
+ACTION_VERBS: dict[str, str] = {
+    "click": "Click",
+    "type": "Type",
+    "select": "Select",
+    "tick": "Tick",
+    "clear": "Clear",
+    "check": "Check",
+    "vault": "From the vault",
+    "note": "Note",
+    "warning": "Warning",
+}
+
+
+class DocumentError(RunbookError):
+    """A document could not be produced (bad template, missing data)."""
+
+
+# --- Markdown escaping -------------------------------------------------------------------
+# The site's own filters (runbook.render), so the page follows the same rules as every other
+# page. Markup marks text a filter already escaped; everything else is escaped on output.
+
+
+def _md_finalize(value: Any) -> Any:
+    # Every {{ }} in a Markdown template is escaped unless a filter already did it.
+    if isinstance(value, Markup):
+        return value
+    return md(value)
+
+
+# --- Template environments ---------------------------------------------------------------
+
+
+def templates_dir() -> Path:
+    """The packaged ``documents`` templates (wheel: ``runbook/templates``; checkout: repo)."""
+    return default_templates_dir() / "documents"
+
+
+def _filters() -> dict[str, Callable[..., Any]]:
+    return {
+        "blank": blank,
+        "minutes": format_minutes,
+        "verb": lambda kind: ACTION_VERBS.get(kind, kind.capitalize()),
+        "joined": lambda items, empty=NOT_PROVIDED: ", ".join(items) if items else empty,
+    }
+
+
+@lru_cache(maxsize=2)
+def _environment(kind: Literal["html", "md"]) -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader(str(templates_dir()))
+    if kind == "html":
+        env = jinja2.Environment(loader=loader, autoescape=True,
+                                 undefined=jinja2.StrictUndefined, trim_blocks=True,
+                                 lstrip_blocks=True, keep_trailing_newline=True)
+    else:
+        env = jinja2.Environment(loader=loader, autoescape=False,
+                                 undefined=jinja2.StrictUndefined, trim_blocks=True,
+                                 lstrip_blocks=True, keep_trailing_newline=True,
+                                 finalize=_md_finalize)
+        env.filters.update(md_text=lambda v: Markup(md(v)), md_cell=lambda v: Markup(cell(v)),
+                           md_code=lambda v: Markup(code(v)))
+    env.filters.update(_filters())
+    env.globals["not_provided"] = NOT_PROVIDED
+    return env
+
+
+def _render(name: str, **context: Any) -> str:
+    kind: Literal["html", "md"] = "html" if name.endswith(".html.j2") else "md"
+    try:
+        return _environment(kind).get_template(name).render(**context)
+    except jinja2.TemplateError as exc:
+        raise DocumentError(f"template {name}: {type(exc).__name__}: {exc}") from exc
+
+
+def template_sources() -> str:
+    """Every document template's source, for cache keys and tests."""
+    return "\n".join(p.read_text(encoding="utf-8")
+                     for p in sorted(templates_dir().iterdir()) if p.is_file())
+
+
+# --- Small formatting helpers ---------------------------------------------------------------
+
+
+def blank(value: Any) -> Any:
+    """The value, or a clearly marked blank when the topology did not provide it."""
+    if value is None or value == "" or value == []:
+        return NOT_PROVIDED
+    return value
+
+
+def format_minutes(minutes: int) -> str:
+    """``90`` → ``1 h 30 min``."""
+    hours, rest = divmod(int(minutes), 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h {rest:02d} min" if rest else f"{hours} h"
+
+
+def _window(change: dict[str, Any]) -> str:
+    start, end, tz = (change.get(k) for k in ("window_start", "window_end", "timezone"))
+    if not (start or end):
+        return NOT_PROVIDED
+    return f"{blank(start)} to {blank(end)} (time zone {blank(tz)})"
+
+
+# --- The change request ---------------------------------------------------------------------
+
+
+def _step_item(step_id: str, title: str, *, server: str | None, owner: str,
+               subject: str, details: list[str], when: str, count: int = 1) -> dict[str, Any]:
+    return {"id": step_id, "title": title, "server": server, "owner": owner,
+            "subject": subject, "details": details, "when": when,
+            "minutes": ESTIMATED_STEP_MINUTES[step_id] * count}
+
+
+def _dns_label(r: dict[str, Any]) -> str:
+    extra = f" port {r['port']}" if r.get("port") is not None else ""
+    return f"{r['type']} {r['name']} -> {r['value']}{extra}"
+
+
+def _prerequisite_items(plan: dict[str, Any], implementer: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for server in plan["servers"]:
+        name = server["name"]
+        rows = [a for a in plan["addresses"] if a["server"] == name]
+        routes = [r for r in plan["routes"] if r["server"] == name]
+        details = [f"{a['nic_name']} ({a['role_name']}): {a['ip']}/{a['prefix']}"
+                   + (f", gateway {a['gateway']}" if a["gateway"] else "") for a in rows]
+        details += [f"route: {r['command']}" for r in routes]
+        subject = ", ".join(f"{a['ip']}/{a['prefix']}" for a in rows)
+        if routes:
+            subject += "; routes " + ", ".join(f"{r['to']} via {r['via']}" for r in routes)
+        items.append(_step_item("network", f"NICs, addresses and routes of {name}",
+                                server=name, owner=implementer, subject=subject,
+                                details=details, when="before the window"))
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in plan["dns"]:
+        groups.setdefault((r["zone"], r["added_by"]), []).append(r)
+    for (zone, owner), records in groups.items():
+        scope = records[0]["scope"]
+        items.append(_step_item("dns", f"DNS records in the {scope} zone {zone}", server=None,
+                                owner=owner, subject=f"the {zone} zone",
+                                details=[_dns_label(r) for r in records],
+                                when="before the window"))
+    for side in ("external", "internal"):
+        rules = [r for r in plan["firewall"] if r["firewall"] == side]
+        if not rules:
+            continue
+        items.append(_step_item(
+            "firewall", f"Rules on the {side} firewall", server=None,
+            owner=f"{side.capitalize()} firewall administrator",
+            subject=", ".join(r["id"] for r in rules),
+            details=[f"{r['id']}: {r['direction']} {r['protocol']} {r['ports']} from "
+                     f"{r['source']} to {r['destination']}" for r in rules],
+            when="before the window"))
+    if plan["vips"]:
+        lb = plan["summary"].get("load_balancer_name") or "the hardware load balancer"
+        items.append(_step_item(
+            "load_balancer", f"Virtual servers on {lb}", server=None,
+            owner=f"Load balancer administrator ({lb})",
+            subject=", ".join(f"{v['role_name']} VIP {v['external_ip']}" for v in plan["vips"]),
+            details=[f"{v['role_name']}: VIP {v['external_ip']}"
+                     + (f" (public {v['public_ip']})" if v["public_ip"] else "")
+                     + (f", internal VIP {v['internal_ip']}" if v["internal_ip"] else "")
+                     + ", members " + ", ".join(m["server"] for m in v["members"])
+                     for v in plan["vips"]],
+            when="before the window"))
+    return items
+
+
+def _certificates_on(plan: dict[str, Any], server: str) -> list[dict[str, Any]]:
+    return [c for c in plan["certificates"] if server in c["servers"]]
+
+
+def _wizard_items(plan: dict[str, Any], implementer: str,
+                  only: dict[str, set[str]] | None = None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for w in sorted(plan["wizard"], key=lambda w: w["order"]):
+        for step in w["steps"]:
+            if only is not None and step["id"] not in only.get(w["server"], set()):
+                continue
+            subject = ""
+            if step["id"] == "certificates":
+                subject = ", ".join(f"{c['title']} (CN {c['subject_cn']})"
+                                    for c in _certificates_on(plan, w["server"]))
+            items.append(_step_item(
+                step["id"], f"Step {step['number']}: {step['title']}", server=w["server"],
+                owner=implementer, subject=subject, details=[], when="in the window"))
+    return items
+
+
+def _integration_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] | None:
+    if not plan["integration"]:
+        return None
+    titles = [s["title"] for s in plan["integration"]]
+    return _step_item("integration", "Internal servers: trust and route to the edge",
+                      server=None, owner=implementer, subject="; ".join(titles),
+                      details=titles, when="in the window")
+
+
+def _number(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for n, item in enumerate(items, 1):
+        item["number"] = n
+        if "backout" not in item:
+            item["backout"] = BACKOUT_BY_STEP[item["id"]].format(
+                server=item["server"] or "the affected servers", subject=item["subject"] or "-")
+    return items
+
+
+def _validation(plan: dict[str, Any], servers: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    wanted = set(servers) if servers is not None else None
+    sections: dict[str, dict[str, list[str]]] = {}
+    for w in sorted(plan["wizard"], key=lambda w: w["order"]):
+        if wanted is not None and w["server"] not in wanted:
+            continue
+        for step in w["steps"]:
+            if step["id"] != "validate":
+                continue
+            for screen in step["screens"]:
+                checks = sections.setdefault(screen["title"], {})
+                for a in screen["actions"]:
+                    if a["kind"] in ("check", "tick"):
+                        checks.setdefault(a["label"], []).append(w["server"])
+    return [{"title": title, "checks": [{"label": label, "servers": on}
+                                        for label, on in checks.items()]}
+            for title, checks in sections.items() if checks]
+
+
+def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The change request as plain data: what every template of it renders.
+
+    ``delta`` (from :func:`delta_scope`) narrows the implementation, validation and backout
+    plans to what changed since an earlier version of the topology.
+    """
+    change = dict(plan["summary"]["change"] or {})
+    implementer = change.get("implementer") or "Implementer " + NOT_PROVIDED
+    if delta is None:
+        items = _prerequisite_items(plan, implementer) + _wizard_items(plan, implementer)
+        integration = _integration_item(plan, implementer)
+        if integration:
+            items.append(integration)
+        validation = _validation(plan)
+    else:
+        items = [dict(i) for i in delta["prerequisites"]]
+        for item in _wizard_items(plan, implementer, delta["rerun"]):
+            server = item["server"]
+            if item["id"] == "certificates":
+                item["subject"] = delta["cert_subjects"].get(server) or item["subject"]
+            if server not in delta["new_servers"] and item["id"] in BACKOUT_RERUN_BY_STEP:
+                item["backout"] = BACKOUT_RERUN_BY_STEP[item["id"]].format(
+                    server=server, subject=item["subject"] or "-")
+            item["details"] = delta["reasons"].get((server, item["id"]), [])
+            items.append(item)
+        if delta["integration"]:
+            items.append(dict(delta["integration"]))
+        validation = _validation(plan, delta["rerun"].keys())
+    items = _number(items)
+    features = plan["summary"]["features"]
+    feature_names = [label for key, label in (
+        ("remote_access", "remote user access"), ("federation", "federation"),
+        ("anonymous_meetings", "anonymous meeting participation"))
+        if any(f[key] for f in features)]
+    if plan["summary"]["public_im"]:
+        providers = sorted({p for f in features for p in f["public_im"]})
+        feature_names.append("public IM connectivity (" + ", ".join(providers) + ")")
+    owners: list[str] = []
+    for item in items:
+        if item["when"] == "before the window" and item["owner"] not in owners:
+            owners.append(item["owner"])
+    cert_rows = [dict(c, owner=(f"{c['ca']} (public CA): order and validate the names in time"
+                                if c["issuer"] == "public"
+                                else f"Administrator of {c['ca']}: approve the offline request"))
+                 for c in plan["certificates"]]
+    title = change.get("title") or plan["meta"]["title"]
+    return {
+        "meta": plan["meta"],
+        "plan": plan,
+        "change": change,
+        "title": title,
+        "window": _window(change),
+        "fields": [
+            ("Change id", blank(change.get("id"))),
+            ("Title", blank(change.get("title"))),
+            ("Window start", blank(change.get("window_start"))),
+            ("Window end", blank(change.get("window_end"))),
+            ("Time zone", blank(change.get("timezone"))),
+            ("Requester", blank(change.get("requester"))),
+            ("Implementer", blank(change.get("implementer"))),
+            ("Approvers", ", ".join(change.get("approvers") or []) or NOT_PROVIDED),
+            ("Risk", blank(change.get("risk"))),
+            ("Business reason", blank(change.get("business_reason"))),
+        ],
+        "contacts": change.get("contacts") or [],
+        "features": feature_names,
+        "firewalls": (delta["firewalls"] if delta else
+                      sorted({r["firewall"] for r in plan["firewall"]})),
+        "firewall_rules": (f"{delta['firewall_count']} rule change(s)" if delta
+                           else f"{len(plan['firewall'])} rules"),
+        "zones": (delta["zones"] if delta else
+                  list(dict.fromkeys(r["zone"] for r in plan["dns"]))),
+        "certificates": cert_rows,
+        "implementation": items,
+        "prerequisites": [i for i in items if i["when"] == "before the window"],
+        "steps": [i for i in items if i["when"] == "in the window"],
+        "backout": list(reversed(items)),
+        "total_minutes": sum(i["minutes"] for i in items),
+        "window_minutes": sum(i["minutes"] for i in items if i["when"] == "in the window"),
+        "validation": validation,
+        "estimates": ESTIMATED_STEP_MINUTES,
+        "owners": owners,
+        "delta": delta,
+        "not_provided": NOT_PROVIDED,
+    }
+
+
+# Backout of a wizard step re-run on a server that already ran it (a delta change request).
+BACKOUT_RERUN_BY_STEP: dict[str, str] = {
+    "activate": "On {server}, run Step 2 again with the roles it had before the change.",
+    "configure": "On {server}, restore the edge configuration exported before the change "
+                 "(Step 3, import settings from that file).",
+    "certificates": "On {server}, assign the previous certificates again in Step 4, then "
+                    "remove the new ones ({subject}) and delete their pending requests.",
+    "services": "On {server}, restart the edge services once the steps above are undone.",
+    "validate": "Nothing to undo on {server}: validation changes nothing.",
+}
+
+
+SERVER_NIC_FIELDS = ("ip", "prefix", "netmask", "gateway", "nic_name")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return str(value)
+
+
+def _changed(c: dict[str, Any], names: Iterable[str]) -> str:
+    return "; ".join(f"{n} {_fmt(c['old'].get(n))} -> {_fmt(c['new'].get(n))}" for n in names)
+
+
+def delta_scope(old: dict[str, Any], new: dict[str, Any],
+                diff: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Narrow a change request to what changed from plan ``old`` to plan ``new``.
+
+    ``diff`` is :func:`runbook.diff.diff_plans` as data; computed when not given. Returns the
+    ``delta`` argument of :func:`change_request`: the changed prerequisites (each with its own
+    backout), the wizard steps to re-run per server, and tables of the changes.
+    """
+    if diff is None:
+        from .diff import diff_plans
+
+        diff = diff_plans(old, new).to_dict()
+    change = dict(new["summary"]["change"] or {})
+    implementer = change.get("implementer") or "Implementer " + NOT_PROVIDED
+    items: list[dict[str, Any]] = []
+
+    def record(r: dict[str, Any]) -> str:
+        return _dns_label(r)
+
+    by_owner: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for c in diff["dns"]:
+        row = c["new"] or c["old"]
+        by_owner.setdefault((row["zone"], row["added_by"]), []).append(c)
+    for (zone, owner), changes in by_owner.items():
+        details, undo = [], []
+        for c in changes:
+            if c["kind"] == "added":
+                details.append("add " + record(c["new"]))
+                undo.append("delete " + record(c["new"]))
+            elif c["kind"] == "removed":
+                details.append("delete " + record(c["old"]))
+                undo.append("add back " + record(c["old"]))
+            else:
+                details.append(f"change {c['key']}: {_changed(c, c['fields'])}")
+                undo.append("set back " + record(c["old"]))
+        item = _step_item("dns", f"DNS record changes in the zone {zone}", server=None,
+                          owner=owner, subject="; ".join(details), details=details,
+                          when="before the window")
+        item["backout"] = "In the zone " + zone + ": " + "; ".join(undo) + "."
+        items.append(item)
+    for side in ("external", "internal"):
+        changes = [c for c in diff["firewall"] if (c["new"] or c["old"])["firewall"] == side]
+        if not changes:
+            continue
+        details, undo = [], []
+        for c in changes:
+            r = c["new"] or c["old"]
+            text = (f"{r['direction']} {r['protocol']} {r['ports']} from {r['source']} to "
+                    f"{r['destination']}")
+            if c["kind"] == "added":
+                details.append(f"add {r['id']}: {text}")
+                undo.append(f"remove {r['id']} ({text})")
+            else:
+                details.append(f"remove {r['id']}: {text}")
+                undo.append(f"restore the removed rule {text}")
+        item = _step_item("firewall", f"Rule changes on the {side} firewall", server=None,
+                          owner=f"{side.capitalize()} firewall administrator",
+                          subject="; ".join(details), details=details,
+                          when="before the window")
+        text = "; ".join(undo)
+        item["backout"] = text[:1].upper() + text[1:] + "."
+        items.append(item)
+    # Only what is set on the server itself; public addresses and names are NAT and DNS.
+    on_server = [c for c in diff["addresses"]
+                 if c["kind"] != "changed" or set(c["fields"]) & set(SERVER_NIC_FIELDS)]
+    for server in dict.fromkeys((c["new"] or c["old"])["server"] for c in on_server):
+        changes = [c for c in on_server if (c["new"] or c["old"])["server"] == server]
+        details = []
+        for c in changes:
+            if c["kind"] == "changed":
+                names = [f for f in c["fields"] if f in SERVER_NIC_FIELDS]
+                details.append(f"{c['key']}: {_changed(c, names)}")
+            else:
+                r = c["new"] or c["old"]
+                details.append(f"{c['kind']} {c['key']}: {r['ip']}/{r['prefix']}")
+        item = _step_item("network", f"NIC and address changes on {server}", server=server,
+                          owner=implementer, subject="; ".join(details), details=details,
+                          when="before the window")
+        item["backout"] = (f"On {server}, set the NICs back to their previous addresses "
+                           "(the old values above).")
+        items.append(item)
+    number_to_id = {w["server"]: {s["number"]: s["id"] for s in w["steps"]}
+                    for w in new["wizard"]}
+    rerun: dict[str, set[str]] = {}
+    reasons: dict[tuple[str, str], list[str]] = {}
+    new_servers = {c["key"] for c in diff["servers"] if c["kind"] == "added"}
+    for s in diff["steps"]:
+        step_id = number_to_id.get(s["server"], {}).get(s["step"])
+        if step_id is None:
+            continue
+        rerun.setdefault(s["server"], set()).add(step_id)
+        reasons[(s["server"], step_id)] = s["reasons"]
+    integration_item = None
+    if diff["integration"]:
+        integration_item = _step_item(
+            "integration", "Internal servers: change the edge settings", server=None,
+            owner=implementer, subject="; ".join(diff["integration"]),
+            details=list(diff["integration"]), when="in the window")
+        integration_item["backout"] = ("On the internal servers, set back the previous values: "
+                                       + "; ".join(diff["integration"]) + ".")
+    cert_subjects = {
+        server: ", ".join(f"{(c['new'] or c['old'])['title']} (CN {c['subject_cn']})"
+                          for c in diff["certificates"] if server in c["step_servers"])
+        for server in rerun}
+    dns_zones = list(dict.fromkeys((c["new"] or c["old"])["zone"] for c in diff["dns"]))
+    fw_sides = sorted({(c["new"] or c["old"])["firewall"] for c in diff["firewall"]})
+    tables = _delta_tables(diff)
+    counts = [f"{len(diff[k])} {label}" for k, label in (
+        ("servers", "server change(s)"), ("dns", "DNS record change(s)"),
+        ("certificates", "certificate change(s)"), ("firewall", "firewall rule change(s)"),
+        ("addresses", "address change(s)")) if diff[k]]
+    steps = sum(len(v) for v in rerun.values())
+    if steps:
+        counts.append(f"{steps} wizard step(s) to run on {len(rerun)} server(s)")
+    return {
+        "since": diff["old_provenance"],
+        "summary": ", ".join(counts) if counts else "nothing that affects the deployment",
+        "prerequisites": items,
+        "rerun": rerun,
+        "new_servers": new_servers,
+        "reasons": reasons,
+        "integration": integration_item,
+        "tables": tables,
+        "cert_subjects": cert_subjects,
+        "zones": dns_zones,
+        "firewalls": fw_sides,
+        "firewall_count": len(diff["firewall"]),
+        "notices": list(diff["notices"]),
+        "empty": bool(diff["empty"]),
+    }
+
+
+def _delta_tables(diff: dict[str, Any]) -> list[dict[str, Any]]:
+    tables: list[dict[str, Any]] = []
+    if diff["servers"]:
+        tables.append({"title": "Servers", "headers": ["Change", "Server", "Roles / what changed"],
+                       "rows": [[c["kind"], c["key"],
+                                 _changed(c, c["fields"]) if c["kind"] == "changed"
+                                 else ", ".join((c["new"] or c["old"])["roles"])]
+                                for c in diff["servers"]]})
+    if diff["dns"]:
+        rows = []
+        for c in diff["dns"]:
+            r = c["new"] or c["old"]
+            value = _changed(c, c["fields"]) if c["kind"] == "changed" else _fmt(r["value"])
+            rows.append([c["kind"], r["zone"], r["type"], r["name"], value,
+                         _fmt(r["port"]), r["added_by"]])
+        tables.append({"title": "DNS records",
+                       "headers": ["Change", "Zone", "Type", "Name", "Value", "Port", "Added by"],
+                       "rows": rows})
+    if diff["certificates"]:
+        rows = []
+        for c in diff["certificates"]:
+            r = c["new"] or c["old"]
+            verb = ("re-issue" if c["reissue"] else "re-deploy") if c["kind"] == "changed" \
+                else ("request" if c["kind"] == "added" else "retire")
+            rows.append([verb, r["title"], r["subject_cn"], ", ".join(r["sans"]), r["ca"],
+                         ", ".join(c["servers"]), "; ".join(c["reasons"])])
+        tables.append({"title": "Certificates",
+                       "headers": ["Action", "Certificate", "Subject (CN)", "SANs", "CA",
+                                   "Servers", "Why"],
+                       "rows": rows})
+    if diff["firewall"]:
+        rows = []
+        for c in diff["firewall"]:
+            r = c["new"] or c["old"]
+            rows.append([c["kind"], r["id"], r["firewall"], r["direction"], r["source"],
+                         r["destination"], r["protocol"], r["ports"]])
+        tables.append({"title": "Firewall rules",
+                       "headers": ["Change", "Id", "Firewall", "Direction", "Source",
+                                   "Destination", "Protocol", "Ports"],
+                       "rows": rows})
+    if diff["addresses"]:
+        rows = []
+        for c in diff["addresses"]:
+            r = c["new"] or c["old"]
+            what = (_changed(c, c["fields"]) if c["kind"] == "changed"
+                    else f"{r['ip']}/{r['prefix']} {r['fqdn']}")
+            rows.append([c["kind"], r["server"], r["nic_name"], what])
+        tables.append({"title": "Addresses", "headers": ["Change", "Server", "NIC", "What"],
+                       "rows": rows})
+    if diff["steps"]:
+        tables.append({"title": "Wizard steps to run",
+                       "headers": ["Server", "Step", "Why"],
+                       "rows": [[s["server"], f"Step {s['step']}: {s['title']}",
+                                 "; ".join(s["reasons"])] for s in diff["steps"]]})
+    return tables
+
+
+def change_request_markdown(plan: dict[str, Any], delta: dict[str, Any] | None = None) -> str:
+    """The change request as a Markdown page (valid site page; every value escaped)."""
+    return _render("change-request.md.j2", cr=change_request(plan, delta))
+
+
+def change_request_html(plan: dict[str, Any], delta: dict[str, Any] | None = None,
+                        paper: Paper = "a4") -> str:
+    """The change request as print HTML for WeasyPrint."""
+    return _render("change-request.html.j2", cr=change_request(plan, delta),
+                   paper=PAPER_SIZES[paper], doc_title="Change request")
+
+
+def change_request_pdf(plan: dict[str, Any], delta: dict[str, Any] | None = None,
+                       paper: Paper = "a4", workdir: Path | None = None) -> bytes:
+    """The change request as PDF bytes."""
+    return cached_pdf(change_request_html(plan, delta, paper), workdir)
+
+
+# --- The field runbook ------------------------------------------------------------------
+
+
+def _svg_data_uri(svg: bytes | None) -> str | None:
+    if not svg:
+        return None
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+
+
+def field_runbook_html(plan: dict[str, Any], diagram_svg: bytes | None = None,
+                       paper: Paper = "a4") -> str:
+    """The printable field runbook as HTML for WeasyPrint."""
+    change = dict(plan["summary"]["change"] or {})
+    return _render("field-runbook.html.j2", plan=plan, change=change, window=_window(change),
+                   diagram=_svg_data_uri(diagram_svg), paper=PAPER_SIZES[paper],
+                   doc_title="Field runbook", not_provided=NOT_PROVIDED,
+                   estimates=ESTIMATED_STEP_MINUTES)
+
+
+def field_runbook_pdf(plan: dict[str, Any], diagram_svg: bytes | None = None,
+                      paper: Paper = "a4", workdir: Path | None = None) -> bytes:
+    """The printable field runbook as PDF bytes."""
+    return cached_pdf(field_runbook_html(plan, diagram_svg, paper), workdir)
+
+
+def network_diagrams(plans: list[dict[str, Any]], workdir: Path) -> dict[str, bytes | None]:
+    """Each site's network diagram SVG (slug -> bytes), or None when diagrams are unavailable."""
+    try:
+        from .diagram import render_svgs
+    except ImportError:
+        return {p["meta"]["site"]: None for p in plans}
+    svgs = render_svgs(plans, workdir)
+    return {p["meta"]["site"]: svgs.get(p["meta"]["site"], {}).get("network.svg")
+            for p in plans}
+
+
+def produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:
+    """Every site's documents: docs-relative path -> bytes (see notes/contracts.md)."""
+    plans = [s.plan.to_dict() for s in sites]
+    diagrams = network_diagrams(plans, Path(workdir))
+    out: dict[str, bytes] = {}
+    for plan in plans:
+        slug = plan["meta"]["site"]
+        base = f"sites/{slug}/documents"
+        out[f"{base}/change-request.md"] = change_request_markdown(plan).encode("utf-8")
+        out[f"{base}/change-request.pdf"] = change_request_pdf(plan, workdir=Path(workdir))
+        out[f"{base}/field-runbook.pdf"] = field_runbook_pdf(plan, diagrams[slug],
+                                                             workdir=Path(workdir))
+    return out
+
+
+# --- Files for the command line ---------------------------------------------------------
+
+
+def write_change_request(path: Path, outdir: Path, *, since: Path | None = None,
+                         since_git: str | None = None, paper: Paper = "a4") -> list[Path]:
+    """Write ``<slug>-change-request.md`` and ``.pdf`` for one topology file.
+
+    With ``since`` (an older topology file) or ``since_git`` (a git revision of ``path``)
+    the change request covers only the delta between the two versions.
+    """
+    from .api import plan_file
+
+    plan = plan_file(path).to_dict()
+    delta = None
+    if since is not None or since_git is not None:
+        if since is not None and since_git is not None:
+            raise DocumentError("give either --since or --since-git, not both")
+        from .diff import load_plan_at_revision
+
+        old = (plan_file(since) if since is not None
+               else load_plan_at_revision(path, str(since_git))).to_dict()
+        delta = delta_scope(old, plan)
+    slug = plan["meta"]["site"]
+    outdir.mkdir(parents=True, exist_ok=True)
+    md_path = outdir / f"{slug}-change-request.md"
+    pdf_path = outdir / f"{slug}-change-request.pdf"
+    md_path.write_text(change_request_markdown(plan, delta), encoding="utf-8")
+    pdf_path.write_bytes(change_request_pdf(plan, delta, paper))
+    return [md_path, pdf_path]
+
+
+def write_field_runbooks(paths: Iterable[Path], outdir: Path, *,
+                         paper: Paper = "a4") -> list[Path]:
+    """Write ``<slug>-field-runbook.pdf`` for every site of the topology files ``paths``."""
+    import tempfile
+
+    from .api import load_sites
+
+    plans = [s.plan.to_dict() for s in load_sites(paths)]
+    with tempfile.TemporaryDirectory(prefix="runbook-print-") as work:
+        diagrams = network_diagrams(plans, Path(work))
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for plan in plans:
+        out = outdir / f"{plan['meta']['site']}-field-runbook.pdf"
+        out.write_bytes(field_runbook_pdf(plan, diagrams[plan["meta"]["site"]], paper))
+        written.append(out)
+    return written

@@ -1,0 +1,86 @@
+"""HTML to PDF with WeasyPrint: offline, deterministic, cached.
+
+WeasyPrint lays out our own HTML and CSS; no browser runs. Two properties matter here:
+
+- Offline: the only resources a document may load are ``data:`` URIs (the inline diagram).
+  Any other URL fails the build instead of silently reaching the network.
+- Same input, same bytes: no creation date is written (the templates carry no
+  ``dcterms.created`` meta) and the PDF identifier is a hash of the HTML, not random.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import RunbookError, ToolMissing
+
+
+class PdfFailed(RunbookError):
+    """WeasyPrint could not render a document."""
+
+
+def _offline_fetcher() -> Any:
+    """A fetcher that loads ``data:`` URIs only and fails the render on anything else."""
+    try:
+        from weasyprint.urls import URLFetcher
+    except ImportError:  # WeasyPrint < 66 takes a plain function
+        from weasyprint.urls import default_url_fetcher
+
+        def fetch(url: str, *args: Any, **kwargs: Any) -> Any:
+            if url.startswith("data:"):
+                return default_url_fetcher(url, *args, **kwargs)
+            raise PdfFailed(f"documents are rendered offline; refusing to load {url}")
+
+        return fetch
+    return URLFetcher(allowed_protocols=["data"], fail_on_errors=True)
+
+
+def html_to_pdf(html: str) -> bytes:
+    """Render one HTML document (with inline CSS) to PDF bytes, deterministically."""
+    try:
+        from weasyprint import HTML
+    except ImportError as exc:  # pragma: no cover - weasyprint is a dependency
+        raise ToolMissing(f"WeasyPrint is not installed ({exc}); pip install weasyprint") from exc
+    # WeasyPrint logs every unsupported CSS property at WARNING; keep the CLI quiet.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii")
+    try:
+        document = HTML(string=html, url_fetcher=_offline_fetcher(), base_url=None)
+        data = document.write_pdf(pdf_identifier=identifier)
+    except RunbookError:
+        raise
+    except BaseException as exc:
+        # WeasyPrint raises many types (FatalURLFetchingError derives from BaseException);
+        # the user needs one line.
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        raise PdfFailed(f"PDF rendering failed: {type(exc).__name__}: {exc}") from exc
+    assert data is not None
+    return data
+
+
+def cached_pdf(html: str, workdir: Path | None) -> bytes:
+    """``html_to_pdf`` behind a file cache in ``workdir/pdf/``.
+
+    The key is a hash of the complete HTML (which holds the plan's values, the templates'
+    output and the generator version from the provenance line) and the WeasyPrint version,
+    so an unchanged site is not laid out again. Without a ``workdir`` nothing is cached.
+    """
+    if workdir is None:
+        return html_to_pdf(html)
+    import weasyprint
+
+    digest = hashlib.sha256(f"weasyprint {weasyprint.__version__}\n{html}".encode()).hexdigest()
+    path = Path(workdir) / "pdf" / f"{digest}.pdf"
+    if path.is_file():
+        return path.read_bytes()
+    data = html_to_pdf(html)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return data
