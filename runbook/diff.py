@@ -292,7 +292,7 @@ def _steps(old: dict[str, Any], new: dict[str, Any],
         name = rb["server"]
         titles = {s["number"]: s["title"] for s in rb["steps"]} or STEP_TITLES
         if name not in before:
-            out += [StepRerun(name, n, titles.get(n, STEP_TITLES[n]),
+            out += [StepRerun(name, n, titles.get(n, STEP_TITLES.get(n, f"Step {n}")),
                               [NEW_SERVER]) for n in sorted(titles)]
             continue
         reasons: dict[int, list[str]] = {}
@@ -311,7 +311,7 @@ def _steps(old: dict[str, Any], new: dict[str, Any],
         if reasons:
             reasons[5] = ["restart the services so the changes take effect"]
             reasons[6] = ["validate after the changes"]
-        out += [StepRerun(name, n, titles.get(n, STEP_TITLES[n]), reasons[n])
+        out += [StepRerun(name, n, titles.get(n, STEP_TITLES.get(n, f"Step {n}")), reasons[n])
                 for n in sorted(reasons)]
     return out
 
@@ -507,7 +507,10 @@ def format_diff(d: PlanDiff) -> str:
                 lines.append(f"  ~ {c.key}: {_fields_text(c)}")
             else:
                 row = c.new or c.old or {}
-                lines.append(f"  {marks[c.kind]} {c.key} ({', '.join(row.get('roles', []))})")
+                what = ("new: see the wizard steps" if c.kind == "added" else
+                        "to decommission: uninstall OCS; its records and rules are below")
+                lines.append(f"  {marks[c.kind]} {c.key} ({', '.join(row.get('roles', []))}): "
+                             f"{what}")
     if d.dns:
         lines += ["", f"DNS records ({_count(d.dns, marks)})"]
         for c in d.dns:
@@ -559,8 +562,9 @@ def format_diff(d: PlanDiff) -> str:
                 lines.append(f"  {server}")
             if s.reasons == [NEW_SERVER]:
                 # One line for the whole runbook, not six.
-                if s.step == 1:
-                    lines.append(f"    Steps 1 to 6: {NEW_SERVER}")
+                numbers = [x.step for x in d.steps if x.server == s.server]
+                if s.step == numbers[0]:
+                    lines.append(f"    Steps {numbers[0]} to {numbers[-1]}: {NEW_SERVER}")
                 continue
             lines.append(f"    Step {s.step}: {s.title}")
             lines += [f"      {r}" for r in s.reasons]
