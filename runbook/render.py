@@ -138,7 +138,7 @@ def url(value: object) -> str:
                           f"{', '.join(ALLOWED_SCHEMES)} URLs are allowed")
     if not scheme and ":" in compact.split("/", 1)[0]:
         raise UnsafeValue(f"refusing to link to '{text}': it looks like a URL scheme")
-    return quote(compact, safe="/:?#&=%@+,;!$~")
+    return quote(text, safe="/:?#&=%@+,;!$~")
 
 
 def codeblock(value: object, lang: str = "") -> str:
