@@ -198,7 +198,8 @@ def test_overview_summarises_the_deployment(pages: dict[str, str],
                                         "Director")
     assert table["Edge server edge01"] == ("edge01.contoso.local: Access Edge, Web "
                                            "Conferencing Edge, A/V Edge")
-    assert table["Public name of the A/V Edge"] == "av.contoso.com"
+    assert table["Public names on edge01"] == ("Access Edge sip.contoso.com, Web Conferencing "
+                                               "Edge webconf.contoso.com, A/V Edge av.contoso.com")
     assert table["Status"] == "valid"
     assert ["edge01", "yes", "yes", "yes", "yes", "MSN / Windows Live, AOL, Yahoo!"] in rows(
         pages["index.md"])
