@@ -1,0 +1,254 @@
+"""Network and traffic diagrams: real Graphviz, parsed SVG, batching, caching, escaping."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runbook import diagram
+from runbook.api import load_sites, plan_file
+from runbook.errors import ToolMissing
+
+ROOT = Path(__file__).resolve().parents[1]
+SVG = "{http://www.w3.org/2000/svg}"
+PAYLOAD = '<b>x</b> & "q"'
+
+pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz dot")
+
+
+def svg_groups(svg: bytes, kind: str) -> dict[str, ET.Element]:
+    """The SVG's node or edge groups (``kind``), keyed by their <title> (the DOT id)."""
+    root = ET.fromstring(svg)
+    return {g.findtext(f"{SVG}title"): g for g in root.iter(f"{SVG}g")
+            if g.get("class") == kind}
+
+
+def text_of(element: ET.Element) -> str:
+    """Every <text> inside ``element``, joined by single spaces, as a reader sees it."""
+    return " ".join(" ".join("".join(t.itertext()) for t in element.iter(f"{SVG}text")).split())
+
+
+def left_x(group: ET.Element) -> float:
+    """Leftmost x of a node group's text (good enough to order columns)."""
+    return min(float(t.get("x", "0")) for t in group.iter(f"{SVG}text"))
+
+
+@pytest.fixture(scope="module")
+def plans() -> dict[str, dict[str, Any]]:
+    return {name: plan_file(ROOT / "inputs" / f"{name}.yaml").to_dict()
+            for name in ("contoso", "fabrikam-lb")}
+
+
+@pytest.fixture(scope="module")
+def rendered(plans: dict[str, dict[str, Any]],
+             tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, bytes]]:
+    return diagram.render_svgs(list(plans.values()), tmp_path_factory.mktemp("cache"))
+
+
+@pytest.mark.parametrize("name", ["contoso", "fabrikam-lb"])
+def test_network_diagram_shows_every_server_nic_vip_and_both_firewalls(
+        name: str, plans: dict[str, dict[str, Any]],
+        rendered: dict[str, dict[str, bytes]]) -> None:
+    plan = plans[name]
+    nodes = svg_groups(rendered[plan["meta"]["site"]]["network.svg"], "node")
+    texts = {title: text_of(g) for title, g in nodes.items()}
+    boxes = {row["name"]: next(t for title, t in texts.items()
+                               if title.startswith("server_") and title.endswith(row["name"]))
+             for row in plan["servers"]}
+    for row in plan["addresses"]:  # each NIC's address inside its own server's box
+        assert row["server"] in boxes[row["server"]]
+        assert f'{row["ip"]}/{row["prefix"]}' in boxes[row["server"]]
+        assert row["nic_name"] in boxes[row["server"]]
+        if row["public_ip"]:
+            assert f'public {row["public_ip"]}' in boxes[row["server"]]
+    vip_text = " ".join(t for title, t in texts.items() if title.startswith("vip_"))
+    for vip in plan["vips"]:
+        for key in ("external_ip", "public_ip", "internal_ip", "internal_fqdn"):
+            if vip[key]:
+                assert vip[key] in vip_text, (vip["role"], key)
+    assert texts["fw_external"] == "External firewall"
+    assert texts["fw_internal"] == "Internal firewall"
+    hop = plan["summary"]["next_hop"]["fqdn"]
+    assert any("NEXT HOP" in t and hop in t for t in texts.values())
+    for subnet in plan["subnets"]:
+        clusters = svg_groups(rendered[plan["meta"]["site"]]["network.svg"], "cluster")
+        assert any(subnet["cidr"] in text_of(c) for c in clusters.values())
+    assert plan["summary"]["certificate_authorities"]["internal"] in texts["internal_ca"]
+    for provider in (plan["pic"] or {}).get("providers", []):
+        assert provider["name"] in texts[f'provider_{provider["id"]}']
+    assert "Legend" in text_of(ET.fromstring(rendered[plan["meta"]["site"]]["network.svg"]))
+
+
+def test_network_diagram_reads_left_to_right(plans: dict[str, dict[str, Any]],
+                                             rendered: dict[str, dict[str, bytes]]) -> None:
+    nodes = svg_groups(rendered["fabrikam-lb"]["network.svg"], "node")
+    hop = next(g for t, g in nodes.items() if t.startswith("pool_") and "NEXT HOP" in text_of(g))
+    order = [nodes["internet"], nodes["fw_external"], nodes["server_0_fbedge01"],
+             nodes["fw_internal"], hop]
+    xs = [left_x(g) for g in order]
+    assert xs == sorted(xs)
+    servers = [left_x(nodes[f"server_{i}_{s['name']}"]) for i, s in
+               enumerate(plans["fabrikam-lb"]["servers"])]
+    assert max(servers) < left_x(nodes["fw_internal"])
+
+
+@pytest.mark.parametrize("name", ["contoso", "fabrikam-lb"])
+def test_traffic_diagram_has_an_edge_pair_and_a_row_for_every_firewall_rule(
+        name: str, plans: dict[str, dict[str, Any]],
+        rendered: dict[str, dict[str, bytes]]) -> None:
+    plan = plans[name]
+    svg = rendered[plan["meta"]["site"]]["traffic.svg"]
+    nodes = svg_groups(svg, "node")
+    edges = {g.get("id"): g for g in ET.fromstring(svg).iter(f"{SVG}g")
+             if g.get("class") == "edge"}
+    assert texts_equal_firewalls(nodes)
+    for rule in plan["firewall"]:
+        table = text_of(nodes[f'fw_{rule["firewall"]}'])
+        assert f'{rule["id"]} {rule["protocol"]} {rule["ports"]}' in table
+        for half in ("outer", "inner"):
+            edge = edges[f'rule_{rule["id"]}_{half}']
+            assert edge.find(f".//{SVG}path") is not None
+            link = edge.find(f".//{SVG}a")
+            assert link is not None
+            title = link.get("{http://www.w3.org/1999/xlink}title")
+            assert title == (f'{rule["id"]}: {rule["protocol"]} {rule["ports"]} from '
+                             f'{rule["source"]} to {rule["destination"]}')
+    assert len(edges) >= 2 * len(plan["firewall"])
+
+
+def texts_equal_firewalls(nodes: dict[str, ET.Element]) -> bool:
+    return (text_of(nodes["fw_external"]).startswith("External firewall")
+            and text_of(nodes["fw_internal"]).startswith("Internal firewall"))
+
+
+def test_the_same_plans_give_the_same_bytes_without_graphviz_version(
+        plans: dict[str, dict[str, Any]], rendered: dict[str, dict[str, bytes]],
+        tmp_path: Path) -> None:
+    again = diagram.render_svgs(list(plans.values()), tmp_path / "again")
+    assert again == rendered
+    # A site's diagrams do not depend on which other sites are rendered with it.
+    alone = diagram.render_svgs([plans["fabrikam-lb"]], tmp_path / "alone")
+    assert alone["fabrikam-lb"] == rendered["fabrikam-lb"]
+    for files in again.values():
+        for name, data in files.items():
+            assert b"Generated by graphviz" not in data
+            if name.endswith(".svg"):
+                assert b"<!-- Generated from inputs/" in data
+                assert b'font-family="DejaVu Sans,Verdana,sans-serif"' in data
+
+
+def test_the_dot_file_beside_the_svg_renders_with_dot(rendered: dict[str, dict[str, bytes]],
+                                                      tmp_path: Path) -> None:
+    source = tmp_path / "network.dot"
+    source.write_bytes(rendered["contoso-hq"]["network.dot"])
+    assert source.read_text().startswith("// Generated from inputs/contoso.yaml")
+    done = subprocess.run(["dot", "-Tsvg", str(source)], capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    ET.fromstring(done.stdout)
+
+
+def test_topology_text_with_markup_is_shown_as_text(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "inputs" / "contoso.yaml").read_text())
+    data["organization"] = PAYLOAD
+    data["title"] = PAYLOAD
+    data["certificates"]["internal_ca"] = PAYLOAD
+    data["certificates"]["public_ca"] = PAYLOAD
+    for nic in data["edge"]["servers"][0]["nics"].values():
+        nic["name"] = f"{PAYLOAD} \\N"
+    path = tmp_path / "hostile.yaml"
+    path.write_text(yaml.safe_dump(data))
+    plan = plan_file(path).to_dict()
+    files = diagram.render_svgs([plan], tmp_path / "cache")["contoso-hq"]
+    for name in ("network.svg", "traffic.svg"):
+        root = ET.fromstring(files[name])  # still well-formed XML
+        tags = {el.tag.removeprefix(SVG) for el in root.iter()}
+        assert "b" not in tags and not any(t.endswith("}b") for t in tags)
+        assert PAYLOAD in text_of(root)
+    nodes = svg_groups(files["network.svg"], "node")
+    server = text_of(nodes["server_0_edge01"])
+    assert server.count(f"“{PAYLOAD} \\N”") == 4  # every NIC name, backslash kept literally
+    assert PAYLOAD in text_of(nodes["internal_ca"])
+    assert PAYLOAD in text_of(nodes["public_ca"])
+    assert "&lt;b&gt;x&lt;/b&gt; &amp; &quot;q&quot;" in files["network.dot"].decode()
+
+
+def test_an_unchanged_diagram_is_not_rendered_again(plans: dict[str, dict[str, Any]],
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    real = subprocess.run
+
+    def counting(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        calls.append(list(args))
+        return real(args, **kwargs)
+
+    monkeypatch.setattr(diagram.subprocess, "run", counting)
+    first = diagram.render_svgs(list(plans.values()), tmp_path)
+    assert len([a for call in calls for a in call if a.endswith(".gv")]) == 4
+    calls.clear()
+    assert diagram.render_svgs(list(plans.values()), tmp_path) == first
+    assert calls == []
+    changed = dict(plans["contoso"], summary=dict(plans["contoso"]["summary"], title="Renamed"))
+    diagram.render_svgs([changed, plans["fabrikam-lb"]], tmp_path)
+    assert len([a for call in calls for a in call if a.endswith(".gv")]) == 2
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".svg"] * 6
+
+
+def test_missing_dot_is_one_line_naming_the_install_command(
+        plans: dict[str, dict[str, Any]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    with pytest.raises(ToolMissing) as caught:
+        diagram.render_svgs([plans["contoso"]], tmp_path / "cache")
+    message = caught.value.format()
+    assert "apt-get install graphviz" in message
+    assert "\n" not in message
+
+
+def test_a_broken_file_in_a_batch_is_reported_and_the_others_render(tmp_path: Path) -> None:
+    good = [tmp_path / f"good{i}.gv" for i in range(3)]
+    for path in good:
+        path.write_text(f"digraph g{path.stem} {{ a -> b }}")
+    bad = tmp_path / "bad.gv"
+    bad.write_text("digraph { a -> ")
+    failed = diagram.run_dot([good[0], bad, good[1], good[2]], workers=1)
+    assert list(failed) == [bad]
+    assert "bad.gv" in failed[bad] and "syntax error" in failed[bad]
+    for path in good:
+        assert (tmp_path / f"{path.name}.svg").read_bytes().rstrip().endswith(b"</svg>")
+
+
+def test_a_diagram_dot_rejects_names_its_site_and_the_rest_is_cached(
+        plans: dict[str, dict[str, Any]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = diagram.diagram_sources
+
+    def broken_for_fabrikam(plan: dict[str, Any]) -> dict[str, str]:
+        sources = real(plan)
+        if plan["meta"]["site"] == "fabrikam-lb":
+            sources["network"] = sources["network"].replace("digraph network {", "digraph {{", 1)
+        return sources
+
+    monkeypatch.setattr(diagram, "diagram_sources", broken_for_fabrikam)
+    with pytest.raises(diagram.DiagramFailed) as caught:
+        diagram.render_svgs(list(plans.values()), tmp_path)
+    message = caught.value.format()
+    assert "fabrikam-lb/diagrams/network.dot" in message
+    assert "contoso-hq" not in message and "traffic" not in message
+    assert len(list(tmp_path.glob("*.svg"))) == 3  # the three good diagrams are cached
+
+
+def test_produce_writes_svg_and_dot_per_site_under_its_diagrams_folder(tmp_path: Path) -> None:
+    sites = load_sites([ROOT / "inputs" / "contoso.yaml", ROOT / "inputs" / "fabrikam-lb.yaml"])
+    files = diagram.produce(sites, tmp_path)
+    assert sorted(files) == [f"sites/{slug}/diagrams/{name}"
+                             for slug in ("contoso-hq", "fabrikam-lb")
+                             for name in ("network.dot", "network.svg", "traffic.dot",
+                                          "traffic.svg")]
+    assert (tmp_path / "diagrams").is_dir()
