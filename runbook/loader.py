@@ -16,9 +16,10 @@ import yaml
 
 from .errors import Problem
 
-MAX_BYTES = 1_000_000
+MAX_BYTES = 256_000  # pure-Python PyYAML reads ~100 kB/s of dense YAML: keep refusals fast
 MAX_ALIASES = 50
-MAX_NODES = 100_000
+MAX_NODES = 20_000  # a large topology holds a few hundred values
+MAX_DEPTH = 32  # a topology nests about 8 levels; PyYAML's composer recurses per level
 
 PathKey = tuple[str | int, ...]
 
@@ -99,6 +100,9 @@ class _Builder:
         if self.nodes > MAX_NODES:
             raise _LoadError(*_mark(node), f"the document expands to more than {MAX_NODES} "
                              "values; a topology is far smaller: remove repeated aliases")
+        if len(path) > MAX_DEPTH:  # aliases can stack nesting beyond what the text shows
+            raise _LoadError(*_mark(node), f"values nest more than {MAX_DEPTH} levels deep "
+                             "once aliases are expanded; write the values out instead")
         self.src.positions[path] = _mark(node)
         if isinstance(node, yaml.MappingNode):
             if id(node) not in self.merged:  # an aliased node is flattened only once
@@ -145,8 +149,23 @@ def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
     try:
         aliases = 0
         documents = 0
+        depth = 0
+        values = 0
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
+            if isinstance(event, yaml.NodeEvent):
+                values += 1
+                if values > MAX_NODES:  # stop before composing a huge document twice
+                    return fail(*_mark(event), f"the document holds more than {MAX_NODES} "
+                                "values; a topology is far smaller: split it into one file "
+                                "per site")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return fail(*_mark(event), f"lists and mappings nest more than {MAX_DEPTH} "
+                                "levels deep; a topology needs far fewer: check the brackets")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
                 aliases += 1
                 if aliases > MAX_ALIASES:
                     return fail(*_mark(event), f"more than {MAX_ALIASES} YAML aliases; "

@@ -97,6 +97,42 @@ def test_few_aliases_expanding_to_too_many_values_are_refused(tmp_path: Path) ->
     assert "remove repeated aliases" in p.message
 
 
+def test_deeply_nested_brackets_are_refused_fast_instead_of_overflowing_the_stack(
+        tmp_path: Path) -> None:
+    depth = 20_000  # 40 kB of brackets: a recursive composer would crash or crawl
+    path = write(tmp_path, "site: contoso-hq\nedge: " + "[" * depth + "]" * depth + "\n")
+    started = time.perf_counter()
+    p = only_problem(path)
+    assert time.perf_counter() - started < 2.0
+    # the document's mapping is level 1, so bracket k (column 6 + k of line 2) opens level
+    # k + 1: bracket MAX_DEPTH opens the first level too many
+    assert (p.line, p.col) == (2, 6 + loader.MAX_DEPTH)
+    assert p.message == (f"lists and mappings nest more than {loader.MAX_DEPTH} levels deep; "
+                         "a topology needs far fewer: check the brackets")
+
+
+def test_aliases_stacking_nesting_beyond_the_limit_are_refused(tmp_path: Path) -> None:
+    lines = ["a0: &a0 " + "[" * 20 + "x" + "]" * 20]
+    lines += [f"a{i}: &a{i} " + "[" * 20 + f"*a{i - 1}" + "]" * 20 for i in range(1, 40)]
+    p = only_problem(write(tmp_path, "\n".join(lines) + "\n"))
+    assert p.message == (f"values nest more than {loader.MAX_DEPTH} levels deep once aliases "
+                         "are expanded; write the values out instead")
+
+
+def test_a_document_with_too_many_values_is_refused_while_reading(tmp_path: Path) -> None:
+    items = loader.MAX_NODES + 10
+    text = "pools:\n" + "- x\n" * items  # under the size cap, far over any real topology
+    assert len(text.encode()) < loader.MAX_BYTES
+    started = time.perf_counter()
+    p = only_problem(write(tmp_path, text))
+    assert time.perf_counter() - started < 2.0
+    # values: the mapping, "pools", the list, then item j as value 3 + j on line j + 1; the
+    # first value too many is item MAX_NODES - 2, on line MAX_NODES - 1
+    assert (p.line, p.col) == (loader.MAX_NODES - 1, 3)  # the x after "- "
+    assert p.message == (f"the document holds more than {loader.MAX_NODES} values; a topology "
+                         "is far smaller: split it into one file per site")
+
+
 def test_a_second_yaml_document_is_refused_at_its_separator(tmp_path: Path) -> None:
     text = "site: one\norganization: A\n---\nsite: two\n"
     p = only_problem(write(tmp_path, text))
@@ -132,7 +168,7 @@ def test_a_file_over_the_size_cap_is_refused_without_parsing(tmp_path: Path) -> 
     started = time.perf_counter()
     p = only_problem(path)
     assert time.perf_counter() - started < 1.0
-    assert "file is larger than 1000 kB" in p.message
+    assert f"file is larger than {loader.MAX_BYTES // 1000} kB" in p.message
     assert (p.line, p.col) == (1, 1)
 
 
