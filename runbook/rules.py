@@ -148,7 +148,8 @@ def av_address_public(t: Topology, src: Source) -> Iterator[Problem]:
         if s.nics.av is None:
             continue
         ip = s.nics.av.ip.split("/")[0]
-        if not is_public(ip) and "av" not in load_balanced_roles(t):
+        # also behind a load balancer: each A/V Edge hands clients its own address
+        if not is_public(ip):
             yield src.problem(_server_path(i, "nics", "av", "ip"), f"the A/V Edge address {ip} "
                               "is not publicly routable: media relay needs a public address "
                               "routed to this NIC without NAT", severity=sev, code="av-public")

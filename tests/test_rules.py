@@ -165,6 +165,15 @@ def test_av_edge_behind_nat_is_only_a_warning_in_a_lab(tmp_path: Path) -> None:
     assert one(found, f"{NICS}.av.public_ip").severity == "warning"
 
 
+def test_a_load_balanced_av_edge_on_a_private_address_is_rejected(tmp_path: Path) -> None:
+    # behind a load balancer each A/V Edge still hands clients its own address
+    t = load_balanced()
+    nics(t, 2)["av"] = {"ip": "10.50.0.21/24", "gateway": "10.50.0.1"}
+    p, path = error_at(tmp_path, t, "edge.servers[2].nics.av.ip")
+    assert (p.line, p.col) == where(path, "10.50.0.21/24")
+    assert "the A/V Edge address 10.50.0.21 is not publicly routable" in p.message
+
+
 def test_an_av_vip_behind_nat_is_rejected(tmp_path: Path) -> None:
     t = load_balanced()
     t["edge"]["load_balancer"]["av"]["public_ip"] = "203.0.113.99"
