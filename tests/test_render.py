@@ -7,6 +7,7 @@ site's extensions, then read as tags, attributes and visible text.
 from __future__ import annotations
 
 import html
+import os
 import re
 import subprocess
 import sys
@@ -678,7 +679,7 @@ def test_the_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> 
         "['sites/contoso-hq/runbook.md'].splitlines()[0])"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(tmp_path / "unpacked")}, check=False,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path / "unpacked")}, check=False,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     folder, heading = done.stdout.splitlines()
