@@ -173,6 +173,20 @@ def test_an_unknown_top_level_key_names_the_closest_known_key(tmp_path: Path) ->
     assert "unknown key 'edges'; did you mean 'edge'?" in p.message
 
 
+def test_a_misspelt_key_inside_a_list_item_is_hinted_and_its_absence_reported(
+        tmp_path: Path) -> None:
+    t = contoso()
+    server(t)["nic"] = server(t).pop("nics")
+    path = write(tmp_path, t)
+    found = problems(path)
+    typo = one(found, "edge.servers[0].nic")
+    assert (typo.line, typo.col) == where(path, "nic:")
+    assert typo.message.startswith("unknown key 'nic'; did you mean 'nics'?")
+    missing = one(found, "edge.servers[0].nics")
+    assert (missing.line, missing.col) == where(path, "name: edge01")  # the server's start
+    assert missing.message == "required key 'nics' is missing: add it"
+
+
 def test_an_unknown_key_with_no_close_match_lists_what_is_allowed(tmp_path: Path) -> None:
     t = contoso()
     nics(t)["av"]["colour"] = "blue"
