@@ -175,6 +175,17 @@ def format_minutes(minutes: int) -> str:
     return f"{hours} h {rest:02d} min" if rest else f"{hours} h"
 
 
+CHANGE_FIELDS = ("id", "title", "window_start", "window_end", "timezone", "requester",
+                 "implementer", "approvers", "risk", "business_reason", "contacts")
+
+
+def _change(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan's change block with every field present (None / [] when not given)."""
+    given = plan["summary"].get("change") or {}
+    return {k: given.get(k, [] if k in ("approvers", "contacts") else None)
+            for k in CHANGE_FIELDS}
+
+
 def _window(change: dict[str, Any]) -> str:
     start, end, tz = (change.get(k) for k in ("window_start", "window_end", "timezone"))
     if not (start or end):
@@ -311,7 +322,7 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
     ``delta`` (from :func:`delta_scope`) narrows the implementation, validation and backout
     plans to what changed since an earlier version of the topology.
     """
-    change = dict(plan["summary"]["change"] or {})
+    change = _change(plan)
     implementer = change.get("implementer") or "Implementer " + NOT_PROVIDED
     if delta is None:
         items = _prerequisite_items(plan, implementer) + _wizard_items(plan, implementer)
@@ -431,7 +442,7 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
         from .diff import diff_plans
 
         diff = diff_plans(old, new).to_dict()
-    change = dict(new["summary"]["change"] or {})
+    change = _change(new)
     implementer = change.get("implementer") or "Implementer " + NOT_PROVIDED
     items: list[dict[str, Any]] = []
 
@@ -638,7 +649,7 @@ def _svg_data_uri(svg: bytes | None) -> str | None:
 def field_runbook_html(plan: dict[str, Any], diagram_svg: bytes | None = None,
                        paper: Paper = "a4") -> str:
     """The printable field runbook as HTML for WeasyPrint."""
-    change = dict(plan["summary"]["change"] or {})
+    change = _change(plan)
     return _render("field-runbook.html.j2", plan=plan, change=change, window=_window(change),
                    diagram=_svg_data_uri(diagram_svg), paper=PAPER_SIZES[paper],
                    doc_title="Field runbook", not_provided=NOT_PROVIDED,
@@ -665,7 +676,8 @@ def network_diagrams(plans: list[dict[str, Any]], workdir: Path) -> dict[str, by
 def produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:
     """Every site's documents: docs-relative path -> bytes (see notes/contracts.md)."""
     plans = [s.plan.to_dict() for s in sites]
-    diagrams = network_diagrams(plans, Path(workdir))
+    # Same cache folder as runbook.diagram.produce: the SVGs are rendered once per build.
+    diagrams = network_diagrams(plans, Path(workdir) / "diagrams")
     out: dict[str, bytes] = {}
     for plan in plans:
         slug = plan["meta"]["site"]

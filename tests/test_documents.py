@@ -1,0 +1,402 @@
+"""Change requests and field runbooks: what a change board and a field engineer get on paper.
+
+The PDFs are real WeasyPrint output; their text is read back with ``pdftotext`` and their pages
+with ``pdfinfo`` (poppler). The Markdown change request is rendered with Python-Markdown, as the
+site does, before its text is checked.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import markdown
+import pytest
+from click.testing import CliRunner
+
+from runbook import documents
+from runbook.api import load_sites, plan_file
+from runbook.cli import main
+from runbook.documents import (
+    ESTIMATED_STEP_MINUTES,
+    NOT_PROVIDED,
+    change_request,
+    change_request_html,
+    change_request_markdown,
+    change_request_pdf,
+    delta_scope,
+    field_runbook_html,
+    field_runbook_pdf,
+    network_diagrams,
+)
+from runbook.pdf import PdfFailed, html_to_pdf
+from tests.topo import INPUTS, contoso, write
+
+EXAMPLES = {"contoso-hq": INPUTS / "contoso.yaml", "fabrikam-lb": INPUTS / "fabrikam-lb.yaml"}
+
+pytestmark = pytest.mark.skipif(not shutil.which("pdftotext"), reason="needs poppler-utils")
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF, whitespace collapsed (table cells wrap onto several lines)."""
+    done = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True)
+    return " ".join(done.stdout.decode("utf-8").split())
+
+
+def pdf_pages(data: bytes) -> list[str]:
+    """The text of each page of a PDF."""
+    done = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True)
+    return done.stdout.decode("utf-8").split("\f")[:-1]
+
+
+def page_sizes(data: bytes, tmp_path: Path) -> list[tuple[float, float]]:
+    """(width, height) in points of every page."""
+    path = tmp_path / "sizes.pdf"
+    path.write_bytes(data)
+    out = subprocess.run(["pdfinfo", "-f", "1", "-l", "999", str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    return [(float(w), float(h)) for w, h in
+            re.findall(r"Page\s+\d+ size:\s+([\d.]+) x ([\d.]+)", out)]
+
+
+def md_text(source: str) -> str:
+    """What a reader sees of a Markdown page: rendered, tags removed, entities resolved."""
+    rendered = markdown.markdown(source, extensions=["tables"])
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", rendered)).split())
+
+
+def plan_facts(plan: dict[str, Any], netmasks: bool = True) -> set[str]:
+    """Every address, name, SAN, record and port of a plan that a document must show.
+
+    The change request gives prefixes only (``10.0.0.10/24``); the field runbook also gives
+    the netmask an engineer types into Windows.
+    """
+    facts: set[str] = set()
+    for a in plan["addresses"]:
+        facts |= {a["ip"], f"{a['ip']}/{a['prefix']}", a["fqdn"]}
+        if netmasks:
+            facts.add(a["netmask"])
+        facts |= {v for v in (a["gateway"], a["public_ip"]) if v}
+    for r in plan["routes"]:
+        facts |= {r["to"], r["via"]}
+    for v in plan["vips"]:
+        facts |= {x for x in (v["fqdn"], v["external_ip"], v["public_ip"], v["internal_ip"],
+                              v["internal_fqdn"]) if x}
+    for c in plan["certificates"]:
+        facts |= {c["subject_cn"], c["ca"], *c["sans"]}
+    for d in plan["dns"]:
+        facts |= {d["name"], d["value"], d["zone"]}
+        if d["port"] is not None:
+            facts.add(str(d["port"]))
+    for f in plan["firewall"]:
+        facts |= {f["id"], f["ports"], f["protocol"]}
+    for s in plan["servers"]:
+        facts |= {s["name"], s["fqdn"]}
+    return facts
+
+
+def missing(facts: set[str], text: str) -> list[str]:
+    """The facts that do not occur in ``text`` as whole tokens."""
+    return sorted(f for f in facts
+                  if not re.search(r"(?<![\w.-])" + re.escape(f) + r"(?![\w-]|\.\w)", text))
+
+
+@pytest.fixture(scope="module")
+def plans() -> dict[str, dict[str, Any]]:
+    return {slug: plan_file(path).to_dict() for slug, path in EXAMPLES.items()}
+
+
+@pytest.fixture(scope="module")
+def diagrams(plans: dict[str, dict[str, Any]],
+             tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes | None]:
+    return network_diagrams(list(plans.values()), tmp_path_factory.mktemp("diagrams"))
+
+
+@pytest.fixture(scope="module")
+def field_pdfs(plans: dict[str, dict[str, Any]],
+               diagrams: dict[str, bytes | None]) -> dict[str, bytes]:
+    return {slug: field_runbook_pdf(plan, diagrams[slug]) for slug, plan in plans.items()}
+
+
+@pytest.fixture(scope="module")
+def cr_pdfs(plans: dict[str, dict[str, Any]]) -> dict[str, bytes]:
+    return {slug: change_request_pdf(plan) for slug, plan in plans.items()}
+
+
+# --- content ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slug", sorted(EXAMPLES))
+def test_field_runbook_pdf_holds_every_address_name_record_and_port(
+        slug: str, plans: dict[str, dict[str, Any]], field_pdfs: dict[str, bytes]) -> None:
+    text = pdf_text(field_pdfs[slug])
+    assert missing(plan_facts(plans[slug]), text) == []
+    assert plans[slug]["meta"]["provenance"] in text
+
+
+@pytest.mark.parametrize("slug", sorted(EXAMPLES))
+def test_change_request_pdf_and_page_hold_every_fact(
+        slug: str, plans: dict[str, dict[str, Any]], cr_pdfs: dict[str, bytes]) -> None:
+    plan = plans[slug]
+    facts = plan_facts(plan, netmasks=False)
+    assert missing(facts, pdf_text(cr_pdfs[slug])) == []
+    page = md_text(change_request_markdown(plan))
+    assert missing(facts, page) == []
+    assert plan["meta"]["provenance"] in page
+    assert plan["meta"]["provenance"] in pdf_text(cr_pdfs[slug])
+
+
+def test_every_action_has_a_checkbox_every_check_a_seen_line_every_step_a_signoff(
+        plans: dict[str, dict[str, Any]], field_pdfs: dict[str, bytes]) -> None:
+    plan = plans["fabrikam-lb"]
+    actions = list(plan["checklist"])
+    actions += [a for w in plan["wizard"] for s in w["steps"] for sc in s["screens"]
+                for a in sc["actions"]]
+    actions += [a for sc in plan["integration"] for a in sc["actions"]]
+    actions += [a for sc in (plan["pic"] or {}).get("steps", []) for a in sc["actions"]]
+    page = field_runbook_html(plan)
+    assert page.count('<span class="box"></span>') == len(actions)
+    checks = sum(a["kind"] == "check" for a in actions)
+    text = pdf_text(field_pdfs["fabrikam-lb"])
+    assert text.count("Seen:") == checks
+    steps = [f"{w['server']} Step {s['number']} done" for w in plan["wizard"]
+             for s in w["steps"]]
+    # One sign-off per wizard step, plus readiness, internal servers and public IM, plus the
+    # cover's "received by".
+    assert all(text.count(step) == 1 for step in steps)
+    assert text.count("Initials") == len(steps) + 3 + 1
+
+
+def test_runbook_follows_the_wizard_order_of_servers(
+        plans: dict[str, dict[str, Any]], field_pdfs: dict[str, bytes]) -> None:
+    text = pdf_text(field_pdfs["fabrikam-lb"])
+    order = [w["server"] for w in sorted(plans["fabrikam-lb"]["wizard"],
+                                         key=lambda w: w["order"])]
+    heads = [text.index(f"{server}: Step 1, Install Files for Edge Server") for server in order]
+    assert heads == sorted(heads)
+
+
+def test_missing_change_fields_are_marked_blanks_never_invented(tmp_path: Path) -> None:
+    data = contoso()
+    del data["change"]
+    plan = plan_file(write(tmp_path, data)).to_dict()
+    fields = dict(change_request(plan)["fields"])
+    assert set(fields.values()) == {NOT_PROVIDED}
+    page = markdown.markdown(change_request_markdown(plan), extensions=["tables"])
+    for label in ("Change id", "Window start", "Implementer", "Approvers", "Risk"):
+        assert f"<td>{label}</td>\n<td>{NOT_PROVIDED}</td>" in page
+    cover = pdf_pages(field_runbook_pdf(plan))[0]
+    assert " ".join(cover.split()).count(NOT_PROVIDED) >= 6
+
+
+def test_given_change_fields_appear_and_only_the_absent_ones_are_blank(
+        plans: dict[str, dict[str, Any]], cr_pdfs: dict[str, bytes]) -> None:
+    fields = dict(change_request(plans["fabrikam-lb"])["fields"])
+    assert fields["Change id"] == "CR-2024-118"
+    assert fields["Approvers"] == "Network CAB, Security CAB"
+    assert NOT_PROVIDED not in fields.values()
+    text = pdf_text(cr_pdfs["fabrikam-lb"])
+    assert "2024-06-15 22:00 to 2024-06-16 04:00 (time zone Europe/London)" in text
+    assert f"Contacts: {NOT_PROVIDED}" in text  # the one field fabrikam does not give
+
+
+def test_implementation_estimates_come_from_the_one_table(
+        plans: dict[str, dict[str, Any]]) -> None:
+    cr = change_request(plans["fabrikam-lb"])
+    assert [i["number"] for i in cr["implementation"]] == list(
+        range(1, len(cr["implementation"]) + 1))
+    for item in cr["implementation"]:
+        assert item["minutes"] == ESTIMATED_STEP_MINUTES[item["id"]]
+    ids = {i["id"] for i in cr["implementation"]}
+    assert ids == set(ESTIMATED_STEP_MINUTES)  # load balancer, network, every wizard step...
+    assert "estimates" in md_text(change_request_markdown(plans["fabrikam-lb"]))
+
+
+def test_backout_undoes_every_implementation_step_in_reverse_order(
+        plans: dict[str, dict[str, Any]], cr_pdfs: dict[str, bytes]) -> None:
+    plan = plans["contoso-hq"]
+    cr = change_request(plan)
+    forward = [(i["number"], i["title"], i["server"]) for i in cr["implementation"]]
+    assert [(i["number"], i["title"], i["server"]) for i in cr["backout"]] == forward[::-1]
+    by_id = {i["id"]: i["backout"] for i in cr["backout"]}
+    assert "Add or Remove Programs" in by_id["install"]
+    assert "deactivate" in by_id["activate"]
+    assert "Certificate Enrollment Requests" in by_id["certificates"]
+    assert "E01" in by_id["firewall"] or "I01" in by_id["firewall"]
+    # The printed backout table lists the steps from the last to the first.
+    text = pdf_text(cr_pdfs["contoso-hq"])
+    section = text[text.index("6. Backout plan"):text.index("7. Risk and impact")]
+    numbers = [int(n) for n in re.findall(r"(?:^|\s)(\d+) (?:Step \d|NICs|DNS|Rules|Internal)",
+                                          section)]
+    assert numbers == sorted(numbers, reverse=True)
+    assert numbers[0] == len(forward) and numbers[-1] == 1
+
+
+def test_validation_plan_has_the_step_6_checks_and_end_to_end_tests(
+        plans: dict[str, dict[str, Any]], cr_pdfs: dict[str, bytes]) -> None:
+    text = pdf_text(cr_pdfs["fabrikam-lb"])
+    section = text[text.index("5. Validation plan"):text.index("6. Backout plan")]
+    for w in plans["fabrikam-lb"]["wizard"]:
+        validate = next(s for s in w["steps"] if s["id"] == "validate")
+        for screen in validate["screens"]:
+            for a in screen["actions"]:
+                if a["kind"] in ("check", "tick"):
+                    assert " ".join(a["label"].split()) in section
+
+
+# --- delta change requests ---------------------------------------------------------------------
+
+
+def _renamed_webconf(tmp_path: Path) -> tuple[Path, Path]:
+    new = write(tmp_path, contoso(), "new.yaml")
+    data = contoso()
+    data["edge"]["fqdns"]["webconf"] = "meet.contoso.com"
+    data["edge"]["servers"][0]["nics"]["webconf"]["public_ip"] = "198.51.100.21"
+    return write(tmp_path, data, "old.yaml"), new
+
+
+def test_since_change_request_covers_only_the_delta(tmp_path: Path) -> None:
+    old_path, new_path = _renamed_webconf(tmp_path)
+    result = CliRunner().invoke(main, ["cr", str(new_path), "--since", str(old_path),
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "contoso-hq-change-request.md").read_text(encoding="utf-8")
+    text = md_text(page)
+    assert "meet.contoso.com" in text and "198.51.100.21" in text  # what goes away
+    assert "webconf.contoso.com" in text and "198.51.100.11" in text  # what replaces it
+    # Unchanged records, rules and steps are not part of this change.
+    assert "_sipfederationtls._tcp.contoso.com" not in text
+    assert "5062" not in text and "E05" not in text
+    assert "Install Files for Edge Server" not in text
+    cr = change_request(plan_file(new_path).to_dict(),
+                        delta_scope(plan_file(old_path).to_dict(), plan_file(new_path).to_dict()))
+    steps = [(i["id"], i["server"]) for i in cr["implementation"] if i["server"]]
+    assert steps == [("configure", "edge01"), ("certificates", "edge01"),
+                     ("services", "edge01"), ("validate", "edge01")]
+    assert [i["number"] for i in cr["backout"]] == [i["number"] for i in
+                                                   cr["implementation"]][::-1]
+    cert_backout = next(i["backout"] for i in cr["backout"] if i["id"] == "certificates")
+    assert "sip.contoso.com" in cert_backout and "av.contoso.com" not in cert_backout
+    pdf = (tmp_path / "out" / "contoso-hq-change-request.pdf").read_bytes()
+    assert "_sipfederationtls" not in pdf_text(pdf)
+
+
+def test_since_an_identical_version_there_is_nothing_to_do(tmp_path: Path) -> None:
+    plan = plan_file(write(tmp_path, contoso())).to_dict()
+    cr = change_request(plan, delta_scope(plan, plan))
+    assert cr["implementation"] == []
+    assert "nothing to do" in md_text(change_request_markdown(plan, delta_scope(plan, plan)))
+
+
+# --- safety and determinism ----------------------------------------------------------------------
+
+
+HOSTILE = "<script>alert(1)</script> {{ 7*7 }} | *x* [l](javascript:x)"
+
+
+def test_topology_values_are_data_in_html_markdown_and_pdf(tmp_path: Path) -> None:
+    data = contoso()
+    data["organization"] = HOSTILE
+    data["change"]["title"] = HOSTILE
+    plan = plan_file(write(tmp_path, data)).to_dict()
+    for page in (change_request_html(plan), field_runbook_html(plan)):
+        assert "<script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; {{ 7*7 }}" in page
+    rendered = markdown.markdown(change_request_markdown(plan), extensions=["tables"])
+    assert "<script>" not in rendered and "javascript:" not in rendered.replace(
+        "(javascript:x)", "") and "<em>" not in rendered
+    assert HOSTILE in md_text(change_request_markdown(plan))
+    assert HOSTILE in pdf_text(change_request_pdf(plan))
+
+
+def test_secrets_are_never_printed_only_vault_entry_names(
+        plans: dict[str, dict[str, Any]], field_pdfs: dict[str, bytes]) -> None:
+    plan = plans["contoso-hq"]
+    text = pdf_text(field_pdfs["contoso-hq"])
+    vaults = [a for w in plan["wizard"] for s in w["steps"] for sc in s["screens"]
+              for a in sc["actions"] if a["kind"] == "vault"]
+    assert vaults
+    for a in vaults:
+        assert f"From the vault {a['label']}: copy from vault entry {a['value']}" in text
+
+
+def test_pdfs_are_byte_identical_across_renders(plans: dict[str, dict[str, Any]],
+                                                diagrams: dict[str, bytes | None],
+                                                field_pdfs: dict[str, bytes],
+                                                cr_pdfs: dict[str, bytes]) -> None:
+    plan = plans["contoso-hq"]
+    assert field_runbook_pdf(plan, diagrams["contoso-hq"]) == field_pdfs["contoso-hq"]
+    assert change_request_pdf(plan) == cr_pdfs["contoso-hq"]
+    assert b"/CreationDate" not in cr_pdfs["contoso-hq"]
+
+
+def test_rendering_is_offline(tmp_path: Path) -> None:
+    with pytest.raises(PdfFailed, match=r"http://example\.invalid/x\.png"):
+        html_to_pdf('<img src="http://example.invalid/x.png">')
+
+
+# --- layout --------------------------------------------------------------------------------------
+
+
+def test_paper_sizes_and_a_landscape_diagram_page(plans: dict[str, dict[str, Any]],
+                                                  diagrams: dict[str, bytes | None],
+                                                  field_pdfs: dict[str, bytes],
+                                                  tmp_path: Path) -> None:
+    a4 = field_pdfs["contoso-hq"]
+    sizes = page_sizes(a4, tmp_path)
+    pages = pdf_pages(a4)
+    diagram_page = next(i for i, p in enumerate(pages) if "Appendix A: Network diagram" in p)
+    assert sizes[0] == pytest.approx((595.28, 841.89), abs=0.5)  # A4 portrait
+    assert sizes[diagram_page] == pytest.approx((841.89, 595.28), abs=0.5)  # A4 landscape
+    assert all(f"Page {n} of {len(pages)}" in p for n, p in enumerate(pages, 1))
+    letter = field_runbook_pdf(plans["contoso-hq"], diagrams["contoso-hq"], paper="letter")
+    assert page_sizes(letter, tmp_path)[0] == pytest.approx((612, 792), abs=0.5)
+    assert diagrams["contoso-hq"] and "data:image/svg+xml;base64," in field_runbook_html(
+        plans["contoso-hq"], diagrams["contoso-hq"])
+
+
+# --- producer and commands --------------------------------------------------------------------
+
+
+def test_produce_writes_three_documents_per_site_and_caches_pdfs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sites = load_sites([EXAMPLES["contoso-hq"]])
+    out = documents.produce(sites, tmp_path)
+    base = "sites/contoso-hq/documents"
+    assert sorted(out) == [f"{base}/change-request.md", f"{base}/change-request.pdf",
+                           f"{base}/field-runbook.pdf"]
+    assert out[f"{base}/field-runbook.pdf"].startswith(b"%PDF")
+    assert "Appendix A: Network diagram" in pdf_text(out[f"{base}/field-runbook.pdf"])
+    assert out[f"{base}/change-request.md"].decode("utf-8").startswith("# Change request")
+
+    def no_render(html: str) -> bytes:
+        raise AssertionError("an unchanged site was rendered again")
+
+    monkeypatch.setattr("runbook.pdf.html_to_pdf", no_render)
+    assert documents.produce(sites, tmp_path) == out
+
+
+def test_cr_and_print_commands_write_their_files(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["cr", str(EXAMPLES["contoso-hq"]), "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "contoso-hq-change-request.md").is_file()
+    assert (tmp_path / "contoso-hq-change-request.pdf").read_bytes().startswith(b"%PDF")
+    result = runner.invoke(main, ["print", str(EXAMPLES["contoso-hq"]), "-o", str(tmp_path),
+                                  "--paper", "letter"])
+    assert result.exit_code == 0, result.output
+    letter = (tmp_path / "contoso-hq-field-runbook.pdf").read_bytes()
+    assert page_sizes(letter, tmp_path)[0] == pytest.approx((612, 792), abs=0.5)
+
+
+def test_commands_report_bad_input_in_one_line(tmp_path: Path) -> None:
+    bad = write(tmp_path, "site: x\n")
+    for args in (["cr", str(bad)], ["print", str(bad)]):
+        result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "out")])
+        assert result.exit_code == 1
+        assert "Traceback" not in result.output
+        assert not (tmp_path / "out").exists()
