@@ -36,11 +36,14 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import graphviz
 
 from .errors import RunbookError, ToolMissing
+
+if TYPE_CHECKING:
+    from .api import Site
 
 FONT = "DejaVu Sans"
 INSTALL_HINT = ("Graphviz 'dot' was not found on PATH: install Graphviz "
@@ -655,7 +658,7 @@ def _render(todo: dict[str, str], workdir: Path, workers: int | None) -> dict[st
     return {path.stem: message for path, message in failed.items()}
 
 
-def produce(sites: Iterable[Any], workdir: Path) -> dict[str, bytes]:
+def produce(sites: Iterable[Site], workdir: Path) -> dict[str, bytes]:
     """Docs-relative diagram files of every site: ``sites/<slug>/diagrams/<name>.svg|.dot``.
 
     ``workdir`` is the build's cache folder; rendered SVGs are kept under
