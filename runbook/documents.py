@@ -84,6 +84,7 @@ ACTION_VERBS: dict[str, str] = {
     "select": "Select",
     "tick": "Tick",
     "clear": "Clear",
+    "do": "Do",
     "check": "Check",
     "vault": "From the vault",
     "note": "Note",
@@ -240,8 +241,8 @@ def _prerequisite_items(plan: dict[str, Any], implementer: str) -> list[dict[str
             "firewall", f"Rules on the {side} firewall", server=None,
             owner=f"{side.capitalize()} firewall administrator",
             subject=", ".join(r["id"] for r in rules),
-            details=[f"{r['id']}: {r['direction']} {r['protocol']} {r['ports']} from "
-                     f"{r['source']} to {r['destination']}" for r in rules],
+            details=[f"{len(rules)} rules, " + ", ".join(r["id"] for r in rules)
+                     + " (see Firewall rules)"],
             when="before the window"))
     if plan["vips"]:
         lb = plan["summary"].get("load_balancer_name") or "the hardware load balancer"
