@@ -147,13 +147,15 @@ class FirewallRule:
     ports: str
     purpose: str
     role: str
+    source_ip: str | None = None
+    destination_ip: str | None = None
 
 
 @dataclass
 class Action:
     """One thing to do on a wizard screen; ``kind`` tells the renderer the verb."""
 
-    kind: str  # click | tick | clear | type | select | check | note | warning | vault
+    kind: str  # click | tick | clear | type | select | do | check | note | warning | vault
     label: str
     value: str | None = None
     why: str | None = None
@@ -217,6 +219,15 @@ class Plan:
 
 def _addr(ip: str) -> str:
     return ip.split("/")[0]
+
+
+def _leading_ip(label: str) -> str | None:
+    """The address a firewall endpoint label starts with (``"10.0.0.1 (edge01)"``), if any."""
+    first = label.split(" ", 1)[0]
+    try:
+        return str(ipaddress.IPv4Address(first))
+    except ValueError:
+        return None
 
 
 def domain_alias(access_fqdn: str, domain: str) -> str:
@@ -556,10 +567,11 @@ class _Deriver:
                 purpose: str, role: str) -> None:
             rules.append(FirewallRule(f"{'E' if fw == 'external' else 'I'}"
                                       f"{sum(r.firewall == fw for r in rules) + 1:02d}",
-                                      fw, direction, src, dst, proto, ports, purpose, role))
+                                      fw, direction, src, dst, proto, ports, purpose, role,
+                                      _leading_ip(src), _leading_ip(dst)))
 
         hop = self.hop.fqdn if self.hop else "next hop"
-        hop_addr = f"{hop} ({self.hop.ip})" if self.hop and self.hop.ip else hop
+        hop_addr = f"{self.hop.ip} ({hop})" if self.hop and self.hop.ip else hop
         seen_dest: set[tuple[str, str]] = set()
         for s in self.access_servers():
             f = effective_features(t, s)
@@ -671,7 +683,7 @@ class _Deriver:
             Screen("Before the wizard", [
                 Action("check", f"You are signed in to {s.name} as a local Administrator "
                        "(the server is in a workgroup, so no domain account works)"),
-                Action("click", "Insert the OCS 2007 media (Standard Edition media can install "
+                Action("do", "Insert the OCS 2007 media (Standard Edition media can install "
                        "an edge) and run Setup"),
                 Action("click", "Yes", why="installs the Visual C++ 2005 SP1 Redistributable"),
                 Action("click", "Yes", why="installs the .NET Framework 2.0"),
@@ -769,7 +781,7 @@ class _Deriver:
                    f"{_addr(s.nics.internal.ip)}"
                    + (f" and the VIP record {internal_name} -> {self.internal_vip_ip(s)}"
                       if internal_name != server_fqdn(t, s) else "")
-                   + f" exist in the {t.domains.internal} zone: they are added by hand, "
+                   + f" are in the {t.domains.internal} zone: they are added by hand, "
                    "because the edge is not a domain member and the zone only accepts "
                    "secure dynamic updates"),
             Action("click", "Next"),
@@ -795,7 +807,7 @@ class _Deriver:
         if "access" in s.roles:
             screens += self.access_screens(s)
         screens.append(Screen("Ready to configure", [
-            Action("check", "Review the settings against this runbook"),
+            Action("do", "Review the settings against this runbook"),
             Action("click", "Next")]))
         finish = [Action("tick", "View the log when you click Finish")]
         if exports_to:
@@ -940,7 +952,7 @@ class _Deriver:
             actions += [
                 Action("type", "Request file", f"C:\\certreq\\{t.site}-{cert.id}.req"),
                 Action("click", "Finish"),
-                Action("check", f"Submit the request to {cert.ca}"
+                Action("do", f"Submit the request to {cert.ca}"
                        + (" (public CA: allow for its lead time)" if cert.issuer == "public"
                           else ", have it approved, and collect the .cer file")),
                 Action("click", "Run", why="run Step 4 again: process the pending request"),
@@ -1067,7 +1079,7 @@ class _Deriver:
             ],
             "steps": [
                 {"title": "Enable on the edge", "actions": [dataclasses.asdict(a) for a in [
-                    Action("click", f"On {s.name}, open the Access Edge properties, IM Provider "
+                    Action("do", f"On {s.name}, open the Access Edge properties, IM Provider "
                            "tab"),
                     *[Action("tick", f"Allow {PROVIDERS[p]}",
                              f"network address {PROVIDER_ADDRESSES[p]}") for p in providers],
@@ -1087,7 +1099,7 @@ class _Deriver:
                            "Access Edge FQDN ever changes, every provider must be "
                            "re-provisioned")) for p in providers]},
                 {"title": "Test", "actions": [dataclasses.asdict(
-                    Action("check", f"A user of this site adds a {PROVIDERS[p]} contact and "
+                    Action("check", f"A user of this site adds a contact from {PROVIDERS[p]} and "
                            "exchanges IM and presence (no file transfer, audio or video over "
                            "public IM)")) for p in providers]},
             ],
@@ -1131,7 +1143,8 @@ class _Deriver:
             feature_rows.append({
                 "server": s.name, "remote_access": f.remote_access,
                 "anonymous_meetings": self.anonymous_on(s),
-                "federation": f.federation, "federation_discovery": f.federation_discovery,
+                "federation": f.federation,
+                "federation_discovery": f.federation and f.federation_discovery,
                 "public_im": [PROVIDERS[p] for p in f.public_im]})
         servers = [{"name": s.name, "fqdn": server_fqdn(t, s), "roles": list(s.roles),
                     "role_names": [ROLE_NAMES[r] for r in s.roles],

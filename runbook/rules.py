@@ -193,16 +193,18 @@ def gateways_and_routes(t: Topology, src: Source) -> Iterator[Problem]:
             yield src.problem(_server_path(i, "nics", "internal", "gateway"), "the internal NIC "
                               "must not have a default gateway: remove it and list the internal "
                               "networks under routes")
+        overlapping = [r for r in ROLES if getattr(s.nics, r) is not None and
+                       IPv4Interface(getattr(s.nics, r).ip).network.overlaps(internal.network)]
+        if overlapping:
+            yield src.problem(_server_path(i, "nics", "internal", "ip"), f"the internal NIC "
+                              f"{internal} shares a subnet with the {', '.join(overlapping)} "
+                              "NIC(s): put it on an internal subnet of its own")
         gateways = []
         for role in ROLES:
             nic = getattr(s.nics, role)
             if nic is None:
                 continue
             iface = IPv4Interface(nic.ip)
-            if iface.network.overlaps(internal.network):
-                yield src.problem(_server_path(i, "nics", "internal", "ip"), f"the internal NIC "
-                                  f"{internal} is on the same subnet as the {role} NIC "
-                                  f"({iface.network}): put it on an internal subnet")
             if nic.gateway is not None:
                 gateways.append(role)
                 if IPv4Address(nic.gateway) not in iface.network:

@@ -134,6 +134,8 @@ def _message(err: dict[str, Any], loc: tuple[str | int, ...]) -> tuple[str, bool
         if allowed:
             text += f" (allowed here: {', '.join(allowed)})"
         return text, True
+    if value is None and kind.endswith("_type"):
+        return "has no value: write one, or remove the key to use the default", False
     if kind == "string_type":
         extra = ""
         if isinstance(value, bool):
@@ -150,7 +152,8 @@ def _message(err: dict[str, Any], loc: tuple[str | int, ...]) -> tuple[str, bool
     if kind == "list_type":
         return f"expected a list, got {_describe(value)}: write it as [a, b] or '- a' lines", False
     if kind == "too_short":
-        return f"needs at least {ctx.get('min_length', 1)} entry/entries", False
+        n = ctx.get("min_length", 1)
+        return f"needs at least {n} {'entry' if n == 1 else 'entries'}: add one", False
     if kind == "too_long" or kind == "string_too_long":
         return f"is too long (at most {ctx.get('max_length')} characters or entries)", False
     if kind == "string_too_short":

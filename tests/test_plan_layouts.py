@@ -146,9 +146,13 @@ class TestLoadBalancedEdge:
                 assert ("inbound", "Internet", member, proto, "50000-59999") in ext
                 assert ("outbound", member, "Internet", proto, "50000-59999") in ext
         internal = fw(self.p, "internal")
-        assert ("inbound", "dir01.corp.fabrikam.com", "10.20.0.10", "TCP", "5061") in internal
-        assert ("outbound", "10.20.0.11", "dir01.corp.fabrikam.com", "TCP", "5061") in internal
-        assert ("outbound", "10.20.0.12", "dir01.corp.fabrikam.com", "TCP", "5061") in internal
+        # The Director's address is known (pools[0].ip), so rules name it.
+        assert ("inbound", "10.20.1.5", "10.20.0.10", "TCP", "5061") in internal
+        assert ("outbound", "10.20.0.11", "10.20.1.5", "TCP", "5061") in internal
+        assert ("outbound", "10.20.0.12", "10.20.1.5", "TCP", "5061") in internal
+        hop_rules = [r for r in self.p["firewall"] if r["ports"] == "5061"
+                     and r["firewall"] == "internal"]
+        assert {r["source_ip"] for r in hop_rules} == {"10.20.1.5", "10.20.0.11", "10.20.0.12"}
         assert {r[2] for r in internal if r[4] == "8057"} == {"10.20.0.11", "10.20.0.12"}
         assert {r[4] for r in internal if r[2] == "10.20.0.30"} == {"5062", "443", "3478"}
 

@@ -299,6 +299,7 @@ def test_runbook_gives_every_action_a_checkbox_that_reads_as_an_instruction(
                            else f"Fill in {a['label']}"),
         "select": lambda a: (f"Select {a['label']}: {a['value']}" if a["value"] is not None
                              else f"Select {a['label']}"),
+        "do": lambda a: a["label"],
         "check": lambda a: f"Check: {a['label']}",
         "note": lambda a: f"Note: {a['label']}",
         "vault": lambda a: f"Paste {a['label']} from the vault entry {a['value']}",

@@ -270,9 +270,10 @@ def test_an_internal_nic_on_an_external_nics_subnet_is_rejected(tmp_path: Path) 
     nics(t)["internal"]["routes"] = [{"to": "10.0.0.0/8", "via": "172.16.0.254"}]
     found, path = check(tmp_path, t)
     hits = at(found, f"{NICS}.internal.ip")
+    # One finding per server, naming every external NIC that shares the subnet.
     assert [p.message for p in hits] == [
-        f"the internal NIC 172.16.0.20/24 is on the same subnet as the {role} NIC "
-        "(172.16.0.0/24): put it on an internal subnet" for role in ("access", "webconf")]
+        "the internal NIC 172.16.0.20/24 shares a subnet with the access, webconf NIC(s): "
+        "put it on an internal subnet of its own"]
     assert {(p.line, p.col) for p in hits} == {where(path, "172.16.0.20/24")}
     assert all(p.severity == "error" for p in hits)
 
