@@ -187,6 +187,19 @@ def _change(plan: dict[str, Any]) -> dict[str, Any]:
             for k in CHANGE_FIELDS}
 
 
+def window_minutes(change: dict[str, Any]) -> int | None:
+    """The length of the change window in minutes, when both ends parse as ISO date-times."""
+    from datetime import datetime
+
+    try:
+        start = datetime.fromisoformat(str(change.get("window_start")))
+        end = datetime.fromisoformat(str(change.get("window_end")))
+    except ValueError:
+        return None
+    minutes = int((end - start).total_seconds() // 60)
+    return minutes if minutes > 0 else None
+
+
 def _window(change: dict[str, Any]) -> str:
     start, end, tz = (change.get(k) for k in ("window_start", "window_end", "timezone"))
     if not (start or end):
@@ -363,6 +376,12 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
                                 else f"Administrator of {c['ca']}: approve the offline request"))
                  for c in plan["certificates"]]
     title = change.get("title") or plan["meta"]["title"]
+    in_window = sum(i["minutes"] for i in items if i["when"] == "in the window")
+    length = window_minutes(change)
+    fit = None
+    if length is not None and in_window > length:
+        fit = (f"The estimated {format_minutes(in_window)} of work does not fit the "
+               f"{format_minutes(length)} window: widen the window or split the change.")
     return {
         "meta": plan["meta"],
         "plan": plan,
@@ -395,7 +414,8 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
         "steps": [i for i in items if i["when"] == "in the window"],
         "backout": list(reversed(items)),
         "total_minutes": sum(i["minutes"] for i in items),
-        "window_minutes": sum(i["minutes"] for i in items if i["when"] == "in the window"),
+        "window_minutes": in_window,
+        "window_fit": fit,
         "validation": validation,
         "estimates": ESTIMATED_STEP_MINUTES,
         "owners": owners,

@@ -216,6 +216,15 @@ def test_implementation_estimates_come_from_the_one_table(
     assert "estimates" in md_text(change_request_markdown(plans["fabrikam-lb"]))
 
 
+def test_change_request_says_when_the_estimates_do_not_fit_the_window(
+        plans: dict[str, dict[str, Any]]) -> None:
+    cr = change_request(plans["fabrikam-lb"])  # a 6 h window, four servers
+    assert cr["window_minutes"] > 6 * 60
+    assert "does not fit the 6 h window" in cr["window_fit"]
+    assert "does not fit the 6 h window" in md_text(change_request_markdown(plans["fabrikam-lb"]))
+    assert change_request(plans["contoso-hq"])["window_fit"] is None  # no window given
+
+
 def test_backout_undoes_every_implementation_step_in_reverse_order(
         plans: dict[str, dict[str, Any]], cr_pdfs: dict[str, bytes]) -> None:
     plan = plans["contoso-hq"]
