@@ -294,6 +294,32 @@ def test_since_change_request_covers_only_the_delta(tmp_path: Path) -> None:
     assert "_sipfederationtls" not in pdf_text(pdf)
 
 
+def test_since_git_compares_with_the_committed_version(tmp_path: Path) -> None:
+    old_path, new_path = _renamed_webconf(tmp_path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    site = repo / "site.yaml"
+    site.write_bytes(old_path.read_bytes())
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid",
+                        *args], cwd=repo, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "site.yaml")
+    git("commit", "-q", "-m", "old")
+    site.write_bytes(new_path.read_bytes())
+    result = CliRunner().invoke(main, ["cr", str(site), "--since-git", "HEAD",
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    text = md_text((tmp_path / "out" / "contoso-hq-change-request.md").read_text("utf-8"))
+    assert "meet.contoso.com" in text and "_sipfederationtls._tcp.contoso.com" not in text
+    result = CliRunner().invoke(main, ["cr", str(site), "--since-git", "no-such-rev",
+                                       "-o", str(tmp_path / "out2")])
+    assert result.exit_code == 1 and "no-such-rev" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
 def test_since_an_identical_version_there_is_nothing_to_do(tmp_path: Path) -> None:
     plan = plan_file(write(tmp_path, contoso())).to_dict()
     cr = change_request(plan, delta_scope(plan, plan))
@@ -407,5 +433,6 @@ def test_commands_report_bad_input_in_one_line(tmp_path: Path) -> None:
     for args in (["cr", str(bad)], ["print", str(bad)]):
         result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "out")])
         assert result.exit_code == 1
-        assert "Traceback" not in result.output
+        assert isinstance(result.exception, SystemExit)  # reported, not raised
+        assert "site.yaml" in result.output
         assert not (tmp_path / "out").exists()
