@@ -150,6 +150,16 @@ def test_change_request_pdf_and_page_hold_every_fact(
     assert plan["meta"]["provenance"] in pdf_text(cr_pdfs[slug])
 
 
+@pytest.mark.parametrize("path", sorted(INPUTS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_example_renders_with_every_fact(path: Path) -> None:
+    plan = plan_file(path).to_dict()
+    runbook_text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", field_runbook_html(plan)))
+                            .split())
+    assert missing(plan_facts(plan), runbook_text) == []
+    assert missing(plan_facts(plan, netmasks=False),
+                   md_text(change_request_markdown(plan))) == []
+
+
 def test_every_action_has_a_checkbox_every_check_a_seen_line_every_step_a_signoff(
         plans: dict[str, dict[str, Any]], field_pdfs: dict[str, bytes]) -> None:
     plan = plans["fabrikam-lb"]
