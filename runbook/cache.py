@@ -344,6 +344,11 @@ GLOBAL_BUILDERS: dict[str, Callable[[Sequence[Any], Path | None], dict[str, byte
 }
 
 
+# Producers that spread their own work over the cores (diagram runs one ``dot`` per file on a
+# thread pool): called once, in this process, rather than from forked workers.
+SELF_PARALLEL: frozenset[str] = frozenset({"runbook.diagram"})
+
+
 def call_producer(produce: Produce, sites: Sequence[Any], workdir: Path,
                   templates: Path | None) -> dict[str, bytes]:
     """Call ``produce`` passing the user's template folder if it takes one."""
@@ -385,7 +390,8 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[BuiltSite], work
         return call_producer(produce, chunk, workdir, templates)
 
     tick = builder._tick(name.rsplit(".", 1)[-1], len(missed))
-    results = map_chunks(run, missed, builder.jobs, on_done=tick)
+    jobs = 1 if name in SELF_PARALLEL else builder.jobs
+    results = map_chunks(run, missed, jobs, on_done=tick)
     builder._done()
     for site in missed:
         per_site[site.slug] = {}

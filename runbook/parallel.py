@@ -9,6 +9,7 @@ first. With ``jobs == 1`` (or one chunk) everything runs in this process.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -83,6 +84,9 @@ def chunks(items: Sequence[T], count: int) -> list[Sequence[T]]:
 def _run(index: int) -> tuple[Any, int]:
     assert _JOB is not None
     fn, parts = _JOB
+    # The inherited heap never becomes garbage here: keep the collector from scanning it
+    # (and from touching its pages, which would copy them out of the shared fork).
+    gc.freeze()
     reset_peak_rss()
     result = fn(parts[index])
     return result, peak_rss()

@@ -1,0 +1,459 @@
+"""Benchmark the whole build on N generated sites, stage by stage, against same-run baselines.
+
+Run: ``.venv/bin/python bench/run.py --sites 1000`` (a few minutes on 2 cores). It also builds
+N/10 sites (``--compare``) for the linearity ratios, so one run prints every figure.
+
+For each size it writes the seeded corpus (``bench/corpus.py``) as YAML files into a fresh git
+repository in a temporary folder, then builds cold (empty cache) exactly as ``runbook build``
+does: validate and plan, each producer (render, diagrams, exports, documents), then the MkDocs
+build (:mod:`runbook.fastbuild`). Per stage it prints the wall time, the CPU time of this
+process and its children (``os.times``), and peak resident memory: of this process (Linux
+VmHWM, reset before each stage through ``/proc/self/clear_refs``) and of the largest worker
+process (each forked worker reports its own VmHWM). Then it edits one topology and rebuilds
+with the warm cache.
+
+PDFs: WeasyPrint lays out a document in about a second of CPU, two per site, so at a thousand
+sites the cold documents stage alone takes tens of minutes. By default (``--pdf sample``) the
+real PDF cost is measured on a sample of sites and extrapolated, and the full-size build uses
+placeholder PDFs of the sample's average size (same files, same bytes written, no layout).
+The rebuild after the edit renders the edited site's PDFs for real. ``--pdf all`` renders
+every PDF for real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import corpus  # noqa: E402
+import yaml  # noqa: E402
+
+from runbook import fastbuild, parallel  # noqa: E402
+from runbook.cache import Builder, Cache, load_sites, produce_cached  # noqa: E402
+
+PRODUCERS = (("render", "runbook.render"), ("diagrams", "runbook.diagram"),
+             ("exports", "runbook.exports"), ("documents", "runbook.documents"))
+GENERATOR = ("validate", "plan", "render", "diagrams", "exports")
+MB = 1024 * 1024
+
+
+@dataclass
+class Row:
+    """One measured stage."""
+
+    stage: str
+    wall: float
+    cpu: float
+    rss_main: int
+    rss_worker: int
+    note: str = ""
+
+
+@dataclass
+class Meter:
+    """Times stages and records their peak memory."""
+
+    rows: list[Row] = field(default_factory=list)
+
+    def run(self, stage: str, fn: Callable[[], Any], note: str = "") -> Any:
+        """Run ``fn`` as ``stage`` and record a row."""
+        parallel.reset_peak_rss()
+        parallel.LAST.worker_peak_rss = 0
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        t0, w0 = os.times(), time.perf_counter()
+        value = fn()
+        wall = time.perf_counter() - w0
+        t1 = os.times()
+        cpu = (t1.user - t0.user) + (t1.system - t0.system) + \
+              (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        worker = max(parallel.LAST.worker_peak_rss,
+                     children if children > children_before else 0)
+        self.rows.append(Row(stage, wall, cpu, parallel.peak_rss(), worker, note))
+        return value
+
+    def get(self, stage: str) -> Row:
+        """The row of ``stage``."""
+        return next(r for r in self.rows if r.stage == stage)
+
+
+# --- the build, stage by stage (the same calls runbook build makes) ----------------------
+
+
+def _write_corpus(folder: Path, n: int, seed: int) -> list[Path]:
+    paths = corpus.write(folder, n, seed)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid",
+           "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=folder, check=True)
+    subprocess.run([*git, "add", "."], cwd=folder, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "corpus"], cwd=folder, check=True)
+    return paths
+
+
+def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Path,
+            cache: Cache, jobs: int) -> fastbuild.BuildStats:
+    from mkdocs.config import load_config
+
+    from runbook.site import _plugin
+
+    config = load_config(config_file=str(ROOT / "mkdocs.yml"), site_dir=str(out), strict=True)
+    plugin = _plugin(config)
+    plugin.config.inputs = [str(inputs)]
+    plugin.preload(sites, generated)
+    config.plugins.on_startup(command="build", dirty=False)
+    try:
+        return fastbuild.build(config, jobs=jobs, cache=cache)
+    finally:
+        config.plugins.on_shutdown()
+
+
+def build(meter: Meter, inputs: Path, out: Path, cache_dir: Path, jobs: int, prefix: str = ""
+          ) -> dict[str, Any]:
+    """One build into ``out`` with the cache in ``cache_dir``; stages recorded in ``meter``."""
+    import importlib
+
+    cache = Cache(cache_dir)
+    builder = Builder(cache, jobs=jobs)
+    templates = ROOT / "templates"
+    workdir = cache_dir
+    sites = meter.run(prefix + "validate+plan", lambda: load_sites([inputs], builder))
+    both = meter.rows.pop()
+    stats = builder.load_stats
+    share = stats.validate_seconds / max(1e-9, stats.validate_seconds + stats.plan_seconds)
+    note = f"{stats.missed} of {stats.files} files read; wall split by CPU share"
+    meter.rows.append(Row(prefix + "validate", both.wall * share, both.cpu * share,
+                          both.rss_main, both.rss_worker, note))
+    meter.rows.append(Row(prefix + "plan", both.wall * (1 - share), both.cpu * (1 - share),
+                          both.rss_main, both.rss_worker, ""))
+    generated: dict[str, bytes] = {}
+    for stage, module in PRODUCERS:
+        produce = importlib.import_module(module).produce
+        files = meter.run(prefix + stage, lambda m=module, p=produce: produce_cached(
+            m, p, sites, workdir, templates, builder))
+        misses = cache.misses[module]
+        meter.rows[-1].note = f"{len(files)} files; {misses} site(s) produced, " \
+                              f"{cache.hits[module]} from cache"
+        cache.misses[module] = cache.hits[module] = 0
+        generated.update(files)
+    generated = dict(sorted(generated.items()))
+    site_stats = meter.run(prefix + "site build (mkdocs)",
+                           lambda: _mkdocs(sites, generated, inputs, out, cache, jobs))
+    meter.rows[-1].note = (f"{site_stats.pages} pages, {site_stats.converted} converted, "
+                           f"{site_stats.cached} from cache, {site_stats.workers} workers")
+    return {"sites": sites, "generated": generated, "site": site_stats}
+
+
+# --- baselines ---------------------------------------------------------------------------
+
+
+def bare_jinja(sites: list[Any]) -> float:
+    """Seconds for a plain Jinja2 render of the same templates over the same plans (1 core)."""
+    from dataclasses import asdict as dc_asdict
+
+    from runbook import __version__
+    from runbook.render import INDEX_TEMPLATE, make_environment, site_pages
+
+    env = make_environment(ROOT / "templates")
+    plans = [s.plan.to_dict() for s in sites]
+    start = time.perf_counter()
+    for plan in plans:
+        specs = site_pages(plan)
+        pages = [dc_asdict(p) for p in specs]
+        for spec, page in zip(specs, pages, strict=True):
+            env.get_template(spec.template).render(plan=plan, page=page, pages=pages)
+    env.get_template(INDEX_TEMPLATE).render(sites=plans, generator=f"runbook {__version__}")
+    return time.perf_counter() - start
+
+
+def one_dot(generated: dict[str, bytes], folder: Path) -> tuple[float, int]:
+    """Seconds for one ``dot -Tsvg -O`` process over every generated ``.dot`` file."""
+    folder.mkdir(parents=True)
+    names = []
+    for path, content in generated.items():
+        if path.endswith(".dot"):
+            name = path.replace("/", "_")
+            (folder / name).write_bytes(content)
+            names.append(name)
+    start = time.perf_counter()
+    subprocess.run(["dot", "-Tsvg", "-O", *names], cwd=folder, check=True)
+    return time.perf_counter() - start, len(names)
+
+
+def best_of(cmd: list[str], runs: int, cwd: Path) -> float:
+    """Best wall time of ``runs`` runs of ``cmd``."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, check=False, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def tree_bytes(folder: Path) -> int:
+    """Total size of the files under ``folder``."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def edit_one(paths: list[Path]) -> Path:
+    """Change the public CA of the middle topology, as an operator would; return its path."""
+    path = paths[len(paths) // 2]
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    cas = [ca for ca in corpus._CAS if ca != data["certificates"]["public_ca"]]
+    data["certificates"]["public_ca"] = cas[0]
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# --- PDFs --------------------------------------------------------------------------------
+
+
+def pdf_sample(inputs: Path, sample: int, jobs: int, root: Path) -> dict[str, float]:
+    """Measure the real documents stage (PDF layout included) on ``sample`` sites."""
+    from runbook import documents
+
+    folder = root / f"pdf-sample-{sample}"
+    folder.mkdir()
+    for path in sorted(inputs.glob("*.yaml"))[:sample]:
+        shutil.copy(path, folder / path.name)
+    builder = Builder(Cache(root / "pdf-cache"), jobs=jobs)
+    sites = load_sites([folder], builder)
+    meter = Meter()
+    files = meter.run("documents", lambda: produce_cached(
+        "runbook.documents", documents.produce, sites, root / "pdf-cache", ROOT / "templates",
+        builder))
+    pdfs = [v for k, v in files.items() if k.endswith(".pdf")]
+    row = meter.rows[0]
+    return {"sites": len(sites), "wall": row.wall, "cpu": row.cpu,
+            "pdf_bytes": statistics.mean(len(p) for p in pdfs), "rss_worker": row.rss_worker}
+
+
+class Placeholders:
+    """Swap WeasyPrint for fixed-size placeholder bytes (``--pdf sample``)."""
+
+    def __init__(self, size: int) -> None:
+        import runbook.pdf
+
+        self.module = runbook.pdf
+        self.real = runbook.pdf.html_to_pdf
+        self.size = size
+
+    def __enter__(self) -> None:
+        body = b"%PDF-1.7\n% runbook bench placeholder\n"
+        data = body + b"0" * max(0, self.size - len(body))
+        self.module.html_to_pdf = lambda html: data  # type: ignore[assignment]
+
+    def __exit__(self, *exc: object) -> None:
+        self.module.html_to_pdf = self.real  # type: ignore[assignment]
+
+
+# --- one size ----------------------------------------------------------------------------
+
+
+def run_size(n: int, seed: int, jobs: int, root: Path, pdf: str, pdf_size: int,
+             extra: bool) -> dict[str, Any]:
+    """Cold build, baselines and one-edit rebuild for ``n`` sites."""
+    print(f"\n== {n} sites: writing the corpus ...", file=sys.stderr, flush=True)
+    base = root / f"n{n}"
+    inputs = base / "inputs"
+    paths = _write_corpus(inputs, n, seed)
+    meter = Meter()
+    print(f"== {n} sites: cold build ...", file=sys.stderr, flush=True)
+    if pdf == "all":
+        cold = build(meter, inputs, base / "site", base / "cache", jobs)
+    else:
+        with Placeholders(pdf_size):
+            cold = build(meter, inputs, base / "site", base / "cache", jobs)
+    result: dict[str, Any] = {"n": n, "rows": meter.rows, "bytes": tree_bytes(base / "site"),
+                              "files": sum(1 for p in (base / "site").rglob("*") if p.is_file())}
+    if extra:
+        print(f"== {n} sites: baselines ...", file=sys.stderr, flush=True)
+        result["jinja"] = bare_jinja(cold["sites"])
+        serial = Meter()
+        with Placeholders(pdf_size):
+            builder = Builder(Cache(base / "cache-serial"), jobs=1)
+            import runbook.render as render_module
+
+            serial.run("render", lambda: produce_cached(
+                "runbook.render", render_module.produce, cold["sites"], base / "cache-serial",
+                ROOT / "templates", builder))
+        result["render_serial"] = serial.rows[0].wall
+        result["dot"], result["dot_files"] = one_dot(cold["generated"], base / "dot-baseline")
+        print(f"== {n} sites: edit one topology and rebuild ...", file=sys.stderr, flush=True)
+        edited = edit_one(paths)
+        rebuild = Meter()
+        build(rebuild, inputs, base / "site-rebuild", base / "cache", jobs, prefix="")
+        result["rebuild"] = rebuild.rows
+        result["edited"] = edited.name
+        noop = Meter()
+        with Placeholders(pdf_size):
+            build(noop, inputs, base / "site-noop", base / "cache", jobs)
+        result["noop"] = noop.rows
+    shutil.rmtree(base / "site-rebuild", ignore_errors=True)
+    shutil.rmtree(base / "site-noop", ignore_errors=True)
+    shutil.rmtree(base / "dot-baseline", ignore_errors=True)
+    return result
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def _table(title: str, rows: list[Row]) -> None:
+    print(f"\n{title}")
+    print(f"  {'stage':<22}{'wall s':>8}{'CPU s':>8}{'main MB':>9}{'worker MB':>10}  note")
+    for r in rows:
+        print(f"  {r.stage:<22}{r.wall:8.2f}{r.cpu:8.2f}{r.rss_main / MB:9.0f}"
+              f"{r.rss_worker / MB:10.0f}  {r.note}")
+    total = sum(r.wall for r in rows)
+    print(f"  {'total':<22}{total:8.2f}{sum(r.cpu for r in rows):8.2f}"
+          f"{max(r.rss_main for r in rows) / MB:9.0f}{max(r.rss_worker for r in rows) / MB:10.0f}")
+
+
+def _sum(rows: list[Row], stages: tuple[str, ...]) -> float:
+    return sum(r.wall for r in rows if r.stage in stages)
+
+
+def _verdict(value: float, target: float, lower: bool = True) -> str:
+    ok = value <= target if lower else value >= target
+    return "meets" if ok else "MISSES"
+
+
+def main() -> None:
+    """Run the benchmark and print the table and the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=1000)
+    parser.add_argument("--compare", type=int, default=None,
+                        help="smaller size for the linearity ratios (default: sites/10; 0: none)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=parallel.default_jobs())
+    parser.add_argument("--pdf", choices=("sample", "all"), default="sample")
+    parser.add_argument("--pdf-sample", type=int, default=10)
+    parser.add_argument("--validate-runs", type=int, default=7)
+    parser.add_argument("--keep", type=Path, help="keep the work folder here")
+    args = parser.parse_args()
+    compare = args.sites // 10 if args.compare is None else args.compare
+
+    root = Path(tempfile.mkdtemp(prefix="runbook-bench-")) if args.keep is None else args.keep
+    root.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    try:
+        print("== PDF sample ...", file=sys.stderr, flush=True)
+        sample_inputs = root / "sample-inputs"
+        corpus.write(sample_inputs, max(args.pdf_sample, 1), args.seed)
+        pdf = pdf_sample(sample_inputs, args.pdf_sample, args.jobs, root)
+        big = run_size(args.sites, args.seed, args.jobs, root, args.pdf, int(pdf["pdf_bytes"]),
+                       extra=True)
+        small = run_size(compare, args.seed, args.jobs, root, args.pdf, int(pdf["pdf_bytes"]),
+                         extra=False) if compare else None
+        print("== validate CLI vs imports ...", file=sys.stderr, flush=True)
+        runbook_exe = Path(sys.executable).with_name("runbook")
+        one_file = ROOT / "inputs" / "contoso.yaml"
+        t_validate = best_of([str(runbook_exe), "validate", str(one_file)],
+                             args.validate_runs, ROOT)
+        t_imports = best_of([sys.executable, "-c", "import yaml, pydantic"],
+                            args.validate_runs, ROOT)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    load_after = os.getloadavg()
+
+    import mkdocs
+
+    n = args.sites
+    print(f"\nrunbook benchmark: {n} sites (seed {args.seed}), {args.jobs} jobs, "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, mkdocs {mkdocs.__version__}")
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
+          f"(other processes share these cores); total run {time.perf_counter() - started:.0f} s")
+    print("memory: main = this process's peak RSS during the stage (VmHWM, reset per stage); "
+          "worker = largest forked worker or child process")
+    pdf_note = "placeholder PDFs (see --pdf)" if args.pdf == "sample" else "real PDFs"
+    _table(f"cold build, {n} sites, empty cache ({pdf_note})", big["rows"])
+    if small:
+        _table(f"cold build, {small['n']} sites", small["rows"])
+    _table(f"rebuild after editing {big['edited']} (warm cache, real PDFs)", big["rebuild"])
+    _table("rebuild with nothing changed", big["noop"])
+
+    rows, re_rows = big["rows"], big["rebuild"]
+    render = big["rows"][[r.stage for r in rows].index("render")].wall
+    diagrams = next(r.wall for r in rows if r.stage == "diagrams")
+    gen_full, gen_re = _sum(rows, GENERATOR), _sum(re_rows, GENERATOR)
+    site_full = next(r.wall for r in rows if r.stage == "site build (mkdocs)")
+    site_re = next(r.wall for r in re_rows if r.stage == "site build (mkdocs)")
+    docs_re = next(r.wall for r in re_rows if r.stage == "documents")
+    per_site_pdf = pdf["wall"] / pdf["sites"]
+    docs_full_real = per_site_pdf * n
+    whole = sum(r.wall for r in rows)
+    peak = max(max(r.rss_main, r.rss_worker) for r in rows)
+    print(f"\nPDFs: real documents stage on {pdf['sites']} sites: {pdf['wall']:.1f} s wall, "
+          f"{pdf['cpu']:.1f} s CPU ({per_site_pdf:.2f} s/site on {args.jobs} jobs), average PDF "
+          f"{pdf['pdf_bytes'] / 1024:.0f} kB; extrapolated cold documents stage for {n} sites: "
+          f"{docs_full_real:.0f} s ({docs_full_real / 60:.1f} min), cached afterwards")
+
+    print("\nratios (each against its baseline measured in this run)")
+    r1 = render / big["jinja"]
+    print(f"  1. render stage / bare Jinja2 render          {render:7.2f} / {big['jinja']:7.2f} s"
+          f" = {r1:5.2f}  (target <= 1.3: {_verdict(r1, 1.3)}); "
+          f"same stage on 1 job: {big['render_serial'] / big['jinja']:.2f}")
+    r2 = diagrams / big["dot"]
+    print(f"  2. diagram stage / one dot process            {diagrams:7.2f} / {big['dot']:7.2f} s"
+          f" = {r2:5.2f}  (target <= 1.0: {_verdict(r2, 1.0)}; {big['dot_files']} .dot files)")
+    r3 = gen_re / gen_full
+    print(f"  3. rebuild after one edit / full, generator   {gen_re:7.2f} / {gen_full:7.2f} s"
+          f" = {r3:5.3f} (target <= 0.05: {_verdict(r3, 0.05)}; validate..exports)")
+    print(f"     documents (real PDFs) rebuild / full       {docs_re:7.2f} / "
+          f"{docs_full_real:7.0f} s = {docs_re / docs_full_real:5.4f} "
+          "(full extrapolated from the sample)")
+    print(f"     site build (mkdocs) rebuild / full         {site_re:7.2f} / {site_full:7.2f} s"
+          f" = {site_re / site_full:5.3f} (unchanged pages from the page cache)")
+    r4 = t_validate / t_imports
+    print(f"  4. runbook validate FILE / import yaml,pydantic {t_validate:5.3f} / "
+          f"{t_imports:5.3f} s = {r4:5.2f}  (target <= 1.5: {_verdict(r4, 1.5)}; "
+          f"best of {args.validate_runs})")
+    if small:
+        small_total = sum(r.wall for r in small["rows"])
+        r5 = whole / (10 * small_total) if n == 10 * small["n"] else \
+            (whole / n) / (small_total / small["n"])
+        print(f"  5. time at {n} / (10 x time at {small['n']})       {whole:7.2f} / "
+              f"{10 * small_total:7.2f} s = {r5:5.2f}  (target <= 1.1: {_verdict(r5, 1.1)})")
+        for stage in [r.stage for r in rows]:
+            a = next(r.wall for r in rows if r.stage == stage)
+            b = next(r.wall for r in small["rows"] if r.stage == stage)
+            print(f"       {stage:<22} {a:7.2f} / {10 * b:7.2f} = {a / (10 * b) if b else 0:5.2f}")
+    print(f"  6. whole site, {n} sites, cold               {whole:7.2f} s (target <= 60 s: "
+          f"{_verdict(whole, 60)}; PDF layout excluded, see above)")
+    per_site = big["bytes"] / n
+    if small:
+        per_site_small = small["bytes"] / small["n"]
+        print(f"     bytes written per site at {n} / at {small['n']}  {per_site / 1024:7.0f} / "
+              f"{per_site_small / 1024:7.0f} kB = {per_site / per_site_small:5.2f}  "
+              f"(target <= 1.1: {_verdict(per_site / per_site_small, 1.1)}; "
+              f"{big['files']} files)")
+    print(f"     peak memory at {n} sites (largest process)  {peak / MB:7.0f} MB  "
+          f"(target < 500 MB: {_verdict(peak / MB, 500)})")
+    if os.environ.get("BENCH_JSON"):
+        import json
+
+        Path(os.environ["BENCH_JSON"]).write_text(json.dumps({
+            "big": {k: ([asdict(r) for r in v] if k in ("rows", "rebuild", "noop") else v)
+                    for k, v in big.items() if k not in ("sites", "generated")},
+        }, default=str, indent=1))
+
+
+if __name__ == "__main__":
+    main()

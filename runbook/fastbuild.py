@@ -1,0 +1,332 @@
+"""The MkDocs build, split across cores and skipping pages that have not changed.
+
+``mkdocs build`` converts every page with one core (Python-Markdown, then the theme template),
+so a thousand sites of eight pages each take about a minute. :func:`build` does the same work
+as ``mkdocs.commands.build.build`` (MkDocs 1.6.1, the last 1.x release; the project pins
+``mkdocs<2``) with two differences that do not change a byte of the output:
+
+- the pages under ``sites/`` are converted and written by forked worker processes, in
+  contiguous chunks; the parent merges what the plugins collect per page (the search index
+  entries, the anchors for link validation) back in the original page order, then runs the
+  ``post_build`` events as MkDocs would;
+- with a cache, a page whose inputs are unchanged is not converted: its HTML, search entries
+  and anchors come from the cache. The key holds the page's Markdown, the name and content of
+  every file of its site folder, the names of the files outside ``sites/``, the title and URL
+  of every page in the navigation, the MkDocs configuration file, the theme overrides, the
+  versions of MkDocs, the theme, Python-Markdown and its extensions, and the generator's code.
+  A page that logged a warning, or that looked up a file of another site folder while
+  converting, is never cached, so warnings and broken links are reported on every build
+  exactly as ``mkdocs build`` reports them. Anchor links are checked on every build for every
+  page, cached or not, from the anchors kept per page.
+
+The other pages (home, about, and any page in the navigation) are converted by the parent
+before the workers start and written after they finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .cache import Cache, code_fingerprint
+from .parallel import LAST, map_chunks
+
+if TYPE_CHECKING:
+    from mkdocs.config.defaults import MkDocsConfig
+    from mkdocs.structure.files import File, Files
+
+log = logging.getLogger("mkdocs.commands.build")
+NAMESPACE = "page"
+
+
+@dataclass
+class BuildStats:
+    """What the build did: pages converted, pages from the cache, workers used."""
+
+    pages: int = 0
+    converted: int = 0
+    cached: int = 0
+    workers: int = 0
+    worker_peak_rss: int = 0
+    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _PageResult:
+    src_uri: str
+    entries: list[dict[str, Any]]
+    anchors: list[str] | None
+    links: dict[str, dict[str, str]]
+    from_cache: bool
+
+
+def _search_index(config: MkDocsConfig) -> Any:
+    for plugin in config.plugins.values():
+        index = getattr(plugin, "search_index", None)
+        if index is not None and hasattr(index, "entries"):
+            return index
+    return None
+
+
+def _versions() -> str:
+    parts = []
+    for dist in ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2"):
+        try:
+            parts.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist} absent")
+    return "\n".join(parts)
+
+
+def _tree(root: Path | None) -> str:
+    h = hashlib.sha256()
+    if root is not None and root.is_dir():
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _file_hash(file: File) -> str:
+    return hashlib.sha256(file.content_bytes).hexdigest()
+
+
+def _folder(src_uri: str) -> str | None:
+    parts = src_uri.split("/", 2)
+    return f"sites/{parts[1]}/" if len(parts) == 3 and parts[0] == "sites" else None
+
+
+class _Keys:
+    """Cache keys of site pages (see the module docstring for what goes in)."""
+
+    def __init__(self, config: MkDocsConfig, files: Files, nav: Any) -> None:
+        config_file = Path(config.config_file_path) if config.config_file_path else None
+        overrides = getattr(config.theme, "custom_dir", None)
+        base = hashlib.sha256()
+        for part in (
+            config_file.read_bytes() if config_file and config_file.is_file() else b"",
+            _tree(Path(overrides) if overrides else None).encode(),
+            _versions().encode(),
+            code_fingerprint().encode(),
+            "\n".join(f"{p.url}\0{p.title}" for p in nav.pages).encode(),
+        ):
+            base.update(hashlib.sha256(part).digest())
+        # Files outside sites/ count by name only: a site page's HTML does not depend on what
+        # the home page or a stylesheet says (the home page changes with every site's status).
+        # Links into them are still checked on every build, from the anchors kept per page.
+        folders: dict[str | None, list[str]] = {None: []}
+        for f in files:
+            folder = _folder(f.src_uri)
+            if folder is None:
+                folders[None].append(f.src_uri)
+            else:
+                folders.setdefault(folder, []).append(f"{f.src_uri}\0{_file_hash(f)}")
+        base.update("\n".join(sorted(folders.pop(None))).encode())
+        self._base = base.hexdigest()
+        self._folders = {k: hashlib.sha256("\n".join(sorted(v)).encode()).hexdigest()
+                         for k, v in folders.items()}
+
+    def key(self, file: File) -> str:
+        folder = _folder(file.src_uri)
+        assert folder is not None
+        return hashlib.sha256(
+            f"{self._base}\0{self._folders[folder]}\0{file.src_uri}".encode()).hexdigest()
+
+
+def _write(data: bytes, path: str) -> None:
+    from mkdocs import utils
+
+    utils.write_file(data, path)
+
+
+def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
+          progress: Any = None, stats: BuildStats | None = None) -> BuildStats:
+    """Build the site like ``mkdocs build`` (same files, same bytes), on ``jobs`` cores.
+
+    Raises ``mkdocs.exceptions.Abort`` on warnings in strict mode, as MkDocs does.
+    """
+    from mkdocs import utils
+    from mkdocs.commands.build import _build_page, _build_theme_template, _populate_page
+    from mkdocs.exceptions import Abort, BuildError
+    from mkdocs.structure.files import InclusionLevel, get_files, set_exclusions
+    from mkdocs.structure.nav import get_navigation
+    from mkdocs.structure.pages import Page
+
+    stats = stats if stats is not None else BuildStats()
+    logger = logging.getLogger("mkdocs")
+    warning_counter = utils.CountHandler()
+    warning_counter.setLevel(logging.WARNING)
+    if config.strict:
+        logger.addHandler(warning_counter)
+    start = time.monotonic()
+    inclusion = InclusionLevel.is_included
+    try:
+        config = config.plugins.on_config(config)
+        config.plugins.on_pre_build(config=config)
+        utils.clean_directory(config.site_dir)
+        files = get_files(config)
+        env = config.theme.get_env()
+        files.add_files_from_theme(env, config)
+        files = config.plugins.on_files(files, config=config)
+        set_exclusions(files, config)
+        nav = get_navigation(files, config)
+        nav = config.plugins.on_nav(nav, config=config, files=files)
+        stats.phases["generate"] = time.monotonic() - start
+
+        doc_files = files.documentation_pages(inclusion=inclusion)
+        for file in doc_files:
+            if file.page is None and file.inclusion.is_not_in_nav():
+                Page(None, file, config)
+        # Pages in the navigation appear (title, link) on every page: the parent builds them
+        # first. So are the pages outside sites/ (home, about).
+        in_nav = {page.file.src_uri for page in nav.pages}
+        own = [f for f in doc_files if _folder(f.src_uri) is None or f.src_uri in in_nav]
+        for file in own:
+            _populate_page(file.page, config, files)
+        env = config.plugins.on_env(env, config=config, files=files)
+
+        search = _search_index(config)
+        keys = _Keys(config, files, nav) if cache is not None else None
+        own_uris = {f.src_uri for f in own}
+        site_files = [f for f in doc_files if f.src_uri not in own_uris]
+        stats.pages = len(doc_files)
+
+        def convert(chunk: Sequence[File]) -> tuple[list[_PageResult], dict[int, int]]:
+            return _convert(chunk, config, files, doc_files, nav, env, search, cache, keys,
+                            warning_counter)
+
+        # The parent's share (static files, theme templates, its own pages) is done after
+        # the workers finished, so the two never compete for the cores.
+        t = time.monotonic()
+        if progress is not None:
+            progress.stage("pages", len(site_files))
+        results = map_chunks(convert, site_files, jobs, tasks_per_job=8,
+                             on_done=progress.advance if progress is not None else None)
+        if progress is not None:
+            progress.finish()
+        stats.workers, stats.worker_peak_rss = LAST.workers, LAST.worker_peak_rss
+        stats.phases["pages"] = time.monotonic() - t
+        t = time.monotonic()
+        by_uri: dict[str, _PageResult] = {}
+        for page_results, counts in results:
+            for result in page_results:
+                by_uri[result.src_uri] = result
+            if LAST.workers:  # a worker's warnings were counted in its own copy
+                for level, n in counts.items():
+                    warning_counter.counts[level] += n
+        stats.cached = sum(r.from_cache for r in by_uri.values())
+        stats.converted = len(doc_files) - stats.cached
+
+        files.copy_static_files(inclusion=inclusion)
+        for template in config.theme.static_templates:
+            _build_theme_template(template, env, files, config, nav)
+        for template in config.extra_templates:
+            from mkdocs.commands.build import _build_extra_template
+
+            _build_extra_template(template, files, config, nav)
+
+        entries: list[dict[str, Any]] = []
+        for file in doc_files:
+            assert file.page is not None
+            if file.src_uri in by_uri:
+                result = by_uri[file.src_uri]
+                entries += result.entries
+                file.page.present_anchor_ids = (set(result.anchors)
+                                                if result.anchors is not None else None)
+                file.page.links_to_anchors = {
+                    target: links for uri, links in result.links.items()
+                    if (target := files.get_file_from_path(uri)) is not None}
+                continue
+            before = len(search.entries) if search is not None else 0
+            _build_page(file.page, config, doc_files, nav, env,
+                        excluded=file.inclusion.is_excluded())
+            if search is not None:
+                entries += search.entries[before:]
+        if search is not None:
+            search.entries = entries
+
+        log_level = config.validation.links.anchors
+        for file in doc_files:
+            assert file.page is not None
+            file.page.validate_anchor_links(files=files, log_level=log_level)
+        config.plugins.on_post_build(config=config)
+        stats.phases["finish"] = time.monotonic() - t
+        if counts := warning_counter.get_counts():
+            msg = ", ".join(f"{v} {k.lower()}s" for k, v in counts)
+            raise Abort(f"Aborted with {msg} in strict mode!")
+        stats.seconds = time.monotonic() - start
+        log.info(f"Documentation built in {stats.seconds:.2f} seconds")
+        return stats
+    except Exception as e:
+        config.plugins.on_build_error(error=e)
+        if isinstance(e, BuildError):
+            log.error(str(e))
+            raise Abort("Aborted with a BuildError!") from e
+        raise
+    finally:
+        logger.removeHandler(warning_counter)
+
+
+def _convert(chunk: Sequence[File], config: MkDocsConfig, files: Files, doc_files: Any,
+             nav: Any, env: Any, search: Any, cache: Cache | None, keys: _Keys | None,
+             warning_counter: Any) -> tuple[list[_PageResult], dict[int, int]]:
+    """Convert and write the site pages of ``chunk`` (in a worker, or here when serial)."""
+    import marshal
+
+    from mkdocs.commands.build import _build_page, _populate_page
+
+    counts_before = dict(warning_counter.counts)
+    out: list[_PageResult] = []
+    for file in chunk:
+        page = file.page
+        assert page is not None
+        key = keys.key(file) if keys is not None and cache is not None else None
+        if key is not None and cache is not None:
+            hit = cache.get_value(NAMESPACE, key)
+            if hit is not None:
+                html, entries, anchors, links = hit
+                _write(html, file.abs_dest_path)
+                out.append(_PageResult(file.src_uri, entries, anchors, links, True))
+                continue
+        warnings_before = sum(warning_counter.counts.values())
+        looked_up: list[str] = []
+        lookup: Callable[[str], Any] = files.get_file_from_path
+
+        def recording(path: str, lookup: Callable[[str], Any] = lookup,
+                      seen: list[str] = looked_up) -> Any:
+            seen.append(str(path))
+            return lookup(path)
+
+        files.get_file_from_path = recording  # type: ignore[method-assign]
+        try:
+            _populate_page(page, config, files)
+        finally:
+            del files.get_file_from_path
+        before = len(search.entries) if search is not None else 0
+        _build_page(page, config, doc_files, nav, env, excluded=file.inclusion.is_excluded())
+        entries = search.entries[before:] if search is not None else []
+        if search is not None:
+            del search.entries[before:]
+        anchors = sorted(page.present_anchor_ids) if page.present_anchor_ids is not None \
+            else None
+        links = {to.src_uri: dict(v) for to, v in getattr(page, "links_to_anchors", {}).items()}
+        out.append(_PageResult(file.src_uri, entries, anchors, links, False))
+        folder = _folder(file.src_uri)
+        foreign = any(_folder(p) not in (None, folder) for p in looked_up)
+        clean = sum(warning_counter.counts.values()) == warnings_before
+        if key is not None and cache is not None and clean and not foreign:
+            html = Path(file.abs_dest_path).read_bytes()
+            cache.put(NAMESPACE, key, marshal.dumps([html, entries, anchors, links]))
+        # Free the page's text: the parent keeps only what it needs for the site's end.
+        page.content = None
+        page.markdown = None
+    counts = {level: n - counts_before.get(level, 0)
+              for level, n in warning_counter.counts.items()
+              if n - counts_before.get(level, 0)}
+    return out, counts
