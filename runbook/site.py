@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from .api import Site
     from .plugin import RunbookPlugin, SiteNav
 
-log = logging.getLogger(__name__)
 
 # Every module that contributes files to the site, in the order they run. Each exposes
 # ``produce(sites, workdir) -> dict[str, bytes]`` (docs-relative path -> content).
@@ -41,19 +39,8 @@ class SiteBuildFailed(RunbookError):
 
 
 def producers() -> list[Producer]:
-    """The ``produce`` function of every module in :data:`PRODUCERS`."""
-    found: list[Producer] = []
-    for name in PRODUCERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            # Development phase only: a producer whose module is not written yet is skipped.
-            if exc.name == name:
-                log.warning("producer %s does not exist yet; skipped", name)
-                continue
-            raise
-        found.append(module.produce)
-    return found
+    """The ``produce`` function of every module in :data:`PRODUCERS`, in order."""
+    return [importlib.import_module(name).produce for name in PRODUCERS]
 
 
 def _call(produce: Producer, sites: list[Site], workdir: Path, templates: Path | None
