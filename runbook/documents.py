@@ -101,11 +101,18 @@ class DocumentError(RunbookError):
 # page. Markup marks text a filter already escaped; everything else is escaped on output.
 
 
+def _html_finalize(value: Any) -> Any:
+    # A None printed as "None" would look like data; a template must say what to show.
+    if value is None:
+        raise DocumentError("a document template printed a missing value (None)")
+    return value
+
+
 def _md_finalize(value: Any) -> Any:
     # Every {{ }} in a Markdown template is escaped unless a filter already did it.
     if isinstance(value, Markup):
         return value
-    return md(value)
+    return md(_html_finalize(value))
 
 
 # --- Template environments ---------------------------------------------------------------
@@ -131,7 +138,8 @@ def _environment(kind: Literal["html", "md"]) -> jinja2.Environment:
     if kind == "html":
         env = jinja2.Environment(loader=loader, autoescape=True,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                 lstrip_blocks=True, keep_trailing_newline=True)
+                                 lstrip_blocks=True, keep_trailing_newline=True,
+                                 finalize=_html_finalize)
     else:
         env = jinja2.Environment(loader=loader, autoescape=False,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True,
