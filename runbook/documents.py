@@ -76,8 +76,6 @@ BACKOUT_BY_STEP: dict[str, str] = {
                    "installation ({subject}) and turn off the user settings enabled for it.",
 }
 
-WIZARD_STEPS = ("install", "activate", "configure", "certificates", "services", "validate")
-
 ACTION_VERBS: dict[str, str] = {
     "click": "Click",
     "type": "Type",
@@ -128,7 +126,6 @@ def _filters() -> dict[str, Callable[..., Any]]:
         "blank": blank,
         "minutes": format_minutes,
         "verb": lambda kind: ACTION_VERBS.get(kind, kind.capitalize()),
-        "joined": lambda items, empty=NOT_PROVIDED: ", ".join(items) if items else empty,
     }
 
 
@@ -219,10 +216,10 @@ def _window(change: dict[str, Any]) -> str:
 
 
 def _step_item(step_id: str, title: str, *, server: str | None, owner: str,
-               subject: str, details: list[str], when: str, count: int = 1) -> dict[str, Any]:
+               subject: str, details: list[str], when: str) -> dict[str, Any]:
     return {"id": step_id, "title": title, "server": server, "owner": owner,
             "subject": subject, "details": details, "when": when,
-            "minutes": ESTIMATED_STEP_MINUTES[step_id] * count}
+            "minutes": ESTIMATED_STEP_MINUTES[step_id]}
 
 
 def _dns_label(r: dict[str, Any]) -> str:
