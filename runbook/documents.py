@@ -222,6 +222,14 @@ def _step_item(step_id: str, title: str, *, server: str | None, owner: str,
             "minutes": ESTIMATED_STEP_MINUTES[step_id]}
 
 
+def dns_groups(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's DNS records grouped by who adds them, in plan order (one table each)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in plan["dns"]:
+        groups.setdefault(r["added_by"], []).append(r)
+    return [{"owner": owner, "records": records} for owner, records in groups.items()]
+
+
 def _dns_label(r: dict[str, Any]) -> str:
     extra = f" port {r['port']}" if r.get("port") is not None else ""
     return f"{r['type']} {r['name']} -> {r['value']}{extra}"
@@ -414,6 +422,7 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
         "zones": (delta["zones"] if delta else
                   list(dict.fromkeys(r["zone"] for r in plan["dns"]))),
         "certificates": cert_rows,
+        "dns_groups": dns_groups(plan),
         "implementation": items,
         "prerequisites": [i for i in items if i["when"] == "before the window"],
         "steps": [i for i in items if i["when"] == "in the window"],
@@ -678,7 +687,7 @@ def field_runbook_html(plan: dict[str, Any], diagram_svg: bytes | None = None,
     change = _change(plan)
     return _render("field-runbook.html.j2", plan=plan, change=change, window=_window(change),
                    diagram=_svg_data_uri(diagram_svg), paper=PAPER_SIZES[paper],
-                   doc_title="Field runbook", not_provided=NOT_PROVIDED,
+                   doc_title="Field runbook", dns_groups=dns_groups(plan),
                    estimates=ESTIMATED_STEP_MINUTES)
 
 
