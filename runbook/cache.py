@@ -359,12 +359,21 @@ def call_producer(produce: Produce, sites: Sequence[Any], workdir: Path,
     return produce(list(sites), workdir)
 
 
+def site_key(site: Any) -> str:
+    """A site's content key: ``BuiltSite.key``, else a hash of its plan (``api.Site``)."""
+    key = getattr(site, "key", None)
+    if key is None:
+        plan = json.dumps(site.plan.to_dict(), sort_keys=True, ensure_ascii=False)
+        key = _digest("plan", code_fingerprint(), plan)
+    return key
+
+
 def _slug_of(path: str) -> str | None:
     parts = path.split("/", 2)
     return parts[1] if len(parts) == 3 and parts[0] == "sites" else None
 
 
-def produce_cached(name: str, produce: Produce, sites: Sequence[BuiltSite], workdir: Path,
+def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: Path,
                    templates: Path | None, builder: Builder) -> dict[str, bytes]:
     """One producer's files for every site, from the cache where the site is unchanged.
 
@@ -376,9 +385,9 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[BuiltSite], work
     cache = builder.cache
     fixed = _digest(name, code_fingerprint(), templates_fingerprint(templates),
                     tools_fingerprint())
-    keys = {s.slug: _digest("produce", fixed, s.key) for s in sites}
+    keys = {s.slug: _digest("produce", fixed, site_key(s)) for s in sites}
     per_site: dict[str, dict[str, bytes]] = {}
-    missed: list[BuiltSite] = []
+    missed: list[Any] = []
     for site in sites:
         value = cache.get_value(name, keys[site.slug]) if cache else None
         if value is None:
@@ -386,7 +395,7 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[BuiltSite], work
         else:
             per_site[site.slug] = value
 
-    def run(chunk: Sequence[BuiltSite]) -> dict[str, bytes]:
+    def run(chunk: Sequence[Any]) -> dict[str, bytes]:
         return call_producer(produce, chunk, workdir, templates)
 
     tick = builder._tick(name.rsplit(".", 1)[-1], len(missed))
@@ -425,7 +434,7 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[BuiltSite], work
     return out
 
 
-def produce_all(sites: Sequence[BuiltSite], workdir: Path, templates: Path | None,
+def produce_all(sites: Sequence[Any], workdir: Path, templates: Path | None,
                 builder: Builder, modules: Iterable[str]) -> dict[str, bytes]:
     """Every producer's files (docs-relative path -> bytes), sorted by path."""
     result: dict[str, bytes] = {}

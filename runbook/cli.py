@@ -228,22 +228,32 @@ def _log_mkdocs(level: int) -> None:
               help="Folder of template overrides (default: the plugin's, templates/).")
 @click.option("-f", "--config-file", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes to use (default: one per core).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress display (it only shows on a terminal anyway).")
 @reports_errors
 def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
-          config_file: Path) -> None:
+          config_file: Path, jobs: int | None, quiet: bool) -> None:
     """Build the site from topology files (default: every file under inputs/).
 
     Validates every file first; on any problem nothing is written and the previous site
-    stays as it was.
+    stays as it was. Sites whose topology, templates and generator are unchanged since the
+    last build come from the cache (.cache/runbook/); the output is the same either way.
     """
     import logging
 
+    from .progress import Progress
     from .site import build_site
 
     _log_mkdocs(logging.WARNING)
     targets = list(paths) or [Path(DEFAULT_INPUTS)]
-    site = build_site(targets, output, templates=templates, config_file=config_file)
-    click.echo(f"built {site}")
+    progress = Progress(quiet=quiet)
+    site = build_site(targets, output, templates=templates, config_file=config_file,
+                      jobs=jobs, progress=progress)
+    progress.finish()
+    if not quiet:
+        click.echo(f"built {site}")
 
 
 @main.command()

@@ -13,12 +13,13 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import RunbookError
 
 if TYPE_CHECKING:
     from .api import Site
+    from .cache import Builder
     from .plugin import RunbookPlugin, SiteNav
 
 
@@ -51,12 +52,27 @@ def _call(produce: Producer, sites: list[Site], workdir: Path, templates: Path |
     return produce(sites, workdir)
 
 
-def generate(sites: list[Site], workdir: Path, *, templates: Path | None = None
-             ) -> dict[str, bytes]:
+def generate(sites: list[Site], workdir: Path, *, templates: Path | None = None,
+             builder: Builder | None = None) -> dict[str, bytes]:
     """Every generated file of the site: docs-relative path -> content, sorted by path.
 
     ``workdir`` is a cache folder the producers may use. Two producers returning the same
-    path is a bug and raises ``ValueError``.
+    path is a bug and raises ``ValueError``. Each producer runs through the build cache
+    (:mod:`runbook.cache`: unchanged sites are not produced again; the others in parallel),
+    ``builder`` giving its cache and job count (default: a cache in ``workdir``, every core).
+    """
+    from .cache import Builder, Cache, produce_all
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    return produce_all(sites, workdir, templates, builder or Builder(Cache(workdir)),
+                       PRODUCERS)
+
+
+def generate_uncached(sites: list[Site], workdir: Path, *, templates: Path | None = None
+                      ) -> dict[str, bytes]:
+    """:func:`generate` without the build cache: every producer over every site, here.
+
+    The reference the cached, parallel path must reproduce byte for byte (tests).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     result: dict[str, bytes] = {}
@@ -106,45 +122,58 @@ def build_site(
     templates: Path | None = None,
     config_file: Path = Path("mkdocs.yml"),
     strict: bool = True,
+    jobs: int | None = None,
+    cache_dir: Path | None = None,
+    progress: Any = None,
 ) -> Path:
     """Build the whole site from ``inputs`` into ``output`` with MkDocs; return ``output``.
 
     Every topology is validated first (:class:`~runbook.errors.ValidationFailed` lists every
     problem of every file). The site is built into a temporary folder beside ``output`` and
     swapped in only when the build succeeded, so a failure leaves the previous site intact.
+
+    ``jobs`` processes share the work (default: every core); ``cache_dir`` (default: the
+    plugin's ``cache_dir``) keeps plans, producers' files and pages of unchanged sites, so
+    a rebuild redoes only what changed. ``progress`` is a :class:`runbook.progress.Progress`.
+    The output is the same, byte for byte, whatever the jobs and the cache.
     """
-    from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import Abort, ConfigurationError
 
-    from .api import load_sites
+    from . import fastbuild
+    from .cache import Builder, Cache, load_sites
+    from .parallel import default_jobs
 
     if not config_file.is_file():
         raise RunbookError(f"{config_file}: no such MkDocs configuration (run from the project "
                            "folder or name it)")
-    sites = load_sites(inputs)
+    try:
+        # site_dir is set to the staging folder below, once the inputs are known to be valid.
+        config = load_config(config_file=str(config_file), strict=strict)
+    except (ConfigurationError, Abort) as exc:
+        raise RunbookError(f"{config_file}: {exc}") from None
+    plugin = _plugin(config)
+    base = Path(config.config_file_path).resolve().parent
+    cache_root = (cache_dir or base / plugin.config.cache_dir).resolve()
+    builder = Builder(Cache(cache_root), jobs=jobs or default_jobs(), progress=progress)
+    sites = load_sites(inputs, builder)
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.new-", dir=output.parent))
     try:
-        try:
-            config = load_config(config_file=str(config_file), site_dir=str(staging),
-                                 strict=strict)
-        except (ConfigurationError, Abort) as exc:
-            raise RunbookError(f"{config_file}: {exc}") from None
-        plugin = _plugin(config)
+        config.site_dir = str(staging)
         plugin.config.inputs = [str(p.resolve()) for p in inputs]
+        plugin.config.cache_dir = str(cache_root)
         if templates is not None:
             plugin.config.templates = str(templates.resolve())
         # Generate here rather than inside MkDocs, so a producer's error surfaces as itself.
-        base = Path(config.config_file_path).resolve().parent
         plugin_templates = (base / plugin.config.templates).resolve()
-        generated = generate(sites, (base / plugin.config.cache_dir).resolve(),
+        generated = generate(sites, cache_root, builder=builder,
                              templates=plugin_templates if plugin_templates.is_dir() else None)
         plugin.preload(sites, generated)
         config.plugins.on_startup(command="build", dirty=False)
         try:
-            build(config)
+            fastbuild.build(config, jobs=builder.jobs, cache=builder.cache, progress=progress)
         except Abort as exc:
             raise SiteBuildFailed(f"mkdocs build failed: {exc}") from None
         finally:

@@ -1,0 +1,162 @@
+"""Incremental and parallel builds: the same bytes however built; an edit costs one site.
+
+Real parts throughout: real topology files, real producers (Graphviz, WeasyPrint), a real strict
+MkDocs build. To keep the runtime small, three sites are built; builds that must be cold get an
+empty runbook cache, but share WeasyPrint's own PDF folder (``<cache>/pdf``, keyed by the
+document's HTML), because laying out PDFs is what this module does not test.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runbook.site import build_site
+from tests.conftest import ROOT
+
+SITES = ("contoso.yaml", "fabrikam-lb.yaml", "adatum-im.yaml")
+CONFIG = ROOT / "mkdocs.yml"
+
+
+def snapshot(site: Path) -> dict[str, bytes]:
+    """Every file of a built site, path -> bytes.
+
+    The only bytes not compared are the four of the gzip header's MTIME in sitemap.xml.gz,
+    which MkDocs stamps with the build date.
+    """
+    files: dict[str, bytes] = {}
+    for path in sorted(site.rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(site).as_posix()
+            data = path.read_bytes()
+            if rel == "sitemap.xml.gz":
+                data = data[:4] + bytes(4) + data[8:]
+            files[rel] = data
+    return files
+
+
+def differing(a: dict[str, bytes], b: dict[str, bytes]) -> list[str]:
+    """Paths present in only one tree or with different bytes."""
+    return sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
+
+
+def entries(cache: Path) -> dict[str, set[str]]:
+    """The runbook cache's entries, by namespace (see runbook.cache)."""
+    found: dict[str, set[str]] = {}
+    for path in cache.glob("*/??/*"):
+        if path.is_file() and not path.name.startswith("."):
+            found.setdefault(path.parent.parent.name, set()).add(path.name)
+    return found
+
+
+def seed_pdfs(source_cache: Path, cache: Path) -> None:
+    """Give a cold cache the PDFs WeasyPrint already laid out (its own cache, by HTML)."""
+    if (source_cache / "pdf").is_dir():
+        shutil.copytree(source_cache / "pdf", cache / "pdf")
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("inputs")
+    for name in SITES:
+        shutil.copy(ROOT / "inputs" / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cold(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A cold build on two jobs: (site, cache)."""
+    root = tmp_path_factory.mktemp("cold")
+    site = build_site([inputs], root / "site", config_file=CONFIG, jobs=2,
+                      cache_dir=root / "cache")
+    return site, root / "cache"
+
+
+def test_a_warm_build_gives_the_same_bytes_and_converts_nothing(
+        inputs: Path, cold: tuple[Path, Path], tmp_path: Path) -> None:
+    site, cache = cold
+    before = entries(cache)
+    warm = build_site([inputs], tmp_path / "warm", config_file=CONFIG, jobs=2, cache_dir=cache)
+    assert differing(snapshot(site), snapshot(warm)) == []
+    # Nothing was produced again: the cache holds no new entry of any kind.
+    assert entries(cache) == before
+
+
+def test_a_serial_cold_build_gives_the_same_bytes_as_a_parallel_one(
+        inputs: Path, cold: tuple[Path, Path], tmp_path: Path) -> None:
+    site, cache = cold
+    seed_pdfs(cache, tmp_path / "cache")
+    serial = build_site([inputs], tmp_path / "serial", config_file=CONFIG, jobs=1,
+                        cache_dir=tmp_path / "cache")
+    assert differing(snapshot(site), snapshot(serial)) == []
+    # It really was cold: it made as many entries as the parallel build did.
+    assert {k: len(v) for k, v in entries(tmp_path / "cache").items() if k != "pdf"} == \
+           {k: len(v) for k, v in entries(cache).items() if k != "pdf"}
+
+
+def test_runbook_build_gives_the_same_bytes_as_plain_mkdocs_build(
+        inputs: Path, cold: tuple[Path, Path], tmp_path: Path) -> None:
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    from runbook.site import _plugin
+
+    site, cache = cold
+    seed_pdfs(cache, tmp_path / "cache")
+    config = load_config(config_file=str(CONFIG), site_dir=str(tmp_path / "mkdocs"), strict=True)
+    plugin = _plugin(config)
+    plugin.config.inputs = [str(inputs)]
+    plugin.config.cache_dir = str(tmp_path / "cache")
+    config.plugins.on_startup(command="build", dirty=False)
+    try:
+        build(config)
+    finally:
+        config.plugins.on_shutdown()
+    assert differing(snapshot(site), snapshot(tmp_path / "mkdocs")) == []
+
+
+def test_editing_one_topology_rebuilds_only_that_site(
+        inputs: Path, cold: tuple[Path, Path], tmp_path: Path) -> None:
+    _, cache = cold
+    edited_inputs = tmp_path / "inputs"
+    shutil.copytree(inputs, edited_inputs)
+    cache_copy = tmp_path / "cache"
+    shutil.copytree(cache, cache_copy)
+    # The same inputs at another path are other provenance lines: build them once, then edit.
+    first = build_site([edited_inputs], tmp_path / "first", config_file=CONFIG, jobs=2,
+                       cache_dir=cache_copy)
+    before = entries(cache_copy)
+
+    path = edited_inputs / "fabrikam-lb.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    old_ca = data["certificates"]["public_ca"]
+    data["certificates"]["public_ca"] = "Example Public CA"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    second = build_site([edited_inputs], tmp_path / "second", config_file=CONFIG, jobs=2,
+                        cache_dir=cache_copy)
+
+    after = entries(cache_copy)
+    new = {ns: after[ns] - before.get(ns, set()) for ns in after}
+    # One plan, and one entry per producer for the one edited site...
+    assert {ns: len(keys) for ns, keys in new.items() if keys and ns != "pdf"} == {
+        "site": 1, "plan": 1, "runbook.render": 1, "runbook.diagram": 1,
+        "runbook.exports": 1, "runbook.documents": 1, "runbook.render.global": 1,
+        "page": len([p for p in snapshot(second) if p.startswith("sites/fabrikam-lb/")
+                     and p.endswith(".html")]),
+    }
+    # ...and the output changed only where that site's files are, plus the site-wide indexes.
+    changed = differing(snapshot(first), snapshot(second))
+    elsewhere = [p for p in changed if not p.startswith("sites/fabrikam-lb/")]
+    assert set(elsewhere) <= {"index.html", "search/search_index.json",
+                              "search/search_index.js"}
+    assert "sites/fabrikam-lb/certificates.html" in changed
+    text = (second / "sites/fabrikam-lb/certificates.html").read_text(encoding="utf-8")
+    assert "Example Public CA" in text and old_ca not in text
+    # The incremental result is exactly what a cold build of the edited inputs gives.
+    seed_pdfs(cache_copy, tmp_path / "fresh-cache")
+    fresh = build_site([edited_inputs], tmp_path / "fresh", config_file=CONFIG, jobs=2,
+                       cache_dir=tmp_path / "fresh-cache")
+    assert differing(snapshot(second), snapshot(fresh)) == []
