@@ -265,22 +265,40 @@ class Placeholders:
 # --- one size ----------------------------------------------------------------------------
 
 
-def run_size(n: int, seed: int, jobs: int, root: Path, pdf: str, pdf_size: int,
-             extra: bool) -> dict[str, Any]:
-    """Cold build, baselines and one-edit rebuild for ``n`` sites."""
-    print(f"\n== {n} sites: writing the corpus ...", file=sys.stderr, flush=True)
-    base = root / f"n{n}"
-    inputs = base / "inputs"
-    paths = _write_corpus(inputs, n, seed)
+def isolated(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a fresh forked process, so each build's memory is its own."""
+    import multiprocessing
+    import traceback
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def target() -> None:
+        try:
+            send.send(("ok", fn(*args)))
+        except BaseException:
+            send.send(("error", traceback.format_exc()))
+
+    process = context.Process(target=target)
+    process.start()
+    status, value = receive.recv()
+    process.join()
+    if status != "ok":
+        raise RuntimeError(f"benchmark step failed:\n{value}")
+    return value
+
+
+def _cold(n: int, base: Path, inputs: Path, jobs: int, pdf: str, pdf_size: int,
+          extra: bool) -> dict[str, Any]:
     meter = Meter()
-    print(f"== {n} sites: cold build ...", file=sys.stderr, flush=True)
     if pdf == "all":
         cold = build(meter, inputs, base / "site", base / "cache", jobs)
     else:
         with Placeholders(pdf_size):
             cold = build(meter, inputs, base / "site", base / "cache", jobs)
     result: dict[str, Any] = {"n": n, "rows": meter.rows, "bytes": tree_bytes(base / "site"),
-                              "files": sum(1 for p in (base / "site").rglob("*") if p.is_file())}
+                              "files": sum(1 for p in (base / "site").rglob("*") if p.is_file()),
+                              "phases": cold["site"].phases}
     if extra:
         print(f"== {n} sites: baselines ...", file=sys.stderr, flush=True)
         result["jinja"] = bare_jinja(cold["sites"])
@@ -294,19 +312,42 @@ def run_size(n: int, seed: int, jobs: int, root: Path, pdf: str, pdf_size: int,
                 ROOT / "templates", builder))
         result["render_serial"] = serial.rows[0].wall
         result["dot"], result["dot_files"] = one_dot(cold["generated"], base / "dot-baseline")
-        print(f"== {n} sites: edit one topology and rebuild ...", file=sys.stderr, flush=True)
-        edited = edit_one(paths)
-        rebuild = Meter()
-        build(rebuild, inputs, base / "site-rebuild", base / "cache", jobs, prefix="")
-        result["rebuild"] = rebuild.rows
-        result["edited"] = edited.name
-        noop = Meter()
+        shutil.rmtree(base / "dot-baseline", ignore_errors=True)
+    return result
+
+
+def _rebuild(base: Path, inputs: Path, out: str, jobs: int, pdf_size: int | None
+             ) -> dict[str, Any]:
+    meter = Meter()
+    if pdf_size is None:
+        done = build(meter, inputs, base / out, base / "cache", jobs)
+    else:
         with Placeholders(pdf_size):
-            build(noop, inputs, base / "site-noop", base / "cache", jobs)
-        result["noop"] = noop.rows
-    shutil.rmtree(base / "site-rebuild", ignore_errors=True)
-    shutil.rmtree(base / "site-noop", ignore_errors=True)
-    shutil.rmtree(base / "dot-baseline", ignore_errors=True)
+            done = build(meter, inputs, base / out, base / "cache", jobs)
+    shutil.rmtree(base / out, ignore_errors=True)
+    return {"rows": meter.rows, "phases": done["site"].phases}
+
+
+def run_size(n: int, seed: int, jobs: int, root: Path, pdf: str, pdf_size: int,
+             extra: bool) -> dict[str, Any]:
+    """Cold build (with baselines), one-edit rebuild and no-change rebuild for ``n`` sites.
+
+    Each build runs in a fresh process, as ``runbook build`` would.
+    """
+    print(f"\n== {n} sites: writing the corpus ...", file=sys.stderr, flush=True)
+    base = root / f"n{n}"
+    inputs = base / "inputs"
+    paths = _write_corpus(inputs, n, seed)
+    print(f"== {n} sites: cold build ...", file=sys.stderr, flush=True)
+    result = isolated(_cold, n, base, inputs, jobs, pdf, pdf_size, extra)
+    if extra:
+        print(f"== {n} sites: edit one topology and rebuild ...", file=sys.stderr, flush=True)
+        result["edited"] = edit_one(paths).name
+        # The edited site's PDFs are laid out for real.
+        rebuild = isolated(_rebuild, base, inputs, "site-rebuild", jobs, None)
+        result["rebuild"], result["rebuild_phases"] = rebuild["rows"], rebuild["phases"]
+        noop = isolated(_rebuild, base, inputs, "site-noop", jobs, pdf_size)
+        result["noop"], result["noop_phases"] = noop["rows"], noop["phases"]
     return result
 
 
@@ -322,6 +363,12 @@ def _table(title: str, rows: list[Row]) -> None:
     total = sum(r.wall for r in rows)
     print(f"  {'total':<22}{total:8.2f}{sum(r.cpu for r in rows):8.2f}"
           f"{max(r.rss_main for r in rows) / MB:9.0f}{max(r.rss_worker for r in rows) / MB:10.0f}")
+
+
+def _phases(phases: dict[str, float]) -> None:
+    text = ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
+    print(f"  site build phases: {text} (generate: plugin on_files and nav; pages: workers;"
+          " finish: static files, theme templates, search index, anchor checks)")
 
 
 def _sum(rows: list[Row], stages: tuple[str, ...]) -> float:
@@ -384,10 +431,13 @@ def main() -> None:
           "worker = largest forked worker or child process")
     pdf_note = "placeholder PDFs (see --pdf)" if args.pdf == "sample" else "real PDFs"
     _table(f"cold build, {n} sites, empty cache ({pdf_note})", big["rows"])
+    _phases(big["phases"])
     if small:
         _table(f"cold build, {small['n']} sites", small["rows"])
     _table(f"rebuild after editing {big['edited']} (warm cache, real PDFs)", big["rebuild"])
+    _phases(big["rebuild_phases"])
     _table("rebuild with nothing changed", big["noop"])
+    _phases(big["noop_phases"])
 
     rows, re_rows = big["rows"], big["rebuild"]
     render = big["rows"][[r.stage for r in rows].index("render")].wall

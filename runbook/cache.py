@@ -158,6 +158,79 @@ class Cache:
 # --- sites -------------------------------------------------------------------------------------
 
 
+# The plan sections a site-wide page or the navigation reads (the home page's row: meta,
+# summary, warnings; a site's page list: pic, vips). Kept beside each cached plan, so a build
+# in which most sites are unchanged does not load every whole plan for the home page.
+HEAD_SECTIONS = ("meta", "summary", "warnings", "pic", "vips")
+
+
+class LazyPlan(dict[str, Any]):
+    """A plan dict holding its head sections; reading anything else loads the whole plan."""
+
+    def __init__(self, head: dict[str, Any], load: Callable[[], dict[str, Any]]) -> None:
+        super().__init__(head)
+        self._load: Callable[[], dict[str, Any]] | None = load
+
+    def _full(self) -> None:
+        if self._load is not None:
+            load, self._load = self._load, None
+            self.update(load())
+
+    def __missing__(self, key: str) -> Any:
+        if self._load is None:
+            raise KeyError(key)
+        self._full()
+        return self[key]
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        """As ``dict.get``, on the whole plan."""
+        if not dict.__contains__(self, key):
+            self._full()
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if not dict.__contains__(self, key):
+            self._full()
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Any:
+        self._full()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._full()
+        return dict.__len__(self)
+
+    def __eq__(self, other: object) -> bool:
+        self._full()
+        return dict.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def keys(self) -> Any:  # type: ignore[override]
+        """As ``dict.keys``, on the whole plan."""
+        self._full()
+        return dict.keys(self)
+
+    def values(self) -> Any:  # type: ignore[override]
+        """As ``dict.values``, on the whole plan."""
+        self._full()
+        return dict.values(self)
+
+    def items(self) -> Any:  # type: ignore[override]
+        """As ``dict.items``, on the whole plan."""
+        self._full()
+        return dict.items(self)
+
+    def copy(self) -> dict[str, Any]:  # type: ignore[override]
+        """A plain dict of the whole plan."""
+        self._full()
+        return dict(dict.items(self))
+
+    def __reduce__(self) -> Any:
+        return (dict, (self.copy(),))
+
+
 class PlanData:
     """A plan as plain data: what producers read through ``site.plan.to_dict()``.
 
@@ -223,7 +296,7 @@ class Builder:
     load_stats: LoadStats = field(default_factory=LoadStats)
 
     def _tick(self, stage: str, total: int) -> Callable[[int], None]:
-        if self.progress is None:
+        if self.progress is None or total == 0:
             return lambda n: None
         self.progress.stage(stage, total)
         return self.progress.advance
@@ -303,7 +376,8 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
             continue
         plan = marshal.loads(blob)
         fresh[key] = plan
-        head = {"slug": plan["meta"]["site"]}
+        head = {"slug": plan["meta"]["site"],
+                "plan": {k: plan[k] for k in HEAD_SECTIONS if k in plan}}
         heads[key] = head
         if cache:
             cache.put("plan", key, blob)
@@ -323,7 +397,7 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
                 assert value is not None, f"cache entry plan/{key} vanished"
                 return value
 
-            data = PlanData(load=load)
+            data = PlanData(LazyPlan(heads[key]["plan"], load))
         sites.append(BuiltSite(heads[key]["slug"], data, key, path))
     return sorted(sites, key=lambda s: s.slug)
 

@@ -160,3 +160,44 @@ def test_editing_one_topology_rebuilds_only_that_site(
     fresh = build_site([edited_inputs], tmp_path / "fresh", config_file=CONFIG, jobs=2,
                        cache_dir=tmp_path / "fresh-cache")
     assert differing(snapshot(second), snapshot(fresh)) == []
+
+
+def test_a_cached_plan_loads_whole_only_when_more_than_its_head_is_read() -> None:
+    from runbook.cache import LazyPlan
+
+    loads: list[int] = []
+
+    def load() -> dict[str, object]:
+        loads.append(1)
+        return {"meta": {"site": "x"}, "summary": {}, "routes": [1, 2]}
+
+    plan = LazyPlan({"meta": {"site": "x"}, "summary": {}}, load)
+    assert plan["meta"]["site"] == "x" and plan.get("summary") == {}
+    assert loads == []
+    assert plan.get("routes") == [1, 2]
+    assert loads == [1]
+    again = LazyPlan({"meta": {}}, load)
+    assert "routes" in again and sorted(again) == ["meta", "routes", "summary"]
+    with pytest.raises(KeyError):
+        again["nothing"]
+
+
+def test_progress_draws_only_on_a_terminal_and_not_when_quiet() -> None:
+    import io
+
+    from runbook.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, quiet, shown in ((io.StringIO(), False, False), (Terminal(), True, False),
+                                 (Terminal(), False, True)):
+        progress = Progress(stream, quiet=quiet)
+        progress.stage("pages", 3)
+        progress.advance(3)
+        progress.finish()
+        text = stream.getvalue()
+        assert bool(text) == shown
+        if shown:
+            assert "pages" in text and "3/3" in text and text.endswith("\n")
