@@ -1,9 +1,12 @@
 """The MkDocs plugin that turns topology files into site pages during ``mkdocs build``.
 
-Generated files are added in memory in ``on_files`` (``File.generated``); nothing is written
-into ``docs_dir``, so ``mkdocs serve`` does not rebuild itself in a loop. Each site's pages stay
-outside the global navigation and get a small navigation of their own (the site's pages) through
-``on_page_context`` and ``overrides/main.html``.
+Topologies are validated and the producers run in ``on_pre_build`` (before MkDocs empties
+``site_dir``); an invalid topology fails the build as a ``PluginError`` listing every
+``file:line:col: path: message``. Generated files are added in memory in ``on_files``
+(``File.generated``); nothing is written into ``docs_dir``, so ``mkdocs serve`` does not
+rebuild itself in a loop. Each site's pages stay outside the global navigation and get a small
+navigation of their own (the site's pages) through ``on_page_context`` and
+``overrides/main.html``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def __init__(self) -> None:
         super().__init__()
         self._preloaded: tuple[list[Any], dict[str, bytes]] | None = None
+        self._sites: list[Any] = []
+        self._generated: dict[str, bytes] = {}
         self.site_navs: dict[str, SiteNav] = {}
         self._files: Files | None = None
         self._base = Path.cwd()
@@ -85,21 +90,31 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             self._base = Path(config.config_file_path).resolve().parent
         return config
 
-    def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
-        """Validate the topologies, run every producer and add the results to ``files``."""
+    def on_pre_build(self, *, config: MkDocsConfig) -> None:
+        """Validate the topologies and run every producer.
+
+        This runs before MkDocs empties ``site_dir``, so invalid input leaves the previous
+        site in place even under a plain ``mkdocs build``.
+        """
         from .api import load_sites
-        from .site import generate, site_navigation
+        from .site import generate
 
         if self._preloaded is not None:
-            sites, generated = self._preloaded
-        else:
-            try:
-                sites = load_sites(self.input_paths)
-                templates = self.templates_dir if self.templates_dir.is_dir() else None
-                generated = generate(sites, self._path(self.config.cache_dir),
-                                     templates=templates)
-            except RunbookError as exc:
-                raise PluginError(exc.format()) from None
+            self._sites, self._generated = self._preloaded
+            return
+        try:
+            self._sites = load_sites(self.input_paths)
+            templates = self.templates_dir if self.templates_dir.is_dir() else None
+            self._generated = generate(self._sites, self._path(self.config.cache_dir),
+                                       templates=templates)
+        except RunbookError as exc:
+            raise PluginError(exc.format()) from None
+
+    def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
+        """Add every generated file to ``files`` (in memory, nothing lands in docs_dir)."""
+        from .site import site_navigation
+
+        sites, generated = self._sites, self._generated
         for src_uri, content in generated.items():
             existing = files.get_file_from_path(src_uri)
             if existing is not None:

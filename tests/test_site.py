@@ -190,3 +190,30 @@ def test_runbook_build_defaults_to_inputs_into_site(tmp_path: Path,
     assert result.exit_code == 0, result.output
     assert (tmp_path / "site" / "sites" / "only-site" / "runbook.html").is_file()
     assert not (tmp_path / "site" / "sites" / "contoso-hq").exists()
+
+
+def test_mkdocs_build_reports_invalid_topologies_and_keeps_the_previous_site(
+    tmp_path: Path,
+) -> None:
+    for name in ("docs", "overrides"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / "mkdocs.yml").write_text(
+        (ROOT / "mkdocs.yml").read_text(encoding="utf-8").replace(
+            "      inputs:\n        - inputs\n", "      inputs:\n        - topologies\n"),
+        encoding="utf-8")
+    broken = contoso()
+    broken["next_hop"] = 42
+    (tmp_path / "topologies").mkdir()
+    write(tmp_path / "topologies", broken, "broken.yaml")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("previous build\n", encoding="utf-8")
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+
+    done = subprocess.run([str(mkdocs), "build"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+    assert done.returncode == 1
+    assert re.search(r"topologies/broken\.yaml:\d+:\d+: next_hop: ", done.stderr), done.stderr
+    assert "Traceback" not in done.stderr
+    # Validation runs before MkDocs empties site_dir: the previous site is still there.
+    assert (tmp_path / "site" / "index.html").read_text(encoding="utf-8") == "previous build\n"
