@@ -202,11 +202,20 @@ def _split(path: str) -> list[str | int]:
 
 
 def display_name(path: Path) -> str:
-    """How a file is named in messages: relative to the working folder when inside it."""
+    """How a file is named in messages and provenance.
+
+    Relative to the working folder when inside it, else relative to its git work tree (so
+    output does not depend on where a checkout lives), else as given.
+    """
+    full = path.resolve()
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(full.relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
+        pass
+    for parent in full.parents:
+        if (parent / ".git").exists():
+            return str(full.relative_to(parent))
+    return str(path)
 
 
 def load_topology(path: Path | str) -> Loaded:

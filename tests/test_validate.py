@@ -222,3 +222,21 @@ def test_the_shipped_examples_are_all_valid() -> None:
     assert len(results) >= 2
     for item in results:
         assert item.problems == [], "\n".join(p.format() for p in item.problems)
+
+
+def test_files_outside_the_working_folder_are_named_relative_to_their_git_work_tree(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.validate import display_name
+
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "inputs").mkdir()
+    topology = repo / "inputs" / "x.yaml"
+    topology.write_text("site: x\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # No absolute path: provenance must not depend on where the checkout lives.
+    assert display_name(topology) == "inputs/x.yaml"
+    monkeypatch.chdir(repo)
+    assert display_name(topology) == "inputs/x.yaml"
