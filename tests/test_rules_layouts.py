@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runbook.validate import load_topology
+from tests.topo import pos as position
 
 INPUTS = Path(__file__).resolve().parent.parent / "inputs"
 
@@ -17,16 +18,6 @@ def variant(tmp_path: Path, example: str, old: str, new: str) -> tuple[Path, str
     path = tmp_path / f"{example}.yaml"
     path.write_text(text)
     return path, text
-
-
-def position(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:
-    """1-based line and column of the n-th ``needle`` in ``text``."""
-    start = -1
-    for _ in range(occurrence):
-        start = text.index(needle, start + 1)
-    line = text.count("\n", 0, start) + 1
-    col = start - (text.rfind("\n", 0, start) + 1) + 1
-    return line, col
 
 
 def errors(path: Path) -> list[tuple[int, int, str, str]]:
@@ -89,7 +80,7 @@ def test_a_split_edge_enabling_the_same_feature_twice_is_rejected(tmp_path: Path
                          "federation: true")
     [(line, col, field, message)] = errors(path)
     assert field == "edge.servers[1].features.remote_access"
-    assert (line, col) == position(text, "true", occurrence=3)
+    assert (line, col) == position(text, "true", nth=3)
     assert "remote user access is enabled on wgedge-ra and again on wgedge-fed" in message
 
 
