@@ -294,6 +294,9 @@ class Builder:
     jobs: int = field(default_factory=default_jobs)
     progress: Any = None
     load_stats: LoadStats = field(default_factory=LoadStats)
+    # Where produced files other than Markdown pages are kept on disk, handed on by path
+    # instead of in memory (None: everything stays in memory).
+    spill_dir: Path | None = None
 
     def _tick(self, stage: str, total: int) -> Callable[[int], None]:
         if self.progress is None or total == 0:
@@ -494,9 +497,12 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     if cache:
         for site in missed:
             cache.put_value(name, keys[site.slug], per_site[site.slug])
-    out: dict[str, bytes] = {}
+    out: dict[str, Any] = {}
     for site in sites:
-        out.update(per_site[site.slug])
+        files = per_site.pop(site.slug)
+        if builder.spill_dir is not None:
+            files = spill(files, builder.spill_dir, keys[site.slug])
+        out.update(files)
     if name in GLOBAL_BUILDERS:
         key = _digest("global", fixed, *(keys[s.slug] for s in sites))
         made = cache.get_value(name + ".global", key) if cache else None
@@ -508,10 +514,37 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     return out
 
 
+def spill(files: dict[str, bytes], folder: Path, key: str) -> dict[str, Any]:
+    """``files`` with every file but Markdown pages written to ``folder`` and given as a path.
+
+    A thousand sites' diagrams, exports and PDFs take hundreds of megabytes; on disk they cost
+    the build no memory, and MkDocs copies them from there. A file is named by a hash of the
+    producer's cache key and its path, which determine its content, so a warm build finds it
+    written already.
+    """
+    out: dict[str, Any] = {}
+    for path, content in files.items():
+        if path.endswith(".md"):
+            out[path] = content
+            continue
+        target = folder / _digest(key, path)[:40]
+        if not target.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(content)
+            os.replace(tmp, target)
+        out[path] = target
+    return out
+
+
 def produce_all(sites: Sequence[Any], workdir: Path, templates: Path | None,
-                builder: Builder, modules: Iterable[str]) -> dict[str, bytes]:
-    """Every producer's files (docs-relative path -> bytes), sorted by path."""
-    result: dict[str, bytes] = {}
+                builder: Builder, modules: Iterable[str]) -> dict[str, Any]:
+    """Every producer's files (docs-relative path -> bytes), sorted by path.
+
+    With ``builder.spill_dir`` set, files other than Markdown pages are a :class:`Path` to
+    their bytes on disk instead (see :func:`spill`).
+    """
+    result: dict[str, Any] = {}
     owner: dict[str, str] = {}
     for name in modules:
         produce = importlib.import_module(name).produce

@@ -26,6 +26,7 @@ before the workers start and written after they finish.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cache import Cache, code_fingerprint
-from .parallel import LAST, map_chunks
+from .parallel import LAST, current_rss, map_chunks
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
@@ -56,12 +57,13 @@ class BuildStats:
     worker_peak_rss: int = 0
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
+    rss: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class _PageResult:
     src_uri: str
-    entries: list[dict[str, Any]]
+    entries: list[str]  # search index entries, each as its JSON text
     anchors: list[str] | None
     links: dict[str, dict[str, str]]
     from_cache: bool
@@ -94,6 +96,10 @@ def _tree(root: Path | None) -> str:
 
 
 def _file_hash(file: File) -> str:
+    if file.generated_by is not None and file.abs_src_path:
+        # A generated file handed on by path is named by what determines its content
+        # (runbook.cache.spill): the name is its hash.
+        return "spilled:" + Path(file.abs_src_path).name
     return hashlib.sha256(file.content_bytes).hexdigest()
 
 
@@ -139,6 +145,25 @@ class _Keys:
             f"{self._base}\0{self._folders[folder]}\0{file.src_uri}".encode()).hexdigest()
 
 
+def _entry_json(entry: dict[str, Any]) -> str:
+    # As Material's search plugin serialises each entry inside its index (json.dumps with
+    # these separators): held as text, a thousand sites' entries take a fraction of the memory.
+    return json.dumps(entry, separators=(",", ":"), default=str)
+
+
+def _set_search_index(search: Any, entries: list[str]) -> None:
+    """Make the search plugin write ``entries`` (JSON texts, in page order) as its index.
+
+    Its own code writes the index's head (the search configuration) from an empty entry
+    list; the entries are spliced in as the text ``json.dumps`` would have made of them.
+    """
+    search.entries = []
+    empty = search.generate_search_index(None)
+    assert empty.endswith('"docs":[]}'), empty[-40:]
+    text = "".join((empty[:-2], ",".join(entries), "]}"))
+    search.generate_search_index = lambda prev: text
+
+
 def _write(data: bytes, path: str) -> None:
     from mkdocs import utils
 
@@ -178,6 +203,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         nav = get_navigation(files, config)
         nav = config.plugins.on_nav(nav, config=config, files=files)
         stats.phases["generate"] = time.monotonic() - start
+        stats.rss["generate"] = current_rss()
 
         doc_files = files.documentation_pages(inclusion=inclusion)
         for file in doc_files:
@@ -212,6 +238,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
             progress.finish()
         stats.workers, stats.worker_peak_rss = LAST.workers, LAST.worker_peak_rss
         stats.phases["pages"] = time.monotonic() - t
+        stats.rss["pages"] = current_rss()
         t = time.monotonic()
         by_uri: dict[str, _PageResult] = {}
         for page_results, counts in results:
@@ -224,6 +251,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         stats.converted = len(doc_files) - stats.cached
 
         files.copy_static_files(inclusion=inclusion)
+        stats.rss["static"] = current_rss()
         for template in config.theme.static_templates:
             _build_theme_template(template, env, files, config, nav)
         for template in config.extra_templates:
@@ -231,7 +259,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
 
             _build_extra_template(template, files, config, nav)
 
-        entries: list[dict[str, Any]] = []
+        entries: list[str] = []
         for file in doc_files:
             assert file.page is not None
             if file.src_uri in by_uri:
@@ -247,15 +275,19 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
             _build_page(file.page, config, doc_files, nav, env,
                         excluded=file.inclusion.is_excluded())
             if search is not None:
-                entries += search.entries[before:]
+                entries += map(_entry_json, search.entries[before:])
+                del search.entries[before:]
         if search is not None:
-            search.entries = entries
+            _set_search_index(search, entries)
+            del entries
 
         log_level = config.validation.links.anchors
         for file in doc_files:
             assert file.page is not None
             file.page.validate_anchor_links(files=files, log_level=log_level)
+        stats.rss["pages merged"] = current_rss()
         config.plugins.on_post_build(config=config)
+        stats.rss["post_build"] = current_rss()
         stats.phases["finish"] = time.monotonic() - t
         if counts := warning_counter.get_counts():
             msg = ", ".join(f"{v} {k.lower()}s" for k, v in counts)
@@ -310,7 +342,8 @@ def _convert(chunk: Sequence[File], config: MkDocsConfig, files: Files, doc_file
             del files.get_file_from_path
         before = len(search.entries) if search is not None else 0
         _build_page(page, config, doc_files, nav, env, excluded=file.inclusion.is_excluded())
-        entries = search.entries[before:] if search is not None else []
+        entries = [_entry_json(e) for e in search.entries[before:]] if search is not None \
+            else []
         if search is not None:
             del search.entries[before:]
         anchors = sorted(page.present_anchor_ids) if page.present_anchor_ids is not None \

@@ -46,6 +46,18 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def current_rss() -> int:
+    """This process's resident memory now, in bytes (0 where /proc is not available)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return 0
+
+
 def reset_peak_rss() -> None:
     """Start measuring :func:`peak_rss` afresh (Linux: ``clear_refs`` resets VmHWM)."""
     try:

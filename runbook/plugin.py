@@ -120,7 +120,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             if existing is not None:
                 # A static docs/ file would silently shadow generated content: refuse.
                 raise PluginError(f"docs/{src_uri} clashes with a generated file of that name")
-            files.append(File.generated(config, src_uri, content=content))
+            if isinstance(content, Path):  # runbook build hands large files on by path
+                files.append(File.generated(config, src_uri, abs_src_path=str(content)))
+            else:
+                files.append(File.generated(config, src_uri, content=content))
         self.site_navs = site_navigation(sites, set(generated))
         self._files = files
         return files

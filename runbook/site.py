@@ -155,7 +155,8 @@ def build_site(
     plugin = _plugin(config)
     base = Path(config.config_file_path).resolve().parent
     cache_root = (cache_dir or base / plugin.config.cache_dir).resolve()
-    builder = Builder(Cache(cache_root), jobs=jobs or default_jobs(), progress=progress)
+    builder = Builder(Cache(cache_root), jobs=jobs or default_jobs(), progress=progress,
+                      spill_dir=cache_root / "files")
     sites = load_sites(inputs, builder)
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
