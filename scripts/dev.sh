@@ -14,7 +14,7 @@ if [ "$task" = test ]; then
   command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
   command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
 fi
-fc-list 2>/dev/null | grep -q DejaVuSans || need_apt+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} with apt-get"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
