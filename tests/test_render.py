@@ -686,3 +686,12 @@ def test_the_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> 
     folder, heading = done.stdout.splitlines()
     assert Path(folder) == tmp_path / "unpacked" / "runbook" / "templates"
     assert heading == "# Edge installation runbook — Contoso HQ edge deployment"
+
+
+@pytest.mark.parametrize("page", ["index.md", "firewall.md"])
+def test_overview_and_firewall_pages_show_both_diagrams_linked_to_svg_and_dot(
+        pages: dict[str, str], page: str) -> None:
+    text = pages[page]
+    for name in ("network", "traffic"):
+        assert f"](diagrams/{name}.svg)](diagrams/{name}.svg)" in text
+        assert f"](diagrams/{name}.dot)" in text
