@@ -298,10 +298,10 @@ class Builder:
     # instead of in memory (None: everything stays in memory).
     spill_dir: Path | None = None
 
-    def _tick(self, stage: str, total: int) -> Callable[[int], None]:
+    def _tick(self, stage: str, total: int, unit: str = "sites") -> Callable[[int], None]:
         if self.progress is None or total == 0:
             return lambda n: None
-        self.progress.stage(stage, total)
+        self.progress.stage(stage, total, unit)
         return self.progress.advance
 
     def _done(self) -> None:
@@ -364,7 +364,7 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
         else:
             heads[key] = head
     stats = builder.load_stats = LoadStats(files=len(files), missed=len(missed))
-    tick = builder._tick("validate", len(missed))
+    tick = builder._tick("validate", len(missed), "files")
     results = map_chunks(_load_chunk, [(str(p), r) for p, r, _ in missed], builder.jobs,
                          on_done=tick)
     builder._done()
@@ -390,10 +390,11 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
         _raise_like_load_sites(paths)
     sites = []
     for path, _, key in keyed:
-        if key in fresh:
+        if cache is None:
             data = PlanData(fresh[key])
         else:
-            assert cache is not None
+            # Even a plan made just now is read back when a producer needs it: a thousand
+            # plans held here would be a hundred megabytes that every later stage carries.
 
             def load(key: str = key) -> dict[str, Any]:
                 value = cache.get_value("plan", key)
@@ -463,46 +464,57 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     fixed = _digest(name, code_fingerprint(), templates_fingerprint(templates),
                     tools_fingerprint())
     keys = {s.slug: _digest("produce", fixed, site_key(s)) for s in sites}
-    per_site: dict[str, dict[str, bytes]] = {}
+    spill_dir = builder.spill_dir
+
+    def finish(slug: str, files: dict[str, bytes]) -> dict[str, Any]:
+        return files if spill_dir is None else spill(files, spill_dir, keys[slug])
+
+    out: dict[str, Any] = {}
     missed: list[Any] = []
     for site in sites:
         value = cache.get_value(name, keys[site.slug]) if cache else None
         if value is None:
             missed.append(site)
         else:
-            per_site[site.slug] = value
+            out.update(finish(site.slug, value))
 
-    def run(chunk: Sequence[Any]) -> dict[str, bytes]:
-        return call_producer(produce, chunk, workdir, templates)
-
-    tick = builder._tick(name.rsplit(".", 1)[-1], len(missed))
-    jobs = 1 if name in SELF_PARALLEL else builder.jobs
-    results = map_chunks(run, missed, jobs, on_done=tick)
-    builder._done()
-    for site in missed:
-        per_site[site.slug] = {}
-    global_paths: set[str] = set()
-    for chunk in results:
-        for path, content in chunk.items():
+    def run(chunk: Sequence[Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        # In a worker: produce, split by site, store, spill; only what remains travels back.
+        made = call_producer(produce, chunk, workdir, templates)
+        per_site: dict[str, dict[str, bytes]] = {s.slug: {} for s in chunk}
+        outside: list[str] = []
+        for path, content in made.items():
             slug = _slug_of(path)
             if slug is None or slug not in per_site:
-                global_paths.add(path)
+                outside.append(path)
                 continue
             if not isinstance(content, bytes):
                 raise TypeError(f"{name} produced {type(content).__name__} for {path}")
             per_site[slug][path] = content
+        del made
+        done = {}
+        for slug in list(per_site):
+            files = per_site.pop(slug)
+            if cache:
+                cache.put_value(name, keys[slug], files)
+            done[slug] = finish(slug, files)
+        return done, outside
+
+    tick = builder._tick(name.rsplit(".", 1)[-1], len(missed))
+    jobs = 1 if name in SELF_PARALLEL else builder.jobs
+    # With files spilled to disk, even a one-process producer runs in a forked worker: its
+    # memory high-water mark then never becomes the build process's own.
+    results = map_chunks(run, missed, jobs, on_done=tick, isolate=spill_dir is not None)
+    builder._done()
+    global_paths: set[str] = set()
+    for done, outside in results:
+        for files in done.values():
+            out.update(files)
+        global_paths.update(outside)
+    del results
     if global_paths and name not in GLOBAL_BUILDERS:
         raise ValueError(f"{name} produced {sorted(global_paths)}, outside sites/<slug>/, "
                          "without a builder in runbook.cache.GLOBAL_BUILDERS")
-    if cache:
-        for site in missed:
-            cache.put_value(name, keys[site.slug], per_site[site.slug])
-    out: dict[str, Any] = {}
-    for site in sites:
-        files = per_site.pop(site.slug)
-        if builder.spill_dir is not None:
-            files = spill(files, builder.spill_dir, keys[site.slug])
-        out.update(files)
     if name in GLOBAL_BUILDERS:
         key = _digest("global", fixed, *(keys[s.slug] for s in sites))
         made = cache.get_value(name + ".global", key) if cache else None

@@ -160,8 +160,10 @@ def _set_search_index(search: Any, entries: list[str]) -> None:
     search.entries = []
     empty = search.generate_search_index(None)
     assert empty.endswith('"docs":[]}'), empty[-40:]
-    text = "".join((empty[:-2], ",".join(entries), "]}"))
-    search.generate_search_index = lambda prev: text
+    held = ["".join((empty[:-2], ",".join(entries), "]}"))]
+    entries.clear()
+    # Handed over once, then let go: the index is large, and the offline plugin reads it back.
+    search.generate_search_index = lambda prev: held.pop()
 
 
 def _write(data: bytes, path: str) -> None:
@@ -231,7 +233,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         # the workers finished, so the two never compete for the cores.
         t = time.monotonic()
         if progress is not None:
-            progress.stage("pages", len(site_files))
+            progress.stage("pages", len(site_files), "pages")
         results = map_chunks(convert, site_files, jobs, tasks_per_job=8,
                              on_done=progress.advance if progress is not None else None)
         if progress is not None:
@@ -247,6 +249,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
             if LAST.workers:  # a worker's warnings were counted in its own copy
                 for level, n in counts.items():
                     warning_counter.counts[level] += n
+        del results  # by_uri holds them now, and lets go of each once merged
         stats.cached = sum(r.from_cache for r in by_uri.values())
         stats.converted = len(doc_files) - stats.cached
 
@@ -262,8 +265,8 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         entries: list[str] = []
         for file in doc_files:
             assert file.page is not None
-            if file.src_uri in by_uri:
-                result = by_uri[file.src_uri]
+            result = by_uri.pop(file.src_uri, None)
+            if result is not None:
                 entries += result.entries
                 file.page.present_anchor_ids = (set(result.anchors)
                                                 if result.anchors is not None else None)

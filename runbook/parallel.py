@@ -109,19 +109,22 @@ def _can_fork() -> bool:
 
 
 def map_chunks(fn: Callable[[Sequence[T]], R], items: Sequence[T], jobs: int,
-               tasks_per_job: int = 4, on_done: Callable[[int], None] | None = None
-               ) -> list[R]:
+               tasks_per_job: int = 4, on_done: Callable[[int], None] | None = None,
+               isolate: bool = False) -> list[R]:
     """``fn`` applied to contiguous chunks of ``items``; results in chunk order.
 
     Up to ``jobs`` processes run at once; ``items`` is cut into ``jobs * tasks_per_job``
     chunks so a slow chunk does not leave a core idle at the end. ``on_done(n)`` is called
     with each finished chunk's length (for progress). Exceptions raised by ``fn`` in a worker
-    are raised here.
+    are raised here. With ``isolate``, even a single chunk runs in a forked process, so its
+    memory is given back when it ends.
     """
     global _JOB
     parts = chunks(items, max(1, jobs) * tasks_per_job if jobs > 1 else 1)
     LAST.workers, LAST.worker_peak_rss, LAST.tasks = 0, 0, len(parts)
-    if jobs <= 1 or len(parts) <= 1 or not _can_fork():
+    if not parts:
+        return []
+    if ((jobs <= 1 or len(parts) <= 1) and not isolate) or not _can_fork():
         results = []
         for part in parts:
             results.append(fn(part))
@@ -132,7 +135,7 @@ def map_chunks(fn: Callable[[Sequence[T]], R], items: Sequence[T], jobs: int,
     done: list[tuple[Any, int]] = []
     try:
         context = multiprocessing.get_context("fork")
-        workers = min(jobs, len(parts))
+        workers = max(1, min(jobs, len(parts)))
         with context.Pool(workers) as pool:
             for index, item in enumerate(pool.imap(_run, range(len(parts)), chunksize=1)):
                 done.append(item)

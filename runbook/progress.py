@@ -22,14 +22,15 @@ class Progress:
         self.interval = interval
         self.start = time.monotonic()
         self.name = ""
+        self.unit = ""
         self.total = 0
         self.count = 0
         self._last = 0.0
         self._width = 0
 
-    def stage(self, name: str, total: int) -> None:
-        """Begin a stage of ``total`` items (0 when unknown)."""
-        self.name, self.total, self.count = name, total, 0
+    def stage(self, name: str, total: int, unit: str = "") -> None:
+        """Begin a stage of ``total`` items (0 when unknown), counted in ``unit``."""
+        self.name, self.total, self.count, self.unit = name, total, 0, unit
         self._draw(force=True)
 
     def advance(self, n: int = 1) -> None:
@@ -49,7 +50,7 @@ class Progress:
         """The text drawn for the current state."""
         elapsed = time.monotonic() - self.start
         count = f"{self.count}/{self.total}" if self.total else f"{self.count}"
-        return f"runbook: {self.name:<10} {count:>11}  {elapsed:6.1f}s"
+        return f"runbook: {self.name:<10} {count:>11} {self.unit:<6} {elapsed:6.1f}s"
 
     def _draw(self, force: bool = False) -> None:
         if not self.enabled:
