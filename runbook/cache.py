@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .parallel import default_jobs, map_chunks
+from .parallel import default_jobs, map_chunks, release_memory
 
 DEFAULT_CACHE_DIR = Path(".cache/runbook")
 Produce = Callable[..., dict[str, bytes]]
@@ -566,4 +566,5 @@ def produce_all(sites: Sequence[Any], workdir: Path, templates: Path | None,
                 raise ValueError(f"{name} and {owner[path]} both produce {path}")
             result[path] = content
             owner[path] = name
+    release_memory()
     return dict(sorted(result.items()))

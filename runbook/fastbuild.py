@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cache import Cache, code_fingerprint
-from .parallel import LAST, current_rss, map_chunks
+from .parallel import LAST, current_rss, map_chunks, release_memory
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
@@ -205,6 +205,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         nav = get_navigation(files, config)
         nav = config.plugins.on_nav(nav, config=config, files=files)
         stats.phases["generate"] = time.monotonic() - start
+        release_memory()
         stats.rss["generate"] = current_rss()
 
         doc_files = files.documentation_pages(inclusion=inclusion)
@@ -283,6 +284,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         if search is not None:
             _set_search_index(search, entries)
             del entries
+        release_memory()
 
         log_level = config.validation.links.anchors
         for file in doc_files:
