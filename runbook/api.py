@@ -27,7 +27,11 @@ class Site:
 
 def _plan(item: Loaded, revision: str | None) -> Plan:
     assert item.topology is not None
-    provenance = Provenance(source=item.source.file, revision=revision)
+    source = item.source.file
+    if Path(source).is_absolute():
+        # Outside the working folder and outside git: publish the name, not a local path.
+        source = Path(source).name
+    provenance = Provenance(source=source, revision=revision)
     return build_plan(item.topology, provenance, [w.as_dict() for w in item.warnings])
 
 

@@ -66,6 +66,9 @@ def validate(paths: tuple[Path, ...], strict: bool, quiet: bool) -> None:
     for item in results:
         for p in item.problems:
             click.echo(p.format(), err=True)
+        if item.errors and not item.rules_checked:
+            click.echo(f"{item.source.file}: note: the deployment rules run once the errors "
+                       "above are fixed; run validate again then", err=True)
         bad = bool(item.errors) or (strict and bool(item.warnings))
         failed += bad
         if not quiet:

@@ -22,6 +22,8 @@ MAX_NODES = 20_000  # a large topology holds a few hundred values
 MAX_DEPTH = 32  # a topology nests about 8 levels; PyYAML's composer recurses per level
 
 PathKey = tuple[str | int, ...]
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in (
+    "str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
 
 
 @dataclass
@@ -104,6 +106,10 @@ class _Builder:
             raise _LoadError(*_mark(node), f"values nest more than {MAX_DEPTH} levels deep "
                              "once aliases are expanded; write the values out instead")
         self.src.positions[path] = _mark(node)
+        if node.tag not in _PLAIN_TAGS:
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise _LoadError(*_mark(node), f"YAML tag '{shown}' is not allowed: a topology "
+                             "holds plain values, lists and mappings; remove the tag")
         if isinstance(node, yaml.MappingNode):
             if id(node) not in self.merged:  # an aliased node is flattened only once
                 own = sum(k.tag != "tag:yaml.org,2002:merge" for k, _ in node.value)

@@ -28,6 +28,7 @@ PROVIDERS: dict[str, str] = {
 }
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_VAULT_ENTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
@@ -215,9 +216,21 @@ class Certificates(Strict):
         True, description="One SAN certificate for Access and Web Conferencing.")
 
 
+def _vault_entry(value: str) -> str:
+    if not _VAULT_ENTRY.match(value):
+        raise ValueError("this does not look like the name of a vault entry: name the entry "
+                         "(letters, digits and . _ : / @ + -, e.g. contoso/ocs/RTCProxyService),"
+                         " never the secret itself")
+    return value
+
+
+VaultEntry = Annotated[StrictStr, AfterValidator(_vault_entry)]
+
+
 class Vault(Strict):
-    service_account: Text | None = Field(None, description="Vault entry of RTCProxyService.")
-    product_key: Text | None = Field(None, description="Vault entry of the product key.")
+    service_account: VaultEntry | None = Field(None, description="Vault entry of "
+                                               "RTCProxyService.")
+    product_key: VaultEntry | None = Field(None, description="Vault entry of the product key.")
 
 
 class Change(Strict):

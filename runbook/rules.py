@@ -32,7 +32,8 @@ RULES: list[Rule] = []
 # deliberately absent: examples use them as stand-ins for public addresses).
 NON_PUBLIC = [ipaddress.IPv4Network(n) for n in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
-    "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4")]
+    "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "192.0.0.0/24",
+    "198.18.0.0/15")]
 LB_SERVERS_HINT = ("load-balancing all three roles needs four servers: two or more running "
                    "Access + Web Conferencing and two or more running only the A/V Edge")
 
@@ -161,7 +162,8 @@ def av_address_public(t: Topology, src: Source) -> Iterator[Problem]:
     if lb is not None and lb.av is not None:
         if lb.av.external_ip is not None and not is_public(lb.av.external_ip):
             yield src.problem(("edge", "load_balancer", "av", "external_ip"), "the A/V VIP must "
-                              "be a publicly routable address", severity=sev, code="av-public")
+                              "be a publicly routable address: use a public address routed to "
+                              "the load balancer without NAT", severity=sev, code="av-public")
         if lb.av.public_ip is not None:
             yield src.problem(("edge", "load_balancer", "av", "public_ip"), "the A/V VIP must "
                               "not be behind NAT: remove public_ip", severity=sev, code="av-nat")
@@ -169,20 +171,38 @@ def av_address_public(t: Topology, src: Source) -> Iterator[Problem]:
 
 @rule
 def external_addresses_reachable(t: Topology, src: Source) -> Iterator[Problem]:
-    if t.environment != "production":
-        return
+    sev = _severity(t)
     balanced = load_balanced_roles(t)
+
+    def nat_target(public_ip: str | None, path: PathKey) -> Iterator[Problem]:
+        if public_ip is not None and not is_public(public_ip):
+            yield src.problem(path, f"public_ip {public_ip} is not a public address, yet public "
+                              "DNS would point at it: give the address the NAT publishes on "
+                              "the Internet", severity=sev, code="private-public-ip")
+
+    def unreachable(ip: str, path: PathKey) -> Iterator[Problem]:
+        if t.environment == "production" and not is_public(ip):
+            yield src.problem(path, f"{ip} is private and has no public_ip: public DNS cannot "
+                              "point at it; add the NAT address as public_ip",
+                              severity="warning", code="no-public-ip")
+
     for i, s in enumerate(t.edge.servers):
         for role in ("access", "webconf"):
             nic = getattr(s.nics, role)
-            if nic is None or role in balanced or nic.public_ip is not None:
+            if nic is None:
                 continue
-            ip = nic.ip.split("/")[0]
-            if not is_public(ip):
-                yield src.problem(_server_path(i, "nics", role, "ip"), f"{ip} is private and "
-                                  "has no public_ip: public DNS cannot point at it; add the "
-                                  "NAT address as public_ip", severity="warning",
-                                  code="no-public-ip")
+            yield from nat_target(nic.public_ip, _server_path(i, "nics", role, "public_ip"))
+            if role not in balanced and nic.public_ip is None:
+                yield from unreachable(nic.ip.split("/")[0], _server_path(i, "nics", role, "ip"))
+    lb = t.edge.load_balancer
+    for role in ("access", "webconf"):
+        vip = getattr(lb, role) if lb is not None else None
+        if vip is None:
+            continue
+        path: PathKey = ("edge", "load_balancer", role)
+        yield from nat_target(vip.public_ip, (*path, "public_ip"))
+        if vip.public_ip is None and vip.external_ip is not None:
+            yield from unreachable(vip.external_ip, (*path, "external_ip"))
 
 
 @rule
@@ -328,8 +348,16 @@ def features_consistent(t: Topology, src: Source) -> Iterator[Problem]:
                               code="pic-public-ca")
         if len(set(f.public_im)) != len(f.public_im):
             yield src.problem(path, "a provider is listed twice: list each once")
+    anonymous = any(effective_features(t, s).anonymous_meetings
+                    for s in servers_with(t, "access")) and bool(servers_with(t, "webconf"))
+    if anonymous and t.certificates.public_ca is None:
+        yield src.problem(("edge", "features", "anonymous_meetings"), "anonymous meeting "
+                          "participants must trust the Web Conferencing Edge certificate, so it "
+                          "needs a public CA: set certificates.public_ca, or set "
+                          "anonymous_meetings: false", severity=sev, code="anonymous-public-ca")
     external_roles = [r for r in ("access", "webconf") if servers_with(t, r)]
-    if external_roles and t.certificates.public_ca is None and t.environment == "production":
+    if external_roles and t.certificates.public_ca is None and t.environment == "production" \
+            and not anonymous:
         yield src.problem(("certificates",), "no public CA is named: external clients and "
                           "partners will not trust an internal CA's certificate on the "
                           "Access/Web Conferencing Edge; set certificates.public_ca",
@@ -387,7 +415,8 @@ def load_balancing_layout(t: Topology, src: Source) -> Iterator[Problem]:
                             role in s.roles:
                         yield src.problem(_server_path(i, "fqdns", role), f"servers behind one "
                                           f"{role} VIP share one public name, but this one "
-                                          f"differs ({sorted(names)}): remove the per-server name")
+                                          f"differs ({', '.join(sorted(names))}): remove the "
+                                          "per-server name")
         for i, s in enumerate(t.edge.servers):
             if s.features is not None:
                 yield src.problem(_server_path(i, "features"), "servers behind a load balancer "

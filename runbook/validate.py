@@ -40,6 +40,11 @@ class Loaded:
     problems: list[Problem] = field(default_factory=list)
 
     @property
+    def rules_checked(self) -> bool:
+        """False when shape errors kept the deployment rules from running."""
+        return self.topology is not None
+
+    @property
     def errors(self) -> list[Problem]:
         """Problems that make the file invalid."""
         return [p for p in self.problems if p.severity == "error"]

@@ -50,9 +50,10 @@ def test_validate_with_no_argument_checks_inputs_and_passes(in_root: Path) -> No
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in INPUTS.glob("*.yaml"))
     for name in files:
-        assert f"inputs/{name}: valid (0 error(s), 0 warning(s))" in result.stdout
+        assert f"inputs/{name}: valid (0 error(s), " in result.stdout
     assert result.stdout.endswith(f"{len(files)} of {len(files)} topology file(s) valid\n")
-    assert result.stderr == ""
+    # Warnings are printed but do not fail the run (only the lab example has one).
+    assert all(": warning: " in line for line in result.stderr.splitlines())
 
 
 def test_validate_a_valid_file_exits_0(tmp_path: Path) -> None:
@@ -95,7 +96,10 @@ def test_validate_a_folder_reports_every_file_even_after_a_broken_one(tmp_path: 
     assert "b-syntax.yaml: invalid (1 error(s), 0 warning(s))" in result.stdout
     assert "z-valid.yaml: valid (0 error(s), 0 warning(s))" in result.stdout
     assert "1 of 3 topology file(s) valid" in result.stdout
-    assert len(result.stderr.splitlines()) == 3
+    assert len(result.stderr.splitlines()) == 4
+    # The syntax error kept the deployment rules from running on b-syntax.yaml: say so.
+    assert "b-syntax.yaml: note: the deployment rules run once the errors above are fixed" \
+        in result.stderr
     assert "b-syntax.yaml:2:1: YAML syntax error" in result.stderr
 
 

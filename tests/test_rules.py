@@ -554,6 +554,7 @@ def test_public_im_without_a_public_ca_is_only_a_warning_in_a_lab(tmp_path: Path
     del t["certificates"]["public_ca"]
     found, _ = check(tmp_path, t)
     assert [(p.path, p.severity, p.code) for p in found] == [
+        ("edge.features.anonymous_meetings", "warning", "anonymous-public-ca"),
         ("edge.features.public_im", "warning", "pic-public-ca")]
 
 
