@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from .errors import RunbookError
 from .pdf import cached_pdf
-from .render import cell, code, default_templates_dir, md
+from .render import cell, code, default_templates_dir, md, url
 
 if TYPE_CHECKING:
     from .api import Site
@@ -143,7 +143,7 @@ def _environment(kind: Literal["html", "md"]) -> jinja2.Environment:
                                  lstrip_blocks=True, keep_trailing_newline=True,
                                  finalize=_md_finalize)
         env.filters.update(md_text=lambda v: Markup(md(v)), md_cell=lambda v: Markup(cell(v)),
-                           md_code=lambda v: Markup(code(v)))
+                           md_code=lambda v: Markup(code(v)), md_url=lambda v: Markup(url(v)))
     env.filters.update(_filters())
     env.globals["not_provided"] = NOT_PROVIDED
     return env
@@ -654,9 +654,18 @@ def _delta_tables(diff: dict[str, Any]) -> list[dict[str, Any]]:
     return tables
 
 
-def change_request_markdown(plan: dict[str, Any], delta: dict[str, Any] | None = None) -> str:
-    """The change request as a Markdown page (valid site page; every value escaped)."""
-    return _render("change-request.md.j2", cr=change_request(plan, delta))
+SITE_COPIES = {"change request (PDF)": "change-request.pdf",
+               "field runbook (PDF)": "field-runbook.pdf"}
+
+
+def change_request_markdown(plan: dict[str, Any], delta: dict[str, Any] | None = None,
+                            copies: dict[str, str] | None = None) -> str:
+    """The change request as a Markdown page (valid site page; every value escaped).
+
+    ``copies`` maps link text to the printable files beside the page (the site's by default).
+    """
+    return _render("change-request.md.j2", cr=change_request(plan, delta),
+                   copies=SITE_COPIES if copies is None else copies)
 
 
 def change_request_html(plan: dict[str, Any], delta: dict[str, Any] | None = None,
@@ -750,7 +759,8 @@ def write_change_request(path: Path, outdir: Path, *, since: Path | None = None,
     outdir.mkdir(parents=True, exist_ok=True)
     md_path = outdir / f"{slug}-change-request.md"
     pdf_path = outdir / f"{slug}-change-request.pdf"
-    md_path.write_text(change_request_markdown(plan, delta), encoding="utf-8")
+    md_path.write_text(change_request_markdown(
+        plan, delta, {"change request (PDF)": pdf_path.name}), encoding="utf-8")
     pdf_path.write_bytes(change_request_pdf(plan, delta, paper))
     return [md_path, pdf_path]
 

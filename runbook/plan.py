@@ -134,6 +134,7 @@ class DnsRecord:
     weight: int | None
     purpose: str
     added_by: str
+    reason: str = ""
 
 
 @dataclass
@@ -419,19 +420,26 @@ class _Deriver:
             if name in done:
                 continue
             done.add(name)
-            holders = [x.name for x in t.edge.servers if self.internal_name(x) == name]
+            members = [x for x in t.edge.servers if self.internal_name(x) == name]
+            holders = [x.name for x in members]
             shared = len(holders) > 1
+            # Internal Web Conferencing servers connect to each member's own FQDN (port 8057
+            # is not load balanced), so the shared certificate names the members too.
+            sans = [name] + ([server_fqdn(t, x) for x in members] if shared else [])
             certs.append(Certificate(
                 id=f"internal-{name.split('.')[0] if shared else s.name}",
                 purpose="internal", title="Edge internal interface",
-                subject_cn=name, sans=[name], issuer="internal", ca=internal_ca,
+                subject_cn=name, sans=sans, issuer="internal", ca=internal_ca,
                 exportable_key=shared, servers=holders,
                 interface="Internal interface (shared by every role on the server)",
                 eku=["Server Authentication", "Client Authentication"], key_size=key_size,
                 request_on=holders[0],
                 notes=(["Issued to the internal VIP's FQDN: request it on the first server "
                         "with an exportable key, then export it with its key and import it "
-                        "on every other server behind the same VIP."] if shared else
+                        "on every other server behind the same VIP.",
+                        "The members' own internal FQDNs are alternate names: internal servers "
+                        "reach each member directly (Web Conferencing on port 8057 is not load "
+                        "balanced)."] if shared else
                        ["Unique to this server: its name is the server's internal FQDN."])))
         # External certificate(s): one per distinct set of public names.
         groups: dict[tuple[str | None, str | None], list[Server]] = {}
@@ -507,12 +515,15 @@ class _Deriver:
         ext = t.domains.external
         out: list[DnsRecord] = []
         public_admin = "Public DNS administrator (Internet zone)"
-        ad_admin = ("AD DNS administrator, by hand: the edge is not a domain member, and the "
-                    "zone accepts secure dynamic updates only")
+        ad_admin = "AD DNS administrator, by hand"
+        ad_reason = ("the edge is not a domain member, and the zone accepts secure dynamic "
+                     "updates only")
         seen: set[tuple[str, str, str]] = set()
 
         def add(rec: DnsRecord) -> None:
             key = (rec.zone, rec.name, rec.type + rec.value)
+            if rec.added_by == ad_admin:
+                rec.reason = ad_reason
             if key not in seen:
                 seen.add(key)
                 out.append(rec)
@@ -570,8 +581,26 @@ class _Deriver:
                                       fw, direction, src, dst, proto, ports, purpose, role,
                                       _leading_ip(src), _leading_ip(dst)))
 
+        labels: dict[str, str] = {}
+
+        def endpoint(ip: str, text: str) -> str:
+            # One label per address, so a firewall request and its diagram name an address
+            # the same way in every rule.
+            return labels.setdefault(ip, f"{ip} ({text})")
+
+        def external(s: Server, role: str) -> str:
+            vip = self.vip(role)
+            name = role_fqdn(t, s, role)
+            if vip is not None:
+                nat = f"; NAT to {vip.external_ip}" if vip.public_ip else ""
+                return endpoint(vip.public_ip or vip.external_ip, f"{name} VIP{nat}")
+            nic = getattr(s.nics, role)
+            if nic.public_ip:
+                return endpoint(nic.public_ip, f"{name}; NAT to {_addr(nic.ip)}")
+            return endpoint(_addr(nic.ip), f"{name}")
+
         hop = self.hop.fqdn if self.hop else "next hop"
-        hop_addr = f"{self.hop.ip} ({hop})" if self.hop and self.hop.ip else hop
+        hop_addr = endpoint(self.hop.ip, hop) if self.hop and self.hop.ip else hop
         seen_dest: set[tuple[str, str]] = set()
         for s in self.access_servers():
             f = effective_features(t, s)
@@ -579,7 +608,7 @@ class _Deriver:
             if ("access", dst) in seen_dest:
                 continue
             seen_dest.add(("access", dst))
-            label = f"{dst} ({role_fqdn(t, s, 'access')})"
+            label = external(s, "access")
             if f.remote_access:
                 add("external", "inbound", INTERNET, label, "TCP", "443",
                     "SIP/TLS: remote user sign-in and signalling", "access")
@@ -593,20 +622,19 @@ class _Deriver:
             if ("webconf", dst) in seen_dest:
                 continue
             seen_dest.add(("webconf", dst))
-            add("external", "inbound", INTERNET, f"{dst} ({role_fqdn(t, s, 'webconf')})", "TCP",
+            add("external", "inbound", INTERNET, external(s, "webconf"), "TCP",
                 "443", "PSOM/TLS: external Live Meeting clients join conferences", "webconf")
         av = servers_with(t, "av")
         if av:
             vip = self.vip("av")
-            front = [f"{vip.external_ip} (A/V VIP)"] if vip else [
-                f"{_addr(s.nics.av.ip)} ({role_fqdn(t, s, 'av')})" for s in av]
+            front = [external(av[0], "av")] if vip else [external(s, "av") for s in av]
             for dst in front:
                 add("external", "inbound", INTERNET, dst, "UDP", "3478",
                     "STUN/UDP: clients obtain media relay candidates", "av")
                 add("external", "inbound", INTERNET, dst, "TCP", "443",
                     "STUN/TCP: clients obtain media relay candidates over TCP", "av")
             for s in av:
-                member = f"{_addr(s.nics.av.ip)} ({s.name} A/V)"
+                member = endpoint(_addr(s.nics.av.ip), f"{s.name} A/V")
                 for proto in ("TCP", "UDP"):
                     add("external", "inbound", INTERNET, member, proto, "50000-59999",
                         "RTP media relay (OCS 2007 needs TCP and UDP, both directions)", "av")
@@ -617,7 +645,9 @@ class _Deriver:
                             and getattr(s.nics, r).gateway), None)
             if gw_role is None:
                 continue
-            src = f"{_addr(getattr(s.nics, gw_role).ip)} ({s.name})"
+            nic = getattr(s.nics, gw_role)
+            src = (external(s, gw_role) if gw_role not in self.balanced
+                   else endpoint(_addr(nic.ip), s.name))
             add("external", "outbound", src, INTERNET, "TCP", "80",
                 "HTTP: certificate revocation list downloads", "all")
             add("external", "outbound", src, INTERNET, "UDP+TCP", "53",
@@ -625,26 +655,28 @@ class _Deriver:
         # Internal firewall.
         access_int: list[str] = []
         vip = self.vip("access")
+        def internal(s: Server) -> str:
+            return endpoint(_addr(s.nics.internal.ip), server_fqdn(t, s))
+
         if vip is not None and vip.internal_ip:
-            access_int = [f"{vip.internal_ip} ({vip.internal_fqdn})"]
+            access_int = [endpoint(vip.internal_ip, f"{vip.internal_fqdn} VIP")]
         else:
-            access_int = [f"{_addr(s.nics.internal.ip)} ({server_fqdn(t, s)})"
-                          for s in self.access_servers()]
+            access_int = [internal(s) for s in self.access_servers()]
         for dst in access_int:
             add("internal", "inbound", hop_addr, dst, "TCP", "5061",
                 "SIP/MTLS from the next hop to the Access Edge", "access")
         for s in self.access_servers():
-            add("internal", "outbound", f"{_addr(s.nics.internal.ip)} ({s.name})", hop_addr,
+            add("internal", "outbound", internal(s), hop_addr,
                 "TCP", "5061", "SIP/MTLS from the Access Edge to the next hop", "access")
         pools = ", ".join(p.fqdn for p in t.pools if p.kind != "director") or hop
         for s in servers_with(t, "webconf"):
             add("internal", "inbound", f"Web Conferencing servers ({pools})",
-                f"{_addr(s.nics.internal.ip)} ({server_fqdn(t, s)})", "TCP", "8057",
+                internal(s), "TCP", "8057",
                 "PSOM/MTLS: internal Web Conferencing servers connect to each edge", "webconf")
         if av:
             vip = self.vip("av")
-            targets = [f"{vip.internal_ip} ({vip.internal_fqdn})"] if vip and vip.internal_ip \
-                else [f"{_addr(s.nics.internal.ip)} ({server_fqdn(t, s)})" for s in av]
+            targets = [endpoint(vip.internal_ip, f"{vip.internal_fqdn} VIP")] \
+                if vip and vip.internal_ip else [internal(s) for s in av]
             for dst in targets:
                 add("internal", "inbound", f"Pools and A/V Conferencing servers ({pools})", dst,
                     "TCP", "5062", "A/V authentication (media relay credentials)", "av")
@@ -677,6 +709,10 @@ class _Deriver:
         if which == "service_account":
             return v.service_account or f"{self.t.site}/ocs-edge/{SERVICE_ACCOUNT}"
         return v.product_key or f"{self.t.site}/ocs-edge/product-key"
+
+    def pfx_vault_entry(self, cert: Certificate) -> str:
+        """Vault entry for the password protecting an exported certificate key."""
+        return f"{self.t.site}/ocs-edge/pfx/{cert.id}"
 
     def step_install(self, s: Server) -> Step:
         return Step(1, "install", "Install Files for Edge Server", [
@@ -719,8 +755,12 @@ class _Deriver:
                      "av": "Activate A/V Edge Server"}[role]
             if role in s.roles:
                 actions.append(Action("tick", label, why=f"{ROLE_NAMES[role]} runs on {s.name}"))
-            else:
+            elif role in self.roles:
                 actions.append(Action("clear", label, why=self.why_role_absent(s, role)))
+        if len(self.roles) < len(ROLES):
+            actions.append(Action("note", "Leave every other role box clear",
+                                  why="this site deploys only "
+                                  + " and ".join(ROLE_NAMES[r] for r in self.roles)))
         actions.append(Action("click", "Next"))
         return Step(2, "activate", "Activate Edge Server", [
             Screen("Deployment Wizard", [Action("click", "Run",
@@ -779,9 +819,9 @@ class _Deriver:
                    server_fqdn(t, s) else "the server's own name in the AD DNS zone"),
             Action("warning", f"Check that the A record {server_fqdn(t, s)} -> "
                    f"{_addr(s.nics.internal.ip)}"
-                   + (f" and the VIP record {internal_name} -> {self.internal_vip_ip(s)}"
-                      if internal_name != server_fqdn(t, s) else "")
-                   + f" are in the {t.domains.internal} zone: they are added by hand, "
+                   + (f" and the VIP record {internal_name} -> {self.internal_vip_ip(s)} are"
+                      if internal_name != server_fqdn(t, s) else " is")
+                   + f" in the {t.domains.internal} zone: they are added by hand, "
                    "because the edge is not a domain member and the zone only accepts "
                    "secure dynamic updates"),
             Action("click", "Next"),
@@ -813,7 +853,9 @@ class _Deriver:
         if exports_to:
             finish.append(Action("click", "Export", f"{t.site}-{s.name}-edge-config.xml",
                                  why="save the configuration and copy it to "
-                                 + ", ".join(exports_to) + ", which import it in their Step 3"))
+                                 + ", ".join(exports_to)
+                                 + (", which imports" if len(exports_to) == 1 else
+                                    ", which import") + " it in Step 3"))
         finish += [Action("click", "Finish"),
                    Action("check", "The log shows success; Step 3 shows Completed")]
         screens.append(Screen("Finish", finish))
@@ -843,13 +885,12 @@ class _Deriver:
         elif f.anonymous_meetings and servers_with(t, "webconf"):
             box(False, "Allow anonymous users to join meetings",
                 "anonymous participants enter through the remote-access Access Edge")
-        else:
+        elif servers_with(t, "webconf"):
             box(False, "Allow anonymous users to join meetings",
-                "only authenticated users join meetings" if servers_with(t, "webconf") else
-                "this site has no Web Conferencing Edge")
+                "only authenticated users join meetings")
         box(bool(f.public_im), "Enable public IM connectivity",
             "users may add " + ", ".join(PROVIDERS[p] for p in f.public_im) + " contacts"
-            if f.public_im else "no public IM provider is licensed for this site")
+            if f.public_im else self.pic_elsewhere(s))
         for p in PROVIDERS:
             if f.public_im or p in f.public_im:
                 box(p in f.public_im, PROVIDERS[p], "licensed and provisioned for this site"
@@ -896,6 +937,14 @@ class _Deriver:
         return (f.anonymous_meetings and bool(servers_with(self.t, "webconf"))
                 and (f.remote_access or not self.split))
 
+    def pic_elsewhere(self, s: Server) -> str:
+        """Why public IM stays off on this Access Edge."""
+        owners = [x.name for x in self.access_servers()
+                  if x is not s and effective_features(self.t, x).public_im]
+        if owners:
+            return f"public IM connectivity runs on {', '.join(owners)}"
+        return "no public IM provider is licensed for this site"
+
     def next_hop_reason(self) -> str:
         hop = self.hop
         if hop is None:
@@ -926,10 +975,13 @@ class _Deriver:
                     Action("check", f"The .pfx of {cert.subject_cn} exported with its private "
                            f"key on {cert.request_on} is on this server"),
                     Action("select", "Import a certificate from a .pfx file", cert.subject_cn),
-                    Action("vault", "PFX password", f"{t.site}/ocs-edge/pfx/{cert.id}",
-                           why="the password protecting the exported key"),
+                    Action("vault", "PFX password", self.pfx_vault_entry(cert),
+                           why=f"stored there when {cert.request_on} exported the key"),
                     Action("select", "Assign to", cert.interface),
-                    Action("click", "Finish")]))
+                    Action("click", "Finish"),
+                    Action("do", "Delete the .pfx file from this server and from the share it "
+                           "came through", why="a copied private key must not be left lying "
+                           "around once every server holds the certificate")]))
                 continue
             actions = [
                 Action("select", "Create a new certificate"),
@@ -961,10 +1013,15 @@ class _Deriver:
                 Action("select", "Assign to", cert.interface),
             ]
             if cert.exportable_key and len(cert.servers) > 1:
-                actions.append(Action("click", "Export with private key",
-                                      f"{t.site}-{cert.id}.pfx",
-                                      why="copy the file to "
-                                      + ", ".join(x for x in cert.servers if x != s.name)))
+                others = ", ".join(x for x in cert.servers if x != s.name)
+                actions += [
+                    Action("do", "Generate a new long random password for the exported key and "
+                           "store it in the vault as entry", self.pfx_vault_entry(cert),
+                           why=f"{others} need it to import the certificate"),
+                    Action("click", "Export with private key", f"{t.site}-{cert.id}.pfx",
+                           why="protect the file with the password from that vault entry; "
+                           "copy it to " + others
+                           + " over an administrative share, never by e-mail")]
             screens.append(Screen(f"{cert.title}: {cert.subject_cn}", actions))
         screens.append(Screen("Done", [
             Action("check", "Every certificate above shows as assigned; Step 4 shows "
@@ -1082,7 +1139,10 @@ class _Deriver:
                     Action("do", f"On {s.name}, open the Access Edge properties, IM Provider "
                            "tab"),
                     *[Action("tick", f"Allow {PROVIDERS[p]}",
-                             f"network address {PROVIDER_ADDRESSES[p]}") for p in providers],
+                             f"network address {PROVIDER_ADDRESSES[p]}",
+                             why="the address published for OCS 2007; confirm it against the "
+                             "provider's provisioning confirmation (Microsoft KB 897567 lists "
+                             "the providers' addresses)") for p in providers],
                     Action("check", "Federation is enabled on this Access Edge")]]},
                 {"title": "Enable users", "actions": [dataclasses.asdict(a) for a in [
                     Action("tick", "Enable public IM connectivity",

@@ -127,20 +127,24 @@ def test_four_edits_list_exactly_their_records_certificate_rules_addresses_and_s
         "Server Authentication",
     ]
 
-    edge = "172.16.0.10 (edge01)"
+    # A NATed address is labelled with its NAT target, so moving the Access NIC to
+    # 172.16.0.20 changes every rule of that public address: the NAT must follow.
+    old = "198.51.100.10 (sip.contoso.com; NAT to 172.16.0.10)"
+    new_access = "198.51.100.10 (sip.contoso.com; NAT to 172.16.0.20)"
+    net = "Internet (any)"
     assert fw_rows(d) == {
-        ("removed", "inbound", "Internet (any)", "198.51.100.10 (sip.contoso.com)", "TCP",
-         "5061"),
-        ("removed", "outbound", "198.51.100.10 (sip.contoso.com)", "Internet (any)", "TCP",
-         "5061"),
-        ("removed", "inbound", "Internet (any)", "198.51.100.11 (webconf.contoso.com)",
+        ("removed", "inbound", net, old, "TCP", "443"),
+        ("removed", "inbound", net, old, "TCP", "5061"),
+        ("removed", "outbound", old, net, "TCP", "5061"),
+        ("removed", "outbound", old, net, "TCP", "80"),
+        ("removed", "outbound", old, net, "UDP+TCP", "53"),
+        ("removed", "inbound", net, "198.51.100.11 (webconf.contoso.com; NAT to 172.16.0.11)",
          "TCP", "443"),
-        ("added", "inbound", "Internet (any)", "198.51.100.11 (meet.contoso.com)", "TCP",
-         "443"),
-        ("removed", "outbound", edge, "Internet (any)", "TCP", "80"),
-        ("removed", "outbound", edge, "Internet (any)", "UDP+TCP", "53"),
-        ("added", "outbound", "172.16.0.20 (edge01)", "Internet (any)", "TCP", "80"),
-        ("added", "outbound", "172.16.0.20 (edge01)", "Internet (any)", "UDP+TCP", "53"),
+        ("added", "inbound", net, new_access, "TCP", "443"),
+        ("added", "outbound", new_access, net, "TCP", "80"),
+        ("added", "outbound", new_access, net, "UDP+TCP", "53"),
+        ("added", "inbound", net, "198.51.100.11 (meet.contoso.com; NAT to 172.16.0.11)",
+         "TCP", "443"),
     }
 
     assert [(c.kind, c.key, c.fields) for c in d.addresses] == [
@@ -204,7 +208,8 @@ def test_dropping_a_role_reruns_activation_and_retires_its_certificate(
     del new["edge"]["fqdns"]["av"]
     d = diff_of(tmp_path, contoso(), new)
     assert steps(d) == [("edge01", n) for n in (2, 3, 4, 5, 6)]
-    assert reasons(d, "edge01", 2) == ["Activate A/V Edge Server: ticked -> cleared"]
+    # The site no longer deploys A/V, so its box is not shown at all any more.
+    assert reasons(d, "edge01", 2) == ["Activate A/V Edge Server: no longer ticked"]
     assert [(c.kind, c.id) for c in d.certificates] == [("removed", "av-auth")]
     assert [(c.kind, c.key) for c in d.addresses] == [("removed", "edge01 av")]
     assert [(c.kind, c.key, c.fields) for c in d.servers] == [("changed", "edge01",
@@ -225,10 +230,14 @@ def test_a_server_added_to_an_array_runs_the_whole_runbook_and_gets_the_shared_c
     extra["nics"]["av"]["ip"] = "203.0.113.33/24"
     new["edge"]["servers"].append(extra)
     d = diff_of(tmp_path, old, new)
-    assert steps(d) == [("fbav03", n) for n in range(1, 7)]  # fbav01/02 re-run nothing
-    assert {(c.kind, c.reissue, tuple(c.step_servers)) for c in d.certificates} == {
-        ("changed", False, ("fbav03",))}
-    assert len(d.certificates) == 2  # the internal (avpool) and A/V authentication ones
+    # The shared internal certificate names every member, so a new member means re-issuing
+    # it on the array (Step 4 onward on fbav01 and fbav02); the A/V authentication
+    # certificate is only copied to the new server.
+    assert steps(d) == [(server, n) for server in ("fbav01", "fbav02") for n in (4, 5, 6)] + [
+        ("fbav03", n) for n in range(1, 7)]
+    assert {(c.id, c.kind, c.reissue, tuple(c.step_servers)) for c in d.certificates} == {
+        ("internal-avpool", "changed", True, ("fbav01", "fbav02", "fbav03")),
+        ("av-auth", "changed", False, ("fbav03",))}
     assert "Steps 1 to 6: new server: the whole runbook" in format_diff(d)
 
 
@@ -251,7 +260,7 @@ def test_diff_command_prints_the_report_and_json(tmp_path: Path) -> None:
     text = CliRunner().invoke(main, ["diff", str(old_file), str(new_file)])
     assert text.exit_code == 0, text.output
     for heading in ("DNS records (3 added, 2 removed)", "Certificates (1 to re-issue)",
-                    "Firewall rules (3 added, 5 removed)", "Addresses (2 changed)",
+                    "Firewall rules (4 added, 6 removed)", "Addresses (2 changed)",
                     "Wizard steps to re-run", "    Step 4: Configure Certificates for Edge "
                     "Server"):
         assert heading in text.output
@@ -361,6 +370,6 @@ def test_a_vip_and_a_route_change_need_no_wizard_step(tmp_path: Path) -> None:
     assert [(c.kind, c.key, c.fields) for c in d.dns] == [
         ("changed", "corp.fabrikam.com edgepool.corp.fabrikam.com A", ["value"])]
     assert {(c.kind, c.new["destination"] if c.new else c.old and c.old["destination"])
-            for c in d.firewall} == {("removed", "10.20.0.10 (edgepool.corp.fabrikam.com)"),
-                                     ("added", "10.20.0.9 (edgepool.corp.fabrikam.com)")}
+            for c in d.firewall} == {("removed", "10.20.0.10 (edgepool.corp.fabrikam.com VIP)"),
+                                     ("added", "10.20.0.9 (edgepool.corp.fabrikam.com VIP)")}
     assert d.steps == [] and d.certificates == [] and d.addresses == []

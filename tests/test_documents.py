@@ -446,3 +446,14 @@ def test_commands_report_bad_input_in_one_line(tmp_path: Path) -> None:
         assert isinstance(result.exception, SystemExit)  # reported, not raised
         assert "site.yaml" in result.output
         assert not (tmp_path / "out").exists()
+
+
+def test_a_change_request_written_by_the_cli_links_only_files_beside_it(tmp_path: Path) -> None:
+    from runbook.documents import write_change_request
+
+    written = write_change_request(INPUTS / "contoso.yaml", tmp_path)
+    text = written[0].read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#]+)\)", text)
+    assert targets, "the change request links its printable copy"
+    for target in targets:
+        assert (tmp_path / target).is_file(), target

@@ -147,8 +147,8 @@ def test_each_dns_record_says_who_adds_it(plan: dict[str, Any]) -> None:
         assert record["purpose"]
         if record["zone"] == "contoso.local":
             assert "by hand" in record["added_by"]
-            assert "not a domain member" in record["added_by"]
-            assert "secure dynamic updates" in record["added_by"]
+            assert "not a domain member" in record["reason"]
+            assert "secure dynamic updates" in record["reason"]
         else:
             assert "Public DNS" in record["added_by"]
 
