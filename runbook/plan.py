@@ -1185,6 +1185,11 @@ class _Deriver:
             Action("check", "Each edge resolves the next hop and internal servers (hosts file "
                    "or a perimeter DNS server; do not point the edge at internal DNS)"),
         ]
+        shared = [c for c in self._certs if c.exportable_key and len(c.servers) > 1]
+        if shared:
+            items.append(Action("check", f"You can create vault entries under {t.site}/ocs-edge/"
+                                "pfx/: Step 4 stores there the passwords of the "
+                                f"{len(shared)} exported certificate key(s)"))
         if self.balanced:
             items.append(Action("check", "The load balancer VIPs on the Load balancer section "
                                 "are configured and their members are healthy"))

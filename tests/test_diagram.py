@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -19,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SVG = "{http://www.w3.org/2000/svg}"
 PAYLOAD = '<b>x</b> & "q"'
 
-pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz dot")
 
 
 def svg_groups(svg: bytes, kind: str) -> dict[str, ET.Element]:

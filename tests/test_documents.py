@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,6 @@ from tests.topo import INPUTS, contoso, write
 
 EXAMPLES = {"contoso-hq": INPUTS / "contoso.yaml", "fabrikam-lb": INPUTS / "fabrikam-lb.yaml"}
 
-pytestmark = pytest.mark.skipif(not shutil.which("pdftotext"), reason="needs poppler-utils")
 
 
 def pdf_text(data: bytes) -> str:

@@ -201,6 +201,22 @@ class TestLoadBalancedEdge:
         assert "Edge internal interface: import the shared certificate" in titles
         assert "A/V authentication: import the shared certificate" in titles
 
+    def test_exported_keys_get_vault_entries_and_copies_are_deleted(self) -> None:
+        certs = [c["id"] for c in self.p["certificates"]]  # all four are shared
+        first = [a for sc in next(s for s in self.p["wizard"][0]["steps"]
+                                  if s["id"] == "certificates")["screens"]
+                 for a in sc["actions"]]
+        stored = [a["value"] for a in first if a["kind"] == "do" and "vault" in a["label"]]
+        assert stored == ["fabrikam-lb/ocs-edge/pfx/internal-edgepool",
+                          "fabrikam-lb/ocs-edge/pfx/external-sip-fabrikam-com"]
+        second = [a for sc in next(s for s in self.p["wizard"][1]["steps"]
+                                   if s["id"] == "certificates")["screens"]
+                  for a in sc["actions"]]
+        assert [a["value"] for a in second if a["kind"] == "vault"] == stored
+        assert sum(a["label"].startswith("Delete the .pfx") for a in second) == 2
+        assert any("ocs-edge/pfx/" in a["label"] and "4 exported" in a["label"]
+                   for a in self.p["checklist"]), certs
+
     def test_director_is_next_hop_and_every_pool_is_authorized(self) -> None:
         hop = screen(self.p, "fbedge01", "configure", "Internal next hop")
         assert hop[0]["value"] == "dir01.corp.fabrikam.com" and "Director" in hop[0]["why"]

@@ -20,6 +20,7 @@ import markdown
 import pytest
 
 from runbook.api import load_sites
+from runbook.errors import ValidationFailed
 from runbook.render import (
     TemplateFailed,
     UnsafeValue,
@@ -372,11 +373,13 @@ def test_pages_name_vault_entries_and_never_a_secret(
                 assert "vault" in line, (name, line)
 
 
-def test_a_secret_planted_in_the_plan_outside_a_vault_reference_is_not_rendered(
-        contoso_plan: dict[str, Any]) -> None:
-    planted = {**contoso_plan, "vault_secret": "hunter2-PLANTED"}
-    for text in render_site(planted, make_environment()).values():
-        assert "hunter2-PLANTED" not in text
+def test_a_topology_carrying_a_secret_never_reaches_the_pages(tmp_path: Path) -> None:
+    data = contoso()
+    data["edge"]["servers"][0]["password"] = "hunter2-PLANTED"
+    with pytest.raises(ValidationFailed) as failed:
+        load_sites([write(tmp_path, data)])
+    assert "vault" in failed.value.format()
+    assert "hunter2-PLANTED" not in failed.value.format()
 
 
 # --- certificates, DNS, firewall, PIC, load balancer -----------------------------------------
