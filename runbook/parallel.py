@@ -13,6 +13,7 @@ import gc
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -120,7 +121,10 @@ def _run(index: int) -> tuple[Any, int]:
 
 
 def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
+    # Forking while other threads run (mkdocs serve's server and watcher) can copy a lock
+    # some thread holds into a child that never sees it released: stay in this process then.
+    return ("fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
+            and threading.active_count() == 1)
 
 
 def map_chunks(fn: Callable[[Sequence[T]], R], items: Sequence[T], jobs: int,

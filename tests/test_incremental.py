@@ -69,9 +69,13 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def cold(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A cold build on two jobs: (site, cache)."""
+    from runbook import parallel
+
     root = tmp_path_factory.mktemp("cold")
     site = build_site([inputs], root / "site", config_file=CONFIG, jobs=2,
                       cache_dir=root / "cache")
+    # The pages really were converted by two worker processes (the last parallel step).
+    assert parallel.LAST.workers == 2
     return site, root / "cache"
 
 
@@ -89,8 +93,11 @@ def test_a_serial_cold_build_gives_the_same_bytes_as_a_parallel_one(
         inputs: Path, cold: tuple[Path, Path], tmp_path: Path) -> None:
     site, cache = cold
     seed_pdfs(cache, tmp_path / "cache")
+    from runbook import parallel
+
     serial = build_site([inputs], tmp_path / "serial", config_file=CONFIG, jobs=1,
                         cache_dir=tmp_path / "cache")
+    assert parallel.LAST.workers == 0
     assert differing(snapshot(site), snapshot(serial)) == []
     # It really was cold: it made as many entries as the parallel build did.
     assert {k: len(v) for k, v in entries(tmp_path / "cache").items() if k != "pdf"} == \
