@@ -234,7 +234,8 @@ def _log_mkdocs(level: int) -> None:
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes to use (default: one per core).")
 @click.option("-q", "--quiet", is_flag=True,
-              help="No progress display (it only shows on a terminal anyway).")
+              help="Print nothing but problems: no progress display (shown only on a "
+                   "terminal anyway), no closing line.")
 @reports_errors
 def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
           config_file: Path, jobs: int | None, quiet: bool) -> None:
