@@ -208,3 +208,22 @@ def test_progress_draws_only_on_a_terminal_and_not_when_quiet() -> None:
         assert bool(text) == shown
         if shown:
             assert "pages" in text and "3/3" in text and text.endswith("\n")
+
+
+def test_the_cached_parallel_producers_give_what_the_producers_give_directly(
+        inputs: Path, cold: tuple[Path, Path], tmp_path: Path) -> None:
+    from runbook.api import load_sites as reference_load
+    from runbook.cache import Builder, Cache, load_sites
+    from runbook.site import generate, generate_uncached
+
+    _, cache = cold
+    seed_pdfs(cache, tmp_path / "direct")
+    direct = generate_uncached(reference_load([inputs]), tmp_path / "direct")
+    seed_pdfs(cache, tmp_path / "cached")
+    builder = Builder(Cache(tmp_path / "cached"), jobs=2, spill_dir=tmp_path / "cached/files")
+    made = generate(load_sites([inputs], builder), tmp_path / "cached", builder=builder)
+    assert sorted(made) == sorted(direct)
+    spilled = [p for p, v in made.items() if isinstance(v, Path)]
+    assert spilled and all(not p.endswith(".md") for p in spilled)
+    assert [p for p in made if (made[p] if isinstance(made[p], bytes)
+                                else made[p].read_bytes()) != direct[p]] == []
