@@ -500,24 +500,24 @@ def format_diff(d: PlanDiff) -> str:
         return "\n".join([*lines, "", "No changes: the two versions plan the same "
                           "deployment."]) + "\n"
     marks = {"added": "+", "removed": "-", "changed": "~"}
-    if d.servers:
-        lines += ["", f"Servers ({_count(d.servers, marks)})"]
-        for c in d.servers:
-            if c.kind == "changed":
-                lines.append(f"  ~ {c.key}: {_fields_text(c)}")
-            else:
-                row = c.new or c.old or {}
-                what = ("new: see the wizard steps" if c.kind == "added" else
-                        "to decommission: uninstall OCS; its records and rules are below")
-                lines.append(f"  {marks[c.kind]} {c.key} ({', '.join(row.get('roles', []))}): "
-                             f"{what}")
-    if d.dns:
-        lines += ["", f"DNS records ({_count(d.dns, marks)})"]
-        for c in d.dns:
-            if c.kind == "changed":
-                lines.append(f"  ~ {c.key}: {_fields_text(c)}")
-            else:
-                lines.append(f"  {marks[c.kind]} {_dns_text(c.new or c.old or {})}")
+
+    def section(title: str, changes: list[Change], kept: Callable[[Change], str]) -> None:
+        # Changed rows list their fields; added and removed rows say what the row is.
+        if not changes:
+            return
+        lines.extend(["", f"{title} ({_count(changes, marks)})"])
+        for c in changes:
+            detail = f"{c.key}: {_fields_text(c)}" if c.kind == "changed" else kept(c)
+            lines.append(f"  {marks[c.kind]} {detail}")
+
+    def row(c: Change) -> dict[str, Any]:
+        return c.new or c.old or {}
+
+    section("Servers", d.servers, lambda c: (
+        f"{c.key} ({', '.join(row(c).get('roles', []))}): "
+        + ("new: see the wizard steps" if c.kind == "added" else
+           "to decommission: uninstall OCS; its records and rules are below")))
+    section("DNS records", d.dns, lambda c: _dns_text(row(c)))
     if d.certificates:
         verbs = Counter(_cert_verb(c) for c in d.certificates)
         lines += ["", "Certificates (" + ", ".join(
@@ -525,34 +525,19 @@ def format_diff(d: PlanDiff) -> str:
             if verbs[v]) + ")"]
         for c in d.certificates:
             verb = _cert_verb(c)
-            row = c.new or c.old or {}
-            lines.append(f"  {marks[c.kind]} {c.id} ({c.subject_cn}) from {row.get('ca')} on "
+            cert = c.new or c.old or {}
+            lines.append(f"  {marks[c.kind]} {c.id} ({c.subject_cn}) from {cert.get('ca')} on "
                          f"{', '.join(c.servers)}: {verb}")
             lines += [f"      {r}" for r in c.reasons]
     if d.firewall:
         lines += ["", f"Firewall rules ({_count(d.firewall, ('added', 'removed'))})"]
         lines += [f"  {marks[c.kind]} {_fw_text(c.new or c.old or {})}" for c in d.firewall]
-    if d.addresses:
-        lines += ["", f"Addresses ({_count(d.addresses, marks)})"]
-        for c in d.addresses:
-            if c.kind == "changed":
-                lines.append(f"  ~ {c.key}: {_fields_text(c)}")
-            else:
-                r = c.new or c.old or {}
-                lines.append(f"  {marks[c.kind]} {c.key}: {r['ip']}/{r['prefix']} {r['fqdn']}")
-    if d.routes:
-        lines += ["", f"Persistent routes ({_count(d.routes, marks)})"]
-        for c in d.routes:
-            r = c.new or c.old or {}
-            detail = _fields_text(c) if c.kind == "changed" else f"via {r['via']}"
-            lines.append(f"  {marks[c.kind]} {c.key}: {detail}")
-    if d.vips:
-        lines += ["", f"Load balancer VIPs ({_count(d.vips, marks)})"]
-        for c in d.vips:
-            r = c.new or c.old or {}
-            detail = (_fields_text(c) if c.kind == "changed" else
-                      f"{r['external_ip'] or '-'} external, {r['internal_ip'] or '-'} internal")
-            lines.append(f"  {marks[c.kind]} {c.key}: {detail}")
+    section("Addresses", d.addresses, lambda c: (
+        f"{c.key}: {row(c)['ip']}/{row(c)['prefix']} {row(c)['fqdn']}"))
+    section("Persistent routes", d.routes, lambda c: f"{c.key}: via {row(c)['via']}")
+    section("Load balancer VIPs", d.vips, lambda c: (
+        f"{c.key}: {row(c)['external_ip'] or '-'} external, "
+        f"{row(c)['internal_ip'] or '-'} internal"))
     if d.steps:
         lines += ["", "Wizard steps to re-run"]
         server = None

@@ -122,15 +122,21 @@ def test_a_site_page_does_not_grow_with_the_number_of_sites(
     assert (large / "index.html").stat().st_size > (small / "index.html").stat().st_size
 
 
-def test_a_failed_build_reports_every_problem_and_keeps_the_previous_site(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def built_good_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                    ) -> tuple[Path, Path, dict[str, bytes]]:
+    """A site built from one valid topology: (inputs, output, snapshot of the output)."""
     monkeypatch.chdir(tmp_path)  # relative input paths: stable provenance, warm PDF cache
     inputs = Path("inputs")
     topology(inputs, "good-site")
     output = tmp_path / "site"
     build_site([inputs], output, config_file=ROOT / "mkdocs.yml")
-    before = snapshot(output)
+    return inputs, output, snapshot(output)
+
+
+def test_a_failed_build_reports_every_problem_and_keeps_the_previous_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs, output, before = built_good_site(tmp_path, monkeypatch)
 
     broken = contoso()
     broken["site"] = "broken-site"
@@ -158,12 +164,7 @@ def test_a_failed_build_reports_every_problem_and_keeps_the_previous_site(
 def test_a_producer_error_fails_the_build_without_touching_the_site(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # relative input paths: stable provenance, warm PDF cache
-    inputs = Path("inputs")
-    topology(inputs, "good-site")
-    output = tmp_path / "site"
-    build_site([inputs], output, config_file=ROOT / "mkdocs.yml")
-    before = snapshot(output)
+    inputs, output, before = built_good_site(tmp_path, monkeypatch)
     templates = tmp_path / "templates" / "pages"
     templates.mkdir(parents=True)
     (templates / "dns.md.j2").write_text("{% if %}broken{% endif %}\n", encoding="utf-8")
