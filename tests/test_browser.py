@@ -48,7 +48,9 @@ def _chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope: the browser and the server thread end with this module, so later tests
+# (the parallel build refuses to fork while other threads run) see a single-threaded process.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with playwright_sync.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
@@ -56,7 +58,7 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def served(built_site: Path) -> Iterator[str]:
     """The built site over HTTP on 127.0.0.1 (any free port); yields the base URL."""
     handler = functools.partial(_QuietHandler, directory=str(built_site))
@@ -66,6 +68,7 @@ def served(built_site: Path) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
+    thread.join(timeout=10)
 
 
 class Recorder:
