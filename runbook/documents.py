@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from .errors import RunbookError
@@ -129,16 +131,26 @@ def _filters() -> dict[str, Callable[..., Any]]:
     }
 
 
-@lru_cache(maxsize=2)
-def _environment(kind: Literal["html", "md"]) -> jinja2.Environment:
-    loader = jinja2.FileSystemLoader(str(templates_dir()))
+# The user's template folder for the documents being produced (None: packaged defaults only).
+_USER_TEMPLATES: ContextVar[Path | None] = ContextVar("runbook_document_templates",
+                                                      default=None)
+
+
+@lru_cache(maxsize=8)
+def _environment(kind: Literal["html", "md"], user_dir: str | None = None
+                 ) -> jinja2.Environment:
+    # Search path [user's documents/, packaged documents/]; user templates are untrusted, so
+    # they run sandboxed, as page templates do.
+    search = ([str(Path(user_dir) / "documents")] if user_dir else []) + [str(templates_dir())]
+    loader = jinja2.FileSystemLoader(search)
+    env_class = SandboxedEnvironment if user_dir else jinja2.Environment
     if kind == "html":
-        env = jinja2.Environment(loader=loader, autoescape=True,
+        env = env_class(loader=loader, autoescape=True,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True,
                                  lstrip_blocks=True, keep_trailing_newline=True,
                                  finalize=_html_finalize)
     else:
-        env = jinja2.Environment(loader=loader, autoescape=False,
+        env = env_class(loader=loader, autoescape=False,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True,
                                  lstrip_blocks=True, keep_trailing_newline=True,
                                  finalize=_md_finalize)
@@ -151,8 +163,12 @@ def _environment(kind: Literal["html", "md"]) -> jinja2.Environment:
 
 def _render(name: str, **context: Any) -> str:
     kind: Literal["html", "md"] = "html" if name.endswith(".html.j2") else "md"
+    user = _USER_TEMPLATES.get()
+    if user is not None and Path(user).resolve() == default_templates_dir().resolve():
+        user = None
     try:
-        return _environment(kind).get_template(name).render(**context)
+        return _environment(kind, str(user) if user else None).get_template(name).render(
+            **context)
     except jinja2.TemplateError as exc:
         raise DocumentError(f"template {name}: {type(exc).__name__}: {exc}") from exc
 
@@ -717,8 +733,21 @@ def network_diagrams(plans: list[dict[str, Any]], workdir: Path) -> dict[str, by
             for p in plans}
 
 
-def produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:
-    """Every site's documents: docs-relative path -> bytes (see notes/contracts.md)."""
+def produce(sites: list[Site], workdir: Path,
+            templates_dir: Path | None = None) -> dict[str, bytes]:
+    """Every site's documents: docs-relative path -> bytes (see notes/contracts.md).
+
+    ``templates_dir`` is the user's override folder: a ``documents/<name>`` file there
+    replaces the packaged template of that name.
+    """
+    token = _USER_TEMPLATES.set(templates_dir)
+    try:
+        return _produce(sites, workdir)
+    finally:
+        _USER_TEMPLATES.reset(token)
+
+
+def _produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:
     plans = [s.plan.to_dict() for s in sites]
     # Same cache folder as runbook.diagram.produce: the SVGs are rendered once per build.
     diagrams = network_diagrams(plans, Path(workdir) / "diagrams")

@@ -455,3 +455,34 @@ def test_a_change_request_written_by_the_cli_links_only_files_beside_it(tmp_path
     assert targets, "the change request links its printable copy"
     for target in targets:
         assert (tmp_path / target).is_file(), target
+
+
+def test_a_user_template_folder_overrides_document_templates(tmp_path: Path) -> None:
+    from runbook.api import load_sites
+    from runbook.documents import produce
+
+    user = tmp_path / "templates" / "documents"
+    user.mkdir(parents=True)
+    (user / "change-request.md.j2").write_text(
+        "# Our own change request for {{ cr.meta.site }}\n", encoding="utf-8")
+    sites = load_sites([INPUTS / "contoso.yaml"])
+    files = produce(sites, tmp_path / "work", templates_dir=tmp_path / "templates")
+    page = files["sites/contoso-hq/documents/change-request.md"].decode("utf-8")
+    assert page == "# Our own change request for contoso\\-hq\n"
+    # Templates the user did not override still come from the package.
+    assert files["sites/contoso-hq/documents/field-runbook.pdf"].startswith(b"%PDF")
+    default = produce(sites, tmp_path / "work")["sites/contoso-hq/documents/change-request.md"]
+    assert default.decode("utf-8").startswith("# Change request:")
+
+
+def test_user_document_templates_run_sandboxed(tmp_path: Path) -> None:
+    from runbook.api import load_sites
+    from runbook.documents import DocumentError, produce
+
+    user = tmp_path / "templates" / "documents"
+    user.mkdir(parents=True)
+    (user / "change-request.md.j2").write_text(
+        "{{ cr.__class__.__mro__[1].__subclasses__() }}\n", encoding="utf-8")
+    with pytest.raises(DocumentError):
+        produce(load_sites([INPUTS / "contoso.yaml"]), tmp_path / "work",
+                templates_dir=tmp_path / "templates")
