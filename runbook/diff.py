@@ -438,7 +438,9 @@ def load_plan_at_revision(path: Path | str, rev: str) -> Plan:
         commit = _git(["rev-parse", "--short", "--verify", "--end-of-options",
                        f"{rev}^{{commit}}"], root).strip()
     except GitError:
-        raise GitError(f"{rev}: not a revision of the repository at {root}") from None
+        raise GitError(f"{rev}: not a revision of the repository at {root}; list the "
+                       f"revisions that changed the file with: git log --oneline -- "
+                       f"{rel}") from None
     try:
         text = _git(["show", f"{commit}:{rel}"], root)
     except GitError:
