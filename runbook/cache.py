@@ -39,7 +39,6 @@ from typing import Any
 from . import __version__
 from .parallel import default_jobs, map_chunks, release_memory
 
-DEFAULT_CACHE_DIR = Path(".cache/runbook")
 Produce = Callable[..., dict[str, bytes]]
 
 

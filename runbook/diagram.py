@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 FONT = "DejaVu Sans"
 INSTALL_HINT = ("Graphviz 'dot' was not found on PATH: install Graphviz "
                 "(apt-get install graphviz) and run again")
-DIAGRAMS = ("network", "traffic")
 DOT_TIMEOUT = 600
 
 TEXT = "#1f2328"

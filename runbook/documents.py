@@ -173,12 +173,6 @@ def _render(name: str, **context: Any) -> str:
         raise DocumentError(f"template {name}: {type(exc).__name__}: {exc}") from exc
 
 
-def template_sources() -> str:
-    """Every document template's source, for cache keys and tests."""
-    return "\n".join(p.read_text(encoding="utf-8")
-                     for p in sorted(templates_dir().iterdir()) if p.is_file())
-
-
 # --- Small formatting helpers ---------------------------------------------------------------
 
 

@@ -163,7 +163,7 @@ def _set_search_index(search: Any, entries: list[str]) -> None:
     held = ["".join((empty[:-2], ",".join(entries), "]}"))]
     entries.clear()
     # Handed over once, then let go: the index is large, and the offline plugin reads it back.
-    search.generate_search_index = lambda prev: held.pop()
+    search.generate_search_index = lambda _prev: held.pop()
 
 
 def _write(data: bytes, path: str) -> None:

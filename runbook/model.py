@@ -212,8 +212,6 @@ class Certificates(Strict):
     public_ca: Text | None = Field(None, description="Issuer of the external certificate.")
     internal_ca: Text = Field("Internal enterprise CA", description="Internal issuing CA.")
     key_size: Literal[1024, 2048, 4096] = 2048
-    combine_access_webconf: StrictBool = Field(
-        True, description="One SAN certificate for Access and Web Conferencing.")
 
 
 def _vault_entry(value: str) -> str:
