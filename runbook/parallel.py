@@ -33,30 +33,31 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def peak_rss() -> int:
-    """This process's peak resident memory in bytes since start or :func:`reset_peak_rss`."""
+def _status_bytes(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` in bytes (None where /proc is not available)."""
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
     except OSError:  # pragma: no cover - not Linux
         pass
-    import resource
+    return None
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes since start or :func:`reset_peak_rss`."""
+    peak = _status_bytes("VmHWM")
+    if peak is not None:
+        return peak
+    import resource  # pragma: no cover - not Linux
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # pragma: no cover
 
 
 def current_rss() -> int:
     """This process's resident memory now, in bytes (0 where /proc is not available)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    return 0
+    return _status_bytes("VmRSS") or 0
 
 
 def release_memory() -> None:

@@ -35,6 +35,13 @@ def screen(p: dict[str, Any], server: str, step: str, title: str) -> list[dict[s
     return next(sc for sc in st["screens"] if sc["title"].startswith(title))["actions"]
 
 
+def step_actions(p: dict[str, Any], server: str, step: str) -> list[dict[str, Any]]:
+    """Every action of one wizard step on one server, screen after screen."""
+    runbook = next(w for w in p["wizard"] if w["server"] == server)
+    st = next(s for s in runbook["steps"] if s["id"] == step)
+    return [a for sc in st["screens"] for a in sc["actions"]]
+
+
 def boxes(actions: list[dict[str, Any]]) -> dict[str, str]:
     return {a["label"]: a["kind"] for a in actions if a["kind"] in ("tick", "clear", "note")}
 
@@ -203,15 +210,11 @@ class TestLoadBalancedEdge:
 
     def test_exported_keys_get_vault_entries_and_copies_are_deleted(self) -> None:
         certs = [c["id"] for c in self.p["certificates"]]  # all four are shared
-        first = [a for sc in next(s for s in self.p["wizard"][0]["steps"]
-                                  if s["id"] == "certificates")["screens"]
-                 for a in sc["actions"]]
+        first = step_actions(self.p, "fbedge01", "certificates")
         stored = [a["value"] for a in first if a["kind"] == "do" and "vault" in a["label"]]
         assert stored == ["fabrikam-lb/ocs-edge/pfx/internal-edgepool",
                           "fabrikam-lb/ocs-edge/pfx/external-sip-fabrikam-com"]
-        second = [a for sc in next(s for s in self.p["wizard"][1]["steps"]
-                                   if s["id"] == "certificates")["screens"]
-                  for a in sc["actions"]]
+        second = step_actions(self.p, "fbedge02", "certificates")
         assert [a["value"] for a in second if a["kind"] == "vault"] == stored
         assert sum(a["label"].startswith("Delete the .pfx") for a in second) == 2
         assert any("ocs-edge/pfx/" in a["label"] and "4 exported" in a["label"]
