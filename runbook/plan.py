@@ -222,15 +222,6 @@ def _addr(ip: str) -> str:
     return ip.split("/")[0]
 
 
-def _leading_ip(label: str) -> str | None:
-    """The address a firewall endpoint label starts with (``"10.0.0.1 (edge01)"``), if any."""
-    first = label.split(" ", 1)[0]
-    try:
-        return str(ipaddress.IPv4Address(first))
-    except ValueError:
-        return None
-
-
 def domain_alias(access_fqdn: str, domain: str) -> str:
     """The Access Edge's name in another SIP domain: its first label under that domain.
 
@@ -579,14 +570,17 @@ class _Deriver:
             rules.append(FirewallRule(f"{'E' if fw == 'external' else 'I'}"
                                       f"{sum(r.firewall == fw for r in rules) + 1:02d}",
                                       fw, direction, src, dst, proto, ports, purpose, role,
-                                      _leading_ip(src), _leading_ip(dst)))
+                                      addresses.get(src), addresses.get(dst)))
 
-        labels: dict[str, str] = {}
+        labels: dict[str, str] = {}  # address -> its one label
+        addresses: dict[str, str] = {}  # label -> address, for the rules' *_ip fields
 
         def endpoint(ip: str, text: str) -> str:
             # One label per address, so a firewall request and its diagram name an address
             # the same way in every rule.
-            return labels.setdefault(ip, f"{ip} ({text})")
+            label = labels.setdefault(ip, f"{ip} ({text})")
+            addresses[label] = ip
+            return label
 
         def external(s: Server, role: str) -> str:
             vip = self.vip(role)
