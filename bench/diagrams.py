@@ -5,7 +5,8 @@ Run: ``.venv/bin/python bench/diagrams.py [--sites 200] [--seed 1]``
 Prints the cold diagram stage (no cache: build the DOT sources, render, read back), the
 baseline (a single ``dot -Tsvg -O`` over the same ``.dot`` files), their ratio, the warm
 (cached) stage, and whether the single-process batch gives the same bytes twice: it does not
-on Graphviz 2.43, which is why the stage runs one ``dot`` per file.
+on Graphviz 2.43, which is why the stage lays graphs out through ``runbook.gvc`` (ids that
+follow the source) or, without it, runs one ``dot`` per file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus
 
-from runbook import diagram
+from runbook import diagram, gvc
 
 
 def _batch(folder: Path, names: list[str]) -> float:
@@ -84,7 +85,8 @@ def main() -> None:
         shutil.rmtree(batch)
 
     count = len(names)
-    print(f"sites: {len(plans)}, diagrams: {count}, dot workers: {diagram.default_workers()}")
+    print(f"sites: {len(plans)}, diagrams: {count}, workers: {diagram.default_workers()}, "
+          f"renderer: {gvc.engine()}")
     print(f"build DOT sources only:               {build_s:6.2f} s")
     print(f"diagram stage, cold (no cache):       {cold_s:6.2f} s")
     print(f"  same with one dot at a time:        {serial_s:6.2f} s")

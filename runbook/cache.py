@@ -421,9 +421,9 @@ GLOBAL_BUILDERS: dict[str, Callable[[Sequence[Any], Path | None], dict[str, byte
 }
 
 
-# Producers that spread their own work over the cores (diagram runs one ``dot`` per file on a
-# thread pool): called once, in this process, rather than from forked workers.
-SELF_PARALLEL: frozenset[str] = frozenset({"runbook.diagram"})
+# Producers that spread their own work over the cores: called once, in this process, rather
+# than from forked workers. (None at present: diagrams are laid out by the workers.)
+SELF_PARALLEL: frozenset[str] = frozenset()
 
 
 def call_producer(produce: Produce, sites: Sequence[Any], workdir: Path,

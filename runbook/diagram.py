@@ -3,10 +3,11 @@
 The DOT source is built with the ``graphviz`` package (:func:`network_graph`,
 :func:`traffic_graph`) from the plan only, so a diagram cannot disagree with the pages.
 :func:`render_svgs` renders only what is not cached yet (``<sha256 of the source>.svg`` in
-the work folder), with one ``dot`` process per CPU working through the files. It does not
-hand many files to one ``dot`` process: Graphviz 2.43 then lays out every graph after the
-first differently from run to run (see :func:`run_dot`), which would break byte-identical
-builds.
+the work folder). Where Graphviz's library is one :mod:`runbook.gvc` knows, every worker
+process lays its diagrams out in-process, with object ids that follow the source, so a
+layout never depends on what the process drew before. Elsewhere it runs one ``dot`` per file:
+``dot`` given many files lays out every graph after the first differently from run to run
+(see :func:`run_dot`), which would break byte-identical builds.
 
 Choices a reader of the output may wonder about:
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import html
 import itertools
+import multiprocessing
 import os
 import re
 import shutil
@@ -40,7 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import graphviz
 
+from . import gvc
 from .errors import RunbookError, ToolMissing
+from .parallel import map_chunks
 
 if TYPE_CHECKING:
     from .api import Site
@@ -560,8 +564,9 @@ def run_dot(files: Sequence[Path], workers: int | None = None) -> dict[Path, str
 
     One ``dot`` process per file, on purpose: Graphviz 2.43 carries state from one graph to
     the next when a single process renders several files, so every graph after the first
-    gets a layout that changes from run to run (measured by ``bench/diagrams.py``). Returns
-    the files that failed, each with Graphviz's message; the others are rendered regardless.
+    gets a layout that changes from run to run (measured by ``bench/diagrams.py``;
+    :mod:`runbook.gvc` explains why and avoids it). Returns the files that failed, each with
+    Graphviz's message; the others are rendered regardless.
     """
     if not files:
         return {}
@@ -599,16 +604,18 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path,
                 workers: int | None = None) -> dict[str, dict[str, bytes]]:
     """Network and traffic diagrams of every plan, as SVG and DOT bytes, keyed by site slug.
 
-    Each diagram's layout source is hashed; ``<sha256>.svg`` in ``workdir`` is reused when
-    present, and everything else is rendered in one batched ``dot`` run (see :func:`run_dot`).
+    Each diagram's layout source is hashed with the renderer (:func:`runbook.gvc.engine`);
+    ``<sha256>.svg`` in ``workdir`` is reused when present, and everything else is rendered
+    across ``workers`` processes (default: one per core).
     Raises :class:`ToolMissing` when ``dot`` is needed but absent, and :class:`DiagramFailed`
     naming every diagram Graphviz could not render (the others are cached all the same).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     sources: list[tuple[str, str, str, str]] = []  # slug, diagram, source, sha
+    engine = f"{gvc.engine()}\n".encode()
     for plan in plans:
         for name, source in diagram_sources(plan).items():
-            sha = hashlib.sha256(source.encode()).hexdigest()
+            sha = hashlib.sha256(engine + source.encode()).hexdigest()
             sources.append((plan["meta"]["site"], name, source, sha))
     todo: dict[str, str] = {}
     for _, _, source, sha in sources:
@@ -635,26 +642,55 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path,
 def _render(todo: dict[str, str], workdir: Path, workers: int | None) -> dict[str, str]:
     """Render ``sha -> source`` into ``workdir/<sha>.svg``; return ``sha -> error`` failures."""
     dot_executable()  # fail before writing anything when Graphviz is absent
+    # A worker of a process pool may not start processes of its own: it renders alone.
+    jobs = 1 if multiprocessing.current_process().daemon else (workers or default_workers())
+    if gvc.renderer() is not None:
+        items = list(todo.items())
+        failed: dict[str, str] = {}
+        for part in map_chunks(lambda chunk: _render_here(chunk, workdir), items, jobs):
+            failed.update(part)
+        return failed
+    return _render_with_dot(todo, workdir, jobs)
+
+
+def _render_here(items: Sequence[tuple[str, str]], workdir: Path) -> dict[str, str]:
+    """Lay out ``(sha, source)`` pairs in this process into ``workdir``; failures by sha."""
+    engine = gvc.renderer()
+    assert engine is not None
+    failed = {}
+    for sha, source in items:
+        try:
+            svg = engine.render_svg(source, f"{sha}.gv")
+        except gvc.RenderError as exc:
+            failed[sha] = str(exc)
+            continue
+        _store(svg, workdir, sha)
+    return failed
+
+
+def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int) -> dict[str, str]:
     files = []
     for sha, source in todo.items():
         path = workdir / f"{sha}.gv"
         path.write_text(source, encoding="utf-8")
         files.append(path)
-    failed = run_dot(files, workers)
+    failed = run_dot(files, jobs)
     for path in files:
-        sha = path.stem
         out = path.with_name(path.name + ".svg")
-        if path in failed:
-            out.unlink(missing_ok=True)
-            continue
-        svg = _VERSION_COMMENT.sub(b"", out.read_bytes(), count=1)
-        svg = svg.replace(FONT_ATTR, FONT_ATTR_WITH_FALLBACK)
-        tmp = workdir / f"{sha}.svg.tmp{os.getpid()}"
-        tmp.write_bytes(svg)
-        os.replace(tmp, workdir / f"{sha}.svg")
-        out.unlink()
+        if path not in failed:
+            _store(out.read_bytes(), workdir, path.stem)
+        out.unlink(missing_ok=True)
         path.unlink()
     return {path.stem: message for path, message in failed.items()}
+
+
+def _store(svg: bytes, workdir: Path, sha: str) -> None:
+    """Keep a fresh SVG as ``<sha>.svg``, without Graphviz's version line (atomically)."""
+    svg = _VERSION_COMMENT.sub(b"", svg, count=1)
+    svg = svg.replace(FONT_ATTR, FONT_ATTR_WITH_FALLBACK)
+    tmp = workdir / f"{sha}.svg.tmp{os.getpid()}"
+    tmp.write_bytes(svg)
+    os.replace(tmp, workdir / f"{sha}.svg")
 
 
 def produce(sites: Iterable[Site], workdir: Path) -> dict[str, bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from runbook import diagram
+from runbook import diagram, gvc
 from runbook.api import load_sites, plan_file
 from runbook.errors import ToolMissing
 
@@ -176,26 +177,116 @@ def test_topology_text_with_markup_is_shown_as_text(tmp_path: Path) -> None:
     assert "&lt;b&gt;x&lt;/b&gt; &amp; &quot;q&quot;" in files["network.dot"].decode()
 
 
+@pytest.fixture(params=["in-process", "dot"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test using this runs with both renderers: libgvc in-process, and `dot` per file."""
+    if request.param == "in-process":
+        monkeypatch.delenv(gvc.ENV, raising=False)
+        assert gvc.engine() == "libgvc 2.43.0"  # this machine's Graphviz is one gvc knows
+    else:
+        monkeypatch.setenv(gvc.ENV, "dot")
+        assert gvc.engine() == "dot"
+    return request.param
+
+
 def test_an_unchanged_diagram_is_not_rendered_again(plans: dict[str, dict[str, Any]],
-                                                    tmp_path: Path,
+                                                    tmp_path: Path, engine: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[list[str]] = []
-    real = subprocess.run
+    rendered: list[str] = []
+    real_run, real_render = subprocess.run, gvc.Renderer.render_svg
 
-    def counting(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
-        calls.append(list(args))
-        return real(args, **kwargs)
+    def counting_run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        rendered.extend(a for a in args if a.endswith(".gv"))
+        return real_run(args, **kwargs)
 
-    monkeypatch.setattr(diagram.subprocess, "run", counting)
-    first = diagram.render_svgs(list(plans.values()), tmp_path)
-    assert len([a for call in calls for a in call if a.endswith(".gv")]) == 4
-    calls.clear()
-    assert diagram.render_svgs(list(plans.values()), tmp_path) == first
-    assert calls == []
+    def counting_render(self: gvc.Renderer, source: str, name: str = "<graph>") -> bytes:
+        rendered.append(name)
+        return real_render(self, source, name)
+
+    monkeypatch.setattr(diagram.subprocess, "run", counting_run)
+    monkeypatch.setattr(gvc.Renderer, "render_svg", counting_render)
+    first = diagram.render_svgs(list(plans.values()), tmp_path, workers=1)
+    assert len(rendered) == 4
+    rendered.clear()
+    assert diagram.render_svgs(list(plans.values()), tmp_path, workers=1) == first
+    assert rendered == []
     changed = dict(plans["contoso"], summary=dict(plans["contoso"]["summary"], title="Renamed"))
-    diagram.render_svgs([changed, plans["fabrikam-lb"]], tmp_path)
-    assert len([a for call in calls for a in call if a.endswith(".gv")]) == 2
+    diagram.render_svgs([changed, plans["fabrikam-lb"]], tmp_path, workers=1)
+    assert len(rendered) == 2
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".svg"] * 6
+
+
+def test_each_renderer_keeps_its_own_cache_entries(plans: dict[str, dict[str, Any]],
+                                                   tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    diagram.render_svgs([plans["contoso"]], tmp_path)
+    monkeypatch.setenv(gvc.ENV, "dot")
+    diagram.render_svgs([plans["contoso"]], tmp_path)
+    # Two layouts of the same two diagrams: one SVG per renderer, never one for the other.
+    assert len(list(tmp_path.glob("*.svg"))) == 4
+
+
+def test_in_process_layout_depends_on_the_source_only(tmp_path: Path) -> None:
+    """The same graph gives the same SVG whatever the process drew before, even a failure."""
+    sites = load_sites(sorted((ROOT / "inputs").glob("*.yaml")))
+    sources = [s for site in sites
+               for s in diagram.diagram_sources(site.plan.to_dict()).values()]
+    engine = gvc.renderer()
+    assert engine is not None
+    forward = [engine.render_svg(s) for s in sources]
+    with pytest.raises(gvc.RenderError):
+        engine.render_svg("digraph { a -> ")
+    backward = [engine.render_svg(s) for s in reversed(sources)][::-1]
+    assert backward == forward
+    # A fresh process, drawing only the last graph, agrees too.
+    script = ("import sys; from runbook import gvc; "
+              "sys.stdout.buffer.write(gvc.renderer().render_svg(sys.stdin.read()))")
+    done = subprocess.run([sys.executable, "-c", script], input=sources[-1].encode(),
+                          capture_output=True, check=True)
+    assert done.stdout == forward[-1]
+
+
+def test_dot_given_many_graphs_changes_layouts_which_is_why_it_is_not_used(
+        tmp_path: Path) -> None:
+    """The premise of runbook.gvc: `dot` over many files lays clusters out by heap address."""
+    sites = load_sites(sorted((ROOT / "inputs").glob("*.yaml")))
+    names = []
+    for site in sites:
+        for name, source in diagram.diagram_sources(site.plan.to_dict()).items():
+            names.append(f"{site.slug}-{name}.gv")
+            (tmp_path / names[-1]).write_text(source)
+    engine = gvc.renderer()
+    assert engine is not None
+    ours = {n: engine.render_svg((tmp_path / n).read_text()) for n in names}
+    changed = 0
+    for order in (names, names[::-1]):
+        subprocess.run(["dot", "-Tsvg", "-O", *order], cwd=tmp_path, check=True)
+        changed += sum(diagram._VERSION_COMMENT.sub(b"", (tmp_path / f"{n}.svg").read_bytes())
+                       .replace(b"page0,1_", b"") != ours[n] for n in names)
+    assert changed > 0
+
+
+def test_in_process_rendering_is_graphviz_itself() -> None:
+    """Same fonts, plugins and layout as `dot`, for a graph whose order is not in question."""
+    source = ('digraph g { node [shape=box fontname="DejaVu Sans"]; '
+              'subgraph cluster_a { label="A"; x [label=<<b>x</b> &amp; y>] } x -> z }')
+    engine = gvc.renderer()
+    assert engine is not None
+    done = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True,
+                          check=True)
+    assert engine.render_svg(source) == done.stdout
+
+
+@pytest.mark.parametrize("source, said", [
+    ("digraph { a -> ", "syntax error"),
+    ("digraph { a [label=<<b>x</i>>] }", "mismatched tag"),
+])
+def test_in_process_failures_carry_graphvizs_message(source: str, said: str) -> None:
+    engine = gvc.renderer()
+    assert engine is not None
+    with pytest.raises(gvc.RenderError) as caught:
+        engine.render_svg(source, "broken.gv")
+    assert said in str(caught.value)
 
 
 def test_missing_dot_is_one_line_naming_the_install_command(
@@ -223,7 +314,7 @@ def test_a_broken_file_in_a_batch_is_reported_and_the_others_render(tmp_path: Pa
 
 
 def test_a_diagram_dot_rejects_names_its_site_and_the_rest_is_cached(
-        plans: dict[str, dict[str, Any]], tmp_path: Path,
+        plans: dict[str, dict[str, Any]], tmp_path: Path, engine: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     real = diagram.diagram_sources
 

@@ -1,0 +1,238 @@
+"""Graphviz in this process, through its C library, laying out each graph from its source alone.
+
+Running ``dot`` once per diagram costs about 20 ms of start-up (loading plugins, fonts) for
+3 to 4 ms of layout. One process can lay out many graphs through ``libgvc``, but with
+Graphviz's stock id discipline an object's id is the address of its interned name, and
+subgraphs, clusters included, are kept in id order. In a fresh process those addresses
+follow the order of the source; after earlier graphs have freed memory they do not, so the
+order of the clusters, and with it the layout, would depend on what the process rendered
+before. (``dot`` given many files shows exactly that: ``bench/diagrams.py``.)
+
+:class:`Renderer` gives each graph its own id discipline instead: names are numbered in the
+order they first appear, so a graph's ids, and its layout, come from its source alone, in
+any process and after any other graph. Nodes and edges were already kept in creation order.
+
+The C structures declared here match Graphviz's ``cgraph.h`` of the versions in
+:data:`VERIFIED_VERSIONS`. :func:`renderer` returns ``None`` with any other version, without
+the library, or when ``RUNBOOK_GRAPHVIZ=dot`` is set; the caller then runs ``dot`` per file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    byref,
+    c_char_p,
+    c_int,
+    c_long,
+    c_size_t,
+    c_uint,
+    c_uint64,
+    c_void_p,
+)
+from typing import Any
+
+#: Graphviz releases whose discipline structs match the declarations below (Debian 12: 2.43).
+VERIFIED_VERSIONS = frozenset({"2.43.0"})
+#: Set to ``dot`` to render with one ``dot`` process per diagram instead.
+ENV = "RUNBOOK_GRAPHVIZ"
+
+_OPEN = CFUNCTYPE(c_void_p, c_void_p, c_void_p)
+_MAP = CFUNCTYPE(c_long, c_void_p, c_int, c_char_p, POINTER(c_uint64), c_int)
+_ALLOC = CFUNCTYPE(c_long, c_void_p, c_int, c_uint64)
+_FREE = CFUNCTYPE(None, c_void_p, c_int, c_uint64)
+_PRINT = CFUNCTYPE(c_void_p, c_void_p, c_int, c_uint64)
+_CLOSE = CFUNCTYPE(None, c_void_p)
+_REGISTER = CFUNCTYPE(None, c_void_p, c_int, c_void_p)
+_ERRF = CFUNCTYPE(c_int, c_char_p)
+
+
+class _IdDisc(Structure):  # struct Agiddisc_s
+    _fields_ = [("open", _OPEN), ("map", _MAP), ("alloc", _ALLOC), ("free", _FREE),
+                ("print", _PRINT), ("close", _CLOSE), ("idregister", _REGISTER)]
+
+
+class _Disc(Structure):  # struct Agdisc_s
+    _fields_ = [("mem", c_void_p), ("id", POINTER(_IdDisc)), ("io", c_void_p)]
+
+
+class RenderError(Exception):
+    """Graphviz could not parse or lay out a graph; the message is Graphviz's own."""
+
+
+class _Names:
+    """One root graph's names: even ids in order of first appearance, odd ids for anonymous."""
+
+    def __init__(self) -> None:
+        self.ids: dict[bytes, int] = {}
+        self.buffers: list[ctypes.Array[ctypes.c_char]] = []
+        self.anonymous = 1
+
+    def map(self, name: bytes | None, create: bool) -> int | None:
+        if name is None:
+            ident = self.anonymous
+            self.anonymous += 2
+            return ident
+        ident = self.ids.get(name)
+        if ident is None and create:
+            self.buffers.append(ctypes.create_string_buffer(name))
+            ident = self.ids[name] = 2 * len(self.buffers)
+        return ident
+
+    def address(self, ident: int) -> int | None:
+        if ident % 2 or not 0 < ident <= 2 * len(self.buffers):
+            return None  # anonymous: Graphviz names it itself
+        return ctypes.addressof(self.buffers[ident // 2 - 1])
+
+
+class Renderer:
+    """Lays out DOT sources with ``dot`` and returns SVG, in this process."""
+
+    def __init__(self, gvc: ctypes.CDLL, cgraph: ctypes.CDLL, libc: ctypes.CDLL) -> None:
+        self._gvc, self._cgraph, self._libc = gvc, cgraph, libc
+        self._declare()
+        self._tables: dict[int, _Names] = {}
+        self._next_state = 1
+        self._messages: list[str] = []
+        self._filename = b""
+        # The callbacks must outlive every graph: keep references on the instance.
+        self._callbacks = (_OPEN(self._open), _MAP(self._map), _ALLOC(lambda s, t, i: 0),
+                           _FREE(lambda s, t, i: None), _PRINT(self._print),
+                           _CLOSE(self._close), _REGISTER(lambda s, t, o: None))
+        self._id_disc = _IdDisc(*self._callbacks)
+        self._disc = _Disc(ctypes.addressof(c_void_p.in_dll(cgraph, "AgMemDisc")),
+                           ctypes.pointer(self._id_disc),
+                           ctypes.addressof(c_void_p.in_dll(cgraph, "AgIoDisc")))
+        self._errf = _ERRF(self._error)
+        cgraph.agseterrf(self._errf)
+        self._context = gvc.gvContext()
+        if not self._context:
+            raise OSError("gvContext() failed")
+        self.version = (gvc.gvcVersion(self._context) or b"").decode("ascii", "replace")
+
+    def _declare(self) -> None:
+        gvc, cgraph, libc = self._gvc, self._cgraph, self._libc
+        gvc.gvContext.restype = c_void_p
+        gvc.gvcVersion.restype = c_char_p
+        gvc.gvcVersion.argtypes = [c_void_p]
+        gvc.gvLayout.argtypes = [c_void_p, c_void_p, c_char_p]
+        gvc.gvRenderData.argtypes = [c_void_p, c_void_p, c_char_p, POINTER(c_void_p),
+                                     POINTER(c_uint)]
+        gvc.gvFreeRenderData.argtypes = [c_void_p]
+        gvc.gvFreeLayout.argtypes = [c_void_p, c_void_p]
+        cgraph.agconcat.restype = c_void_p
+        cgraph.agconcat.argtypes = [c_void_p, c_void_p, POINTER(_Disc)]
+        cgraph.agclose.argtypes = [c_void_p]
+        cgraph.agsetfile.argtypes = [c_char_p]
+        cgraph.agreseterrors.restype = c_int
+        cgraph.agerrors.restype = c_int
+        cgraph.agseterrf.argtypes = [_ERRF]
+        cgraph.agseterrf.restype = c_void_p
+        libc.fmemopen.restype = c_void_p
+        libc.fmemopen.argtypes = [c_void_p, c_size_t, c_char_p]
+        libc.fclose.argtypes = [c_void_p]
+
+    # -- the id discipline (called by Graphviz) --------------------------------------------
+
+    def _open(self, graph: int | None, disc: int | None) -> int:
+        state = self._next_state
+        self._next_state += 1
+        self._tables[state] = _Names()
+        return state
+
+    def _map(self, state: int | None, objtype: int, name: bytes | None, ident: Any,
+             create: int) -> int:
+        found = self._tables[state or 0].map(name, bool(create))
+        if found is None:
+            return 0
+        ident[0] = found
+        return 1
+
+    def _print(self, state: int | None, objtype: int, ident: int) -> int | None:
+        return self._tables[state or 0].address(ident)
+
+    def _close(self, state: int | None) -> None:
+        self._tables.pop(state or 0, None)
+
+    def _error(self, message: bytes | None) -> int:
+        self._messages.append((message or b"").decode("utf-8", "replace"))
+        return 0
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def render_svg(self, source: str, name: str = "<graph>") -> bytes:
+        """``source`` laid out with ``dot`` as SVG; :class:`RenderError` when Graphviz fails.
+
+        ``name`` is what Graphviz's messages call the source.
+        """
+        data = source.encode("utf-8")
+        self._messages.clear()
+        self._filename = name.encode("utf-8", "replace")  # kept alive while Graphviz reads it
+        self._cgraph.agsetfile(self._filename)  # also restarts the line count
+        self._cgraph.agreseterrors()
+        stream = self._libc.fmemopen(data, len(data), b"r")
+        if not stream:
+            raise OSError("fmemopen failed")
+        try:
+            graph = self._cgraph.agconcat(None, stream, byref(self._disc))
+        finally:
+            self._libc.fclose(stream)
+        if not graph:
+            raise RenderError(self._said() or "Graphviz could not read the graph")
+        try:
+            if self._gvc.gvLayout(self._context, graph, b"dot") != 0:
+                raise RenderError(self._said() or "Graphviz could not lay out the graph")
+            try:
+                out, length = c_void_p(), c_uint()
+                status = self._gvc.gvRenderData(self._context, graph, b"svg", byref(out),
+                                                byref(length))
+                try:
+                    svg = ctypes.string_at(out, length.value) if status == 0 and out else None
+                finally:
+                    if out:
+                        self._gvc.gvFreeRenderData(out)
+            finally:
+                self._gvc.gvFreeLayout(self._context, graph)
+            if svg is None:
+                raise RenderError(self._said() or "Graphviz could not write SVG")
+            # Some errors (a bad HTML-like label) only raise the error level: `dot` turns that
+            # into its exit status, after writing its output all the same.
+            if self._cgraph.agerrors() > 0:
+                raise RenderError(self._said() or "Graphviz reported an error")
+            return svg
+        finally:
+            self._cgraph.agclose(graph)
+
+    def _said(self) -> str:
+        return " ".join("".join(self._messages).split())
+
+
+_RENDERER: Renderer | None = None
+_TRIED = False
+
+
+def renderer() -> Renderer | None:
+    """This process's in-process renderer, or ``None`` where ``dot`` must be run instead."""
+    global _RENDERER, _TRIED
+    if os.environ.get(ENV, "").strip().lower() == "dot":
+        return None
+    if not _TRIED:
+        _TRIED = True
+        try:
+            made = Renderer(ctypes.CDLL("libgvc.so.6"), ctypes.CDLL("libcgraph.so.6"),
+                            ctypes.CDLL(None))
+        except (OSError, AttributeError):
+            made = None
+        if made is not None and made.version in VERIFIED_VERSIONS:
+            _RENDERER = made
+    return _RENDERER
+
+
+def engine() -> str:
+    """What renders diagrams here, for cache keys: ``libgvc <version>`` or ``dot``."""
+    found = renderer()
+    return f"libgvc {found.version}" if found is not None else "dot"
