@@ -8,22 +8,32 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from typing import TYPE_CHECKING, Any
-
-from .errors import Problem, RunbookError, ValidationFailed
-
+# Nothing is imported here until it is used: `runbook validate` replaying cached verdicts
+# imports this package and must not pay for typing, dataclasses or the model (see entry.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .api import Site, load_sites, plan_file
+    from .errors import Problem, RunbookError, ValidationFailed
+
+_LAZY = {
+    "Problem": "errors",
+    "RunbookError": "errors",
+    "ValidationFailed": "errors",
+    "Site": "api",
+    "load_sites": "api",
+    "plan_file": "api",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The API (and the plan, with its imports) loads on first use, so that `runbook validate`
-    # does not pay for modules it never calls.
-    if name in ("Site", "load_sites", "plan_file"):
-        from . import api
+    if name in _LAZY:
+        from importlib import import_module
 
-        return getattr(api, name)
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'runbook' has no attribute {name!r}")
+
 
 __all__ = [
     "Problem",

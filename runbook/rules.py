@@ -7,7 +7,6 @@ the field to change. Rules never stop at the first finding; :func:`check` runs t
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Interface
@@ -316,6 +315,8 @@ def next_hop_declared(t: Topology, src: Source) -> Iterator[Problem]:
         return
     fqdns = [p.fqdn for p in t.pools]
     if t.next_hop not in fqdns:
+        import difflib  # only when the rule fires
+
         hint = difflib.get_close_matches(t.next_hop, fqdns, n=1)
         extra = f"; did you mean '{hint[0]}'?" if hint else ""
         yield src.problem(("next_hop",), f"{t.next_hop} is not one of the pools "
