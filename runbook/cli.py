@@ -49,35 +49,24 @@ def main() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
-def validate(paths: tuple[Path, ...], strict: bool, quiet: bool) -> None:
+@click.option("--no-cache", is_flag=True,
+              help="Validate every file again, even those whose result is in the cache.")
+def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, no_cache: bool) -> None:
     """Check topology files (default: every file under inputs/).
 
     Prints every problem of every file as file:line:col: path: message. Exits 0 when all
-    files are valid, 1 when any is invalid.
+    files are valid, 1 when any is invalid. A file validated before, with the same bytes
+    and the same runbook, pydantic and PyYAML, is not validated again: its result comes
+    from the build cache (.cache/runbook/validate/ by default).
     """
-    from .validate import discover, load_all
+    from .verdicts import discover, run
 
     targets = list(paths) or [Path(DEFAULT_INPUTS)]
-    if not discover(targets):
+    files = discover(targets)
+    if not files:
         names = ", ".join(map(str, targets))
         raise click.UsageError(f"no topology files (*.yaml) found in {names}")
-    results = load_all(targets)
-    failed = 0
-    for item in results:
-        for p in item.problems:
-            click.echo(p.format(), err=True)
-        if item.errors and not item.rules_checked:
-            click.echo(f"{item.source.file}: note: the deployment rules run once the errors "
-                       "above are fixed; run validate again then", err=True)
-        bad = bool(item.errors) or (strict and bool(item.warnings))
-        failed += bad
-        if not quiet:
-            state = "invalid" if bad else "valid"
-            click.echo(f"{item.source.file}: {state} ({len(item.errors)} error(s), "
-                       f"{len(item.warnings)} warning(s))")
-    if not quiet:
-        click.echo(f"{len(results) - failed} of {len(results)} topology file(s) valid")
-    sys.exit(1 if failed else 0)
+    sys.exit(run(files, strict=strict, quiet=quiet, use_cache=not no_cache))
 
 
 @main.command()

@@ -36,6 +36,9 @@ class Source:
     # path -> (line, col) of the value; keys of mappings also under path + ("<key>",)
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    # The bytes read from disk (None when the file was not read): what a cached verdict of
+    # this file is keyed by (runbook.verdicts).
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
     def where(self, path: PathKey, *, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of ``path``, or of its nearest ancestor that exists."""
@@ -219,10 +222,12 @@ def load_file(path: Path, display: str | None = None) -> tuple[Source, list[Prob
         raw = path.read_bytes()
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return Source(name, ""), [Problem(name, 1, 1, "", f"file is not UTF-8 text ({exc.reason} "
-                                          f"at byte {exc.start}); save it as UTF-8", "error",
-                                          "yaml")]
+        return Source(name, "", raw=raw), [Problem(
+            name, 1, 1, "", f"file is not UTF-8 text ({exc.reason} at byte {exc.start}); save "
+            "it as UTF-8", "error", "yaml")]
     except OSError as exc:
         return Source(name, ""), [Problem(name, 1, 1, "", f"cannot read file: {exc.strerror}",
                                           "error", "io")]
-    return load_text(text, name)
+    src, problems = load_text(text, name)
+    src.raw = raw
+    return src, problems

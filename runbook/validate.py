@@ -7,7 +7,6 @@ unknown keys), then apply the deployment rules (:mod:`runbook.rules`).
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -22,8 +21,8 @@ from . import rules
 from .errors import Problem, ValidationFailed
 from .loader import PathKey, Source, format_path, load_file
 from .model import Topology, Vault
+from .verdicts import discover, display_name  # there so that the verdict cache needs no pydantic
 
-SUFFIXES = (".yaml", ".yml")
 _SECRET_KEY = re.compile(
     r"(^|_)(pass(word|wd|phrase)?|pwd|secret|product_?key|private_?key|api_?key|token|"
     r"credentials?)($|_)", re.I)
@@ -131,6 +130,8 @@ def _message(err: dict[str, Any], loc: tuple[str | int, ...]) -> tuple[str, bool
     if kind == "missing":
         return f"required key '{loc[-1]}' is missing: add it", False
     if kind == "extra_forbidden":
+        import difflib  # only for unknown keys
+
         model = _model_at(loc[:-1])
         allowed = sorted(model.model_fields) if model else []
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
@@ -206,23 +207,6 @@ def _split(path: str) -> list[str | int]:
     return parts
 
 
-def display_name(path: Path) -> str:
-    """How a file is named in messages and provenance.
-
-    Relative to the working folder when inside it, else relative to its git work tree (so
-    output does not depend on where a checkout lives), else as given.
-    """
-    full = path.resolve()
-    try:
-        return str(full.relative_to(Path.cwd().resolve()))
-    except ValueError:
-        pass
-    for parent in full.parents:
-        if (parent / ".git").exists():
-            return str(full.relative_to(parent))
-    return str(path)
-
-
 def load_topology(path: Path | str) -> Loaded:
     """Read, parse and validate one topology file; problems are collected, not raised."""
     path = Path(path)
@@ -230,18 +214,6 @@ def load_topology(path: Path | str) -> Loaded:
     if problems:
         return Loaded(path, src, None, problems)
     return check_source(src, path)
-
-
-def discover(paths: Iterable[Path | str]) -> list[Path]:
-    """Topology files named by ``paths``: files as given, folders searched for ``*.yaml``."""
-    found: list[Path] = []
-    for entry in paths:
-        p = Path(entry)
-        if p.is_dir():
-            found += sorted(q for q in p.rglob("*") if q.suffix in SUFFIXES and q.is_file())
-        else:
-            found.append(p)
-    return found
 
 
 def load_all(paths: Iterable[Path | str]) -> list[Loaded]:

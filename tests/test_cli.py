@@ -14,6 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from runbook import verdicts
 from runbook.api import plan_file
 from runbook.cli import main
 from runbook.model import json_schema
@@ -25,6 +26,13 @@ MODELINE = "# yaml-language-server: $schema="
 def run(*args: str) -> Result:
     """Invoke ``runbook ARGS`` in-process and return click's result."""
     return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test validates for real: verdicts go to a fresh folder, not the project's cache."""
+    folder = tmp_path_factory.mktemp("verdicts")
+    monkeypatch.setattr(verdicts, "cache_root", lambda: folder)
 
 
 @pytest.fixture

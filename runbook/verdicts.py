@@ -1,0 +1,403 @@
+"""``runbook validate`` without the validator when nothing changed: content-addressed verdicts.
+
+Validating a file means importing pydantic's model machinery and building the topology model,
+which costs far more than checking a file. So, as ruff and mypy do, the result of each file is
+kept, and replayed when the same bytes are validated by the same code again. A verdict holds
+exactly what ``runbook validate`` prints for the file (its problem lines, the counts) and the
+file's site slug; ``--strict``, ``--quiet`` and the closing line are applied when printing, the
+same way for a fresh verdict and a replayed one, so the output is the same either way.
+
+The key of a verdict is the file's bytes, its display name (it is part of every line), the
+code fingerprint (the package version and every ``.py`` file of the package, as
+:func:`runbook.cache.code_fingerprint`), where pydantic, pydantic-core, PyYAML and pydantic's
+helper packages are installed and their versions, and the Python version. A changed file,
+generator, library or interpreter therefore misses. Nothing else goes into a verdict:
+validation reads nothing but the file, and a run that showed a Python warning, or a file that
+could not be read, is not kept. The one cross-file finding, two files declaring the same site,
+is never replayed: when slugs repeat, every file is validated again by
+:func:`runbook.validate.load_all`.
+
+Verdicts live in the folder ``runbook build`` keeps its cache in (``cache_dir`` of the runbook
+plugin in ./mkdocs.yml, default ``.cache/runbook``), under ``validate/``, written atomically,
+laid out as :class:`runbook.cache.Cache` entries.
+
+This module must stay cheap to import: the replay path (:mod:`runbook.entry`) imports nothing
+heavier than :mod:`pathlib` and :mod:`hashlib`; the validator is imported only on a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sys
+from functools import cache, lru_cache
+from pathlib import Path
+
+from . import __version__
+
+TYPE_CHECKING = False  # typing costs as much to import as the rest of the replay path
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from .validate import Loaded
+
+NAMESPACE = "validate"
+FORMAT = "runbook-verdict-1"  # bump when the stored record changes shape
+DEFAULT_CACHE_DIR = ".cache/runbook"  # the runbook plugin's default cache_dir
+SUFFIXES = (".yaml", ".yml")
+READ_LIMIT = 1 << 20  # larger than any file the loader accepts; bigger files are not cached
+# The libraries validation runs on (import name, normalised distribution name): pydantic and
+# the packages it builds models with, and PyYAML.
+LIBRARIES = (("pydantic", "pydantic"), ("pydantic_core", "pydantic_core"), ("yaml", "pyyaml"),
+             ("annotated_types", "annotated_types"), ("typing_extensions", "typing_extensions"),
+             ("typing_inspection", "typing_inspection"))
+NOTE = "note: the deployment rules run once the errors above are fixed; run validate again then"
+
+
+# --- which files, named how ---------------------------------------------------------------------
+
+
+def display_name(path: Path) -> str:
+    """How a file is named in messages and provenance.
+
+    Relative to the working folder when inside it, else relative to its git work tree (so
+    output does not depend on where a checkout lives), else as given.
+    """
+    full = path.resolve()
+    try:
+        return str(full.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        pass
+    for parent in full.parents:
+        if (parent / ".git").exists():
+            return str(full.relative_to(parent))
+    return str(path)
+
+
+def discover(paths: Iterable[Path | str]) -> list[Path]:
+    """Topology files named by ``paths``: files as given, folders searched for ``*.yaml``."""
+    found: list[Path] = []
+    for entry in paths:
+        p = Path(entry)
+        if p.is_dir():
+            found += sorted(q for q in p.rglob("*") if q.suffix in SUFFIXES and q.is_file())
+        else:
+            found.append(p)
+    return found
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def _digest(*parts: str | bytes) -> str:
+    # The same framing as runbook.cache._digest, so code_fingerprint() agrees with it.
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """The package version and the source of every module (equal to the build cache's)."""
+    package = Path(__file__).resolve().parent
+    parts: list[str | bytes] = [__version__]
+    for name in sorted(n for n in os.listdir(package) if n.endswith(".py")):
+        parts += [name, (package / name).read_bytes()]
+    return _digest(*parts)
+
+
+def _library(module: str, dist: str) -> str:
+    """Where ``module`` is imported from and its installed version, without importing it.
+
+    The first ``sys.path`` folder holding the package (or single-file module) decides, as for
+    ``import``; its ``<dist>-<version>.dist-info`` gives the version. Without one (a source
+    checkout), the module file's size and modification time stand in for it.
+    """
+    for entry in sys.path:
+        folder = os.path.abspath(entry or os.curdir)
+        for source in (os.path.join(folder, module, "__init__.py"),
+                       os.path.join(folder, module + ".py")):
+            if os.path.isfile(source):
+                break
+        else:
+            continue
+        for name in _listing(folder):
+            stem, _, suffix = name.rpartition(".")
+            dist_name, _, version = stem.rpartition("-")
+            if suffix == "dist-info" and dist_name.lower().replace(".", "_") == dist:
+                return f"{source} {dist} {version}"
+        stat = os.stat(source)
+        return f"{source} {dist} unversioned {stat.st_size} {stat.st_mtime_ns}"
+    return f"{module} not found"
+
+
+@cache
+def _listing(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+@lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """Everything besides the file that a verdict depends on: code, libraries, Python."""
+    return _digest(FORMAT, code_fingerprint(), sys.version, sys.implementation.cache_tag,
+                   *(_library(module, dist) for module, dist in LIBRARIES))
+
+
+def verdict_key(name: str, data: bytes) -> str:
+    """The key of the verdict on a file named ``name`` (as printed) holding ``data``."""
+    return _digest(NAMESPACE, fingerprint(), name, data)
+
+
+def _read(path: Path) -> bytes | None:
+    """The file's bytes, or None if it cannot be read or is too large to be cached."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(READ_LIMIT + 1)
+    except OSError:
+        return None
+    return data if len(data) <= READ_LIMIT else None
+
+
+# --- the store ----------------------------------------------------------------------------------
+
+
+def cache_root(config: Path = Path("mkdocs.yml")) -> Path:
+    """The folder ``runbook build`` caches in: the runbook plugin's ``cache_dir`` in
+    ./mkdocs.yml, relative to that file's folder (default ``.cache/runbook``).
+
+    Read with a line scan rather than a YAML parser: finding the folder must cost nothing
+    next to a replay. A configuration the scan misreads only puts verdicts in another folder.
+    """
+    value = DEFAULT_CACHE_DIR
+    try:
+        lines = config.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    block: int | None = None  # indentation of the "- runbook:" entry, once inside it
+    for line in lines:
+        text = line.split(" #", 1)[0].rstrip()
+        indent = len(text) - len(text.lstrip())
+        item = text.strip()
+        if not item or item.startswith("#"):
+            continue
+        if block is None:
+            if item in ("- runbook:", "- runbook"):
+                block = indent
+        elif indent <= block:
+            break
+        elif item.startswith("cache_dir:"):
+            found = item[len("cache_dir:"):].strip().strip("'\"")
+            if found:
+                value = found
+            break
+    return (config.resolve().parent / value) if config.is_file() else Path(value).resolve()
+
+
+class Verdict:
+    """What ``runbook validate`` says about one file, flags aside.
+
+    ``lines`` go to standard error (the file's problems, then the note when schema errors
+    kept the rules from running); ``site`` is the slug when the file got as far as the model.
+    """
+
+    __slots__ = ("errors", "file", "lines", "site", "warnings")
+
+    def __init__(self, file: str, lines: list[str], errors: int, warnings: int,
+                 site: str | None) -> None:
+        self.file, self.lines, self.errors, self.warnings, self.site = (
+            file, lines, errors, warnings, site)
+
+    def as_data(self) -> dict[str, object]:
+        """Plain data for :mod:`marshal`."""
+        return {"file": self.file, "lines": self.lines, "errors": self.errors,
+                "warnings": self.warnings, "site": self.site}
+
+    @classmethod
+    def from_data(cls, data: object, file: str) -> Verdict | None:
+        """The verdict stored as ``data`` for ``file``; None if it is not one (a miss)."""
+        if not isinstance(data, dict) or data.get("file") != file:
+            return None
+        lines, errors, warnings, site = (data.get(k) for k in ("lines", "errors", "warnings",
+                                                                "site"))
+        if not (isinstance(lines, list) and all(isinstance(x, str) for x in lines)
+                and type(errors) is int and type(warnings) is int
+                and (site is None or isinstance(site, str))):
+            return None
+        return cls(file, lines, errors, warnings, site)
+
+    @classmethod
+    def of(cls, item: Loaded) -> Verdict:
+        """The verdict on a validated file, from :func:`runbook.validate.load_topology` or
+        :func:`~runbook.validate.load_all` (whose duplicate-site errors it then includes)."""
+        lines = [p.format() for p in item.problems]
+        if item.errors and not item.rules_checked:
+            lines.append(f"{item.source.file}: {NOTE}")
+        site = item.topology.site if item.topology is not None else None
+        return cls(item.source.file, lines, len(item.errors), len(item.warnings), site)
+
+
+class Store:
+    """Verdicts under ``<root>/validate/<key[:2]>/<key>``; a failure to write is ignored."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / NAMESPACE / key[:2] / key
+
+    def get(self, key: str, file: str) -> Verdict | None:
+        """The stored verdict, or None (absent, unreadable or damaged: a miss)."""
+        try:
+            data = marshal.loads(self._path(key).read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+        return Verdict.from_data(data, file)
+
+    def put(self, key: str, verdict: Verdict) -> None:
+        """Store atomically: a temporary file renamed into place."""
+        path = self._path(key)
+        tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(marshal.dumps(verdict.as_data()))
+            os.replace(tmp, path)
+        except OSError:  # a read-only or full disk: validate again next time
+            import contextlib
+
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+
+
+# --- printing -----------------------------------------------------------------------------------
+
+
+def _emit(line: str, err: bool = False) -> None:
+    """``click.echo(line, err=err)``, without importing click for plain text.
+
+    click.echo writes the line and a newline and flushes; it differs only for ANSI escapes
+    (stripped when not on a terminal), streams that are not UTF-8, missing streams and text
+    that cannot be encoded. Those lines go through click itself.
+    """
+    stream = sys.stderr if err else sys.stdout
+    plain = "\x1b" not in line and stream is not None and _is_utf8(stream)
+    if plain:
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            plain = False
+    if not plain:
+        import click
+
+        click.echo(line, err=err)
+        return
+    stream.write(line + "\n")
+    stream.flush()
+
+
+def _is_utf8(stream: object) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "utf-8"
+    except LookupError:
+        return False
+
+
+def report(verdicts: Sequence[Verdict], *, strict: bool = False, quiet: bool = False) -> int:
+    """Print what ``runbook validate`` prints for these verdicts; return its exit status."""
+    failed = 0
+    for v in verdicts:
+        for line in v.lines:
+            _emit(line, err=True)
+        bad = bool(v.errors) or (strict and bool(v.warnings))
+        failed += bad
+        if not quiet:
+            _emit(f"{v.file}: {'invalid' if bad else 'valid'} ({v.errors} error(s), "
+                  f"{v.warnings} warning(s))")
+    if not quiet:
+        _emit(f"{len(verdicts) - failed} of {len(verdicts)} topology file(s) valid")
+    return 1 if failed else 0
+
+
+# --- validate -----------------------------------------------------------------------------------
+
+
+def _unique_sites(verdicts: Iterable[Verdict]) -> bool:
+    sites = [v.site for v in verdicts if v.site is not None]
+    return len(sites) == len(set(sites))
+
+
+def _stored(files: Sequence[Path], store: Store) -> dict[int, Verdict]:
+    """The stored verdicts of ``files``, by position."""
+    found = {}
+    for i, path in enumerate(files):
+        data = _read(path)
+        if data is not None:
+            name = display_name(path)
+            verdict = store.get(verdict_key(name, data), name)
+            if verdict is not None:
+                found[i] = verdict
+    return found
+
+
+class _WarningWatch:
+    """Notes whether Python showed a warning (on stderr, where a replay would not show it)."""
+
+    def __enter__(self) -> _WarningWatch:
+        import warnings
+
+        self.shown = False
+        self._module = warnings
+        self._show = warnings.showwarning
+
+        def show(*args: object, **kwargs: object) -> None:
+            self.shown = True
+            self._show(*args, **kwargs)  # type: ignore[arg-type]
+
+        warnings.showwarning = show
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._module.showwarning = self._show
+
+
+def validate_files(files: Sequence[Path], store: Store | None) -> list[Verdict]:
+    """The verdict on every file: stored ones replayed, the others validated (and stored).
+
+    Equal to :func:`runbook.validate.load_all` on ``files``, item for item. When every file
+    has a stored verdict and no two name the same site, the validator is not even imported.
+    """
+    stored = _stored(files, store) if store is not None else {}
+    if len(stored) == len(files) and _unique_sites(stored.values()):
+        return [stored[i] for i in range(len(files))]
+    with _WarningWatch() as watch:
+        from .validate import load_all, load_topology
+
+        fresh: dict[int, tuple[Verdict, bytes | None]] = {}
+        for i, path in enumerate(files):
+            if i not in stored:
+                item = load_topology(path)
+                fresh[i] = (Verdict.of(item), item.source.raw)
+        verdicts = [stored[i] if i in stored else fresh[i][0] for i in range(len(files))]
+        if not _unique_sites(verdicts):
+            # Only load_all knows where to report a repeated site: let it do everything.
+            verdicts = [Verdict.of(item) for item in load_all(files)]
+    if store is not None and not watch.shown:
+        for verdict, raw in fresh.values():
+            if raw is not None:  # read, so the verdict depends on these bytes alone
+                store.put(verdict_key(verdict.file, raw), verdict)
+    return verdicts
+
+
+def run(files: Sequence[Path], *, strict: bool = False, quiet: bool = False,
+        use_cache: bool = True) -> int:
+    """``runbook validate`` on ``files`` (already discovered): print, return the exit status."""
+    verdicts = validate_files(files, Store(cache_root()) if use_cache else None)
+    return report(verdicts, strict=strict, quiet=quiet)
