@@ -58,6 +58,7 @@ _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # Python-Markdown: fenced code (~~~), collapsible blocks (???), definition lists and setext
 # underlines. Written as numeric character references when a value starts with one.
 _LEADING_ENTITY = {"~": "&#126;", "?": "&#63;", ":": "&#58;", "=": "&#61;"}
+_MD_TABLE = str.maketrans({**{ch: "\\" + ch for ch in _BACKSLASHED}, **_ENTITIES})
 # Line and paragraph separators (what str.splitlines() splits on) and other control characters:
 # a value must never start a new Markdown block.
 _BREAKS = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029\t]")
@@ -88,17 +89,10 @@ def md(value: object) -> str:
     links, emphasis, attribute lists (``{: onclick=...}``) and Jinja syntax all show as text.
     """
     text = _text(value, "md")
-    out = []
-    for i, ch in enumerate(text):
-        if ch in _ENTITIES:
-            out.append(_ENTITIES[ch])
-        elif ch in _BACKSLASHED:
-            out.append("\\" + ch)
-        elif i == 0 and ch in _LEADING_ENTITY:
-            out.append(_LEADING_ENTITY[ch])
-        else:
-            out.append(ch)
-    return "".join(out)
+    out = text.translate(_MD_TABLE)
+    if text and text[0] in _LEADING_ENTITY:  # never in the table: out[0] is text[0]
+        out = _LEADING_ENTITY[text[0]] + out[1:]
+    return out
 
 
 def cell(value: object) -> str:
