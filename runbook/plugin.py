@@ -94,11 +94,18 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         """Validate the topologies and run every producer.
 
         This runs before MkDocs empties ``site_dir``, so invalid input leaves the previous
-        site in place even under a plain ``mkdocs build``.
+        site in place even under a plain ``mkdocs build``. It also gives the search plugin's
+        index (made in its ``on_config``, which has run by now) the faster tokenizer of
+        :mod:`runbook.searchindex`; ``runbook build``'s workers fork later and inherit it.
         """
         from .api import load_sites
+        from .searchindex import install
         from .site import generate
 
+        for plugin in config.plugins.values():
+            index = getattr(plugin, "search_index", None)
+            if index is not None:
+                install(index)
         if self._preloaded is not None:
             self._sites, self._generated = self._preloaded
             return
