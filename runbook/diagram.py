@@ -605,67 +605,87 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path,
     """Network and traffic diagrams of every plan, as SVG and DOT bytes, keyed by site slug.
 
     Each diagram's layout source is hashed with the renderer (:func:`runbook.gvc.engine`);
-    ``<sha256>.svg`` in ``workdir`` is reused when present, and everything else is rendered
-    across ``workers`` processes (default: one per core).
+    ``<sha256>.svg`` in ``workdir`` is reused when present, and everything else is rendered.
+    The plans are shared out over ``workers`` processes (default: one per core), which build
+    the sources and lay them out in-process; without :mod:`runbook.gvc`, the sources are
+    built here and ``workers`` ``dot`` processes render them.
     Raises :class:`ToolMissing` when ``dot`` is needed but absent, and :class:`DiagramFailed`
     naming every diagram Graphviz could not render (the others are cached all the same).
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    sources: list[tuple[str, str, str, str]] = []  # slug, diagram, source, sha
+    # A worker of a process pool may not start processes of its own: it renders alone.
+    jobs = 1 if multiprocessing.current_process().daemon else (workers or default_workers())
+    if gvc.renderer() is not None:
+        parts = map_chunks(lambda chunk: _diagrams_here(chunk, workdir), plans, jobs)
+        result = {slug: files for made, _ in parts for slug, files in made.items()}
+        failures = [line for _, failed in parts for line in failed]
+    else:
+        sources = _sources(plans)
+        todo = _todo(sources, workdir)
+        failed = _render_with_dot(todo, workdir, jobs) if todo else {}
+        result, failures = _collect(plans, sources, workdir, failed, {})
+    if failures:
+        raise DiagramFailed(f"Graphviz could not render {len(failures)} diagram(s):\n  "
+                            + "\n  ".join(failures))
+    return result
+
+
+Sources = list[tuple[str, str, str, str]]  # site slug, diagram name, DOT source, cache sha
+
+
+def _sources(plans: list[dict[str, Any]]) -> Sources:
     engine = f"{gvc.engine()}\n".encode()
+    out = []
     for plan in plans:
         for name, source in diagram_sources(plan).items():
             sha = hashlib.sha256(engine + source.encode()).hexdigest()
-            sources.append((plan["meta"]["site"], name, source, sha))
+            out.append((plan["meta"]["site"], name, source, sha))
+    return out
+
+
+def _todo(sources: Sources, workdir: Path) -> dict[str, str]:
+    """``sha -> source`` of the diagrams not in ``workdir`` yet (each layout once)."""
     todo: dict[str, str] = {}
     for _, _, source, sha in sources:
         if sha not in todo and not (workdir / f"{sha}.svg").is_file():
             todo[sha] = source
-    failures: dict[str, str] = {}
     if todo:
-        failures = _render(todo, workdir, workers)
+        dot_executable()  # fail before writing anything when Graphviz is absent
+    return todo
+
+
+def _diagrams_here(plans: Sequence[dict[str, Any]], workdir: Path
+                   ) -> tuple[dict[str, dict[str, bytes]], list[str]]:
+    """:func:`render_svgs` for ``plans``, in this process: files by slug, failure lines."""
+    sources = _sources(list(plans))
+    fresh: dict[str, bytes] = {}
+    failed: dict[str, str] = {}
+    engine = gvc.renderer()
+    assert engine is not None
+    for sha, source in _todo(sources, workdir).items():
+        try:
+            fresh[sha] = _store(engine.render_svg(source, f"{sha}.gv"), workdir, sha)
+        except gvc.RenderError as exc:
+            failed[sha] = str(exc)
+    return _collect(list(plans), sources, workdir, failed, fresh)
+
+
+def _collect(plans: list[dict[str, Any]], sources: Sources, workdir: Path,
+             failed: dict[str, str], fresh: dict[str, bytes]
+             ) -> tuple[dict[str, dict[str, bytes]], list[str]]:
+    """Each site's finished SVG and DOT files, and a line per diagram that failed."""
+    failures = [f"{slug}/diagrams/{name}.dot: {failed[sha]}"
+                for slug, name, _, sha in sources if sha in failed]
     if failures:
-        lines = [f"{slug}/diagrams/{name}.dot: {failures[sha]}"
-                 for slug, name, _, sha in sources if sha in failures]
-        raise DiagramFailed(f"Graphviz could not render {len(lines)} diagram(s):\n  "
-                            + "\n  ".join(lines))
+        return {}, failures
     result: dict[str, dict[str, bytes]] = {}
     provenance = {p["meta"]["site"]: p["meta"].get("provenance") or "" for p in plans}
     for slug, name, source, sha in sources:
-        svg = (workdir / f"{sha}.svg").read_bytes()
+        svg = fresh[sha] if sha in fresh else (workdir / f"{sha}.svg").read_bytes()
         files = result.setdefault(slug, {})
         files[f"{name}.svg"] = _finish_svg(svg, provenance[slug])
         files[f"{name}.dot"] = _dot_file(source, provenance[slug])
-    return result
-
-
-def _render(todo: dict[str, str], workdir: Path, workers: int | None) -> dict[str, str]:
-    """Render ``sha -> source`` into ``workdir/<sha>.svg``; return ``sha -> error`` failures."""
-    dot_executable()  # fail before writing anything when Graphviz is absent
-    # A worker of a process pool may not start processes of its own: it renders alone.
-    jobs = 1 if multiprocessing.current_process().daemon else (workers or default_workers())
-    if gvc.renderer() is not None:
-        items = list(todo.items())
-        failed: dict[str, str] = {}
-        for part in map_chunks(lambda chunk: _render_here(chunk, workdir), items, jobs):
-            failed.update(part)
-        return failed
-    return _render_with_dot(todo, workdir, jobs)
-
-
-def _render_here(items: Sequence[tuple[str, str]], workdir: Path) -> dict[str, str]:
-    """Lay out ``(sha, source)`` pairs in this process into ``workdir``; failures by sha."""
-    engine = gvc.renderer()
-    assert engine is not None
-    failed = {}
-    for sha, source in items:
-        try:
-            svg = engine.render_svg(source, f"{sha}.gv")
-        except gvc.RenderError as exc:
-            failed[sha] = str(exc)
-            continue
-        _store(svg, workdir, sha)
-    return failed
+    return result, failures
 
 
 def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int) -> dict[str, str]:
@@ -684,13 +704,14 @@ def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int) -> dict[str
     return {path.stem: message for path, message in failed.items()}
 
 
-def _store(svg: bytes, workdir: Path, sha: str) -> None:
+def _store(svg: bytes, workdir: Path, sha: str) -> bytes:
     """Keep a fresh SVG as ``<sha>.svg``, without Graphviz's version line (atomically)."""
     svg = _VERSION_COMMENT.sub(b"", svg, count=1)
     svg = svg.replace(FONT_ATTR, FONT_ATTR_WITH_FALLBACK)
     tmp = workdir / f"{sha}.svg.tmp{os.getpid()}"
     tmp.write_bytes(svg)
     os.replace(tmp, workdir / f"{sha}.svg")
+    return svg
 
 
 def produce(sites: Iterable[Site], workdir: Path) -> dict[str, bytes]:

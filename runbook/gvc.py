@@ -70,6 +70,8 @@ class _Names:
     def __init__(self) -> None:
         self.ids: dict[bytes, int] = {}
         self.buffers: list[ctypes.Array[ctypes.c_char]] = []
+        # Name addresses by id // 2; Graphviz asks for names hundreds of times per graph.
+        self.addresses: list[int | None] = [None]
         self.anonymous = 1
 
     def map(self, name: bytes | None, create: bool) -> int | None:
@@ -79,14 +81,16 @@ class _Names:
             return ident
         ident = self.ids.get(name)
         if ident is None and create:
-            self.buffers.append(ctypes.create_string_buffer(name))
+            buffer = ctypes.create_string_buffer(name)
+            self.buffers.append(buffer)
+            self.addresses.append(ctypes.addressof(buffer))
             ident = self.ids[name] = 2 * len(self.buffers)
         return ident
 
     def address(self, ident: int) -> int | None:
-        if ident % 2 or not 0 < ident <= 2 * len(self.buffers):
+        if ident & 1 or ident >> 1 >= len(self.addresses):
             return None  # anonymous: Graphviz names it itself
-        return ctypes.addressof(self.buffers[ident // 2 - 1])
+        return self.addresses[ident >> 1]
 
 
 class Renderer:
