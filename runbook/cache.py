@@ -351,7 +351,7 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
     code = code_fingerprint()
     keyed = []
     for path in files:
-        rev = revs.get(path.resolve())
+        rev = revs.get(path.resolve())  # revisions() keys by the resolved path
         keyed.append((path, rev, _digest("site", code, display_name(path), rev or "",
                                          path.read_bytes())))
     heads: dict[str, dict[str, Any]] = {}
@@ -421,6 +421,10 @@ GLOBAL_BUILDERS: dict[str, Callable[[Sequence[Any], Path | None], dict[str, byte
 }
 
 
+# Chunks of sites per worker for a producer: enough that the last chunk to finish leaves the
+# other cores idle only briefly, few enough that per-chunk costs stay small.
+TASKS_PER_JOB = 16
+
 # Producers that spread their own work over the cores: called once, in this process, rather
 # than from forked workers. (None at present: diagrams are laid out by the workers.)
 SELF_PARALLEL: frozenset[str] = frozenset()
@@ -465,17 +469,23 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     keys = {s.slug: _digest("produce", fixed, site_key(s)) for s in sites}
     spill_dir = builder.spill_dir
 
-    def finish(slug: str, files: dict[str, bytes]) -> dict[str, Any]:
-        return files if spill_dir is None else spill(files, spill_dir, keys[slug])
+    def finish(slug: str, files: dict[str, bytes],
+               present: frozenset[str] | None = None) -> dict[str, Any]:
+        return files if spill_dir is None else spill(files, spill_dir, keys[slug], present)
 
     out: dict[str, Any] = {}
     missed: list[Any] = []
+    # One listing of the spill folder instead of a look at the disk per cached file.
+    try:
+        present = frozenset(os.listdir(spill_dir)) if spill_dir is not None else None
+    except OSError:
+        present = None
     for site in sites:
         value = cache.get_value(name, keys[site.slug]) if cache else None
         if value is None:
             missed.append(site)
         else:
-            out.update(finish(site.slug, value))
+            out.update(finish(site.slug, value, present))
 
     def run(chunk: Sequence[Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
         # In a worker: produce, split by site, store, spill; only what remains travels back.
@@ -503,7 +513,8 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     jobs = 1 if name in SELF_PARALLEL else builder.jobs
     # With files spilled to disk, even a one-process producer runs in a forked worker: its
     # memory high-water mark then never becomes the build process's own.
-    results = map_chunks(run, missed, jobs, on_done=tick, isolate=spill_dir is not None)
+    results = map_chunks(run, missed, jobs, tasks_per_job=TASKS_PER_JOB, on_done=tick,
+                         isolate=spill_dir is not None)
     builder._done()
     global_paths: set[str] = set()
     for done, outside in results:
@@ -525,21 +536,24 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     return out
 
 
-def spill(files: dict[str, bytes], folder: Path, key: str) -> dict[str, Any]:
+def spill(files: dict[str, bytes], folder: Path, key: str,
+          present: frozenset[str] | None = None) -> dict[str, Any]:
     """``files`` with every file but Markdown pages written to ``folder`` and given as a path.
 
     A thousand sites' diagrams, exports and PDFs take hundreds of megabytes; on disk they cost
     the build no memory, and MkDocs copies them from there. A file is named by a hash of the
     producer's cache key and its path, which determine its content, so a warm build finds it
-    written already.
+    written already. ``present``, the names already in ``folder`` when the caller listed it,
+    saves a look at the disk per file.
     """
     out: dict[str, Any] = {}
     for path, content in files.items():
         if path.endswith(".md"):
             out[path] = content
             continue
-        target = folder / _digest(key, path)[:40]
-        if not target.is_file():
+        name = _digest(key, path)[:40]
+        target = folder / name
+        if (present is None or name not in present) and not target.is_file():
             folder.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             tmp.write_bytes(content)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -308,6 +309,14 @@ def render_index(sites: Iterable[Mapping[str, Any]], env: jinja2.Environment) ->
                                          "generator": f"runbook {runbook.__version__}"})
 
 
+@lru_cache(maxsize=4)
+def _environment_for(templates_dir: str | None, fingerprint: str) -> jinja2.Environment:
+    # One environment (and one compile of every template) per process and template tree:
+    # the build calls produce() once per chunk of sites. The fingerprint (every template
+    # file's content) keeps a long-lived process (`runbook serve`) from using stale templates.
+    return make_environment(None if templates_dir is None else Path(templates_dir))
+
+
 def produce(sites: list[Site], workdir: Path,
             templates_dir: Path | None = None) -> dict[str, bytes]:
     """Every Markdown page of every site plus the home page (docs-relative path -> UTF-8).
@@ -315,7 +324,10 @@ def produce(sites: list[Site], workdir: Path,
     ``workdir`` is unused: rendering is fast enough not to need a cache. ``templates_dir`` is
     the user's override folder, if any.
     """
-    env = make_environment(templates_dir)
+    from .cache import templates_fingerprint
+
+    env = _environment_for(None if templates_dir is None else str(templates_dir),
+                           templates_fingerprint(templates_dir))
     plans = [site.plan.to_dict() for site in sites]
     files: dict[str, bytes] = {}
     for plan in plans:

@@ -66,13 +66,20 @@ def display_name(path: Path) -> str:
     """
     full = path.resolve()
     try:
-        return str(full.relative_to(Path.cwd().resolve()))
+        return str(full.relative_to(_resolved(os.getcwd())))
     except ValueError:
         pass
     for parent in full.parents:
         if (parent / ".git").exists():
             return str(full.relative_to(parent))
     return str(path)
+
+
+@lru_cache(maxsize=8)
+def _resolved(folder: str) -> Path:
+    # The working folder, resolved once (a thousand files would otherwise resolve it a
+    # thousand times); keyed by its name, so a chdir is seen.
+    return Path(folder).resolve()
 
 
 def discover(paths: Iterable[Path | str]) -> list[Path]:
