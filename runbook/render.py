@@ -51,9 +51,16 @@ class TemplateFailed(RunbookError):
 
 # --- escaping filters ------------------------------------------------------------------------
 
-# Characters Python-Markdown (with the tables extension) unescapes after a backslash; the same
-# backslash escapes are valid CommonMark, so the pages stay engine-neutral.
-_BACKSLASHED = frozenset("\\`*_{}[]()#+-.!|")
+# Characters that act as Markdown anywhere in a line: code, emphasis, links and images, attribute
+# lists, table cells, a heading's closing hashes, and the escape character itself. Python-Markdown
+# (with the tables extension) unescapes each after a backslash; the same backslash escapes are
+# valid CommonMark, so the pages stay engine-neutral.
+_BACKSLASHED = frozenset("\\`*_{}[]#|")
+# Characters that only act at the start of a line: list items and rules (- +), admonitions (!),
+# and an ordered list's number (1. or 1)). They are escaped there only, so that names and
+# addresses (edge-01.contoso.com) read as typed in the Markdown too, and convert faster.
+_LEADING_BACKSLASHED = frozenset("-+!")
+_ORDERED_MARKER = re.compile(r"\d+(?=[.)](?: |$))")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # Block markers that only act at the start of a line and have no backslash escape in
 # Python-Markdown: fenced code (~~~), collapsible blocks (???), definition lists and setext
@@ -91,8 +98,17 @@ def md(value: object) -> str:
     """
     text = _text(value, "md")
     out = text.translate(_MD_TABLE)
-    if text and text[0] in _LEADING_ENTITY:  # never in the table: out[0] is text[0]
-        out = _LEADING_ENTITY[text[0]] + out[1:]
+    if not text:
+        return out
+    # The leading characters below are never in the table, so out starts as text does.
+    first = text[0]
+    if first in _LEADING_ENTITY:
+        return _LEADING_ENTITY[first] + out[1:]
+    if first in _LEADING_BACKSLASHED:
+        return "\\" + out
+    number = _ORDERED_MARKER.match(out)
+    if number:
+        return f"{number.group(0)}\\{out[number.end():]}"
     return out
 
 

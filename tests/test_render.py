@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import os
+import random
 import re
 import subprocess
 import sys
@@ -528,6 +529,42 @@ def test_md_and_cell_show_any_value_literally(payload: str, context: str) -> Non
         assert rows(snippet)[1] == [expected, "z"]
     if context == "line start":
         assert [t for t, _ in page.tags] == ["p"]
+
+
+def random_values(count: int, seed: int) -> list[str]:
+    """Seeded strings built from the characters that mean something to Markdown or HTML."""
+    rng = random.Random(seed)
+    pieces = [*"\\`*_{}[]()#+-.!|<>&~?:=\" '/", "1.", "1)", "12. ", "- ", "+ ", "!!!", "???",
+              "---", "***", "```", "~~~", "[ ]", "{:", "&amp;", "<b>", "](x)", "a", "Z", "0",
+              " ", "\u00e9"]
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+            for _ in range(count)]
+
+
+@pytest.mark.parametrize("context", ["paragraph", "line start", "bold", "list item", "heading",
+                                     "table cell", "admonition"])
+def test_md_and_cell_show_random_punctuation_literally(context: str) -> None:
+    """Beyond the hand-picked payloads: the value is the text, and the only tags are ours."""
+    wrapper_tags = {"paragraph": ["p"], "line start": ["p"], "bold": ["p", "strong"],
+                    "list item": ["ul", "li", "label", "input", "span"], "heading": ["h2"],
+                    "table cell": ["table", "thead", "tr", "th", "th", "tbody", "tr", "td", "td"],
+                    "admonition": ["div", "p", "p"]}[context]
+    for value in random_values(300, seed=len(context)):
+        expected = norm(value)
+        if not expected:
+            continue
+        snippet = {
+            "paragraph": f"Before {md(value)} after",
+            "line start": md(value),
+            "bold": f"**{md(value)}**",
+            "list item": f"- [ ] {md(value)}",
+            "heading": f"## {md(value)}",
+            "table cell": f"| A | B |\n|---|---|\n| {cell(value)} | z |",
+            "admonition": f"!!! warning \"Warning\"\n    {md(value)}",
+        }[context]
+        page = read(snippet)
+        assert [t for t, _ in page.tags] == wrapper_tags, (value, to_html(snippet))
+        assert expected in page.text, (value, to_html(snippet))
 
 
 @pytest.mark.parametrize("payload", [*HOSTILE, "`", "``", "a`", "`a", "x\\", "a|b", "  two  "])
