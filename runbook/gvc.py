@@ -157,7 +157,11 @@ class Renderer:
         return 1
 
     def _print(self, state: int | None, objtype: int, ident: int) -> int | None:
-        return self._tables[state or 0].address(ident)
+        # Called hundreds of times per graph: _Names.address, inlined.
+        addresses = self._tables[state or 0].addresses
+        if ident & 1 or ident >> 1 >= len(addresses):
+            return None
+        return addresses[ident >> 1]
 
     def _close(self, state: int | None) -> None:
         self._tables.pop(state or 0, None)
