@@ -21,7 +21,6 @@ makes such files registers a builder in :data:`GLOBAL_BUILDERS`, keyed by all si
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import inspect
 import json
@@ -36,22 +35,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .parallel import default_jobs, map_chunks, release_memory
+from .verdicts import code_fingerprint, digest
 
 Produce = Callable[..., dict[str, bytes]]
 
 
 # --- fingerprints ------------------------------------------------------------------------------
-
-
-def _digest(*parts: str | bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        data = part.encode("utf-8") if isinstance(part, str) else part
-        h.update(len(data).to_bytes(8, "big"))
-        h.update(data)
-    return h.hexdigest()
 
 
 def _tree_digest(root: Path) -> str:
@@ -62,17 +52,7 @@ def _tree_digest(root: Path) -> str:
             if "__pycache__" in path.parts:
                 continue
             parts += [path.relative_to(root).as_posix(), path.read_bytes()]
-    return _digest(*parts)
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """The generator itself: package version and the source of every module."""
-    package = Path(__file__).resolve().parent
-    sources: list[str | bytes] = [__version__]
-    for path in sorted(package.glob("*.py")):
-        sources += [path.name, path.read_bytes()]
-    return _digest(*sources)
+    return digest(*parts)
 
 
 @lru_cache(maxsize=1)
@@ -94,7 +74,7 @@ def tools_fingerprint() -> str:
             parts.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{dist} absent")
-    return _digest(*parts)
+    return digest(*parts)
 
 
 def templates_fingerprint(user_dir: Path | None) -> str:
@@ -104,7 +84,7 @@ def templates_fingerprint(user_dir: Path | None) -> str:
     parts = [_tree_digest(default_templates_dir())]
     if user_dir is not None:
         parts.append(_tree_digest(Path(user_dir)))
-    return _digest(*parts)
+    return digest(*parts)
 
 
 # --- the store ---------------------------------------------------------------------------------
@@ -352,7 +332,7 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
     keyed = []
     for path in files:
         rev = revs.get(path.resolve())  # revisions() keys by the resolved path
-        keyed.append((path, rev, _digest("site", code, display_name(path), rev or "",
+        keyed.append((path, rev, digest("site", code, display_name(path), rev or "",
                                          path.read_bytes())))
     heads: dict[str, dict[str, Any]] = {}
     missed = []
@@ -445,7 +425,7 @@ def site_key(site: Any) -> str:
     key = getattr(site, "key", None)
     if key is None:
         plan = json.dumps(site.plan.to_dict(), sort_keys=True, ensure_ascii=False)
-        key = _digest("plan", code_fingerprint(), plan)
+        key = digest("plan", code_fingerprint(), plan)
     return key
 
 
@@ -464,9 +444,13 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     bug and raises ``ValueError``).
     """
     cache = builder.cache
-    fixed = _digest(name, code_fingerprint(), templates_fingerprint(templates),
-                    tools_fingerprint())
-    keys = {s.slug: _digest("produce", fixed, site_key(s)) for s in sites}
+    from .gvc import engine
+
+    # The renderer is outside tools_fingerprint()'s process-wide memo: RUNBOOK_GRAPHVIZ may
+    # change between builds of one process (runbook serve).
+    fixed = digest(name, code_fingerprint(), templates_fingerprint(templates),
+                   tools_fingerprint(), engine())
+    keys = {s.slug: digest("produce", fixed, site_key(s)) for s in sites}
     spill_dir = builder.spill_dir
 
     def finish(slug: str, files: dict[str, bytes],
@@ -526,7 +510,7 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
         raise ValueError(f"{name} produced {sorted(global_paths)}, outside sites/<slug>/, "
                          "without a builder in runbook.cache.GLOBAL_BUILDERS")
     if name in GLOBAL_BUILDERS:
-        key = _digest("global", fixed, *(keys[s.slug] for s in sites))
+        key = digest("global", fixed, *(keys[s.slug] for s in sites))
         made = cache.get_value(name + ".global", key) if cache else None
         if made is None:
             made = GLOBAL_BUILDERS[name](sites, templates)
@@ -551,7 +535,7 @@ def spill(files: dict[str, bytes], folder: Path, key: str,
         if path.endswith(".md"):
             out[path] = content
             continue
-        name = _digest(key, path)[:40]
+        name = digest(key, path)[:40]
         target = folder / name
         if (present is None or name not in present) and not target.is_file():
             folder.mkdir(parents=True, exist_ok=True)

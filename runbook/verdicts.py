@@ -97,8 +97,12 @@ def discover(paths: Iterable[Path | str]) -> list[Path]:
 # --- keys ---------------------------------------------------------------------------------------
 
 
-def _digest(*parts: str | bytes) -> str:
-    # The same framing as runbook.cache._digest, so code_fingerprint() agrees with it.
+def digest(*parts: str | bytes) -> str:
+    """SHA-256 of ``parts``, each length-prefixed (so ``("ab", "c")`` differs from ``("a", "bc")``).
+
+    The build cache's keys use it too (:mod:`runbook.cache`); it lives here, in a module that
+    is cheap to import, for the verdict replay path.
+    """
     h = hashlib.sha256()
     for part in parts:
         data = part.encode("utf-8") if isinstance(part, str) else part
@@ -109,12 +113,12 @@ def _digest(*parts: str | bytes) -> str:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """The package version and the source of every module (equal to the build cache's)."""
+    """The package version and the source of every module (the build cache uses it too)."""
     package = Path(__file__).resolve().parent
     parts: list[str | bytes] = [__version__]
     for name in sorted(n for n in os.listdir(package) if n.endswith(".py")):
         parts += [name, (package / name).read_bytes()]
-    return _digest(*parts)
+    return digest(*parts)
 
 
 def _library(module: str, dist: str) -> str:
@@ -153,13 +157,13 @@ def _listing(folder: str) -> list[str]:
 @lru_cache(maxsize=1)
 def fingerprint() -> str:
     """Everything besides the file that a verdict depends on: code, libraries, Python."""
-    return _digest(FORMAT, code_fingerprint(), sys.version, sys.implementation.cache_tag,
+    return digest(FORMAT, code_fingerprint(), sys.version, sys.implementation.cache_tag,
                    *(_library(module, dist) for module, dist in LIBRARIES))
 
 
 def verdict_key(name: str, data: bytes) -> str:
     """The key of the verdict on a file named ``name`` (as printed) holding ``data``."""
-    return _digest(NAMESPACE, fingerprint(), name, data)
+    return digest(NAMESPACE, fingerprint(), name, data)
 
 
 def _read(path: Path) -> bytes | None:

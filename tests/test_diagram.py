@@ -341,3 +341,22 @@ def test_produce_writes_svg_and_dot_per_site_under_its_diagrams_folder(tmp_path:
                              for name in ("network.dot", "network.svg", "traffic.dot",
                                           "traffic.svg")]
     assert (tmp_path / "diagrams").is_dir()
+
+
+def test_a_build_cache_never_serves_one_renderers_diagrams_for_the_other(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.cache import Builder, Cache, produce_cached
+
+    sites = load_sites([ROOT / "inputs" / "contoso.yaml"])
+    builder = Builder(Cache(tmp_path / "cache"), jobs=1)
+
+    def build() -> dict[str, bytes]:
+        return produce_cached("runbook.diagram", diagram.produce, sites, tmp_path / "work",
+                              None, builder)
+
+    monkeypatch.delenv(gvc.ENV, raising=False)
+    build()
+    assert build() and builder.cache.hits["runbook.diagram"] == 1  # warm: from the cache
+    monkeypatch.setenv(gvc.ENV, "dot")
+    build()
+    assert builder.cache.misses["runbook.diagram"] == 2  # the other renderer: made afresh

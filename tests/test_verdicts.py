@@ -237,12 +237,6 @@ def test_changed_code_libraries_or_python_change_the_key(
     assert verdicts.verdict_key("site.yaml", b"site: x\n") == base
 
 
-def test_the_code_fingerprint_is_the_build_caches() -> None:
-    from runbook.cache import code_fingerprint
-
-    assert verdicts.code_fingerprint() == code_fingerprint()
-
-
 def test_library_versions_are_the_installed_ones() -> None:
     import pydantic
     import pydantic_core
