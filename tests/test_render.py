@@ -506,22 +506,30 @@ def test_rendering_is_deterministic_and_a_page_does_not_depend_on_other_sites(
 # --- escaping --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("payload", HOSTILE)
-@pytest.mark.parametrize("context", ["paragraph", "line start", "bold", "list item", "heading",
-                                     "table cell", "admonition"])
-def test_md_and_cell_show_any_value_literally(payload: str, context: str) -> None:
-    value = f"{payload}\n\n# injected\n<script>x</script>" if context == "line start" \
-        else payload
-    expected = norm(value)
-    snippet = {
+CONTEXTS = ["paragraph", "line start", "bold", "list item", "heading", "table cell",
+            "admonition"]
+
+
+def in_context(context: str, value: str) -> str:
+    """Markdown placing ``value`` where templates place values, escaped as they escape it."""
+    return {
         "paragraph": f"Before {md(value)} after",
-        "line start": f"{md(value)}",
+        "line start": md(value),
         "bold": f"**{md(value)}**",
         "list item": f"- [ ] {md(value)}",
         "heading": f"## {md(value)}",
         "table cell": f"| A | B |\n|---|---|\n| {cell(value)} | z |",
         "admonition": f"!!! warning \"Warning\"\n    {md(value)}",
     }[context]
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_md_and_cell_show_any_value_literally(payload: str, context: str) -> None:
+    value = f"{payload}\n\n# injected\n<script>x</script>" if context == "line start" \
+        else payload
+    expected = norm(value)
+    snippet = in_context(context, value)
     page = read(snippet)
     assert_harmless(page)
     assert expected in page.text
@@ -541,8 +549,7 @@ def random_values(count: int, seed: int) -> list[str]:
             for _ in range(count)]
 
 
-@pytest.mark.parametrize("context", ["paragraph", "line start", "bold", "list item", "heading",
-                                     "table cell", "admonition"])
+@pytest.mark.parametrize("context", CONTEXTS)
 def test_md_and_cell_show_random_punctuation_literally(context: str) -> None:
     """Beyond the hand-picked payloads: the value is the text, and the only tags are ours."""
     wrapper_tags = {"paragraph": ["p"], "line start": ["p"], "bold": ["p", "strong"],
@@ -553,15 +560,7 @@ def test_md_and_cell_show_random_punctuation_literally(context: str) -> None:
         expected = norm(value)
         if not expected:
             continue
-        snippet = {
-            "paragraph": f"Before {md(value)} after",
-            "line start": md(value),
-            "bold": f"**{md(value)}**",
-            "list item": f"- [ ] {md(value)}",
-            "heading": f"## {md(value)}",
-            "table cell": f"| A | B |\n|---|---|\n| {cell(value)} | z |",
-            "admonition": f"!!! warning \"Warning\"\n    {md(value)}",
-        }[context]
+        snippet = in_context(context, value)
         page = read(snippet)
         assert [t for t, _ in page.tags] == wrapper_tags, (value, to_html(snippet))
         assert expected in page.text, (value, to_html(snippet))
