@@ -60,6 +60,10 @@ class _Disc(Structure):  # struct Agdisc_s
     _fields_ = [("mem", c_void_p), ("id", POINTER(_IdDisc)), ("io", c_void_p)]
 
 
+class Unsupported(Exception):
+    """Graphviz's library is a version whose structures this module was not checked against."""
+
+
 class RenderError(Exception):
     """Graphviz could not parse or lay out a graph; the message is Graphviz's own."""
 
@@ -97,8 +101,18 @@ class Renderer:
     """Lays out DOT sources with ``dot`` and returns SVG, in this process."""
 
     def __init__(self, gvc: ctypes.CDLL, cgraph: ctypes.CDLL, libc: ctypes.CDLL) -> None:
+        """Load Graphviz's plugins; raises :class:`Unsupported` for an unverified version.
+
+        Nothing of the structures declared here is touched before the version is known.
+        """
         self._gvc, self._cgraph, self._libc = gvc, cgraph, libc
         self._declare()
+        self._context = gvc.gvContext()
+        if not self._context:
+            raise OSError("gvContext() failed")
+        self.version = (gvc.gvcVersion(self._context) or b"").decode("ascii", "replace")
+        if self.version not in VERIFIED_VERSIONS:
+            raise Unsupported(self.version)
         self._tables: dict[int, _Names] = {}
         self._next_state = 1
         self._messages: list[str] = []
@@ -113,10 +127,6 @@ class Renderer:
                            ctypes.addressof(c_void_p.in_dll(cgraph, "AgIoDisc")))
         self._errf = _ERRF(self._error)
         cgraph.agseterrf(self._errf)
-        self._context = gvc.gvContext()
-        if not self._context:
-            raise OSError("gvContext() failed")
-        self.version = (gvc.gvcVersion(self._context) or b"").decode("ascii", "replace")
 
     def _declare(self) -> None:
         gvc, cgraph, libc = self._gvc, self._cgraph, self._libc
@@ -231,12 +241,10 @@ def renderer() -> Renderer | None:
     if not _TRIED:
         _TRIED = True
         try:
-            made = Renderer(ctypes.CDLL("libgvc.so.6"), ctypes.CDLL("libcgraph.so.6"),
-                            ctypes.CDLL(None))
-        except (OSError, AttributeError):
-            made = None
-        if made is not None and made.version in VERIFIED_VERSIONS:
-            _RENDERER = made
+            _RENDERER = Renderer(ctypes.CDLL("libgvc.so.6"), ctypes.CDLL("libcgraph.so.6"),
+                                 ctypes.CDLL(None))
+        except (OSError, AttributeError, ValueError, Unsupported):
+            _RENDERER = None  # no library, a missing symbol, or another version: run `dot`
     return _RENDERER
 
 

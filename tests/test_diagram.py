@@ -360,3 +360,13 @@ def test_a_build_cache_never_serves_one_renderers_diagrams_for_the_other(
     monkeypatch.setenv(gvc.ENV, "dot")
     build()
     assert builder.cache.misses["runbook.diagram"] == 2  # the other renderer: made afresh
+
+
+def test_an_unverified_graphviz_version_falls_back_to_dot(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Structures are declared for checked versions only; any other version runs `dot`."""
+    monkeypatch.setattr(gvc, "VERIFIED_VERSIONS", frozenset({"0.0.0"}))
+    monkeypatch.setattr(gvc, "_RENDERER", None)
+    monkeypatch.setattr(gvc, "_TRIED", False)
+    assert gvc.renderer() is None
+    assert gvc.engine() == "dot"
