@@ -29,11 +29,11 @@ from __future__ import annotations
 import hashlib
 import html
 import itertools
-import multiprocessing
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import textwrap
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +44,7 @@ import graphviz
 
 from . import gvc
 from .errors import RunbookError, ToolMissing
-from .parallel import map_chunks
+from .parallel import in_worker, map_chunks
 
 if TYPE_CHECKING:
     from .api import Site
@@ -609,12 +609,13 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path,
     The plans are shared out over ``workers`` processes (default: one per core), which build
     the sources and lay them out in-process; without :mod:`runbook.gvc`, the sources are
     built here and ``workers`` ``dot`` processes render them.
-    Raises :class:`ToolMissing` when ``dot`` is needed but absent, and :class:`DiagramFailed`
-    naming every diagram Graphviz could not render (the others are cached all the same).
+    Raises :class:`ToolMissing` when Graphviz's ``dot`` is absent and something must be
+    rendered, and :class:`DiagramFailed` naming every diagram Graphviz could not render (the
+    others are cached all the same).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     # A worker of a process pool may not start processes of its own: it renders alone.
-    jobs = 1 if multiprocessing.current_process().daemon else (workers or default_workers())
+    jobs = 1 if in_worker() else (workers or default_workers())
     if gvc.renderer() is not None:
         parts = map_chunks(lambda chunk: _diagrams_here(chunk, workdir), plans, jobs)
         result = {slug: files for made, _ in parts for slug, files in made.items()}
@@ -659,10 +660,16 @@ def _diagrams_here(plans: Sequence[dict[str, Any]], workdir: Path
     """:func:`render_svgs` for ``plans``, in this process: files by slug, failure lines."""
     sources = _sources(list(plans))
     fresh: dict[str, bytes] = {}
-    failed: dict[str, str] = {}
     engine = gvc.renderer()
-    assert engine is not None
-    for sha, source in _todo(sources, workdir).items():
+    if engine is None:
+        raise RuntimeError("_diagrams_here needs runbook.gvc's renderer")
+    todo = _todo(sources, workdir)
+    # Graphs Graphviz cannot release safely in a long-lived process go to `dot`.
+    failed = _render_with_dot({sha: src for sha, src in todo.items() if not gvc.supports(src)},
+                              workdir, 1)
+    for sha, source in todo.items():
+        if not gvc.supports(source):
+            continue
         try:
             fresh[sha] = _store(engine.render_svg(source, f"{sha}.gv"), workdir, sha)
         except gvc.RenderError as exc:
@@ -689,19 +696,27 @@ def _collect(plans: list[dict[str, Any]], sources: Sources, workdir: Path,
 
 
 def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int) -> dict[str, str]:
-    files = []
-    for sha, source in todo.items():
-        path = workdir / f"{sha}.gv"
-        path.write_text(source, encoding="utf-8")
-        files.append(path)
-    failed = run_dot(files, jobs)
-    for path in files:
-        out = path.with_name(path.name + ".svg")
-        if path not in failed:
-            _store(out.read_bytes(), workdir, path.stem)
-        out.unlink(missing_ok=True)
-        path.unlink()
-    return {path.stem: message for path, message in failed.items()}
+    """Render ``sha -> source`` with ``dot`` into ``workdir``; return ``sha -> error``.
+
+    The sources are written to a folder of this call's own: two workers may render the same
+    diagram (two sites drawn alike) at the same time.
+    """
+    if not todo:
+        return {}
+    scratch = Path(tempfile.mkdtemp(prefix=".dot-", dir=workdir))
+    try:
+        files = []
+        for sha, source in todo.items():
+            path = scratch / f"{sha}.gv"
+            path.write_text(source, encoding="utf-8")
+            files.append(path)
+        failed = run_dot(files, jobs)
+        for path in files:
+            if path not in failed:
+                _store(path.with_name(path.name + ".svg").read_bytes(), workdir, path.stem)
+        return {path.stem: message for path, message in failed.items()}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _store(svg: bytes, workdir: Path, sha: str) -> bytes:

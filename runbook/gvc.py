@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -49,6 +50,19 @@ _PRINT = CFUNCTYPE(c_void_p, c_void_p, c_int, c_uint64)
 _CLOSE = CFUNCTYPE(None, c_void_p)
 _REGISTER = CFUNCTYPE(None, c_void_p, c_int, c_void_p)
 _ERRF = CFUNCTYPE(c_int, c_char_p)
+
+
+# What Graphviz reports while a graph is read and laid out. agseterrf() is process-wide, so
+# there is one callback for every Renderer, alive as long as the module.
+_MESSAGES: list[str] = []
+
+
+def _collect_error(message: bytes | None) -> int:
+    _MESSAGES.append((message or b"").decode("utf-8", "replace"))
+    return 0
+
+
+_ERROR_CALLBACK = _ERRF(_collect_error)
 
 
 class _IdDisc(Structure):  # struct Agiddisc_s
@@ -91,11 +105,6 @@ class _Names:
             ident = self.ids[name] = 2 * len(self.buffers)
         return ident
 
-    def address(self, ident: int) -> int | None:
-        if ident & 1 or ident >> 1 >= len(self.addresses):
-            return None  # anonymous: Graphviz names it itself
-        return self.addresses[ident >> 1]
-
 
 class Renderer:
     """Lays out DOT sources with ``dot`` and returns SVG, in this process."""
@@ -112,10 +121,10 @@ class Renderer:
             raise OSError("gvContext() failed")
         self.version = (gvc.gvcVersion(self._context) or b"").decode("ascii", "replace")
         if self.version not in VERIFIED_VERSIONS:
+            gvc.gvFreeContext(self._context)
             raise Unsupported(self.version)
         self._tables: dict[int, _Names] = {}
         self._next_state = 1
-        self._messages: list[str] = []
         self._filename = b""
         # The callbacks must outlive every graph: keep references on the instance.
         self._callbacks = (_OPEN(self._open), _MAP(self._map), _ALLOC(lambda s, t, i: 0),
@@ -125,8 +134,7 @@ class Renderer:
         self._disc = _Disc(ctypes.addressof(c_void_p.in_dll(cgraph, "AgMemDisc")),
                            ctypes.pointer(self._id_disc),
                            ctypes.addressof(c_void_p.in_dll(cgraph, "AgIoDisc")))
-        self._errf = _ERRF(self._error)
-        cgraph.agseterrf(self._errf)
+        cgraph.agseterrf(_ERROR_CALLBACK)  # process-wide: the same callback, whoever sets it
 
     def _declare(self) -> None:
         gvc, cgraph, libc = self._gvc, self._cgraph, self._libc
@@ -138,10 +146,12 @@ class Renderer:
                                      POINTER(c_uint)]
         gvc.gvFreeRenderData.argtypes = [c_void_p]
         gvc.gvFreeLayout.argtypes = [c_void_p, c_void_p]
+        gvc.gvFreeContext.argtypes = [c_void_p]
         cgraph.agconcat.restype = c_void_p
         cgraph.agconcat.argtypes = [c_void_p, c_void_p, POINTER(_Disc)]
         cgraph.agclose.argtypes = [c_void_p]
         cgraph.agsetfile.argtypes = [c_char_p]
+        cgraph.aglexbad.argtypes = []
         cgraph.agreseterrors.restype = c_int
         cgraph.agerrors.restype = c_int
         cgraph.agseterrf.argtypes = [_ERRF]
@@ -167,7 +177,7 @@ class Renderer:
         return 1
 
     def _print(self, state: int | None, objtype: int, ident: int) -> int | None:
-        # Called hundreds of times per graph: _Names.address, inlined.
+        # Called hundreds of times per graph. Anonymous (odd) ids: Graphviz names them itself.
         addresses = self._tables[state or 0].addresses
         if ident & 1 or ident >> 1 >= len(addresses):
             return None
@@ -176,19 +186,18 @@ class Renderer:
     def _close(self, state: int | None) -> None:
         self._tables.pop(state or 0, None)
 
-    def _error(self, message: bytes | None) -> int:
-        self._messages.append((message or b"").decode("utf-8", "replace"))
-        return 0
-
     # -- rendering ---------------------------------------------------------------------------
 
     def render_svg(self, source: str, name: str = "<graph>") -> bytes:
         """``source`` laid out with ``dot`` as SVG; :class:`RenderError` when Graphviz fails.
 
-        ``name`` is what Graphviz's messages call the source.
+        ``name`` is what Graphviz's messages call the source. A source that
+        :func:`supports` refuses raises ``ValueError``: give it to ``dot``.
         """
+        if not supports(source):
+            raise ValueError("this graph has edge labels: lay it out with dot (see supports())")
         data = source.encode("utf-8")
-        self._messages.clear()
+        _MESSAGES.clear()
         self._filename = name.encode("utf-8", "replace")  # kept alive while Graphviz reads it
         self._cgraph.agsetfile(self._filename)  # also restarts the line count
         self._cgraph.agreseterrors()
@@ -198,6 +207,9 @@ class Renderer:
         try:
             graph = self._cgraph.agconcat(None, stream, byref(self._disc))
         finally:
+            # The lexer keeps what it read past the first graph for the next call: drop it, so
+            # a source can never leak into the next one.
+            self._cgraph.aglexbad()
             self._libc.fclose(stream)
         if not graph:
             raise RenderError(self._said() or "Graphviz could not read the graph")
@@ -226,7 +238,24 @@ class Renderer:
             self._cgraph.agclose(graph)
 
     def _said(self) -> str:
-        return " ".join("".join(self._messages).split())
+        return " ".join("".join(_MESSAGES).split())
+
+
+# An edge with a label (or edge defaults with one), found line by line as the graphviz package
+# writes DOT; a quoted "->" in a node's label also matches, which only costs a `dot` run.
+_EDGE_LABEL = re.compile(r"^(?=.*(?:\bedge[ \t]*\[|-[->]))(?=.*label[ \t]*=)", re.MULTILINE)
+
+
+def supports(source: str) -> bool:
+    """Whether ``source`` may be laid out in-process; if not, run ``dot`` for it.
+
+    Graphviz 2.43 frees memory twice when it releases the layout of a graph with edge labels
+    between nodes of one rank (``flat_edges`` reallocates the rank array that
+    ``gvFreeLayout`` frees again). ``dot`` never frees its last graph, so it is safe there; in
+    a process that goes on it corrupts the heap. The choice depends on the source alone, so
+    output stays the same whoever renders it.
+    """
+    return _EDGE_LABEL.search(source) is None
 
 
 _RENDERER: Renderer | None = None

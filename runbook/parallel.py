@@ -15,14 +15,22 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without returning its result."""
+
 R = TypeVar("R")
 
 # What the forked workers read: set just before the pool starts, cleared after.
 _JOB: tuple[Callable[[Sequence[Any]], Any], list[Sequence[Any]]] | None = None
+_IN_WORKER = False
 
 
 def default_jobs() -> int:
@@ -110,7 +118,14 @@ def chunks(items: Sequence[T], count: int) -> list[Sequence[T]]:
     return [c for c in out if len(c)]
 
 
+def in_worker() -> bool:
+    """True in a worker started by :func:`map_chunks` (which must not start workers itself)."""
+    return _IN_WORKER
+
+
 def _run(index: int) -> tuple[Any, int]:
+    global _IN_WORKER
+    _IN_WORKER = True
     assert _JOB is not None
     fn, parts = _JOB
     # The inherited heap never becomes garbage here: keep the collector from scanning it
@@ -156,11 +171,18 @@ def map_chunks(fn: Callable[[Sequence[T]], R], items: Sequence[T], jobs: int,
     try:
         context = multiprocessing.get_context("fork")
         workers = max(1, min(jobs, len(parts)))
-        with context.Pool(workers) as pool:
-            for index, item in enumerate(pool.imap(_run, range(len(parts)), chunksize=1)):
-                done.append(item)
-                if on_done:
-                    on_done(len(parts[index]))
+        # An executor rather than multiprocessing.Pool: when a worker dies (a crash in C code,
+        # the out-of-memory killer), Pool waits for its result forever; the executor raises
+        # BrokenProcessPool.
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            try:
+                for index, item in enumerate(pool.map(_run, range(len(parts)))):
+                    done.append(item)
+                    if on_done:
+                        on_done(len(parts[index]))
+            except BrokenProcessPool:
+                raise WorkerDied("a worker process ended abruptly (killed, or crashed in native "
+                                 "code); run again with -j 1 to see where") from None
     finally:
         _JOB = None
     LAST.workers = workers

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import stat
 import sys
 from functools import cache, lru_cache
 from pathlib import Path
@@ -167,9 +168,12 @@ def verdict_key(name: str, data: bytes) -> str:
 
 
 def _read(path: Path) -> bytes | None:
-    """The file's bytes, or None if it cannot be read or is too large to be cached."""
+    """The file's bytes, or None if it cannot be read, is too large to be cached, or is not
+    a regular file (a pipe such as /dev/stdin can be read once: the validator must have it)."""
     try:
         with open(path, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return None
             data = f.read(READ_LIMIT + 1)
     except OSError:
         return None

@@ -182,7 +182,9 @@ def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """Each test using this runs with both renderers: libgvc in-process, and `dot` per file."""
     if request.param == "in-process":
         monkeypatch.delenv(gvc.ENV, raising=False)
-        assert gvc.engine() == "libgvc 2.43.0"  # this machine's Graphviz is one gvc knows
+        if gvc.renderer() is None:
+            pytest.skip("this Graphviz is not one runbook.gvc was checked against")
+        assert gvc.engine().startswith("libgvc ")
     else:
         monkeypatch.setenv(gvc.ENV, "dot")
         assert gvc.engine() == "dot"
@@ -232,7 +234,8 @@ def test_in_process_layout_depends_on_the_source_only(tmp_path: Path) -> None:
     sources = [s for site in sites
                for s in diagram.diagram_sources(site.plan.to_dict()).values()]
     engine = gvc.renderer()
-    assert engine is not None
+    if engine is None:
+        pytest.skip("no in-process Graphviz here")
     forward = [engine.render_svg(s) for s in sources]
     with pytest.raises(gvc.RenderError):
         engine.render_svg("digraph { a -> ")
@@ -248,30 +251,81 @@ def test_in_process_layout_depends_on_the_source_only(tmp_path: Path) -> None:
 
 def test_dot_given_many_graphs_changes_layouts_which_is_why_it_is_not_used(
         tmp_path: Path) -> None:
-    """The premise of runbook.gvc: `dot` over many files lays clusters out by heap address."""
+    """The premise of runbook.gvc: `dot` over many files lays later graphs out differently."""
     sites = load_sites(sorted((ROOT / "inputs").glob("*.yaml")))
     names = []
     for site in sites:
         for name, source in diagram.diagram_sources(site.plan.to_dict()).items():
             names.append(f"{site.slug}-{name}.gv")
             (tmp_path / names[-1]).write_text(source)
-    engine = gvc.renderer()
-    assert engine is not None
-    ours = {n: engine.render_svg((tmp_path / n).read_text()) for n in names}
+    alone = {n: subprocess.run(["dot", "-Tsvg", n], cwd=tmp_path, capture_output=True,
+                               check=True).stdout for n in names}
     changed = 0
     for order in (names, names[::-1]):
         subprocess.run(["dot", "-Tsvg", "-O", *order], cwd=tmp_path, check=True)
-        changed += sum(diagram._VERSION_COMMENT.sub(b"", (tmp_path / f"{n}.svg").read_bytes())
-                       .replace(b"page0,1_", b"") != ours[n] for n in names)
+        # A batch numbers its pages; that is not layout.
+        batch = {n: (tmp_path / f"{n}.svg").read_bytes().replace(b"page0,1_", b"")
+                 for n in names}
+        assert batch[order[0]] == alone[order[0]]  # the first graph is drawn as by itself
+        changed += sum(batch[n] != alone[n] for n in order[1:])
     assert changed > 0
+
+
+def test_in_process_layout_ignores_whatever_follows_the_first_graph() -> None:
+    engine = gvc.renderer()
+    if engine is None:
+        pytest.skip("no in-process Graphviz here")
+    first = engine.render_svg("digraph c { z }")
+    engine.render_svg("digraph a { x } digraph b { y }")
+    assert engine.render_svg("digraph c { z }") == first
+
+
+# Graphviz 2.43 frees the layout of this graph twice (labelled edges within one rank).
+FLAT_LABELS = """digraph G {
+subgraph cluster_0 { label="C0"; } subgraph cluster_1 { label="C1"; }
+{rank=same; n0; n1; n2; n3}
+n3 -> n0 [label="e31"]; n1 -> n3 [label="e40"];
+n0 -> n1 [label=flat1]; n2 -> n3 [label=flat2]; n1 -> n2 [label=flat3];
+}
+"""
+
+
+def test_graphs_graphviz_cannot_free_safely_go_to_dot(tmp_path: Path) -> None:
+    assert not gvc.supports(FLAT_LABELS)
+    assert not gvc.supports('digraph { edge [label="x"] a -> b }')
+    # One statement per line, as the graphviz package writes DOT: node labels are fine.
+    assert gvc.supports('digraph {\n a [label="x"]\n b [label=<<b>y</b>>]\n a -> b [color=red]\n}')
+    engine = gvc.renderer()
+    if engine is None:
+        pytest.skip("no in-process Graphviz here")
+    with pytest.raises(ValueError, match="dot"):
+        engine.render_svg(FLAT_LABELS)
+    # Through the diagram stage, in worker processes: it finishes, and the graph is drawn.
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from runbook import diagram\n"
+        "from runbook.api import plan_file\n"
+        "bad = sys.stdin.read()\n"
+        "real = diagram.diagram_sources\n"
+        "diagram.diagram_sources = lambda plan: {**real(plan), 'network': bad}\n"
+        f"plans = [plan_file(Path({str(ROOT / 'inputs')!r}) / n).to_dict()\n"
+        "         for n in ('contoso.yaml', 'fabrikam-lb.yaml', 'adatum-im.yaml')]\n"
+        f"out = diagram.render_svgs(plans, Path({str(tmp_path)!r}), workers=2)\n"
+        "print(sum(b'flat1' in f['network.svg'] for f in out.values()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], input=FLAT_LABELS, text=True,
+                          capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"
 
 
 def test_in_process_rendering_is_graphviz_itself() -> None:
     """Same fonts, plugins and layout as `dot`, for a graph whose order is not in question."""
-    source = ('digraph g { node [shape=box fontname="DejaVu Sans"]; '
-              'subgraph cluster_a { label="A"; x [label=<<b>x</b> &amp; y>] } x -> z }')
+    source = ('digraph g {\n node [shape=box fontname="DejaVu Sans"];\n'
+              ' subgraph cluster_a { label="A"; x [label=<<b>x</b> &amp; y>] }\n x -> z\n}\n')
     engine = gvc.renderer()
-    assert engine is not None
+    if engine is None:
+        pytest.skip("no in-process Graphviz here")
     done = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True,
                           check=True)
     assert engine.render_svg(source) == done.stdout
@@ -283,7 +337,8 @@ def test_in_process_rendering_is_graphviz_itself() -> None:
 ])
 def test_in_process_failures_carry_graphvizs_message(source: str, said: str) -> None:
     engine = gvc.renderer()
-    assert engine is not None
+    if engine is None:
+        pytest.skip("no in-process Graphviz here")
     with pytest.raises(gvc.RenderError) as caught:
         engine.render_svg(source, "broken.gv")
     assert said in str(caught.value)

@@ -295,3 +295,14 @@ def test_verdicts_go_where_runbook_build_caches(tmp_path: Path,
     (tmp_path / "mkdocs.yml").write_text("plugins:\n  - runbook\n  - x:\n      cache_dir: y\n")
     assert verdicts.cache_root() == tmp_path / ".cache" / "runbook"
     assert verdicts.cache_root(ROOT / "mkdocs.yml") == ROOT / ".cache" / "runbook"
+
+
+def test_a_pipe_is_validated_every_time(tmp_path: Path) -> None:
+    """A pipe can be read once: the validator must get its bytes, not the cache lookup."""
+    text = (ROOT / "inputs" / "contoso.yaml").read_text()
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path / ".m"), "validate",
+                               "/dev/stdin"], cwd=tmp_path, input=text, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("/dev/stdin: valid")

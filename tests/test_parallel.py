@@ -1,0 +1,65 @@
+"""Work across cores: results in order, failures surfaced, never a build that waits forever."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import pytest
+
+from runbook import parallel
+
+
+def _square_and_pid(chunk: Sequence[int]) -> list[tuple[int, int]]:
+    return [(n * n, os.getpid()) for n in chunk]
+
+
+def test_results_come_back_in_order_from_several_processes() -> None:
+    parts = parallel.map_chunks(_square_and_pid, list(range(40)), jobs=2)
+    flat = [value for part in parts for value, _ in part]
+    assert flat == [n * n for n in range(40)]
+    pids = {pid for part in parts for _, pid in part}
+    assert os.getpid() not in pids and len(pids) == 2
+
+
+def test_one_job_runs_here() -> None:
+    parts = parallel.map_chunks(_square_and_pid, [1, 2, 3], jobs=1)
+    assert [pid for part in parts for _, pid in part] == [os.getpid()] * 3
+
+
+def test_a_worker_knows_it_is_one_so_it_does_not_start_workers_of_its_own() -> None:
+    assert parallel.in_worker() is False
+    seen = parallel.map_chunks(lambda chunk: [parallel.in_worker()], list(range(8)), jobs=2)
+    assert seen == [[True]] * len(seen)
+
+
+def test_an_exception_in_a_worker_is_raised_here() -> None:
+    def fail(chunk: Sequence[int]) -> list[int]:
+        if 5 in chunk:
+            raise ValueError("bad item 5")
+        return list(chunk)
+
+    with pytest.raises(ValueError, match="bad item 5"):
+        parallel.map_chunks(fail, list(range(10)), jobs=2)
+
+
+def test_a_worker_that_dies_stops_the_run_instead_of_hanging_it() -> None:
+    """A crash in native code (Graphviz, say) kills the worker; the build must say so."""
+    script = (
+        "import os\n"
+        "from runbook import parallel\n"
+        "def die(chunk):\n"
+        "    if 3 in chunk:\n"
+        "        os.abort()\n"
+        "    return list(chunk)\n"
+        "try:\n"
+        "    parallel.map_chunks(die, list(range(8)), jobs=2)\n"
+        "except parallel.WorkerDied as exc:\n"
+        "    print('died:', exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("died: a worker process ended abruptly")
