@@ -20,10 +20,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .errors import RunbookError
+
 T = TypeVar("T")
 
 
-class WorkerDied(RuntimeError):
+class WorkerDied(RunbookError):
     """A worker process ended without returning its result."""
 
 R = TypeVar("R")
