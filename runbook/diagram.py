@@ -665,10 +665,10 @@ def _diagrams_here(plans: Sequence[dict[str, Any]], workdir: Path
         raise RuntimeError("_diagrams_here needs runbook.gvc's renderer")
     todo = _todo(sources, workdir)
     # Graphs Graphviz cannot release safely in a long-lived process go to `dot`.
-    failed = _render_with_dot({sha: src for sha, src in todo.items() if not gvc.supports(src)},
-                              workdir, 1)
+    refused = {sha: src for sha, src in todo.items() if not gvc.supports(src)}
+    failed = _render_with_dot(refused, workdir, 1)
     for sha, source in todo.items():
-        if not gvc.supports(source):
+        if sha in refused:
             continue
         try:
             fresh[sha] = _store(engine.render_svg(source, f"{sha}.gv"), workdir, sha)

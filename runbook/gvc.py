@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -241,21 +240,25 @@ class Renderer:
         return " ".join("".join(_MESSAGES).split())
 
 
-# An edge with a label (or edge defaults with one), found line by line as the graphviz package
-# writes DOT; a quoted "->" in a node's label also matches, which only costs a `dot` run.
-_EDGE_LABEL = re.compile(r"^(?=.*(?:\bedge[ \t]*\[|-[->]))(?=.*label[ \t]*=)", re.MULTILINE)
-
-
 def supports(source: str) -> bool:
     """Whether ``source`` may be laid out in-process; if not, run ``dot`` for it.
 
     Graphviz 2.43 frees memory twice when it releases the layout of a graph with edge labels
     between nodes of one rank (``flat_edges`` reallocates the rank array that
     ``gvFreeLayout`` frees again). ``dot`` never frees its last graph, so it is safe there; in
-    a process that goes on it corrupts the heap. The choice depends on the source alone, so
-    output stays the same whoever renders it.
+    a process that goes on it corrupts the heap. So any line that states an edge, or edge
+    defaults, with a label is refused, reading the source line by line as the graphviz
+    package writes it. A quoted ``->`` in a node's label is refused too, which only costs a
+    ``dot`` run. The choice depends on the source alone, so output stays the same whoever
+    renders it.
     """
-    return _EDGE_LABEL.search(source) is None
+    for line in source.splitlines():
+        if "label" not in line:
+            continue
+        start = line.lstrip()
+        if "->" in line or "--" in line or start.startswith(("edge [", "edge[")):
+            return False
+    return True
 
 
 _RENDERER: Renderer | None = None
