@@ -450,26 +450,34 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     # change between builds of one process (runbook serve).
     fixed = digest(name, code_fingerprint(), templates_fingerprint(templates),
                    tools_fingerprint(), engine())
-    keys = {s.slug: digest("produce", fixed, site_key(s)) for s in sites}
     spill_dir = builder.spill_dir
+    # With a spill folder, an entry holds the Markdown pages and, for every other file, the
+    # name of its spilled copy: a warm build then reads kilobytes per site, not the diagrams
+    # and PDFs again. The two forms have different keys, so neither is read as the other.
+    form = "spilled" if spill_dir is not None else "whole"
+    keys = {s.slug: digest("produce", fixed, form, site_key(s)) for s in sites}
 
-    def finish(slug: str, files: dict[str, bytes],
-               present: frozenset[str] | None = None) -> dict[str, Any]:
-        return files if spill_dir is None else spill(files, spill_dir, keys[slug], present)
+    def finish(slug: str, files: dict[str, bytes]) -> dict[str, Any]:
+        return files if spill_dir is None else spill(files, spill_dir, keys[slug])
 
     out: dict[str, Any] = {}
     missed: list[Any] = []
     # One listing of the spill folder instead of a look at the disk per cached file.
     try:
-        present = frozenset(os.listdir(spill_dir)) if spill_dir is not None else None
+        present = frozenset(os.listdir(spill_dir)) if spill_dir is not None else frozenset()
     except OSError:
-        present = None
+        present = frozenset()
     for site in sites:
         value = cache.get_value(name, keys[site.slug]) if cache else None
+        if value is not None and spill_dir is not None:
+            value = _unspill(value, spill_dir, present)
+            if value is None and cache:  # a spilled copy is gone: count it as the miss it is
+                cache.hits[name] -= 1
+                cache.misses[name] += 1
         if value is None:
             missed.append(site)
         else:
-            out.update(finish(site.slug, value, present))
+            out.update(value)
 
     def run(chunk: Sequence[Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
         # In a worker: produce, split by site, store, spill; only what remains travels back.
@@ -487,10 +495,12 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
         del made
         done = {}
         for slug in list(per_site):
-            files = per_site.pop(slug)
+            files = finish(slug, per_site.pop(slug))
             if cache:
-                cache.put_value(name, keys[slug], files)
-            done[slug] = finish(slug, files)
+                cache.put_value(name, keys[slug], {
+                    path: content.name if isinstance(content, Path) else content
+                    for path, content in files.items()})
+            done[slug] = files
         return done, outside
 
     tick = builder._tick(name.rsplit(".", 1)[-1], len(missed))
@@ -520,15 +530,27 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     return out
 
 
-def spill(files: dict[str, bytes], folder: Path, key: str,
-          present: frozenset[str] | None = None) -> dict[str, Any]:
+def _unspill(entry: dict[str, Any], folder: Path, present: frozenset[str]
+             ) -> dict[str, Any] | None:
+    """A spilled-form cache entry as files (bytes, or the Path of a spilled copy); None when
+    a spilled copy is no longer in ``folder`` (the site is then produced again)."""
+    files: dict[str, Any] = {}
+    for path, content in entry.items():
+        if isinstance(content, str):
+            if content not in present:
+                return None
+            content = folder / content
+        files[path] = content
+    return files
+
+
+def spill(files: dict[str, bytes], folder: Path, key: str) -> dict[str, Any]:
     """``files`` with every file but Markdown pages written to ``folder`` and given as a path.
 
     A thousand sites' diagrams, exports and PDFs take hundreds of megabytes; on disk they cost
     the build no memory, and MkDocs copies them from there. A file is named by a hash of the
     producer's cache key and its path, which determine its content, so a warm build finds it
-    written already. ``present``, the names already in ``folder`` when the caller listed it,
-    saves a look at the disk per file.
+    written already.
     """
     out: dict[str, Any] = {}
     for path, content in files.items():
@@ -537,7 +559,7 @@ def spill(files: dict[str, bytes], folder: Path, key: str,
             continue
         name = digest(key, path)[:40]
         target = folder / name
-        if (present is None or name not in present) and not target.is_file():
+        if not target.is_file():
             folder.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             tmp.write_bytes(content)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -227,3 +228,29 @@ def test_the_cached_parallel_producers_give_what_the_producers_give_directly(
     assert spilled and all(not p.endswith(".md") for p in spilled)
     assert [p for p in made if (made[p] if isinstance(made[p], bytes)
                                 else made[p].read_bytes()) != direct[p]] == []
+
+
+def test_a_warm_build_reads_spilled_files_by_name_and_remakes_a_site_whose_copies_are_gone(
+        inputs: Path, tmp_path: Path) -> None:
+    from runbook import exports
+    from runbook.cache import Builder, Cache, load_sites, produce_cached
+
+    builder = Builder(Cache(tmp_path / "cache"), jobs=1, spill_dir=tmp_path / "cache/files")
+    sites = load_sites([inputs], builder)
+
+    def build() -> dict[str, Any]:
+        return produce_cached("runbook.exports", exports.produce, sites, tmp_path / "work",
+                              None, builder)
+
+    first = build()
+    # The entries name the spilled copies instead of holding their bytes.
+    entries = list((tmp_path / "cache" / "runbook.exports").glob("*/*"))
+    assert len(entries) == len(sites)
+    assert all(len(e.read_bytes()) < 2000 for e in entries)
+    assert build() == first and builder.cache.hits["runbook.exports"] == len(sites)
+    # A spilled copy deleted behind the cache's back: that site is produced again.
+    victim = next(v for v in first.values() if isinstance(v, Path))
+    victim.unlink()
+    again = build()
+    assert builder.cache.misses["runbook.exports"] == len(sites) + 1
+    assert again == first and victim.read_bytes()
