@@ -405,10 +405,6 @@ GLOBAL_BUILDERS: dict[str, Callable[[Sequence[Any], Path | None], dict[str, byte
 # other cores idle only briefly, few enough that per-chunk costs stay small.
 TASKS_PER_JOB = 16
 
-# Producers that spread their own work over the cores: called once, in this process, rather
-# than from forked workers. (None at present: diagrams are laid out by the workers.)
-SELF_PARALLEL: frozenset[str] = frozenset()
-
 
 def call_producer(produce: Produce, sites: Sequence[Any], workdir: Path,
                   templates: Path | None) -> dict[str, bytes]:
@@ -504,10 +500,9 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
         return done, outside
 
     tick = builder._tick(name.rsplit(".", 1)[-1], len(missed))
-    jobs = 1 if name in SELF_PARALLEL else builder.jobs
     # With files spilled to disk, even a one-process producer runs in a forked worker: its
     # memory high-water mark then never becomes the build process's own.
-    results = map_chunks(run, missed, jobs, tasks_per_job=TASKS_PER_JOB, on_done=tick,
+    results = map_chunks(run, missed, builder.jobs, tasks_per_job=TASKS_PER_JOB, on_done=tick,
                          isolate=spill_dir is not None)
     builder._done()
     global_paths: set[str] = set()
