@@ -521,9 +521,12 @@ def traffic_graph(plan: dict[str, Any]) -> graphviz.Digraph:
     return g
 
 
+DIAGRAMS = {"network": network_graph, "traffic": traffic_graph}
+
+
 def diagram_sources(plan: dict[str, Any]) -> dict[str, str]:
     """DOT source of each diagram of ``plan`` (``network``, ``traffic``), without provenance."""
-    return {"network": network_graph(plan).source, "traffic": traffic_graph(plan).source}
+    return {name: build(plan).source for name, build in DIAGRAMS.items()}
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -600,10 +603,11 @@ def _dot_file(source: str, provenance: str) -> bytes:
     return f"// {_CONTROL.sub(' ', provenance)}\n{source}".encode()
 
 
-def render_svgs(plans: list[dict[str, Any]], workdir: Path,
-                workers: int | None = None) -> dict[str, dict[str, bytes]]:
+def render_svgs(plans: list[dict[str, Any]], workdir: Path, workers: int | None = None,
+                names: Sequence[str] | None = None) -> dict[str, dict[str, bytes]]:
     """Network and traffic diagrams of every plan, as SVG and DOT bytes, keyed by site slug.
 
+    ``names`` limits the diagrams to some of :data:`DIAGRAMS` (default: all of them).
     Each diagram's layout source is hashed with the renderer (:func:`runbook.gvc.engine`);
     ``<sha256>.svg`` in ``workdir`` is reused when present, and everything else is rendered.
     The plans are shared out over ``workers`` processes (default: one per core), which build
@@ -617,11 +621,11 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path,
     # A worker of a process pool may not start processes of its own: it renders alone.
     jobs = 1 if in_worker() else (workers or default_workers())
     if gvc.renderer() is not None:
-        parts = map_chunks(lambda chunk: _diagrams_here(chunk, workdir), plans, jobs)
+        parts = map_chunks(lambda chunk: _diagrams_here(chunk, workdir, names), plans, jobs)
         result = {slug: files for made, _ in parts for slug, files in made.items()}
         failures = [line for _, failed in parts for line in failed]
     else:
-        sources = _sources(plans)
+        sources = _sources(plans, names)
         todo = _todo(sources, workdir)
         failed = _render_with_dot(todo, workdir, jobs) if todo else {}
         result, failures = _collect(plans, sources, workdir, failed, {})
@@ -634,11 +638,13 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path,
 Sources = list[tuple[str, str, str, str]]  # site slug, diagram name, DOT source, cache sha
 
 
-def _sources(plans: list[dict[str, Any]]) -> Sources:
+def _sources(plans: list[dict[str, Any]], names: Sequence[str] | None = None) -> Sources:
     engine = f"{gvc.engine()}\n".encode()
     out = []
     for plan in plans:
-        for name, source in diagram_sources(plan).items():
+        made = diagram_sources(plan) if names is None else {
+            name: DIAGRAMS[name](plan).source for name in names}
+        for name, source in made.items():
             sha = hashlib.sha256(engine + source.encode()).hexdigest()
             out.append((plan["meta"]["site"], name, source, sha))
     return out
@@ -655,10 +661,11 @@ def _todo(sources: Sources, workdir: Path) -> dict[str, str]:
     return todo
 
 
-def _diagrams_here(plans: Sequence[dict[str, Any]], workdir: Path
+def _diagrams_here(plans: Sequence[dict[str, Any]], workdir: Path,
+                   names: Sequence[str] | None = None
                    ) -> tuple[dict[str, dict[str, bytes]], list[str]]:
     """:func:`render_svgs` for ``plans``, in this process: files by slug, failure lines."""
-    sources = _sources(list(plans))
+    sources = _sources(list(plans), names)
     fresh: dict[str, bytes] = {}
     engine = gvc.renderer()
     if engine is None:

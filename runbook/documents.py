@@ -722,7 +722,7 @@ def network_diagrams(plans: list[dict[str, Any]], workdir: Path) -> dict[str, by
         from .diagram import render_svgs
     except ImportError:
         return {p["meta"]["site"]: None for p in plans}
-    svgs = render_svgs(plans, workdir)
+    svgs = render_svgs(plans, workdir, names=("network",))  # the documents show no other
     return {p["meta"]["site"]: svgs.get(p["meta"]["site"], {}).get("network.svg")
             for p in plans}
 
