@@ -16,7 +16,7 @@ import yaml
 
 from .errors import Problem
 
-MAX_BYTES = 256_000  # pure-Python PyYAML reads ~100 kB/s of dense YAML: keep refusals fast
+MAX_BYTES = 256_000  # pure-Python PyYAML (the fallback) reads ~100 kB/s of dense YAML
 MAX_ALIASES = 50
 MAX_NODES = 20_000  # a large topology holds a few hundred values
 MAX_DEPTH = 32  # a topology nests about 8 levels; PyYAML's composer recurses per level
@@ -145,6 +145,52 @@ class _Builder:
                              "put it in quotes") from None
 
 
+class _Refused(Exception):
+    """A document refused before composing it (too many values, aliases, documents)."""
+
+    def __init__(self, mark: tuple[int, int], message: str) -> None:
+        super().__init__(message)
+        (self.line, self.col), self.message = mark, message
+
+
+# libyaml (bundled with PyYAML's wheels) parses about fifteen times faster than PyYAML's
+# pure-Python parser; both give the same events, nodes and marks (tests/test_loader.py).
+_FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose(text: str, loader: type) -> yaml.Node | None:
+    """Check the event stream for hostile shapes, then compose the document's node tree."""
+    aliases = 0
+    documents = 0
+    depth = 0
+    values = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.NodeEvent):
+            values += 1
+            if values > MAX_NODES:  # stop before composing a huge document
+                raise _Refused(_mark(event), f"the document holds more than {MAX_NODES} "
+                               "values; a topology is far smaller: split it into one file "
+                               "per site")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _Refused(_mark(event), f"lists and mappings nest more than {MAX_DEPTH} "
+                               "levels deep; a topology needs far fewer: check the brackets")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise _Refused(_mark(event), f"more than {MAX_ALIASES} YAML aliases; "
+                               "write the values out instead of repeating anchors")
+        elif isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                raise _Refused(_mark(event), "a topology file holds one YAML document; "
+                               "move each further document ('---') into its own file")
+    return yaml.compose(text, Loader=loader)
+
+
 def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
     """Parse ``text`` as a topology document; problems are returned, never raised."""
     src = Source(file=file, text=text)
@@ -156,44 +202,26 @@ def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
         return fail(1, 1, f"file is larger than {MAX_BYTES // 1000} kB; a topology is a few "
                     "kB: split it into one file per site")
     try:
-        aliases = 0
-        documents = 0
-        depth = 0
-        values = 0
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.NodeEvent):
-                values += 1
-                if values > MAX_NODES:  # stop before composing a huge document twice
-                    return fail(*_mark(event), f"the document holds more than {MAX_NODES} "
-                                "values; a topology is far smaller: split it into one file "
-                                "per site")
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return fail(*_mark(event), f"lists and mappings nest more than {MAX_DEPTH} "
-                                "levels deep; a topology needs far fewer: check the brackets")
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-            elif isinstance(event, yaml.AliasEvent):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    return fail(*_mark(event), f"more than {MAX_ALIASES} YAML aliases; "
-                                "write the values out instead of repeating anchors")
-            elif isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    return fail(*_mark(event), "a topology file holds one YAML document; "
-                                "move each further document ('---') into its own file")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
-        if "\\t" in what:
-            what += " (YAML indents with spaces, never tabs)"
-        return fail(line, col, f"YAML syntax error: {what}; fix the indentation or quoting there")
-    except yaml.YAMLError as exc:
-        return fail(1, 1, f"YAML error: {exc}")
+        root = _compose(text, _FAST_LOADER)
+    except _Refused as exc:
+        return fail(exc.line, exc.col, exc.message)
+    except yaml.YAMLError:
+        # libyaml and PyYAML word their errors differently: whatever libyaml refuses is read
+        # again by the pure-Python parser, so messages do not depend on which one is installed.
+        try:
+            root = _compose(text, yaml.SafeLoader)
+        except _Refused as exc:
+            return fail(exc.line, exc.col, exc.message)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            what = exc.problem or exc.context or "invalid YAML"
+            if "\\t" in what:
+                what += " (YAML indents with spaces, never tabs)"
+            return fail(line, col,
+                        f"YAML syntax error: {what}; fix the indentation or quoting there")
+        except yaml.YAMLError as exc:
+            return fail(1, 1, f"YAML error: {exc}")
     if root is None:
         return fail(1, 1, "the file is empty; start from inputs/contoso.yaml")
     if not isinstance(root, yaml.MappingNode):

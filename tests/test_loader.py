@@ -7,7 +7,12 @@ to, and a message that says what is wrong and what to do instead.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from runbook import loader
 from runbook.errors import Problem
@@ -256,3 +261,64 @@ def test_a_missing_file_is_an_io_problem_not_a_traceback(tmp_path: Path) -> None
     assert len(found) == 1
     assert found[0].code == "io"
     assert "cannot read file" in found[0].message
+
+
+# -- the two parsers -------------------------------------------------------------------------
+
+_TRICKY = (
+    "site: caf\u00e9-h\u00f4tel  # accents\r\nnotes: \"\U0001f680 rocket\"\r\n"
+    "edge:\r\n  servers:\r\n    - &s {name: edge01, roles: [access, av]}\r\n"
+    "    - <<: *s\r\n      name: edge02\r\n  text: |\r\n    two\r\n    lines\r\n"
+    "  quoted: 'it''s'\r\n  when: 2007-10-01\r\n  port: 0x1F\r\n  off: no\r\n"
+)
+
+
+def _both(text: str) -> tuple[Any, Any]:
+    fast = load_text(text, "x.yaml")
+    with _pure_python():
+        slow = load_text(text, "x.yaml")
+    return fast, slow
+
+
+@contextmanager
+def _pure_python() -> Iterator[None]:
+    saved = loader._FAST_LOADER
+    loader._FAST_LOADER = yaml.SafeLoader
+    try:
+        yield
+    finally:
+        loader._FAST_LOADER = saved
+
+
+def test_libyaml_is_what_reads_topologies_when_pyyaml_has_it() -> None:
+    assert yaml.__with_libyaml__, "PyYAML's wheel bundles libyaml: reading falls back to Python"
+    assert loader._FAST_LOADER is yaml.CSafeLoader
+
+
+def test_libyaml_and_pure_python_give_the_same_data_and_positions() -> None:
+    examples = sorted(Path(__file__).parent.parent.joinpath("inputs").glob("*.yaml"))
+    assert examples
+    texts = [p.read_text(encoding="utf-8") for p in examples] + [_TRICKY]
+    for text in texts:
+        (fast, fast_problems), (slow, slow_problems) = _both(text)
+        assert fast_problems == slow_problems == []
+        assert fast.data == slow.data
+        assert fast.positions == slow.positions
+        assert fast.key_positions == slow.key_positions
+    (src, _), _ = _both(_TRICKY)
+    assert src.positions[("notes",)] == (2, 8)
+    assert src.positions[("edge", "servers", 1, "name")] == (7, 13)
+
+
+def test_errors_read_the_same_whichever_parser_is_installed() -> None:
+    broken = [
+        "site: [a, b\nedge: x\n",
+        "site: x\n\tedge: y\n",
+        "a: b: c\n",
+        "site: x\n---\nsite: y\n",
+        "a: &x 1\nb: *y\n",
+        "key: 'unclosed\n",
+    ]
+    for text in broken:
+        (_, fast), (_, slow) = _both(text)
+        assert fast and fast == slow, text
