@@ -5,8 +5,11 @@ Material for MkDocs indexes each page by feeding ``page.content`` to its ``Parse
 The standard library's tokenizer (``goahead``, ``parse_starttag``, ...) costs about as much
 as those handlers. :class:`FastParser` is Material's ``Parser`` with a different ``feed``: one
 compiled regular expression scans the page into text runs, start tags and end tags, and
-calls the inherited handlers exactly as ``HTMLParser`` (``convert_charrefs=True``) would: the
-same calls, in the same order, with the same arguments. The indexing logic stays Material's.
+calls the handlers exactly as ``HTMLParser`` (``convert_charrefs=True``) would: the same
+calls, in the same order, with the same arguments. The handlers are Material's logic too,
+restated (:class:`_FastHandlers`) so that the questions they ask of the open elements on
+every call cost a dictionary lookup instead of a scan; they are used only while Material's
+handlers are the code they restate (:data:`CHECKED_HANDLERS`, a digest of its bytecode).
 
 The fast path takes only markup whose tokenization it is sure of: start tags whose name is
 letters and digits, attributes with plain names and quoted or unquoted values, separated by
@@ -86,11 +89,170 @@ def _attributes(raw: str) -> list[tuple[str, str | None]]:
             for name, eq, dq, sq, bare in _ATTRIBUTE.findall(raw)]
 
 
-class FastParser(material_search.Parser):
+_HEADINGS = frozenset(f"h{x}" for x in range(1, 7))
+_NEVER_UNSKIPPED = ("script", "style", "object")
+
+
+def _code_digest(code: types.CodeType) -> bytes:
+    import hashlib
+
+    h = hashlib.sha256(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for const in code.co_consts:  # nested code objects (comprehensions) by their own digest
+        h.update(_code_digest(const) if isinstance(const, types.CodeType)
+                 else repr(const).encode())
+    return h.digest()
+
+
+def _fingerprint(cls: type) -> str:
+    """A digest of the bytecode of ``cls``'s search handlers (and ``__init__``)."""
+    import hashlib
+
+    return hashlib.sha256(b"".join(_code_digest(vars(cls)[name].__code__) for name in (
+        "__init__", "handle_starttag", "handle_endtag", "handle_data"))).hexdigest()[:16]
+
+
+# Material's Parser handlers whose logic FastParser's handlers restate (mkdocs-material 9.8.2).
+# With any other code they are not used: the tokenizer still is.
+CHECKED_HANDLERS = "61a2149124894c38"
+_HANDLERS_MATCH = _fingerprint(material_search.Parser) == CHECKED_HANDLERS
+
+
+class _FastHandlers(material_search.Parser):
+    """Material's ``Parser`` handlers, restated with the bookkeeping they imply.
+
+    Material compares its ``Element`` objects by tag name alone, and its handlers ask three
+    questions of the open elements (``self.context``) many times per page: is any of them
+    skipped, is the section's heading one of them, is any of them ``pre`` or a permalink.
+    Each question is a Python-level scan with ``__eq__``/``__hash__`` calls. Here counts of
+    open elements (per tag, of skipped tags, of permalinks) answer them directly; everything
+    else (sections, their text and titles) is Material's logic, line for line, on Material's
+    own ``Element`` and ``Section`` objects.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: dict[str, int] = {}  # tag -> how many elements of it are in context
+        self._skipped = {"object", "script", "style"}  # the tags self.skip stands for
+        self._open_skipped = 0  # open elements whose tag is skipped
+        self._permalinks = 0  # open <a class="headerlink">
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        attrs = dict(attrs)
+        el = material_search.Element(tag, attrs)
+        if tag in material_search.void:
+            return
+        self.context.append(el)
+        self._open[tag] = self._open.get(tag, 0) + 1
+        if tag in self._skipped:
+            self._open_skipped += 1
+        if tag == "a" and attrs.get("class") == "headerlink":
+            self._permalinks += 1
+
+        if tag in _HEADINGS:
+            depth = len(self.context)
+            if "id" in attrs:
+                if tag != "h1" and not self.data:
+                    self.section = material_search.Section(material_search.Element("hx"),
+                                                           depth)
+                    self.data.append(self.section)
+                self.section = material_search.Section(el, depth)
+                if self.data:
+                    self.section.id = attrs["id"]
+                self.data.append(self.section)
+
+        if not self.section:
+            self.section = material_search.Section(material_search.Element("hx"))
+            self.data.append(self.section)
+
+        for key, value in attrs.items():
+            if key == "data-search-exclude" or (key == "class" and value == "linenodiv"):
+                self.skip.add(el)
+                if tag not in self._skipped:
+                    self._skipped.add(tag)
+                    self._open_skipped += self._open[tag]
+                return
+
+        if tag in self.keep and not self._open_skipped:
+            data = self.section.text
+            if self._open.get(self.section.el.tag):
+                data = self.section.title
+            data.append(f"<{tag}>")
+
+    def handle_endtag(self, tag: str) -> None:
+        context = self.context
+        if not context or context[-1].tag != tag:
+            return
+
+        if self.section.depth > len(context):
+            for section in reversed(self.data):
+                if section.depth <= len(context):
+                    self.section.depth = float("inf")
+                    self.section = section
+                    break
+
+        el = context.pop()
+        self._open[el.tag] -= 1
+        if el.tag == "a" and el.attrs.get("class") == "headerlink":
+            self._permalinks -= 1
+        if el.tag in self._skipped:
+            self._open_skipped -= 1
+            if el.tag not in _NEVER_UNSKIPPED:
+                self.skip.remove(el)
+                self._skipped.discard(el.tag)
+                self._open_skipped -= self._open[el.tag]
+            return
+
+        if tag in self.keep and not self._open_skipped:
+            data = self.section.text
+            if self._open.get(self.section.el.tag):
+                data = self.section.title
+
+            index = data.index(f"<{tag}>")
+            for i in range(index + 1, len(data)):
+                if not data[i].isspace():
+                    index = len(data)
+                    break
+
+            if len(data) > index:
+                while len(data) > index:
+                    data.pop()
+            else:
+                data.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        if self._open_skipped:
+            return
+
+        in_pre = bool(self._open.get("pre"))
+        if not in_pre:
+            data = data.replace("\n", " ") if not data.isspace() else " "
+
+        if not self.section:
+            self.section = material_search.Section(material_search.Element("hx"))
+            self.data.append(self.section)
+
+        section = self.section
+        if self._open.get(section.el.tag):
+            if not self._permalinks:
+                section.title.append(material_search.escape(data, quote=False))
+        elif data.isspace():
+            if not section.text or not section.text[-1].isspace() or in_pre:
+                section.text.append(data)
+        else:
+            section.text.append(material_search.escape(data, quote=False))
+
+
+_BASE: type = _FastHandlers if _HANDLERS_MATCH else material_search.Parser
+
+
+class FastParser(_BASE):  # type: ignore[misc, valid-type]
     """Material's search ``Parser``, fed by a regex tokenizer when the page allows it.
 
     Handler calls are those ``HTMLParser.feed`` would make. Not tracked on the fast path:
     positions (``getpos``) and ``get_starttag_text``, which Material's handlers do not use.
+    With the Material version it was checked against, the handlers are
+    :class:`_FastHandlers` (the same entries, without the per-call scans).
     """
 
     def feed(self, data: str) -> None:
