@@ -355,3 +355,18 @@ def test_every_production_example_plans_without_warnings(name: str) -> None:
 def test_the_lab_example_carries_its_internal_ca_warning_into_the_plan() -> None:
     # Anonymous participants cannot trust a lab CA: a warning in lab, an error in production.
     assert [w["code"] for w in plan("litware-noav")["warnings"]] == ["anonymous-public-ca"]
+
+
+def test_the_plan_as_data_is_exactly_what_dataclasses_asdict_makes() -> None:
+    import dataclasses
+    import json
+
+    examples = sorted(INPUTS.glob("*.yaml"))
+    assert len(examples) >= 4
+    for path in examples:
+        p = plan_file(path)
+        data = p.to_dict()
+        assert data == dataclasses.asdict(p), path.name
+        # Same types all the way down (a tuple is not a list), so the same JSON.
+        assert json.dumps(data) == json.dumps(dataclasses.asdict(p)), path.name
+        assert repr(data) == repr(dataclasses.asdict(p)), path.name
