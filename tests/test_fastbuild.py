@@ -1,0 +1,124 @@
+"""The split site build (runbook.fastbuild): MkDocs' pages, converted with less work.
+
+Whole-site comparisons with a plain ``mkdocs build`` are in tests/test_incremental.py; here
+is the one converter each process reuses for its pages.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import markdown
+import pytest
+from mkdocs.config import load_config
+from mkdocs.structure.files import get_files
+from mkdocs.structure.nav import get_navigation
+from mkdocs.structure.pages import Page
+
+from runbook import fastbuild
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+import corpus
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, list[Any]]:
+    """MkDocs' configuration, files and documentation pages for the examples and five
+    corpus sites (the producers' output from the project cache, as tests/test_mdfast.py)."""
+    from runbook.cache import Builder, Cache, load_sites
+    from runbook.site import _plugin, generate
+
+    cache_root = ROOT / ".cache" / "runbook"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("fastbuild"))
+        corpus.write(Path("corpus"), len(corpus.KINDS), seed=7)
+        builder = Builder(Cache(cache_root), jobs=1)
+        sites = load_sites([ROOT / "inputs", Path("corpus")], builder)
+        generated = generate(sites, cache_root, builder=builder, templates=ROOT / "templates")
+    config = load_config(config_file=str(ROOT / "mkdocs.yml"), strict=True)
+    _plugin(config).preload(sites, generated)
+    config.plugins.on_startup(command="build", dirty=False)
+    config = config.plugins.on_config(config)
+    config.plugins.on_pre_build(config=config)
+    files = config.plugins.on_files(get_files(config), config=config)
+    get_navigation(files, config)
+    return config, files, list(files.documentation_pages())
+
+
+def rendered(file: Any, config: Any, files: Any) -> tuple[Any, ...]:
+    """Everything ``Page.render`` leaves on a page, as comparable values."""
+    page = Page(None, file, config)
+    page.read_source(config)
+    page.render(config, files)
+    links = {to.src_uri: dict(v) for to, v in (page.links_to_anchors or {}).items()}
+    toc = [(item.title, item.url, item.level, len(item.children)) for item in page.toc]
+    return (page.content, toc, page._title_from_render, sorted(page.present_anchor_ids or ()),
+            links)
+
+
+def test_pages_rendered_with_one_reused_converter_are_those_rendered_each_with_a_new_one(
+        site: tuple[Any, Any, list[Any]]) -> None:
+    config, files, pages = site
+    assert len(pages) > 60
+    fresh = {f.src_uri: rendered(f, config, files) for f in pages}
+    # Reused in an order unlike the site's, twice over, so that every page follows pages of
+    # other sites and of other kinds.
+    order = pages * 2
+    random.Random(3).shuffle(order)
+    made = [0]
+    real = markdown.Markdown
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        made[0] += 1
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(markdown, "Markdown", counting)
+        with fastbuild._one_converter():
+            for f in order:
+                assert rendered(f, config, files) == fresh[f.src_uri], f.src_uri
+    assert made[0] == 1  # one converter made, reset for every other page
+
+
+def test_other_extensions_get_a_converter_of_their_own() -> None:
+    stand_in = fastbuild._OneConverter()
+    first = stand_in.Markdown(extensions=["tables"], extension_configs={})
+    assert stand_in.Markdown(extensions=["tables"], extension_configs={}) is first
+    other = stand_in.Markdown(extensions=["tables", "toc"], extension_configs={})
+    assert other is not first
+    assert "toc" in other.treeprocessors
+    configured = stand_in.Markdown(extensions=["tables", "toc"],
+                                   extension_configs={"toc": {"permalink": True}})
+    assert configured is not other
+    assert "headerlink" in configured.convert("# A")
+
+
+def test_mkdocs_gets_its_markdown_module_back_after_the_pages() -> None:
+    from mkdocs.structure import pages
+
+    with pytest.raises(RuntimeError), fastbuild._one_converter():
+        assert isinstance(pages.markdown, fastbuild._OneConverter)
+        raise RuntimeError("a page failed")
+    assert pages.markdown is markdown
+
+
+def test_nothing_of_one_page_reaches_the_next() -> None:
+    stand_in = fastbuild._OneConverter()
+    config = load_config(config_file=str(ROOT / "mkdocs.yml"))
+    extensions, configs = config.markdown_extensions, config.mdx_configs
+
+    def convert(text: str) -> str:
+        return stand_in.Markdown(extensions=extensions, extension_configs=configs).convert(text)
+
+    # A reference defined on one page, an HTML block stashed, a heading id taken...
+    first = convert("# Title\n\n[vault]: https://example.invalid/\n\n<div>raw</div>\n")
+    assert 'id="title"' in first
+    # ...are unknown to the next page, as with a converter of its own.
+    second = "# Title\n\nSee [vault].\n\n<div>raw</div>\n"
+    fresh = markdown.Markdown(extensions=extensions, extension_configs=configs).convert(second)
+    assert convert(second) == fresh
+    assert "<p>See [vault].</p>" in fresh
