@@ -558,6 +558,9 @@ def spill(files: dict[str, bytes], folder: Path, key: str) -> dict[str, Any]:
             folder.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             tmp.write_bytes(content)
+            # Read-only: the site links these files (runbook.fastbuild), so a tool writing
+            # into a built site's file fails instead of changing what the cache serves next.
+            tmp.chmod(0o444)
             os.replace(tmp, target)
         out[path] = target
     return out

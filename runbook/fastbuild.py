@@ -175,6 +175,32 @@ def _write(data: bytes, path: str) -> None:
     utils.write_file(data, path)
 
 
+def _copy_static_files(files: Files, inclusion: Callable[[Any], bool]) -> None:
+    """``files.copy_static_files``, with hard links for the files ``runbook build`` spilled.
+
+    A thousand sites have about twenty thousand diagrams, exports and PDFs, already on disk
+    in the cache's spill folder (:func:`runbook.cache.spill`) under names that are hashes of
+    what made them. Copying them costs more than converting a hundred pages; a hard link to
+    the same bytes costs a directory entry. The spill folder never changes a file in place
+    (a new version is a new name, written and renamed into place), so a linked file stays as
+    built. Where linking fails (another file system, no hard links), the file is copied.
+    """
+    import os
+
+    for file in files:
+        if file.is_documentation_page() or not inclusion(file.inclusion):
+            continue
+        if file.generated_by is not None and file.abs_src_path:
+            dest = file.abs_dest_path
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            try:
+                os.link(file.abs_src_path, dest)
+                continue
+            except OSError:
+                pass
+        file.copy_file()
+
+
 def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
           progress: Any = None, stats: BuildStats | None = None) -> BuildStats:
     """Build the site like ``mkdocs build`` (same files, same bytes), on ``jobs`` cores.
@@ -257,7 +283,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         stats.cached = sum(r.from_cache for r in by_uri.values())
         stats.converted = len(doc_files) - stats.cached
 
-        files.copy_static_files(inclusion=inclusion)
+        _copy_static_files(files, inclusion)
         stats.rss["static"] = current_rss()
         for template in config.theme.static_templates:
             _build_theme_template(template, env, files, config, nav)
