@@ -401,6 +401,12 @@ GLOBAL_BUILDERS: dict[str, Callable[[Sequence[Any], Path | None], dict[str, byte
 }
 
 
+# Up to this many sites to produce, a producer runs in the build process (see produce_cached).
+FEW_SITES = 4
+# Producers whose libraries take a hundred megabytes once imported (WeasyPrint): always run
+# in a worker, so the build process that later forks the site build's workers stays small.
+HEAVY_PRODUCERS = frozenset({"runbook.documents"})
+
 # Chunks of sites per worker for a producer: enough that the last chunk to finish leaves the
 # other cores idle only briefly, few enough that per-chunk costs stay small.
 TASKS_PER_JOB = 16
@@ -501,9 +507,12 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
 
     tick = builder._tick(name.rsplit(".", 1)[-1], len(missed))
     # With files spilled to disk, even a one-process producer runs in a forked worker: its
-    # memory high-water mark then never becomes the build process's own.
+    # memory high-water mark then never becomes the build process's own. A few sites (the
+    # rebuild after an edit) are produced here instead, where starting a worker would cost
+    # more than the work; except by producers whose libraries stay large once loaded.
+    isolate = spill_dir is not None and (len(missed) > FEW_SITES or name in HEAVY_PRODUCERS)
     results = map_chunks(run, missed, builder.jobs, tasks_per_job=TASKS_PER_JOB, on_done=tick,
-                         isolate=spill_dir is not None)
+                         isolate=isolate)
     builder._done()
     global_paths: set[str] = set()
     for done, outside in results:
