@@ -9,8 +9,10 @@ or so patterns, yet pays for all of them: the inline pass is half of converting 
 :class:`InlineFastPath` replaces that pass with a subclass that asks each pattern's regular
 expression first, and calls Python-Markdown's own code only for a pattern that matches
 somewhere in what is left of the text. A pattern whose expression finds nothing would have
-returned the text unchanged (its handler only runs on a match), so the HTML is the same,
-byte for byte: ``tests/test_mdfast.py`` converts every page of a real build both ways, and
+returned the text unchanged (its handler only runs on a match). Before that, one regular
+expression made from where each pattern's matches can begin (a backtick, a bracket, ``<``,
+``&``, ``*``, ...: worked out from the patterns themselves, see :func:`_start`) tells the
+text that none can match at all. So the HTML is the same, byte for byte: ``tests/test_mdfast.py`` converts every page of a real build both ways, and
 random Markdown-like text too.
 
 It is used with the Python-Markdown versions whose inline pass it was checked against
@@ -20,6 +22,9 @@ It is used with the Python-Markdown versions whose inline pass it was checked ag
 from __future__ import annotations
 
 import re
+import re._constants as _c
+import re._parser as _parser
+from functools import lru_cache
 from typing import Any
 
 import markdown
@@ -31,23 +36,89 @@ from markdown.treeprocessors import InlineProcessor
 VERIFIED_VERSIONS = frozenset({"3.11.3"})
 
 
+def _first_chars(items: Any) -> set[str] | None:
+    """The characters a match of the parsed regex ``items`` can begin with; None if unsure.
+
+    Zero-width items (lookarounds, anchors) are passed over. Anything this does not model
+    (categories, negated sets, a part that can match nothing, back-references) is unsure.
+    """
+    for op, av in items:
+        if op in (_c.ASSERT, _c.ASSERT_NOT, _c.AT):
+            continue
+        if op is _c.LITERAL:
+            return {chr(av)}
+        if op is _c.IN:
+            chars: set[str] = set()
+            for item_op, item_av in av:
+                if item_op is _c.LITERAL:
+                    chars.add(chr(item_av))
+                elif item_op is _c.RANGE and item_av[1] - item_av[0] < 256:
+                    chars.update(map(chr, range(item_av[0], item_av[1] + 1)))
+                else:
+                    return None
+            return chars
+        if op is _c.BRANCH:
+            chars = set()
+            for alternative in av[1]:
+                first = _first_chars(alternative)
+                if first is None:
+                    return None
+                chars |= first
+            return chars
+        if op is _c.SUBPATTERN:
+            _, add_flags, _, sub = av
+            return None if add_flags & re.IGNORECASE else _first_chars(sub)
+        if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+            low, _, sub = av
+            return _first_chars(sub) if low >= 1 else None
+        return None
+    return None  # only zero-width items: it could match anywhere
+
+
+def _start(regex: re.Pattern[str]) -> str | None:
+    """A regex that finds every place a match of ``regex`` could start; None if unsure."""
+    if regex.flags & re.IGNORECASE:
+        return None
+    items = list(_parser.parse(regex.pattern, regex.flags))
+    if items and all(op is _c.LITERAL for op, _ in items):  # a plain string ("  \n")
+        return re.escape("".join(chr(av) for _, av in items))
+    chars = _first_chars(items)
+    if not chars:
+        return None
+    return "[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]"
+
+
+@lru_cache(maxsize=8)
+def _prefilter(regexes: tuple[re.Pattern[str] | None, ...]) -> re.Pattern[str] | None:
+    """One regex that finds nothing in a text no pattern can match anywhere; None if some
+    pattern's starts cannot be worked out (then every text goes through the patterns)."""
+    starts = [_start(r) if r is not None else None for r in regexes]
+    if not starts or any(s is None for s in starts):
+        return None
+    return re.compile("|".join(dict.fromkeys(s for s in starts if s is not None)))
+
+
 class _FastInlineProcessor(InlineProcessor):
     """Python-Markdown's inline pass, skipping patterns whose expression cannot match."""
 
     _patterns: list[Any]
     _regexes: list[re.Pattern[str] | None]
+    _any: re.Pattern[str] | None
 
     def run(self, tree: Any, ancestors: list[str] | None = None) -> Any:
         # The registry is read once per page: an indexed lookup sorts it on every call.
         self._patterns = list(self.inlinePatterns)
         self._regexes = [p.getCompiledRegExp() if isinstance(p, NewStylePattern) else None
                          for p in self._patterns]
+        self._any = _prefilter(tuple(self._regexes))
         return super().run(tree, ancestors)
 
     # The name Python-Markdown's own methods call (``self.__handleInline``), mangled.
     def _InlineProcessor__handleInline(self, data: str, patternIndex: int = 0) -> str:
         if isinstance(data, util.AtomicString):
             return data
+        if self._any is not None and self._any.search(data) is None:
+            return data  # no pattern can match anywhere in it: it stays as it is
         patterns, regexes = self._patterns, self._regexes
         apply = self._InlineProcessor__applyPattern  # type: ignore[attr-defined]
         start = 0

@@ -9,6 +9,7 @@ react to.
 from __future__ import annotations
 
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,29 @@ def test_random_markdown_converts_to_the_same_html() -> None:
         assert fast == convert(text, fast=False), text
         differing_from_text += "<code>" in fast[0] or "<em>" in fast[0] or "<a " in fast[0]
     assert differing_from_text > 600  # the inline patterns had plenty to do
+
+
+def test_every_match_of_every_inline_pattern_begins_where_the_prefilter_looks() -> None:
+    md = markdown.Markdown(extensions=[*EXTENSIONS, InlineFastPath()], extension_configs=CONFIGS)
+    regexes = [p.getCompiledRegExp() for p in md.inlinePatterns]
+    prefilter = mdfast._prefilter(tuple(regexes))
+    assert prefilter is not None, "the site's patterns all have starts the prefilter knows"
+    starts = [re.compile(mdfast._start(r) or "") for r in regexes]
+    rng = random.Random(2009)
+    matched = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 10)))
+        for regex, start in zip(regexes, starts, strict=True):
+            for m in regex.finditer(text):
+                matched += 1
+                assert start.match(text, m.start()), (regex.pattern, text, m.start())
+                assert prefilter.search(text)
+    assert matched > 3000
+
+
+def test_an_inline_pattern_the_prefilter_cannot_read_turns_it_off() -> None:
+    readable = re.compile(r"\*\*")
+    for unreadable in (r"\w+@", r"[^x]y", r"(?i)ab", r"a?b", r"(a?)b", r"(?=x)"):
+        assert mdfast._prefilter((readable, re.compile(unreadable))) is None, unreadable
+    assert mdfast._prefilter((readable, None)) is None  # an old-style pattern
+    assert mdfast._prefilter((readable, re.compile("[a-c]|d"))).pattern == r"\*\*|[abcd]"
