@@ -12,8 +12,12 @@ somewhere in what is left of the text. A pattern whose expression finds nothing 
 returned the text unchanged (its handler only runs on a match). Before that, one regular
 expression made from where each pattern's matches can begin (a backtick, a bracket, ``<``,
 ``&``, ``*``, ...: worked out from the patterns themselves, see :func:`_start`) tells the
-text that none can match at all. So the HTML is the same, byte for byte: ``tests/test_mdfast.py`` converts every page of a real build both ways, and
-random Markdown-like text too.
+text that none can match at all. So the HTML is the same, byte for byte:
+``tests/test_mdfast.py`` converts every page of a real build both ways, and random
+Markdown-like text too.
+
+The extension also gives the converter a faster ``is_block_level`` (a set instead of a
+list, see :class:`_BlockLevelSnapshot`), asked about a thousand times per page.
 
 It is used with the Python-Markdown versions whose inline pass it was checked against
 (:data:`VERIFIED_VERSIONS`); with any other version the extension leaves the pass alone.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import re
 import re._constants as _c
 import re._parser as _parser
+import types
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +36,8 @@ import markdown
 from markdown import util
 from markdown.extensions import Extension
 from markdown.inlinepatterns import InlineProcessor as NewStylePattern
+from markdown.postprocessors import Postprocessor
+from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import InlineProcessor
 
 VERIFIED_VERSIONS = frozenset({"3.11.3"})
@@ -137,6 +144,35 @@ class _FastInlineProcessor(InlineProcessor):
         return data
 
 
+class _BlockLevelSnapshot(Preprocessor):
+    """Takes, as each conversion starts, the set of ``md.block_level_elements``.
+
+    ``Markdown.is_block_level`` looks a tag up in that list (fifty-odd names, compared one by
+    one) hundreds of times per page; :func:`_is_block_level` looks it up in this set. The
+    list is only ever changed while extensions load, before any conversion.
+    """
+
+    def run(self, lines: list[str]) -> list[str]:
+        self.md._runbook_block_level = frozenset(self.md.block_level_elements)  # type: ignore[attr-defined]
+        return lines
+
+
+class _BlockLevelRelease(Postprocessor):
+    """Drops the snapshot when the conversion ends (calls outside one read the list)."""
+
+    def run(self, text: str) -> str:
+        self.md.__dict__.pop("_runbook_block_level", None)
+        return text
+
+
+def _is_block_level(md: markdown.Markdown, tag: Any) -> bool:
+    """``Markdown.is_block_level``, reading the snapshot while a conversion runs."""
+    if isinstance(tag, str):
+        names = md.__dict__.get("_runbook_block_level")
+        return tag.lower().rstrip("/") in (md.block_level_elements if names is None else names)
+    return False
+
+
 def active() -> bool:
     """Whether the installed Python-Markdown is one the fast pass was checked against."""
     return markdown.__version__ in VERIFIED_VERSIONS and hasattr(
@@ -155,3 +191,7 @@ class InlineFastPath(Extension):
         priority = next(item.priority for item in md.treeprocessors._priority
                         if item.name == "inline")
         md.treeprocessors.register(_FastInlineProcessor(md), "inline", priority)
+        # First of the preprocessors, last of the postprocessors.
+        md.preprocessors.register(_BlockLevelSnapshot(md), "runbook_block_level", 1000)
+        md.postprocessors.register(_BlockLevelRelease(md), "runbook_block_level_end", -1000)
+        md.is_block_level = types.MethodType(_is_block_level, md)  # type: ignore[method-assign]

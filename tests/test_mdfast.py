@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import Comment
 
 import markdown
 import pytest
@@ -167,3 +168,24 @@ def test_an_inline_pattern_the_prefilter_cannot_read_turns_it_off() -> None:
         assert mdfast._prefilter((readable, re.compile(unreadable))) is None, unreadable
     assert mdfast._prefilter((readable, None)) is None  # an old-style pattern
     assert mdfast._prefilter((readable, re.compile("[a-c]|d"))).pattern == r"\*\*|[abcd]"
+
+
+def test_is_block_level_answers_as_python_markdowns_own() -> None:
+    md = markdown.Markdown(extensions=[*EXTENSIONS, InlineFastPath()], extension_configs=CONFIGS)
+    stock = markdown.Markdown(extensions=EXTENSIONS, extension_configs=CONFIGS)
+    tags: list[Any] = ["p", "P", "div/", "DIV", "span", "details", "summary", "hr", "x-y", "",
+                       "/", "code", "pre", None, 3, Comment]
+    seen: list[list[bool]] = []
+
+    class Probe(markdown.treeprocessors.Treeprocessor):
+        def run(self, root: Any) -> None:  # asked in the middle of a conversion
+            seen.append([md.is_block_level(t) for t in tags])
+
+    md.treeprocessors.register(Probe(md), "probe", 1)
+    md.convert("# A\n\ntext\n")
+    expected = [stock.is_block_level(t) for t in tags]
+    assert seen == [expected]
+    assert [md.is_block_level(t) for t in tags] == expected  # and outside one
+    assert "_runbook_block_level" not in vars(md)
+    md.block_level_elements.append("x-y")  # a list changed between conversions is read anew
+    assert md.is_block_level("x-y")
