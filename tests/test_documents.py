@@ -486,3 +486,9 @@ def test_user_document_templates_run_sandboxed(tmp_path: Path) -> None:
     with pytest.raises(DocumentError):
         produce(load_sites([INPUTS / "contoso.yaml"]), tmp_path / "work",
                 templates_dir=tmp_path / "templates")
+
+
+def test_the_site_change_request_names_its_printable_copies_apart(built_site: Path) -> None:
+    page = (built_site / "sites/contoso-hq/documents/change-request.html").read_text()
+    assert ('Printable copies: <a href="change-request.pdf">change request (PDF)</a> · '
+            '<a href="field-runbook.pdf">field runbook (PDF)</a>') in page
