@@ -82,17 +82,25 @@ def _first_chars(items: Any) -> set[str] | None:
     return None  # only zero-width items: it could match anywhere
 
 
-def _start(regex: re.Pattern[str]) -> str | None:
-    """A regex that finds every place a match of ``regex`` could start; None if unsure."""
+def _opening(regex: re.Pattern[str]) -> tuple[str, frozenset[str]] | None:
+    """Where a match of ``regex`` can start: a regex finding every such place, and the
+    characters a match can begin with. None if unsure."""
     if regex.flags & re.IGNORECASE:
         return None
     items = list(_parser.parse(regex.pattern, regex.flags))
     if items and all(op is _c.LITERAL for op, _ in items):  # a plain string ("  \n")
-        return re.escape("".join(chr(av) for _, av in items))
+        text = "".join(chr(av) for _, av in items)
+        return re.escape(text), frozenset(text[0])
     chars = _first_chars(items)
     if not chars:
         return None
-    return "[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]"
+    return "[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]", frozenset(chars)
+
+
+def _start(regex: re.Pattern[str]) -> str | None:
+    """A regex that finds every place a match of ``regex`` could start; None if unsure."""
+    opening = _opening(regex)
+    return opening[0] if opening is not None else None
 
 
 @lru_cache(maxsize=8)
@@ -105,12 +113,34 @@ def _prefilter(regexes: tuple[re.Pattern[str] | None, ...]) -> re.Pattern[str] |
     return re.compile("|".join(dict.fromkeys(s for s in starts if s is not None)))
 
 
+# The characters of Python-Markdown's placeholders (util.INLINE_PLACEHOLDER): the only ones
+# the inline pass adds to a text while it works on it.
+_PLACEHOLDER_CHARS = frozenset(util.STX + util.ETX + util.INLINE_PLACEHOLDER_PREFIX
+                               + "0123456789")
+
+
+@lru_cache(maxsize=8)
+def _openers(regexes: tuple[re.Pattern[str] | None, ...]
+             ) -> tuple[frozenset[str], tuple[frozenset[str] | None, ...]]:
+    """Per pattern, the characters its matches can begin with (None: not known, or one the
+    inline pass itself may add); and all of those characters together."""
+    firsts: list[frozenset[str] | None] = []
+    for regex in regexes:
+        opening = _opening(regex) if regex is not None else None
+        chars = opening[1] if opening is not None else None
+        firsts.append(None if chars is None or chars & _PLACEHOLDER_CHARS else chars)
+    known = frozenset().union(*(f for f in firsts if f is not None))
+    return known, tuple(firsts)
+
+
 class _FastInlineProcessor(InlineProcessor):
     """Python-Markdown's inline pass, skipping patterns whose expression cannot match."""
 
     _patterns: list[Any]
     _regexes: list[re.Pattern[str] | None]
     _any: re.Pattern[str] | None
+    _openers: frozenset[str]
+    _firsts: tuple[frozenset[str] | None, ...]
 
     def run(self, tree: Any, ancestors: list[str] | None = None) -> Any:
         # The registry is read once per page: an indexed lookup sorts it on every call.
@@ -118,6 +148,7 @@ class _FastInlineProcessor(InlineProcessor):
         self._regexes = [p.getCompiledRegExp() if isinstance(p, NewStylePattern) else None
                          for p in self._patterns]
         self._any = _prefilter(tuple(self._regexes))
+        self._openers, self._firsts = _openers(tuple(self._regexes))
         return super().run(tree, ancestors)
 
     # The name Python-Markdown's own methods call (``self.__handleInline``), mangled.
@@ -126,13 +157,19 @@ class _FastInlineProcessor(InlineProcessor):
             return data
         if self._any is not None and self._any.search(data) is None:
             return data  # no pattern can match anywhere in it: it stays as it is
+        # The characters that can begin a match, found in the text. The pass below only ever
+        # replaces matched text with placeholders, so none appears later that is not here now.
+        present = self._openers.intersection(data)
+        firsts = self._firsts
         patterns, regexes = self._patterns, self._regexes
         apply = self._InlineProcessor__applyPattern  # type: ignore[attr-defined]
         start = 0
         count = len(patterns)
         while patternIndex < count:
             regex = regexes[patternIndex]
-            if regex is not None and regex.search(data, start) is None:
+            first = firsts[patternIndex]
+            if regex is not None and ((first is not None and first.isdisjoint(present))
+                                      or regex.search(data, start) is None):
                 # __applyPattern would find no match from ``start`` and answer
                 # (data, False, 0): move on to the next pattern, from the start.
                 patternIndex += 1

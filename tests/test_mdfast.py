@@ -189,3 +189,13 @@ def test_is_block_level_answers_as_python_markdowns_own() -> None:
     assert "_runbook_block_level" not in vars(md)
     md.block_level_elements.append("x-y")  # a list changed between conversions is read anew
     assert md.is_block_level("x-y")
+
+
+def test_a_pattern_that_may_begin_with_a_placeholder_character_is_always_searched() -> None:
+    # The inline pass writes placeholders (STX, "klzzwxh:", digits, ETX) into the text as it
+    # goes: a pattern that could begin with one of those must never be skipped for a
+    # character missing from the text it started with.
+    known, firsts = mdfast._openers((re.compile(r"\*\*"), re.compile(r"klzz"),
+                                     re.compile(r"[0-9]+x"), re.compile("\x02")))
+    assert firsts == (frozenset("*"), None, None, None)
+    assert known == frozenset("*")
