@@ -11,8 +11,9 @@ expression first, and calls Python-Markdown's own code only for a pattern that m
 somewhere in what is left of the text. A pattern whose expression finds nothing would have
 returned the text unchanged (its handler only runs on a match). Before that, one regular
 expression made from where each pattern's matches can begin (a backtick, a bracket, ``<``,
-``&``, ``*``, ...: worked out from the patterns themselves, see :func:`_start`) tells the
-text that none can match at all. So the HTML is the same, byte for byte:
+``&``, ``*``, ...: worked out from the patterns themselves, see :func:`_opening`) tells the
+text that none can match at all, and a pattern whose opening characters are not in the text
+is skipped without running its expression. So the HTML is the same, byte for byte:
 ``tests/test_mdfast.py`` converts every page of a real build both ways, and random
 Markdown-like text too.
 
