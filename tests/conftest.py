@@ -1,8 +1,9 @@
-"""Fixtures shared by the site and browser tests: the example site, built once per session."""
+"""Fixtures shared by the tests: the example site, built once per session, and the corpus."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,3 +17,29 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     output = tmp_path_factory.mktemp("built") / "site"
     return build_site([ROOT / "inputs"], output, config_file=ROOT / "mkdocs.yml")
+
+
+def examples_and_corpus(folder: Path) -> tuple[list[Any], dict[str, Any]]:
+    """The example inputs and one corpus site of each layout (``bench/corpus.py``, seed 7),
+    validated, planned and produced as ``runbook build`` does: ``(sites, generated files)``.
+
+    The corpus is written into ``folder`` and named relative to it (stable provenance), and
+    the producers' output comes from the project's cache, so after the first test that asks
+    for it the others find it there.
+    """
+    import sys
+
+    from runbook.cache import Builder, Cache, load_sites
+    from runbook.site import generate
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import corpus
+
+    cache_root = ROOT / ".cache" / "runbook"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        corpus.write(Path("corpus"), len(corpus.KINDS), seed=7)
+        builder = Builder(Cache(cache_root), jobs=1)
+        sites = load_sites([ROOT / "inputs", Path("corpus")], builder)
+        generated = generate(sites, cache_root, builder=builder, templates=ROOT / "templates")
+    return sites, generated

@@ -7,7 +7,6 @@ is the one converter each process reuses for its pages.
 from __future__ import annotations
 
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +18,16 @@ from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
 
 from runbook import fastbuild
-from tests.conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "bench"))
-import corpus
+from tests.conftest import ROOT, examples_and_corpus
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, list[Any]]:
     """MkDocs' configuration, files and documentation pages for the examples and five
-    corpus sites (the producers' output from the project cache, as tests/test_mdfast.py)."""
-    from runbook.cache import Builder, Cache, load_sites
-    from runbook.site import _plugin, generate
+    corpus sites."""
+    from runbook.site import _plugin
 
-    cache_root = ROOT / ".cache" / "runbook"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp_path_factory.mktemp("fastbuild"))
-        corpus.write(Path("corpus"), len(corpus.KINDS), seed=7)
-        builder = Builder(Cache(cache_root), jobs=1)
-        sites = load_sites([ROOT / "inputs", Path("corpus")], builder)
-        generated = generate(sites, cache_root, builder=builder, templates=ROOT / "templates")
+    sites, generated = examples_and_corpus(tmp_path_factory.mktemp("fastbuild"))
     config = load_config(config_file=str(ROOT / "mkdocs.yml"), strict=True)
     _plugin(config).preload(sites, generated)
     config.plugins.on_startup(command="build", dirty=False)

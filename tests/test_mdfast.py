@@ -22,7 +22,7 @@ from mkdocs.config import load_config
 
 from runbook import mdfast
 from runbook.mdfast import InlineFastPath
-from tests.conftest import ROOT
+from tests.conftest import ROOT, examples_and_corpus
 
 sys.path.insert(0, str(ROOT / "bench"))
 import corpus
@@ -42,23 +42,10 @@ def convert(text: str, *, fast: bool) -> tuple[str, Any]:
 
 @pytest.fixture(scope="module")
 def generated_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Every generated Markdown page of the examples and of five corpus sites.
-
-    Made as tests/test_searchindex.py makes them (same corpus, same cache), so whichever of
-    the two runs second finds the producers' output in the cache.
-    """
-    from runbook.cache import Builder, Cache, load_sites
-    from runbook.site import generate
-
-    cache_root = ROOT / ".cache" / "runbook"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp_path_factory.mktemp("mdfast"))
-        corpus.write(Path("corpus"), len(corpus.KINDS), seed=7)
-        builder = Builder(Cache(cache_root), jobs=1)
-        sites = load_sites([ROOT / "inputs", Path("corpus")], builder)
-        generated = generate(sites, cache_root, builder=builder, templates=ROOT / "templates")
-        return {uri: (content.read_bytes() if isinstance(content, Path) else content).decode()
-                for uri, content in generated.items() if uri.endswith(".md")}
+    """Every generated Markdown page of the examples and of five corpus sites."""
+    _, generated = examples_and_corpus(tmp_path_factory.mktemp("mdfast"))
+    return {uri: (content.read_bytes() if isinstance(content, Path) else content).decode()
+            for uri, content in generated.items() if uri.endswith(".md")}
 
 
 def test_the_fast_pass_is_what_converts_pages_with_this_python_markdown() -> None:

@@ -22,7 +22,7 @@ from material.plugins.search import plugin as material_search
 
 from runbook import searchindex
 from runbook.searchindex import FastParser, install, tokenize
-from tests.conftest import ROOT
+from tests.conftest import ROOT, examples_and_corpus
 
 sys.path.insert(0, str(ROOT / "bench"))
 import corpus
@@ -71,18 +71,10 @@ def serial_build(root: Path, name: str) -> Build:
     from mkdocs.config import load_config
 
     from runbook import fastbuild
-    from runbook.cache import Builder, Cache, load_sites
-    from runbook.site import _plugin, generate
+    from runbook.site import _plugin
 
-    cache_root = ROOT / ".cache" / "runbook"
+    sites, generated = examples_and_corpus(root)
     with pytest.MonkeyPatch.context() as mp:
-        # Relative corpus paths: stable provenance, so the producers' cache stays warm.
-        mp.chdir(root)
-        corpus.write(Path("corpus"), len(corpus.KINDS), seed=7)
-        builder = Builder(Cache(cache_root), jobs=1)
-        sites = load_sites([ROOT / "inputs", Path("corpus")], builder)
-        generated = generate(sites, cache_root, builder=builder, templates=ROOT / "templates")
-
         pages: list[Indexed] = []
         feeds: list[int] = [0]
         tokenizer_feed = HTMLParser.feed
