@@ -8,6 +8,7 @@ bombs, huge files, several documents, a list where a mapping belongs) fail fast.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,8 +155,23 @@ class _Refused(Exception):
 
 
 # libyaml (bundled with PyYAML's wheels) parses about fifteen times faster than PyYAML's
-# pure-Python parser; both give the same events, nodes and marks (tests/test_loader.py).
+# pure-Python parser, and gives the same events, nodes and marks for what topologies hold
+# (tests/test_loader.py). Not for everything: libyaml accepts tabs where PyYAML refuses them,
+# reads a byte-order mark inside the text and an empty value with a bare "!" tag differently,
+# accepts "|#", and places values written as nothing elsewhere. A text with any of those goes
+# to PyYAML's parser (as does one libyaml cannot take at all), so what a file means, and
+# where its problems are reported, never depends on which parser is installed.
 _FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NOT_FOR_LIBYAML = re.compile("[\t!\ufeff\x85\u2028\u2029]|[|>][-+0-9]*#")
+
+
+def _loader_for(text: str) -> type:
+    body = text[1:] if text.startswith("\ufeff") else text  # a leading BOM reads the same
+    return yaml.SafeLoader if _NOT_FOR_LIBYAML.search(body) else _FAST_LOADER
+
+
+class _LibyamlUnsure(Exception):
+    """libyaml met something it places differently from PyYAML: read the text with PyYAML."""
 
 
 def _compose(text: str, loader: type) -> yaml.Node | None:
@@ -164,7 +180,13 @@ def _compose(text: str, loader: type) -> yaml.Node | None:
     documents = 0
     depth = 0
     values = 0
+    libyaml = loader is not yaml.SafeLoader
     for event in yaml.parse(text, Loader=loader):
+        if libyaml and isinstance(event, yaml.ScalarEvent) and not event.value \
+                and not event.style:
+            # An empty value written as nothing at all (an empty document, "{a: }", "? a"):
+            # libyaml marks it where the next token starts, PyYAML where the last one ended.
+            raise _LibyamlUnsure
         if isinstance(event, yaml.NodeEvent):
             values += 1
             if values > MAX_NODES:  # stop before composing a huge document
@@ -191,6 +213,21 @@ def _compose(text: str, loader: type) -> yaml.Node | None:
     return yaml.compose(text, Loader=loader)
 
 
+def _compose_safely(text: str) -> yaml.Node | None:
+    """:func:`_compose` with libyaml where it reads the text as PyYAML does, else PyYAML.
+
+    Whatever libyaml refuses is read again by PyYAML, whose messages users get either way.
+    Refusals of hostile shapes (:class:`_Refused`) are the same from both and not retried.
+    """
+    loader = _loader_for(text)
+    if loader is not yaml.SafeLoader:
+        try:
+            return _compose(text, loader)
+        except (yaml.YAMLError, UnicodeError, _LibyamlUnsure):
+            pass
+    return _compose(text, yaml.SafeLoader)
+
+
 def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
     """Parse ``text`` as a topology document; problems are returned, never raised."""
     src = Source(file=file, text=text)
@@ -202,26 +239,18 @@ def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
         return fail(1, 1, f"file is larger than {MAX_BYTES // 1000} kB; a topology is a few "
                     "kB: split it into one file per site")
     try:
-        root = _compose(text, _FAST_LOADER)
+        root = _compose_safely(text)
     except _Refused as exc:
         return fail(exc.line, exc.col, exc.message)
-    except yaml.YAMLError:
-        # libyaml and PyYAML word their errors differently: whatever libyaml refuses is read
-        # again by the pure-Python parser, so messages do not depend on which one is installed.
-        try:
-            root = _compose(text, yaml.SafeLoader)
-        except _Refused as exc:
-            return fail(exc.line, exc.col, exc.message)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            what = exc.problem or exc.context or "invalid YAML"
-            if "\\t" in what:
-                what += " (YAML indents with spaces, never tabs)"
-            return fail(line, col,
-                        f"YAML syntax error: {what}; fix the indentation or quoting there")
-        except yaml.YAMLError as exc:
-            return fail(1, 1, f"YAML error: {exc}")
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or exc.context or "invalid YAML"
+        if "\\t" in what:
+            what += " (YAML indents with spaces, never tabs)"
+        return fail(line, col, f"YAML syntax error: {what}; fix the indentation or quoting there")
+    except yaml.YAMLError as exc:
+        return fail(1, 1, f"YAML error: {exc}")
     if root is None:
         return fail(1, 1, "the file is empty; start from inputs/contoso.yaml")
     if not isinstance(root, yaml.MappingNode):

@@ -6,6 +6,7 @@ to, and a message that says what is wrong and what to do instead.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -322,3 +323,66 @@ def test_errors_read_the_same_whichever_parser_is_installed() -> None:
     for text in broken:
         (_, fast), (_, slow) = _both(text)
         assert fast and fast == slow, text
+
+
+# What libyaml reads differently from PyYAML (found by a differential fuzz): such texts go to
+# PyYAML's parser, so a file means the same whichever parser is installed.
+LIBYAML_DIFFERS = [
+    "site: a\t\n",  # a trailing tab: PyYAML refuses it
+    "site: a\t# c\n",
+    "site:\tx\n",
+    "site\t: x\n",
+    "site: &a\tx\n",
+    "site: [a,\tb]\n",
+    "site: {a: 1, b:\t2}\n",
+    "a: [\n\tb]\n",
+    "a: |#\n  x\n",  # libyaml accepts a comment glued to a block scalar header
+    "a: >-#\n  x\n",
+    "\ufeff\ufeffsite: x\n",  # byte-order marks inside the text
+    "site: [a,\n\ufeff b]\n",
+    "site: x\n\ufeff\nedge: y\n",
+    "site: !\n",  # an empty value with a bare tag: '' for libyaml, None for PyYAML
+    "site: a\x85b: c\n",
+    "site: a\u2028edge: c\n",
+    "site: x\ud800\n",  # a lone surrogate: libyaml cannot even take the text
+    "? a\n",  # values written as nothing: placed at the next token by libyaml
+    "a: {b: }\n",
+    "---\n",
+    "--- \n",
+]
+
+
+def test_the_examples_are_read_by_libyaml() -> None:
+    for path in sorted(Path(__file__).parent.parent.joinpath("inputs").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        assert loader._loader_for(text) is yaml.CSafeLoader, path.name
+        assert loader._compose(text, yaml.CSafeLoader) is not None, path.name
+
+
+def outcome(text: str) -> tuple[Any, ...]:
+    src, found = load_text(text, "x.yaml")
+    return src.data, src.positions, src.key_positions, found
+
+
+def test_texts_libyaml_reads_differently_mean_what_pyyaml_says() -> None:
+    for text in LIBYAML_DIFFERS:
+        fast = outcome(text)
+        with _pure_python():
+            assert fast == outcome(text), repr(text)
+
+
+def test_random_texts_mean_the_same_whichever_parser_is_installed() -> None:
+    pieces = ["a", "b: ", "c:", " ", "  ", "\n", "\n  ", "\n    ", "- ", "-", "? ", ": ", "[",
+              "]", "{", "}", ",", "&x ", "*x", "!!str ", "!", "'", '"', "\\", "#", " #", "|a",
+              "|-a", ">a", "---", "...", "%YAML 1.1\n", "\u00e9", "\u00a0", "\x85", "\u2028",
+              "\r\n", "\r", "@", "`", "%", "0x1F", "1e3", "~", "null", "yes", "<<: ", "\ufeff",
+              "\t", "|#", "\\x41", "\\u00e9", "\\/", "\\N", "\\_", "\U0001f680"]
+    rng = random.Random(2010)
+    read = 0
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 25)))
+        fast = outcome(text)
+        with _pure_python():
+            assert fast == outcome(text), repr(text)
+        read += not fast[3]
+    assert read > 50  # some texts were mappings read without a problem, not just errors
