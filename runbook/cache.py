@@ -510,9 +510,9 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     # memory high-water mark then never becomes the build process's own. A few sites (the
     # rebuild after an edit) are produced here instead, where starting a worker would cost
     # more than the work; except by producers whose libraries stay large once loaded.
-    isolate = spill_dir is not None and (len(missed) > FEW_SITES or name in HEAVY_PRODUCERS)
-    results = map_chunks(run, missed, builder.jobs, tasks_per_job=TASKS_PER_JOB, on_done=tick,
-                         isolate=isolate)
+    few = len(missed) <= FEW_SITES and name not in HEAVY_PRODUCERS
+    results = map_chunks(run, missed, 1 if few else builder.jobs, tasks_per_job=TASKS_PER_JOB,
+                         on_done=tick, isolate=spill_dir is not None and not few)
     builder._done()
     global_paths: set[str] = set()
     for done, outside in results:
@@ -567,9 +567,6 @@ def spill(files: dict[str, bytes], folder: Path, key: str) -> dict[str, Any]:
             folder.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             tmp.write_bytes(content)
-            # Read-only: the site links these files (runbook.fastbuild), so a tool writing
-            # into a built site's file fails instead of changing what the cache serves next.
-            tmp.chmod(0o444)
             os.replace(tmp, target)
         out[path] = target
     return out

@@ -179,29 +179,34 @@ def _write(data: bytes, path: str) -> None:
 
 
 def _copy_static_files(files: Files, inclusion: Callable[[Any], bool]) -> None:
-    """``files.copy_static_files``, with hard links for the files ``runbook build`` spilled.
+    """``files.copy_static_files``, making each output folder once rather than per file.
 
-    A thousand sites have about twenty thousand diagrams, exports and PDFs, already on disk
-    in the cache's spill folder (:func:`runbook.cache.spill`) under names that are hashes of
-    what made them. Copying them costs more than converting a hundred pages; a hard link to
-    the same bytes costs a directory entry. The spill folder never changes a file in place
-    (a new version is a new name, written and renamed into place), so a linked file stays as
-    built. Where linking fails (another file system, no hard links), the file is copied.
+    A thousand sites have about twenty thousand diagrams, exports and PDFs; MkDocs asks the
+    file system for the file's folder twice per file. The bytes are copied as MkDocs copies
+    them: not hard-linked to the cache's spilled copies, because a tool that edits a built
+    site in place (as root, permissions do not stop it) would then edit the cache too, and
+    a copy's modification time is the build's, as deployment tools that sync by time expect.
     """
+    import contextlib
     import os
+    import shutil
 
+    made: set[str] = set()
     for file in files:
         if file.is_documentation_page() or not inclusion(file.inclusion):
             continue
-        if file.generated_by is not None and file.abs_src_path:
-            dest = file.abs_dest_path
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            try:
-                os.link(file.abs_src_path, dest)
-                continue
-            except OSError:
-                pass
-        file.copy_file()
+        source = file.abs_src_path
+        if file.generated_by is None or not source or file._content is not None:
+            file.copy_file()
+            continue
+        dest = file.abs_dest_path
+        folder = os.path.dirname(dest)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        # As MkDocs: a plugin may have written the file into site_dir itself.
+        with contextlib.suppress(shutil.SameFileError):
+            shutil.copyfile(source, dest)
 
 
 def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
@@ -373,12 +378,18 @@ class _OneConverter:
         return converter
 
 
+_STAND_IN: _OneConverter | None = None  # one per process: a forked worker keeps its own
+
+
 @contextmanager
 def _one_converter() -> Iterator[None]:
     from mkdocs.structure import pages
 
+    global _STAND_IN
+    if _STAND_IN is None:
+        _STAND_IN = _OneConverter()
     module = pages.markdown
-    pages.markdown = _OneConverter()  # type: ignore[assignment]
+    pages.markdown = _STAND_IN  # type: ignore[assignment]
     try:
         yield
     finally:

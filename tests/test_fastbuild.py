@@ -113,21 +113,8 @@ def test_nothing_of_one_page_reaches_the_next() -> None:
     assert "<p>See [vault].</p>" in fresh
 
 
-def test_spilled_files_are_linked_into_the_site_not_copied(built_site: Path) -> None:
-    import os
-    import stat
-
-    svg = next(built_site.glob("sites/*/diagrams/network.svg"))
-    assert svg.stat().st_nlink >= 2  # the cache's spilled copy and this one
-    # Read-only, so that (for anyone but root) writing into the site cannot change the cache.
-    assert not svg.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
-    assert os.access(svg, os.R_OK)
-
-
-def test_a_file_that_cannot_be_linked_is_copied(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
+def test_spilled_files_are_copied_into_the_site_so_the_cache_never_changes_with_it(
+        tmp_path: Path) -> None:
     from mkdocs.structure.files import File, Files, InclusionLevel
 
     spilled = tmp_path / "cache" / "0123abcd"
@@ -136,14 +123,13 @@ def test_a_file_that_cannot_be_linked_is_copied(tmp_path: Path,
     config = load_config(config_file=str(ROOT / "mkdocs.yml"), site_dir=str(tmp_path / "site"))
     config.plugins._current_plugin = "runbook"  # as while the plugin's on_files runs
     files = Files([File.generated(config, "sites/x/documents/a.pdf", abs_src_path=str(spilled)),
-                   File.generated(config, "sites/x/exports/b.csv", content="a,b\n")])
-
-    def no_links(src: str, dst: str) -> None:
-        raise OSError(18, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "link", no_links)
+                   File.generated(config, "sites/x/documents/b.pdf", abs_src_path=str(spilled)),
+                   File.generated(config, "sites/x/exports/c.csv", content="a,b\n")])
     fastbuild._copy_static_files(files, InclusionLevel.is_included)
-    copied = tmp_path / "site" / "sites/x/documents/a.pdf"
-    assert copied.read_bytes() == b"%PDF-1.7 bytes"
-    assert copied.stat().st_nlink == 1
-    assert (tmp_path / "site" / "sites/x/exports/b.csv").read_text() == "a,b\n"
+    site = tmp_path / "site" / "sites" / "x"
+    for name in ("documents/a.pdf", "documents/b.pdf"):
+        assert (site / name).read_bytes() == b"%PDF-1.7 bytes"
+        assert (site / name).stat().st_nlink == 1
+    assert (site / "exports/c.csv").read_text() == "a,b\n"
+    (site / "documents/a.pdf").write_bytes(b"edited in the site")  # even as root
+    assert spilled.read_bytes() == b"%PDF-1.7 bytes"

@@ -254,3 +254,26 @@ def test_a_warm_build_reads_spilled_files_by_name_and_remakes_a_site_whose_copie
     again = build()
     assert builder.cache.misses["runbook.exports"] == len(sites) + 1
     assert again == first and victim.read_bytes()
+
+
+def test_a_few_sites_are_produced_in_the_build_process_and_many_in_workers(
+        tmp_path: Path) -> None:
+    import os
+
+    from runbook.cache import FEW_SITES, Builder, Cache, load_sites, produce_cached
+
+    def produce(sites: list[Any], workdir: Path) -> dict[str, bytes]:
+        return {f"sites/{s.slug}/pid.txt": str(os.getpid()).encode() for s in sites}
+
+    def pids(name: str, count: int) -> set[int]:
+        builder = Builder(Cache(tmp_path / name), jobs=2, spill_dir=tmp_path / name / "files")
+        sites = load_sites([ROOT / "inputs"], builder)[:count]
+        made = produce_cached(name, produce, sites, tmp_path, None, builder)
+        return {int(v.read_bytes() if isinstance(v, Path) else v)
+                for path, v in made.items() if path.endswith("/pid.txt")}
+
+    assert FEW_SITES < 5 <= len(list((ROOT / "inputs").glob("*.yaml")))
+    assert pids("runbook.render", FEW_SITES) == {os.getpid()}  # an edit: no worker started
+    assert os.getpid() not in pids("runbook.exports", 5)  # a build: workers
+    # WeasyPrint stays large once loaded: documents never load it in the build process.
+    assert os.getpid() not in pids("runbook.documents", 1)
