@@ -104,17 +104,24 @@ def _code_digest(code: types.CodeType) -> bytes:
     return h.digest()
 
 
-def _fingerprint(cls: type) -> str:
-    """A digest of the bytecode of ``cls``'s search handlers (and ``__init__``)."""
+def _fingerprint(cls: type, element: type | None = None, section: type | None = None) -> str:
+    """A digest of the bytecode of the search parser ``cls``'s handlers and ``__init__``, and
+    of what they rely on in Material's ``Element`` (equal by tag) and ``Section``."""
     import hashlib
 
-    return hashlib.sha256(b"".join(_code_digest(vars(cls)[name].__code__) for name in (
-        "__init__", "handle_starttag", "handle_endtag", "handle_data"))).hexdigest()[:16]
+    element = element or material_search.Element
+    section = section or material_search.Section
+    methods = [vars(cls)[name] for name in (
+        "__init__", "handle_starttag", "handle_endtag", "handle_data")]
+    methods += [vars(element)[name] for name in ("__init__", "__eq__", "__hash__",
+                                                 "is_excluded")]
+    methods += [vars(section)[name] for name in ("__init__", "is_excluded")]
+    return hashlib.sha256(b"".join(_code_digest(m.__code__) for m in methods)).hexdigest()[:16]
 
 
-# Material's Parser handlers whose logic FastParser's handlers restate (mkdocs-material 9.8.2).
-# With any other code they are not used: the tokenizer still is.
-CHECKED_HANDLERS = "61a2149124894c38"
+# Material's Parser handlers (with its Element and Section) whose logic FastParser's handlers
+# restate (mkdocs-material 9.8.2). With any other code they are not used: the tokenizer is.
+CHECKED_HANDLERS = "f3985c5faf30878f"
 _HANDLERS_MATCH = _fingerprint(material_search.Parser) == CHECKED_HANDLERS
 
 

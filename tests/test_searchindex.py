@@ -379,6 +379,18 @@ def test_the_handlers_are_faster_restatements_of_materials() -> None:
         setattr(Changed, name, vars(material_search.Parser)[name])
     assert searchindex._fingerprint(Changed) != searchindex.CHECKED_HANDLERS
 
+    # Nor with elements that stop comparing by tag, which the handlers' counts stand for.
+    class ByIdentity(material_search.Element):
+        def __eq__(self, other: object) -> bool:
+            return self is other
+
+        __hash__ = material_search.Element.__hash__
+
+    for name in ("__init__", "is_excluded"):
+        setattr(ByIdentity, name, vars(material_search.Element)[name])
+    assert searchindex._fingerprint(material_search.Parser, element=ByIdentity) != \
+        searchindex.CHECKED_HANDLERS
+
 
 def test_random_pages_get_the_same_entries_from_both_handlers() -> None:
     rng = random.Random(2008)
