@@ -88,11 +88,14 @@ def _opening(regex: re.Pattern[str]) -> tuple[str, frozenset[str]] | None:
     characters a match can begin with. None if unsure."""
     if regex.flags & re.IGNORECASE:
         return None
-    items = list(_parser.parse(regex.pattern, regex.flags))
-    if items and all(op is _c.LITERAL for op, _ in items):  # a plain string ("  \n")
-        text = "".join(chr(av) for _, av in items)
-        return re.escape(text), frozenset(text[0])
-    chars = _first_chars(items)
+    try:
+        items = list(_parser.parse(regex.pattern, regex.flags))
+        if items and all(op is _c.LITERAL for op, _ in items):  # a plain string ("  \n")
+            text = "".join(chr(av) for _, av in items)
+            return re.escape(text), frozenset(text[0])
+        chars = _first_chars(items)
+    except Exception:  # re's parser is internal: a layout it does not know means unsure
+        return None
     if not chars:
         return None
     return "[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]", frozenset(chars)

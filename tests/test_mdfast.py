@@ -186,3 +186,14 @@ def test_a_pattern_that_may_begin_with_a_placeholder_character_is_always_searche
                                      re.compile(r"[0-9]+x"), re.compile("\x02")))
     assert firsts == (frozenset("*"), None, None, None)
     assert known == frozenset("*")
+
+
+def test_a_regex_parser_of_another_layout_makes_the_prefilter_unsure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def other_layout(pattern: str, flags: int = 0) -> list[Any]:
+        return [(mdfast._c.SUBPATTERN, (1, 0))]  # operands Python 3.11 does not have
+
+    regex = re.compile(r"(\*)")
+    assert mdfast._opening(regex) is not None
+    monkeypatch.setattr(mdfast._parser, "parse", other_layout)
+    assert mdfast._opening(regex) is None
