@@ -603,6 +603,10 @@ def _dot_file(source: str, provenance: str) -> bytes:
     return f"// {_CONTROL.sub(' ', provenance)}\n{source}".encode()
 
 
+# Up to this many plans, render_svgs draws in the calling process.
+FEW_PLANS = 4
+
+
 def render_svgs(plans: list[dict[str, Any]], workdir: Path, workers: int | None = None,
                 names: Sequence[str] | None = None) -> dict[str, dict[str, bytes]]:
     """Network and traffic diagrams of every plan, as SVG and DOT bytes, keyed by site slug.
@@ -618,8 +622,9 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path, workers: int | None 
     others are cached all the same).
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    # A worker of a process pool may not start processes of its own: it renders alone.
-    jobs = 1 if in_worker() else (workers or default_workers())
+    # A worker of a process pool may not start processes of its own: it renders alone. So
+    # does a call with a few plans (a rebuild after an edit): workers would cost more.
+    jobs = 1 if in_worker() or len(plans) <= FEW_PLANS else (workers or default_workers())
     if gvc.renderer() is not None:
         parts = map_chunks(lambda chunk: _diagrams_here(chunk, workdir, names), plans, jobs)
         result = {slug: files for made, _ in parts for slug, files in made.items()}
