@@ -107,19 +107,28 @@ def _write_corpus(folder: Path, n: int, seed: int) -> list[Path]:
 
 def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Path,
             cache: Cache, jobs: int) -> fastbuild.BuildStats:
+    """The site build as ``runbook build`` runs it: into a folder beside ``out``, swapped in."""
+    import tempfile
+
     from mkdocs.config import load_config
 
-    from runbook.site import _plugin
+    from runbook.site import _plugin, _swap
 
-    config = load_config(config_file=str(ROOT / "mkdocs.yml"), site_dir=str(out), strict=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    config = load_config(config_file=str(ROOT / "mkdocs.yml"), site_dir=str(staging),
+                         strict=True)
     plugin = _plugin(config)
     plugin.config.inputs = [str(inputs)]
     plugin.preload(sites, generated)
     config.plugins.on_startup(command="build", dirty=False)
     try:
-        return fastbuild.build(config, jobs=jobs, cache=cache)
+        stats = fastbuild.build(config, jobs=jobs, cache=cache, previous_site=out)
+        _swap(staging, out)
+        return stats
     finally:
         config.plugins.on_shutdown()
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def build(meter: Meter, inputs: Path, out: Path, cache_dir: Path, jobs: int, prefix: str = ""
@@ -154,7 +163,8 @@ def build(meter: Meter, inputs: Path, out: Path, cache_dir: Path, jobs: int, pre
     site_stats = meter.run(prefix + "site build (mkdocs)",
                            lambda: _mkdocs(sites, generated, inputs, out, cache, jobs))
     meter.rows[-1].note = (f"{site_stats.pages} pages, {site_stats.converted} converted, "
-                           f"{site_stats.cached} from cache, {site_stats.workers} workers")
+                           f"{site_stats.cached} from cache, {site_stats.workers} workers, "
+                           f"{site_stats.reused} files linked from the previous site")
     return {"sites": sites, "generated": generated, "site": site_stats}
 
 
@@ -344,16 +354,16 @@ def _cold(n: int, base: Path, inputs: Path, jobs: int, pdf: str, pdf_size: int,
     return result
 
 
-def _rebuild(base: Path, inputs: Path, out: str, jobs: int, pdf_size: int | None
-             ) -> dict[str, Any]:
+def _rebuild(base: Path, inputs: Path, jobs: int, pdf_size: int | None) -> dict[str, Any]:
+    """A rebuild in place of the last site, as ``runbook build`` does."""
     meter = Meter()
     if pdf_size is None:
-        done = build(meter, inputs, base / out, base / "cache", jobs)
+        done = build(meter, inputs, base / "site", base / "cache", jobs)
     else:
         with Placeholders(pdf_size):
-            done = build(meter, inputs, base / out, base / "cache", jobs)
-    shutil.rmtree(base / out, ignore_errors=True)
-    return {"rows": meter.rows, "phases": done["site"].phases}
+            done = build(meter, inputs, base / "site", base / "cache", jobs)
+    return {"rows": meter.rows, "phases": done["site"].phases,
+            "reused": done["site"].reused}
 
 
 def run_size(n: int, seed: int, jobs: int, root: Path, pdf: str, pdf_size: int,
@@ -372,9 +382,9 @@ def run_size(n: int, seed: int, jobs: int, root: Path, pdf: str, pdf_size: int,
         print(f"== {n} sites: edit one topology and rebuild ...", file=sys.stderr, flush=True)
         result["edited"] = edit_one(paths).name
         # The edited site's PDFs are laid out for real.
-        rebuild = isolated(_rebuild, base, inputs, "site-rebuild", jobs, None)
+        rebuild = isolated(_rebuild, base, inputs, jobs, None)
         result["rebuild"], result["rebuild_phases"] = rebuild["rows"], rebuild["phases"]
-        noop = isolated(_rebuild, base, inputs, "site-noop", jobs, pdf_size)
+        noop = isolated(_rebuild, base, inputs, jobs, pdf_size)
         result["noop"], result["noop_phases"] = noop["rows"], noop["phases"]
     return result
 

@@ -64,6 +64,7 @@ class BuildStats:
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
     rss: dict[str, int] = field(default_factory=dict)
+    reused: int = 0  # files linked from the previous site instead of copied
 
 
 @dataclass
@@ -178,20 +179,38 @@ def _write(data: bytes, path: str) -> None:
     utils.write_file(data, path)
 
 
-def _copy_static_files(files: Files, inclusion: Callable[[Any], bool]) -> None:
+# Where the files of the previous site came from (cache namespace; see _copy_static_files).
+SITE_FILES = "site-files"
+
+
+def _copy_static_files(files: Files, inclusion: Callable[[Any], bool],
+                       cache: Cache | None = None, previous_site: Path | None = None) -> int:
     """``files.copy_static_files``, making each output folder once rather than per file.
 
-    A thousand sites have about twenty thousand diagrams, exports and PDFs; MkDocs asks the
-    file system for the file's folder twice per file. The bytes are copied as MkDocs copies
-    them: not hard-linked to the cache's spilled copies, because a tool that edits a built
-    site in place (as root, permissions do not stop it) would then edit the cache too, and
-    a copy's modification time is the build's, as deployment tools that sync by time expect.
+    A thousand sites have about twenty thousand diagrams, exports and PDFs, spilled on disk
+    by the producers (:func:`runbook.cache.spill`) under names that stand for what made them.
+    They are copied, never hard-linked to the cache's copies: a tool that edits a built site
+    in place (as root, permissions do not stop it) would then edit the cache too.
+
+    With ``previous_site`` (where the site this build replaces is) and a cache, a file whose
+    spilled source is the one the previous site's file was copied from, and whose previous
+    copy is untouched since (same size, modification time and inode as recorded then), is
+    hard-linked from the previous site instead: the same bytes, and the time they were
+    written. The previous site is removed once the new one is swapped in, so the link is
+    then the file's only name. Returns how many files were linked.
     """
     import contextlib
     import os
     import shutil
 
+    from .verdicts import digest
+
+    key = digest(SITE_FILES, str(previous_site)) if previous_site is not None else None
+    before: dict[str, list[Any]] = (cache.get_value(SITE_FILES, key) or {}) \
+        if cache is not None and key is not None else {}
+    after: dict[str, list[Any]] = {}
     made: set[str] = set()
+    reused = 0
     for file in files:
         if file.is_documentation_page() or not inclusion(file.inclusion):
             continue
@@ -204,16 +223,40 @@ def _copy_static_files(files: Files, inclusion: Callable[[Any], bool]) -> None:
         if folder not in made:
             os.makedirs(folder, exist_ok=True)
             made.add(folder)
+        name = os.path.basename(source)
+        record = before.get(file.dest_uri)
+        if record is not None and record[0] == name and previous_site is not None:
+            old = os.path.join(previous_site, file.dest_uri)
+            try:
+                st = os.lstat(old)
+                if [st.st_size, st.st_mtime_ns, st.st_ino] == record[1:]:
+                    os.link(old, dest)
+                    after[file.dest_uri] = record
+                    reused += 1
+                    continue
+            except OSError:
+                pass
         # As MkDocs: a plugin may have written the file into site_dir itself.
         with contextlib.suppress(shutil.SameFileError):
             shutil.copyfile(source, dest)
+        st = os.stat(dest)
+        after[file.dest_uri] = [name, st.st_size, st.st_mtime_ns, st.st_ino]
+    if cache is not None and key is not None:
+        # Written before the swap: should it not happen, the inodes recorded here match no
+        # file of the site left in place, so nothing is linked from it next time.
+        cache.put_value(SITE_FILES, key, after)
+    return reused
 
 
 def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
-          progress: Any = None, stats: BuildStats | None = None) -> BuildStats:
+          progress: Any = None, stats: BuildStats | None = None,
+          previous_site: Path | None = None) -> BuildStats:
     """Build the site like ``mkdocs build`` (same files, same bytes), on ``jobs`` cores.
 
-    Raises ``mkdocs.exceptions.Abort`` on warnings in strict mode, as MkDocs does.
+    ``previous_site`` is where the site will be put once built (``site_dir`` is then a
+    staging folder beside it): unchanged generated files are linked from the site there now,
+    if any (see :func:`_copy_static_files`). Raises ``mkdocs.exceptions.Abort`` on warnings
+    in strict mode, as MkDocs does.
     """
     from mkdocs import utils
     from mkdocs.commands.build import _build_page, _build_theme_template, _populate_page
@@ -291,7 +334,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         stats.cached = sum(r.from_cache for r in by_uri.values())
         stats.converted = len(doc_files) - stats.cached
 
-        _copy_static_files(files, inclusion)
+        stats.reused = _copy_static_files(files, inclusion, cache, previous_site)
         stats.rss["static"] = current_rss()
         for template in config.theme.static_templates:
             _build_theme_template(template, env, files, config, nav)

@@ -174,7 +174,8 @@ def build_site(
         plugin.preload(sites, generated)
         config.plugins.on_startup(command="build", dirty=False)
         try:
-            fastbuild.build(config, jobs=builder.jobs, cache=builder.cache, progress=progress)
+            fastbuild.build(config, jobs=builder.jobs, cache=builder.cache, progress=progress,
+                            previous_site=output)
         except Abort as exc:
             raise SiteBuildFailed(f"mkdocs build failed: {exc}") from None
         finally:

@@ -133,3 +133,39 @@ def test_spilled_files_are_copied_into_the_site_so_the_cache_never_changes_with_
     assert (site / "exports/c.csv").read_text() == "a,b\n"
     (site / "documents/a.pdf").write_bytes(b"edited in the site")  # even as root
     assert spilled.read_bytes() == b"%PDF-1.7 bytes"
+
+
+def test_a_rebuild_links_unchanged_files_from_the_site_it_replaces(tmp_path: Path) -> None:
+    import shutil
+
+    from runbook.site import build_site
+
+    inputs = tmp_path / "inputs"
+    shutil.copytree(ROOT / "inputs", inputs)
+    output, cache = tmp_path / "site", tmp_path / "cache"
+
+    def build() -> dict[str, tuple[int, bytes]]:
+        build_site([inputs], output, config_file=ROOT / "mkdocs.yml", cache_dir=cache, jobs=2)
+        return {p.relative_to(output).as_posix(): (p.stat().st_ino, p.read_bytes())
+                for p in output.rglob("*") if p.is_file()}
+
+    first = build()
+    second = build()
+    assert {p: b for p, (_, b) in second.items()} == {p: b for p, (_, b) in first.items()}
+    svg = "sites/contoso-hq/diagrams/network.svg"
+    assert second[svg][0] == first[svg][0]  # the previous site's file, linked
+    assert (output / svg).stat().st_nlink == 1  # its only name now: the old site is gone
+    # The cache's own copies are never linked into a site.
+    assert all(p.stat().st_nlink == 1 for p in (cache / "files").iterdir())
+
+    # A file edited in place in the built site is not linked again: it is copied afresh.
+    pdf = "sites/contoso-hq/documents/change-request.pdf"
+    (output / pdf).write_bytes(b"edited in the site")
+    # A topology that changed gets new files; the other sites' files are linked.
+    fabrikam = inputs / "fabrikam-lb.yaml"
+    fabrikam.write_text(fabrikam.read_text().replace("Fabrikam Inc", "Fabrikam Ltd"))
+    third = build()
+    assert third[pdf] == (third[pdf][0], first[pdf][1]) and third[pdf][0] != second[pdf][0]
+    assert third[svg][0] == first[svg][0]
+    lb = "sites/fabrikam-lb/diagrams/network.svg"
+    assert third[lb][1] != second[lb][1] and third[lb][0] != second[lb][0]
