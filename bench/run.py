@@ -44,7 +44,13 @@ import corpus  # noqa: E402
 import yaml  # noqa: E402
 
 from runbook import fastbuild, parallel  # noqa: E402
-from runbook.cache import Builder, Cache, load_sites, produce_cached  # noqa: E402
+from runbook.cache import (  # noqa: E402
+    Builder,
+    Cache,
+    load_sites,
+    produce_cached,
+    spilled_names,
+)
 
 PRODUCERS = (("render", "runbook.render"), ("diagrams", "runbook.diagram"),
              ("exports", "runbook.exports"), ("documents", "runbook.documents"))
@@ -150,10 +156,19 @@ def build(meter: Meter, inputs: Path, out: Path, cache_dir: Path, jobs: int, pre
     meter.rows.append(Row(prefix + "plan", both.wall * (1 - share), both.cpu * (1 - share),
                           both.rss_main, both.rss_worker, ""))
     generated: dict[str, bytes] = {}
+    listing: list[frozenset[str]] = []
+
+    def spilled() -> frozenset[str]:
+        # As runbook.cache.produce_all: one listing of the spill folder, timed in the first
+        # producer's stage.
+        if not listing:
+            listing.append(spilled_names(builder))
+        return listing[0]
+
     for stage, module in PRODUCERS:
         produce = importlib.import_module(module).produce
         files = meter.run(prefix + stage, lambda m=module, p=produce: produce_cached(
-            m, p, sites, workdir, templates, builder))
+            m, p, sites, workdir, templates, builder, spilled()))
         misses = cache.misses[module]
         meter.rows[-1].note = f"{len(files)} files; {misses} site(s) produced, " \
                               f"{cache.hits[module]} from cache"

@@ -95,6 +95,7 @@ class Cache:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self._root = os.fspath(self.root)
         self.hits: Counter[str] = Counter()
         self.misses: Counter[str] = Counter()
 
@@ -103,8 +104,11 @@ class Cache:
 
     def get(self, namespace: str, key: str) -> bytes | None:
         """The entry's bytes, or None (counted as a hit or a miss of ``namespace``)."""
+        # A rebuild reads thousands of entries: a plain string path, not pathlib's objects.
+        path = f"{self._root}/{namespace}/{key[:2]}/{key}"
         try:
-            data = self._path(namespace, key).read_bytes()
+            with open(path, "rb") as stream:
+                data = stream.read()
         except OSError:
             self.misses[namespace] += 1
             return None
@@ -436,9 +440,22 @@ def _slug_of(path: str) -> str | None:
     return parts[1] if len(parts) == 3 and parts[0] == "sites" else None
 
 
+def spilled_names(builder: Builder) -> frozenset[str]:
+    """The names in the builder's spill folder: one listing for every producer of a build."""
+    try:
+        return frozenset(os.listdir(builder.spill_dir)) if builder.spill_dir else frozenset()
+    except OSError:
+        return frozenset()
+
+
 def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: Path,
-                   templates: Path | None, builder: Builder) -> dict[str, bytes]:
+                   templates: Path | None, builder: Builder,
+                   spilled: frozenset[str] | None = None) -> dict[str, bytes]:
     """One producer's files for every site, from the cache where the site is unchanged.
+
+    ``spilled`` is :func:`spilled_names` taken earlier in the same build (listed here if
+    not given): what one producer spills is never another's to find, so one listing serves
+    them all.
 
     Sites missing from the cache are produced in parallel chunks; each site's files are then
     stored under its key. Files outside ``sites/<slug>/`` are made by the producer's entry in
@@ -465,10 +482,7 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     out: dict[str, Any] = {}
     missed: list[Any] = []
     # One listing of the spill folder instead of a look at the disk per cached file.
-    try:
-        present = frozenset(os.listdir(spill_dir)) if spill_dir is not None else frozenset()
-    except OSError:
-        present = frozenset()
+    present = spilled if spilled is not None else spilled_names(builder)
     for site in sites:
         value = cache.get_value(name, keys[site.slug]) if cache else None
         if value is not None and spill_dir is not None:
@@ -581,10 +595,11 @@ def produce_all(sites: Sequence[Any], workdir: Path, templates: Path | None,
     """
     result: dict[str, Any] = {}
     owner: dict[str, str] = {}
+    spilled = spilled_names(builder)
     for name in modules:
         produce = importlib.import_module(name).produce
         for path, content in produce_cached(name, produce, sites, workdir, templates,
-                                            builder).items():
+                                            builder, spilled).items():
             if path in result:
                 raise ValueError(f"{name} and {owner[path]} both produce {path}")
             result[path] = content

@@ -284,3 +284,28 @@ def test_a_few_sites_are_produced_in_the_build_process_and_many_in_workers(
     assert os.getpid() not in pids("runbook.exports", 5)  # a build: workers
     # WeasyPrint stays large once loaded: documents never load it in the build process.
     assert os.getpid() not in pids("runbook.documents", 1)
+
+
+def test_a_build_lists_the_spill_folder_once_for_all_producers(
+        inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from runbook.cache import Builder, Cache, load_sites
+    from runbook.site import generate
+
+    builder = Builder(Cache(tmp_path / "cache"), jobs=1, spill_dir=tmp_path / "cache/files")
+    sites = load_sites([inputs], builder)
+    seed_pdfs(ROOT / ".cache" / "runbook", tmp_path / "cache")
+    first = generate(sites, tmp_path / "cache", builder=builder)
+    listed: list[str] = []
+    real = os.listdir
+
+    def counting(path: Any = ".") -> list[str]:
+        if Path(path) == tmp_path / "cache/files":
+            listed.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", counting)
+    again = generate(sites, tmp_path / "cache", builder=builder)
+    assert again == first
+    assert len(listed) == 1
