@@ -393,10 +393,10 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
 
 
 def _render_globals(sites: Sequence[Any], templates: Path | None) -> dict[str, bytes]:
-    from .render import make_environment, render_index
+    from .render import environment, render_index
 
     plans = [s.plan.to_dict() for s in sites]
-    return {"index.md": render_index(plans, make_environment(templates)).encode("utf-8")}
+    return {"index.md": render_index(plans, environment(templates)).encode("utf-8")}
 
 
 # Producers that make files outside ``sites/<slug>/``: how to make those from every site.

@@ -333,6 +333,15 @@ def _environment_for(templates_dir: str | None, fingerprint: str) -> jinja2.Envi
     return make_environment(None if templates_dir is None else Path(templates_dir))
 
 
+def environment(templates_dir: Path | None = None) -> jinja2.Environment:
+    """This process's environment for ``templates_dir`` (see :func:`make_environment`),
+    made anew only when a template file changed."""
+    from .cache import templates_fingerprint
+
+    return _environment_for(None if templates_dir is None else str(templates_dir),
+                            templates_fingerprint(templates_dir))
+
+
 def produce(sites: list[Site], workdir: Path,
             templates_dir: Path | None = None) -> dict[str, bytes]:
     """Every Markdown page of every site plus the home page (docs-relative path -> UTF-8).
@@ -340,10 +349,7 @@ def produce(sites: list[Site], workdir: Path,
     ``workdir`` is unused: rendering is fast enough not to need a cache. ``templates_dir`` is
     the user's override folder, if any.
     """
-    from .cache import templates_fingerprint
-
-    env = _environment_for(None if templates_dir is None else str(templates_dir),
-                           templates_fingerprint(templates_dir))
+    env = environment(templates_dir)
     plans = [site.plan.to_dict() for site in sites]
     files: dict[str, bytes] = {}
     for plan in plans:
