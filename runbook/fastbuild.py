@@ -193,8 +193,8 @@ def _copy_static_files(files: Files, inclusion: Callable[[Any], bool],
     in place (as root, permissions do not stop it) would then edit the cache too.
 
     With ``previous_site`` (where the site this build replaces is) and a cache, a file whose
-    spilled source is the one the previous site's file was copied from, and whose previous
-    copy is untouched since (same size, modification time and inode as recorded then), is
+    source is the one the previous site's file was copied from, neither of them touched
+    since (same path, sizes and modification times, and inode, as recorded then), is
     hard-linked from the previous site instead: the same bytes, and the time they were
     written. The previous site is removed once the new one is swapped in, so the link is
     then the file's only name. Returns how many files were linked.
@@ -223,13 +223,13 @@ def _copy_static_files(files: Files, inclusion: Callable[[Any], bool],
         if folder not in made:
             os.makedirs(folder, exist_ok=True)
             made.add(folder)
-        name = os.path.basename(source)
         record = before.get(file.dest_uri)
-        if record is not None and record[0] == name and previous_site is not None:
+        if record is not None and record[0] == source and previous_site is not None:
             old = os.path.join(previous_site, file.dest_uri)
             try:
-                st = os.lstat(old)
-                if [st.st_size, st.st_mtime_ns, st.st_ino] == record[1:]:
+                src, st = os.stat(source), os.lstat(old)
+                if [src.st_size, src.st_mtime_ns, st.st_size, st.st_mtime_ns, st.st_ino] \
+                        == record[1:]:
                     os.link(old, dest)
                     after[file.dest_uri] = record
                     reused += 1
@@ -239,8 +239,9 @@ def _copy_static_files(files: Files, inclusion: Callable[[Any], bool],
         # As MkDocs: a plugin may have written the file into site_dir itself.
         with contextlib.suppress(shutil.SameFileError):
             shutil.copyfile(source, dest)
-        st = os.stat(dest)
-        after[file.dest_uri] = [name, st.st_size, st.st_mtime_ns, st.st_ino]
+        src, st = os.stat(source), os.stat(dest)
+        after[file.dest_uri] = [source, src.st_size, src.st_mtime_ns, st.st_size,
+                                st.st_mtime_ns, st.st_ino]
     if cache is not None and key is not None:
         # Written before the swap: should it not happen, the inodes recorded here match no
         # file of the site left in place, so nothing is linked from it next time.

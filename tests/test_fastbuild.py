@@ -7,6 +7,7 @@ is the one converter each process reuses for its pages.
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,29 @@ def test_a_rebuild_links_unchanged_files_from_the_site_it_replaces(tmp_path: Pat
     assert third[svg][0] == first[svg][0]
     lb = "sites/fabrikam-lb/diagrams/network.svg"
     assert third[lb][1] != second[lb][1] and third[lb][0] != second[lb][0]
+
+
+def test_a_generated_file_whose_source_changed_in_place_is_copied_not_linked(
+        tmp_path: Path) -> None:
+    from mkdocs.structure.files import File, Files, InclusionLevel
+
+    from runbook.cache import Cache
+
+    source = tmp_path / "plugin-output" / "style.css"  # another plugin's file, rewritten
+    source.parent.mkdir()
+    source.write_text("a { color: #f00 }\n")
+    cache = Cache(tmp_path / "cache")
+    site = tmp_path / "site"
+
+    def copy(into: Path) -> int:
+        config = load_config(config_file=str(ROOT / "mkdocs.yml"), site_dir=str(into))
+        config.plugins._current_plugin = "other"
+        files = Files([File.generated(config, "assets/style.css", abs_src_path=str(source))])
+        return fastbuild._copy_static_files(files, InclusionLevel.is_included, cache, site)
+
+    assert copy(site) == 0
+    assert copy(tmp_path / "second") == 1  # unchanged: linked from the site
+    time.sleep(0.05)  # the next build: file times move on
+    source.write_text("a { color: #00f }\n")  # same name, same size, new content
+    assert copy(tmp_path / "third") == 0
+    assert (tmp_path / "third" / "assets/style.css").read_text() == "a { color: #00f }\n"
