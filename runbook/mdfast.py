@@ -11,7 +11,7 @@ expression first, and calls Python-Markdown's own code only for a pattern that m
 somewhere in what is left of the text. A pattern whose expression finds nothing would have
 returned the text unchanged (its handler only runs on a match). Before that, one regular
 expression made from where each pattern's matches can begin (a backtick, a bracket, ``<``,
-``&``, ``*``, ...: worked out from the patterns themselves, see :func:`_opening`) tells the
+``&``, ``*``, ...: worked out from the patterns themselves, see :func:`_openings`) tells the
 text that none can match at all, and a pattern whose opening characters are not in the text
 is skipped without running its expression. So the HTML is the same, byte for byte:
 ``tests/test_mdfast.py`` converts every page of a real build both ways, and random
@@ -31,7 +31,7 @@ import re._constants as _c
 import re._parser as _parser
 import types
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import markdown
 from markdown import util
@@ -101,40 +101,34 @@ def _opening(regex: re.Pattern[str]) -> tuple[str, frozenset[str]] | None:
     return "[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]", frozenset(chars)
 
 
-def _start(regex: re.Pattern[str]) -> str | None:
-    """A regex that finds every place a match of ``regex`` could start; None if unsure."""
-    opening = _opening(regex)
-    return opening[0] if opening is not None else None
-
-
-@lru_cache(maxsize=8)
-def _prefilter(regexes: tuple[re.Pattern[str] | None, ...]) -> re.Pattern[str] | None:
-    """One regex that finds nothing in a text no pattern can match anywhere; None if some
-    pattern's starts cannot be worked out (then every text goes through the patterns)."""
-    starts = [_start(r) if r is not None else None for r in regexes]
-    if not starts or any(s is None for s in starts):
-        return None
-    return re.compile("|".join(dict.fromkeys(s for s in starts if s is not None)))
-
-
 # The characters of Python-Markdown's placeholders (util.INLINE_PLACEHOLDER): the only ones
 # the inline pass adds to a text while it works on it.
 _PLACEHOLDER_CHARS = frozenset(util.STX + util.ETX + util.INLINE_PLACEHOLDER_PREFIX
                                + "0123456789")
 
 
+class _Openings(NamedTuple):
+    """What the inline patterns' expressions say about where their matches can begin."""
+
+    # One regex finding nothing in a text no pattern can match anywhere; None if some
+    # pattern's starts cannot be worked out (then every text goes through the patterns).
+    prefilter: re.Pattern[str] | None
+    # Per pattern, the characters its matches can begin with (None: not known, or one the
+    # inline pass itself may add); and all of those characters together.
+    firsts: tuple[frozenset[str] | None, ...]
+    known: frozenset[str]
+
+
 @lru_cache(maxsize=8)
-def _openers(regexes: tuple[re.Pattern[str] | None, ...]
-             ) -> tuple[frozenset[str], tuple[frozenset[str] | None, ...]]:
-    """Per pattern, the characters its matches can begin with (None: not known, or one the
-    inline pass itself may add); and all of those characters together."""
-    firsts: list[frozenset[str] | None] = []
-    for regex in regexes:
-        opening = _opening(regex) if regex is not None else None
-        chars = opening[1] if opening is not None else None
-        firsts.append(None if chars is None or chars & _PLACEHOLDER_CHARS else chars)
+def _openings(regexes: tuple[re.Pattern[str] | None, ...]) -> _Openings:
+    """:func:`_opening` of every pattern (``None`` for an old-style one), combined."""
+    openings = [_opening(r) if r is not None else None for r in regexes]
+    prefilter = None
+    if openings and all(o is not None for o in openings):
+        prefilter = re.compile("|".join(dict.fromkeys(o[0] for o in openings if o)))
+    firsts = tuple(None if o is None or o[1] & _PLACEHOLDER_CHARS else o[1] for o in openings)
     known = frozenset().union(*(f for f in firsts if f is not None))
-    return known, tuple(firsts)
+    return _Openings(prefilter, firsts, known)
 
 
 class _FastInlineProcessor(InlineProcessor):
@@ -151,8 +145,7 @@ class _FastInlineProcessor(InlineProcessor):
         self._patterns = list(self.inlinePatterns)
         self._regexes = [p.getCompiledRegExp() if isinstance(p, NewStylePattern) else None
                          for p in self._patterns]
-        self._any = _prefilter(tuple(self._regexes))
-        self._openers, self._firsts = _openers(tuple(self._regexes))
+        self._any, self._firsts, self._openers = _openings(tuple(self._regexes))
         return super().run(tree, ancestors)
 
     # The name Python-Markdown's own methods call (``self.__handleInline``), mangled.

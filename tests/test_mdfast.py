@@ -134,9 +134,9 @@ def test_random_markdown_converts_to_the_same_html() -> None:
 def test_every_match_of_every_inline_pattern_begins_where_the_prefilter_looks() -> None:
     md = markdown.Markdown(extensions=[*EXTENSIONS, InlineFastPath()], extension_configs=CONFIGS)
     regexes = [p.getCompiledRegExp() for p in md.inlinePatterns]
-    prefilter = mdfast._prefilter(tuple(regexes))
+    prefilter = mdfast._openings(tuple(regexes)).prefilter
     assert prefilter is not None, "the site's patterns all have starts the prefilter knows"
-    starts = [re.compile(mdfast._start(r) or "") for r in regexes]
+    starts = [re.compile(opening[0] if (opening := mdfast._opening(r)) else "") for r in regexes]
     rng = random.Random(2009)
     matched = 0
     for _ in range(3000):
@@ -152,9 +152,9 @@ def test_every_match_of_every_inline_pattern_begins_where_the_prefilter_looks() 
 def test_an_inline_pattern_the_prefilter_cannot_read_turns_it_off() -> None:
     readable = re.compile(r"\*\*")
     for unreadable in (r"\w+@", r"[^x]y", r"(?i)ab", r"a?b", r"(a?)b", r"(?=x)"):
-        assert mdfast._prefilter((readable, re.compile(unreadable))) is None, unreadable
-    assert mdfast._prefilter((readable, None)) is None  # an old-style pattern
-    assert mdfast._prefilter((readable, re.compile("[a-c]|d"))).pattern == r"\*\*|[abcd]"
+        assert mdfast._openings((readable, re.compile(unreadable))).prefilter is None, unreadable
+    assert mdfast._openings((readable, None)).prefilter is None  # an old-style pattern
+    assert mdfast._openings((readable, re.compile("[a-c]|d"))).prefilter.pattern == r"\*\*|[abcd]"
 
 
 def test_is_block_level_answers_as_python_markdowns_own() -> None:
@@ -182,7 +182,7 @@ def test_a_pattern_that_may_begin_with_a_placeholder_character_is_always_searche
     # The inline pass writes placeholders (STX, "klzzwxh:", digits, ETX) into the text as it
     # goes: a pattern that could begin with one of those must never be skipped for a
     # character missing from the text it started with.
-    known, firsts = mdfast._openers((re.compile(r"\*\*"), re.compile(r"klzz"),
+    _, firsts, known = mdfast._openings((re.compile(r"\*\*"), re.compile(r"klzz"),
                                      re.compile(r"[0-9]+x"), re.compile("\x02")))
     assert firsts == (frozenset("*"), None, None, None)
     assert known == frozenset("*")
