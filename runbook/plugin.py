@@ -87,15 +87,19 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         """Resolve the plugin's paths against the folder holding ``mkdocs.yml``.
 
-        Also adds :class:`runbook.mdfast.InlineFastPath` to the Markdown extensions: the same
-        HTML as Python-Markdown's own inline pass, in about half its time.
+        Also adds two Markdown extensions: :class:`runbook.htmlblocks.HtmlBlocks`, which
+        passes the pages' finished HTML blocks (the wizard screens) through unparsed, and
+        :class:`runbook.mdfast.InlineFastPath`, the same HTML as Python-Markdown's own inline
+        pass in about half its time.
         """
+        from .htmlblocks import HtmlBlocks
         from .mdfast import InlineFastPath
 
         if config.config_file_path:
             self._base = Path(config.config_file_path).resolve().parent
-        if not any(isinstance(e, InlineFastPath) for e in config.markdown_extensions):
-            config.markdown_extensions.append(InlineFastPath())  # type: ignore[arg-type]
+        for extension in (HtmlBlocks, InlineFastPath):
+            if not any(isinstance(e, extension) for e in config.markdown_extensions):
+                config.markdown_extensions.append(extension())  # type: ignore[arg-type]
         return config
 
     def on_pre_build(self, *, config: MkDocsConfig) -> None:

@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 import runbook
 
@@ -67,6 +68,7 @@ _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # underlines. Written as numeric character references when a value starts with one.
 _LEADING_ENTITY = {"~": "&#126;", "?": "&#63;", ":": "&#58;", "=": "&#61;"}
 _MD_TABLE = str.maketrans({**{ch: "\\" + ch for ch in _BACKSLASHED}, **_ENTITIES})
+_HTML = str.maketrans({**_ENTITIES, '"': "&quot;"})
 # Line and paragraph separators (what str.splitlines() splits on) and other control characters:
 # a value must never start a new Markdown block.
 _BREAKS = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029\t]")
@@ -171,10 +173,32 @@ def _text_or_fail(value: object) -> object:
     return value
 
 
-def indent_block(value: str, width: int = 4) -> str:
-    """Indent every non-blank line of a rendered block (nesting inside a list item)."""
-    pad = " " * width
-    return "\n".join(pad + line if line.strip() else "" for line in value.split("\n"))
+def html(value: object) -> Markup:
+    """Element text in an HTML template: ``value`` shown literally, on one line.
+
+    ``&``, ``<``, ``>`` and ``"`` become entities (the apostrophe is left as typed, as in
+    Python-Markdown's output; attributes in the templates are double-quoted). Line breaks
+    and control characters go as in :func:`md`.
+    """
+    return Markup(_text(value, "html").translate(_HTML))
+
+
+def html_code(value: object) -> Markup:
+    """The inside of a ``<code>`` element: ``value`` as :func:`code` shows it, escaped."""
+    return Markup(_text(value, "html_code", squeeze=False).strip().translate(_HTML))
+
+
+def html_block(value: str) -> str:
+    """A block of HTML in a Markdown page, passed through unparsed (:mod:`runbook.htmlblocks`).
+
+    Raises :class:`TemplateFailed` for text that is not one tag per line.
+    """
+    from . import htmlblocks  # imports Python-Markdown: only when a page has such a block
+
+    try:
+        return htmlblocks.wrap(str(value))
+    except htmlblocks.NotAnHtmlBlock as exc:
+        raise TemplateFailed(str(exc)) from None
 
 
 def anchor(value: object) -> str:
@@ -188,7 +212,7 @@ def fail(message: str) -> None:
 
 
 FILTERS = {"md": md, "cell": cell, "code": code, "url": url, "codeblock": codeblock,
-           "anchor": anchor, "indent_block": indent_block}
+           "anchor": anchor, "html": html, "html_code": html_code, "html_block": html_block}
 
 
 # --- environment ---------------------------------------------------------------------------
@@ -220,7 +244,9 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     options: dict[str, Any] = {
         "loader": jinja2.FileSystemLoader(search),
         "undefined": jinja2.StrictUndefined,
-        "autoescape": False,
+        # Markdown templates escape by filter; HTML partials (*.html.j2) are autoescaped.
+        "autoescape": jinja2.select_autoescape(["html.j2"], default_for_string=False,
+                                               default=False),
         "keep_trailing_newline": True,
         "trim_blocks": True,
         "lstrip_blocks": True,

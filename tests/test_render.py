@@ -22,6 +22,7 @@ import pytest
 
 from runbook.api import load_sites
 from runbook.errors import ValidationFailed
+from runbook.htmlblocks import HtmlBlocks
 from runbook.render import (
     TemplateFailed,
     UnsafeValue,
@@ -91,7 +92,9 @@ class Page(HTMLParser):
 
 
 def to_html(text: str) -> str:
-    return markdown.markdown(text, extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS)
+    """``text`` converted as the site converts it (with the plugin's HTML blocks)."""
+    return markdown.markdown(text, extensions=[*EXTENSIONS, HtmlBlocks()],
+                             extension_configs=EXTENSION_CONFIGS)
 
 
 def read(text: str) -> Page:
@@ -449,7 +452,8 @@ def test_pic_page_gives_the_values_to_submit_and_marks_unknown_ones_blank(
     for provider in contoso_plan["pic"]["providers"]:
         assert [provider["name"], provider["network_address"], provider["filter"]] in table
         assert f"Check: {provider['name']} has confirmed provisioning" in read(text).text
-    titles = re.findall(r"^\d+\. \*\*(.+)\*\*$", text, flags=re.M)
+    steps = to_html(text[text.index("## Steps"):text.index("## Values to submit")])
+    titles = re.findall(r"<li>\s*<p><strong>(.+?)</strong></p>", steps)
     assert titles == [s["title"] for s in contoso_plan["pic"]["steps"]]
 
 
@@ -708,7 +712,7 @@ def test_the_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> 
     for page in ("overview", "addressing", "runbook", "certificates", "dns", "firewall", "pic",
                  "load-balancer", "index"):
         assert f"runbook/templates/pages/{page}.md.j2" in names
-    assert "runbook/templates/partials/actions.md.j2" in names
+    assert "runbook/templates/partials/actions.html.j2" in names
     # Import the unpacked wheel (not the editable checkout) and render from its templates.
     script = (
         "import runbook.render as r, sys;"

@@ -1,0 +1,126 @@
+"""Finished HTML blocks in generated Markdown (runbook.htmlblocks): passed through as written.
+
+The runbook and PIC pages write their wizard screens as HTML between two marker lines. With
+the extension the block is stashed before any parser reads it; without it, the same page is
+still correct, as a raw HTML block. Neither a topology value nor a code block can open one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import markdown
+import pytest
+from mkdocs.config import load_config
+
+from runbook.htmlblocks import END, START, HtmlBlocks, NotAnHtmlBlock, wrap
+from runbook.render import TemplateFailed, html, html_block, html_code
+from tests.conftest import ROOT, examples_and_corpus
+
+CONFIG = load_config(config_file=str(ROOT / "mkdocs.yml"))
+EXTENSIONS: list[Any] = list(CONFIG.markdown_extensions)
+CONFIGS: dict[str, Any] = dict(CONFIG.mdx_configs)
+
+
+def convert(text: str, *, blocks: bool = True) -> str:
+    extensions = [*EXTENSIONS, HtmlBlocks()] if blocks else EXTENSIONS
+    return markdown.Markdown(extensions=extensions, extension_configs=CONFIGS).convert(text)
+
+
+BLOCK = ('<ol>\n<li>\n<p><strong>A *not emphasis* &amp; `not code`</strong></p>\n'
+         '<ul class="task-list">\n<li class="task-list-item">Type <code>x_y_z</code></li>\n'
+         '</ul>\n</li>\n</ol>')
+
+
+def test_a_marked_block_comes_out_exactly_as_written() -> None:
+    text = f"# Title\n\nBefore *this*.\n\n{wrap(BLOCK)}\nAfter **that**.\n"
+    out = convert(text)
+    assert out == (f'<h1 id="title">Title<a class="headerlink" href="#title" '
+                   f'title="Permanent link">&para;</a></h1>\n<p>Before <em>this</em>.</p>\n'
+                   f"{BLOCK}\n<p>After <strong>that</strong>.</p>")
+
+
+def test_several_blocks_on_one_page_each_keep_their_place() -> None:
+    first, second = "<p>one</p>", "<div>two</div>"
+    out = convert(f"{wrap(first)}\nmiddle\n\n{wrap(second)}\nend\n")
+    assert out == "<p>one</p>\n<p>middle</p>\n<div>two</div>\n<p>end</p>"
+
+
+@pytest.fixture(scope="module")
+def generated_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Every generated Markdown page of the examples and of five corpus sites."""
+    _, generated = examples_and_corpus(tmp_path_factory.mktemp("htmlblocks"))
+    return {uri: (content.read_bytes() if isinstance(content, Path) else content).decode()
+            for uri, content in generated.items() if uri.endswith(".md")}
+
+
+def test_pages_read_the_same_without_the_extension_but_for_the_marker_comments(
+        generated_pages: dict[str, str]) -> None:
+    with_blocks = [uri for uri, text in generated_pages.items() if START in text]
+    assert {uri.rsplit("/", 1)[1] for uri in with_blocks} == {"runbook.md", "pic.md"}
+    for uri in with_blocks:
+        fast = convert(generated_pages[uri])
+        plain = convert(generated_pages[uri], blocks=False)
+        assert START not in fast and "wzxhzdk" not in fast, uri
+        # Python-Markdown keeps the markers as comments, and a blank line after the block.
+        plain = re.sub(f"{START}\n|\n{END}\n?", "", plain)
+        assert plain == fast, uri
+
+
+@pytest.mark.parametrize("text", [
+    # A fenced code block holding the markers: stashed as code before the blocks are looked for.
+    f"```\n{START}\n<script>alert(1)</script>\n{END}\n```\n",
+    f"~~~\n{START}\n<script>alert(1)</script>\n{END}\n~~~\n",
+    # A fence nested in a list keeps its indentation, so its lines are not markers.
+    f"- item\n\n    ```\n    {START}\n    <script>alert(1)</script>\n    {END}\n    ```\n",
+])
+def test_markers_inside_code_show_as_code(text: str) -> None:
+    out = convert(text)
+    assert "<script>" not in out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "&lt;!-- runbook:html --&gt;" in out
+
+
+def test_a_start_marker_without_its_end_is_left_to_markdown() -> None:
+    out = convert(f"{START}\n<p>x</p>\n\ntext *here*\n")
+    assert "<em>here</em>" in out
+    assert out == convert(f"{START}\n<p>x</p>\n\ntext *here*\n", blocks=False)
+
+
+@pytest.mark.parametrize("block", [
+    "<p>a</p>\ntext that is not a tag",
+    "<p>a</p>\n\n<p>b</p>",
+    f"<div>\n{END}\n<script>x</script>",
+    "```\n<p>fenced</p>",
+    "    <p>indented</p>",
+])
+def test_wrap_refuses_anything_but_one_tag_per_line(block: str) -> None:
+    with pytest.raises(NotAnHtmlBlock):
+        wrap(block)
+    with pytest.raises(TemplateFailed, match="must start with a tag"):
+        html_block(block)
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+    ('say "hi" & it\'s', "say &quot;hi&quot; &amp; it's"),
+    ("{{ 7*7 }} **bold** `tick`", "{{ 7*7 }} **bold** `tick`"),
+    ("two\nlines\u2028and  spaces", "two lines and spaces"),
+    (f"{END}", "&lt;!-- /runbook:html --&gt;"),
+])
+def test_html_filters_show_values_literally_on_one_line(value: str, shown: str) -> None:
+    assert html(value) == shown
+    assert html_code(f" {value} ").replace("  ", " ") == shown.replace("  ", " ")
+    assert "\n" not in html_code(value)
+
+
+def test_the_site_adds_the_extension_once() -> None:
+    from runbook.site import _plugin
+
+    config = load_config(config_file=str(ROOT / "mkdocs.yml"))
+    _plugin(config).preload([], {})
+    for _ in range(2):  # a second build (mkdocs serve): still one
+        config = config.plugins.on_config(config)
+        assert sum(isinstance(e, HtmlBlocks) for e in config.markdown_extensions) == 1
