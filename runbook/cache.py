@@ -470,9 +470,9 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     fixed = digest(name, code_fingerprint(), templates_fingerprint(templates),
                    tools_fingerprint(), engine())
     spill_dir = builder.spill_dir
-    # With a spill folder, an entry holds the Markdown pages and, for every other file, the
-    # name of its spilled copy: a warm build then reads kilobytes per site, not the diagrams
-    # and PDFs again. The two forms have different keys, so neither is read as the other.
+    # With a spill folder, an entry holds the name of each file's spilled copy: a warm build
+    # then reads kilobytes per site, not the pages, diagrams and PDFs again. The two forms
+    # have different keys, so neither is read as the other.
     form = "spilled" if spill_dir is not None else "whole"
     keys = {s.slug: digest("produce", fixed, form, site_key(s)) for s in sites}
 
@@ -563,18 +563,16 @@ def _unspill(entry: dict[str, Any], folder: Path, present: frozenset[str]
 
 
 def spill(files: dict[str, bytes], folder: Path, key: str) -> dict[str, Any]:
-    """``files`` with every file but Markdown pages written to ``folder`` and given as a path.
+    """``files`` written to ``folder``, each given as a path.
 
-    A thousand sites' diagrams, exports and PDFs take hundreds of megabytes; on disk they cost
-    the build no memory, and MkDocs copies them from there. A file is named by a hash of the
+    A thousand sites' pages, diagrams, exports and PDFs take hundreds of megabytes; on disk
+    they cost the build no memory. MkDocs copies them from there, and the page workers read
+    the Markdown from there. A file is named by a hash of the
     producer's cache key and its path, which determine its content, so a warm build finds it
     written already.
     """
     out: dict[str, Any] = {}
     for path, content in files.items():
-        if path.endswith(".md"):
-            out[path] = content
-            continue
         name = digest(key, path)[:40]
         target = folder / name
         if not target.is_file():
@@ -590,8 +588,8 @@ def produce_all(sites: Sequence[Any], workdir: Path, templates: Path | None,
                 builder: Builder, modules: Iterable[str]) -> dict[str, Any]:
     """Every producer's files (docs-relative path -> bytes), sorted by path.
 
-    With ``builder.spill_dir`` set, files other than Markdown pages are a :class:`Path` to
-    their bytes on disk instead (see :func:`spill`).
+    With ``builder.spill_dir`` set, every file of a site is a :class:`Path` to its bytes on
+    disk instead (see :func:`spill`).
     """
     result: dict[str, Any] = {}
     owner: dict[str, str] = {}
