@@ -1,22 +1,27 @@
 """Blocks of finished HTML inside generated Markdown, passed through without parsing.
 
-Most of the cost of converting a runbook page was its wizard screens: numbered screens, each
-with a task list of actions. Python-Markdown parses such nested lists block by block, runs
-its inline patterns over every item and serializes the tree again, about 20 ms for a large
-page. The page templates now write those lists as HTML (``templates/partials/actions.html.j2``,
-every value escaped there) and wrap it in two marker lines (:func:`wrap`)::
+Python-Markdown parses a page block by block, runs its inline patterns over every piece of
+text, walks the tree in several passes and serializes it again. The wizard screens of a
+runbook page (numbered screens, each with a task list) cost about 20 ms that way, and every
+table cell pays the same passes. The page templates therefore write their tables and wizard
+screens as HTML (every value escaped there by the ``html`` and ``html_code`` filters) and
+wrap each in two marker lines (:func:`wrap`, the ``html_block`` filter)::
 
     <!-- runbook:html -->
-    <ol>
+    <table>
     ...
-    </ol>
+    </table>
     <!-- /runbook:html -->
 
 :class:`HtmlBlocks` (added by the ``runbook`` plugin) puts each marked block in
 Python-Markdown's HTML stash before the parsers see it, and the block comes out of the
-conversion exactly as written. Without the extension the same text is still correct: the
-lines are a raw HTML block, which Python-Markdown passes through after parsing it (and keeps
-the two markers, as comments).
+conversion exactly as written. The templates write what Python-Markdown itself made of the
+same tables and lists, so the pages did not change, byte for byte. Without the extension the
+same text is still correct: the lines are a raw HTML block, which Python-Markdown passes
+through after parsing it (and keeps the two markers, as comments).
+
+Links in a block are not rewritten or checked by MkDocs, so a block links only to anchors and
+files of its own page's folder, never to another page (those tables stay Markdown).
 
 Why the markers cannot be forged by a topology value:
 

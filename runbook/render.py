@@ -184,8 +184,9 @@ def html(value: object) -> Markup:
 
 
 def html_code(value: object) -> Markup:
-    """The inside of a ``<code>`` element: ``value`` as :func:`code` shows it, escaped."""
-    return Markup(_text(value, "html_code", squeeze=False).strip().translate(_HTML))
+    """A ``<code>`` element in an HTML template, showing ``value`` as :func:`code` does."""
+    return Markup(f"<code>{_text(value, 'html_code', squeeze=False).strip().translate(_HTML)}"
+                  "</code>")
 
 
 def html_block(value: str) -> str:
