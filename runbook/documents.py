@@ -22,6 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from .errors import RunbookError
+from .htmlblocks import tables_to_blocks
 from .pdf import cached_pdf
 from .render import cell, code, default_templates_dir, md, url
 
@@ -749,7 +750,10 @@ def _produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:
     for plan in plans:
         slug = plan["meta"]["site"]
         base = f"sites/{slug}/documents"
-        out[f"{base}/change-request.md"] = change_request_markdown(plan).encode("utf-8")
+        # The site's page of it: the same Markdown, its tables as HTML blocks (cheaper to
+        # convert, same HTML); `runbook cr` hands out plain Markdown.
+        out[f"{base}/change-request.md"] = tables_to_blocks(
+            change_request_markdown(plan)).encode("utf-8")
         out[f"{base}/change-request.pdf"] = change_request_pdf(plan, workdir=Path(workdir))
         out[f"{base}/field-runbook.pdf"] = field_runbook_pdf(plan, diagrams[slug],
                                                              workdir=Path(workdir))

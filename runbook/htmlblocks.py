@@ -36,6 +36,8 @@ Why the markers cannot be forged by a topology value:
 
 from __future__ import annotations
 
+import re
+
 import markdown
 from markdown.extensions import Extension
 from markdown.preprocessors import Preprocessor
@@ -67,6 +69,80 @@ def wrap(html: str) -> str:
             raise NotAnHtmlBlock(f"line {number} of an HTML block must start with a tag "
                                  f"(and not be a block marker): {line[:60]!r}")
     return "\n".join([START, *lines, END, ""])
+
+
+# A table cell of plain text as runbook's escaping filters write it (runbook.render.cell):
+# text without any character that can open an inline pattern, backslash escapes of Markdown
+# punctuation, and the entities the filters write. Python-Markdown shows such a cell as the
+# same text with the backslashes removed and the entities kept.
+_PLAIN_CELL = re.compile(r"(?:[^\\`*_{}\[\]<>&|]|\\[\\`*_{}\[\]()#+\-.!|]"
+                         r"|&(?:amp|lt|gt|#[0-9]{1,5});)*")
+_UNESCAPE = re.compile(r"\\(.)")
+_DELIMITER = re.compile(r"\|(?:---+\|)+")
+_CELL_SPLIT = re.compile(r"(?<!\\)((?:\\\\)*)\|")
+
+
+def _cells(line: str) -> list[str] | None:
+    """The cells of a table row ``| a | b |`` when every one is plain text; else None."""
+    if len(line) < 2 or not line.startswith("|") or not line.endswith("|"):
+        return None
+    if line.endswith("\\|") and not line.endswith("\\\\|"):
+        return None  # an escaped pipe cannot end a row: let Python-Markdown decide
+    # Split on pipes not escaped by a backslash (an even run of backslashes escapes itself).
+    cells = [c.strip(" ") for c in _CELL_SPLIT.sub(lambda m: m.group(1) + "\0", line[1:-1])
+             .split("\0")]
+    if not all(_PLAIN_CELL.fullmatch(c) for c in cells):
+        return None
+    return [_UNESCAPE.sub(r"\1", c) for c in cells]
+
+
+def _table_html(block: list[str]) -> str | None:
+    """Python-Markdown's HTML for the table ``block`` of plain cells, or None."""
+    if len(block) < 3 or not _DELIMITER.fullmatch(block[1]):
+        return None
+    rows = [_cells(line) for line in block]
+    head, body = rows[0], rows[2:]
+    width = block[1].count("|") - 1
+    if head is None or len(head) != width or any(r is None or len(r) != width for r in body):
+        return None
+    out = ["<table>", "<thead>", "<tr>", *(f"<th>{c}</th>" for c in head), "</tr>",
+           "</thead>", "<tbody>"]
+    for row in body:
+        assert row is not None
+        out += ["<tr>", *(f"<td>{c}</td>" for c in row), "</tr>"]
+    return "\n".join([*out, "</tbody>", "</table>"])
+
+
+def tables_to_blocks(text: str) -> str:
+    """``text`` with each Markdown table of plain-text cells written as an HTML block.
+
+    A table qualifies when it is a block of its own at the start of a line (a blank line
+    before and after), its delimiter row has no alignment, every row has as many cells as the
+    header, and every cell is plain text as runbook's escaping filters write it
+    (:data:`_PLAIN_CELL`). Any other table is left to Python-Markdown as it is, so the page
+    converts to the same HTML either way (``tests/test_htmlblocks.py`` checks every change
+    request page, and random cells). A text with fenced code or raw HTML is left as it is:
+    a line that looks like a table row might be inside either.
+    """
+    lines = text.split("\n")
+    if any(line.lstrip().startswith(("```", "~~~", "<")) for line in lines):
+        return text
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("|") and (index == 0 or not lines[index - 1].strip()):
+            end = index
+            while end < len(lines) and lines[end].strip():
+                end += 1
+            html = _table_html(lines[index:end])
+            if html is not None:
+                out.append(wrap(html).rstrip("\n"))
+                index = end
+                continue
+        out.append(line)
+        index += 1
+    return "\n".join(out)
 
 
 class _StashBlocks(Preprocessor):

@@ -7,6 +7,7 @@ still correct, as a raw HTML block. Neither a topology value nor a code block ca
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from mkdocs.config import load_config
 
 from runbook.htmlblocks import END, START, HtmlBlocks, NotAnHtmlBlock, wrap
-from runbook.render import TemplateFailed, html, html_block, html_code
+from runbook.render import TemplateFailed, cell, html, html_block, html_code
 from tests.conftest import ROOT, examples_and_corpus
 
 CONFIG = load_config(config_file=str(ROOT / "mkdocs.yml"))
@@ -59,10 +60,10 @@ def generated_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def test_pages_read_the_same_without_the_extension_but_for_the_marker_comments(
         generated_pages: dict[str, str]) -> None:
     with_blocks = [uri for uri, text in generated_pages.items() if START in text]
-    # Every site page has its tables or wizard screens as blocks.
+    # Every site page has its tables or wizard screens as blocks (the home page does not).
     assert {uri.rsplit("/", 1)[1] for uri in with_blocks} == {
         "index.md", "addressing.md", "runbook.md", "certificates.md", "dns.md", "firewall.md",
-        "pic.md", "load-balancer.md"}
+        "pic.md", "load-balancer.md", "change-request.md"}
     for uri in with_blocks:
         fast = convert(generated_pages[uri])
         plain = convert(generated_pages[uri], blocks=False)
@@ -137,3 +138,76 @@ def test_the_site_adds_the_extension_once() -> None:
     for _ in range(2):  # a second build (mkdocs serve): still one
         config = config.plugins.on_config(config)
         assert sum(isinstance(e, HtmlBlocks) for e in config.markdown_extensions) == 1
+
+
+# --- Markdown tables of plain cells as blocks (the change request's site page) ----------------
+
+
+def test_every_change_request_table_becomes_a_block_and_the_page_converts_the_same(
+        generated_pages: dict[str, str]) -> None:
+    from runbook.htmlblocks import tables_to_blocks
+
+    pages = {uri: text for uri, text in generated_pages.items()
+             if uri.endswith("documents/change-request.md")}
+    assert len(pages) >= 10
+    for uri, text in pages.items():
+        # The site's page already holds the blocks; the Markdown is what `runbook cr` writes.
+        markdown_text = re.sub(f"{START}\n(.*?)\n{END}", lambda m: _as_markdown(m.group(1)),
+                               text, flags=re.S)
+        assert START not in markdown_text and "|---|" in markdown_text
+        assert tables_to_blocks(markdown_text) == text, uri
+        assert convert(text) == convert(markdown_text), uri
+
+
+def _as_markdown(table_html: str) -> str:
+    """The Markdown table a converted block came from (cells are plain text)."""
+    import html as html_module
+
+    def cells(row: str) -> list[str]:
+        found = re.findall(r"<t[hd]>(.*?)</t[hd]>", row)
+        return [cell(html_module.unescape(c)) for c in found]
+
+    rows = re.findall(r"<tr>\n(.*?)\n</tr>", table_html, flags=re.S)
+    head, body = cells(rows[0]), [cells(r) for r in rows[1:]]
+    lines = [f"| {' | '.join(head)} |", "|" + "---|" * len(head)]
+    return "\n".join(lines + [f"| {' | '.join(r)} |" for r in body])
+
+
+def test_change_request_tables_written_with_the_cell_filter_convert_the_same() -> None:
+    """Random cells, escaped by the cell filter or raw: converted exactly, or left alone."""
+    from runbook.htmlblocks import tables_to_blocks
+
+    rng = random.Random(7)
+    alphabet = [*"ab |\\`*_{}[]()<>&#!+-.:~=\"'", "&amp;", "&#58;", "&copy;", "\u00a0", "1. ",
+                "- ", "  ", "http://x"]
+    converted = 0
+    for _ in range(1500):
+        width = rng.randint(1, 4)
+        rows = []
+        for _ in range(rng.randint(1, 4)):
+            texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+                     for _ in range(width)]
+            raw = rng.random() < 0.3
+            rows.append([t if raw else cell(t) for t in texts])
+        lines = [f"| {' | '.join(r)} |" for r in rows]
+        lines.insert(1, "|" + "---|" * width)
+        text = "Before.\n\n" + "\n".join(lines) + "\n\nAfter.\n"
+        blocks = tables_to_blocks(text)
+        converted += blocks != text
+        assert convert(blocks) == convert(text), text
+    assert converted > 400  # the check must see conversions, not only tables left alone
+
+
+@pytest.mark.parametrize("text", [
+    "|a|b|\n|:--|---|\n|1|2|\n",  # alignment
+    "| a | b |\n|---|---|\n| 1 |\n",  # a short row
+    "| a | b |\n|---|---|\n| `x|y` | 2 |\n",  # code
+    "| a | b |\n|---|---|\n| [x](y.md) | 2 |\n",  # a link
+    "```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n```\n",  # inside a fence
+    "<div>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n</div>\n",  # inside raw HTML
+    "text\n| a | b |\n|---|---|\n| 1 | 2 |\n",  # not a block of its own
+])
+def test_other_tables_are_left_to_markdown(text: str) -> None:
+    from runbook.htmlblocks import tables_to_blocks
+
+    assert tables_to_blocks(text) == text
