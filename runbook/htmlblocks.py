@@ -71,13 +71,17 @@ def wrap(html: str) -> str:
     return "\n".join([START, *lines, END, ""])
 
 
-# A table cell of plain text as runbook's escaping filters write it (runbook.render.cell):
+# Table cells of plain text as runbook's escaping filters write them (runbook.render.cell):
 # text without any character that can open an inline pattern, backslash escapes of Markdown
 # punctuation, and the entities the filters write. Python-Markdown shows such a cell as the
 # same text with the backslashes removed and the entities kept.
-_PLAIN_CELL = re.compile(r"(?:[^\\`*_{}\[\]<>&|]|\\[\\`*_{}\[\]()#+\-.!|]"
-                         r"|&(?:amp|lt|gt|#[0-9]{1,5});)*")
+# (Possessive: a row that does not match fails at once instead of backtracking.)
+_PLAIN_ROW = re.compile(r"(?:[^\\`*_{}\[\]<>&\x00-\x1f\x7f]++|\\[\\`*_{}\[\]()#+\-.!|]"
+                        r"|&(?:amp|lt|gt|#[0-9]{1,5});)*+")
 _UNESCAPE = re.compile(r"\\(.)")
+# Any character that is not plain text by itself (control characters, tabs included:
+# Python-Markdown expands a tab by its column, which differs between a row and its block).
+_SPECIAL = re.compile(r"[\\`*_{}\[\]<>&\x00-\x1f\x7f]")
 _DELIMITER = re.compile(r"\|(?:---+\|)+")
 _CELL_SPLIT = re.compile(r"(?<!\\)((?:\\\\)*)\|")
 
@@ -86,14 +90,29 @@ def _cells(line: str) -> list[str] | None:
     """The cells of a table row ``| a | b |`` when every one is plain text; else None."""
     if len(line) < 2 or not line.startswith("|") or not line.endswith("|"):
         return None
-    if line.endswith("\\|") and not line.endswith("\\\\|"):
-        return None  # an escaped pipe cannot end a row: let Python-Markdown decide
-    # Split on pipes not escaped by a backslash (an even run of backslashes escapes itself).
-    cells = [c.strip(" ") for c in _CELL_SPLIT.sub(lambda m: m.group(1) + "\0", line[1:-1])
-             .split("\0")]
-    if not all(_PLAIN_CELL.fullmatch(c) for c in cells):
+    if _SPECIAL.search(line) is None:  # the common row: nothing escaped, nothing to check
+        return [c.strip(" ") for c in line[1:-1].split("|")]
+    if _PLAIN_ROW.fullmatch(line) is None:
         return None
-    return [_UNESCAPE.sub(r"\1", c) for c in cells]
+    if "\\|" in line:
+        if line.endswith("\\|"):
+            # Python-Markdown's end border takes an even run of backslashes with it, and an
+            # odd one escapes the pipe: no row the filters write ends so, so leave it.
+            return None
+        # Split on pipes not escaped by a backslash (an even run escapes itself).
+        cells = _CELL_SPLIT.sub(_mark_split, line[1:-1]).split("\0")
+    else:
+        cells = line[1:-1].split("|")
+    return [_UNESCAPE.sub(_escaped, c.strip(" ")) if "\\" in c else c.strip(" ")
+            for c in cells]
+
+
+def _mark_split(match: re.Match[str]) -> str:
+    return match.group(1) + "\0"
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group(1)
 
 
 def _table_html(block: list[str]) -> str | None:
@@ -119,7 +138,7 @@ def tables_to_blocks(text: str) -> str:
     A table qualifies when it is a block of its own at the start of a line (a blank line
     before and after), its delimiter row has no alignment, every row has as many cells as the
     header, and every cell is plain text as runbook's escaping filters write it
-    (:data:`_PLAIN_CELL`). Any other table is left to Python-Markdown as it is, so the page
+    (:data:`_PLAIN_ROW`). Any other table is left to Python-Markdown as it is, so the page
     converts to the same HTML either way (``tests/test_htmlblocks.py`` checks every change
     request page, and random cells). A text with fenced code or raw HTML is left as it is:
     a line that looks like a table row might be inside either.
