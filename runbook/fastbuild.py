@@ -184,13 +184,15 @@ SITE_FILES = "site-files"
 
 
 def _copy_static_files(files: Files, inclusion: Callable[[Any], bool],
-                       cache: Cache | None = None, previous_site: Path | None = None) -> int:
+                       cache: Cache | None = None, previous_site: Path | None = None,
+                       jobs: int = 1) -> int:
     """``files.copy_static_files``, making each output folder once rather than per file.
 
     A thousand sites have about twenty thousand diagrams, exports and PDFs, spilled on disk
     by the producers (:func:`runbook.cache.spill`) under names that stand for what made them.
-    They are copied, never hard-linked to the cache's copies: a tool that edits a built site
-    in place (as root, permissions do not stop it) would then edit the cache too.
+    They are copied by ``jobs`` processes, never hard-linked to the cache's copies: a tool
+    that edits a built site in place (as root, permissions do not stop it) would then edit
+    the cache too.
 
     With ``previous_site`` (where the site this build replaces is) and a cache, a file whose
     source is the one the previous site's file was copied from, neither of them touched
@@ -199,25 +201,48 @@ def _copy_static_files(files: Files, inclusion: Callable[[Any], bool],
     written. The previous site is removed once the new one is swapped in, so the link is
     then the file's only name. Returns how many files were linked.
     """
-    import contextlib
-    import os
-    import shutil
-
     from .verdicts import digest
 
     key = digest(SITE_FILES, str(previous_site)) if previous_site is not None else None
     before: dict[str, list[Any]] = (cache.get_value(SITE_FILES, key) or {}) \
         if cache is not None and key is not None else {}
-    after: dict[str, list[Any]] = {}
-    made: set[str] = set()
-    reused = 0
+    generated: list[File] = []
     for file in files:
         if file.is_documentation_page() or not inclusion(file.inclusion):
             continue
+        if file.generated_by is None or not file.abs_src_path or file._content is not None:
+            file.copy_file()  # the theme's and docs/ files, few: as MkDocs does
+        else:
+            generated.append(file)
+
+    def copy(chunk: Sequence[File]) -> tuple[dict[str, list[Any]], int]:
+        return _copy_generated(chunk, before, previous_site)
+
+    after: dict[str, list[Any]] = {}
+    reused = 0
+    for records, linked in map_chunks(copy, generated, jobs, tasks_per_job=1):
+        after.update(records)
+        reused += linked
+    if cache is not None and key is not None:
+        # Written before the swap: should it not happen, the inodes recorded here match no
+        # file of the site left in place, so nothing is linked from it next time.
+        cache.put_value(SITE_FILES, key, after)
+    return reused
+
+
+def _copy_generated(chunk: Sequence[File], before: dict[str, list[Any]],
+                    previous_site: Path | None) -> tuple[dict[str, list[Any]], int]:
+    """Copy (or link, see :func:`_copy_static_files`) generated files; their records."""
+    import contextlib
+    import os
+    import shutil
+
+    after: dict[str, list[Any]] = {}
+    made: set[str] = set()
+    reused = 0
+    for file in chunk:
         source = file.abs_src_path
-        if file.generated_by is None or not source or file._content is not None:
-            file.copy_file()
-            continue
+        assert source is not None
         dest = file.abs_dest_path
         folder = os.path.dirname(dest)
         if folder not in made:
@@ -242,11 +267,7 @@ def _copy_static_files(files: Files, inclusion: Callable[[Any], bool],
         src, st = os.stat(source), os.stat(dest)
         after[file.dest_uri] = [source, src.st_size, src.st_mtime_ns, st.st_size,
                                 st.st_mtime_ns, st.st_ino]
-    if cache is not None and key is not None:
-        # Written before the swap: should it not happen, the inodes recorded here match no
-        # file of the site left in place, so nothing is linked from it next time.
-        cache.put_value(SITE_FILES, key, after)
-    return reused
+    return after, reused
 
 
 def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
@@ -335,7 +356,7 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         stats.cached = sum(r.from_cache for r in by_uri.values())
         stats.converted = len(doc_files) - stats.cached
 
-        stats.reused = _copy_static_files(files, inclusion, cache, previous_site)
+        stats.reused = _copy_static_files(files, inclusion, cache, previous_site, jobs)
         stats.rss["static"] = current_rss()
         for template in config.theme.static_templates:
             _build_theme_template(template, env, files, config, nav)
