@@ -567,9 +567,8 @@ def spill(files: dict[str, bytes], folder: Path, key: str) -> dict[str, Any]:
 
     A thousand sites' pages, diagrams, exports and PDFs take hundreds of megabytes; on disk
     they cost the build no memory. MkDocs copies them from there, and the page workers read
-    the Markdown from there. A file is named by a hash of the
-    producer's cache key and its path, which determine its content, so a warm build finds it
-    written already.
+    the Markdown from there. A file is named by a hash of the producer's cache key and its
+    path, which determine its content, so a warm build finds it written already.
     """
     out: dict[str, Any] = {}
     for path, content in files.items():

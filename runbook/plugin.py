@@ -88,7 +88,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         """Resolve the plugin's paths against the folder holding ``mkdocs.yml``.
 
         Also adds two Markdown extensions: :class:`runbook.htmlblocks.HtmlBlocks`, which
-        passes the pages' finished HTML blocks (the wizard screens) through unparsed, and
+        passes the pages' finished HTML blocks (tables, wizard screens) through unparsed, and
         :class:`runbook.mdfast.InlineFastPath`, the same HTML as Python-Markdown's own inline
         pass in about half its time.
         """

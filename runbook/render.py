@@ -14,10 +14,15 @@ Every page template gets the same context:
 ``pages``
     every :class:`PageSpec` of the site, for links between pages.
 
-Autoescape is off because the output is Markdown, not HTML. Values are escaped where they land,
-by context, with the filters ``md`` (inline text), ``cell`` (table cell), ``code`` (inline code
-span) and ``url`` (link destination). A template that prints a topology value without one of
-them lets the value act as Markdown or HTML.
+Autoescape is off in page templates because the output is Markdown, not HTML. Values are
+escaped where they land, by context, with the filters ``md`` (inline text), ``cell`` (table
+cell), ``code`` (inline code span) and ``url`` (link destination). A template that prints a
+topology value without one of them lets the value act as Markdown or HTML.
+
+Tables and wizard screens are written as HTML instead, which Markdown passes through unparsed
+(:mod:`runbook.htmlblocks`; far cheaper to convert). There values go through ``html``
+(element text) or ``html_code`` (a ``<code>`` element), and the block through ``html_block``.
+Partials named ``*.html.j2`` are autoescaped as well.
 """
 
 from __future__ import annotations
