@@ -235,3 +235,18 @@ def test_escaped_pipes_and_backslashes_at_a_row_end_convert_as_markdown_reads_th
 
     text = f"| h |\n|---|\n{row}\n"
     assert convert(tables_to_blocks(text)) == convert(text)
+
+
+def test_page_templates_escape_every_value_in_their_html_blocks_for_html() -> None:
+    """Inside an html_block a Markdown filter (md, cell, code) would leave < and & as typed."""
+    unescaped = []
+    for template in sorted((ROOT / "templates" / "pages").glob("*.j2")):
+        text = template.read_text()
+        blocks = re.findall(r"{% filter html_block %}(.*?){% endfilter %}", text, flags=re.S)
+        for block in blocks:
+            for expression in re.findall(r"{{(.*?)}}", block):
+                literal = re.fullmatch(r'\s*("[^"]*"( if .* else "[^"]*")?)\s*', expression)
+                if re.search(r"\|(md|cell|code)\b", expression) or not (
+                        re.search(r"\|(html|html_code|anchor)\b", expression) or literal):
+                    unescaped.append(f"{template.name}: {{{{{expression}}}}}")
+    assert unescaped == []
