@@ -150,9 +150,9 @@ def tables_to_blocks(text: str) -> str:
     index = 0
     while index < len(lines):
         line = lines[index]
-        if line.startswith("|") and (index == 0 or not lines[index - 1].strip()):
+        if line.startswith("|") and (index == 0 or _blank(lines[index - 1])):
             end = index
-            while end < len(lines) and lines[end].strip():
+            while end < len(lines) and not _blank(lines[end]):
                 end += 1
             html = _table_html(lines[index:end])
             if html is not None:
@@ -162,6 +162,11 @@ def tables_to_blocks(text: str) -> str:
         out.append(line)
         index += 1
     return "\n".join(out)
+
+
+def _blank(line: str) -> bool:
+    # As Python-Markdown: spaces and tabs only (a no-break space is text).
+    return not line.strip(" \t")
 
 
 class _StashBlocks(Preprocessor):
@@ -175,11 +180,11 @@ class _StashBlocks(Preprocessor):
         while index < len(lines):
             line = lines[index]
             if line == START:
-                try:
-                    end = lines.index(END, index + 1)
-                except ValueError:
-                    end = -1
-                if end > 0:
+                # Its own end: the next END, before any other START (an unmatched marker,
+                # hand-written in a user template, is left to Markdown as a comment).
+                end = next((i for i in range(index + 1, len(lines))
+                            if lines[i] in (START, END)), -1)
+                if end > 0 and lines[end] == END:
                     html = "\n".join(lines[index + 1:end])
                     # A blank line on each side makes the placeholder a paragraph of its
                     # own, which the raw HTML postprocessor replaces whole (no <p>).

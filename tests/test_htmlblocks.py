@@ -238,15 +238,37 @@ def test_escaped_pipes_and_backslashes_at_a_row_end_convert_as_markdown_reads_th
 
 
 def test_page_templates_escape_every_value_in_their_html_blocks_for_html() -> None:
-    """Inside an html_block a Markdown filter (md, cell, code) would leave < and & as typed."""
+    """Each value printed in an HTML block ends in html, html_code or anchor.
+
+    A Markdown filter (md, cell, code) would show its backslashes and backticks as typed, and
+    ``raw ~ x|html`` escapes x only: the filter must apply to the whole expression.
+    """
+    whole = re.compile(r'\s*(\([^{}]*\)|[\w.]+)(\|\w+(\([^()]*\))?)*\|(html|html_code|anchor)\s*')
+    literal = re.compile(r'\s*"[^"]*"( if .* else "[^"]*")?\s*')
     unescaped = []
     for template in sorted((ROOT / "templates" / "pages").glob("*.j2")):
         text = template.read_text()
         blocks = re.findall(r"{% filter html_block %}(.*?){% endfilter %}", text, flags=re.S)
         for block in blocks:
             for expression in re.findall(r"{{(.*?)}}", block):
-                literal = re.fullmatch(r'\s*("[^"]*"( if .* else "[^"]*")?)\s*', expression)
+                value = re.sub(r' if .* else "[^"]*"\s*$', "", expression)
                 if re.search(r"\|(md|cell|code)\b", expression) or not (
-                        re.search(r"\|(html|html_code|anchor)\b", expression) or literal):
+                        whole.fullmatch(value) or literal.fullmatch(expression)):
                     unescaped.append(f"{template.name}: {{{{{expression}}}}}")
     assert unescaped == []
+
+
+def test_a_start_marker_is_paired_with_its_own_end_only() -> None:
+    text = f"{START}\n\n*em*\n\n{wrap('<p>x</p>')}after\n"
+    out = convert(text)
+    assert "<em>em</em>" in out and out.endswith("<p>x</p>\n<p>after</p>")
+
+
+def test_a_line_of_no_break_spaces_is_text_not_a_blank_line() -> None:
+    from runbook.htmlblocks import tables_to_blocks
+
+    text = "| a |\n|---|\n| 1 |\n\u00a0\n"
+    assert tables_to_blocks(text) == text  # one paragraph-table block with a text line
+    spaced = "| a |\n|---|\n| 1 |\n \t \n"
+    assert convert(tables_to_blocks(spaced)) == convert(spaced)
+    assert tables_to_blocks(spaced) != spaced
