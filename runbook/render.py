@@ -232,6 +232,14 @@ def default_templates_dir() -> Path:
     return Path(runbook.__file__).resolve().parent.parent / "templates"
 
 
+# Templates an earlier release had, and where their content is now.
+RETIRED_TEMPLATES = {
+    "partials/actions.md.j2": "the wizard screens are written as HTML by "
+                              "partials/actions.html.j2 now: make your changes there (see the "
+                              "README, Templates)",
+}
+
+
 def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     """A Jinja2 environment for Markdown pages.
 
@@ -246,6 +254,10 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
         user = Path(templates_dir)
         if user.resolve() == defaults.resolve():
             user = None
+    for name, instead in RETIRED_TEMPLATES.items():
+        if user is not None and (user / name).is_file():
+            # An override nothing reads any more would silently not apply: say so instead.
+            raise TemplateFailed(f"{user / name}: this template is no longer used; {instead}")
     search = [str(user), str(defaults)] if user else [str(defaults)]
     options: dict[str, Any] = {
         "loader": jinja2.FileSystemLoader(search),

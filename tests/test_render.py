@@ -692,6 +692,14 @@ def test_a_broken_user_template_is_a_clear_error(tmp_path: Path,
         render_site(contoso_plan, make_environment(tmp_path))
 
 
+def test_an_override_of_a_retired_template_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "partials").mkdir()
+    (tmp_path / "partials" / "actions.md.j2").write_text("{% macro screen_list(s) %}{% endmacro %}")
+    with pytest.raises(TemplateFailed, match=r"actions\.md\.j2: this template is no longer "
+                                             r"used; .*partials/actions\.html\.j2"):
+        make_environment(tmp_path)
+
+
 def test_the_defaults_folder_given_as_user_folder_is_trusted() -> None:
     env = make_environment(default_templates_dir())
     assert type(env).__name__ == "Environment"
