@@ -220,14 +220,32 @@ def one_dot(generated: dict[str, Any], folder: Path) -> tuple[float, int]:
     return time.perf_counter() - start, len(names)
 
 
+# What any pydantic validator pays before its first field: the imports, one one-field model
+# class (the first class loads pydantic's schema machinery), plugin discovery skipped as
+# `runbook validate` skips it. The floor under ratio 4's cold case, measured beside it.
+ONE_MODEL = """\
+from runbook.verdicts import skip_plugin_discovery
+import os
+os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+skip_plugin_discovery()
+import yaml
+from pydantic import BaseModel
+class One(BaseModel):
+    x: int
+One(x=1)
+"""
+
+
 def validate_times(runs: int, root: Path) -> dict[str, float]:
     """Ratio 4: best wall times of ``runbook validate FILE``, cold and warm, and of its baseline.
 
     ``imports``: ``python -c "import yaml, pydantic"``. ``cold``: ``runbook validate
     --no-cache FILE``, which validates (pydantic's model machinery, the model, the rules).
     ``warm``: ``runbook validate FILE`` with the file's verdict already cached by a previous
-    run, which replays it. FILE is inputs/contoso.yaml, copied into a fresh working folder
-    so the cache there holds only what the priming run stored. The package is byte-compiled
+    run, which replays it. ``floor``: the imports and one one-field pydantic model
+    (:data:`ONE_MODEL`), the least any pydantic-based validation costs. FILE is
+    inputs/contoso.yaml, copied into a fresh working folder so the cache there holds only
+    what the priming run stored. The package is byte-compiled
     first, as an installed package is (with PYTHONDONTWRITEBYTECODE set, a source checkout
     would otherwise compile every module on every run). The three commands take turns, so
     load from other processes falls on all of them alike.
@@ -243,6 +261,7 @@ def validate_times(runs: int, root: Path) -> dict[str, float]:
         "imports": [sys.executable, "-c", "import yaml, pydantic"],
         "cold": [runbook_exe, "validate", "--no-cache", "inputs/contoso.yaml"],
         "warm": [runbook_exe, "validate", "inputs/contoso.yaml"],
+        "floor": [sys.executable, "-c", ONE_MODEL],
     }
     primed = subprocess.run(commands["warm"], cwd=work, capture_output=True, text=True,
                             check=False)
@@ -539,6 +558,9 @@ def main() -> None:
         r4 = t_validate[name] / t_imports
         print(f"     {label:<31} {t_validate[name]:7.3f} / {t_imports:7.3f} s = {r4:5.2f}"
               f"  (target <= 1.5: {_verdict(r4, 1.5)})")
+    floor = t_validate["floor"]
+    print(f"     {'floor: one 1-field pydantic model':<31} {floor:7.3f} / {t_imports:7.3f} s = "
+          f"{floor / t_imports:5.2f}  (no pydantic validator can be cold below this)")
     if small:
         small_total = sum(r.wall for r in small["rows"])
         r5 = whole / (10 * small_total) if n == 10 * small["n"] else \

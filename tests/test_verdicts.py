@@ -124,6 +124,45 @@ def test_the_warm_path_imports_neither_pydantic_nor_click_nor_yaml(tmp_path: Pat
     assert heavy == set()
 
 
+def test_validating_skips_pydantic_plugin_discovery(tmp_path: Path) -> None:
+    # pydantic's plugin loader imports importlib.metadata only to find no plugin: runbook
+    # disables plugins, so a validating run loads the model without it
+    write(tmp_path, with_errors())
+    cold = runbook(tmp_path, "validate", "--no-cache", "site.yaml")
+    assert cold.validated and "pydantic.main" in cold.modules
+    assert "invalid (2 error(s)" in cold.stdout
+    assert "importlib.metadata" not in cold.modules
+
+
+PLUGINS = """
+import os, sys
+from runbook.verdicts import skip_plugin_discovery
+skipped = skip_plugin_discovery()
+from pydantic import BaseModel
+class One(BaseModel):
+    x: int
+assert One(x=1).x == 1
+loader = sys.modules["pydantic.plugin._loader"]
+print(skipped, "importlib.metadata" in sys.modules, list(loader.get_plugins()),
+      loader.PYDANTIC_ENTRY_POINT_GROUP)
+"""
+
+
+@pytest.mark.parametrize(("setting", "printed"), [
+    ("__all__", "True False [] pydantic"),
+    ("true", "True False [] pydantic"),
+    # naming the plugins to disable: the others are looked for, by pydantic's own loader
+    ("some_plugin", "False True [] pydantic"),
+])
+def test_plugin_discovery_is_skipped_only_when_every_plugin_is_off(setting: str,
+                                                                   printed: str) -> None:
+    done = subprocess.run([sys.executable, "-c", PLUGINS], capture_output=True, text=True,
+                          env={**os.environ, "PYDANTIC_DISABLE_PLUGINS": setting},
+                          cwd=ROOT, timeout=60, check=True)
+    # the stand-in hands any other name to the real loader, imported then
+    assert done.stdout.split() == printed.split()
+
+
 def test_a_whole_folder_is_replayed_in_order(tmp_path: Path) -> None:
     write(tmp_path, with_errors(), "a.yaml")
     other = contoso()
