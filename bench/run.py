@@ -245,10 +245,10 @@ def validate_times(runs: int, root: Path) -> dict[str, float]:
     run, which replays it. ``floor``: the imports and one one-field pydantic model
     (:data:`ONE_MODEL`), the least any pydantic-based validation costs. FILE is
     inputs/contoso.yaml, copied into a fresh working folder so the cache there holds only
-    what the priming run stored. The package is byte-compiled
-    first, as an installed package is (with PYTHONDONTWRITEBYTECODE set, a source checkout
-    would otherwise compile every module on every run). The three commands take turns, so
-    load from other processes falls on all of them alike.
+    what the priming run stored. The package is byte-compiled first, as an installed package
+    is (with PYTHONDONTWRITEBYTECODE set, a source checkout would otherwise compile every
+    module on every run). The four commands take turns, so load from other processes falls
+    on all of them alike.
     """
     import compileall
 
