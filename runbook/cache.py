@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .parallel import default_jobs, map_chunks, release_memory
-from .verdicts import code_fingerprint, digest
+from .verdicts import code_fingerprint, digest, mark_used
 
 Produce = Callable[..., dict[str, bytes]]
 
@@ -109,10 +109,12 @@ class Cache:
         try:
             with open(path, "rb") as stream:
                 data = stream.read()
+                mtime = os.fstat(stream.fileno()).st_mtime
         except OSError:
             self.misses[namespace] += 1
             return None
         self.hits[namespace] += 1
+        mark_used(path, mtime)
         return data
 
     def put(self, namespace: str, key: str, data: bytes) -> None:

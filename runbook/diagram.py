@@ -45,6 +45,7 @@ import graphviz
 from . import gvc
 from .errors import RunbookError, ToolMissing
 from .parallel import in_worker, map_chunks
+from .verdicts import mark_used
 
 if TYPE_CHECKING:
     from .api import Site
@@ -659,11 +660,21 @@ def _todo(sources: Sources, workdir: Path) -> dict[str, str]:
     """``sha -> source`` of the diagrams not in ``workdir`` yet (each layout once)."""
     todo: dict[str, str] = {}
     for _, _, source, sha in sources:
-        if sha not in todo and not (workdir / f"{sha}.svg").is_file():
+        if sha not in todo and not _laid_out(workdir / f"{sha}.svg"):
             todo[sha] = source
     if todo:
         dot_executable()  # fail before writing anything when Graphviz is absent
     return todo
+
+
+def _laid_out(svg: Path) -> bool:
+    """True when the layout ``svg`` is kept already (and it is then marked as used)."""
+    try:
+        mtime = svg.stat().st_mtime
+    except OSError:
+        return False
+    mark_used(svg, mtime)
+    return True
 
 
 def _diagrams_here(plans: Sequence[dict[str, Any]], workdir: Path,

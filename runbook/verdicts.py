@@ -32,6 +32,7 @@ import marshal
 import os
 import stat
 import sys
+import time
 import types
 from functools import cache, lru_cache
 from pathlib import Path
@@ -259,6 +260,24 @@ class Verdict:
         return cls(item.source.file, lines, len(item.errors), len(item.warnings), site)
 
 
+# A cache file read this long after its modification time gets the time of the read, so
+# the time says when a build (or validate) last used it: runbook.prune goes by it.
+TOUCH_AFTER = 86400.0
+
+
+def mark_used(path: str | os.PathLike[str], mtime: float) -> None:
+    """Record that the cache file ``path`` (last modified at ``mtime``) was just used.
+
+    Only a time more than :data:`TOUCH_AFTER` old is set again: pruning counts in days, and
+    a cache in daily use then costs one ``utime`` per file per day.
+    """
+    if mtime < time.time() - TOUCH_AFTER:
+        import contextlib
+
+        with contextlib.suppress(OSError):  # a read-only cache is still a cache
+            os.utime(path)
+
+
 class Store:
     """Verdicts under ``<root>/validate/<key[:2]>/<key>``; a failure to write is ignored."""
 
@@ -270,11 +289,18 @@ class Store:
 
     def get(self, key: str, file: str) -> Verdict | None:
         """The stored verdict, or None (absent, unreadable or damaged: a miss)."""
+        path = self._path(key)
         try:
-            data = marshal.loads(self._path(key).read_bytes())
+            with open(path, "rb") as stream:
+                raw = stream.read()
+                mtime = os.fstat(stream.fileno()).st_mtime
+            data = marshal.loads(raw)
         except (OSError, EOFError, ValueError, TypeError):
             return None
-        return Verdict.from_data(data, file)
+        verdict = Verdict.from_data(data, file)
+        if verdict is not None:
+            mark_used(path, mtime)
+        return verdict
 
     def put(self, key: str, verdict: Verdict) -> None:
         """Store atomically: a temporary file renamed into place."""
