@@ -272,5 +272,54 @@ def serve(dev_addr: str | None, config_file: Path) -> None:
         raise RunbookError(f"mkdocs serve: {exc}") from None
 
 
+@main.group()
+def cache() -> None:
+    """The build cache (the runbook plugin's cache_dir, .cache/runbook/ by default)."""
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+@cache.command(name="prune")
+@click.option("--older-than", "days", type=click.IntRange(min=0), metavar="DAYS",
+              help="Remove what no build has used for DAYS days (default: the plugin's "
+                   "cache_max_age_days, 30; 0 removes everything not in use).")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option("-f", "--config-file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
+@reports_errors
+def cache_prune(days: int | None, dry_run: bool, config_file: Path) -> None:
+    """Remove cache files that no build has used for a while.
+
+    runbook build does this once a day by itself. What is removed is made again by the next
+    build that needs it: the site comes out the same. Exits 1, removing nothing, while a
+    build is using the cache.
+    """
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import Abort, ConfigurationError
+
+    from .prune import prune
+    from .site import _plugin
+
+    if not config_file.is_file():
+        raise RunbookError(f"{config_file}: no such MkDocs configuration (run from the project "
+                           "folder or name it)")
+    try:
+        config = load_config(config_file=str(config_file))
+    except (ConfigurationError, Abort) as exc:
+        raise RunbookError(f"{config_file}: {exc}") from None
+    plugin = _plugin(config)
+    root = (config_file.resolve().parent / plugin.config.cache_dir).resolve()
+    age = plugin.config.cache_max_age_days if days is None else days
+    done = prune(root, age, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for namespace, (count, size) in sorted(done.by_namespace.items()):
+        click.echo(f"  {namespace}: {count} file(s), {_megabytes(size)}")
+    click.echo(f"{root}: {verb} {done.removed} file(s), {_megabytes(done.removed_bytes)}, "
+               f"unused for {age} day(s); kept {done.kept} file(s), "
+               f"{_megabytes(done.kept_bytes)}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

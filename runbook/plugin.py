@@ -36,6 +36,9 @@ class RunbookPluginConfig(Config):
     inputs = c.ListOfItems(c.Type(str), default=["inputs"])
     templates = c.Type(str, default="templates")
     cache_dir = c.Type(str, default=".cache/runbook")
+    # Cache files no build has used for this many days are removed, once a day after a
+    # build (runbook.prune); 0 keeps everything.
+    cache_max_age_days = c.Type(int, default=30)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         :mod:`runbook.searchindex`; ``runbook build``'s workers fork later and inherit it.
         """
         from .api import load_sites
+        from .prune import using
         from .searchindex import install
         from .site import generate
 
@@ -124,8 +128,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         try:
             self._sites = load_sites(self.input_paths)
             templates = self.templates_dir if self.templates_dir.is_dir() else None
-            self._generated = generate(self._sites, self._path(self.config.cache_dir),
-                                       templates=templates)
+            cache_dir = self._path(self.config.cache_dir)
+            with using(cache_dir):  # no prune meanwhile
+                self._generated = generate(self._sites, cache_dir, templates=templates)
         except RunbookError as exc:
             raise PluginError(exc.format()) from None
 
@@ -173,6 +178,14 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             "pages": links,
         }
         return context
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        """Prune the cache once a day, after a plain ``mkdocs build`` (``runbook build``
+        prunes after swapping its site in)."""
+        from .prune import prune_if_due
+
+        if self._preloaded is None:
+            prune_if_due(self._path(self.config.cache_dir), self.config.cache_max_age_days)
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         """Rebuild the live preview when a topology or a template changes."""

@@ -140,9 +140,9 @@ def build_site(
     from mkdocs.config import load_config
     from mkdocs.exceptions import Abort, ConfigurationError
 
-    from . import fastbuild
-    from .cache import Builder, Cache, load_sites
+    from .cache import Builder, Cache
     from .parallel import default_jobs
+    from .prune import prune_if_due, using
 
     if not config_file.is_file():
         raise RunbookError(f"{config_file}: no such MkDocs configuration (run from the project "
@@ -157,6 +157,21 @@ def build_site(
     cache_root = (cache_dir or base / plugin.config.cache_dir).resolve()
     builder = Builder(Cache(cache_root), jobs=jobs or default_jobs(), progress=progress,
                       spill_dir=cache_root / "files")
+    with using(cache_root):  # no prune while this build reads and writes the cache
+        _build(config, plugin, base, inputs, output, templates, builder, progress)
+    prune_if_due(cache_root, plugin.config.cache_max_age_days)
+    return output
+
+
+def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], output: Path,
+           templates: Path | None, builder: Builder, progress: Any) -> None:
+    """:func:`build_site`'s work, while it holds the cache."""
+    from mkdocs.exceptions import Abort
+
+    from . import fastbuild
+    from .cache import load_sites
+
+    cache_root = builder.cache.root
     sites = load_sites(inputs, builder)
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +199,6 @@ def build_site(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    return output
 
 
 def _swap(new: Path, output: Path) -> None:

@@ -1,0 +1,241 @@
+"""Pruning the build cache: what no build has used for a while is removed.
+
+A cache entry's modification time says when a build last used it: an entry is written with
+it, and a read more than a day later sets it again (:func:`mark_used`), so a cache in daily
+use costs one ``utime`` per entry per day. :func:`prune` removes what no build has used for
+``max_age_days``:
+
+* the entries of every namespace, by that time. A site's plan (``plan/``) goes with its head
+  (``site/``), which every build reads, while a warm build may never read the plan;
+* the spilled copies of generated files (``files/``) that no remaining producer entry names
+  and that are as old (a warm build reads the entry, never the copies, so the copies' own
+  times say nothing);
+* temporary files that a killed build left behind, after an hour.
+
+A build holds the cache's lock shared (:func:`using`) while it reads and writes the cache;
+pruning takes it exclusively, without waiting (:class:`CacheBusy` if a build holds it), so a
+prune never removes a file that a running build is about to read. Anything removed is made
+again by the next build that needs it: a pruned cache costs time, never correctness.
+
+``runbook build`` prunes at most once a day, after a successful build
+(:func:`prune_if_due`, the plugin's ``cache_max_age_days``); ``runbook cache prune`` prunes
+on demand.
+
+(:func:`mark_used` lives in :mod:`runbook.verdicts`, which the replay of ``runbook validate``
+imports without anything heavier than :mod:`pathlib`.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import RunbookError
+from .verdicts import TOUCH_AFTER, mark_used
+
+__all__ = ["TOUCH_AFTER", "CacheBusy", "Pruned", "mark_used", "prune", "prune_if_due", "using"]
+
+DAY = 86400.0
+# A temporary file older than this belongs to a build that no longer runs.
+TEMP_AGE = 3600.0
+DEFAULT_MAX_AGE_DAYS = 30
+LOCK = ".lock"
+STAMP = ".pruned"  # its time: when the cache was last pruned (or first used by this version)
+SPILL = "files"
+PLAN, SITE = "plan", "site"
+
+
+class CacheBusy(RunbookError):
+    """A build is using the cache, so it cannot be pruned now."""
+
+
+def _lock_file(root: Path) -> int | None:
+    try:
+        import fcntl  # noqa: F401 - POSIX only; elsewhere builds and prunes do not lock
+    except ImportError:
+        return None
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def using(root: Path) -> Iterator[None]:
+    """Hold ``root``'s lock shared while a build uses the cache: no prune runs meanwhile."""
+    fd = _lock_file(root)
+    if fd is None:
+        yield
+        return
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # forked workers closed their copies when they ended
+
+
+@contextlib.contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    fd = _lock_file(root)
+    if fd is None:
+        yield
+        return
+    import fcntl
+
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CacheBusy(f"{root}: a build is using this cache; prune it once the build "
+                            "has finished") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Pruned:
+    """What a prune removed and kept: files and bytes, in all and per namespace."""
+
+    removed: int = 0
+    removed_bytes: int = 0
+    kept: int = 0
+    kept_bytes: int = 0
+    by_namespace: dict[str, list[int]] = field(default_factory=dict)  # [files, bytes] removed
+
+    def _remove(self, namespace: str, size: int) -> None:
+        self.removed += 1
+        self.removed_bytes += size
+        counts = self.by_namespace.setdefault(namespace, [0, 0])
+        counts[0] += 1
+        counts[1] += size
+
+    def _keep(self, size: int) -> None:
+        self.kept += 1
+        self.kept_bytes += size
+
+
+def _files(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    for dirpath, _, names in os.walk(folder):
+        for name in sorted(names):
+            path = Path(dirpath, name)
+            try:
+                yield path, path.lstat()
+            except OSError:  # removed meanwhile (a validate run does not lock)
+                continue
+
+
+def _referenced(root: Path, producers: tuple[str, ...], removed: set[Path]) -> set[str]:
+    """The spilled copies named by the producer entries that stay."""
+    import marshal
+
+    names: set[str] = set()
+    for namespace in producers:
+        for path, _ in _files(root / namespace):
+            if path in removed or ".tmp" in path.name:
+                continue
+            try:
+                entry = marshal.loads(path.read_bytes())
+            except (OSError, EOFError, ValueError, TypeError):
+                continue
+            if isinstance(entry, dict):
+                names.update(v for v in entry.values() if isinstance(v, str))
+    return names
+
+
+def prune(root: Path, max_age_days: float, *, dry_run: bool = False,
+          now: float | None = None) -> Pruned:
+    """Remove from the cache at ``root`` what no build used for ``max_age_days`` days.
+
+    See the module docstring for what goes. With ``dry_run``, nothing is removed and the
+    result says what would be. Raises :class:`CacheBusy` while a build uses the cache.
+    """
+    from .site import PRODUCERS
+
+    if max_age_days < 0:
+        raise ValueError(f"max_age_days must be 0 or more, not {max_age_days}")
+    result = Pruned()
+    if not root.is_dir():
+        return result
+    now = time.time() if now is None else now
+    cutoff = now - max_age_days * DAY
+    removed: set[Path] = set()
+
+    def remove(namespace: str, path: Path, size: int) -> None:
+        result._remove(namespace, size)
+        removed.add(path)
+        if not dry_run:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    with _exclusive(root):
+        namespaces = sorted(p.name for p in root.iterdir() if p.is_dir())
+        # Heads first, so that a site's plan is removed only after its head (a head without
+        # its plan would fail the next build; a plan without its head is never read).
+        for namespace in sorted(namespaces, key=lambda n: (n == PLAN, n == SPILL, n)):
+            if namespace == SPILL:
+                continue
+            for path, st in _files(root / namespace):
+                temporary = ".tmp" in path.name
+                if temporary and st.st_mtime < now - TEMP_AGE:
+                    remove(namespace, path, st.st_size)
+                elif temporary:
+                    result._keep(st.st_size)
+                elif namespace == PLAN:
+                    head = root / SITE / path.parent.name / path.name
+                    if head in removed or not head.exists():
+                        remove(namespace, path, st.st_size)
+                    else:
+                        result._keep(st.st_size)
+                elif st.st_mtime < cutoff:
+                    remove(namespace, path, st.st_size)
+                else:
+                    result._keep(st.st_size)
+        if SPILL in namespaces:
+            named = _referenced(root, PRODUCERS, removed)
+            for path, st in _files(root / SPILL):
+                temporary = ".tmp" in path.name
+                old = st.st_mtime < (now - TEMP_AGE if temporary else cutoff)
+                if old and path.name not in named:
+                    remove(SPILL, path, st.st_size)
+                else:
+                    result._keep(st.st_size)
+        if not dry_run:
+            _stamp(root)
+    return result
+
+
+def _stamp(root: Path) -> None:
+    with contextlib.suppress(OSError):
+        (root / STAMP).touch()
+
+
+def prune_if_due(root: Path, max_age_days: float, *, now: float | None = None
+                 ) -> Pruned | None:
+    """:func:`prune` after a build, at most once a day; None when it did not run.
+
+    It does not run with ``max_age_days`` 0 (pruning turned off), when the cache was pruned
+    less than a day ago, or while another build uses the cache. A cache without the stamp
+    (new, or used by an earlier version) is only stamped: it is pruned a day later.
+    """
+    if max_age_days <= 0 or not root.is_dir():
+        return None
+    now = time.time() if now is None else now
+    try:
+        last = (root / STAMP).stat().st_mtime
+    except OSError:
+        _stamp(root)
+        return None
+    if last > now - DAY:
+        return None
+    try:
+        return prune(root, max_age_days, now=now)
+    except CacheBusy:
+        return None

@@ -1,0 +1,273 @@
+"""Pruning the build cache (runbook.prune): what no build used for a while goes, nothing else.
+
+Unit tests lay out cache files by hand and set their times; the end-to-end tests build real
+sites, age the cache and check that a build after pruning still finds everything a warm build
+reads, and that even an emptied cache gives the same site again.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runbook import prune as p
+from runbook.cache import Cache
+from runbook.verdicts import TOUCH_AFTER
+from tests.conftest import ROOT
+
+DAY = p.DAY
+NOW = time.time()
+
+
+def age(path: Path, days: float) -> Path:
+    """Set ``path``'s times to ``days`` days ago."""
+    then = NOW - days * DAY
+    os.utime(path, (then, then))
+    return path
+
+
+def entry(root: Path, namespace: str, key: str, data: bytes = b"x", days: float = 0) -> Path:
+    """A cache entry as runbook.cache.Cache lays it out, ``days`` old."""
+    path = root / namespace / key[:2] / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return age(path, days)
+
+
+def spilled(root: Path, name: str, days: float) -> Path:
+    path = root / p.SPILL / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"<svg/>")
+    return age(path, days)
+
+
+def test_entries_no_build_used_for_the_age_go_and_the_others_stay(tmp_path: Path) -> None:
+    old = entry(tmp_path, "page", "aa01", b"12345", days=31)
+    recent = entry(tmp_path, "page", "aa02", days=29)
+    verdict = entry(tmp_path, "validate", "bb01", days=40)
+    done = p.prune(tmp_path, 30)
+    assert not old.exists() and not verdict.exists() and recent.exists()
+    assert (done.removed, done.removed_bytes, done.kept) == (2, 6, 1)
+    assert done.by_namespace == {"page": [1, 5], "validate": [1, 1]}
+
+
+def test_a_dry_run_removes_nothing_and_says_what_would_go(tmp_path: Path) -> None:
+    old = entry(tmp_path, "page", "aa01", days=31)
+    done = p.prune(tmp_path, 30, dry_run=True)
+    assert old.exists() and done.removed == 1
+    assert not (tmp_path / p.STAMP).exists()
+
+
+def test_reading_an_entry_a_day_after_its_time_marks_it_used(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put("page", "aa01", b"page")
+    cache.put("page", "aa02", b"page")
+    stale = age(tmp_path / "page" / "aa" / "aa01", 40)
+    fresh = age(tmp_path / "page" / "aa" / "aa02", TOUCH_AFTER / DAY / 2)
+    before = fresh.stat().st_mtime
+    assert cache.get("page", "aa01") == b"page" and cache.get("page", "aa02") == b"page"
+    assert stale.stat().st_mtime > NOW - 60  # used now
+    assert fresh.stat().st_mtime == before  # within a day: no write for a read
+    p.prune(tmp_path, 30)
+    assert stale.exists()
+
+
+def test_a_sites_plan_goes_with_its_head_which_every_build_reads(tmp_path: Path) -> None:
+    # A warm build reads a site's head, and its plan only when it must produce something.
+    kept_head = entry(tmp_path, p.SITE, "aa01", days=1)
+    kept_plan = entry(tmp_path, p.PLAN, "aa01", days=200)
+    old_head = entry(tmp_path, p.SITE, "aa02", days=31)
+    old_plan = entry(tmp_path, p.PLAN, "aa02", days=0)
+    orphan = entry(tmp_path, p.PLAN, "aa03", days=0)
+    p.prune(tmp_path, 30)
+    assert kept_head.exists() and kept_plan.exists()
+    assert not old_head.exists() and not old_plan.exists() and not orphan.exists()
+
+
+def test_spilled_copies_stay_while_a_remaining_producer_entry_names_them(tmp_path: Path) -> None:
+    # A warm build reads the producer's entry, never the copies: their own times say nothing.
+    named = spilled(tmp_path, "a" * 40, days=300)
+    of_old_entry = spilled(tmp_path, "b" * 40, days=300)
+    loose_old = spilled(tmp_path, "c" * 40, days=31)
+    loose_recent = spilled(tmp_path, "d" * 40, days=1)
+    entry(tmp_path, "runbook.render", "aa01", days=2, data=marshal.dumps(
+        {"sites/x/index.md": "a" * 40, "sites/x/inline.txt": b"bytes"}))
+    entry(tmp_path, "runbook.diagram", "aa02", days=31, data=marshal.dumps(
+        {"sites/y/diagrams/network.svg": "b" * 40}))
+    done = p.prune(tmp_path, 30)
+    assert named.exists() and loose_recent.exists()
+    assert not of_old_entry.exists() and not loose_old.exists()
+    assert done.by_namespace["files"][0] == 2
+
+
+def test_temporary_files_of_a_killed_build_go_after_an_hour(tmp_path: Path) -> None:
+    old_tmp = entry(tmp_path, "page", ".aa01.123.tmp", days=2 / 24)
+    new_tmp = entry(tmp_path, "page", ".aa02.123.tmp", days=0)
+    old_spill = spilled(tmp_path, ".e.123.tmp", days=2 / 24)
+    p.prune(tmp_path, 30)
+    assert not old_tmp.exists() and new_tmp.exists() and not old_spill.exists()
+
+
+def test_a_build_using_the_cache_keeps_prunes_away(tmp_path: Path) -> None:
+    old = entry(tmp_path, "page", "aa01", days=31)
+    with p.using(tmp_path), pytest.raises(p.CacheBusy, match="a build is using this cache"):
+        p.prune(tmp_path, 30)
+    assert old.exists()
+    with p.using(tmp_path):
+        assert p.prune_if_due(tmp_path, 30, now=NOW + 2 * DAY) is None  # skipped, not failed
+    assert p.prune(tmp_path, 30).removed == 1  # once the build is done
+
+
+def test_after_a_build_the_cache_is_pruned_at_most_once_a_day(tmp_path: Path) -> None:
+    old = entry(tmp_path, "page", "aa01", days=31)
+    stamp = tmp_path / p.STAMP
+    assert p.prune_if_due(tmp_path, 30) is None  # first use by this version: stamped only
+    assert stamp.exists() and old.exists()
+    assert p.prune_if_due(tmp_path, 30) is None  # pruned (stamped) less than a day ago
+    age(stamp, 1.5)
+    assert p.prune_if_due(tmp_path, 0) is None  # 0: pruning turned off
+    done = p.prune_if_due(tmp_path, 30)
+    assert done is not None and done.removed == 1 and not old.exists()
+    assert stamp.stat().st_mtime > NOW - 60
+
+
+def test_the_age_must_not_be_negative(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="0 or more"):
+        p.prune(tmp_path, -1)
+
+
+# --- with real builds -------------------------------------------------------------------------
+
+SITES = ("contoso.yaml", "adatum-im.yaml")
+CONFIG = ROOT / "mkdocs.yml"
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder``, except the build date in sitemap.xml.gz's header."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.name == "sitemap.xml.gz":
+                data = data[:4] + bytes(4) + data[8:]
+            files[path.relative_to(folder).as_posix()] = data
+    return files
+
+
+def cache_files(cache: Path) -> set[str]:
+    return {path.relative_to(cache).as_posix() for path in cache.rglob("*")
+            if path.is_file() and path.parent != cache}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(inputs, site, cache) of a cold build of two sites."""
+    from runbook.site import build_site
+
+    root = tmp_path_factory.mktemp("pruned")
+    inputs = root / "inputs"
+    inputs.mkdir()
+    for name in SITES:
+        shutil.copy(ROOT / "inputs" / name, inputs / name)
+    site = build_site([inputs], root / "site", config_file=CONFIG, jobs=2,
+                      cache_dir=root / "cache")
+    return inputs, site, root / "cache"
+
+
+def test_pruning_keeps_everything_a_warm_build_reads(built: tuple[Path, Path, Path],
+                                                     tmp_path: Path) -> None:
+    from runbook.site import build_site
+
+    inputs, site, cold_cache = built
+    cache = tmp_path / "cache"
+    shutil.copytree(cold_cache, cache)
+    for path in cache.rglob("*"):
+        if path.is_file():
+            age(path, 40)
+    (cache / p.STAMP).touch()  # pruned today: the build below does not prune by itself
+    # A month and more later, a warm build: it marks what it reads as used.
+    build_site([inputs], tmp_path / "warm", config_file=CONFIG, cache_dir=cache)
+    done = p.prune(cache, 30)
+    # Gone: what only a cold build reads (layouts, PDFs by HTML) and the record of which
+    # files the first site held (a site built elsewhere since).
+    assert {"diagrams", "pdf", "site-files"} <= set(done.by_namespace)
+    assert not {"page", "site", "plan", "files", "runbook.render"} & set(done.by_namespace)
+    left = cache_files(cache)
+    again = build_site([inputs], tmp_path / "again", config_file=CONFIG, cache_dir=cache)
+    assert tree(again) == tree(site)
+    # Still warm: no entry had to be made again (a new site-files record aside).
+    assert {f for f in cache_files(cache) - left if not f.startswith("site-files/")} == set()
+
+
+def test_an_emptied_cache_builds_the_same_site(built: tuple[Path, Path, Path],
+                                               tmp_path: Path) -> None:
+    from runbook.site import build_site
+
+    inputs, site, cold_cache = built
+    cache = tmp_path / "cache"
+    shutil.copytree(cold_cache, cache)
+    done = p.prune(cache, 0)
+    assert done.kept == 0 and cache_files(cache) == set()
+    shutil.copytree(cold_cache / "pdf", cache / "pdf",  # PDF layout is not what is tested
+                    dirs_exist_ok=True)
+    rebuilt = build_site([inputs], tmp_path / "rebuilt", config_file=CONFIG, cache_dir=cache)
+    assert tree(rebuilt) == tree(site)
+
+
+def test_runbook_build_prunes_once_a_day_as_the_plugin_says(built: tuple[Path, Path, Path],
+                                                            tmp_path: Path) -> None:
+    from runbook.site import build_site
+
+    inputs, _, cold_cache = built
+    cache = tmp_path / "cache"
+    shutil.copytree(cold_cache, cache)
+    stale = entry(cache, "page", "ff" + "0" * 62, days=31)
+    age(cache / p.STAMP, 2)
+    config = tmp_path / "mkdocs.yml"
+    text = CONFIG.read_text(encoding="utf-8")
+    for folder in ("docs", "overrides", "templates"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    config.write_text(text.replace("cache_dir: .cache/runbook",
+                                   "cache_dir: .cache/runbook\n      cache_max_age_days: 0"),
+                      encoding="utf-8")
+    assert "cache_max_age_days: 0" in config.read_text(encoding="utf-8")
+    build_site([inputs], tmp_path / "off", config_file=config, cache_dir=cache)
+    assert stale.exists()  # turned off
+    build_site([inputs], tmp_path / "on", config_file=CONFIG, cache_dir=cache)
+    assert not stale.exists()  # 30 days by default, and the stamp was two days old
+    assert (cache / p.STAMP).stat().st_mtime > NOW - 60
+
+
+def test_the_command_prunes_and_refuses_while_a_build_runs(tmp_path: Path) -> None:
+    cache = tmp_path / ".cache" / "runbook"
+    old = entry(cache, "page", "aa01", days=31)
+    shutil.copy(CONFIG, tmp_path / "mkdocs.yml")
+    for folder in ("docs", "overrides"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    runbook = [sys.executable, "-c", "from runbook.cli import main; main()", "cache", "prune"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*runbook, *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    dry = run("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "  page: 1 file(s), 0.0 MB",
+        f"{cache.resolve()}: would remove 1 file(s), 0.0 MB, unused for 30 day(s); "
+        "kept 0 file(s), 0.0 MB"]
+    assert old.exists()
+    with p.using(cache):
+        busy = run()
+    assert busy.returncode == 1 and old.exists()
+    assert busy.stderr.strip() == (f"{cache.resolve()}: a build is using this cache; "
+                                   "prune it once the build has finished")
+    assert "removed 0 file(s)" in run("--older-than", "40").stdout and old.exists()
+    assert "removed 1 file(s)" in run().stdout and not old.exists()
