@@ -93,6 +93,14 @@ _HEADINGS = frozenset(f"h{x}" for x in range(1, 7))
 _NEVER_UNSKIPPED = ("script", "style", "object")
 
 
+def _may_matter(attrs: str) -> bool:
+    """True when the attributes ``attrs`` may hold one that Material's handlers look at on
+    any element: ``data-search-exclude`` (a name, in any case) or ``class="linenodiv"`` (a
+    value, perhaps written with character references)."""
+    return ("&" in attrs or "linenodiv" in attrs
+            or ("-" in attrs and "data-search-exclude" in attrs.lower()))
+
+
 def _code_digest(code: types.CodeType) -> bytes:
     import hashlib
 
@@ -249,8 +257,80 @@ class _FastHandlers(material_search.Parser):
         else:
             section.text.append(material_search.escape(data, quote=False))
 
+    def _run(self, tokens: list[Token]) -> None:
+        """Make the handler calls ``tokens`` stand for, in one loop (about a fifth faster).
+
+        Text is handled here, as :meth:`handle_data` does. So are the tags of a *plain*
+        element: not a heading, not a kept or skipped tag, not ``a``, no ``/>``, and no
+        attribute the handlers look at on any element (:func:`_may_matter`). Such a tag's
+        only effect is its place among the open elements (an ``Element`` compares by tag
+        alone, so one per tag serves them all, its attributes unread). A void tag has no
+        effect at all. Every other tag goes to the handlers above.
+        """
+        context, opened, keep = self.context, self._open, self.keep
+        void = material_search.void
+        element, section_of = material_search.Element, material_search.Section
+        escape = material_search.escape
+        plain: dict[str, Any] = {}
+        for text, tag, attrs, slash, end_tag, _ in tokens:
+            if text:
+                if self._open_skipped:
+                    continue
+                data = unescape(text) if "&" in text else text
+                in_pre = bool(opened.get("pre"))
+                if not in_pre:
+                    data = data.replace("\n", " ") if not data.isspace() else " "
+                section = self.section
+                if not section:
+                    section = self.section = section_of(element("hx"))
+                    self.data.append(section)
+                if opened.get(section.el.tag):
+                    if not self._permalinks:
+                        section.title.append(escape(data, quote=False))
+                elif data.isspace():
+                    if not section.text or not section.text[-1].isspace() or in_pre:
+                        section.text.append(data)
+                else:
+                    section.text.append(escape(data, quote=False))
+            elif tag:
+                tag = tag.lower()
+                self.lasttag = tag
+                if tag in void:  # never opened: neither handler does anything with it
+                    continue
+                if (slash or tag in _HEADINGS or tag in keep or tag == "a"
+                        or tag in self._skipped
+                        or (attrs and _may_matter(attrs))):
+                    parsed = _attributes(attrs) if attrs else []
+                    if slash:
+                        self.handle_startendtag(tag, parsed)
+                    else:
+                        self.handle_starttag(tag, parsed)
+                    continue
+                el = plain.get(tag)
+                if el is None:
+                    el = plain[tag] = element(tag, {})
+                context.append(el)
+                opened[tag] = opened.get(tag, 0) + 1
+                if not self.section:
+                    self.section = section_of(element("hx"))
+                    self.data.append(self.section)
+            else:
+                tag = end_tag.lower()
+                if (not context or context[-1].tag != tag or tag in keep or tag == "a"
+                        or tag in self._skipped or self.section.depth > len(context)):
+                    self.handle_endtag(tag)
+                    continue
+                context.pop()
+                opened[tag] -= 1
+
 
 _BASE: type = _FastHandlers if _HANDLERS_MATCH else material_search.Parser
+_FUSED = _BASE is _FastHandlers
+
+
+def _handlers(cls: type) -> tuple[Any, ...]:
+    # _run stands for these handlers' calls: a subclass that overrides one gets the calls.
+    return (cls.handle_data, cls.handle_starttag, cls.handle_endtag, cls.handle_startendtag)
 
 
 class FastParser(_BASE):  # type: ignore[misc, valid-type]
@@ -271,6 +351,9 @@ class FastParser(_BASE):  # type: ignore[misc, valid-type]
             tokens = tokenize(data)
         if tokens is None:
             super().feed(data)
+            return
+        if _FUSED and _handlers(type(self)) == _handlers(_FastHandlers):
+            self._run(tokens)
             return
         handle_data, handle_starttag = self.handle_data, self.handle_starttag
         handle_startendtag, handle_endtag = self.handle_startendtag, self.handle_endtag

@@ -358,7 +358,13 @@ def random_page(rng: random.Random) -> str:
             return rng.choice(["<br>", "<br/>", '<img src="x.png">', "<hr />", '<input a="b"/>'])
         tag = rng.choice(blocks)
         attrs = rng.choice(["", "", ' class="x"', " data-search-exclude",
-                            ' class="linenodiv"', ' class="headerlink"'])
+                            ' class="linenodiv"', ' class="headerlink"',
+                            # what the one-loop path (FastParser._run) must not take as plain
+                            " DATA-Search-Exclude", ' class="linen&#111;div"',
+                            ' id="q" class="a-b"'])
+        tag = rng.choice([tag, tag, tag.upper()])
+        if rng.random() < 0.03:
+            return f"<{tag}{attrs}/>"  # a start and an end tag in one, for HTMLParser
         inner = "".join(element(depth + 1) for _ in range(rng.randint(0, 3)))
         close = "" if rng.random() < 0.05 else f"</{tag}>"  # now and then left open
         return f"<{tag}{attrs}>{inner}{close}"
