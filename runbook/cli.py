@@ -283,8 +283,8 @@ def _megabytes(size: int) -> str:
 
 @cache.command(name="prune")
 @click.option("--older-than", "days", type=click.IntRange(min=0), metavar="DAYS",
-              help="Remove what no build has used for DAYS days (default: the plugin's "
-                   "cache_max_age_days, 30; 0 removes everything not in use).")
+              help="Remove what no build has used for DAYS days, counted to within a day "
+                   "(default: the plugin's cache_max_age_days, 30; 0 removes everything).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @click.option("-f", "--config-file", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
@@ -312,6 +312,10 @@ def cache_prune(days: int | None, dry_run: bool, config_file: Path) -> None:
     plugin = _plugin(config)
     root = (config_file.resolve().parent / plugin.config.cache_dir).resolve()
     age = plugin.config.cache_max_age_days if days is None else days
+    if age == 0 and days is None:
+        click.echo(f"{root}: pruning is turned off (cache_max_age_days: 0 in {config_file}); "
+                   "give --older-than DAYS to prune all the same")
+        return
     done = prune(root, age, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for namespace, (count, size) in sorted(done.by_namespace.items()):
@@ -319,6 +323,9 @@ def cache_prune(days: int | None, dry_run: bool, config_file: Path) -> None:
     click.echo(f"{root}: {verb} {done.removed} file(s), {_megabytes(done.removed_bytes)}, "
                f"unused for {age} day(s); kept {done.kept} file(s), "
                f"{_megabytes(done.kept_bytes)}")
+    if done.failed:
+        raise RunbookError(f"{root}: {done.failed} file(s) could not be removed (check the "
+                           "folder's owner and permissions)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mkdocs.config import config_options as c
-from mkdocs.config.base import Config
+from mkdocs.config.base import Config, ValidationError
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
@@ -30,6 +30,19 @@ from .errors import RunbookError
 log = logging.getLogger("mkdocs.plugins.runbook")
 
 
+class _Days(c.Type[int]):
+    """A whole number of days, 0 or more."""
+
+    def __init__(self, default: int) -> None:
+        super().__init__(int, default=default)
+
+    def run_validation(self, value: object) -> int:
+        days = super().run_validation(value)
+        if days < 0:
+            raise ValidationError(f"expected 0 (keep everything) or a number of days, not {days}")
+        return days
+
+
 class RunbookPluginConfig(Config):
     """Options of the ``runbook`` plugin in ``mkdocs.yml`` (paths relative to that file)."""
 
@@ -38,7 +51,7 @@ class RunbookPluginConfig(Config):
     cache_dir = c.Type(str, default=".cache/runbook")
     # Cache files no build has used for this many days are removed, once a day after a
     # build (runbook.prune); 0 keeps everything.
-    cache_max_age_days = c.Type(int, default=30)
+    cache_max_age_days = _Days(default=30)
 
 
 @dataclass(frozen=True)

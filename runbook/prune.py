@@ -12,10 +12,15 @@ use costs one ``utime`` per entry per day. :func:`prune` removes what no build h
   times say nothing);
 * temporary files that a killed build left behind, after an hour.
 
+Only the folders runbook writes are looked at (:func:`namespaces`), whatever else shares the
+cache folder. A file that cannot be removed is counted and left; the prune goes on.
+
 A build holds the cache's lock shared (:func:`using`) while it reads and writes the cache;
 pruning takes it exclusively, without waiting (:class:`CacheBusy` if a build holds it), so a
-prune never removes a file that a running build is about to read. Anything removed is made
-again by the next build that needs it: a pruned cache costs time, never correctness.
+prune never removes a file that a running build is about to read. Where the file system has
+no locks, builds run without one and the cache is never pruned (a dry run still reports).
+Anything removed is made again by the next build that needs it: a pruned cache costs time,
+never correctness.
 
 ``runbook build`` prunes at most once a day, after a successful build
 (:func:`prune_if_due`, the plugin's ``cache_max_age_days``); ``runbook cache prune`` prunes
@@ -28,6 +33,7 @@ imports without anything heavier than :mod:`pathlib`.)
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -49,55 +55,77 @@ SPILL = "files"
 PLAN, SITE = "plan", "site"
 
 
+log = logging.getLogger(__name__)  # not under "mkdocs": a strict build must not fail for it
+
+
 class CacheBusy(RunbookError):
-    """A build is using the cache, so it cannot be pruned now."""
+    """The cache cannot be pruned now: a build is using it, or it cannot be locked."""
 
 
-def _lock_file(root: Path) -> int | None:
+def _lock(root: Path, *, exclusive: bool) -> int | None:
+    """``root``'s lock file, open and locked; None where this file system cannot lock.
+
+    Raises :class:`CacheBusy` when ``exclusive`` and a build holds the lock.
+    """
     try:
-        import fcntl  # noqa: F401 - POSIX only; elsewhere builds and prunes do not lock
-    except ImportError:
+        import fcntl
+    except ImportError:  # not POSIX
         return None
     try:
         root.mkdir(parents=True, exist_ok=True)
-        return os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:
+        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a read-only cache
         return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+    except BlockingIOError:
+        os.close(fd)
+        raise CacheBusy(f"{root}: a build is using this cache; prune it once the build has "
+                        "finished") from None
+    except OSError:  # some network file systems have no locks
+        os.close(fd)
+        return None
+    return fd
 
 
 @contextlib.contextmanager
 def using(root: Path) -> Iterator[None]:
-    """Hold ``root``'s lock shared while a build uses the cache: no prune runs meanwhile."""
-    fd = _lock_file(root)
-    if fd is None:
-        yield
-        return
-    import fcntl
+    """Hold ``root``'s lock shared while a build uses the cache: no prune runs meanwhile.
 
+    Where the file system cannot lock, the build goes on without the lock (and nothing
+    prunes that cache, see :func:`prune`).
+    """
+    fd = _lock(root, exclusive=False)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
         yield
     finally:
-        os.close(fd)  # forked workers closed their copies when they ended
+        if fd is not None:
+            os.close(fd)  # forked workers closed their copies when they ended
 
 
 @contextlib.contextmanager
-def _exclusive(root: Path) -> Iterator[None]:
-    fd = _lock_file(root)
-    if fd is None:
-        yield
-        return
-    import fcntl
-
+def _exclusive(root: Path, *, dry_run: bool) -> Iterator[None]:
+    fd = _lock(root, exclusive=True)
+    if fd is None and not dry_run:
+        raise CacheBusy(f"{root}: the cache cannot be locked here, so it cannot be pruned "
+                        "while a build might be using it; delete the folder when no build "
+                        "runs instead")
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CacheBusy(f"{root}: a build is using this cache; prune it once the build "
-                            "has finished") from None
         yield
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
+
+
+def namespaces() -> frozenset[str]:
+    """The folders of a cache root that runbook writes: a prune touches nothing else."""
+    from .fastbuild import NAMESPACE as PAGES
+    from .fastbuild import SITE_FILES
+    from .site import PRODUCERS
+    from .verdicts import NAMESPACE as VERDICTS
+
+    return frozenset({SITE, PLAN, SPILL, "diagrams", "pdf", PAGES, SITE_FILES, VERDICTS,
+                      *PRODUCERS, *(f"{name}.global" for name in PRODUCERS)})
 
 
 @dataclass
@@ -108,6 +136,7 @@ class Pruned:
     removed_bytes: int = 0
     kept: int = 0
     kept_bytes: int = 0
+    failed: int = 0  # files that were to go but could not be removed (kept, counted here)
     by_namespace: dict[str, list[int]] = field(default_factory=dict)  # [files, bytes] removed
 
     def _remove(self, namespace: str, size: int) -> None:
@@ -169,17 +198,24 @@ def prune(root: Path, max_age_days: float, *, dry_run: bool = False,
     removed: set[Path] = set()
 
     def remove(namespace: str, path: Path, size: int) -> None:
+        if not dry_run:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:  # not ours to remove (another user's cache, a read-only one)
+                result.failed += 1
+                result._keep(size)
+                return
         result._remove(namespace, size)
         removed.add(path)
-        if not dry_run:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
 
-    with _exclusive(root):
-        namespaces = sorted(p.name for p in root.iterdir() if p.is_dir())
+    with _exclusive(root, dry_run=dry_run):
+        known = namespaces()
+        present = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name in known)
         # Heads first, so that a site's plan is removed only after its head (a head without
         # its plan would fail the next build; a plan without its head is never read).
-        for namespace in sorted(namespaces, key=lambda n: (n == PLAN, n == SPILL, n)):
+        for namespace in sorted(present, key=lambda n: (n == PLAN, n == SPILL, n)):
             if namespace == SPILL:
                 continue
             for path, st in _files(root / namespace):
@@ -198,7 +234,7 @@ def prune(root: Path, max_age_days: float, *, dry_run: bool = False,
                     remove(namespace, path, st.st_size)
                 else:
                     result._keep(st.st_size)
-        if SPILL in namespaces:
+        if SPILL in present:
             named = _referenced(root, PRODUCERS, removed)
             for path, st in _files(root / SPILL):
                 temporary = ".tmp" in path.name
@@ -208,8 +244,18 @@ def prune(root: Path, max_age_days: float, *, dry_run: bool = False,
                 else:
                     result._keep(st.st_size)
         if not dry_run:
+            for namespace in present:
+                _remove_empty_folders(root / namespace)
             _stamp(root)
     return result
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    """Remove the empty folders under ``folder`` (key prefixes, scratch folders)."""
+    for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
+        if dirpath != str(folder) and not dirnames and not filenames:
+            with contextlib.suppress(OSError):  # filled meanwhile, or not ours
+                os.rmdir(dirpath)
 
 
 def _stamp(root: Path) -> None:
@@ -236,6 +282,14 @@ def prune_if_due(root: Path, max_age_days: float, *, now: float | None = None
     if last > now - DAY:
         return None
     try:
-        return prune(root, max_age_days, now=now)
+        done = prune(root, max_age_days, now=now)
     except CacheBusy:
         return None
+    except OSError as exc:  # a build that succeeded does not fail for its cache's sake
+        log.warning("runbook: could not prune the cache %s: %s", root, exc)
+        _stamp(root)
+        return None
+    if done.failed:
+        log.warning("runbook: could not remove %d file(s) from the cache %s (permissions?)",
+                    done.failed, root)
+    return done

@@ -138,6 +138,99 @@ def test_after_a_build_the_cache_is_pruned_at_most_once_a_day(tmp_path: Path) ->
     assert stamp.stat().st_mtime > NOW - 60
 
 
+def test_a_dry_run_counts_the_copies_of_the_entries_it_would_remove(tmp_path: Path) -> None:
+    copy = spilled(tmp_path, "b" * 40, days=300)
+    entry(tmp_path, "runbook.diagram", "aa02", days=31, data=marshal.dumps(
+        {"sites/y/diagrams/network.svg": "b" * 40}))
+    done = p.prune(tmp_path, 30, dry_run=True)
+    assert done.by_namespace == {"runbook.diagram": [1, len(marshal.dumps(
+        {"sites/y/diagrams/network.svg": "b" * 40}))], "files": [1, 6]}
+    assert copy.exists()
+
+
+def test_only_runbooks_own_folders_are_pruned(tmp_path: Path) -> None:
+    # cache_dir may name a folder that other tools use too (.cache, even the project)
+    others = entry(tmp_path, "pip", "aa01", days=400)
+    stray = tmp_path / "notes.txt"
+    stray.write_text("x")
+    age(stray, 400)
+    ours = entry(tmp_path, "page", "aa01", days=400)
+    done = p.prune(tmp_path, 30)
+    assert others.exists() and stray.exists() and not ours.exists()
+    assert set(done.by_namespace) == {"page"}
+    assert {"page", "site", "plan", "files", "diagrams", "pdf", "validate", "site-files",
+            "runbook.render", "runbook.render.global"} <= p.namespaces()
+
+
+def test_emptied_key_folders_go_too(tmp_path: Path) -> None:
+    entry(tmp_path, "page", "aa01", days=31)
+    kept = entry(tmp_path, "page", "bb01")
+    p.prune(tmp_path, 30)
+    assert not (tmp_path / "page" / "aa").exists() and kept.exists()
+
+
+def test_a_file_that_cannot_be_removed_is_counted_and_the_prune_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    stuck = entry(tmp_path, "page", "aa01", days=31)
+    other = entry(tmp_path, "page", "aa02", days=31)
+    unlink = Path.unlink
+
+    def refuse(path: Path, missing_ok: bool = False) -> None:
+        if path == stuck:
+            raise PermissionError(13, "Permission denied", str(path))
+        unlink(path, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    (tmp_path / p.STAMP).touch()
+    age(tmp_path / p.STAMP, 2)
+    done = p.prune_if_due(tmp_path, 30)  # after a build: a warning, never an error
+    assert done is not None and (done.failed, done.removed) == (1, 1)
+    assert stuck.exists() and not other.exists()
+    assert "could not remove 1 file(s)" in caplog.text
+    assert (tmp_path / p.STAMP).stat().st_mtime > NOW - 60  # not retried on every build
+
+
+def test_without_locks_builds_go_on_and_the_cache_is_not_pruned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    old = entry(tmp_path, "page", "aa01", days=31)
+    with p.using(tmp_path):
+        pass
+    with pytest.raises(p.CacheBusy, match="cannot be locked here"):
+        p.prune(tmp_path, 30)
+    assert p.prune(tmp_path, 30, dry_run=True).removed == 1 and old.exists()
+
+
+def test_what_a_build_reads_besides_entries_is_marked_used_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook import pdf
+    from runbook.api import plan_file
+    from runbook.diagram import render_svgs
+    from runbook.verdicts import Store, Verdict
+
+    store = Store(tmp_path)
+    store.put("ab" * 32, Verdict("site.yaml", [], 0, 0, "contoso-hq"))
+    verdict = age(next((tmp_path / "validate").glob("*/*")), 40)
+    assert store.get("ab" * 32, "site.yaml") is not None
+    monkeypatch.setattr(pdf, "html_to_pdf", lambda html: b"%PDF-1.7 placeholder")
+    pdf.cached_pdf("<p>x</p>", tmp_path)
+    laid_out = age(next((tmp_path / "pdf").glob("*.pdf")), 40)
+    assert pdf.cached_pdf("<p>x</p>", tmp_path) == b"%PDF-1.7 placeholder"
+    plan = plan_file(ROOT / "inputs" / "contoso.yaml").to_dict()
+    render_svgs([plan], tmp_path / "diagrams")
+    svgs = [age(path, 40) for path in (tmp_path / "diagrams").glob("*.svg")]
+    render_svgs([plan], tmp_path / "diagrams")
+    for path in (verdict, laid_out, *svgs):
+        assert path.stat().st_mtime > NOW - 60, path
+
+
 def test_the_age_must_not_be_negative(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="0 or more"):
         p.prune(tmp_path, -1)
@@ -245,6 +338,66 @@ def test_runbook_build_prunes_once_a_day_as_the_plugin_says(built: tuple[Path, P
     assert (cache / p.STAMP).stat().st_mtime > NOW - 60
 
 
+def test_builds_hold_the_cache_while_they_use_it(built: tuple[Path, Path, Path],
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    from runbook import fastbuild, site
+    from runbook.site import _plugin, build_site
+
+    inputs, _, cold_cache = built
+    cache = tmp_path / "cache"
+    shutil.copytree(cold_cache, cache)
+    refused: list[str] = []
+
+    def trying(real: object) -> object:
+        def run(*args: object, **kwargs: object) -> object:
+            try:
+                p.prune(cache, 30)
+            except p.CacheBusy as exc:
+                refused.append(str(exc))
+            return real(*args, **kwargs)  # type: ignore[operator]
+        return run
+
+    monkeypatch.setattr(fastbuild, "build", trying(fastbuild.build))
+    build_site([inputs], tmp_path / "site", config_file=CONFIG, cache_dir=cache)
+    assert len(refused) == 1  # runbook build, in its MkDocs build
+    # plain mkdocs build: while the plugin generates, and it prunes after the build
+    monkeypatch.setattr(site, "generate", trying(site.generate))
+    stale = entry(cache, "page", "ff" + "0" * 62, days=31)
+    age(cache / p.STAMP, 2)
+    config = load_config(config_file=str(CONFIG), site_dir=str(tmp_path / "mkdocs"))
+    plugin = _plugin(config)
+    plugin.config.inputs = [str(inputs)]
+    plugin.config.cache_dir = str(cache)
+    config.plugins.on_startup(command="build", dirty=False)
+    try:
+        build(config)
+    finally:
+        config.plugins.on_shutdown()
+    assert len(refused) == 2
+    assert not stale.exists()
+
+
+def test_a_negative_age_in_mkdocs_yml_is_refused(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    from runbook.errors import RunbookError
+    from runbook.site import build_site
+
+    for folder in ("docs", "overrides", "templates"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    config = tmp_path / "mkdocs.yml"
+    config.write_text(CONFIG.read_text(encoding="utf-8").replace(
+        "cache_dir: .cache/runbook", "cache_dir: .cache/runbook\n      cache_max_age_days: -1"),
+        encoding="utf-8")
+    with pytest.raises(RunbookError, match="configuration error"):
+        build_site([ROOT / "inputs" / "contoso.yaml"], tmp_path / "site", config_file=config)
+    assert "option 'cache_max_age_days': expected 0 (keep everything) or a number of days, " \
+           "not -1" in caplog.text
+
+
 def test_the_command_prunes_and_refuses_while_a_build_runs(tmp_path: Path) -> None:
     cache = tmp_path / ".cache" / "runbook"
     old = entry(cache, "page", "aa01", days=31)
@@ -271,3 +424,11 @@ def test_the_command_prunes_and_refuses_while_a_build_runs(tmp_path: Path) -> No
                                    "prune it once the build has finished")
     assert "removed 0 file(s)" in run("--older-than", "40").stdout and old.exists()
     assert "removed 1 file(s)" in run().stdout and not old.exists()
+    # cache_max_age_days: 0 turns pruning off, for the command too unless told a number
+    again = entry(cache, "page", "aa01", days=31)
+    (tmp_path / "mkdocs.yml").write_text(CONFIG.read_text(encoding="utf-8").replace(
+        "cache_dir: .cache/runbook", "cache_dir: .cache/runbook\n      cache_max_age_days: 0"),
+        encoding="utf-8")
+    off = run()
+    assert off.returncode == 0 and "pruning is turned off" in off.stdout and again.exists()
+    assert "removed 1 file(s)" in run("--older-than", "30").stdout and not again.exists()
