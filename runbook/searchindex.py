@@ -121,6 +121,10 @@ def _fingerprint(cls: type, element: type | None = None, section: type | None = 
     section = section or material_search.Section
     methods = [vars(cls)[name] for name in (
         "__init__", "handle_starttag", "handle_endtag", "handle_data")]
+    # Material's parser inherits HTMLParser's: FastParser._run relies on it (void tags
+    # written "<br/>" are then no-ops), so a parser of its own would change the digest.
+    if "handle_startendtag" in vars(cls):
+        methods.append(vars(cls)["handle_startendtag"])
     methods += [vars(element)[name] for name in ("__init__", "__eq__", "__hash__",
                                                  "is_excluded")]
     methods += [vars(section)[name] for name in ("__init__", "is_excluded")]

@@ -385,6 +385,16 @@ def test_the_handlers_are_faster_restatements_of_materials() -> None:
         setattr(Changed, name, vars(material_search.Parser)[name])
     assert searchindex._fingerprint(Changed) != searchindex.CHECKED_HANDLERS
 
+    # A start-end handler of its own too (the one-loop path takes "<br/>" as nothing).
+    class WithStartEnd(material_search.Parser):
+        def handle_startendtag(self, tag: str, attrs: Any) -> None:
+            self.handle_starttag(tag, attrs)
+
+    for name in ("__init__", "handle_starttag", "handle_endtag", "handle_data"):
+        setattr(WithStartEnd, name, vars(material_search.Parser)[name])
+    assert searchindex._fingerprint(WithStartEnd) != searchindex.CHECKED_HANDLERS
+    assert searchindex._fingerprint(material_search.Parser) == searchindex.CHECKED_HANDLERS
+
     # Nor with elements that stop comparing by tag, which the handlers' counts stand for.
     class ByIdentity(material_search.Element):
         def __eq__(self, other: object) -> bool:
