@@ -26,6 +26,7 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from .errors import RunbookError
+from .prune import DEFAULT_MAX_AGE_DAYS
 
 log = logging.getLogger("mkdocs.plugins.runbook")
 
@@ -51,7 +52,7 @@ class RunbookPluginConfig(Config):
     cache_dir = c.Type(str, default=".cache/runbook")
     # Cache files no build has used for this many days are removed, once a day after a
     # build (runbook.prune); 0 keeps everything.
-    cache_max_age_days = _Days(default=30)
+    cache_max_age_days = _Days(default=DEFAULT_MAX_AGE_DAYS)
 
 
 @dataclass(frozen=True)

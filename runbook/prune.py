@@ -252,9 +252,9 @@ def prune(root: Path, max_age_days: float, *, dry_run: bool = False,
 
 def _remove_empty_folders(folder: Path) -> None:
     """Remove the empty folders under ``folder`` (key prefixes, scratch folders)."""
-    for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
-        if dirpath != str(folder) and not dirnames and not filenames:
-            with contextlib.suppress(OSError):  # filled meanwhile, or not ours
+    for dirpath, _, _ in os.walk(folder, topdown=False):  # a folder after its subfolders
+        if dirpath != str(folder):
+            with contextlib.suppress(OSError):  # not empty, or not ours
                 os.rmdir(dirpath)
 
 

@@ -162,11 +162,16 @@ def test_only_runbooks_own_folders_are_pruned(tmp_path: Path) -> None:
             "runbook.render", "runbook.render.global"} <= p.namespaces()
 
 
-def test_emptied_key_folders_go_too(tmp_path: Path) -> None:
+def test_emptied_folders_go_too(tmp_path: Path) -> None:
     entry(tmp_path, "page", "aa01", days=31)
     kept = entry(tmp_path, "page", "bb01")
+    scratch = tmp_path / "diagrams" / ".dot-x" / "sub"  # left by a killed build
+    scratch.mkdir(parents=True)
+    (scratch / "a.gv").write_text("x")
+    age(scratch / "a.gv", 31)
     p.prune(tmp_path, 30)
     assert not (tmp_path / "page" / "aa").exists() and kept.exists()
+    assert not (tmp_path / "diagrams" / ".dot-x").exists() and (tmp_path / "diagrams").exists()
 
 
 def test_a_file_that_cannot_be_removed_is_counted_and_the_prune_goes_on(
