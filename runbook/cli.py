@@ -296,21 +296,11 @@ def cache_prune(days: int | None, dry_run: bool, config_file: Path) -> None:
     build that needs it: the site comes out the same. Exits 1, removing nothing, while a
     build is using the cache.
     """
-    from mkdocs.config import load_config
-    from mkdocs.exceptions import Abort, ConfigurationError
-
     from .prune import prune
-    from .site import _plugin
+    from .site import load_configuration
 
-    if not config_file.is_file():
-        raise RunbookError(f"{config_file}: no such MkDocs configuration (run from the project "
-                           "folder or name it)")
-    try:
-        config = load_config(config_file=str(config_file))
-    except (ConfigurationError, Abort) as exc:
-        raise RunbookError(f"{config_file}: {exc}") from None
-    plugin = _plugin(config)
-    root = (config_file.resolve().parent / plugin.config.cache_dir).resolve()
+    _, plugin, base = load_configuration(config_file)
+    root = (base / plugin.config.cache_dir).resolve()
     age = plugin.config.cache_max_age_days if days is None else days
     if age == 0 and days is None:
         click.echo(f"{root}: pruning is turned off (cache_max_age_days: 0 in {config_file}); "

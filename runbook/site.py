@@ -115,6 +115,24 @@ def _plugin(config: object) -> RunbookPlugin:
     raise RunbookError("mkdocs.yml does not enable the runbook plugin (plugins: - runbook)")
 
 
+def load_configuration(config_file: Path, *, strict: bool = True
+                       ) -> tuple[Any, RunbookPlugin, Path]:
+    """``mkdocs.yml`` loaded: the MkDocs configuration, its runbook plugin, and the folder
+    its relative paths start from. Raises :class:`RunbookError` for a missing or invalid
+    file, or one that does not enable the plugin."""
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import Abort, ConfigurationError
+
+    if not config_file.is_file():
+        raise RunbookError(f"{config_file}: no such MkDocs configuration (run from the project "
+                           "folder or name it)")
+    try:
+        config = load_config(config_file=str(config_file), strict=strict)
+    except (ConfigurationError, Abort) as exc:
+        raise RunbookError(f"{config_file}: {exc}") from None
+    return config, _plugin(config), Path(config.config_file_path).resolve().parent
+
+
 def build_site(
     inputs: list[Path],
     output: Path,
@@ -137,23 +155,12 @@ def build_site(
     a rebuild redoes only what changed. ``progress`` is a :class:`runbook.progress.Progress`.
     The output is the same, byte for byte, whatever the jobs and the cache.
     """
-    from mkdocs.config import load_config
-    from mkdocs.exceptions import Abort, ConfigurationError
-
     from .cache import Builder, Cache
     from .parallel import default_jobs
     from .prune import prune_if_due, using
 
-    if not config_file.is_file():
-        raise RunbookError(f"{config_file}: no such MkDocs configuration (run from the project "
-                           "folder or name it)")
-    try:
-        # site_dir is set to the staging folder below, once the inputs are known to be valid.
-        config = load_config(config_file=str(config_file), strict=strict)
-    except (ConfigurationError, Abort) as exc:
-        raise RunbookError(f"{config_file}: {exc}") from None
-    plugin = _plugin(config)
-    base = Path(config.config_file_path).resolve().parent
+    # site_dir is set to the staging folder below, once the inputs are known to be valid.
+    config, plugin, base = load_configuration(config_file, strict=strict)
     cache_root = (cache_dir or base / plugin.config.cache_dir).resolve()
     builder = Builder(Cache(cache_root), jobs=jobs or default_jobs(), progress=progress,
                       spill_dir=cache_root / "files")

@@ -247,6 +247,22 @@ SITES = ("contoso.yaml", "adatum-im.yaml")
 CONFIG = ROOT / "mkdocs.yml"
 
 
+def project(folder: Path, max_age: int | None = None) -> Path:
+    """A project in ``folder``: this one's mkdocs.yml (with ``cache_max_age_days:
+    max_age``, if given) and links to its docs, overrides and templates; its mkdocs.yml."""
+    for name in ("docs", "overrides", "templates"):
+        if not (folder / name).exists():
+            (folder / name).symlink_to(ROOT / name)
+    text = CONFIG.read_text(encoding="utf-8")
+    if max_age is not None:
+        text = text.replace("cache_dir: .cache/runbook",
+                            f"cache_dir: .cache/runbook\n      cache_max_age_days: {max_age}")
+        assert f"cache_max_age_days: {max_age}" in text
+    config = folder / "mkdocs.yml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
 def tree(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder``, except the build date in sitemap.xml.gz's header."""
     files = {}
@@ -328,14 +344,7 @@ def test_runbook_build_prunes_once_a_day_as_the_plugin_says(built: tuple[Path, P
     shutil.copytree(cold_cache, cache)
     stale = entry(cache, "page", "ff" + "0" * 62, days=31)
     age(cache / p.STAMP, 2)
-    config = tmp_path / "mkdocs.yml"
-    text = CONFIG.read_text(encoding="utf-8")
-    for folder in ("docs", "overrides", "templates"):
-        (tmp_path / folder).symlink_to(ROOT / folder)
-    config.write_text(text.replace("cache_dir: .cache/runbook",
-                                   "cache_dir: .cache/runbook\n      cache_max_age_days: 0"),
-                      encoding="utf-8")
-    assert "cache_max_age_days: 0" in config.read_text(encoding="utf-8")
+    config = project(tmp_path, max_age=0)
     build_site([inputs], tmp_path / "off", config_file=config, cache_dir=cache)
     assert stale.exists()  # turned off
     build_site([inputs], tmp_path / "on", config_file=CONFIG, cache_dir=cache)
@@ -391,12 +400,7 @@ def test_a_negative_age_in_mkdocs_yml_is_refused(tmp_path: Path,
     from runbook.errors import RunbookError
     from runbook.site import build_site
 
-    for folder in ("docs", "overrides", "templates"):
-        (tmp_path / folder).symlink_to(ROOT / folder)
-    config = tmp_path / "mkdocs.yml"
-    config.write_text(CONFIG.read_text(encoding="utf-8").replace(
-        "cache_dir: .cache/runbook", "cache_dir: .cache/runbook\n      cache_max_age_days: -1"),
-        encoding="utf-8")
+    config = project(tmp_path, max_age=-1)
     with pytest.raises(RunbookError, match="configuration error"):
         build_site([ROOT / "inputs" / "contoso.yaml"], tmp_path / "site", config_file=config)
     assert "option 'cache_max_age_days': expected 0 (keep everything) or a number of days, " \
@@ -406,9 +410,7 @@ def test_a_negative_age_in_mkdocs_yml_is_refused(tmp_path: Path,
 def test_the_command_prunes_and_refuses_while_a_build_runs(tmp_path: Path) -> None:
     cache = tmp_path / ".cache" / "runbook"
     old = entry(cache, "page", "aa01", days=31)
-    shutil.copy(CONFIG, tmp_path / "mkdocs.yml")
-    for folder in ("docs", "overrides"):
-        (tmp_path / folder).symlink_to(ROOT / folder)
+    project(tmp_path)
     runbook = [sys.executable, "-c", "from runbook.cli import main; main()", "cache", "prune"]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -431,9 +433,7 @@ def test_the_command_prunes_and_refuses_while_a_build_runs(tmp_path: Path) -> No
     assert "removed 1 file(s)" in run().stdout and not old.exists()
     # cache_max_age_days: 0 turns pruning off, for the command too unless told a number
     again = entry(cache, "page", "aa01", days=31)
-    (tmp_path / "mkdocs.yml").write_text(CONFIG.read_text(encoding="utf-8").replace(
-        "cache_dir: .cache/runbook", "cache_dir: .cache/runbook\n      cache_max_age_days: 0"),
-        encoding="utf-8")
+    project(tmp_path, max_age=0)
     off = run()
     assert off.returncode == 0 and "pruning is turned off" in off.stdout and again.exists()
     assert "removed 1 file(s)" in run("--older-than", "30").stdout and not again.exists()
