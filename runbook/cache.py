@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .parallel import default_jobs, map_chunks, release_memory
-from .verdicts import code_fingerprint, digest, mark_used
+from .verdicts import code_fingerprint, digest, read_used
 
 Produce = Callable[..., dict[str, bytes]]
 
@@ -106,15 +106,11 @@ class Cache:
         """The entry's bytes, or None (counted as a hit or a miss of ``namespace``)."""
         # A rebuild reads thousands of entries: a plain string path, not pathlib's objects.
         path = f"{self._root}/{namespace}/{key[:2]}/{key}"
-        try:
-            with open(path, "rb") as stream:
-                data = stream.read()
-                mtime = os.fstat(stream.fileno()).st_mtime
-        except OSError:
+        data = read_used(path)
+        if data is None:
             self.misses[namespace] += 1
             return None
         self.hits[namespace] += 1
-        mark_used(path, mtime)
         return data
 
     def put(self, namespace: str, key: str, data: bytes) -> None:

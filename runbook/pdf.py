@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RunbookError, ToolMissing
-from .verdicts import mark_used
+from .verdicts import read_used
 
 
 class PdfFailed(RunbookError):
@@ -77,14 +77,8 @@ def cached_pdf(html: str, workdir: Path | None) -> bytes:
 
     digest = hashlib.sha256(f"weasyprint {weasyprint.__version__}\n{html}".encode()).hexdigest()
     path = Path(workdir) / "pdf" / f"{digest}.pdf"
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read()
-            mtime = os.fstat(stream.fileno()).st_mtime
-    except OSError:
-        pass
-    else:
-        mark_used(path, mtime)
+    data = read_used(path)
+    if data is not None:
         return data
     data = html_to_pdf(html)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -278,6 +278,19 @@ def mark_used(path: str | os.PathLike[str], mtime: float) -> None:
             os.utime(path)
 
 
+def read_used(path: str | os.PathLike[str]) -> bytes | None:
+    """The bytes of the cache file ``path``, marked as used (:func:`mark_used`); None when
+    it cannot be read."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+            mtime = os.fstat(stream.fileno()).st_mtime
+    except OSError:
+        return None
+    mark_used(path, mtime)
+    return data
+
+
 class Store:
     """Verdicts under ``<root>/validate/<key[:2]>/<key>``; a failure to write is ignored."""
 
@@ -289,18 +302,12 @@ class Store:
 
     def get(self, key: str, file: str) -> Verdict | None:
         """The stored verdict, or None (absent, unreadable or damaged: a miss)."""
-        path = self._path(key)
+        raw = read_used(self._path(key))
         try:
-            with open(path, "rb") as stream:
-                raw = stream.read()
-                mtime = os.fstat(stream.fileno()).st_mtime
-            data = marshal.loads(raw)
-        except (OSError, EOFError, ValueError, TypeError):
+            data = marshal.loads(raw) if raw is not None else None
+        except (EOFError, ValueError, TypeError):
             return None
-        verdict = Verdict.from_data(data, file)
-        if verdict is not None:
-            mark_used(path, mtime)
-        return verdict
+        return Verdict.from_data(data, file) if data is not None else None
 
     def put(self, key: str, verdict: Verdict) -> None:
         """Store atomically: a temporary file renamed into place."""
