@@ -214,7 +214,7 @@ def _log_mkdocs(level: int) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--output", type=click.Path(path_type=Path),
               default=Path("site"), show_default=True, help="Folder to write the site to.")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of template overrides (default: the plugin's, templates/).")
@@ -225,14 +225,18 @@ def _log_mkdocs(level: int) -> None:
 @click.option("-q", "--quiet", is_flag=True,
               help="Print nothing but problems: no progress display (shown only on a "
                    "terminal anyway), no closing line.")
+@click.option("--allow-empty", is_flag=True,
+              help="Publish a site even when the inputs hold no topology file.")
 @reports_errors
 def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
-          config_file: Path, jobs: int | None, quiet: bool) -> None:
+          config_file: Path, jobs: int | None, quiet: bool, allow_empty: bool) -> None:
     """Build the site from topology files (default: every file under inputs/).
 
     Validates every file first; on any problem nothing is written and the previous site
-    stays as it was. Sites whose topology, templates and generator are unchanged since the
-    last build come from the cache (.cache/runbook/); the output is the same either way.
+    stays as it was. The output folder must be a folder of its own: runbook refuses one that
+    is, holds or lies in the project's sources, or that holds files it did not write.
+    Sites whose topology, templates and generator are unchanged since the last build come
+    from the cache (.cache/runbook/); the output is the same either way.
     """
     import logging
 
@@ -243,7 +247,7 @@ def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
     targets = list(paths) or [Path(DEFAULT_INPUTS)]
     progress = Progress(quiet=quiet)
     site = build_site(targets, output, templates=templates, config_file=config_file,
-                      jobs=jobs, progress=progress)
+                      jobs=jobs, progress=progress, allow_empty=allow_empty)
     progress.finish()
     if not quiet:
         click.echo(f"built {site}")

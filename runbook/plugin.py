@@ -194,10 +194,13 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         return context
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
-        """Prune the cache once a day, after a plain ``mkdocs build`` (``runbook build``
-        prunes after swapping its site in)."""
+        """Mark the site as runbook's (so ``runbook build`` may replace it) and prune the
+        cache once a day, after a plain ``mkdocs build`` (``runbook build`` prunes after
+        swapping its site in)."""
         from .prune import prune_if_due
+        from .publish import mark
 
+        mark(Path(config.site_dir))
         if self._preloaded is None:
             prune_if_due(self._path(self.config.cache_dir), self.config.cache_max_age_days)
 

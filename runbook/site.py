@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import RunbookError
+from .publish import check_output, describe_os_error, git_root, mark, staging_folder, swap
+from .verdicts import discover
 
 if TYPE_CHECKING:
     from .api import Site
@@ -143,6 +143,7 @@ def build_site(
     jobs: int | None = None,
     cache_dir: Path | None = None,
     progress: Any = None,
+    allow_empty: bool = False,
 ) -> Path:
     """Build the whole site from ``inputs`` into ``output`` with MkDocs; return ``output``.
 
@@ -154,6 +155,11 @@ def build_site(
     plugin's ``cache_dir``) keeps plans, producers' files and pages of unchanged sites, so
     a rebuild redoes only what changed. ``progress`` is a :class:`runbook.progress.Progress`.
     The output is the same, byte for byte, whatever the jobs and the cache.
+
+    ``output`` is refused (:class:`~runbook.publish.OutputRefused`) when it is, holds or lies
+    in the project's sources, or holds files runbook did not write; inputs with no topology
+    are refused unless ``allow_empty``. An operating-system failure (a read-only folder, a
+    full disk) is one :class:`RunbookError` line, and the previous site stays.
     """
     from .cache import Builder, Cache
     from .parallel import default_jobs
@@ -164,10 +170,38 @@ def build_site(
     cache_root = (cache_dir or base / plugin.config.cache_dir).resolve()
     builder = Builder(Cache(cache_root), jobs=jobs or default_jobs(), progress=progress,
                       spill_dir=cache_root / "files")
-    with using(cache_root):  # no prune while this build reads and writes the cache
-        _build(config, plugin, base, inputs, output, templates, builder, progress)
+    output = _checked_output(output, config, plugin, base, inputs, templates, cache_root)
+    if not allow_empty and not discover(inputs):
+        names = ", ".join(map(str, inputs))
+        raise RunbookError(f"{names}: no topology files (*.yaml); nothing was built and the "
+                           "previous site stays (--allow-empty publishes an empty site)")
+    try:
+        with using(cache_root):  # no prune while this build reads and writes the cache
+            _build(config, plugin, base, inputs, output, templates, builder, progress)
+    except OSError as exc:
+        raise RunbookError(describe_os_error(exc, f"{output}: the site was not built, the "
+                                             "previous one stays")) from None
     prune_if_due(cache_root, plugin.config.cache_max_age_days)
     return output
+
+
+def _checked_output(output: Path, config: Any, plugin: RunbookPlugin, base: Path,
+                    inputs: list[Path], templates: Path | None, cache_root: Path) -> Path:
+    """``output`` resolved, once it is known that building there loses no user file."""
+    sources = [("docs folder", Path(config.docs_dir)), ("cache folder", cache_root)]
+    for item in inputs:
+        sources.append(("inputs", item if item.is_dir() else item.parent))
+    for folder in (templates, base / plugin.config.templates):
+        if folder is not None and folder.is_dir():
+            sources.append(("templates folder", folder))
+    custom_dir = config.theme.custom_dir
+    if custom_dir:
+        sources.append(("theme overrides", Path(custom_dir)))
+    roots = [("configuration's folder", base)]
+    repo = git_root(base)
+    if repo is not None:
+        roots.append(("git work tree", repo))
+    return check_output(output, sources=sources, roots=roots)
 
 
 def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], output: Path,
@@ -180,10 +214,8 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
 
     cache_root = builder.cache.root
     sites = load_sites(inputs, builder)
-    output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.new-", dir=output.parent))
-    try:
+    with staging_folder(output) as staging:
         config.site_dir = str(staging)
         plugin.config.inputs = [str(p.resolve()) for p in inputs]
         plugin.config.cache_dir = str(cache_root)
@@ -202,24 +234,5 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
             raise SiteBuildFailed(f"mkdocs build failed: {exc}") from None
         finally:
             config.plugins.on_shutdown()
-        _swap(staging, output)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-
-
-def _swap(new: Path, output: Path) -> None:
-    """Put ``new`` in place of ``output``: rename the old one away, rename in, remove old."""
-    old = None
-    if output.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
-        old.rmdir()
-        output.rename(old)
-    try:
-        new.rename(output)
-    except OSError:
-        if old is not None:
-            old.rename(output)
-        raise
-    if old is not None:
-        shutil.rmtree(old)
+        mark(staging)
+        swap(staging, output)

@@ -1,0 +1,158 @@
+"""Where a built site may go, and putting it there without losing anything.
+
+``runbook build`` writes the site into a staging folder beside the output and swaps it in
+only when the build succeeded. Before anything is written, :func:`check_output` refuses an
+output folder that would replace the user's own files: the project's sources (docs, inputs,
+templates, the configuration's folder, the git work tree) or a folder ``runbook`` did not
+write. A folder counts as written by ``runbook`` when it holds :data:`MARKER`.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import RunbookError
+
+MARKER = ".runbook-site"
+MARKER_TEXT = "This folder is a site built by runbook; runbook build replaces it as a whole.\n"
+STAGING_PREFIXES = (".new-", ".old-")
+
+
+class OutputRefused(RunbookError):
+    """The output folder would overwrite files that are not a runbook site."""
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_output(output: Path, *, sources: Iterable[tuple[str, Path]],
+                 roots: Iterable[tuple[str, Path]]) -> Path:
+    """``output`` resolved, or :class:`OutputRefused` when building there would lose files.
+
+    ``sources`` (name, folder) may be neither the output, inside it, nor contain it;
+    ``roots`` (the configuration's folder, the git work tree) may be neither the output nor
+    inside it (a site folder inside the project is the usual place). An existing output
+    that is not empty must hold :data:`MARKER`.
+    """
+    out = output.resolve()
+    for name, folder in roots:
+        folder = folder.resolve()
+        if _within(folder, out):
+            what = "is" if out == folder else "contains"
+            raise OutputRefused(f"{output}: the output folder {what} the {name} ({folder}); "
+                                "building there would replace it. Choose a folder of its "
+                                "own with -o, such as site")
+    for name, folder in sources:
+        folder = folder.resolve()
+        if _within(out, folder) or _within(folder, out):
+            where = "is" if out == folder else "contains" if _within(folder, out) else "lies in"
+            raise OutputRefused(f"{output}: the output folder {where} the {name} ({folder}); "
+                                "building there would replace it. Choose another folder "
+                                "with -o, such as site")
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise OutputRefused(f"{output}: exists and is not a folder; remove it or choose "
+                            "another with -o")
+    if out.is_dir() and not (out / MARKER).is_file() and any(out.iterdir()):
+        raise OutputRefused(f"{output}: holds files runbook did not write (no {MARKER} in it); "
+                            "building would replace them. Empty or remove the folder, or "
+                            "choose another with -o")
+    return out
+
+
+def git_root(start: Path) -> Path | None:
+    """The work tree root of the git checkout holding ``start``, found without running git."""
+    for folder in (start.resolve(), *start.resolve().parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+@contextmanager
+def staging_folder(output: Path) -> Iterator[Path]:
+    """A new, locked staging folder beside ``output``, removed on the way out.
+
+    The lock tells :func:`remove_stale_staging` of another build that the folder is in use;
+    a build killed mid-way loses its lock with its process, and the next build removes it.
+    """
+    remove_stale_staging(output)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.new-", dir=output.parent))
+    fd = os.open(staging, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield staging
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+        os.close(fd)
+
+
+def remove_stale_staging(output: Path) -> list[Path]:
+    """Remove the staging folders of ``output`` that no running build holds; return them."""
+    removed = []
+    prefixes = tuple(f".{output.name}{p}" for p in STAGING_PREFIXES)
+    try:
+        entries = list(output.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in sorted(entries):
+        if not entry.name.startswith(prefixes) or entry.is_symlink() or not entry.is_dir():
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a running build holds it
+        try:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def mark(staging: Path) -> None:
+    """Write :data:`MARKER` into a site being built."""
+    (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+
+
+def swap(new: Path, output: Path) -> None:
+    """Put ``new`` in place of ``output``: rename the old one away, rename in, remove old."""
+    old = None
+    if output.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+        old.rmdir()
+        output.rename(old)
+    try:
+        new.rename(output)
+    except OSError:
+        if old is not None:
+            old.rename(output)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def describe_os_error(exc: OSError, what: str) -> str:
+    """One line for an operating-system failure while ``what`` (no traceback)."""
+    reason = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.EROFS: "the file system is read-only",
+        errno.ENAMETOOLONG: "a file name is too long",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{what}: {reason}{where}"
