@@ -164,9 +164,9 @@ def generate(n: int, seed: int = 1) -> list[dict[str, Any]]:
 def plans(topologies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Validate each topology dict and return its plan dict (raises if one is invalid)."""
     from runbook.errors import ValidationFailed
-    from runbook.loader import Source
-    from runbook.plan import Provenance, build_plan
-    from runbook.validate import check_source
+    from runbook.plan.derive import Provenance, build_plan
+    from runbook.topology.loader import Source
+    from runbook.topology.validate import check_source
 
     out = []
     for data in topologies:

@@ -5,7 +5,7 @@ Run: ``.venv/bin/python bench/diagrams.py [--sites 200] [--seed 1]``
 Prints the cold diagram stage (no cache: build the DOT sources, render, read back), the
 baseline (a single ``dot -Tsvg -O`` over the same ``.dot`` files), their ratio, the warm
 (cached) stage, and whether the single-process batch gives the same bytes twice: it does not
-on Graphviz 2.43, which is why the stage lays graphs out through ``runbook.gvc`` (ids that
+on Graphviz 2.43, which is why the stage lays graphs out through ``runbook.outputs.gvc`` (ids that
 follow the source) or, without it, runs one ``dot`` per file.
 """
 
@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus
 
-from runbook import diagram, gvc
+from runbook.outputs import diagrams as diagram
+from runbook.outputs import gvc
 
 
 def _batch(folder: Path, names: list[str]) -> float:

@@ -6,7 +6,7 @@ N/10 sites (``--compare``) for the linearity ratios, so one run prints every fig
 For each size it writes the seeded corpus (``bench/corpus.py``) as YAML files into a fresh git
 repository in a temporary folder, then builds cold (empty cache) exactly as ``runbook build``
 does: validate and plan, each producer (render, diagrams, exports, documents), then the MkDocs
-build (:mod:`runbook.fastbuild`). Per stage it prints the wall time, the CPU time of this
+build (:mod:`runbook.site.fastbuild`). Per stage it prints the wall time, the CPU time of this
 process and its children (``os.times``), and peak resident memory: of this process (Linux
 VmHWM, reset before each stage through ``/proc/self/clear_refs``) and of the largest worker
 process (each forked worker reports its own VmHWM). Then it edits one topology and rebuilds
@@ -43,17 +43,18 @@ sys.path.insert(0, str(ROOT / "bench"))
 import corpus  # noqa: E402
 import yaml  # noqa: E402
 
-from runbook import fastbuild, parallel  # noqa: E402
-from runbook.cache import (  # noqa: E402
+from runbook.engine import parallel  # noqa: E402
+from runbook.engine.store import Cache  # noqa: E402
+from runbook.site import fastbuild  # noqa: E402
+from runbook.site.generate import (  # noqa: E402
     Builder,
-    Cache,
     load_sites,
     produce_cached,
     spilled_names,
 )
 
-PRODUCERS = (("render", "runbook.render"), ("diagrams", "runbook.diagram"),
-             ("exports", "runbook.exports"), ("documents", "runbook.documents"))
+PRODUCERS = (("render", "runbook.outputs.pages"), ("diagrams", "runbook.outputs.diagrams"),
+             ("exports", "runbook.outputs.exports"), ("documents", "runbook.outputs.documents"))
 GENERATOR = ("validate", "plan", "render", "diagrams", "exports")
 MB = 1024 * 1024
 
@@ -118,7 +119,7 @@ def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Pa
 
     from mkdocs.config import load_config
 
-    from runbook.site import _plugin, _swap
+    from runbook.site.build import _plugin, _swap
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
@@ -159,7 +160,7 @@ def build(meter: Meter, inputs: Path, out: Path, cache_dir: Path, jobs: int, pre
     listing: list[frozenset[str]] = []
 
     def spilled() -> frozenset[str]:
-        # As runbook.cache.produce_all: one listing of the spill folder, timed in the first
+        # As runbook.site.generate.produce_all: one listing of the spill folder, timed in the first
         # producer's stage.
         if not listing:
             listing.append(spilled_names(builder))
@@ -191,7 +192,8 @@ def bare_jinja(sites: list[Any]) -> float:
     from dataclasses import asdict as dc_asdict
 
     from runbook import __version__
-    from runbook.render import INDEX_TEMPLATE, make_environment, site_pages
+    from runbook.outputs.pages import INDEX_TEMPLATE, site_pages
+    from runbook.outputs.templating import make_environment
 
     env = make_environment(ROOT / "templates")
     plans = [s.plan.to_dict() for s in sites]
@@ -220,14 +222,10 @@ def one_dot(generated: dict[str, Any], folder: Path) -> tuple[float, int]:
     return time.perf_counter() - start, len(names)
 
 
-# What any pydantic validator pays before its first field: the imports, one one-field model
-# class (the first class loads pydantic's schema machinery), plugin discovery skipped as
-# `runbook validate` skips it. The floor under ratio 4's cold case, measured beside it.
+# What any pydantic validator pays before its first field: the imports and one one-field model
+# class (the first class loads pydantic's schema machinery). The floor under ratio 4's cold
+# case, measured beside it.
 ONE_MODEL = """\
-from runbook.verdicts import skip_plugin_discovery
-import os
-os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
-skip_plugin_discovery()
 import yaml
 from pydantic import BaseModel
 class One(BaseModel):
@@ -297,7 +295,7 @@ def edit_one(paths: list[Path]) -> Path:
 
 def pdf_sample(inputs: Path, sample: int, jobs: int, root: Path) -> dict[str, float]:
     """Measure the real documents stage (PDF layout included) on ``sample`` sites."""
-    from runbook import documents
+    from runbook.outputs import documents
 
     folder = root / f"pdf-sample-{sample}"
     folder.mkdir()
@@ -307,7 +305,8 @@ def pdf_sample(inputs: Path, sample: int, jobs: int, root: Path) -> dict[str, fl
     sites = load_sites([folder], builder)
     meter = Meter()
     files = meter.run("documents", lambda: produce_cached(
-        "runbook.documents", documents.produce, sites, root / "pdf-cache", ROOT / "templates",
+        "runbook.outputs.documents", documents.produce, sites, root / "pdf-cache",
+        ROOT / "templates",
         builder))
     pdfs = [v for k, v in files.items() if k.endswith(".pdf")]
     row = meter.rows[0]
@@ -319,10 +318,10 @@ class Placeholders:
     """Swap WeasyPrint for fixed-size placeholder bytes (``--pdf sample``)."""
 
     def __init__(self, size: int) -> None:
-        import runbook.pdf
+        import runbook.outputs.pdf
 
-        self.module = runbook.pdf
-        self.real = runbook.pdf.html_to_pdf
+        self.module = runbook.outputs.pdf
+        self.real = runbook.outputs.pdf.html_to_pdf
         self.size = size
 
     def __enter__(self) -> None:
@@ -377,10 +376,11 @@ def _cold(n: int, base: Path, inputs: Path, jobs: int, pdf: str, pdf_size: int,
         serial = Meter()
         with Placeholders(pdf_size):
             builder = Builder(Cache(base / "cache-serial"), jobs=1)
-            import runbook.render as render_module
+            import runbook.outputs.pages as render_module
 
             serial.run("render", lambda: produce_cached(
-                "runbook.render", render_module.produce, cold["sites"], base / "cache-serial",
+                "runbook.outputs.pages", render_module.produce, cold["sites"],
+                base / "cache-serial",
                 ROOT / "templates", builder))
         result["render_serial"] = serial.rows[0].wall
         result["dot"], result["dot_files"] = one_dot(cold["generated"], base / "dot-baseline")
@@ -472,9 +472,9 @@ def main() -> None:
     # files change while the benchmark runs.
     import importlib
 
-    from runbook.cache import code_fingerprint, tools_fingerprint
+    from runbook.site.generate import code_fingerprint, tools_fingerprint
 
-    for module in ("runbook.site", "runbook.plugin", *(m for _, m in PRODUCERS)):
+    for module in ("runbook.site.build", "runbook.site.plugin", *(m for _, m in PRODUCERS)):
         importlib.import_module(module)
     code_fingerprint()
     tools_fingerprint()

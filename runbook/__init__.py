@@ -1,29 +1,43 @@
 """runbook: site-specific OCS 2007 edge runbooks, diagrams and documents from a topology.
 
-The public API is small: validate topology files, derive a plan, render and build.
-Everything else may change between versions.
+The public API (:mod:`runbook.api`) and the plan's types are exported here; every other
+module may change between versions.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-# Nothing is imported here until it is used: `runbook validate` replaying cached verdicts
-# imports this package and must not pay for typing, dataclasses or the model (see entry.py).
+# Nothing is imported until it is used, so `runbook --help` does not load pydantic.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .api import Site, load_sites, plan_file
-    from .errors import Problem, RunbookError, ValidationFailed
+    from runbook.api import (
+        Site,
+        build_site,
+        change_request,
+        diff,
+        diff_revision,
+        export,
+        field_runbooks,
+        load_sites,
+        plan_file,
+        prune_cache,
+        topology_schema,
+        validate,
+        validate_and_report,
+    )
+    from runbook.errors import Problem, RunbookError, ValidationFailed
+    from runbook.plan.derive import Plan, Provenance
 
+_API = ("Site", "build_site", "change_request", "diff", "diff_revision", "export",
+        "field_runbooks", "load_sites", "plan_file", "prune_cache", "topology_schema",
+        "validate", "validate_and_report")
 _LAZY = {
-    "Problem": "errors",
-    "RunbookError": "errors",
-    "ValidationFailed": "errors",
-    "Site": "api",
-    "load_sites": "api",
-    "plan_file": "api",
+    **dict.fromkeys(_API, "api"),
+    **dict.fromkeys(("Problem", "RunbookError", "ValidationFailed"), "errors"),
+    **dict.fromkeys(("Plan", "Provenance"), "plan.derive"),
 }
 
 
@@ -36,11 +50,23 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Plan",
     "Problem",
+    "Provenance",
     "RunbookError",
     "Site",
     "ValidationFailed",
     "__version__",
+    "build_site",
+    "change_request",
+    "diff",
+    "diff_revision",
+    "export",
+    "field_runbooks",
     "load_sites",
     "plan_file",
+    "prune_cache",
+    "topology_schema",
+    "validate",
+    "validate_and_report",
 ]

@@ -1,56 +1,175 @@
-"""The library entry points the CLI, the MkDocs plugin and the tests call."""
+"""The library API: what the CLI, the MkDocs plugin and other programs call.
+
+Each function is one step of the flow, topology -> plan -> outputs -> site, and imports the
+stage it needs only when called, so ``runbook --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import ValidationFailed
-from .plan import Plan, Provenance, build_plan
-from .provenance import revisions
-from .validate import Loaded, load_all, load_topology, require_valid
+if TYPE_CHECKING:
+    from runbook.engine.progress import Progress
+    from runbook.plan.derive import Plan
+    from runbook.plan.diff import PlanDiff
+    from runbook.plan.sites import Site
+    from runbook.site.prune import Pruned
+    from runbook.topology.validate import Loaded
+
+Paper = Literal["a4", "letter"]
+
+__all__ = [
+    "Site",
+    "build_site",
+    "cache_settings",
+    "change_request",
+    "diff",
+    "diff_revision",
+    "discover",
+    "export",
+    "field_runbooks",
+    "format_diff",
+    "load_sites",
+    "plan_file",
+    "progress_display",
+    "prune_cache",
+    "summarize",
+    "topology_schema",
+    "validate",
+    "validate_and_report",
+]
 
 
-@dataclass
-class Site:
-    """A valid topology with its plan."""
+def __getattr__(name: str) -> Any:
+    # Site is imported when asked for: the validate path must not load pydantic for it.
+    if name == "Site":
+        from runbook.plan.sites import Site
 
-    loaded: Loaded
-    plan: Plan
-
-    @property
-    def slug(self) -> str:
-        """The site's slug, which names its pages and files."""
-        return self.plan.meta["site"]
-
-
-def _plan(item: Loaded, revision: str | None) -> Plan:
-    assert item.topology is not None
-    source = item.source.file
-    if Path(source).is_absolute():
-        # Outside the working folder and outside git: publish the name, not a local path.
-        source = Path(source).name
-    provenance = Provenance(source=source, revision=revision)
-    return build_plan(item.topology, provenance, [w.as_dict() for w in item.warnings])
+        return Site
+    raise AttributeError(f"module 'runbook.api' has no attribute {name!r}")
 
 
 def load_sites(paths: Iterable[Path | str]) -> list[Site]:
-    """Validate every topology under ``paths`` and plan each one, sorted by slug.
+    """Validate every topology under ``paths`` and plan each one, sorted by slug
+    (raises :class:`~runbook.errors.ValidationFailed` listing every problem)."""
+    from runbook.plan.sites import load_sites as load
 
-    Raises :class:`ValidationFailed` listing every error of every file if any is invalid.
-    """
-    results = require_valid(load_all(paths))
-    revs = revisions(r.path for r in results)
-    sites = [Site(r, _plan(r, revs.get(r.path.resolve()))) for r in results]
-    return sorted(sites, key=lambda s: s.slug)
+    return load(paths)
 
 
 def plan_file(path: Path | str) -> Plan:
-    """Validate one topology file and return its plan (raises :class:`ValidationFailed`)."""
-    item = load_topology(path)
-    if not item.ok:
-        raise ValidationFailed(f"{len(item.errors)} error(s) in {item.source.file}",
-                               item.errors)
-    revs = revisions([item.path])
-    return _plan(item, revs.get(item.path.resolve()))
+    """Validate one topology file and return its plan (raises ValidationFailed)."""
+    from runbook.plan.sites import plan_file as plan
+
+    return plan(path)
+
+
+def discover(paths: Iterable[Path | str]) -> list[Path]:
+    """The topology files named by ``paths``: files as given, folders searched for YAML."""
+    from runbook.topology.files import discover as find
+
+    return find(paths)
+
+
+def validate(paths: Iterable[Path | str]) -> list[Loaded]:
+    """Validate every topology under ``paths``: one result per file, problems collected."""
+    from runbook.topology.validate import load_all
+
+    return load_all(paths)
+
+
+def validate_and_report(files: list[Path], *, strict: bool = False, quiet: bool = False,
+                        use_cache: bool = True) -> int:
+    """Validate ``files``, print every problem as ``file:line:col: path: message``, and
+    return the exit status (0 valid, 1 invalid); ``runbook validate`` is this call."""
+    from runbook.topology.verdicts import run
+
+    return run(files, strict=strict, quiet=quiet, use_cache=use_cache)
+
+
+def build_site(inputs: list[Path], output: Path, **options: Any) -> Path:
+    """Build the whole site (see :func:`runbook.site.build.build_site` for ``options``)."""
+    from runbook.site.build import build_site as build
+
+    return build(inputs, output, **options)
+
+
+def export(plan: Plan, out_dir: Path) -> list[Path]:
+    """Write one site's exports (DNS, firewall, addressing, certificate requests)."""
+    from runbook.outputs.exports import write_exports
+
+    return write_exports(plan, out_dir)
+
+
+def change_request(file: Path, out_dir: Path, *, since: Path | None = None,
+                   since_git: str | None = None, paper: Paper = "a4") -> list[Path]:
+    """Write the change request of one topology (Markdown and PDF); the files written."""
+    from runbook.outputs.documents import write_change_request
+
+    return write_change_request(file, out_dir, since=since, since_git=since_git, paper=paper)
+
+
+def field_runbooks(files: Iterable[Path], out_dir: Path, *, paper: Paper = "a4") -> list[Path]:
+    """Write one printable field runbook PDF per site; the files written."""
+    from runbook.outputs.documents import write_field_runbooks
+
+    return write_field_runbooks(files, out_dir, paper=paper)
+
+
+def diff(old: Path, new: Path) -> PlanDiff:
+    """What changes between two topology files of one site."""
+    from runbook.plan.diff import diff_plans
+
+    return diff_plans(plan_file(old), plan_file(new))
+
+
+def format_diff(result: PlanDiff) -> str:
+    """A diff as the plain-text report ``runbook diff`` prints."""
+    from runbook.plan.diff import format_diff as text
+
+    return text(result)
+
+
+def diff_revision(file: Path, rev: str) -> PlanDiff:
+    """What changes between ``file`` as committed at git revision ``rev`` and ``file`` now."""
+    from runbook.plan.diff import diff_plans, load_plan_at_revision
+
+    return diff_plans(load_plan_at_revision(file, rev), plan_file(file))
+
+
+def prune_cache(root: Path, max_age_days: float, *, dry_run: bool = False) -> Pruned:
+    """Remove what no build used for ``max_age_days`` days from the cache at ``root``."""
+    from runbook.site.prune import prune
+
+    return prune(root, max_age_days, dry_run=dry_run)
+
+
+def cache_settings(config_file: Path) -> tuple[Path, int]:
+    """The cache folder and ``cache_max_age_days`` that ``config_file`` gives the plugin."""
+    from runbook.site.build import load_configuration
+
+    _, plugin, base = load_configuration(config_file)
+    return (base / plugin.config.cache_dir).resolve(), plugin.config.cache_max_age_days
+
+
+def summarize(plan: Plan) -> str:
+    """The short plain-text summary of a plan that ``runbook plan`` prints."""
+    from runbook.plan.summary import summarize as summary
+
+    return summary(plan)
+
+
+def topology_schema() -> dict[str, object]:
+    """The JSON Schema of a topology file, generated from the model."""
+    from runbook.topology.model import json_schema
+
+    return json_schema()
+
+
+def progress_display(*, quiet: bool = False) -> Progress:
+    """The progress display ``runbook build`` shows on a terminal."""
+    from runbook.engine.progress import Progress
+
+    return Progress(quiet=quiet)

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
-from .errors import RunbookError
+from runbook import __version__
+from runbook.errors import RunbookError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_INPUTS = "inputs"
@@ -59,14 +59,14 @@ def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, no_cache: bool)
     and the same runbook, pydantic and PyYAML, is not validated again: its result comes
     from the build cache (.cache/runbook/validate/ by default).
     """
-    from .verdicts import discover, run
+    from runbook.api import discover, validate_and_report
 
     targets = list(paths) or [Path(DEFAULT_INPUTS)]
     files = discover(targets)
     if not files:
         names = ", ".join(map(str, targets))
         raise click.UsageError(f"no topology files (*.yaml) found in {names}")
-    sys.exit(run(files, strict=strict, quiet=quiet, use_cache=not no_cache))
+    sys.exit(validate_and_report(files, strict=strict, quiet=quiet, use_cache=not no_cache))
 
 
 @main.command()
@@ -75,8 +75,7 @@ def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, no_cache: bool)
 @reports_errors
 def plan(file: Path, as_json: bool) -> None:
     """Show the plan derived from one topology FILE."""
-    from .api import plan_file
-    from .summary import summarize
+    from runbook.api import plan_file, summarize
 
     result = plan_file(file)
     if as_json:
@@ -94,8 +93,8 @@ def export(file: Path, out_dir: Path | None) -> None:
     """Write the exports of one topology FILE: DNS (CSV, PowerShell, BIND zone fragment),
     firewall rules and addressing (CSV), and one certreq INF + OpenSSL config per
     certificate."""
-    from .api import plan_file
-    from .exports import write_exports
+    from runbook.api import export as write_exports
+    from runbook.api import plan_file
 
     result = plan_file(file)
     target = out_dir or Path("exports") / result.meta["site"]
@@ -119,18 +118,17 @@ def diff(files: tuple[Path, ...], rev: str | None, as_json: bool, exit_code: boo
     steps to re-run per server. Exits 0 (or 3 with --exit-code when something changed),
     1 when an input is invalid.
     """
-    from .api import plan_file
-    from .diff import diff_plans, format_diff, load_plan_at_revision
+    from runbook.api import diff as diff_files
+    from runbook.api import diff_revision, format_diff
 
     if rev is not None:
         if len(files) != 1:
             raise click.UsageError("with --git REV give exactly one FILE")
-        old, new = load_plan_at_revision(files[0], rev), plan_file(files[0])
+        result = diff_revision(files[0], rev)
     else:
         if len(files) != 2:
             raise click.UsageError("give OLD and NEW, or one FILE with --git REV")
-        old, new = plan_file(files[0]), plan_file(files[1])
-    result = diff_plans(old, new)
+        result = diff_files(files[0], files[1])
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -144,7 +142,7 @@ def diff(files: tuple[Path, ...], rev: str | None, as_json: bool, exit_code: boo
               help="Write the schema to this file instead of standard output.")
 def schema(output: Path | None) -> None:
     """Print the JSON Schema of a topology file (generated from the model)."""
-    from .model import json_schema
+    from runbook.api import topology_schema as json_schema
 
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output is None:
@@ -171,7 +169,7 @@ def cr(file: Path, out_dir: Path, since: Path | None, since_git: str | None,
        paper: str) -> None:
     """Write the change request of one topology FILE as Markdown and PDF
     (<site>-change-request.md and .pdf)."""
-    from .documents import write_change_request
+    from runbook.api import change_request as write_change_request
 
     if since is not None and since_git is not None:
         raise click.UsageError("give either --since or --since-git, not both")
@@ -190,7 +188,7 @@ def cr(file: Path, out_dir: Path, since: Path | None, since_git: str | None,
 def print_(files: tuple[Path, ...], out_dir: Path, paper: str) -> None:
     """Write a printable field runbook PDF per site (<site>-field-runbook.pdf): cover page,
     every action with a checkbox, sign-off lines, the network diagram and the tables."""
-    from .documents import write_field_runbooks
+    from runbook.api import field_runbooks as write_field_runbooks
 
     for path in write_field_runbooks(files, out_dir,
                                      paper=paper.lower()):  # type: ignore[arg-type]
@@ -240,8 +238,8 @@ def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
     """
     import logging
 
-    from .progress import Progress
-    from .site import build_site
+    from runbook.api import build_site
+    from runbook.api import progress_display as Progress
 
     _log_mkdocs(logging.WARNING)
     targets = list(paths) or [Path(DEFAULT_INPUTS)]
@@ -266,7 +264,7 @@ def serve(dev_addr: str | None, config_file: Path) -> None:
     from mkdocs.commands.serve import serve as mkdocs_serve
     from mkdocs.exceptions import Abort, ConfigurationError
 
-    from .errors import RunbookError
+    from runbook.errors import RunbookError
 
     _log_mkdocs(logging.INFO)
     options = {"dev_addr": dev_addr} if dev_addr else {}
@@ -300,12 +298,11 @@ def cache_prune(days: int | None, dry_run: bool, config_file: Path) -> None:
     build that needs it: the site comes out the same. Exits 1, removing nothing, while a
     build is using the cache.
     """
-    from .prune import prune
-    from .site import load_configuration
+    from runbook.api import cache_settings
+    from runbook.api import prune_cache as prune
 
-    _, plugin, base = load_configuration(config_file)
-    root = (base / plugin.config.cache_dir).resolve()
-    age = plugin.config.cache_max_age_days if days is None else days
+    root, max_age = cache_settings(config_file)
+    age = max_age if days is None else days
     if age == 0 and days is None:
         click.echo(f"{root}: pruning is turned off (cache_max_age_days: 0 in {config_file}); "
                    "give --older-than DAYS to prune all the same")

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``runbook build``'s site for inputs/ (strict), built once; do not modify it."""
-    from runbook.site import build_site
+    from runbook.site.build import build_site
 
     output = tmp_path_factory.mktemp("built") / "site"
     return build_site([ROOT / "inputs"], output, config_file=ROOT / "mkdocs.yml")
@@ -29,8 +29,8 @@ def examples_and_corpus(folder: Path) -> tuple[list[Any], dict[str, Any]]:
     """
     import sys
 
-    from runbook.cache import Builder, Cache, load_sites
-    from runbook.site import generate
+    from runbook.engine.store import Cache
+    from runbook.site.generate import Builder, generate, load_sites
 
     sys.path.insert(0, str(ROOT / "bench"))
     import corpus

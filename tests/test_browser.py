@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from runbook.api import plan_file
-from runbook.render import site_pages
-from runbook.site import build_site
+from runbook.outputs.pages import site_pages
+from runbook.plan.sites import plan_file
+from runbook.site.build import build_site
 from tests.conftest import ROOT
 from tests.topo import contoso, write
 

@@ -14,10 +14,10 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from runbook import verdicts
-from runbook.api import plan_file
 from runbook.cli import main
-from runbook.model import json_schema
+from runbook.plan.sites import plan_file
+from runbook.topology import verdicts
+from runbook.topology.model import json_schema
 from tests.topo import CONTOSO, INPUTS, ROOT, SCHEMA, contoso, pos, value_at, write
 
 MODELINE = "# yaml-language-server: $schema="

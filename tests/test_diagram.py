@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from runbook import diagram, gvc
-from runbook.api import load_sites, plan_file
 from runbook.errors import ToolMissing
+from runbook.outputs import diagrams as diagram
+from runbook.outputs import gvc
+from runbook.plan.sites import load_sites, plan_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -183,7 +184,7 @@ def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     if request.param == "in-process":
         monkeypatch.delenv(gvc.ENV, raising=False)
         if gvc.renderer() is None:
-            pytest.skip("this Graphviz is not one runbook.gvc was checked against")
+            pytest.skip("this Graphviz is not one runbook.outputs.gvc was checked against")
         assert gvc.engine().startswith("libgvc ")
     else:
         monkeypatch.setenv(gvc.ENV, "dot")
@@ -242,7 +243,7 @@ def test_in_process_layout_depends_on_the_source_only(tmp_path: Path) -> None:
     backward = [engine.render_svg(s) for s in reversed(sources)][::-1]
     assert backward == forward
     # A fresh process, drawing only the last graph, agrees too.
-    script = ("import sys; from runbook import gvc; "
+    script = ("import sys; from runbook.outputs import gvc; "
               "sys.stdout.buffer.write(gvc.renderer().render_svg(sys.stdin.read()))")
     done = subprocess.run([sys.executable, "-c", script], input=sources[-1].encode(),
                           capture_output=True, check=True)
@@ -251,7 +252,8 @@ def test_in_process_layout_depends_on_the_source_only(tmp_path: Path) -> None:
 
 def test_dot_given_many_graphs_changes_layouts_which_is_why_it_is_not_used(
         tmp_path: Path) -> None:
-    """The premise of runbook.gvc: `dot` over many files lays later graphs out differently."""
+    """The premise of runbook.outputs.gvc: `dot` over many files lays later graphs out
+    differently."""
     sites = load_sites(sorted((ROOT / "inputs").glob("*.yaml")))
     names = []
     for site in sites:
@@ -303,7 +305,7 @@ def test_graphs_graphviz_cannot_free_safely_go_to_dot(tmp_path: Path) -> None:
     # Through the diagram stage, in worker processes: it finishes, and the graph is drawn.
     script = (
         "import sys; from pathlib import Path\n"
-        "from runbook import diagram\n"
+        "from runbook.outputs import diagrams as diagram\n"
         "from runbook.api import plan_file\n"
         "bad = sys.stdin.read()\n"
         "real = diagram.diagram_sources\n"
@@ -400,21 +402,22 @@ def test_produce_writes_svg_and_dot_per_site_under_its_diagrams_folder(tmp_path:
 
 def test_a_build_cache_never_serves_one_renderers_diagrams_for_the_other(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runbook.cache import Builder, Cache, produce_cached
+    from runbook.engine.store import Cache
+    from runbook.site.generate import Builder, produce_cached
 
     sites = load_sites([ROOT / "inputs" / "contoso.yaml"])
     builder = Builder(Cache(tmp_path / "cache"), jobs=1)
 
     def build() -> dict[str, bytes]:
-        return produce_cached("runbook.diagram", diagram.produce, sites, tmp_path / "work",
+        return produce_cached("runbook.outputs.diagrams", diagram.produce, sites, tmp_path / "work",
                               None, builder)
 
     monkeypatch.delenv(gvc.ENV, raising=False)
     build()
-    assert build() and builder.cache.hits["runbook.diagram"] == 1  # warm: from the cache
+    assert build() and builder.cache.hits["runbook.outputs.diagrams"] == 1  # warm: from the cache
     monkeypatch.setenv(gvc.ENV, "dot")
     build()
-    assert builder.cache.misses["runbook.diagram"] == 2  # the other renderer: made afresh
+    assert builder.cache.misses["runbook.outputs.diagrams"] == 2  # the other renderer: made afresh
 
 
 def test_an_unverified_graphviz_version_falls_back_to_dot(

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from runbook.api import plan_file
 from runbook.cli import main
-from runbook.diff import GitError, PlanDiff, diff_plans, format_diff, load_plan_at_revision
 from runbook.errors import ValidationFailed
+from runbook.plan.diff import GitError, PlanDiff, diff_plans, format_diff, load_plan_at_revision
+from runbook.plan.sites import plan_file
 from tests.topo import CONTOSO, INPUTS, contoso, dump, write
 
 Data = dict[str, Any]

@@ -17,10 +17,9 @@ import markdown
 import pytest
 from click.testing import CliRunner
 
-from runbook import documents
-from runbook.api import load_sites, plan_file
 from runbook.cli import main
-from runbook.documents import (
+from runbook.outputs import documents
+from runbook.outputs.documents import (
     ESTIMATED_STEP_MINUTES,
     NOT_PROVIDED,
     change_request,
@@ -32,7 +31,8 @@ from runbook.documents import (
     field_runbook_pdf,
     network_diagrams,
 )
-from runbook.pdf import PdfFailed, html_to_pdf
+from runbook.outputs.pdf import PdfFailed, html_to_pdf
+from runbook.plan.sites import load_sites, plan_file
 from tests.topo import INPUTS, contoso, write
 
 EXAMPLES = {"contoso-hq": INPUTS / "contoso.yaml", "fabrikam-lb": INPUTS / "fabrikam-lb.yaml"}
@@ -419,7 +419,7 @@ def test_produce_writes_three_documents_per_site_and_caches_pdfs(
     def no_render(html: str) -> bytes:
         raise AssertionError("an unchanged site was rendered again")
 
-    monkeypatch.setattr("runbook.pdf.html_to_pdf", no_render)
+    monkeypatch.setattr("runbook.outputs.pdf.html_to_pdf", no_render)
     assert documents.produce(sites, tmp_path) == out
 
 
@@ -447,7 +447,7 @@ def test_commands_report_bad_input_in_one_line(tmp_path: Path) -> None:
 
 
 def test_a_change_request_written_by_the_cli_links_only_files_beside_it(tmp_path: Path) -> None:
-    from runbook.documents import write_change_request
+    from runbook.outputs.documents import write_change_request
 
     written = write_change_request(INPUTS / "contoso.yaml", tmp_path)
     text = written[0].read_text(encoding="utf-8")
@@ -458,8 +458,8 @@ def test_a_change_request_written_by_the_cli_links_only_files_beside_it(tmp_path
 
 
 def test_a_user_template_folder_overrides_document_templates(tmp_path: Path) -> None:
-    from runbook.api import load_sites
-    from runbook.documents import produce
+    from runbook.outputs.documents import produce
+    from runbook.plan.sites import load_sites
 
     user = tmp_path / "templates" / "documents"
     user.mkdir(parents=True)
@@ -476,8 +476,8 @@ def test_a_user_template_folder_overrides_document_templates(tmp_path: Path) -> 
 
 
 def test_user_document_templates_run_sandboxed(tmp_path: Path) -> None:
-    from runbook.api import load_sites
-    from runbook.documents import DocumentError, produce
+    from runbook.outputs.documents import DocumentError, produce
+    from runbook.plan.sites import load_sites
 
     user = tmp_path / "templates" / "documents"
     user.mkdir(parents=True)

@@ -20,9 +20,8 @@ import dns.zone
 import pytest
 from click.testing import CliRunner
 
-from runbook.api import Site, load_sites, plan_file
 from runbook.cli import main
-from runbook.exports import (
+from runbook.outputs.exports import (
     ADDRESS_COLUMNS,
     DNS_COLUMNS,
     FIREWALL_COLUMNS,
@@ -33,6 +32,7 @@ from runbook.exports import (
     ps_quote,
     write_exports,
 )
+from runbook.plan.sites import Site, load_sites, plan_file
 from tests.topo import INPUTS, contoso, write
 
 EXAMPLES = ["contoso", "fabrikam-lb"]

@@ -1,4 +1,4 @@
-"""The split site build (runbook.fastbuild): MkDocs' pages, converted with less work.
+"""The split site build (runbook.site.fastbuild): MkDocs' pages, converted with less work.
 
 Whole-site comparisons with a plain ``mkdocs build`` are in tests/test_incremental.py; here
 is the one converter each process reuses for its pages.
@@ -18,7 +18,7 @@ from mkdocs.structure.files import get_files
 from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
 
-from runbook import fastbuild
+from runbook.site import fastbuild
 from tests.conftest import ROOT, examples_and_corpus
 
 
@@ -26,7 +26,7 @@ from tests.conftest import ROOT, examples_and_corpus
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, list[Any]]:
     """MkDocs' configuration, files and documentation pages for the examples and five
     corpus sites."""
-    from runbook.site import _plugin
+    from runbook.site.build import _plugin
 
     sites, generated = examples_and_corpus(tmp_path_factory.mktemp("fastbuild"))
     config = load_config(config_file=str(ROOT / "mkdocs.yml"), strict=True)
@@ -139,7 +139,7 @@ def test_spilled_files_are_copied_into_the_site_so_the_cache_never_changes_with_
 def test_a_rebuild_links_unchanged_files_from_the_site_it_replaces(tmp_path: Path) -> None:
     import shutil
 
-    from runbook.site import build_site
+    from runbook.site.build import build_site
 
     inputs = tmp_path / "inputs"
     shutil.copytree(ROOT / "inputs", inputs)
@@ -176,7 +176,7 @@ def test_a_generated_file_whose_source_changed_in_place_is_copied_not_linked(
         tmp_path: Path) -> None:
     from mkdocs.structure.files import File, Files, InclusionLevel
 
-    from runbook.cache import Cache
+    from runbook.engine.store import Cache
 
     source = tmp_path / "plugin-output" / "style.css"  # another plugin's file, rewritten
     source.parent.mkdir()

@@ -1,4 +1,5 @@
-"""Finished HTML blocks in generated Markdown (runbook.htmlblocks): passed through as written.
+"""Finished HTML blocks in generated Markdown (runbook.outputs.htmlblocks): passed through as
+written.
 
 The site pages write their tables and wizard screens as HTML between two marker lines. With
 the extension the block is stashed before any parser reads it; without it, the same page is
@@ -16,8 +17,8 @@ import markdown
 import pytest
 from mkdocs.config import load_config
 
-from runbook.htmlblocks import END, START, HtmlBlocks, NotAnHtmlBlock, wrap
-from runbook.render import TemplateFailed, cell, html, html_block, html_code
+from runbook.outputs.htmlblocks import END, START, HtmlBlocks, NotAnHtmlBlock, wrap
+from runbook.outputs.templating import TemplateFailed, cell, html, html_block, html_code
 from tests.conftest import ROOT, examples_and_corpus
 
 CONFIG = load_config(config_file=str(ROOT / "mkdocs.yml"))
@@ -131,7 +132,7 @@ def test_html_code_is_a_code_element_showing_the_value_on_one_line(value: str,
 
 
 def test_the_site_adds_the_extension_once() -> None:
-    from runbook.site import _plugin
+    from runbook.site.build import _plugin
 
     config = load_config(config_file=str(ROOT / "mkdocs.yml"))
     _plugin(config).preload([], {})
@@ -145,7 +146,7 @@ def test_the_site_adds_the_extension_once() -> None:
 
 def test_every_change_request_table_becomes_a_block_and_the_page_converts_the_same(
         generated_pages: dict[str, str]) -> None:
-    from runbook.htmlblocks import tables_to_blocks
+    from runbook.outputs.htmlblocks import tables_to_blocks
 
     pages = {uri: text for uri, text in generated_pages.items()
              if uri.endswith("documents/change-request.md")}
@@ -175,7 +176,7 @@ def _as_markdown(table_html: str) -> str:
 
 def test_change_request_tables_written_with_the_cell_filter_convert_the_same() -> None:
     """Random cells, escaped by the cell filter or raw: converted exactly, or left alone."""
-    from runbook.htmlblocks import tables_to_blocks
+    from runbook.outputs.htmlblocks import tables_to_blocks
 
     rng = random.Random(7)
     alphabet = [*"ab |\\`*_{}[]()<>&#!+-.:~=\"'\t", "&amp;", "&#58;", "&copy;", "\u00a0",
@@ -209,7 +210,7 @@ def test_change_request_tables_written_with_the_cell_filter_convert_the_same() -
     "text\n| a | b |\n|---|---|\n| 1 | 2 |\n",  # not a block of its own
 ])
 def test_other_tables_are_left_to_markdown(text: str) -> None:
-    from runbook.htmlblocks import tables_to_blocks
+    from runbook.outputs.htmlblocks import tables_to_blocks
 
     assert tables_to_blocks(text) == text
 
@@ -221,7 +222,7 @@ def test_a_long_row_that_is_not_plain_is_refused_without_backtracking() -> None:
     import sys
 
     row = "| " + "word " * 40 + "`code` |"
-    script = ("from runbook.htmlblocks import tables_to_blocks as t;"
+    script = ("from runbook.outputs.htmlblocks import tables_to_blocks as t;"
               f"print(t('| a |\\n|---|\\n{row}\\n') == '| a |\\n|---|\\n{row}\\n')")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, cwd=ROOT, check=True)
@@ -231,7 +232,7 @@ def test_a_long_row_that_is_not_plain_is_refused_without_backtracking() -> None:
 @pytest.mark.parametrize("row", ["|a\\\\\\|", "|a\\|", "|a\\\\|", "| a\\| | b\\\\|", "|\\\\\\\\|"])
 def test_escaped_pipes_and_backslashes_at_a_row_end_convert_as_markdown_reads_them(
         row: str) -> None:
-    from runbook.htmlblocks import tables_to_blocks
+    from runbook.outputs.htmlblocks import tables_to_blocks
 
     text = f"| h |\n|---|\n{row}\n"
     assert convert(tables_to_blocks(text)) == convert(text)
@@ -265,7 +266,7 @@ def test_a_start_marker_is_paired_with_its_own_end_only() -> None:
 
 
 def test_a_line_of_no_break_spaces_is_text_not_a_blank_line() -> None:
-    from runbook.htmlblocks import tables_to_blocks
+    from runbook.outputs.htmlblocks import tables_to_blocks
 
     text = "| a |\n|---|\n| 1 |\n\u00a0\n"
     assert tables_to_blocks(text) == text  # one paragraph-table block with a text line

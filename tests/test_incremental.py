@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from runbook.fastbuild import SITE_FILES
-from runbook.site import build_site
+from runbook.site.build import build_site
+from runbook.site.fastbuild import SITE_FILES
 from tests.conftest import ROOT
 
 SITES = ("contoso.yaml", "fabrikam-lb.yaml", "adatum-im.yaml")
@@ -46,7 +46,7 @@ def differing(a: dict[str, bytes], b: dict[str, bytes]) -> list[str]:
 
 
 def entries(cache: Path) -> dict[str, set[str]]:
-    """The runbook cache's entries, by namespace (see runbook.cache).
+    """The runbook cache's entries, by namespace (see runbook.site.generate).
 
     Left out: the record, per output folder, of which cached files a built site holds
     (``fastbuild.SITE_FILES``): bookkeeping of a build, not something it produced.
@@ -77,7 +77,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def cold(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A cold build on two jobs: (site, cache)."""
-    from runbook import parallel
+    from runbook.engine import parallel
 
     root = tmp_path_factory.mktemp("cold")
     site = build_site([inputs], root / "site", config_file=CONFIG, jobs=2,
@@ -101,7 +101,7 @@ def test_a_serial_cold_build_gives_the_same_bytes_as_a_parallel_one(
         inputs: Path, cold: tuple[Path, Path], tmp_path: Path) -> None:
     site, cache = cold
     seed_pdfs(cache, tmp_path / "cache")
-    from runbook import parallel
+    from runbook.engine import parallel
 
     serial = build_site([inputs], tmp_path / "serial", config_file=CONFIG, jobs=1,
                         cache_dir=tmp_path / "cache")
@@ -117,7 +117,7 @@ def test_runbook_build_gives_the_same_bytes_as_plain_mkdocs_build(
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
-    from runbook.site import _plugin
+    from runbook.site.build import _plugin
 
     site, cache = cold
     seed_pdfs(cache, tmp_path / "cache")
@@ -157,8 +157,9 @@ def test_editing_one_topology_rebuilds_only_that_site(
     new = {ns: after[ns] - before.get(ns, set()) for ns in after}
     # One plan, and one entry per producer for the one edited site...
     assert {ns: len(keys) for ns, keys in new.items() if keys and ns != "pdf"} == {
-        "site": 1, "plan": 1, "runbook.render": 1, "runbook.diagram": 1,
-        "runbook.exports": 1, "runbook.documents": 1, "runbook.render.global": 1,
+        "site": 1, "plan": 1, "runbook.outputs.pages": 1, "runbook.outputs.diagrams": 1,
+        "runbook.outputs.exports": 1, "runbook.outputs.documents": 1,
+        "runbook.outputs.pages.global": 1,
         "page": len([p for p in snapshot(second) if p.startswith("sites/fabrikam-lb/")
                      and p.endswith(".html")]),
     }
@@ -178,7 +179,7 @@ def test_editing_one_topology_rebuilds_only_that_site(
 
 
 def test_a_cached_plan_loads_whole_only_when_more_than_its_head_is_read() -> None:
-    from runbook.cache import LazyPlan
+    from runbook.site.generate import LazyPlan
 
     loads: list[int] = []
 
@@ -200,7 +201,7 @@ def test_a_cached_plan_loads_whole_only_when_more_than_its_head_is_read() -> Non
 def test_progress_draws_only_on_a_terminal_and_not_when_quiet() -> None:
     import io
 
-    from runbook.progress import Progress
+    from runbook.engine.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -220,9 +221,9 @@ def test_progress_draws_only_on_a_terminal_and_not_when_quiet() -> None:
 
 def test_the_cached_parallel_producers_give_what_the_producers_give_directly(
         inputs: Path, cold: tuple[Path, Path], tmp_path: Path) -> None:
-    from runbook.api import load_sites as reference_load
-    from runbook.cache import Builder, Cache, load_sites
-    from runbook.site import generate, generate_uncached
+    from runbook.engine.store import Cache
+    from runbook.plan.sites import load_sites as reference_load
+    from runbook.site.generate import Builder, generate, generate_uncached, load_sites
 
     _, cache = cold
     seed_pdfs(cache, tmp_path / "direct")
@@ -240,27 +241,28 @@ def test_the_cached_parallel_producers_give_what_the_producers_give_directly(
 
 def test_a_warm_build_reads_spilled_files_by_name_and_remakes_a_site_whose_copies_are_gone(
         inputs: Path, tmp_path: Path) -> None:
-    from runbook import exports
-    from runbook.cache import Builder, Cache, load_sites, produce_cached
+    from runbook.engine.store import Cache
+    from runbook.outputs import exports
+    from runbook.site.generate import Builder, load_sites, produce_cached
 
     builder = Builder(Cache(tmp_path / "cache"), jobs=1, spill_dir=tmp_path / "cache/files")
     sites = load_sites([inputs], builder)
 
     def build() -> dict[str, Any]:
-        return produce_cached("runbook.exports", exports.produce, sites, tmp_path / "work",
+        return produce_cached("runbook.outputs.exports", exports.produce, sites, tmp_path / "work",
                               None, builder)
 
     first = build()
     # The entries name the spilled copies instead of holding their bytes.
-    entries = list((tmp_path / "cache" / "runbook.exports").glob("*/*"))
+    entries = list((tmp_path / "cache" / "runbook.outputs.exports").glob("*/*"))
     assert len(entries) == len(sites)
     assert all(len(e.read_bytes()) < 2000 for e in entries)
-    assert build() == first and builder.cache.hits["runbook.exports"] == len(sites)
+    assert build() == first and builder.cache.hits["runbook.outputs.exports"] == len(sites)
     # A spilled copy deleted behind the cache's back: that site is produced again.
     victim = next(v for v in first.values() if isinstance(v, Path))
     victim.unlink()
     again = build()
-    assert builder.cache.misses["runbook.exports"] == len(sites) + 1
+    assert builder.cache.misses["runbook.outputs.exports"] == len(sites) + 1
     assert again == first and victim.read_bytes()
 
 
@@ -268,7 +270,8 @@ def test_a_few_sites_are_produced_in_the_build_process_and_many_in_workers(
         tmp_path: Path) -> None:
     import os
 
-    from runbook.cache import FEW_SITES, Builder, Cache, load_sites, produce_cached
+    from runbook.engine.store import Cache
+    from runbook.site.generate import FEW_SITES, Builder, load_sites, produce_cached
 
     def produce(sites: list[Any], workdir: Path) -> dict[str, bytes]:
         return {f"sites/{s.slug}/pid.txt": str(os.getpid()).encode() for s in sites}
@@ -281,18 +284,18 @@ def test_a_few_sites_are_produced_in_the_build_process_and_many_in_workers(
                 for path, v in made.items() if path.endswith("/pid.txt")}
 
     assert FEW_SITES < 5 <= len(list((ROOT / "inputs").glob("*.yaml")))
-    assert pids("runbook.render", FEW_SITES) == {os.getpid()}  # an edit: no worker started
-    assert os.getpid() not in pids("runbook.exports", 5)  # a build: workers
+    assert pids("runbook.outputs.pages", FEW_SITES) == {os.getpid()}  # an edit: no worker started
+    assert os.getpid() not in pids("runbook.outputs.exports", 5)  # a build: workers
     # WeasyPrint stays large once loaded: documents never load it in the build process.
-    assert os.getpid() not in pids("runbook.documents", 1)
+    assert os.getpid() not in pids("runbook.outputs.documents", 1)
 
 
 def test_a_build_lists_the_spill_folder_once_for_all_producers(
         inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from runbook.cache import Builder, Cache, load_sites
-    from runbook.site import generate
+    from runbook.engine.store import Cache
+    from runbook.site.generate import Builder, generate, load_sites
 
     builder = Builder(Cache(tmp_path / "cache"), jobs=1, spill_dir=tmp_path / "cache/files")
     sites = load_sites([inputs], builder)

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from runbook import loader
 from runbook.errors import Problem
-from runbook.loader import format_path, load_text
+from runbook.topology import loader
+from runbook.topology.loader import format_path, load_text
 from tests.topo import contoso, dump, pos, problems, write
 
 

@@ -1,4 +1,4 @@
-"""The faster inline pass (runbook.mdfast): Python-Markdown's HTML, byte for byte.
+"""The faster inline pass (runbook.outputs.mdfast): Python-Markdown's HTML, byte for byte.
 
 The reference is Python-Markdown with the site's extensions (``mkdocs.yml``) and its own
 inline pass. The pages are every generated page of the example inputs and of one corpus site
@@ -20,8 +20,8 @@ import pytest
 from markdown.treeprocessors import InlineProcessor
 from mkdocs.config import load_config
 
-from runbook import mdfast
-from runbook.mdfast import InlineFastPath
+from runbook.outputs import mdfast
+from runbook.outputs.mdfast import InlineFastPath
 from tests.conftest import ROOT, examples_and_corpus
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -68,7 +68,7 @@ def test_an_unchecked_python_markdown_keeps_its_own_pass(monkeypatch: pytest.Mon
 
 
 def test_the_site_adds_it_to_its_markdown_extensions() -> None:
-    from runbook.site import _plugin
+    from runbook.site.build import _plugin
 
     config = load_config(config_file=str(ROOT / "mkdocs.yml"))
     _plugin(config).preload([], {})

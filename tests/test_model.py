@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from runbook.errors import Problem
-from runbook.model import Topology, json_schema
+from runbook.topology.model import Topology, json_schema
 from tests.topo import contoso, dump, one, pos, problems, value_at, where, write
 
 AV_IP = "edge.servers[0].nics.av.ip"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from runbook import parallel
+from runbook.engine import parallel
 
 
 def _square_and_pid(chunk: Sequence[int]) -> list[tuple[int, int]]:
@@ -49,7 +49,7 @@ def test_a_worker_that_dies_stops_the_run_instead_of_hanging_it() -> None:
     """A crash in native code (Graphviz, say) kills the worker; the build must say so."""
     script = (
         "import os\n"
-        "from runbook import parallel\n"
+        "from runbook.engine import parallel\n"
         "def die(chunk):\n"
         "    if 3 in chunk:\n"
         "        os.abort()\n"

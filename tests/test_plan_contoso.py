@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from runbook.api import plan_file
+from runbook.plan.sites import plan_file
 from tests.topo import CONTOSO, ROOT
 
 EDGE = "edge01"

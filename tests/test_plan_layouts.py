@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runbook.api import plan_file
+from runbook.plan.sites import plan_file
 
 INPUTS = Path(__file__).resolve().parent.parent / "inputs"
 

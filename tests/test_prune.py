@@ -1,4 +1,4 @@
-"""Pruning the build cache (runbook.prune): what no build used for a while goes, nothing else.
+"""Pruning the build cache (runbook.site.prune): what no build used for a while goes, nothing else.
 
 Unit tests lay out cache files by hand and set their times; the end-to-end tests build real
 sites, age the cache and check that a build after pruning still finds everything a warm build
@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook import prune as p
-from runbook.cache import Cache
-from runbook.verdicts import TOUCH_AFTER
+from runbook.engine.store import TOUCH_AFTER, Cache
+from runbook.site import prune as p
 from tests.conftest import ROOT
 
 DAY = p.DAY
@@ -34,7 +33,7 @@ def age(path: Path, days: float) -> Path:
 
 
 def entry(root: Path, namespace: str, key: str, data: bytes = b"x", days: float = 0) -> Path:
-    """A cache entry as runbook.cache.Cache lays it out, ``days`` old."""
+    """A cache entry as runbook.engine.store.Cache lays it out, ``days`` old."""
     path = root / namespace / key[:2] / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -97,9 +96,9 @@ def test_spilled_copies_stay_while_a_remaining_producer_entry_names_them(tmp_pat
     of_old_entry = spilled(tmp_path, "b" * 40, days=300)
     loose_old = spilled(tmp_path, "c" * 40, days=31)
     loose_recent = spilled(tmp_path, "d" * 40, days=1)
-    entry(tmp_path, "runbook.render", "aa01", days=2, data=marshal.dumps(
+    entry(tmp_path, "runbook.outputs.pages", "aa01", days=2, data=marshal.dumps(
         {"sites/x/index.md": "a" * 40, "sites/x/inline.txt": b"bytes"}))
-    entry(tmp_path, "runbook.diagram", "aa02", days=31, data=marshal.dumps(
+    entry(tmp_path, "runbook.outputs.diagrams", "aa02", days=31, data=marshal.dumps(
         {"sites/y/diagrams/network.svg": "b" * 40}))
     done = p.prune(tmp_path, 30)
     assert named.exists() and loose_recent.exists()
@@ -140,10 +139,10 @@ def test_after_a_build_the_cache_is_pruned_at_most_once_a_day(tmp_path: Path) ->
 
 def test_a_dry_run_counts_the_copies_of_the_entries_it_would_remove(tmp_path: Path) -> None:
     copy = spilled(tmp_path, "b" * 40, days=300)
-    entry(tmp_path, "runbook.diagram", "aa02", days=31, data=marshal.dumps(
+    entry(tmp_path, "runbook.outputs.diagrams", "aa02", days=31, data=marshal.dumps(
         {"sites/y/diagrams/network.svg": "b" * 40}))
     done = p.prune(tmp_path, 30, dry_run=True)
-    assert done.by_namespace == {"runbook.diagram": [1, len(marshal.dumps(
+    assert done.by_namespace == {"runbook.outputs.diagrams": [1, len(marshal.dumps(
         {"sites/y/diagrams/network.svg": "b" * 40}))], "files": [1, 6]}
     assert copy.exists()
 
@@ -159,7 +158,7 @@ def test_only_runbooks_own_folders_are_pruned(tmp_path: Path) -> None:
     assert others.exists() and stray.exists() and not ours.exists()
     assert set(done.by_namespace) == {"page"}
     assert {"page", "site", "plan", "files", "diagrams", "pdf", "validate", "site-files",
-            "runbook.render", "runbook.render.global"} <= p.namespaces()
+            "runbook.outputs.pages", "runbook.outputs.pages.global"} <= p.namespaces()
 
 
 def test_emptied_folders_go_too(tmp_path: Path) -> None:
@@ -215,10 +214,10 @@ def test_without_locks_builds_go_on_and_the_cache_is_not_pruned(
 
 def test_what_a_build_reads_besides_entries_is_marked_used_too(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runbook import pdf
-    from runbook.api import plan_file
-    from runbook.diagram import render_svgs
-    from runbook.verdicts import Store, Verdict
+    from runbook.outputs import pdf
+    from runbook.outputs.diagrams import render_svgs
+    from runbook.plan.sites import plan_file
+    from runbook.topology.verdicts import Store, Verdict
 
     store = Store(tmp_path)
     store.put("ab" * 32, Verdict("site.yaml", [], 0, 0, "contoso-hq"))
@@ -283,7 +282,7 @@ def cache_files(cache: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """(inputs, site, cache) of a cold build of two sites."""
-    from runbook.site import build_site
+    from runbook.site.build import build_site
 
     root = tmp_path_factory.mktemp("pruned")
     inputs = root / "inputs"
@@ -297,7 +296,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 
 def test_pruning_keeps_everything_a_warm_build_reads(built: tuple[Path, Path, Path],
                                                      tmp_path: Path) -> None:
-    from runbook.site import build_site
+    from runbook.site.build import build_site
 
     inputs, site, cold_cache = built
     cache = tmp_path / "cache"
@@ -312,7 +311,7 @@ def test_pruning_keeps_everything_a_warm_build_reads(built: tuple[Path, Path, Pa
     # Gone: what only a cold build reads (layouts, PDFs by HTML) and the record of which
     # files the first site held (a site built elsewhere since).
     assert {"diagrams", "pdf", "site-files"} <= set(done.by_namespace)
-    assert not {"page", "site", "plan", "files", "runbook.render"} & set(done.by_namespace)
+    assert not {"page", "site", "plan", "files", "runbook.outputs.pages"} & set(done.by_namespace)
     left = cache_files(cache)
     again = build_site([inputs], tmp_path / "again", config_file=CONFIG, cache_dir=cache)
     assert tree(again) == tree(site)
@@ -322,7 +321,7 @@ def test_pruning_keeps_everything_a_warm_build_reads(built: tuple[Path, Path, Pa
 
 def test_an_emptied_cache_builds_the_same_site(built: tuple[Path, Path, Path],
                                                tmp_path: Path) -> None:
-    from runbook.site import build_site
+    from runbook.site.build import build_site
 
     inputs, site, cold_cache = built
     cache = tmp_path / "cache"
@@ -337,7 +336,7 @@ def test_an_emptied_cache_builds_the_same_site(built: tuple[Path, Path, Path],
 
 def test_runbook_build_prunes_once_a_day_as_the_plugin_says(built: tuple[Path, Path, Path],
                                                             tmp_path: Path) -> None:
-    from runbook.site import build_site
+    from runbook.site.build import build_site
 
     inputs, _, cold_cache = built
     cache = tmp_path / "cache"
@@ -358,8 +357,9 @@ def test_builds_hold_the_cache_while_they_use_it(built: tuple[Path, Path, Path],
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
-    from runbook import fastbuild, site
-    from runbook.site import _plugin, build_site
+    from runbook.site import fastbuild
+    from runbook.site import generate as site
+    from runbook.site.build import _plugin, build_site
 
     inputs, _, cold_cache = built
     cache = tmp_path / "cache"
@@ -398,7 +398,7 @@ def test_builds_hold_the_cache_while_they_use_it(built: tuple[Path, Path, Path],
 def test_a_negative_age_in_mkdocs_yml_is_refused(tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     from runbook.errors import RunbookError
-    from runbook.site import build_site
+    from runbook.site.build import build_site
 
     config = project(tmp_path, max_age=-1)
     with pytest.raises(RunbookError, match="configuration error"):

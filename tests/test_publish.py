@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from runbook.cli import main
-from runbook.publish import MARKER, remove_stale_staging, staging_folder
+from runbook.site.publish import MARKER, remove_stale_staging, staging_folder
 
 from .test_site import snapshot, topology
 
@@ -133,7 +133,7 @@ def test_a_read_only_output_folder_is_one_line(tmp_path: Path,
         def refused(**kwargs: object) -> str:
             raise PermissionError(errno.EACCES, "Permission denied", str(parent))
 
-        monkeypatch.setattr("runbook.publish.tempfile.mkdtemp", refused)
+        monkeypatch.setattr("runbook.site.publish.tempfile.mkdtemp", refused)
     parent.chmod(0o555)
     try:
         status, out = build(root, "-o", str(parent / "site"))
@@ -167,7 +167,7 @@ def test_a_full_disk_is_one_line_and_the_previous_site_stays(
     def full(staging: Path) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(staging / MARKER))
 
-    monkeypatch.setattr("runbook.site.mark", full)
+    monkeypatch.setattr("runbook.site.build.mark", full)
     status, out = build(root)
 
     assert status == 1

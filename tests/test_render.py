@@ -20,10 +20,10 @@ from typing import Any
 import markdown
 import pytest
 
-from runbook.api import load_sites
 from runbook.errors import ValidationFailed
-from runbook.htmlblocks import HtmlBlocks
-from runbook.render import (
+from runbook.outputs.htmlblocks import HtmlBlocks
+from runbook.outputs.pages import produce, render_index, render_site, site_pages
+from runbook.outputs.templating import (
     TemplateFailed,
     UnsafeValue,
     cell,
@@ -31,12 +31,9 @@ from runbook.render import (
     default_templates_dir,
     make_environment,
     md,
-    produce,
-    render_index,
-    render_site,
-    site_pages,
     url,
 )
+from runbook.plan.sites import load_sites
 from tests.topo import ROOT, contoso, write
 
 EXTENSIONS = ["tables", "admonition", "attr_list", "toc", "md_in_html", "pymdownx.tasklist",
@@ -723,11 +720,12 @@ def test_the_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> 
     assert "runbook/templates/partials/actions.html.j2" in names
     # Import the unpacked wheel (not the editable checkout) and render from its templates.
     script = (
-        "import runbook.render as r, sys;"
+        "import runbook.outputs.pages as r, sys;"
+        "from runbook.outputs.templating import default_templates_dir, make_environment;"
         "from runbook.api import load_sites;"
-        "d = r.default_templates_dir(); print(d);"
+        "d = default_templates_dir(); print(d);"
         f"s = load_sites([{str(ROOT / 'inputs' / 'contoso.yaml')!r}]);"
-        "print(r.render_site(s[0].plan.to_dict(), r.make_environment())"
+        "print(r.render_site(s[0].plan.to_dict(), make_environment())"
         "['sites/contoso-hq/runbook.md'].splitlines()[0])"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

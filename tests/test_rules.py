@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from runbook.api import plan_file
 from runbook.errors import Problem
-from runbook.model import Topology, next_hop_pool
-from runbook.rules import LB_SERVERS_HINT, is_public
+from runbook.plan.sites import plan_file
+from runbook.topology.model import Topology, next_hop_pool
+from runbook.topology.rules import LB_SERVERS_HINT, is_public
 from tests.topo import at, contoso, one, problems, value_at, where, write
 
 S0 = "edge.servers[0]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runbook.validate import load_topology
+from runbook.topology.validate import load_topology
 from tests.topo import pos as position
 
 INPUTS = Path(__file__).resolve().parent.parent / "inputs"

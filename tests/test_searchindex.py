@@ -1,8 +1,8 @@
-"""Search indexing through runbook.searchindex: Material's entries, from a faster tokenizer.
+"""Search indexing through runbook.site.searchindex: Material's entries, from a faster tokenizer.
 
 The reference throughout is Material's own ``SearchIndex`` with its own ``Parser`` (the
 standard library's ``HTMLParser`` tokenizer). The real pages come from a serial build
-(:func:`runbook.fastbuild.build`, as ``runbook build`` runs it) of the example inputs and of
+(:func:`runbook.site.fastbuild.build`, as ``runbook build`` runs it) of the example inputs and of
 one generated site of each layout (``bench/corpus.py``).
 """
 
@@ -20,8 +20,8 @@ import pytest
 import yaml
 from material.plugins.search import plugin as material_search
 
-from runbook import searchindex
-from runbook.searchindex import FastParser, install, tokenize
+from runbook.site import searchindex
+from runbook.site.searchindex import FastParser, install, tokenize
 from tests.conftest import ROOT, examples_and_corpus
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -70,8 +70,8 @@ def serial_build(root: Path, name: str) -> Build:
     """
     from mkdocs.config import load_config
 
-    from runbook import fastbuild
-    from runbook.site import _plugin
+    from runbook.site import fastbuild
+    from runbook.site.build import _plugin
 
     sites, generated = examples_and_corpus(root)
     with pytest.MonkeyPatch.context() as mp:
@@ -318,7 +318,7 @@ def test_install_leaves_anything_but_materials_index_alone() -> None:
 def test_a_plain_mkdocs_build_installs_it_in_pre_build() -> None:
     from mkdocs.config import load_config
 
-    from runbook.site import _plugin
+    from runbook.site.build import _plugin
 
     config = load_config(config_file=str(CONFIG), strict=True)
     _plugin(config).preload([], {})

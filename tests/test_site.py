@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runbook.api import load_sites
 from runbook.cli import main
 from runbook.errors import ValidationFailed
-from runbook.render import site_pages
-from runbook.site import build_site
+from runbook.outputs.pages import site_pages
+from runbook.plan.sites import load_sites
+from runbook.site.build import build_site
 from tests.conftest import ROOT
 from tests.topo import contoso, write
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from runbook.api import load_sites
 from runbook.errors import ValidationFailed
-from runbook.validate import discover, load_all, load_topology, require_valid
+from runbook.plan.sites import load_sites
+from runbook.topology.validate import discover, load_all, load_topology, require_valid
 from tests.topo import contoso, dump, one, pos, problems, value_at, where, write
 
 VAULT_HINT = ("secrets never go in a topology: keep it in your password vault and name the "
@@ -228,7 +228,7 @@ def test_the_shipped_examples_are_all_valid() -> None:
 
 def test_files_outside_the_working_folder_are_named_relative_to_their_git_work_tree(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runbook.validate import display_name
+    from runbook.topology.validate import display_name
 
     repo = tmp_path / "repo"
     (repo / ".git").mkdir(parents=True)

@@ -1,4 +1,5 @@
-"""``runbook validate`` replays the verdict on a file it validated before (runbook.verdicts).
+"""``runbook validate`` replays the verdict on a file it validated before
+(runbook.topology.verdicts).
 
 The replay must be indistinguishable from validating (same standard output, standard error and
 exit status), must not import the validator, and must never hide a change: other bytes, other
@@ -19,17 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from runbook import verdicts
+from runbook.topology import verdicts
 from tests.topo import ROOT, contoso, write
 
-# Runs runbook.entry.main() as the console script does, and writes the names of the modules
+# Runs runbook.cli.main() as the console script does, and writes the names of the modules
 # imported by the time the process exits to the file named by the first argument.
 DRIVER = """
 import atexit, sys
 record = sys.argv.pop(1)
 atexit.register(lambda: open(record, "w").write("\\n".join(sorted(sys.modules))))
 sys.argv[0] = "runbook"
-from runbook.entry import main
+from runbook.cli import main
 main()
 """
 
@@ -46,7 +47,7 @@ class Run:
     @property
     def validated(self) -> bool:
         """True when the process loaded the validator (a miss), False for a pure replay."""
-        return "runbook.validate" in self.modules
+        return "runbook.topology.validate" in self.modules
 
     def printed(self) -> tuple[str, str, int]:
         return self.stdout, self.stderr, self.status
@@ -113,54 +114,15 @@ def test_a_replayed_verdict_prints_exactly_what_validating_printed(tmp_path: Pat
     assert warm_flags.printed() == runbook(tmp_path, "validate", "--no-cache", *flags).printed()
 
 
-def test_the_warm_path_imports_neither_pydantic_nor_click_nor_yaml(tmp_path: Path) -> None:
+def test_the_warm_path_imports_neither_pydantic_nor_yaml(tmp_path: Path) -> None:
     write(tmp_path, contoso())
     assert runbook(tmp_path, "validate", "site.yaml").status == 0
     warm = runbook(tmp_path, "validate", "site.yaml")
     assert warm.status == 0
     heavy = {m for m in warm.modules
-             if m.split(".")[0] in ("pydantic", "pydantic_core", "click", "yaml", "typing")
-             or m in ("runbook.model", "runbook.validate", "runbook.cli", "dataclasses")}
+             if m.split(".")[0] in ("pydantic", "pydantic_core", "yaml")
+             or m in ("runbook.topology.model", "runbook.topology.validate")}
     assert heavy == set()
-
-
-def test_validating_skips_pydantic_plugin_discovery(tmp_path: Path) -> None:
-    # pydantic's plugin loader imports importlib.metadata only to find no plugin: runbook
-    # disables plugins, so a validating run loads the model without it
-    write(tmp_path, with_errors())
-    cold = runbook(tmp_path, "validate", "--no-cache", "site.yaml")
-    assert cold.validated and "pydantic.main" in cold.modules
-    assert "invalid (2 error(s)" in cold.stdout
-    assert "importlib.metadata" not in cold.modules
-
-
-PLUGINS = """
-import os, sys
-from runbook.verdicts import skip_plugin_discovery
-skipped = skip_plugin_discovery()
-from pydantic import BaseModel
-class One(BaseModel):
-    x: int
-assert One(x=1).x == 1
-loader = sys.modules["pydantic.plugin._loader"]
-print(skipped, "importlib.metadata" in sys.modules, list(loader.get_plugins()),
-      loader.PYDANTIC_ENTRY_POINT_GROUP)
-"""
-
-
-@pytest.mark.parametrize(("setting", "printed"), [
-    ("__all__", "True False [] pydantic"),
-    ("true", "True False [] pydantic"),
-    # naming the plugins to disable: the others are looked for, by pydantic's own loader
-    ("some_plugin", "False True [] pydantic"),
-])
-def test_plugin_discovery_is_skipped_only_when_every_plugin_is_off(setting: str,
-                                                                   printed: str) -> None:
-    done = subprocess.run([sys.executable, "-c", PLUGINS], capture_output=True, text=True,
-                          env={**os.environ, "PYDANTIC_DISABLE_PLUGINS": setting},
-                          cwd=ROOT, timeout=60, check=True)
-    # the stand-in hands any other name to the real loader, imported then
-    assert done.stdout.split() == printed.split()
 
 
 def test_a_whole_folder_is_replayed_in_order(tmp_path: Path) -> None:
@@ -233,16 +195,6 @@ def test_a_damaged_entry_is_a_miss(tmp_path: Path) -> None:
     assert not runbook(tmp_path, "validate", "site.yaml").validated  # stored again
 
 
-def test_other_command_lines_go_to_click(tmp_path: Path) -> None:
-    write(tmp_path, contoso())
-    for args in (["validate", "--help"], ["validate", "absent.yaml"], ["--version"],
-                 ["validate", "-x", "site.yaml"]):
-        assert "click" in runbook(tmp_path, *args).modules, args
-    missing = runbook(tmp_path, "validate", "absent.yaml")
-    assert missing.status == 2
-    assert "Usage: runbook validate" in missing.stderr
-
-
 # -- keys and the store, in-process -------------------------------------------------------------
 
 
@@ -292,23 +244,23 @@ def test_library_versions_are_the_installed_ones() -> None:
 
 def test_a_run_that_showed_a_python_warning_is_not_kept(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import runbook.validate
+    import runbook.topology.validate
 
     path = write(tmp_path, contoso())
-    real = runbook.validate.load_topology
+    real = runbook.topology.validate.load_topology
 
     def noisy(p: Path) -> object:
         warnings.warn("something the replay would not say", UserWarning, stacklevel=1)
         return real(p)
 
-    monkeypatch.setattr(runbook.validate, "load_topology", noisy)
+    monkeypatch.setattr(runbook.topology.validate, "load_topology", noisy)
     store = verdicts.Store(tmp_path / "cache")
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         (verdict,) = verdicts.validate_files([path], store)
     assert verdict.errors == 0
     assert list((tmp_path / "cache").rglob("*")) == []
-    monkeypatch.setattr(runbook.validate, "load_topology", real)
+    monkeypatch.setattr(runbook.topology.validate, "load_topology", real)
     verdicts.validate_files([path], store)
     assert len(list((tmp_path / "cache" / "validate").glob("*/*"))) == 1
 

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from runbook.errors import Problem
-from runbook.validate import load_topology
+from runbook.topology.validate import load_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = ROOT / "inputs"

@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import RunbookError, ToolMissing
-from .verdicts import read_used
+from runbook.engine.store import read_used
+from runbook.errors import RunbookError, ToolMissing
 
 
 class PdfFailed(RunbookError):

@@ -1,35 +1,10 @@
-"""Markdown pages of every site, rendered from the plan with Jinja2 templates.
-
-Templates live in ``templates/pages/`` (shipped in the wheel as ``runbook/templates/``) and are
-found through a search path ``[user folder, packaged defaults]``, so a user overrides a single
-page or partial by placing a file of the same name in their folder. User templates run in an
-immutable sandbox.
-
-Every page template gets the same context:
-
-``plan``
-    the site's plan as plain data (:meth:`runbook.plan.Plan.to_dict`); the only source of facts.
-``page``
-    the :class:`PageSpec` being rendered (``filename``, ``title``, ``template``).
-``pages``
-    every :class:`PageSpec` of the site, for links between pages.
-
-Autoescape is off in page templates because the output is Markdown, not HTML. Values are
-escaped where they land, by context, with the filters ``md`` (inline text), ``cell`` (table
-cell), ``code`` (inline code span) and ``url`` (link destination). A template that prints a
-topology value without one of them lets the value act as Markdown or HTML.
-
-Tables and wizard screens are written as HTML instead, which Markdown passes through unparsed
-(:mod:`runbook.htmlblocks`; far cheaper to convert). There values go through ``html``
-(element text) or ``html_code`` (a ``<code>`` element), and the block through ``html_block``.
-Partials named ``*.html.j2`` are autoescaped as well.
-"""
+"""The one templating environment: search path, sandbox, and the escaping filters
+every output format uses."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,11 +15,20 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 import runbook
-
-from .errors import RunbookError
+from runbook.engine.store import digest, tree_digest
+from runbook.errors import RunbookError
 
 if TYPE_CHECKING:
-    from .api import Site
+    pass
+
+
+def templates_fingerprint(user_dir: Path | None) -> str:
+    """Every template file the producers may read: packaged defaults, then the user's."""
+
+    parts = [tree_digest(default_templates_dir())]
+    if user_dir is not None:
+        parts.append(tree_digest(Path(user_dir)))
+    return digest(*parts)
 
 
 class UnsafeValue(RunbookError):
@@ -55,34 +39,58 @@ class TemplateFailed(RunbookError):
     """A page template is missing, invalid, or failed while rendering."""
 
 
-# --- escaping filters ------------------------------------------------------------------------
-
 # Characters that act as Markdown anywhere in a line: code, emphasis, links and images, attribute
 # lists, table cells, a heading's closing hashes, and the escape character itself. Python-Markdown
 # (with the tables extension) unescapes each after a backslash; the same backslash escapes are
 # valid CommonMark, so the pages stay engine-neutral.
 _BACKSLASHED = frozenset("\\`*_{}[]#|")
+
+
 # Characters that only act at the start of a line: list items and rules (- +), admonitions (!),
 # and an ordered list's number (1. or 1)). They are escaped there only, so that names and
 # addresses (edge-01.contoso.com) read as typed in the Markdown too, and convert faster.
 _LEADING_BACKSLASHED = frozenset("-+!")
+
+
 _ORDERED_MARKER = re.compile(r"\d+(?=[.)](?: |$))")
+
+
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
 # Block markers that only act at the start of a line and have no backslash escape in
 # Python-Markdown: fenced code (~~~), collapsible blocks (???), definition lists and setext
 # underlines. Written as numeric character references when a value starts with one.
 _LEADING_ENTITY = {"~": "&#126;", "?": "&#63;", ":": "&#58;", "=": "&#61;"}
+
+
 _MD_TABLE = str.maketrans({**{ch: "\\" + ch for ch in _BACKSLASHED}, **_ENTITIES})
+
+
 _HTML = str.maketrans({**_ENTITIES, '"': "&quot;"})
+
+
 # Line and paragraph separators (what str.splitlines() splits on) and other control characters:
 # a value must never start a new Markdown block.
 _BREAKS = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029\t]")
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
 _SPACES = re.compile(r" {2,}")
+
+
 _BACKTICKS = re.compile(r"`+")
+
+
 _BLANKS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+
+
 # Link destinations: relative paths, or absolute URLs with one of these schemes.
 ALLOWED_SCHEMES = ("http", "https", "mailto")
+
+
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 
@@ -195,11 +203,12 @@ def html_code(value: object) -> Markup:
 
 
 def html_block(value: str) -> str:
-    """A block of HTML in a Markdown page, passed through unparsed (:mod:`runbook.htmlblocks`).
+    """A block of HTML in a Markdown page, passed through unparsed
+    (:mod:`runbook.outputs.htmlblocks`).
 
     Raises :class:`TemplateFailed` for text that is not one tag per line.
     """
-    from . import htmlblocks  # imports Python-Markdown: only when a page has such a block
+    from runbook.outputs import htmlblocks
 
     try:
         return htmlblocks.wrap(str(value))
@@ -219,9 +228,6 @@ def fail(message: str) -> None:
 
 FILTERS = {"md": md, "cell": cell, "code": code, "url": url, "codeblock": codeblock,
            "anchor": anchor, "html": html, "html_code": html_code, "html_block": html_block}
-
-
-# --- environment ---------------------------------------------------------------------------
 
 
 def default_templates_dir() -> Path:
@@ -277,49 +283,7 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     return env
 
 
-# --- pages ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PageSpec:
-    """One Markdown page of a site: its file name in the site folder, nav title, template."""
-
-    filename: str
-    title: str
-    template: str
-
-
-_PAGES: tuple[PageSpec, ...] = (
-    PageSpec("index.md", "Overview", "pages/overview.md.j2"),
-    PageSpec("addressing.md", "Addressing", "pages/addressing.md.j2"),
-    PageSpec("load-balancer.md", "Load balancer", "pages/load-balancer.md.j2"),
-    PageSpec("runbook.md", "Edge installation runbook", "pages/runbook.md.j2"),
-    PageSpec("certificates.md", "Certificates", "pages/certificates.md.j2"),
-    PageSpec("dns.md", "DNS records", "pages/dns.md.j2"),
-    PageSpec("firewall.md", "Firewall rules", "pages/firewall.md.j2"),
-    PageSpec("pic.md", "Public IM Connectivity", "pages/pic.md.j2"),
-)
-INDEX_TEMPLATE = "pages/index.md.j2"
-
-
-def site_pages(plan: Mapping[str, Any]) -> list[PageSpec]:
-    """The pages of one site, in navigation order (PIC and load balancer only when used)."""
-    pages = []
-    for spec in _PAGES:
-        if spec.filename == "pic.md" and not plan.get("pic"):
-            continue
-        if spec.filename == "load-balancer.md" and not plan.get("vips"):
-            continue
-        pages.append(spec)
-    return pages
-
-
-def site_dir(plan: Mapping[str, Any]) -> str:
-    """The docs-relative folder of a site's pages, e.g. ``sites/contoso-hq``."""
-    return f"sites/{plan['meta']['site']}"
-
-
-def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
+def render_template(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
     try:
         text = env.get_template(template).render(context)
         # Templates are easier to read with generous blank lines; the page needs one at most.
@@ -350,25 +314,6 @@ def _search_path(env: jinja2.Environment) -> str:
     return ", ".join(paths) if paths else "the template search path"
 
 
-def render_site(plan: Mapping[str, Any], env: jinja2.Environment) -> dict[str, str]:
-    """Render every page of one site: docs-relative path -> Markdown."""
-    pages = site_pages(plan)
-    base = site_dir(plan)
-    page_dicts = [asdict(p) for p in pages]
-    out: dict[str, str] = {}
-    for spec, page in zip(pages, page_dicts, strict=True):
-        context = {"plan": plan, "page": page, "pages": page_dicts}
-        out[f"{base}/{spec.filename}"] = _render(env, spec.template, context)
-    return out
-
-
-def render_index(sites: Iterable[Mapping[str, Any]], env: jinja2.Environment) -> str:
-    """Render the home page: one table row per site (status, warnings, link)."""
-    plans = sorted(sites, key=lambda p: p["meta"]["site"])
-    return _render(env, INDEX_TEMPLATE, {"sites": plans,
-                                         "generator": f"runbook {runbook.__version__}"})
-
-
 @lru_cache(maxsize=4)
 def _environment_for(templates_dir: str | None, fingerprint: str) -> jinja2.Environment:
     # One environment (and one compile of every template) per process and template tree:
@@ -380,24 +325,6 @@ def _environment_for(templates_dir: str | None, fingerprint: str) -> jinja2.Envi
 def environment(templates_dir: Path | None = None) -> jinja2.Environment:
     """This process's environment for ``templates_dir`` (see :func:`make_environment`),
     made anew only when a template file changed."""
-    from .cache import templates_fingerprint
 
     return _environment_for(None if templates_dir is None else str(templates_dir),
                             templates_fingerprint(templates_dir))
-
-
-def produce(sites: list[Site], workdir: Path,
-            templates_dir: Path | None = None) -> dict[str, bytes]:
-    """Every Markdown page of every site plus the home page (docs-relative path -> UTF-8).
-
-    ``workdir`` is unused: rendering is fast enough not to need a cache. ``templates_dir`` is
-    the user's override folder, if any.
-    """
-    env = environment(templates_dir)
-    plans = [site.plan.to_dict() for site in sites]
-    files: dict[str, bytes] = {}
-    for plan in plans:
-        for path, text in render_site(plan, env).items():
-            files[path] = text.encode("utf-8")
-    files["index.md"] = render_index(plans, env).encode("utf-8")
-    return files

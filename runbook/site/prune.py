@@ -26,7 +26,8 @@ never correctness.
 (:func:`prune_if_due`, the plugin's ``cache_max_age_days``); ``runbook cache prune`` prunes
 on demand.
 
-(:func:`mark_used` lives in :mod:`runbook.verdicts`, which the replay of ``runbook validate``
+(:func:`mark_used` lives in :mod:`runbook.engine.store`, which the replay of
+``runbook validate``
 imports without anything heavier than :mod:`pathlib`.)
 """
 
@@ -40,8 +41,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import RunbookError
-from .verdicts import TOUCH_AFTER, mark_used
+from runbook.engine.store import TOUCH_AFTER, mark_used
+from runbook.errors import RunbookError
 
 __all__ = ["TOUCH_AFTER", "CacheBusy", "Pruned", "mark_used", "prune", "prune_if_due", "using"]
 
@@ -119,10 +120,10 @@ def _exclusive(root: Path, *, dry_run: bool) -> Iterator[None]:
 
 def namespaces() -> frozenset[str]:
     """The folders of a cache root that runbook writes: a prune touches nothing else."""
-    from .fastbuild import NAMESPACE as PAGES
-    from .fastbuild import SITE_FILES
-    from .site import PRODUCERS
-    from .verdicts import NAMESPACE as VERDICTS
+    from runbook.site.fastbuild import NAMESPACE as PAGES
+    from runbook.site.fastbuild import SITE_FILES
+    from runbook.site.generate import PRODUCERS
+    from runbook.topology.verdicts import NAMESPACE as VERDICTS
 
     return frozenset({SITE, PLAN, SPILL, "diagrams", "pdf", PAGES, SITE_FILES, VERDICTS,
                       *PRODUCERS, *(f"{name}.global" for name in PRODUCERS)})
@@ -186,7 +187,7 @@ def prune(root: Path, max_age_days: float, *, dry_run: bool = False,
     See the module docstring for what goes. With ``dry_run``, nothing is removed and the
     result says what would be. Raises :class:`CacheBusy` while a build uses the cache.
     """
-    from .site import PRODUCERS
+    from runbook.site.generate import PRODUCERS
 
     if max_age_days < 0:
         raise ValueError(f"max_age_days must be 0 or more, not {max_age_days}")

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import RunbookError
+from runbook.errors import RunbookError
 
 MARKER = ".runbook-site"
 MARKER_TEXT = "This folder is a site built by runbook; runbook build replaces it as a whole.\n"

@@ -38,8 +38,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache, code_fingerprint
-from .parallel import LAST, current_rss, map_chunks, release_memory
+from runbook.engine.parallel import LAST, current_rss, map_chunks, release_memory
+from runbook.engine.store import Cache
+from runbook.site.generate import code_fingerprint
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
@@ -105,7 +106,7 @@ def _tree(root: Path | None) -> str:
 def _file_hash(file: File) -> str:
     if file.generated_by is not None and file.abs_src_path:
         # A generated file handed on by path is named by what determines its content
-        # (runbook.cache.spill): the name is its hash.
+        # (runbook.site.generate.spill): the name is its hash.
         return "spilled:" + Path(file.abs_src_path).name
     return hashlib.sha256(file.content_bytes).hexdigest()
 
@@ -189,7 +190,8 @@ def _copy_static_files(files: Files, inclusion: Callable[[Any], bool],
     """``files.copy_static_files``, making each output folder once rather than per file.
 
     A thousand sites have about twenty thousand diagrams, exports and PDFs, spilled on disk
-    by the producers (:func:`runbook.cache.spill`) under names that stand for what made them.
+    by the producers (:func:`runbook.site.generate.spill`) under names that stand for what
+    made them.
     They are copied by ``jobs`` processes, never hard-linked to the cache's copies: a tool
     that edits a built site in place (as root, permissions do not stop it) would then edit
     the cache too.
@@ -201,7 +203,7 @@ def _copy_static_files(files: Files, inclusion: Callable[[Any], bool],
     written. The previous site is removed once the new one is swapped in, so the link is
     then the file's only name. Returns how many files were linked.
     """
-    from .verdicts import digest
+    from runbook.engine.store import digest
 
     key = digest(SITE_FILES, str(previous_site)) if previous_site is not None else None
     before: dict[str, list[Any]] = (cache.get_value(SITE_FILES, key) or {}) \

@@ -12,7 +12,6 @@ navigation of their own (the site's pages) through ``on_page_context`` and
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,9 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
-from .errors import RunbookError
-from .prune import DEFAULT_MAX_AGE_DAYS
+from runbook.errors import RunbookError
+from runbook.site.nav import SiteNav
+from runbook.site.prune import DEFAULT_MAX_AGE_DAYS
 
 log = logging.getLogger("mkdocs.plugins.runbook")
 
@@ -51,25 +51,12 @@ class RunbookPluginConfig(Config):
     templates = c.Type(str, default="templates")
     cache_dir = c.Type(str, default=".cache/runbook")
     # Cache files no build has used for this many days are removed, once a day after a
-    # build (runbook.prune); 0 keeps everything.
+    # build (runbook.site.prune); 0 keeps everything.
     cache_max_age_days = _Days(default=DEFAULT_MAX_AGE_DAYS)
 
 
-@dataclass(frozen=True)
-class SiteNavEntry:
-    """One page of a site's own navigation."""
-
-    src_uri: str
-    title: str
 
 
-@dataclass(frozen=True)
-class SiteNav:
-    """The navigation shown on every page of one site."""
-
-    slug: str
-    title: str
-    pages: tuple[SiteNavEntry, ...]
 
 
 class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
@@ -104,13 +91,14 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         """Resolve the plugin's paths against the folder holding ``mkdocs.yml``.
 
-        Also adds two Markdown extensions: :class:`runbook.htmlblocks.HtmlBlocks`, which
+        Also adds two Markdown extensions: :class:`runbook.outputs.htmlblocks.HtmlBlocks`, which
         passes the pages' finished HTML blocks (tables, wizard screens) through unparsed, and
-        :class:`runbook.mdfast.InlineFastPath`, the same HTML as Python-Markdown's own inline
+        :class:`runbook.outputs.mdfast.InlineFastPath`, the same HTML as Python-Markdown's own
+        inline
         pass in about half its time.
         """
-        from .htmlblocks import HtmlBlocks
-        from .mdfast import InlineFastPath
+        from runbook.outputs.htmlblocks import HtmlBlocks
+        from runbook.outputs.mdfast import InlineFastPath
 
         if config.config_file_path:
             self._base = Path(config.config_file_path).resolve().parent
@@ -125,12 +113,12 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         This runs before MkDocs empties ``site_dir``, so invalid input leaves the previous
         site in place even under a plain ``mkdocs build``. It also gives the search plugin's
         index (made in its ``on_config``, which has run by now) the faster tokenizer of
-        :mod:`runbook.searchindex`; ``runbook build``'s workers fork later and inherit it.
+        :mod:`runbook.site.searchindex`; ``runbook build``'s workers fork later and inherit it.
         """
-        from .api import load_sites
-        from .prune import using
-        from .searchindex import install
-        from .site import generate
+        from runbook.plan.sites import load_sites
+        from runbook.site.generate import generate
+        from runbook.site.prune import using
+        from runbook.site.searchindex import install
 
         for plugin in config.plugins.values():
             index = getattr(plugin, "search_index", None)
@@ -150,7 +138,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
         """Add every generated file to ``files`` (in memory, nothing lands in docs_dir)."""
-        from .site import site_navigation
+        from runbook.site.nav import site_navigation
 
         sites, generated = self._sites, self._generated
         for src_uri, content in generated.items():
@@ -197,8 +185,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         """Mark the site as runbook's (so ``runbook build`` may replace it) and prune the
         cache once a day, after a plain ``mkdocs build`` (``runbook build`` prunes after
         swapping its site in)."""
-        from .prune import prune_if_due
-        from .publish import mark
+        from runbook.site.prune import prune_if_due
+        from runbook.site.publish import mark
 
         mark(Path(config.site_dir))
         if self._preloaded is None:

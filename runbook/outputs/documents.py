@@ -21,13 +21,13 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from .errors import RunbookError
-from .htmlblocks import tables_to_blocks
-from .pdf import cached_pdf
-from .render import cell, code, default_templates_dir, md, url
+from runbook.errors import RunbookError
+from runbook.outputs.htmlblocks import tables_to_blocks
+from runbook.outputs.pdf import cached_pdf
+from runbook.outputs.templating import cell, code, default_templates_dir, md, url
 
 if TYPE_CHECKING:
-    from .api import Site
+    from runbook.plan.sites import Site
 
 Paper = Literal["a4", "letter"]
 PAPER_SIZES: dict[str, str] = {"a4": "A4", "letter": "Letter"}
@@ -98,7 +98,7 @@ class DocumentError(RunbookError):
 
 
 # --- Markdown escaping -------------------------------------------------------------------
-# The site's own filters (runbook.render), so the page follows the same rules as every other
+# The site's own filters (runbook.outputs.pages), so the page follows the same rules as every other
 # page. Markup marks text a filter already escaped; everything else is escaped on output.
 
 
@@ -480,12 +480,12 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
                 diff: dict[str, Any] | None = None) -> dict[str, Any]:
     """Narrow a change request to what changed from plan ``old`` to plan ``new``.
 
-    ``diff`` is :func:`runbook.diff.diff_plans` as data; computed when not given. Returns the
+    ``diff`` is :func:`runbook.plan.diff.diff_plans` as data; computed when not given. Returns the
     ``delta`` argument of :func:`change_request`: the changed prerequisites (each with its own
     backout), the wizard steps to re-run per server, and tables of the changes.
     """
     if diff is None:
-        from .diff import diff_plans
+        from runbook.plan.diff import diff_plans
 
         diff = diff_plans(old, new).to_dict()
     change = _change(new)
@@ -720,7 +720,7 @@ def field_runbook_pdf(plan: dict[str, Any], diagram_svg: bytes | None = None,
 def network_diagrams(plans: list[dict[str, Any]], workdir: Path) -> dict[str, bytes | None]:
     """Each site's network diagram SVG (slug -> bytes), or None when diagrams are unavailable."""
     try:
-        from .diagram import render_svgs
+        from runbook.outputs.diagrams import render_svgs
     except ImportError:
         return {p["meta"]["site"]: None for p in plans}
     svgs = render_svgs(plans, workdir, names=("network",))  # the documents show no other
@@ -744,7 +744,7 @@ def produce(sites: list[Site], workdir: Path,
 
 def _produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:
     plans = [s.plan.to_dict() for s in sites]
-    # Same cache folder as runbook.diagram.produce: the SVGs are rendered once per build.
+    # Same cache folder as runbook.outputs.diagrams.produce: the SVGs are rendered once per build.
     diagrams = network_diagrams(plans, Path(workdir) / "diagrams")
     out: dict[str, bytes] = {}
     for plan in plans:
@@ -770,14 +770,14 @@ def write_change_request(path: Path, outdir: Path, *, since: Path | None = None,
     With ``since`` (an older topology file) or ``since_git`` (a git revision of ``path``)
     the change request covers only the delta between the two versions.
     """
-    from .api import plan_file
+    from runbook.plan.sites import plan_file
 
     plan = plan_file(path).to_dict()
     delta = None
     if since is not None or since_git is not None:
         if since is not None and since_git is not None:
             raise DocumentError("give either --since or --since-git, not both")
-        from .diff import load_plan_at_revision
+        from runbook.plan.diff import load_plan_at_revision
 
         old = (plan_file(since) if since is not None
                else load_plan_at_revision(path, str(since_git))).to_dict()
@@ -797,7 +797,7 @@ def write_field_runbooks(paths: Iterable[Path], outdir: Path, *,
     """Write ``<slug>-field-runbook.pdf`` for every site of the topology files ``paths``."""
     import tempfile
 
-    from .api import load_sites
+    from runbook.plan.sites import load_sites
 
     plans = [s.plan.to_dict() for s in load_sites(paths)]
     with tempfile.TemporaryDirectory(prefix="runbook-print-") as work:

@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .errors import RunbookError
+from runbook.errors import RunbookError
 
 T = TypeVar("T")
 

@@ -71,7 +71,8 @@ def wrap(html: str) -> str:
     return "\n".join([START, *lines, END, ""])
 
 
-# Table cells of plain text as runbook's escaping filters write them (runbook.render.cell):
+# Table cells of plain text as runbook's escaping filters write them
+# (runbook.outputs.templating.cell):
 # text without any character that can open an inline pattern, backslash escapes of Markdown
 # punctuation, and the entities the filters write. Python-Markdown shows such a cell as the
 # same text with the backslashes removed and the entities kept.

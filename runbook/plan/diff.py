@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import RunbookError, ValidationFailed
+from runbook.errors import RunbookError, ValidationFailed
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    from runbook.plan.derive import Plan
 
 Row = dict[str, Any]
 ENTERED = ("tick", "clear", "type", "select")
@@ -421,9 +421,9 @@ def load_plan_at_revision(path: Path | str, rev: str) -> Plan:
     Raises :class:`GitError` when the file is not in a repository or not in that revision,
     :class:`~runbook.errors.ValidationFailed` when the committed version is invalid.
     """
-    from .loader import load_text
-    from .plan import Provenance, build_plan
-    from .validate import check_source, display_name
+    from runbook.plan.derive import Provenance, build_plan
+    from runbook.topology.loader import load_text
+    from runbook.topology.validate import check_source, display_name
 
     path = Path(path)
     folder = path.resolve().parent

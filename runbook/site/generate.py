@@ -33,10 +33,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .parallel import default_jobs, map_chunks, release_memory
-from .verdicts import code_fingerprint, digest, read_used
+from runbook.engine.parallel import default_jobs, map_chunks, release_memory
+from runbook.engine.store import Cache, code_fingerprint, digest
+
+if TYPE_CHECKING:
+    from runbook.plan.sites import Site
 
 Produce = Callable[..., dict[str, bytes]]
 
@@ -44,15 +47,6 @@ Produce = Callable[..., dict[str, bytes]]
 # --- fingerprints ------------------------------------------------------------------------------
 
 
-def _tree_digest(root: Path) -> str:
-    """Hash of every file under ``root``: relative path and bytes, in sorted order."""
-    parts: list[str | bytes] = [str(root.name)]
-    if root.is_dir():
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            if "__pycache__" in path.parts:
-                continue
-            parts += [path.relative_to(root).as_posix(), path.read_bytes()]
-    return digest(*parts)
 
 
 @lru_cache(maxsize=1)
@@ -77,63 +71,11 @@ def tools_fingerprint() -> str:
     return digest(*parts)
 
 
-def templates_fingerprint(user_dir: Path | None) -> str:
-    """Every template file the producers may read: packaged defaults, then the user's."""
-    from .render import default_templates_dir
-
-    parts = [_tree_digest(default_templates_dir())]
-    if user_dir is not None:
-        parts.append(_tree_digest(Path(user_dir)))
-    return digest(*parts)
 
 
 # --- the store ---------------------------------------------------------------------------------
 
 
-class Cache:
-    """Immutable entries ``<root>/<namespace>/<key[:2]>/<key>``, with hit and miss counters."""
-
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
-        self._root = os.fspath(self.root)
-        self.hits: Counter[str] = Counter()
-        self.misses: Counter[str] = Counter()
-
-    def _path(self, namespace: str, key: str) -> Path:
-        return self.root / namespace / key[:2] / key
-
-    def get(self, namespace: str, key: str) -> bytes | None:
-        """The entry's bytes, or None (counted as a hit or a miss of ``namespace``)."""
-        # A rebuild reads thousands of entries: a plain string path, not pathlib's objects.
-        path = f"{self._root}/{namespace}/{key[:2]}/{key}"
-        data = read_used(path)
-        if data is None:
-            self.misses[namespace] += 1
-            return None
-        self.hits[namespace] += 1
-        return data
-
-    def put(self, namespace: str, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key``: write a temporary file, then rename it into place."""
-        path = self._path(namespace, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-
-    def get_value(self, namespace: str, key: str) -> Any:
-        """A marshalled value, or None."""
-        data = self.get(namespace, key)
-        return None if data is None else marshal.loads(data)
-
-    def put_value(self, namespace: str, key: str, value: Any) -> None:
-        """Store a value made of dicts, lists, str, bytes, numbers, None."""
-        self.put(namespace, key, marshal.dumps(value))
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """``{namespace: {"hits": n, "misses": m}}`` since this object was made."""
-        names = sorted(set(self.hits) | set(self.misses))
-        return {n: {"hits": self.hits[n], "misses": self.misses[n]} for n in names}
 
 
 # --- sites -------------------------------------------------------------------------------------
@@ -234,7 +176,7 @@ class PlanData:
         return self._data
 
     def to_json(self) -> str:
-        """Deterministic JSON, as :meth:`runbook.plan.Plan.to_json`."""
+        """Deterministic JSON, as :meth:`runbook.plan.derive.Plan.to_json`."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
     @property
@@ -294,8 +236,8 @@ def _load_chunk(items: Sequence[tuple[str, str | None]]) -> list[tuple[bytes | N
     """Validate and plan topology files in a worker: marshalled plan dicts (None if invalid)."""
     import time
 
-    from .api import _plan
-    from .validate import load_topology
+    from runbook.plan.sites import _plan
+    from runbook.topology.validate import load_topology
 
     out: list[tuple[bytes | None, float, float]] = []
     for path, revision in items:
@@ -311,21 +253,21 @@ def _load_chunk(items: Sequence[tuple[str, str | None]]) -> list[tuple[bytes | N
 
 
 def _raise_like_load_sites(paths: Sequence[Path | str]) -> None:
-    """Raise exactly what :func:`runbook.api.load_sites` raises for these inputs."""
-    from .api import load_sites as reference
+    """Raise exactly what :func:`runbook.plan.sites.load_sites` raises for these inputs."""
+    from runbook.plan.sites import load_sites as reference
 
     reference(paths)
 
 
 def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]:
-    """Validate and plan every topology under ``paths`` (as :func:`runbook.api.load_sites`).
+    """Validate and plan every topology under ``paths`` (as :func:`runbook.plan.sites.load_sites`).
 
     Files whose key is in the cache are not read again; the others are validated and planned
     in parallel. Raises the same :class:`~runbook.errors.ValidationFailed` as the reference
     when any file is invalid or two files declare the same site.
     """
-    from .provenance import revisions
-    from .validate import discover, display_name
+    from runbook.plan.provenance import revisions
+    from runbook.topology.files import discover, display_name
 
     files = discover(paths)
     revs = revisions(files)
@@ -390,8 +332,74 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
 # --- producers ---------------------------------------------------------------------------------
 
 
+# Every module that contributes files to the site, in the order they run. Each exposes
+# ``produce(sites, workdir) -> dict[str, bytes]`` (docs-relative path -> content).
+PRODUCERS: tuple[str, ...] = (
+    "runbook.outputs.pages",
+    "runbook.outputs.diagrams",
+    "runbook.outputs.exports",
+    "runbook.outputs.documents",
+)
+
+Producer = Callable[..., dict[str, bytes]]
+
+
+def producers() -> list[Producer]:
+    """The ``produce`` function of every module in :data:`PRODUCERS`, in order."""
+    return [importlib.import_module(name).produce for name in PRODUCERS]
+
+
+def _call(produce: Producer, sites: list[Site], workdir: Path, templates: Path | None
+          ) -> dict[str, bytes]:
+    # A producer that renders user-overridable templates declares ``templates_dir``.
+    if "templates_dir" in inspect.signature(produce).parameters:
+        return produce(sites, workdir, templates_dir=templates)
+    return produce(sites, workdir)
+
+
+def generate(sites: list[Site], workdir: Path, *, templates: Path | None = None,
+             builder: Builder | None = None) -> dict[str, bytes]:
+    """Every generated file of the site: docs-relative path -> content, sorted by path.
+
+    ``workdir`` is a cache folder the producers may use. Two producers returning the same
+    path is a bug and raises ``ValueError``. Each producer runs through the build cache
+    (:mod:`runbook.site.generate`: unchanged sites are not produced again; the others in parallel),
+    ``builder`` giving its cache and job count (default: a cache in ``workdir``, every core).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    return produce_all(sites, workdir, templates, builder or Builder(Cache(workdir)),
+                       PRODUCERS)
+
+
+def generate_uncached(sites: list[Site], workdir: Path, *, templates: Path | None = None
+                      ) -> dict[str, bytes]:
+    """:func:`generate` without the build cache: every producer over every site, here.
+
+    The reference the cached, parallel path must reproduce byte for byte (tests).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    result: dict[str, bytes] = {}
+    owner: dict[str, str] = {}
+    for produce in producers():
+        name = produce.__module__
+        for path, content in _call(produce, sites, workdir, templates).items():
+            if path in result:
+                raise ValueError(f"{name} and {owner[path]} both produce {path}")
+            if not isinstance(content, bytes):
+                raise TypeError(f"{name} produced {type(content).__name__} for {path}, not bytes")
+            result[path] = content
+            owner[path] = name
+    return dict(sorted(result.items()))
+
+
+
+
+
+
+
 def _render_globals(sites: Sequence[Any], templates: Path | None) -> dict[str, bytes]:
-    from .render import environment, render_index
+    from runbook.outputs.pages import render_index
+    from runbook.outputs.templating import environment
 
     plans = [s.plan.to_dict() for s in sites]
     return {"index.md": render_index(plans, environment(templates)).encode("utf-8")}
@@ -399,7 +407,7 @@ def _render_globals(sites: Sequence[Any], templates: Path | None) -> dict[str, b
 
 # Producers that make files outside ``sites/<slug>/``: how to make those from every site.
 GLOBAL_BUILDERS: dict[str, Callable[[Sequence[Any], Path | None], dict[str, bytes]]] = {
-    "runbook.render": _render_globals,
+    "runbook.outputs.pages": _render_globals,
 }
 
 
@@ -407,7 +415,7 @@ GLOBAL_BUILDERS: dict[str, Callable[[Sequence[Any], Path | None], dict[str, byte
 FEW_SITES = 4
 # Producers whose libraries take a hundred megabytes once imported (WeasyPrint): always run
 # in a worker, so the build process that later forks the site build's workers stays small.
-HEAVY_PRODUCERS = frozenset({"runbook.documents"})
+HEAVY_PRODUCERS = frozenset({"runbook.outputs.documents"})
 
 # Chunks of sites per worker for a producer: enough that the last chunk to finish leaves the
 # other cores idle only briefly, few enough that per-chunk costs stay small.
@@ -461,7 +469,8 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     bug and raises ``ValueError``).
     """
     cache = builder.cache
-    from .gvc import engine
+    from runbook.outputs.gvc import engine
+    from runbook.outputs.templating import templates_fingerprint
 
     # The renderer is outside tools_fingerprint()'s process-wide memo: RUNBOOK_GRAPHVIZ may
     # change between builds of one process (runbook serve).
@@ -534,7 +543,7 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Any], workdir: P
     del results
     if global_paths and name not in GLOBAL_BUILDERS:
         raise ValueError(f"{name} produced {sorted(global_paths)}, outside sites/<slug>/, "
-                         "without a builder in runbook.cache.GLOBAL_BUILDERS")
+                         "without a builder in runbook.site.generate.GLOBAL_BUILDERS")
     if name in GLOBAL_BUILDERS:
         key = digest("global", fixed, *(keys[s.slug] for s in sites))
         made = cache.get_value(name + ".global", key) if cache else None

@@ -3,7 +3,7 @@
 The DOT source is built with the ``graphviz`` package (:func:`network_graph`,
 :func:`traffic_graph`) from the plan only, so a diagram cannot disagree with the pages.
 :func:`render_svgs` renders only what is not cached yet (``<sha256 of the source>.svg`` in
-the work folder). Where Graphviz's library is one :mod:`runbook.gvc` knows, every worker
+the work folder). Where Graphviz's library is one :mod:`runbook.outputs.gvc` knows, every worker
 process lays its diagrams out in-process, with object ids that follow the source, so a
 layout never depends on what the process drew before. Elsewhere it runs one ``dot`` per file:
 ``dot`` given many files lays out every graph after the first differently from run to run
@@ -42,13 +42,13 @@ from typing import TYPE_CHECKING, Any
 
 import graphviz
 
-from . import gvc
-from .errors import RunbookError, ToolMissing
-from .parallel import in_worker, map_chunks
-from .verdicts import mark_used
+from runbook.engine.parallel import in_worker, map_chunks
+from runbook.engine.store import mark_used
+from runbook.errors import RunbookError, ToolMissing
+from runbook.outputs import gvc
 
 if TYPE_CHECKING:
-    from .api import Site
+    from runbook.plan.sites import Site
 
 FONT = "DejaVu Sans"
 INSTALL_HINT = ("Graphviz 'dot' was not found on PATH: install Graphviz "
@@ -569,7 +569,7 @@ def run_dot(files: Sequence[Path], workers: int | None = None) -> dict[Path, str
     One ``dot`` process per file, on purpose: Graphviz 2.43 carries state from one graph to
     the next when a single process renders several files, so every graph after the first
     gets a layout that changes from run to run (measured by ``bench/diagrams.py``;
-    :mod:`runbook.gvc` explains why and avoids it). Returns the files that failed, each with
+    :mod:`runbook.outputs.gvc` explains why and avoids it). Returns the files that failed, each with
     Graphviz's message; the others are rendered regardless.
     """
     if not files:
@@ -613,10 +613,10 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path, workers: int | None 
     """Network and traffic diagrams of every plan, as SVG and DOT bytes, keyed by site slug.
 
     ``names`` limits the diagrams to some of :data:`DIAGRAMS` (default: all of them).
-    Each diagram's layout source is hashed with the renderer (:func:`runbook.gvc.engine`);
+    Each diagram's layout source is hashed with the renderer (:func:`runbook.outputs.gvc.engine`);
     ``<sha256>.svg`` in ``workdir`` is reused when present, and everything else is rendered.
     The plans are shared out over ``workers`` processes (default: one per core), which build
-    the sources and lay them out in-process; without :mod:`runbook.gvc`, the sources are
+    the sources and lay them out in-process; without :mod:`runbook.outputs.gvc`, the sources are
     built here and ``workers`` ``dot`` processes render them.
     Raises :class:`ToolMissing` when Graphviz's ``dot`` is absent and something must be
     rendered, and :class:`DiagramFailed` naming every diagram Graphviz could not render (the
@@ -685,7 +685,7 @@ def _diagrams_here(plans: Sequence[dict[str, Any]], workdir: Path,
     fresh: dict[str, bytes] = {}
     engine = gvc.renderer()
     if engine is None:
-        raise RuntimeError("_diagrams_here needs runbook.gvc's renderer")
+        raise RuntimeError("_diagrams_here needs runbook.outputs.gvc's renderer")
     todo = _todo(sources, workdir)
     # Graphs Graphviz cannot release safely in a long-lived process go to `dot`.
     refused = {sha: src for sha, src in todo.items() if not gvc.supports(src)}

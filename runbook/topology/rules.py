@@ -11,9 +11,9 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Interface
 
-from .errors import Problem
-from .loader import PathKey, Source, format_path
-from .model import (
+from runbook.errors import Problem
+from runbook.topology.loader import PathKey, Source, format_path
+from runbook.topology.model import (
     ROLE_NAMES,
     ROLES,
     Topology,

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem
+from runbook.errors import Problem
 
 MAX_BYTES = 256_000  # pure-Python PyYAML (the fallback) reads ~100 kB/s of dense YAML
 MAX_ALIASES = 50
@@ -38,7 +38,7 @@ class Source:
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     # The bytes read from disk (None when the file was not read): what a cached verdict of
-    # this file is keyed by (runbook.verdicts).
+    # this file is keyed by (runbook.topology.verdicts).
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
     def where(self, path: PathKey, *, key: bool = False) -> tuple[int, int]:

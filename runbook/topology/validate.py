@@ -1,8 +1,9 @@
-"""From a file on disk to a validated :class:`~runbook.model.Topology`, collecting every problem.
+"""From a file on disk to a validated :class:`~runbook.topology.model.Topology`, collecting
+every problem.
 
-The pipeline is: read and parse (:mod:`runbook.loader`), refuse secrets, check the shape
+The pipeline is: read and parse (:mod:`runbook.topology.loader`), refuse secrets, check the shape
 against the model (pydantic errors become positioned problems with a "did you mean" hint for
-unknown keys), then apply the deployment rules (:mod:`runbook.rules`).
+unknown keys), then apply the deployment rules (:mod:`runbook.topology.rules`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import rules
-from .errors import Problem, ValidationFailed
-from .loader import PathKey, Source, format_path, load_file
-from .model import Topology, Vault
-from .verdicts import discover, display_name  # there so that the verdict cache needs no pydantic
+from runbook.errors import Problem, ValidationFailed
+from runbook.topology import rules
+from runbook.topology.files import discover, display_name
+from runbook.topology.loader import PathKey, Source, format_path, load_file
+from runbook.topology.model import Topology, Vault
 
 _SECRET_KEY = re.compile(
     r"(^|_)(pass(word|wd|phrase)?|pwd|secret|product_?key|private_?key|api_?key|token|"

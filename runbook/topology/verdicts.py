@@ -9,46 +9,42 @@ same way for a fresh verdict and a replayed one, so the output is the same eithe
 
 The key of a verdict is the file's bytes, its display name (it is part of every line), the
 code fingerprint (the package version and every ``.py`` file of the package, as
-:func:`runbook.cache.code_fingerprint`), where pydantic, pydantic-core, PyYAML and pydantic's
-helper packages are installed and their versions, and the Python version. A changed file,
+:func:`runbook.engine.store.code_fingerprint`), where pydantic, pydantic-core, PyYAML and
+pydantic's helper packages are installed and their versions, and the Python version. A changed file,
 generator, library or interpreter therefore misses. Nothing else goes into a verdict:
 validation reads nothing but the file, and a run that showed a Python warning, or a file that
 could not be read, is not kept. The one cross-file finding, two files declaring the same site,
 is never replayed: when slugs repeat, every file is validated again by
-:func:`runbook.validate.load_all`.
+:func:`runbook.topology.validate.load_all`.
 
 Verdicts live in the folder ``runbook build`` keeps its cache in (``cache_dir`` of the runbook
 plugin in ./mkdocs.yml, default ``.cache/runbook``), under ``validate/``, written atomically,
-laid out as :class:`runbook.cache.Cache` entries.
+laid out as :class:`runbook.engine.store.Cache` entries.
 
-This module must stay cheap to import: the replay path (:mod:`runbook.entry`) imports nothing
-heavier than :mod:`pathlib` and :mod:`hashlib`; the validator is imported only on a miss.
+The validator (pydantic and the model) is imported only on a miss.
 """
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import stat
 import sys
-import time
-import types
 from functools import cache, lru_cache
 from pathlib import Path
 
-from . import __version__
+from runbook.engine.store import code_fingerprint, digest, read_used
+from runbook.topology.files import display_name
 
 TYPE_CHECKING = False  # typing costs as much to import as the rest of the replay path
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from .validate import Loaded
+    from runbook.topology.validate import Loaded
 
 NAMESPACE = "validate"
 FORMAT = "runbook-verdict-1"  # bump when the stored record changes shape
 DEFAULT_CACHE_DIR = ".cache/runbook"  # the runbook plugin's default cache_dir
-SUFFIXES = (".yaml", ".yml")
 READ_LIMIT = 1 << 20  # larger than any file the loader accepts; bigger files are not cached
 # The libraries validation runs on (import name, normalised distribution name): pydantic and
 # the packages it builds models with, and PyYAML.
@@ -61,67 +57,17 @@ NOTE = "note: the deployment rules run once the errors above are fixed; run vali
 # --- which files, named how ---------------------------------------------------------------------
 
 
-def display_name(path: Path) -> str:
-    """How a file is named in messages and provenance.
-
-    Relative to the working folder when inside it, else relative to its git work tree (so
-    output does not depend on where a checkout lives), else as given.
-    """
-    full = path.resolve()
-    try:
-        return str(full.relative_to(_resolved(os.getcwd())))
-    except ValueError:
-        pass
-    for parent in full.parents:
-        if (parent / ".git").exists():
-            return str(full.relative_to(parent))
-    return str(path)
 
 
-@lru_cache(maxsize=8)
-def _resolved(folder: str) -> Path:
-    # The working folder, resolved once (a thousand files would otherwise resolve it a
-    # thousand times); keyed by its name, so a chdir is seen.
-    return Path(folder).resolve()
 
 
-def discover(paths: Iterable[Path | str]) -> list[Path]:
-    """Topology files named by ``paths``: files as given, folders searched for ``*.yaml``."""
-    found: list[Path] = []
-    for entry in paths:
-        p = Path(entry)
-        if p.is_dir():
-            found += sorted(q for q in p.rglob("*") if q.suffix in SUFFIXES and q.is_file())
-        else:
-            found.append(p)
-    return found
 
 
 # --- keys ---------------------------------------------------------------------------------------
 
 
-def digest(*parts: str | bytes) -> str:
-    """SHA-256 of ``parts``, each length-prefixed (so ``("ab", "c")`` differs from ``("a", "bc")``).
-
-    The build cache's keys use it too (:mod:`runbook.cache`); it lives here, in a module that
-    is cheap to import, for the verdict replay path.
-    """
-    h = hashlib.sha256()
-    for part in parts:
-        data = part.encode("utf-8") if isinstance(part, str) else part
-        h.update(len(data).to_bytes(8, "big"))
-        h.update(data)
-    return h.hexdigest()
 
 
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """The package version and the source of every module (the build cache uses it too)."""
-    package = Path(__file__).resolve().parent
-    parts: list[str | bytes] = [__version__]
-    for name in sorted(n for n in os.listdir(package) if n.endswith(".py")):
-        parts += [name, (package / name).read_bytes()]
-    return digest(*parts)
 
 
 def _library(module: str, dist: str) -> str:
@@ -251,8 +197,9 @@ class Verdict:
 
     @classmethod
     def of(cls, item: Loaded) -> Verdict:
-        """The verdict on a validated file, from :func:`runbook.validate.load_topology` or
-        :func:`~runbook.validate.load_all` (whose duplicate-site errors it then includes)."""
+        """The verdict on a validated file, from :func:`runbook.topology.validate.load_topology` or
+        :func:`~runbook.topology.validate.load_all` (whose duplicate-site errors it then
+        includes)."""
         lines = [p.format() for p in item.problems]
         if item.errors and not item.rules_checked:
             lines.append(f"{item.source.file}: {NOTE}")
@@ -260,35 +207,10 @@ class Verdict:
         return cls(item.source.file, lines, len(item.errors), len(item.warnings), site)
 
 
-# A cache file read this long after its modification time gets the time of the read, so
-# the time says when a build (or validate) last used it: runbook.prune goes by it.
-TOUCH_AFTER = 86400.0
 
 
-def mark_used(path: str | os.PathLike[str], mtime: float) -> None:
-    """Record that the cache file ``path`` (last modified at ``mtime``) was just used.
-
-    Only a time more than :data:`TOUCH_AFTER` old is set again: pruning counts in days, and
-    a cache in daily use then costs one ``utime`` per file per day.
-    """
-    if mtime < time.time() - TOUCH_AFTER:
-        import contextlib
-
-        with contextlib.suppress(OSError):  # a read-only cache is still a cache
-            os.utime(path)
 
 
-def read_used(path: str | os.PathLike[str]) -> bytes | None:
-    """The bytes of the cache file ``path``, marked as used (:func:`mark_used`); None when
-    it cannot be read."""
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read()
-            mtime = os.fstat(stream.fileno()).st_mtime
-    except OSError:
-        return None
-    mark_used(path, mtime)
-    return data
 
 
 class Store:
@@ -328,35 +250,9 @@ class Store:
 
 
 def _emit(line: str, err: bool = False) -> None:
-    """``click.echo(line, err=err)``, without importing click for plain text.
+    import click
 
-    click.echo writes the line and a newline and flushes; it differs only for ANSI escapes
-    (stripped when not on a terminal), streams that are not UTF-8, missing streams and text
-    that cannot be encoded. Those lines go through click itself.
-    """
-    stream = sys.stderr if err else sys.stdout
-    plain = "\x1b" not in line and stream is not None and _is_utf8(stream)
-    if plain:
-        try:
-            line.encode("utf-8")
-        except UnicodeEncodeError:
-            plain = False
-    if not plain:
-        import click
-
-        click.echo(line, err=err)
-        return
-    stream.write(line + "\n")
-    stream.flush()
-
-
-def _is_utf8(stream: object) -> bool:
-    import codecs
-
-    try:
-        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "utf-8"
-    except LookupError:
-        return False
+    click.echo(line, err=err)
 
 
 def report(verdicts: Sequence[Verdict], *, strict: bool = False, quiet: bool = False) -> int:
@@ -420,57 +316,17 @@ class _WarningWatch:
 # --- validating -----------------------------------------------------------------------------
 
 
-# pydantic's plugin loader, and the values of PYDANTIC_DISABLE_PLUGINS with which its
-# get_plugins() returns no plugin without looking for any.
-PLUGIN_LOADER = "pydantic.plugin._loader"
-ALL_PLUGINS_OFF = ("__all__", "1", "true")
-
-
-class _NoPlugins(types.ModuleType):
-    """Stands in for pydantic's plugin loader while every plugin is disabled.
-
-    pydantic imports its loader when it builds the first model, and the loader imports
-    ``importlib.metadata`` (with ``email``, ``zipfile``...) at the top: about 18 ms, a ninth
-    of a cold ``runbook validate``, spent to return no plugin. ``get_plugins`` here returns
-    what the loader's returns under ``PYDANTIC_DISABLE_PLUGINS=__all__``; any other name is
-    read from the real loader, imported then.
-    """
-
-    @staticmethod
-    def get_plugins() -> tuple[()]:
-        """No plugin, as pydantic's loader says when all of them are disabled."""
-        return ()
-
-    def __getattr__(self, name: str) -> object:
-        import importlib
-
-        if name.startswith("__"):  # the import system asks for __path__ and the like
-            raise AttributeError(name)
-        if sys.modules.get(PLUGIN_LOADER) is self:
-            del sys.modules[PLUGIN_LOADER]
-        return getattr(importlib.import_module(PLUGIN_LOADER), name)
-
-
-def skip_plugin_discovery() -> bool:
-    """Let pydantic skip importing its plugin loader, when plugins are off (True if so)."""
-    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") not in ALL_PLUGINS_OFF:
-        return False
-    sys.modules.setdefault(PLUGIN_LOADER, _NoPlugins(PLUGIN_LOADER))
-    return True
-
-
 def validate_files(files: Sequence[Path], store: Store | None) -> list[Verdict]:
     """The verdict on every file: stored ones replayed, the others validated (and stored).
 
-    Equal to :func:`runbook.validate.load_all` on ``files``, item for item. When every file
+    Equal to :func:`runbook.topology.validate.load_all` on ``files``, item for item. When every file
     has a stored verdict and no two name the same site, the validator is not even imported.
     """
     stored = _stored(files, store) if store is not None else {}
     if len(stored) == len(files) and _unique_sites(stored.values()):
         return [stored[i] for i in range(len(files))]
     with _WarningWatch() as watch:
-        skip_plugin_discovery()
-        from .validate import load_all, load_topology
+        from runbook.topology.validate import load_all, load_topology
 
         fresh: dict[int, tuple[Verdict, bytes | None]] = {}
         for i, path in enumerate(files):

@@ -7,107 +7,32 @@ build leaves the previous site untouched.
 
 from __future__ import annotations
 
-import importlib
-import inspect
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import RunbookError
-from .publish import check_output, describe_os_error, git_root, mark, staging_folder, swap
-from .verdicts import discover
+from runbook.errors import RunbookError
+from runbook.site.generate import generate
+from runbook.site.publish import (
+    check_output,
+    describe_os_error,
+    git_root,
+    mark,
+    staging_folder,
+    swap,
+)
+from runbook.topology.files import discover
 
 if TYPE_CHECKING:
-    from .api import Site
-    from .cache import Builder
-    from .plugin import RunbookPlugin, SiteNav
-
-
-# Every module that contributes files to the site, in the order they run. Each exposes
-# ``produce(sites, workdir) -> dict[str, bytes]`` (docs-relative path -> content).
-PRODUCERS: tuple[str, ...] = (
-    "runbook.render",
-    "runbook.diagram",
-    "runbook.exports",
-    "runbook.documents",
-)
-
-Producer = Callable[..., dict[str, bytes]]
+    from runbook.site.generate import Builder
+    from runbook.site.plugin import RunbookPlugin
 
 
 class SiteBuildFailed(RunbookError):
     """MkDocs could not build the site (in strict mode: it logged a warning)."""
 
 
-def producers() -> list[Producer]:
-    """The ``produce`` function of every module in :data:`PRODUCERS`, in order."""
-    return [importlib.import_module(name).produce for name in PRODUCERS]
-
-
-def _call(produce: Producer, sites: list[Site], workdir: Path, templates: Path | None
-          ) -> dict[str, bytes]:
-    # A producer that renders user-overridable templates declares ``templates_dir``.
-    if "templates_dir" in inspect.signature(produce).parameters:
-        return produce(sites, workdir, templates_dir=templates)
-    return produce(sites, workdir)
-
-
-def generate(sites: list[Site], workdir: Path, *, templates: Path | None = None,
-             builder: Builder | None = None) -> dict[str, bytes]:
-    """Every generated file of the site: docs-relative path -> content, sorted by path.
-
-    ``workdir`` is a cache folder the producers may use. Two producers returning the same
-    path is a bug and raises ``ValueError``. Each producer runs through the build cache
-    (:mod:`runbook.cache`: unchanged sites are not produced again; the others in parallel),
-    ``builder`` giving its cache and job count (default: a cache in ``workdir``, every core).
-    """
-    from .cache import Builder, Cache, produce_all
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    return produce_all(sites, workdir, templates, builder or Builder(Cache(workdir)),
-                       PRODUCERS)
-
-
-def generate_uncached(sites: list[Site], workdir: Path, *, templates: Path | None = None
-                      ) -> dict[str, bytes]:
-    """:func:`generate` without the build cache: every producer over every site, here.
-
-    The reference the cached, parallel path must reproduce byte for byte (tests).
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
-    result: dict[str, bytes] = {}
-    owner: dict[str, str] = {}
-    for produce in producers():
-        name = produce.__module__
-        for path, content in _call(produce, sites, workdir, templates).items():
-            if path in result:
-                raise ValueError(f"{name} and {owner[path]} both produce {path}")
-            if not isinstance(content, bytes):
-                raise TypeError(f"{name} produced {type(content).__name__} for {path}, not bytes")
-            result[path] = content
-            owner[path] = name
-    return dict(sorted(result.items()))
-
-
-def site_navigation(sites: Iterable[Site], generated: set[str]) -> dict[str, SiteNav]:
-    """Each site's own navigation: its Markdown pages in the order ``site_pages`` gives."""
-    from .plugin import SiteNav, SiteNavEntry
-    from .render import site_pages
-
-    navs: dict[str, SiteNav] = {}
-    for site in sites:
-        plan = site.plan.to_dict()
-        entries = []
-        for spec in site_pages(plan):
-            src_uri = f"sites/{site.slug}/{spec.filename}"
-            if src_uri in generated:
-                entries.append(SiteNavEntry(src_uri, spec.title))
-        navs[site.slug] = SiteNav(site.slug, str(plan["meta"]["title"]), tuple(entries))
-    return navs
-
-
 def _plugin(config: object) -> RunbookPlugin:
-    from .plugin import RunbookPlugin
+    from runbook.site.plugin import RunbookPlugin
 
     for plugin in config.plugins.values():  # type: ignore[attr-defined]
         if isinstance(plugin, RunbookPlugin):
@@ -153,17 +78,18 @@ def build_site(
 
     ``jobs`` processes share the work (default: every core); ``cache_dir`` (default: the
     plugin's ``cache_dir``) keeps plans, producers' files and pages of unchanged sites, so
-    a rebuild redoes only what changed. ``progress`` is a :class:`runbook.progress.Progress`.
+    a rebuild redoes only what changed. ``progress`` is a :class:`runbook.engine.progress.Progress`.
     The output is the same, byte for byte, whatever the jobs and the cache.
 
-    ``output`` is refused (:class:`~runbook.publish.OutputRefused`) when it is, holds or lies
+    ``output`` is refused (:class:`~runbook.site.publish.OutputRefused`) when it is, holds or lies
     in the project's sources, or holds files runbook did not write; inputs with no topology
     are refused unless ``allow_empty``. An operating-system failure (a read-only folder, a
     full disk) is one :class:`RunbookError` line, and the previous site stays.
     """
-    from .cache import Builder, Cache
-    from .parallel import default_jobs
-    from .prune import prune_if_due, using
+    from runbook.engine.parallel import default_jobs
+    from runbook.engine.store import Cache
+    from runbook.site.generate import Builder
+    from runbook.site.prune import prune_if_due, using
 
     # site_dir is set to the staging folder below, once the inputs are known to be valid.
     config, plugin, base = load_configuration(config_file, strict=strict)
@@ -209,8 +135,8 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
     """:func:`build_site`'s work, while it holds the cache."""
     from mkdocs.exceptions import Abort
 
-    from . import fastbuild
-    from .cache import load_sites
+    from runbook.site import fastbuild
+    from runbook.site.generate import load_sites
 
     cache_root = builder.cache.root
     sites = load_sites(inputs, builder)

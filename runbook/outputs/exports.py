@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import RunbookError
+from runbook.errors import RunbookError
 
 if TYPE_CHECKING:
-    from .api import Site
-    from .plan import Plan
+    from runbook.plan.derive import Plan
+    from runbook.plan.sites import Site
 
 EKU_OIDS = {
     "Server Authentication": ("1.3.6.1.5.5.7.3.1", "serverAuth"),

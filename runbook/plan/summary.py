@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .plan import Plan
+from runbook.plan.derive import Plan
 
 
 def summarize(plan: Plan) -> str:

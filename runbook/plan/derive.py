@@ -1,6 +1,6 @@
 """The derived plan: every fact a deployment needs, as plain data.
 
-:func:`build_plan` turns a valid :class:`~runbook.model.Topology` into a :class:`Plan` of
+:func:`build_plan` turns a valid :class:`~runbook.topology.model.Topology` into a :class:`Plan` of
 dataclasses; :meth:`Plan.to_dict` gives the dict every template, diagram and export reads.
 Nothing downstream computes topology facts itself, so the pages, the diagrams and the
 documents cannot disagree.
@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__
-from .model import (
+from runbook import __version__
+from runbook.topology.model import (
     PROVIDERS,
     ROLE_NAMES,
     ROLES,
@@ -29,7 +29,7 @@ from .model import (
     server_fqdn,
     servers_with,
 )
-from .rules import is_public, is_split, load_balanced_roles
+from runbook.topology.rules import is_public, is_split, load_balanced_roles
 
 INTERNET = "Internet (any)"
 SERVICE_ACCOUNT = "RTCProxyService"

@@ -1,7 +1,7 @@
 """The topology a user writes, as pydantic models (the input's public contract).
 
 Only shape and syntax live here: types, required keys, unknown keys, address and name
-syntax. Rules that relate one part of a topology to another live in :mod:`runbook.rules`.
+syntax. Rules that relate one part of a topology to another live in :mod:`runbook.topology.rules`.
 Values stay plain normalised strings so the plan and every renderer see the same text.
 """
 

@@ -1,0 +1,173 @@
+"""Markdown pages of every site, rendered from the plan with Jinja2 templates.
+
+Templates live in ``templates/pages/`` (shipped in the wheel as ``runbook/templates/``) and are
+found through a search path ``[user folder, packaged defaults]``, so a user overrides a single
+page or partial by placing a file of the same name in their folder. User templates run in an
+immutable sandbox.
+
+Every page template gets the same context:
+
+``plan``
+    the site's plan as plain data (:meth:`runbook.plan.derive.Plan.to_dict`); the only
+    source of facts.
+``page``
+    the :class:`PageSpec` being rendered (``filename``, ``title``, ``template``).
+``pages``
+    every :class:`PageSpec` of the site, for links between pages.
+
+Autoescape is off in page templates because the output is Markdown, not HTML. Values are
+escaped where they land, by context, with the filters ``md`` (inline text), ``cell`` (table
+cell), ``code`` (inline code span) and ``url`` (link destination). A template that prints a
+topology value without one of them lets the value act as Markdown or HTML.
+
+Tables and wizard screens are written as HTML instead, which Markdown passes through unparsed
+(:mod:`runbook.outputs.htmlblocks`; far cheaper to convert). There values go through ``html``
+(element text) or ``html_code`` (a ``<code>`` element), and the block through ``html_block``.
+Partials named ``*.html.j2`` are autoescaped as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+import runbook
+from runbook.outputs.templating import environment, render_template
+
+if TYPE_CHECKING:
+    from runbook.plan.sites import Site
+
+
+
+
+
+
+# --- escaping filters ------------------------------------------------------------------------
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+# --- environment ---------------------------------------------------------------------------
+
+
+
+
+
+
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One Markdown page of a site: its file name in the site folder, nav title, template."""
+
+    filename: str
+    title: str
+    template: str
+
+
+_PAGES: tuple[PageSpec, ...] = (
+    PageSpec("index.md", "Overview", "pages/overview.md.j2"),
+    PageSpec("addressing.md", "Addressing", "pages/addressing.md.j2"),
+    PageSpec("load-balancer.md", "Load balancer", "pages/load-balancer.md.j2"),
+    PageSpec("runbook.md", "Edge installation runbook", "pages/runbook.md.j2"),
+    PageSpec("certificates.md", "Certificates", "pages/certificates.md.j2"),
+    PageSpec("dns.md", "DNS records", "pages/dns.md.j2"),
+    PageSpec("firewall.md", "Firewall rules", "pages/firewall.md.j2"),
+    PageSpec("pic.md", "Public IM Connectivity", "pages/pic.md.j2"),
+)
+INDEX_TEMPLATE = "pages/index.md.j2"
+
+
+def site_pages(plan: Mapping[str, Any]) -> list[PageSpec]:
+    """The pages of one site, in navigation order (PIC and load balancer only when used)."""
+    pages = []
+    for spec in _PAGES:
+        if spec.filename == "pic.md" and not plan.get("pic"):
+            continue
+        if spec.filename == "load-balancer.md" and not plan.get("vips"):
+            continue
+        pages.append(spec)
+    return pages
+
+
+def site_dir(plan: Mapping[str, Any]) -> str:
+    """The docs-relative folder of a site's pages, e.g. ``sites/contoso-hq``."""
+    return f"sites/{plan['meta']['site']}"
+
+
+
+
+
+
+
+
+def render_site(plan: Mapping[str, Any], env: jinja2.Environment) -> dict[str, str]:
+    """Render every page of one site: docs-relative path -> Markdown."""
+    pages = site_pages(plan)
+    base = site_dir(plan)
+    page_dicts = [asdict(p) for p in pages]
+    out: dict[str, str] = {}
+    for spec, page in zip(pages, page_dicts, strict=True):
+        context = {"plan": plan, "page": page, "pages": page_dicts}
+        out[f"{base}/{spec.filename}"] = render_template(env, spec.template, context)
+    return out
+
+
+def render_index(sites: Iterable[Mapping[str, Any]], env: jinja2.Environment) -> str:
+    """Render the home page: one table row per site (status, warnings, link)."""
+    plans = sorted(sites, key=lambda p: p["meta"]["site"])
+    return render_template(env, INDEX_TEMPLATE, {"sites": plans,
+                                         "generator": f"runbook {runbook.__version__}"})
+
+
+
+
+
+
+def produce(sites: list[Site], workdir: Path,
+            templates_dir: Path | None = None) -> dict[str, bytes]:
+    """Every Markdown page of every site plus the home page (docs-relative path -> UTF-8).
+
+    ``workdir`` is unused: rendering is fast enough not to need a cache. ``templates_dir`` is
+    the user's override folder, if any.
+    """
+    env = environment(templates_dir)
+    plans = [site.plan.to_dict() for site in sites]
+    files: dict[str, bytes] = {}
+    for plan in plans:
+        for path, text in render_site(plan, env).items():
+            files[path] = text.encode("utf-8")
+    files["index.md"] = render_index(plans, env).encode("utf-8")
+    return files

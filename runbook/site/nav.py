@@ -1,0 +1,43 @@
+"""Each site's own navigation: its pages in order, shown on every page of the site."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runbook.plan.sites import Site
+
+
+@dataclass(frozen=True)
+class SiteNavEntry:
+    """One page of a site's own navigation."""
+
+    src_uri: str
+    title: str
+
+
+@dataclass(frozen=True)
+class SiteNav:
+    """The navigation shown on every page of one site."""
+
+    slug: str
+    title: str
+    pages: tuple[SiteNavEntry, ...]
+
+
+def site_navigation(sites: Iterable[Site], generated: set[str]) -> dict[str, SiteNav]:
+    """Each site's own navigation: its Markdown pages in the order ``site_pages`` gives."""
+    from runbook.outputs.pages import site_pages
+
+    navs: dict[str, SiteNav] = {}
+    for site in sites:
+        plan = site.plan.to_dict()
+        entries = []
+        for spec in site_pages(plan):
+            src_uri = f"sites/{site.slug}/{spec.filename}"
+            if src_uri in generated:
+                entries.append(SiteNavEntry(src_uri, spec.title))
+        navs[site.slug] = SiteNav(site.slug, str(plan["meta"]["title"]), tuple(entries))
+    return navs

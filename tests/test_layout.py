@@ -1,0 +1,119 @@
+"""The package's layout: one folder per stage of the flow, and no import cycles.
+
+Stages, from the bottom up: ``engine`` (cache store, parallel work, progress), ``topology``
+(reading and validating files), ``plan`` (what a site needs), ``outputs`` (pages, diagrams,
+exports, documents), ``site`` (the MkDocs build), then ``api`` and ``cli`` on top.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "runbook"
+STAGES = ("engine", "topology", "plan", "outputs", "site")
+TOP = ("errors", "api", "cli")
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` except those under ``if TYPE_CHECKING:`` (never run)."""
+    found: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        for child in ast.iter_child_nodes(node):
+            if (isinstance(child, ast.If) and isinstance(child.test, ast.Name)
+                    and child.test.id == "TYPE_CHECKING"):
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+    return found
+
+
+def imports() -> dict[str, set[str]]:
+    """Module -> the runbook modules it imports when run, at the top or in a function."""
+    known = modules()
+    graph: dict[str, set[str]] = defaultdict(set)
+    for name, path in known.items():
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{name}: relative import; runbook imports by full name"
+                target = node.module or ""
+                for alias in node.names:
+                    if f"{target}.{alias.name}" in known:
+                        graph[name].add(f"{target}.{alias.name}")
+                if target in known and target != "runbook":
+                    graph[name].add(target)
+            elif isinstance(node, ast.Import):
+                graph[name].update(a.name for a in node.names if a.name in known)
+        graph[name].discard(name)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def stage(module: str) -> str:
+    return module.split(".")[1] if module.count(".") >= 1 else "runbook"
+
+
+def test_every_module_lives_in_a_stage_folder_or_is_one_of_the_top_modules() -> None:
+    loose = [name for name in modules()
+             if name.count(".") == 1 and stage(name) not in (*STAGES, *TOP)]
+    assert loose == []
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    assert cycles(imports()) == []
+
+
+def test_stages_import_only_the_stages_below_them() -> None:
+    order = {name: rank for rank, name in enumerate(("errors", *STAGES, "api", "cli"))}
+    upward = sorted(
+        f"{a} -> {b}" for a, targets in imports().items() for b in targets
+        if stage(a) in order and stage(b) in order and order[stage(b)] > order[stage(a)])
+    assert upward == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
