@@ -150,8 +150,8 @@ def cache_settings(config_file: Path) -> tuple[Path, int]:
     """The cache folder and ``cache_max_age_days`` that ``config_file`` gives the plugin."""
     from runbook.site.build import load_configuration
 
-    _, plugin, base = load_configuration(config_file)
-    return (base / plugin.config.cache_dir).resolve(), plugin.config.cache_max_age_days
+    _, plugin, _ = load_configuration(config_file)
+    return plugin.cache_path, plugin.config.cache_max_age_days
 
 
 def summarize(plan: Plan) -> str:

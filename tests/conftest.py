@@ -10,6 +10,26 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every cache a test does not place itself goes to a temporary folder, never into the
+    repository: ``RUNBOOK_CACHE_DIR`` (honoured by the plugin, build and validate) for the
+    whole run, shared by the tests so the examples are produced once."""
+    import os
+    import tempfile
+
+    if "RUNBOOK_CACHE_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="runbook-test-cache-")
+        os.environ["RUNBOOK_CACHE_DIR"] = folder
+        config.add_cleanup(lambda: __import__("shutil").rmtree(folder, ignore_errors=True))
+
+
+def shared_cache() -> Path:
+    """The run's shared cache folder (see :func:`pytest_configure`)."""
+    import os
+
+    return Path(os.environ["RUNBOOK_CACHE_DIR"])
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``runbook build``'s site for inputs/ (strict), built once; do not modify it."""
@@ -35,7 +55,7 @@ def examples_and_corpus(folder: Path) -> tuple[list[Any], dict[str, Any]]:
     sys.path.insert(0, str(ROOT / "bench"))
     import corpus
 
-    cache_root = ROOT / ".cache" / "runbook"
+    cache_root = shared_cache()
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)
         corpus.write(Path("corpus"), len(corpus.KINDS), seed=7)

@@ -17,7 +17,7 @@ import yaml
 
 from runbook.site.build import build_site
 from runbook.site.fastbuild import SITE_FILES
-from tests.conftest import ROOT
+from tests.conftest import ROOT, shared_cache
 
 SITES = ("contoso.yaml", "fabrikam-lb.yaml", "adatum-im.yaml")
 CONFIG = ROOT / "mkdocs.yml"
@@ -299,7 +299,7 @@ def test_a_build_lists_the_spill_folder_once_for_all_producers(
 
     builder = Builder(Cache(tmp_path / "cache"), jobs=1, spill_dir=tmp_path / "cache/files")
     sites = load_sites([inputs], builder)
-    seed_pdfs(ROOT / ".cache" / "runbook", tmp_path / "cache")
+    seed_pdfs(shared_cache(), tmp_path / "cache")
     first = generate(sites, tmp_path / "cache", builder=builder)
     listed: list[str] = []
     real = os.listdir

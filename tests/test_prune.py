@@ -25,6 +25,12 @@ DAY = p.DAY
 NOW = time.time()
 
 
+@pytest.fixture(autouse=True)
+def _project_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the cache's place in a project: no run-wide override."""
+    monkeypatch.delenv("RUNBOOK_CACHE_DIR", raising=False)
+
+
 def age(path: Path, days: float) -> Path:
     """Set ``path``'s times to ``days`` days ago."""
     then = NOW - days * DAY

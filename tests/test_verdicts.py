@@ -35,6 +35,12 @@ main()
 """
 
 
+@pytest.fixture(autouse=True)
+def _project_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the cache's place in a project: no run-wide override."""
+    monkeypatch.delenv("RUNBOOK_CACHE_DIR", raising=False)
+
+
 @dataclass
 class Run:
     """What one ``runbook`` process printed and imported."""
@@ -297,3 +303,14 @@ def test_a_pipe_is_validated_every_time(tmp_path: Path) -> None:
                               text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith("/dev/stdin: valid")
+
+
+def test_runbook_cache_dir_wins_over_the_configuration(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RUNBOOK_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert verdicts.cache_root() == tmp_path / "elsewhere"
+    write(tmp_path, contoso())
+    assert runbook(tmp_path, "validate", "site.yaml").status == 0
+    assert list((tmp_path / "elsewhere" / "validate").glob("*/*"))
+    assert not (tmp_path / ".cache").exists()

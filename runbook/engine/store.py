@@ -127,3 +127,13 @@ class Cache:
         """``{namespace: {"hits": n, "misses": m}}`` since this object was made."""
         names = sorted(set(self.hits) | set(self.misses))
         return {n: {"hits": self.hits[n], "misses": self.misses[n]} for n in names}
+
+
+CACHE_DIR_VARIABLE = "RUNBOOK_CACHE_DIR"
+
+
+def cache_dir_override() -> Path | None:
+    """The cache folder named by ``RUNBOOK_CACHE_DIR``, which wins over the plugin's
+    ``cache_dir`` (as ``MYPY_CACHE_DIR`` does for mypy), or None."""
+    value = os.environ.get(CACHE_DIR_VARIABLE)
+    return Path(value).resolve() if value else None

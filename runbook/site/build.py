@@ -93,7 +93,7 @@ def build_site(
 
     # site_dir is set to the staging folder below, once the inputs are known to be valid.
     config, plugin, base = load_configuration(config_file, strict=strict)
-    cache_root = (cache_dir or base / plugin.config.cache_dir).resolve()
+    cache_root = (cache_dir or plugin.cache_path).resolve()
     builder = Builder(Cache(cache_root), jobs=jobs or default_jobs(), progress=progress,
                       spill_dir=cache_root / "files")
     output = _checked_output(output, config, plugin, base, inputs, templates, cache_root)

@@ -79,6 +79,13 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         return (self._base / value).resolve()
 
     @property
+    def cache_path(self) -> Path:
+        """The cache folder: ``RUNBOOK_CACHE_DIR`` if set, else ``cache_dir``, absolute."""
+        from runbook.engine.store import cache_dir_override
+
+        return cache_dir_override() or self._path(self.config.cache_dir)
+
+    @property
     def input_paths(self) -> list[Path]:
         """The topology files and folders to read, absolute."""
         return [self._path(p) for p in self.config.inputs]
@@ -130,7 +137,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         try:
             self._sites = load_sites(self.input_paths)
             templates = self.templates_dir if self.templates_dir.is_dir() else None
-            cache_dir = self._path(self.config.cache_dir)
+            cache_dir = self.cache_path
             with using(cache_dir):  # no prune meanwhile
                 self._generated = generate(self._sites, cache_dir, templates=templates)
         except RunbookError as exc:
@@ -190,7 +197,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
 
         mark(Path(config.site_dir))
         if self._preloaded is None:
-            prune_if_due(self._path(self.config.cache_dir), self.config.cache_max_age_days)
+            prune_if_due(self.cache_path, self.config.cache_max_age_days)
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         """Rebuild the live preview when a topology or a template changes."""

@@ -33,7 +33,7 @@ import sys
 from functools import cache, lru_cache
 from pathlib import Path
 
-from runbook.engine.store import code_fingerprint, digest, read_used
+from runbook.engine.store import cache_dir_override, code_fingerprint, digest, read_used
 from runbook.topology.files import display_name
 
 TYPE_CHECKING = False  # typing costs as much to import as the rest of the replay path
@@ -138,6 +138,9 @@ def cache_root(config: Path = Path("mkdocs.yml")) -> Path:
     Read with a line scan rather than a YAML parser: finding the folder must cost nothing
     next to a replay. A configuration the scan misreads only puts verdicts in another folder.
     """
+    override = cache_dir_override()
+    if override is not None:
+        return override
     value = DEFAULT_CACHE_DIR
     try:
         lines = config.read_text(encoding="utf-8").splitlines()
