@@ -27,11 +27,12 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 extra=""; [ "$task" = test ] && extra="[test]"
-# Reinstall only when the project's metadata changed since the last install.
+# Reinstall only when the project's metadata or the tested versions changed since the last
+# install. constraints.txt pins every package to the version the suite last passed with.
 stamp=".venv/.runbook-installed${extra}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "== installing runbook${extra} into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -e ".${extra}" 2>&1 \
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  echo "== installing runbook${extra} into .venv (versions from constraints.txt)"
+  .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".${extra}" 2>&1 \
     | grep -v "^WARNING: Location" || true
   touch "$stamp"
 fi
