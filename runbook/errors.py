@@ -103,18 +103,21 @@ class Problem:
 
 def format_problems(problems: Iterable[Problem],
                     per_file: int = PROBLEMS_PER_FILE) -> list[str]:
-    """The lines that report ``problems``: at most ``per_file`` of each file, in order, then
-    one line counting the ones left out (one file must not flood the terminal)."""
+    """The lines that report ``problems``: at most ``per_file`` of each file, in order, each
+    file's followed by one line counting the ones left out (one file must not flood the
+    terminal)."""
     lines: list[str] = []
     count: dict[str, int] = {}
+    tails: dict[str, int] = {}  # file -> index in lines after its last shown problem
     for p in problems:
         count[p.file] = count.get(p.file, 0) + 1
         if count[p.file] <= per_file:
             lines.append(p.format())
-    for file, n in count.items():
-        if n > per_file:
-            lines.append(f"{printable(file, NAME_LIMIT)}: {n - per_file} more problem(s) not "
-                         f"shown; fix the ones above and run again")
+            tails[p.file] = len(lines)
+    for file in sorted(tails, key=tails.__getitem__, reverse=True):
+        if count[file] > per_file:
+            lines.insert(tails[file], f"{printable(file, NAME_LIMIT)}: {count[file] - per_file} "
+                         "more problem(s) not shown; fix the ones above and run again")
     return lines
 
 
