@@ -14,7 +14,7 @@ import pytest
 
 from runbook.errors import Problem
 from runbook.topology.model import Topology, json_schema
-from tests.topo import contoso, dump, one, pos, problems, value_at, where, write
+from tests.topo import ROOT, contoso, dump, one, pos, problems, value_at, where, write
 
 AV_IP = "edge.servers[0].nics.av.ip"
 
@@ -313,3 +313,116 @@ def test_the_json_schema_is_generated_from_the_model() -> None:
     assert set(schema["required"]) == {"site", "organization", "domains", "pools", "edge"}
     assert schema["additionalProperties"] is False  # unknown keys are flagged in editors too
     assert set(schema["properties"]) == set(Topology.model_fields)
+
+
+# -- values that would inject lines or mislead (issue 17) -----------------------------------
+
+
+@pytest.mark.parametrize(("block", "field", "key", "value"), [
+    (">", "edge.servers[0].name", "    - name: edge01", "edge01"),
+    ("|", "domains.internal", "  internal: contoso.local", "contoso.local"),
+    ("|", "edge.fqdns.access", "    access: sip.contoso.com", "sip.contoso.com"),
+    (">", "site", "site: contoso-hq", "contoso-hq"),
+    ("|", "vault.product_key", "  product_key: contoso-hq/ocs/product-key",
+     "contoso-hq/ocs/product-key"),
+])
+def test_a_block_scalar_with_its_final_line_break_is_refused(
+        tmp_path: Path, block: str, field: str, key: str, value: str) -> None:
+    """``name: >`` gives "edge01\\n": it would start a new line in the zone file, the certreq
+    INF and the PowerShell export, so it is refused, not trimmed."""
+    text = (ROOT / "inputs" / "contoso.yaml").read_text(encoding="utf-8")
+    indent = len(key) - len(key.lstrip())
+    head = key.split(":")[0]
+    text = text.replace(key, f"{head}: {block}\n{' ' * (indent + 4)}{value}", 1)
+    p, path = schema_problem(tmp_path, text, field)
+    line, col = where(path, f"{head}: {block}\n")
+    assert (p.line, p.col) == (line, col + len(head) + 2)  # at the block indicator
+    if field == "vault.product_key":  # a vault entry is never echoed: it could be a secret
+        assert p.message.startswith("this does not look like the name of a vault entry")
+    else:
+        assert p.message.startswith(f"'{value}\\n' ")  # the line break shown as an escape
+        assert p.message.endswith("(it has white space or a line break at its start or end: a "
+                                  "block scalar, '|' or '>', adds a line break; write the value "
+                                  "on the key's line)")
+
+
+@pytest.mark.parametrize("field", ["pools[0].fqdn", "next_hop", "edge.fqdns.av"])
+def test_an_ip_address_is_not_a_dns_name(tmp_path: Path, field: str) -> None:
+    t = contoso()
+    if field == "pools[0].fqdn":
+        t["pools"][0]["fqdn"] = "10.0.0.5"
+    elif field == "next_hop":
+        t["next_hop"] = "10.0.0.5"
+    else:
+        t["edge"]["fqdns"]["av"] = "10.0.0.5"
+    p, path = schema_problem(tmp_path, t, field)
+    assert (p.line, p.col) == where(path, "10.0.0.5")
+    assert p.message == ("'10.0.0.5' is an IP address, not a DNS name: write the host's fully "
+                         "qualified name (an address of a pool goes under ip:)")
+
+
+def test_a_name_ending_in_an_all_digit_label_is_refused(tmp_path: Path) -> None:
+    t = contoso()
+    t["pools"][0]["fqdn"] = "pool01.10"
+    p, _ = schema_problem(tmp_path, t, "pools[0].fqdn")
+    assert p.message == ("'pool01.10' is not a valid DNS name: its last label '10' is all "
+                         "digits, which no top-level domain is (RFC 3696): write the name, not "
+                         "an address")
+
+
+def test_one_trailing_dot_is_the_absolute_form_two_are_an_empty_label(tmp_path: Path) -> None:
+    t = contoso()
+    t["edge"]["fqdns"]["access"] = "sip.contoso.com."
+    assert Topology.model_validate(t).edge.fqdns.access == "sip.contoso.com"
+    t["edge"]["fqdns"]["access"] = "sip.contoso.com.."
+    p, _ = schema_problem(tmp_path, t, "edge.fqdns.access")
+    assert p.message == ("'sip.contoso.com..' is not a valid DNS name: it has an empty label "
+                         "(two dots in a row, or a dot at the start); write one dot between "
+                         "labels")
+
+
+@pytest.mark.parametrize("slug", ["contoso-", "contoso-hq ", " contoso-hq"])
+def test_a_slug_ending_in_a_hyphen_or_with_white_space_is_refused(tmp_path: Path,
+                                                                  slug: str) -> None:
+    t = contoso()
+    t["site"] = slug
+    p, _ = schema_problem(tmp_path, t, "site")
+    assert p.message.startswith(f"'{slug}' is not a valid site slug: use 1-63 lower-case")
+
+
+@pytest.mark.parametrize("slug", ["con", "nul", "aux", "prn", "com1", "lpt9"])
+def test_a_windows_device_name_is_not_a_slug(tmp_path: Path, slug: str) -> None:
+    t = contoso()
+    t["site"] = slug
+    p, _ = schema_problem(tmp_path, t, "site")
+    assert p.message == (f"'{slug}' cannot be a site slug: the slug names the site's files, "
+                         "and Windows reserves this name for a device; pick another")
+
+
+@pytest.mark.parametrize("value", ["   ", "\u200b\u200b", "\ufeff", "\u3000", " \u200d "])
+def test_an_organization_of_only_spaces_or_invisible_characters_is_blank(
+        tmp_path: Path, value: str) -> None:
+    t = contoso()
+    t["organization"] = value
+    p, _ = schema_problem(tmp_path, t, "organization")
+    assert p.message == ("is blank: it holds only spaces or invisible (zero-width) characters; "
+                         "write the text, or remove the key")
+
+
+def test_one_line_text_refuses_a_line_break_and_the_business_reason_keeps_paragraphs(
+        tmp_path: Path) -> None:
+    t = contoso()
+    t["change"]["business_reason"] = "First paragraph.\n\nSecond one."
+    t["title"] = "Contoso\u2028HQ"
+    p, _ = schema_problem(tmp_path, t, "title")
+    assert p.message == ("holds a line break, which would start a new line in the generated "
+                         "files: write it on one line (a block scalar, '|' or '>', adds one at "
+                         "the end; write the value on the key's line)")
+    del t["title"]
+    assert Topology.model_validate(t).change.business_reason == "First paragraph.\n\nSecond one."
+
+
+def test_text_in_any_script_with_combining_marks_is_not_blank() -> None:
+    t = contoso()
+    t["organization"] = "Société Générale \u0915\u093f \u4e2d\u6587"
+    assert Topology.model_validate(t).organization == t["organization"]

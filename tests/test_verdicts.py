@@ -90,7 +90,7 @@ CASES = {  # the topology, and what validate says of it
     "YAML error": (lambda: "site: [unclosed\n", "invalid (1 error(s), 0 warning(s))"),
     # click strips escape sequences off a terminal: the replay must too
     "escape sequence in a key": (lambda: '"k\\u001b[31mx": 1\n',
-                                 "invalid (7 error(s), 0 warning(s))"),
+                                 "invalid (6 error(s), 0 warning(s))"),
 }
 
 

@@ -67,7 +67,10 @@ class Loaded:
         return self.topology is not None and not self.errors
 
 
-def _find_secrets(src: Source, data: Any, path: PathKey = ()) -> Iterator[Problem]:
+Found = tuple[PathKey, Problem]  # a problem and the path of the key or value it is about
+
+
+def _find_secrets(src: Source, data: Any, path: PathKey = ()) -> Iterator[Found]:
     if isinstance(data, dict):
         for key, value in data.items():
             # vault.product_key names a vault entry; any other secret-like key is refused
@@ -75,11 +78,12 @@ def _find_secrets(src: Source, data: Any, path: PathKey = ()) -> Iterator[Proble
             if has_product_key(str(key)):
                 # The key itself is the secret: not even the problem's path may show it.
                 line, col = src.where((*path, key), key=True)
-                yield Problem(src.file, line, col, format_path((*path, REDACTED)),
-                              "this key looks like a product key; keep it in your vault and "
-                              "name the entry under vault.product_key", "error", "secret")
+                yield (*path, key), Problem(
+                    src.file, line, col, format_path((*path, REDACTED)), "this key looks like "
+                    "a product key; keep it in your vault and name the entry under "
+                    "vault.product_key", "error", "secret")
             elif not vault_entry and _SECRET_KEY.search(str(key)):
-                yield src.problem(
+                yield (*path, key), src.problem(
                     (*path, key),
                     f"{shown(key)} looks like a secret; secrets never go in a topology: keep "
                     "it in your password vault and name the vault entry under vault: "
@@ -91,8 +95,9 @@ def _find_secrets(src: Source, data: Any, path: PathKey = ()) -> Iterator[Proble
         for i, item in enumerate(data):
             yield from _find_secrets(src, item, (*path, i))
     elif isinstance(data, str) and has_product_key(data):
-        yield src.problem(path, "this value looks like a product key; keep it in your vault "
-                          "and name the entry under vault.product_key", code="secret")
+        yield path, src.problem(path, "this value looks like a product key; keep it in your "
+                                "vault and name the entry under vault.product_key",
+                                code="secret")
 
 
 def _unsafe(text: str) -> str | None:
@@ -113,13 +118,14 @@ def _unsafe(text: str) -> str | None:
     return None
 
 
-def _find_unsafe_text(src: Source, data: Any, path: PathKey = ()) -> Iterator[Problem]:
+def _find_unsafe_text(src: Source, data: Any, path: PathKey = ()) -> Iterator[Found]:
     """Keys and values holding characters that no topology needs and that attack readers."""
     if isinstance(data, dict):
         for key, value in data.items():
             why = _unsafe(str(key))
             if why is not None:
-                yield src.problem((*path, key), f"this key {why}", key=True, code="text")
+                yield (*path, key), src.problem((*path, key), f"this key {why}", key=True,
+                                                code="text")
             yield from _find_unsafe_text(src, value, (*path, key))
     elif isinstance(data, list):
         for i, item in enumerate(data):
@@ -127,7 +133,7 @@ def _find_unsafe_text(src: Source, data: Any, path: PathKey = ()) -> Iterator[Pr
     elif isinstance(data, str):
         why = _unsafe(data)
         if why is not None:
-            yield src.problem(path, f"this value {why}", code="text")
+            yield path, src.problem(path, f"this value {why}", code="text")
 
 
 def _model_at(loc: Iterable[str | int]) -> type[BaseModel] | None:
@@ -242,9 +248,9 @@ def check_source(src: Source, path: Path) -> Loaded:
     No message shows a product key found in the file, wherever the rules would quote it.
     """
     secrets = list(_find_secrets(src, src.data))
-    problems = secrets + list(_find_unsafe_text(src, src.data))
-    reported = {(*_split(p.path),) for p in problems}
-    reported |= {_key_path(src, p) for p in secrets if REDACTED in p.path}
+    found = secrets + list(_find_unsafe_text(src, src.data))
+    problems = [p for _, p in found]
+    reported = {where_ for where_, _ in found}
     topology: Topology | None = None
     try:
         topology = Topology.model_validate(src.data)
@@ -258,24 +264,9 @@ def check_source(src: Source, path: Path) -> Loaded:
     return Loaded(path, src, topology, problems)
 
 
-def _key_path(src: Source, problem: Problem) -> PathKey:
-    # The real path of a key that a problem names as [redacted]: the key at that position.
-    for key_path, where_ in src.key_positions.items():
-        if where_ == (problem.line, problem.col):
-            return key_path
-    return ()
-
-
 def _redacted(problem: Problem) -> Problem:
     return dataclasses.replace(problem, path=redact(problem.path),
                                message=redact(problem.message))
-
-
-def _split(path: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        parts.append(int(token[1:-1]) if token.startswith("[") else token)
-    return parts
 
 
 def load_topology(path: Path | str) -> Loaded:
