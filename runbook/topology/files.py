@@ -46,6 +46,8 @@ def read_capped(path: Path | str, limit: int, *, pipes: bool = True) -> bytes:
             data = _read_upto(fd, limit)
         else:
             kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            if stat.S_ISFIFO(mode) and not _named_pipe(path):
+                kind = "a pipe"
             raise NotRegularFile(f"it is {kind}, not a regular file")
     finally:
         os.close(fd)
