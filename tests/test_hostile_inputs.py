@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import unicodedata
@@ -24,6 +25,7 @@ from runbook.topology import verdicts
 from tests import hostile_corpus
 from tests.hostile_corpus import Case
 
+ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = Path(sys.executable).with_name("runbook")  # the console script users run
 LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): ")
 VERDICT = re.compile(r"^(?P<file>.+): (?P<verdict>valid|invalid) \(\d+ error\(s\), \d+ "
@@ -191,3 +193,38 @@ def test_plan_of_a_hostile_file_is_one_clear_error_and_no_traceback(
     lines = result.output.splitlines()
     assert lines[0].startswith(f"inputs/{stem}.yaml:") and message in lines[0]
     assert lines[-1].endswith("error(s); nothing was written.")
+
+
+def test_build_refuses_special_files_and_hostile_values_in_one_line_each(
+        tmp_path: Path) -> None:
+    """``runbook build`` reads topologies as validate does: a FIFO does not hang it, a link
+    to /dev/zero is not read, control characters are refused and printed escaped; nothing is
+    written."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(ROOT / "mkdocs.yml", root / "mkdocs.yml")
+    for name in ("docs", "overrides", "templates"):
+        shutil.copytree(ROOT / name, root / name)
+    inputs = root / "inputs"
+    inputs.mkdir()
+    shutil.copy(ROOT / "inputs" / "contoso.yaml", inputs / "contoso.yaml")
+    os.mkfifo(inputs / "fifo.yaml")
+    (inputs / "zero.yaml").symlink_to("/dev/zero")
+    text = (ROOT / "inputs" / "contoso.yaml").read_text(encoding="utf-8")
+    text = text.replace("site: contoso-hq", "site: other", 1)
+    (inputs / "esc.yaml").write_text(text.replace(
+        "title: Contoso HQ edge deployment", 'title: "\\e]52;c;aGk=\\a"', 1), encoding="utf-8")
+    done = subprocess.run([str(RUNBOOK), "build", "-q"], cwd=root, capture_output=True,
+                          timeout=300, check=False)
+    stderr = _text(done.stderr)
+    assert done.returncode == 1
+    assert stderr.splitlines() == [
+        "inputs/esc.yaml:6:8: title: this value holds the control character \\x1b, which "
+        "would reach terminals and generated files as it is: remove it",
+        "inputs/fifo.yaml:1:1: cannot read file: it is a named pipe (FIFO), not a regular "
+        "file; give the path of a topology file",
+        "inputs/zero.yaml:1:1: cannot read file: it is a character device, not a regular "
+        "file; give the path of a topology file",
+        "3 error(s); nothing was written.",
+    ]
+    assert not (root / "site").exists()
