@@ -176,8 +176,7 @@ def _texts(slug: str) -> list[tuple[str, str | bytes, bool | None, list[str], li
     add("org-zero-width", _sub(s, "organization: Contoso Ltd",
                                'organization: "\\u200b\\u200b\\ufeff"'), False,
         ["organization: is blank"])
-    add("title-newline", _sub(s, TITLE, "title: |\n  two\n  lines"), False,
-        ["title: holds a line break"])
+    add("title-newline", _sub(f"{slug}-title-nl", TITLE, "title: |\n  two\n  lines"), True)
     # -- secrets ------------------------------------------------------------------------
     keys_typed = {"spaces": "BCDFG HJKMP QRTVW XY234 6789B",
                   "en-dash": "BCDFG\u2013HJKMP\u2013QRTVW\u2013XY234\u20136789B",
@@ -230,6 +229,8 @@ def _texts(slug: str) -> list[tuple[str, str | bytes, bool | None, list[str], li
     add("latin1", _contoso(s).replace("Ltd", "Lt\u00e9").encode("latin-1"), False,
         ["file is not UTF-8 text"])
     add("bad-date", _sub(s, TITLE, "title: 2024-13-45"), False, ["cannot be read"])
+    add("huge-int", _sub(s, TITLE, "title: 1" + "0" * 5000), False,  # beyond int()'s digits
+        [":6:8: value '1000", "(4921 more characters)' cannot be read; put it in quotes"])
     add("merge-key", _sub(f"{slug}-merge", NAME, "    - <<: {name: edge01}"), True)
     payloads = {"html": "<script>alert(1)</script><img src=x onerror=alert(2)>",
                 "markdown": "[click](javascript:alert(1)) <!-- | a | b |",

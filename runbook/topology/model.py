@@ -39,7 +39,6 @@ _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 # A slug names files and folders; these names are devices on Windows, whatever the suffix.
 _RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
                        *(f"lpt{i}" for i in range(1, 10))})
-_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 def _blank_hint(value: str) -> str:
@@ -139,18 +138,9 @@ def _visible(value: str) -> bool:
                for c in value)
 
 
-def _one_line(value: str) -> str:
-    if not _visible(value):
-        raise ValueError("is blank: it holds only spaces or invisible (zero-width) characters;"
-                         " write the text, or remove the key")
-    if any(c in _LINE_BREAKS for c in value):
-        raise ValueError("holds a line break, which would start a new line in the generated "
-                         "files: write it on one line (a block scalar, '|' or '>', adds one "
-                         "at the end; write the value on the key's line)")
-    return value
-
-
-def _paragraphs(value: str) -> str:
+def _not_blank(value: str) -> str:
+    # Line breaks in text are data: every output writes them its own way (a space in a
+    # zone comment, a quoted cell in a CSV). Names, zones and slugs refuse them (fullmatch).
     if not _visible(value):
         raise ValueError("is blank: it holds only spaces or invisible (zero-width) characters;"
                          " write the text, or remove the key")
@@ -163,7 +153,7 @@ Hostname = Annotated[StrictStr, AfterValidator(_hostname)]
 IPv4 = Annotated[StrictStr, AfterValidator(_ipv4)]
 IPv4Iface = Annotated[StrictStr, AfterValidator(_ipv4_interface)]
 IPv4Net = Annotated[StrictStr, AfterValidator(_ipv4_network)]
-Text = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_one_line)]
+Text = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 Role = Literal["access", "webconf", "av"]
 Provider = Literal["msn", "aol", "yahoo"]
 
@@ -303,7 +293,7 @@ class Change(Strict):
     approvers: list[Text] = Field(default_factory=list)
     risk: Literal["low", "medium", "high"] | None = None
     business_reason: Annotated[StrictStr, Field(max_length=2000),
-                               AfterValidator(_paragraphs)] | None = None
+                               AfterValidator(_not_blank)] | None = None
     contacts: list[Text] = Field(default_factory=list)
 
 
