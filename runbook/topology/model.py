@@ -227,10 +227,14 @@ class FeatureOverrides(Strict):
     public_im: list[Provider] | None = None
 
 
+def _all_roles() -> list[Role]:
+    return ["access", "webconf", "av"]
+
+
 class Server(Strict):
     name: Hostname
     fqdn: Fqdn | None = Field(None, description="Internal FQDN; default name + internal zone.")
-    roles: list[Role] = Field(default_factory=lambda: list(ROLES), min_length=1)
+    roles: list[Role] = Field(default_factory=_all_roles, min_length=1)
     nics: Nics
     domain_joined: StrictBool = False
     fqdns: RoleFqdns | None = Field(None, description="Per-server public names (split edges).")
@@ -254,7 +258,7 @@ class LoadBalancer(Strict):
 
 class Edge(Strict):
     fqdns: RoleFqdns
-    features: Features = Field(default_factory=Features)
+    features: Features = Field(default_factory=lambda: Features.model_validate({}))
     servers: list[Server] = Field(min_length=1)
     load_balancer: LoadBalancer | None = None
 
@@ -308,8 +312,8 @@ class Topology(Strict):
     pools: list[Pool] = Field(min_length=1)
     next_hop: Fqdn | None = None
     edge: Edge
-    certificates: Certificates = Field(default_factory=Certificates)
-    vault: Vault = Field(default_factory=Vault)
+    certificates: Certificates = Field(default_factory=lambda: Certificates.model_validate({}))
+    vault: Vault = Field(default_factory=lambda: Vault.model_validate({}))
     change: Change | None = None
 
 
@@ -331,9 +335,9 @@ def server_fqdn(topology: Topology, server: Server) -> str:
 
 def role_fqdn(topology: Topology, server: Server, role: str) -> str | None:
     """The public FQDN of ``role`` on ``server`` (a per-server name wins)."""
-    if server.fqdns is not None and getattr(server.fqdns, role) is not None:
-        return getattr(server.fqdns, role)
-    return getattr(topology.edge.fqdns, role)
+    own: str | None = getattr(server.fqdns, role) if server.fqdns is not None else None
+    shared: str | None = getattr(topology.edge.fqdns, role)
+    return own if own is not None else shared
 
 
 def servers_with(topology: Topology, role: str) -> list[Server]:

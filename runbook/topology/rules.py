@@ -458,8 +458,8 @@ def load_balancing_layout(t: Topology, src: Source) -> Iterator[Problem]:
                             role in s.roles:
                         yield src.problem(_server_path(i, "fqdns", role), f"servers behind one "
                                           f"{role} VIP share one public name, but this one "
-                                          f"differs ({', '.join(sorted(names))}): remove the "
-                                          "per-server name")
+                                          f"differs ({', '.join(sorted(n for n in names if n))}"
+                                          "): remove the per-server name")
         for i, s in enumerate(t.edge.servers):
             if s.features is not None:
                 yield src.problem(_server_path(i, "features"), "servers behind a load balancer "

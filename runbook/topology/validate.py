@@ -13,7 +13,7 @@ import re
 import types
 import typing
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +177,7 @@ def _describe(value: Any) -> str:
     return shown(value)
 
 
-def _message(err: dict[str, Any], loc: tuple[str | int, ...]) -> tuple[str, bool]:
+def _message(err: Mapping[str, Any], loc: tuple[str | int, ...]) -> tuple[str, bool]:
     """A readable message for one pydantic error, and whether it points at a key."""
     kind = err["type"]
     value = err.get("input")
