@@ -8,8 +8,6 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from runbook.errors import printable
-
 SUFFIXES = (".yaml", ".yml")
 _KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
@@ -105,7 +103,12 @@ def display_name(path: Path) -> str:
     control characters and bytes that are not UTF-8 are written as escapes
     (:func:`runbook.errors.printable`), so the name is safe on a terminal and in every output.
     """
-    return printable(_name(path))
+    name = _name(path)
+    if name.isprintable():  # the common case; runbook.errors costs the replay path its import
+        return name
+    from runbook.errors import printable
+
+    return printable(name)
 
 
 def _name(path: Path) -> str:

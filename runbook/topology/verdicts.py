@@ -33,7 +33,6 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from runbook.engine.store import code_fingerprint, digest, read_used
-from runbook.errors import format_problems
 from runbook.topology.files import display_name, read_capped
 
 TYPE_CHECKING = False  # typing costs as much to import as the rest of the replay path
@@ -196,6 +195,8 @@ class Verdict:
         """The verdict on a validated file, from :func:`runbook.topology.validate.load_topology` or
         :func:`~runbook.topology.validate.load_all` (whose duplicate-site errors it then
         includes)."""
+        from runbook.errors import format_problems  # only on a miss: the validator's path
+
         lines = format_problems(item.problems)  # escaped, and bounded per file
         if item.errors and not item.rules_checked:
             lines.append(f"{item.source.file}: {NOTE}")
