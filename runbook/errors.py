@@ -138,7 +138,7 @@ class RunbookError(Exception):
         """All problems, one a line (at most :data:`PROBLEMS_PER_FILE` a file), or the bare
         message when there are none; escaped as :func:`printable` does."""
         if not self.problems:
-            return printable(self.message, LINE_LIMIT, keep_newlines=True)
+            return printable(self.message, 4 * LINE_LIMIT, keep_newlines=True)
         return "\n".join(format_problems(self.problems))
 
 
