@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from runbook import __version__
-from runbook.errors import RunbookError
+from runbook.errors import RunbookError, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_INPUTS = "inputs"
@@ -31,7 +31,7 @@ def reports_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except RunbookError as exc:
-            click.echo(exc.format(), err=True)
+            click.echo(exc.format(), err=True)  # escaped: it quotes the input
             if exc.problems:
                 click.echo(f"{len(exc.problems)} error(s); nothing was written.", err=True)
             sys.exit(exc.exit_code)
@@ -64,7 +64,7 @@ def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, no_cache: bool)
     targets = list(paths) or [Path(DEFAULT_INPUTS)]
     files = discover(targets)
     if not files:
-        names = ", ".join(map(str, targets))
+        names = printable(", ".join(map(str, targets)), 300)
         raise click.UsageError(f"no topology files (*.yaml) found in {names}")
     sys.exit(validate_and_report(files, strict=strict, quiet=quiet, use_cache=not no_cache))
 
@@ -81,7 +81,7 @@ def plan(file: Path, as_json: bool) -> None:
     if as_json:
         click.echo(result.to_json(), nl=False)
     else:
-        click.echo(summarize(result))
+        click.echo(printable(summarize(result), keep_newlines=True))
 
 
 @main.command()
@@ -99,7 +99,7 @@ def export(file: Path, out_dir: Path | None) -> None:
     result = plan_file(file)
     target = out_dir or Path("exports") / result.meta["site"]
     written = write_exports(result, target)
-    click.echo(f"wrote {len(written)} file(s) to {target}")
+    click.echo(f"wrote {len(written)} file(s) to {printable(str(target))}")
 
 
 @main.command()
@@ -132,7 +132,7 @@ def diff(files: tuple[Path, ...], rev: str | None, as_json: bool, exit_code: boo
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        click.echo(format_diff(result), nl=False)
+        click.echo(printable(format_diff(result), keep_newlines=True), nl=False)
     if exit_code and not result.empty:
         sys.exit(3)
 
@@ -248,7 +248,7 @@ def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
                       jobs=jobs, progress=progress, allow_empty=allow_empty)
     progress.finish()
     if not quiet:
-        click.echo(f"built {site}")
+        click.echo(f"built {printable(str(site))}")
 
 
 @main.command()

@@ -14,7 +14,7 @@ import pytest
 
 from runbook.errors import Problem
 from runbook.topology.model import Topology, json_schema
-from tests.topo import contoso, dump, one, pos, problems, value_at, where, write
+from tests.topo import ROOT, contoso, dump, one, pos, problems, value_at, where, write
 
 AV_IP = "edge.servers[0].nics.av.ip"
 
@@ -242,7 +242,7 @@ def test_a_route_destination_is_a_network_with_host_bits_zero(tmp_path: Path) ->
     ("a" * 64 + ".contoso.com", f"label '{'a' * 64}' must be 1-63 letters, digits or hyphens"),
     ("a_v.contoso.com", "label 'a_v' must be 1-63 letters, digits or hyphens"),
     ("-av.contoso.com", "not starting or ending with a hyphen"),
-    ("av..contoso.com", "label '' must be 1-63"),
+    ("av..contoso.com", "it has an empty label (two dots in a row"),
     (".".join(["a" * 60] * 4) + ".contoso.com", "it must be 1-253 characters"),
     ("av", "is not a fully qualified name: add its DNS zone"),
 ])
@@ -252,7 +252,9 @@ def test_a_role_fqdn_must_be_a_valid_fully_qualified_dns_name(tmp_path: Path, na
     t["edge"]["fqdns"]["av"] = name
     p, path = schema_problem(tmp_path, t, "edge.fqdns.av")
     assert (p.line, p.col) == value_at(path, "av", name)
-    assert p.message.startswith(f"'{name}' is not a")
+    # a value longer than 80 characters is quoted cut short, with a count of the rest
+    quoted = name if len(name) <= 80 else f"{name[:80]}… ({len(name) - 80} more characters)"
+    assert p.message.startswith(f"'{quoted}' is not a")
     assert complaint in p.message
 
 
@@ -291,7 +293,8 @@ def test_a_site_slug_is_lower_case_letters_digits_and_hyphens(tmp_path: Path, sl
     p, path = schema_problem(tmp_path, t, "site")
     assert (p.line, p.col) == where(path, slug)
     assert p.message == (f"'{slug}' is not a valid site slug: use 1-63 lower-case letters, "
-                         "digits and hyphens, starting with a letter or digit (e.g. contoso-hq)")
+                         "digits and hyphens, starting and ending with a letter or digit "
+                         "(e.g. contoso-hq)")
 
 
 @pytest.mark.parametrize("slug", ["contoso-hq", "0day", "a" * 63, "x"])
@@ -310,3 +313,117 @@ def test_the_json_schema_is_generated_from_the_model() -> None:
     assert set(schema["required"]) == {"site", "organization", "domains", "pools", "edge"}
     assert schema["additionalProperties"] is False  # unknown keys are flagged in editors too
     assert set(schema["properties"]) == set(Topology.model_fields)
+
+
+# -- values that would inject lines or mislead (issue 17) -----------------------------------
+
+
+@pytest.mark.parametrize(("block", "field", "key", "value"), [
+    (">", "edge.servers[0].name", "    - name: edge01", "edge01"),
+    ("|", "domains.internal", "  internal: contoso.local", "contoso.local"),
+    ("|", "edge.fqdns.access", "    access: sip.contoso.com", "sip.contoso.com"),
+    (">", "site", "site: contoso-hq", "contoso-hq"),
+    ("|", "vault.product_key", "  product_key: contoso-hq/ocs/product-key",
+     "contoso-hq/ocs/product-key"),
+])
+def test_a_block_scalar_with_its_final_line_break_is_refused(
+        tmp_path: Path, block: str, field: str, key: str, value: str) -> None:
+    """``name: >`` gives "edge01\\n": it would start a new line in the zone file, the certreq
+    INF and the PowerShell export, so it is refused, not trimmed."""
+    text = (ROOT / "inputs" / "contoso.yaml").read_text(encoding="utf-8")
+    indent = len(key) - len(key.lstrip())
+    head = key.split(":")[0]
+    text = text.replace(key, f"{head}: {block}\n{' ' * (indent + 4)}{value}", 1)
+    p, path = schema_problem(tmp_path, text, field)
+    line, col = where(path, f"{head}: {block}\n")
+    assert (p.line, p.col) == (line, col + len(head) + 2)  # at the block indicator
+    if field == "vault.product_key":  # a vault entry is never echoed: it could be a secret
+        assert p.message.startswith("this does not look like the name of a vault entry")
+    else:
+        assert p.message.startswith(f"'{value}\\n' ")  # the line break shown as an escape
+        assert p.message.endswith("(it has white space or a line break at its start or end: a "
+                                  "block scalar, '|' or '>', adds a line break; write the value "
+                                  "on the key's line)")
+
+
+@pytest.mark.parametrize("field", ["pools[0].fqdn", "next_hop", "edge.fqdns.av"])
+def test_an_ip_address_is_not_a_dns_name(tmp_path: Path, field: str) -> None:
+    t = contoso()
+    if field == "pools[0].fqdn":
+        t["pools"][0]["fqdn"] = "10.0.0.5"
+    elif field == "next_hop":
+        t["next_hop"] = "10.0.0.5"
+    else:
+        t["edge"]["fqdns"]["av"] = "10.0.0.5"
+    p, path = schema_problem(tmp_path, t, field)
+    assert (p.line, p.col) == where(path, "10.0.0.5")
+    assert p.message == ("'10.0.0.5' is an IP address, not a DNS name: write the host's fully "
+                         "qualified name (an address of a pool goes under ip:)")
+
+
+def test_a_name_ending_in_an_all_digit_label_is_refused(tmp_path: Path) -> None:
+    t = contoso()
+    t["pools"][0]["fqdn"] = "pool01.10"
+    p, _ = schema_problem(tmp_path, t, "pools[0].fqdn")
+    assert p.message == ("'pool01.10' is not a valid DNS name: its last label '10' is all "
+                         "digits, which no top-level domain is (RFC 3696): write the name, not "
+                         "an address")
+
+
+def test_one_trailing_dot_is_the_absolute_form_two_are_an_empty_label(tmp_path: Path) -> None:
+    t = contoso()
+    t["edge"]["fqdns"]["access"] = "sip.contoso.com."
+    assert Topology.model_validate(t).edge.fqdns.access == "sip.contoso.com"
+    t["edge"]["fqdns"]["access"] = "sip.contoso.com.."
+    p, _ = schema_problem(tmp_path, t, "edge.fqdns.access")
+    assert p.message == ("'sip.contoso.com..' is not a valid DNS name: it has an empty label "
+                         "(two dots in a row, or a dot at the start); write one dot between "
+                         "labels")
+
+
+@pytest.mark.parametrize("slug", ["contoso-", "contoso-hq ", " contoso-hq"])
+def test_a_slug_ending_in_a_hyphen_or_with_white_space_is_refused(tmp_path: Path,
+                                                                  slug: str) -> None:
+    t = contoso()
+    t["site"] = slug
+    p, _ = schema_problem(tmp_path, t, "site")
+    assert p.message.startswith(f"'{slug}' is not a valid site slug: use 1-63 lower-case")
+
+
+@pytest.mark.parametrize("slug", ["con", "nul", "aux", "prn", "com1", "lpt9"])
+def test_a_windows_device_name_is_not_a_slug(tmp_path: Path, slug: str) -> None:
+    t = contoso()
+    t["site"] = slug
+    p, _ = schema_problem(tmp_path, t, "site")
+    assert p.message == (f"'{slug}' cannot be a site slug: the slug names the site's files, "
+                         "and Windows reserves this name for a device; pick another")
+
+
+@pytest.mark.parametrize("value", ["   ", "\u200b\u200b", "\ufeff", "\u3000", " \u200d "])
+def test_an_organization_of_only_spaces_or_invisible_characters_is_blank(
+        tmp_path: Path, value: str) -> None:
+    t = contoso()
+    t["organization"] = value
+    p, _ = schema_problem(tmp_path, t, "organization")
+    assert p.message == ("is blank: it holds only spaces or invisible (zero-width) characters; "
+                         "write the text, or remove the key")
+
+
+def test_line_breaks_in_text_are_data_and_blank_paragraphs_are_refused(tmp_path: Path) -> None:
+    """Text may hold line breaks (each output writes them its own way); only names, zones,
+    slugs and vault entries refuse them. A business reason of white space alone is blank."""
+    t = contoso()
+    t["title"] = "Contoso\nHQ"
+    t["change"]["business_reason"] = "First paragraph.\n\nSecond one."
+    topology = Topology.model_validate(t)
+    assert (topology.title, topology.change.business_reason) == (  # type: ignore[union-attr]
+        "Contoso\nHQ", "First paragraph.\n\nSecond one.")
+    t["change"]["business_reason"] = "\n\n \t"
+    p, _ = schema_problem(tmp_path, t, "change.business_reason")
+    assert p.message.startswith("is blank")
+
+
+def test_text_in_any_script_with_combining_marks_is_not_blank() -> None:
+    t = contoso()
+    t["organization"] = "Société Générale \u0915\u093f \u4e2d\u6587"
+    assert Topology.model_validate(t).organization == t["organization"]

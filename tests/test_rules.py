@@ -645,3 +645,80 @@ def test_a_single_av_server_behind_balanced_access_needs_no_vip(tmp_path: Path) 
     t = load_balanced()
     del t["edge"]["servers"][3], t["edge"]["load_balancer"]["av"]
     assert_clean(tmp_path, t)
+
+
+# -- servers have names and FQDNs of their own (issue 17) ----------------------------------
+
+
+def second_server(t: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """Contoso with a second Access Edge (its own addresses) changed by ``changes``."""
+    t["edge"]["servers"].append({
+        "name": "edge02", "roles": ["access"],
+        "nics": {"internal": {"ip": "10.0.0.20/24"},
+                 "access": {"ip": "172.16.0.20/24", "gateway": "172.16.0.1",
+                            "public_ip": "198.51.100.20"}},
+        **changes})
+    return t
+
+
+@pytest.mark.parametrize("name", ["edge01", "EDGE01", "Edge01"])
+def test_two_servers_with_one_name_in_any_case_are_rejected_at_the_second(
+        tmp_path: Path, name: str) -> None:
+    t = second_server(contoso(), name=name)
+    p, path = error_at(tmp_path, t, "edge.servers[1].name")
+    assert (p.line, p.col) == value_at(path, "name", name, nth=1 if name != "edge01" else 2)
+    assert p.message == ("server name edge01 is already used by edge.servers[0] (names are "
+                         "compared without case, as Windows and DNS do): give each server its "
+                         "own name")
+    assert at(problems(path), "edge.servers[1].fqdn") == []  # the same name is one finding
+
+
+def test_two_servers_with_one_fqdn_are_rejected_at_the_second(tmp_path: Path) -> None:
+    t = second_server(contoso(), fqdn="EDGE01.contoso.local")
+    p, path = error_at(tmp_path, t, "edge.servers[1].fqdn")
+    assert (p.line, p.col) == value_at(path, "fqdn", "EDGE01.contoso.local")
+    assert p.message == ("internal FQDN edge01.contoso.local is already the FQDN of "
+                         "edge.servers[0]: each server needs its own")
+
+
+def test_a_server_named_like_a_pool_is_rejected(tmp_path: Path) -> None:
+    t = contoso()
+    server(t)["fqdn"] = "pool01.contoso.local"
+    p, path = error_at(tmp_path, t, f"{S0}.fqdn")
+    assert (p.line, p.col) == value_at(path, "fqdn", "pool01.contoso.local", nth=2)
+    assert p.message == ("internal FQDN pool01.contoso.local is also the FQDN of pools[0]: an "
+                         "edge server is never a pool or Director; give the edge server its "
+                         "own name")
+
+
+def test_a_server_whose_default_fqdn_is_a_pools_is_rejected_at_its_name(tmp_path: Path) -> None:
+    t = contoso()
+    server(t)["name"] = "pool01"  # pool01 + contoso.local
+    p, _ = error_at(tmp_path, t, f"{S0}.name")
+    assert p.message.startswith("internal FQDN pool01.contoso.local is also the FQDN of pools[0]")
+
+
+@pytest.mark.parametrize("gateway", ["172.16.0.0", "172.16.0.255"])
+def test_a_gateway_on_the_network_or_broadcast_address_is_rejected(tmp_path: Path,
+                                                                   gateway: str) -> None:
+    t = contoso()
+    nics(t)["access"]["gateway"] = gateway  # the access NIC is 172.16.0.10/24
+    p, path = error_at(tmp_path, t, f"{NICS}.access.gateway")
+    assert (p.line, p.col) == where(path, gateway)
+    assert p.message == (f"gateway {gateway} is the network or broadcast address of "
+                         "172.16.0.0/24, never a router: use the router's address")
+
+
+@pytest.mark.parametrize(("via", "message"), [
+    ("10.0.0.0", "router 10.0.0.0 is the network or broadcast address of 10.0.0.0/24: use the "
+                 "router's address"),
+    ("10.0.0.255", "router 10.0.0.255 is the network or broadcast address of 10.0.0.0/24: use "
+                   "the router's address"),
+    ("10.0.0.10", "the router is the NIC's own address: use the router's address"),
+])
+def test_a_route_via_the_network_broadcast_or_own_address_is_rejected(
+        tmp_path: Path, via: str, message: str) -> None:
+    t = contoso()
+    nics(t)["internal"]["routes"][0]["via"] = via  # the internal NIC is 10.0.0.10/24
+    p, _ = error_at(tmp_path, t, f"{NICS}.internal.routes[0].via")
+    assert p.message == message

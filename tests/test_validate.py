@@ -89,6 +89,118 @@ def test_keys_that_merely_contain_pass_are_not_secrets(tmp_path: Path) -> None:
     assert problems(write(tmp_path, t)) == []
 
 
+KEY = "BCDFG-HJKMP-QRTVW-XY234-6789B"  # drawn from the 24 characters product keys use
+KEY_MESSAGE = ("this value looks like a product key; keep it in your vault and name the entry "
+               "under vault.product_key")
+
+
+@pytest.mark.parametrize("typed", [
+    "BCDFG HJKMP QRTVW XY234 6789B",  # spaces
+    "BCDFG\u2013HJKMP\u2013QRTVW\u2013XY234\u20136789B",  # en dashes
+    "BCDFG \u2212 HJKMP \u2212 QRTVW \u2212 XY234 \u2212 6789B",  # minus signs and spaces
+    "BCDFGHJKMPQRTVWXY23467899",  # no separators at all
+    "bcdfg_hjkmp_qrtvw_xy234_6789b",  # underscores, lower case
+    "\uff22\uff23\uff24\uff26\uff27-HJKMP-QRTVW-XY234-6789B",  # full-width letters
+    "BCDFG\u200b-HJKMP\u200b-QRTVW\u200b-XY234\u200b-6789B",  # zero-width spaces
+    f"install with {KEY} tomorrow",  # inside a sentence
+])
+def test_a_product_key_is_found_however_it_is_typed_and_never_echoed(tmp_path: Path,
+                                                                     typed: str) -> None:
+    t = contoso()
+    t["change"]["title"] = typed
+    found = problems(write(tmp_path, t))
+    assert [(p.path, p.code, p.message) for p in found] == [
+        ("change.title", "secret", KEY_MESSAGE)]
+
+
+def test_a_product_key_as_a_key_is_refused_and_not_even_its_path_shows_it(
+        tmp_path: Path) -> None:
+    path = write(tmp_path, dump(contoso()) + f"{KEY}: 1\n")
+    found = problems(path)
+    assert [(p.path, p.code) for p in found] == [("[redacted]", "secret")]
+    assert (found[0].line, found[0].col) == where(path, KEY)
+    assert found[0].message == ("this key looks like a product key; keep it in your vault and "
+                                "name the entry under vault.product_key")
+    assert "BCDFG" not in found[0].format()  # no "unknown key" complaint quoting it either
+
+
+def test_a_product_key_in_a_valid_dns_name_is_kept_out_of_every_rule_message(
+        tmp_path: Path) -> None:
+    t = contoso()
+    t["edge"]["fqdns"]["access"] = f"{KEY.lower()}.fabrikam.com"  # outside the external zone
+    found = problems(write(tmp_path, t))
+    assert ("edge.fqdns.access", "secret") in [(p.path, p.code) for p in found]
+    outside = [p for p in found if "is not in the external zone" in p.message]
+    assert [p.message for p in outside] == [
+        "[redacted].fabrikam.com is not in the external zone contoso.com: use a name under "
+        "contoso.com"]
+    for p in found:
+        assert "bcdfg" not in p.format().lower()
+
+
+def test_a_repeated_product_key_as_a_key_is_not_echoed_by_the_yaml_reader(
+        tmp_path: Path) -> None:
+    path = write(tmp_path, dump(contoso()) + f"{KEY}: 1\n{KEY}: 2\n")
+    (p,) = problems(path)
+    first = where(path, KEY)[0]
+    assert p.message == (f"key '[redacted]' appears twice (first at line {first}); keep one "
+                         "of them")
+
+
+@pytest.mark.parametrize("text", [
+    "abcde fghij klmno pqrst uvwxy words",  # words: vowels, so not key characters
+    "edge-north-south-eastx-westx.contoso.com"[:24],  # too short
+    "Deploy the consolidated edge and the federation route this weekend",
+    "0123456789012345678901234567890",  # 0, 1, 5 are never in a key
+])
+def test_text_that_only_resembles_a_key_is_not_a_secret(tmp_path: Path, text: str) -> None:
+    t = contoso()
+    t["change"]["business_reason"] = text
+    assert problems(write(tmp_path, t)) == []
+
+
+# -- characters no topology holds ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("escape", "shown", "what"), [
+    ("\\e]52;c;aGk=\\a", "\\x1b", "control character"),  # OSC 52: writes the clipboard
+    ("ok\\rEVIL", "\\r", "control character"),
+    ("a\\0b", "\\x00", "control character"),
+    ("\\x9b2J", "\\x9b", "control character"),  # the one-byte CSI of C1
+    ("abc\\u202edcba", "\\u202e", "bidirectional control"),
+    ("x\\ud800", "\\ud800", "lone surrogate"),
+])
+def test_control_characters_surrogates_and_bidi_controls_are_refused(
+        tmp_path: Path, escape: str, shown: str, what: str) -> None:
+    text = dump(contoso()).replace("title: Contoso HQ edge deployment\n",
+                                   f'title: "{escape}"\n', 1)
+    path = write(tmp_path, text)
+    found = problems(path)
+    assert [(p.path, p.code) for p in found] == [("title", "text")]
+    assert found[0].message.startswith(f"this value holds the {what} {shown}")
+    assert (found[0].line, found[0].col) == where(path, f'"{escape}"')
+    assert found[0].format().isprintable()
+
+
+def test_a_control_character_in_a_key_is_refused_at_the_key_and_shown_escaped(
+        tmp_path: Path) -> None:
+    path = write(tmp_path, dump(contoso()) + '"ti\\e[2Jtle": x\n')
+    found = problems(path)
+    # one finding: no second "unknown key" complaint about the same key
+    assert [(p.path, p.code) for p in found] == [("ti\x1b[2Jtle", "text")]
+    assert (found[0].line, found[0].col) == where(path, '"ti')
+    assert found[0].format().endswith(
+        "ti\\x1b[2Jtle: this key holds the control character \\x1b, which would reach "
+        "terminals and generated files as it is: remove it")
+    assert found[0].format().isprintable()
+
+
+def test_line_feeds_and_tabs_are_left_to_the_model(tmp_path: Path) -> None:
+    t = contoso()
+    t["change"]["business_reason"] = "Line one.\n\tIndented line two."
+    assert problems(write(tmp_path, t)) == []
+
+
 # -- every error in one run ----------------------------------------------------------------
 
 

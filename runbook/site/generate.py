@@ -252,6 +252,19 @@ def _load_chunk(items: Sequence[tuple[str, str | None]]) -> list[tuple[bytes | N
     return out
 
 
+def _topology_bytes(path: Path) -> bytes:
+    """What a topology's cache key is made of: its bytes, read as the validator reads them
+    (never more than its size cap plus one byte, never from a pipe or a device). A file that
+    cannot be read gets a key no entry has; the validator then reports it."""
+    from runbook.topology.files import read_capped
+    from runbook.topology.loader import MAX_BYTES
+
+    try:
+        return read_capped(path, MAX_BYTES, pipes=False)  # a pipe is read once, to validate
+    except OSError:
+        return b"\0unreadable\0" + str(path).encode("utf-8", "backslashreplace")
+
+
 def _raise_like_load_sites(paths: Sequence[Path | str]) -> None:
     """Raise exactly what :func:`runbook.plan.sites.load_sites` raises for these inputs."""
     from runbook.plan.sites import load_sites as reference
@@ -277,7 +290,7 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
     for path in files:
         rev = revs.get(path.resolve())  # revisions() keys by the resolved path
         keyed.append((path, rev, digest("site", code, display_name(path), rev or "",
-                                         path.read_bytes())))
+                                         _topology_bytes(path))))
     heads: dict[str, dict[str, Any]] = {}
     missed = []
     for path, rev, key in keyed:

@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
-from runbook.errors import Problem
+from runbook.errors import Problem, shown
+from runbook.topology.files import NotRegularFile, TooLarge, read_capped
+from runbook.topology.secrets import redact
 
 MAX_BYTES = 256_000  # pure-Python PyYAML (the fallback) reads ~100 kB/s of dense YAML
 MAX_ALIASES = 50
@@ -111,8 +113,8 @@ class _Builder:
                              "once aliases are expanded; write the values out instead")
         self.src.positions[path] = _mark(node)
         if node.tag not in _PLAIN_TAGS:
-            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
-            raise _LoadError(*_mark(node), f"YAML tag '{shown}' is not allowed: a topology "
+            tag = shown(node.tag.replace("tag:yaml.org,2002:", "!!"))
+            raise _LoadError(*_mark(node), f"YAML tag {tag} is not allowed: a topology "
                              "holds plain values, lists and mappings; remove the tag")
         if isinstance(node, yaml.MappingNode):
             if id(node) not in self.merged:  # an aliased node is flattened only once
@@ -130,8 +132,8 @@ class _Builder:
                     key = str(key_node.value)
                 if index >= merged and key in explicit:  # a key overriding '<<' is fine
                     first = self.src.key_positions[(*path, key)]
-                    raise _LoadError(*_mark(key_node), f"key '{key}' appears twice (first at "
-                                     f"line {first[0]}); keep one of them")
+                    raise _LoadError(*_mark(key_node), f"key {shown(redact(key))} appears "
+                                     f"twice (first at line {first[0]}); keep one of them")
                 if index >= merged:
                     explicit.add(key)
                 self.src.key_positions[(*path, key)] = _mark(key_node)
@@ -142,7 +144,7 @@ class _Builder:
         try:
             return self.constructor.construct_object(node)
         except ValueError:  # e.g. a date-like scalar with month 13: PyYAML raises ValueError
-            raise _LoadError(*_mark(node), f"value '{node.value}' cannot be read; "
+            raise _LoadError(*_mark(node), f"value {shown(redact(node.value))} cannot be read; "
                              "put it in quotes") from None
 
 
@@ -249,8 +251,15 @@ def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
         if "\\t" in what:
             what += " (YAML indents with spaces, never tabs)"
         return fail(line, col, f"YAML syntax error: {what}; fix the indentation or quoting there")
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow in a file
+        before = text[:exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        return fail(line, col, f"the character {shown(char)} (U+{ord(char):04X}) is not "
+                    "allowed in a YAML file: remove it, or write it as an escape in a "
+                    "double-quoted string if it is really meant")
     except yaml.YAMLError as exc:
-        return fail(1, 1, f"YAML error: {exc}")
+        return fail(1, 1, f"YAML error: {shown(exc, 200)}")
     if root is None:
         return fail(1, 1, "the file is empty; start from inputs/contoso.yaml")
     if not isinstance(root, yaml.MappingNode):
@@ -270,21 +279,25 @@ def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
 def load_file(path: Path, display: str | None = None) -> tuple[Source, list[Problem]]:
     """Read and parse one topology file; ``display`` is the name used in messages."""
     name = display or str(path)
+
+    def fail(message: str, code: str, raw: bytes | None = None) -> tuple[Source, list[Problem]]:
+        return Source(name, "", raw=raw), [Problem(name, 1, 1, "", message, "error", code)]
+
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            return Source(name, ""), [Problem(name, 1, 1, "", f"file is larger than "
-                                              f"{MAX_BYTES // 1000} kB; a topology is a few kB",
-                                              "error", "yaml")]
-        raw = path.read_bytes()
+        # At most MAX_BYTES + 1 bytes are read, whatever the file claims: a link to
+        # /dev/zero or a file still growing cannot fill the memory, a FIFO cannot hang.
+        raw = read_capped(path, MAX_BYTES)
         text = raw.decode("utf-8")
+    except TooLarge:
+        return fail(f"file is larger than {MAX_BYTES // 1000} kB; a topology is a few kB: "
+                    "split it into one file per site", "yaml")
+    except NotRegularFile as exc:
+        return fail(f"cannot read file: {exc}; give the path of a topology file", "io")
     except UnicodeDecodeError as exc:
-        return Source(name, "", raw=raw), [Problem(
-            name, 1, 1, "", f"file is not UTF-8 text ({exc.reason} at byte {exc.start}); save "
-            "it as UTF-8", "error", "yaml")]
+        return fail(f"file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
+                    "UTF-8", "yaml", raw)
     except OSError as exc:
-        return Source(name, ""), [Problem(name, 1, 1, "", f"cannot read file: {exc.strerror}",
-                                          "error", "io")]
+        return fail(f"cannot read file: {exc.strerror or exc}", "io")
     src, problems = load_text(text, name)
     src.raw = raw
     return src, problems

@@ -9,10 +9,13 @@ Values stay plain normalised strings so the plan and every renderer see the same
 # annotation from its text, which costs `runbook validate` more than writing them out.
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from runbook.errors import shown
 
 ROLES: tuple[str, ...] = ("access", "webconf", "av")
 ROLE_NAMES: dict[str, str] = {
@@ -27,41 +30,73 @@ PROVIDERS: dict[str, str] = {
     "yahoo": "Yahoo!",
 }
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_VAULT_ENTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# Patterns are matched with fullmatch: "$" would also match before a final line break, and
+# a block scalar ("name: >" or "|") gives "edge01\n", which would then start new lines in
+# the zone file, the certreq INF and the PowerShell export.
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_VAULT_ENTRY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+# A slug names files and folders; these names are devices on Windows, whatever the suffix.
+_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                       *(f"lpt{i}" for i in range(1, 10))})
+
+
+def _blank_hint(value: str) -> str:
+    if value != value.strip():
+        return (" (it has white space or a line break at its start or end: a block scalar, "
+                "'|' or '>', adds a line break; write the value on the key's line)")
+    return ""
 
 
 def _slug(value: str) -> str:
-    if not _SLUG.match(value):
+    if not _SLUG.fullmatch(value):
         raise ValueError(
-            f"'{value}' is not a valid site slug: use 1-63 lower-case letters, digits and "
-            "hyphens, starting with a letter or digit (e.g. contoso-hq)"
-        )
+            f"{shown(value)} is not a valid site slug: use 1-63 lower-case letters, digits and "
+            "hyphens, starting and ending with a letter or digit (e.g. contoso-hq)"
+            + _blank_hint(value))
+    if value in _RESERVED:
+        raise ValueError(f"{shown(value)} cannot be a site slug: the slug names the site's "
+                         "files, and Windows reserves this name for a device; pick another")
     return value
 
 
 def _fqdn(value: str) -> str:
-    name = value.rstrip(".").lower()
+    # One trailing dot is DNS's absolute form; "a.b.." holds an empty label.
+    name = (value[:-1] if value.endswith(".") else value).lower()
     if not name or len(name) > 253:
-        raise ValueError(f"'{value}' is not a valid DNS name: it must be 1-253 characters")
+        raise ValueError(f"{shown(value)} is not a valid DNS name: it must be 1-253 characters")
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        raise ValueError(f"{shown(value)} is an IP address, not a DNS name: write the host's "
+                         "fully qualified name (an address of a pool goes under ip:)")
     labels = name.split(".")
     if len(labels) < 2:
-        raise ValueError(f"'{value}' is not a fully qualified name: add its DNS zone "
-                         "(e.g. edge01.contoso.local)")
+        raise ValueError(f"{shown(value)} is not a fully qualified name: add its DNS zone "
+                         "(e.g. edge01.contoso.local)" + _blank_hint(value))
     for label in labels:
-        if not _LABEL.match(label):
+        if not label:
+            raise ValueError(f"{shown(value)} is not a valid DNS name: it has an empty label "
+                             "(two dots in a row, or a dot at the start); write one dot "
+                             "between labels")
+        if not _LABEL.fullmatch(label):
             raise ValueError(
-                f"'{value}' is not a valid DNS name: label '{label}' must be 1-63 letters, "
-                "digits or hyphens, not starting or ending with a hyphen"
-            )
+                f"{shown(value)} is not a valid DNS name: label {shown(label)} must be 1-63 "
+                "letters, digits or hyphens, not starting or ending with a hyphen"
+                + _blank_hint(value))
+    if labels[-1].isdigit():
+        raise ValueError(f"{shown(value)} is not a valid DNS name: its last label "
+                         f"{shown(labels[-1])} is all digits, which no top-level domain is "
+                         "(RFC 3696): write the name, not an address")
     return name
 
 
 def _hostname(value: str) -> str:
-    if not _LABEL.match(value):
-        raise ValueError(f"'{value}' is not a valid host name: use 1-63 letters, digits and "
-                         "hyphens (a single DNS label, e.g. edge01)")
+    if not _LABEL.fullmatch(value):
+        raise ValueError(f"{shown(value)} is not a valid host name: use 1-63 letters, digits "
+                         "and hyphens (a single DNS label, e.g. edge01)" + _blank_hint(value))
     return value.lower()
 
 
@@ -69,21 +104,22 @@ def _ipv4(value: str) -> str:
     try:
         return str(ipaddress.IPv4Address(value))
     except ValueError:
-        raise ValueError(f"'{value}' is not an IPv4 address: write four numbers 0-255 "
+        raise ValueError(f"{shown(value)} is not an IPv4 address: write four numbers 0-255 "
                          "separated by dots (e.g. 10.0.0.10), without a prefix") from None
 
 
 def _ipv4_interface(value: str) -> str:
     if "/" not in value:
-        raise ValueError(f"'{value}' has no prefix length: write address/prefix "
+        raise ValueError(f"{shown(value)} has no prefix length: write address/prefix "
                          "(e.g. 10.0.0.10/24)")
     try:
         iface = ipaddress.IPv4Interface(value)
     except ValueError:
-        raise ValueError(f"'{value}' is not an IPv4 address/prefix (e.g. 10.0.0.10/24)") from None
+        raise ValueError(f"{shown(value)} is not an IPv4 address/prefix "
+                         "(e.g. 10.0.0.10/24)") from None
     if iface.network.prefixlen >= 31 or iface.ip in (iface.network.network_address,
                                                        iface.network.broadcast_address):
-        raise ValueError(f"'{value}' is the network or broadcast address of its subnet "
+        raise ValueError(f"{shown(value)} is the network or broadcast address of its subnet "
                          "(or the prefix leaves no host addresses): pick a host address")
     return str(iface)
 
@@ -92,8 +128,23 @@ def _ipv4_network(value: str) -> str:
     try:
         return str(ipaddress.IPv4Network(value, strict=True))
     except ValueError:
-        raise ValueError(f"'{value}' is not an IPv4 network: write network/prefix with the "
-                         "host bits zero (e.g. 10.0.0.0/8)") from None
+        raise ValueError(f"{shown(value)} is not an IPv4 network: write network/prefix with "
+                         "the host bits zero (e.g. 10.0.0.0/8)") from None
+
+
+def _visible(value: str) -> bool:
+    # Something a reader sees: not only spaces, zero-width and other format characters.
+    return any(not (c.isspace() or unicodedata.category(c) in ("Cf", "Zs", "Mn", "Me"))
+               for c in value)
+
+
+def _not_blank(value: str) -> str:
+    # Line breaks in text are data: every output writes them its own way (a space in a
+    # zone comment, a quoted cell in a CSV). Names, zones and slugs refuse them (fullmatch).
+    if not _visible(value):
+        raise ValueError("is blank: it holds only spaces or invisible (zero-width) characters;"
+                         " write the text, or remove the key")
+    return value
 
 
 Slug = Annotated[StrictStr, AfterValidator(_slug)]
@@ -102,7 +153,7 @@ Hostname = Annotated[StrictStr, AfterValidator(_hostname)]
 IPv4 = Annotated[StrictStr, AfterValidator(_ipv4)]
 IPv4Iface = Annotated[StrictStr, AfterValidator(_ipv4_interface)]
 IPv4Net = Annotated[StrictStr, AfterValidator(_ipv4_network)]
-Text = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+Text = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 Role = Literal["access", "webconf", "av"]
 Provider = Literal["msn", "aol", "yahoo"]
 
@@ -176,10 +227,14 @@ class FeatureOverrides(Strict):
     public_im: list[Provider] | None = None
 
 
+def _all_roles() -> list[Role]:
+    return ["access", "webconf", "av"]
+
+
 class Server(Strict):
     name: Hostname
     fqdn: Fqdn | None = Field(None, description="Internal FQDN; default name + internal zone.")
-    roles: list[Role] = Field(default_factory=lambda: list(ROLES), min_length=1)
+    roles: list[Role] = Field(default_factory=_all_roles, min_length=1)
     nics: Nics
     domain_joined: StrictBool = False
     fqdns: RoleFqdns | None = Field(None, description="Per-server public names (split edges).")
@@ -203,7 +258,7 @@ class LoadBalancer(Strict):
 
 class Edge(Strict):
     fqdns: RoleFqdns
-    features: Features = Field(default_factory=Features)
+    features: Features = Field(default_factory=lambda: Features.model_validate({}))
     servers: list[Server] = Field(min_length=1)
     load_balancer: LoadBalancer | None = None
 
@@ -215,7 +270,7 @@ class Certificates(Strict):
 
 
 def _vault_entry(value: str) -> str:
-    if not _VAULT_ENTRY.match(value):
+    if not _VAULT_ENTRY.fullmatch(value):
         raise ValueError("this does not look like the name of a vault entry: name the entry "
                          "(letters, digits and . _ : / @ + -, e.g. contoso/ocs/RTCProxyService),"
                          " never the secret itself")
@@ -241,7 +296,8 @@ class Change(Strict):
     implementer: Text | None = None
     approvers: list[Text] = Field(default_factory=list)
     risk: Literal["low", "medium", "high"] | None = None
-    business_reason: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    business_reason: Annotated[StrictStr, Field(max_length=2000),
+                               AfterValidator(_not_blank)] | None = None
     contacts: list[Text] = Field(default_factory=list)
 
 
@@ -256,8 +312,8 @@ class Topology(Strict):
     pools: list[Pool] = Field(min_length=1)
     next_hop: Fqdn | None = None
     edge: Edge
-    certificates: Certificates = Field(default_factory=Certificates)
-    vault: Vault = Field(default_factory=Vault)
+    certificates: Certificates = Field(default_factory=lambda: Certificates.model_validate({}))
+    vault: Vault = Field(default_factory=lambda: Vault.model_validate({}))
     change: Change | None = None
 
 
@@ -279,9 +335,9 @@ def server_fqdn(topology: Topology, server: Server) -> str:
 
 def role_fqdn(topology: Topology, server: Server, role: str) -> str | None:
     """The public FQDN of ``role`` on ``server`` (a per-server name wins)."""
-    if server.fqdns is not None and getattr(server.fqdns, role) is not None:
-        return getattr(server.fqdns, role)
-    return getattr(topology.edge.fqdns, role)
+    own: str | None = getattr(server.fqdns, role) if server.fqdns is not None else None
+    shared: str | None = getattr(topology.edge.fqdns, role)
+    return own if own is not None else shared
 
 
 def servers_with(topology: Topology, role: str) -> list[Server]:

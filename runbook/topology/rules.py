@@ -233,6 +233,12 @@ def gateways_and_routes(t: Topology, src: Source) -> Iterator[Problem]:
                 elif IPv4Address(nic.gateway) == iface.ip:
                     yield src.problem(_server_path(i, "nics", role, "gateway"), "the gateway "
                                       "is the NIC's own address: use the router's address")
+                elif IPv4Address(nic.gateway) in (iface.network.network_address,
+                                                  iface.network.broadcast_address):
+                    yield src.problem(_server_path(i, "nics", role, "gateway"), f"gateway "
+                                      f"{nic.gateway} is the network or broadcast address of "
+                                      f"{iface.network}, never a router: use the router's "
+                                      "address")
             if nic.routes:
                 yield src.problem(_server_path(i, "nics", role, "routes"), "static routes "
                                   "belong on the internal NIC: move them to nics.internal.routes")
@@ -249,6 +255,14 @@ def gateways_and_routes(t: Topology, src: Source) -> Iterator[Problem]:
                 yield src.problem((*path, "via"), f"router {route.via} is not on the internal "
                                   f"NIC's subnet {internal.network}: use a router reachable "
                                   "from that NIC")
+            elif IPv4Address(route.via) in (internal.network.network_address,
+                                            internal.network.broadcast_address):
+                yield src.problem((*path, "via"), f"router {route.via} is the network or "
+                                  f"broadcast address of {internal.network}: use the router's "
+                                  "address")
+            elif IPv4Address(route.via) == internal.ip:
+                yield src.problem((*path, "via"), "the router is the NIC's own address: use "
+                                  "the router's address")
             if ipaddress.IPv4Network(route.to).prefixlen == 0:
                 yield src.problem((*path, "to"), "a default route on the internal NIC would "
                                   "send Internet traffic inward: list internal networks only")
@@ -262,6 +276,34 @@ def gateways_and_routes(t: Topology, src: Source) -> Iterator[Problem]:
                 yield src.problem(("pools", j, "ip"), f"{s.name} cannot reach {pool.fqdn} "
                                   f"({pool.ip}) through its internal NIC: add a route to "
                                   f"edge.servers[{i}].nics.internal.routes")
+
+
+@rule
+def servers_unique(t: Topology, src: Source) -> Iterator[Problem]:
+    """Each server has its own name and FQDN, which no pool has.
+
+    Names are compared without case (they are stored lower-cased): Windows computer names
+    and DNS ignore it, so EDGE01 and edge01 are one machine and one set of DNS records.
+    """
+    names: dict[str, int] = {}
+    fqdns: dict[str, int] = {}
+    pools = {p.fqdn: j for j, p in enumerate(t.pools)}
+    for i, s in enumerate(t.edge.servers):
+        first_name = names.setdefault(s.name, i)
+        if first_name != i:
+            yield src.problem(_server_path(i, "name"), f"server name {s.name} is already used "
+                              f"by edge.servers[{first_name}] (names are compared without "
+                              "case, as Windows and DNS do): give each server its own name")
+        fqdn = server_fqdn(t, s)
+        path = _server_path(i, "fqdn") if s.fqdn else _server_path(i, "name")
+        first_fqdn = fqdns.setdefault(fqdn, i)
+        if first_fqdn != i and first_name == i:  # a repeated name is reported once, above
+            yield src.problem(path, f"internal FQDN {fqdn} is already the FQDN of "
+                              f"edge.servers[{first_fqdn}]: each server needs its own")
+        if fqdn in pools:
+            yield src.problem(path, f"internal FQDN {fqdn} is also the FQDN of "
+                              f"pools[{pools[fqdn]}]: an edge server is never a pool or "
+                              "Director; give the edge server its own name")
 
 
 @rule
@@ -416,8 +458,8 @@ def load_balancing_layout(t: Topology, src: Source) -> Iterator[Problem]:
                             role in s.roles:
                         yield src.problem(_server_path(i, "fqdns", role), f"servers behind one "
                                           f"{role} VIP share one public name, but this one "
-                                          f"differs ({', '.join(sorted(names))}): remove the "
-                                          "per-server name")
+                                          f"differs ({', '.join(sorted(n for n in names if n))}"
+                                          "): remove the per-server name")
         for i, s in enumerate(t.edge.servers):
             if s.features is not None:
                 yield src.problem(_server_path(i, "features"), "servers behind a load balancer "

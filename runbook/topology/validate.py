@@ -8,26 +8,33 @@ unknown keys), then apply the deployment rules (:mod:`runbook.topology.rules`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import types
 import typing
-from collections.abc import Iterable, Iterator
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from runbook.errors import Problem, ValidationFailed
+from runbook.errors import Problem, ValidationFailed, printable, shown
 from runbook.topology import rules
 from runbook.topology.files import discover, display_name
 from runbook.topology.loader import PathKey, Source, format_path, load_file
 from runbook.topology.model import Topology, Vault
+from runbook.topology.secrets import REDACTED, has_product_key, redact
 
 _SECRET_KEY = re.compile(
     r"(^|_)(pass(word|wd|phrase)?|pwd|secret|product_?key|private_?key|api_?key|token|"
     r"credentials?)($|_)", re.I)
-_PRODUCT_KEY = re.compile(r"\b[A-Z0-9]{5}(-[A-Z0-9]{5}){4}\b", re.I)  # typed in any case
+# Characters no topology value holds: control characters other than line feed and tab
+# (ESC starts terminal sequences such as OSC 52, which writes the clipboard; CR rewrites
+# a line; NUL ends strings in C), and bidirectional overrides and isolates, which make
+# text display in another order than it is read (CVE-2021-42574, "Trojan Source").
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass
@@ -60,16 +67,26 @@ class Loaded:
         return self.topology is not None and not self.errors
 
 
-def _find_secrets(src: Source, data: Any, path: PathKey = ()) -> Iterator[Problem]:
+Found = tuple[PathKey, Problem]  # a problem and the path of the key or value it is about
+
+
+def _find_secrets(src: Source, data: Any, path: PathKey = ()) -> Iterator[Found]:
     if isinstance(data, dict):
         for key, value in data.items():
             # vault.product_key names a vault entry; any other secret-like key is refused
             vault_entry = path == ("vault",) and key in Vault.model_fields
-            if not vault_entry and _SECRET_KEY.search(str(key)):
-                yield src.problem(
+            if has_product_key(str(key)):
+                # The key itself is the secret: not even the problem's path may show it.
+                line, col = src.where((*path, key), key=True)
+                yield (*path, key), Problem(
+                    src.file, line, col, format_path((*path, REDACTED)), "this key looks like "
+                    "a product key; keep it in your vault and name the entry under "
+                    "vault.product_key", "error", "secret")
+            elif not vault_entry and _SECRET_KEY.search(str(key)):
+                yield (*path, key), src.problem(
                     (*path, key),
-                    f"'{key}' looks like a secret; secrets never go in a topology: keep it "
-                    "in your password vault and name the vault entry under vault: "
+                    f"{shown(key)} looks like a secret; secrets never go in a topology: keep "
+                    "it in your password vault and name the vault entry under vault: "
                     "(e.g. vault.service_account)",
                     key=True, code="secret")
             else:
@@ -77,9 +94,46 @@ def _find_secrets(src: Source, data: Any, path: PathKey = ()) -> Iterator[Proble
     elif isinstance(data, list):
         for i, item in enumerate(data):
             yield from _find_secrets(src, item, (*path, i))
-    elif isinstance(data, str) and _PRODUCT_KEY.search(data):
-        yield src.problem(path, "this value looks like a product key; keep it in your vault "
-                          "and name the entry under vault.product_key", code="secret")
+    elif isinstance(data, str) and has_product_key(data):
+        yield path, src.problem(path, "this value looks like a product key; keep it in your "
+                                "vault and name the entry under vault.product_key",
+                                code="secret")
+
+
+def _unsafe(text: str) -> str | None:
+    """Why ``text`` cannot be a topology value or key, or None when it can."""
+    if text.isprintable():
+        return None
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cs":
+            return (f"holds the lone surrogate {printable(char)}, half of a character that no "
+                    "UTF-8 file can hold: remove it, or write the whole character")
+        if category == "Cc" and char not in "\n\t":
+            return (f"holds the control character {printable(char)}, which would reach "
+                    "terminals and generated files as it is: remove it")
+        if char in _BIDI:
+            return (f"holds the bidirectional control {printable(char)}, which makes text "
+                    "display in another order than it is read: remove it")
+    return None
+
+
+def _find_unsafe_text(src: Source, data: Any, path: PathKey = ()) -> Iterator[Found]:
+    """Keys and values holding characters that no topology needs and that attack readers."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            why = _unsafe(str(key))
+            if why is not None:
+                yield (*path, key), src.problem((*path, key), f"this key {why}", key=True,
+                                                code="text")
+            yield from _find_unsafe_text(src, value, (*path, key))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _find_unsafe_text(src, item, (*path, i))
+    elif isinstance(data, str):
+        why = _unsafe(data)
+        if why is not None:
+            yield path, src.problem(path, f"this value {why}", code="text")
 
 
 def _model_at(loc: Iterable[str | int]) -> type[BaseModel] | None:
@@ -115,28 +169,28 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, int | float):
-        return f"the number {value}"
+        return f"the number {shown(value)[1:-1]}"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return f"'{value}'"
+    return shown(value)
 
 
-def _message(err: dict[str, Any], loc: tuple[str | int, ...]) -> tuple[str, bool]:
+def _message(err: Mapping[str, Any], loc: tuple[str | int, ...]) -> tuple[str, bool]:
     """A readable message for one pydantic error, and whether it points at a key."""
     kind = err["type"]
     value = err.get("input")
     ctx = err.get("ctx") or {}
     if kind == "missing":
-        return f"required key '{loc[-1]}' is missing: add it", False
+        return f"required key {shown(loc[-1])} is missing: add it", False
     if kind == "extra_forbidden":
         import difflib  # only for unknown keys
 
         model = _model_at(loc[:-1])
         allowed = sorted(model.model_fields) if model else []
-        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
-        text = f"unknown key '{loc[-1]}'"
+        hint = difflib.get_close_matches(str(loc[-1])[:100], allowed, n=1, cutoff=0.6)
+        text = f"unknown key {shown(loc[-1])}"
         text += f"; did you mean '{hint[0]}'?" if hint else ""
         if allowed:
             text += f" (allowed here: {', '.join(allowed)})"
@@ -175,8 +229,10 @@ def _schema_problems(src: Source, exc: ValidationError,
     out = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        if loc in skip:
-            continue
+        if any(loc[:n] in skip for n in range(1, len(loc) + 1)):
+            continue  # already reported there, as a secret or an unsafe character
+        if err["type"] == "string_unicode" and skip:
+            continue  # a lone surrogate, in a key pydantic cannot name: reported at the key
         message, at_key = _message(err, loc)
         if err["type"] == "missing":
             line, col = src.where(loc[:-1])
@@ -187,25 +243,30 @@ def _schema_problems(src: Source, exc: ValidationError,
 
 
 def check_source(src: Source, path: Path) -> Loaded:
-    """Validate parsed data against the model and the deployment rules."""
-    problems = list(_find_secrets(src, src.data))
-    secret_keys = {(*_split(p.path),) for p in problems}
+    """Validate parsed data against the model and the deployment rules.
+
+    No message shows a product key found in the file, wherever the rules would quote it.
+    """
+    secrets = list(_find_secrets(src, src.data))
+    found = secrets + list(_find_unsafe_text(src, src.data))
+    problems = [p for _, p in found]
+    reported = {where_ for where_, _ in found}
     topology: Topology | None = None
     try:
         topology = Topology.model_validate(src.data)
     except ValidationError as exc:
-        problems += _schema_problems(src, exc, secret_keys)
+        problems += _schema_problems(src, exc, reported)
     if topology is not None:
         problems += rules.check(topology, src)
+    if secrets:
+        problems = [_redacted(p) for p in problems]
     problems.sort(key=lambda p: (p.line, p.col, p.severity, p.message))
     return Loaded(path, src, topology, problems)
 
 
-def _split(path: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        parts.append(int(token[1:-1]) if token.startswith("[") else token)
-    return parts
+def _redacted(problem: Problem) -> Problem:
+    return dataclasses.replace(problem, path=redact(problem.path),
+                               message=redact(problem.message))
 
 
 def load_topology(path: Path | str) -> Loaded:

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import marshal
 import os
-import stat
 import sys
 from functools import cache, lru_cache
 from pathlib import Path
 
 from runbook.engine.store import cache_dir_override, code_fingerprint, digest, read_used
-from runbook.topology.files import display_name
+from runbook.topology.files import display_name, read_capped
 
 TYPE_CHECKING = False  # typing costs as much to import as the rest of the replay path
 if TYPE_CHECKING:
@@ -119,13 +118,9 @@ def _read(path: Path) -> bytes | None:
     """The file's bytes, or None if it cannot be read, is too large to be cached, or is not
     a regular file (a pipe such as /dev/stdin can be read once: the validator must have it)."""
     try:
-        with open(path, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return None
-            data = f.read(READ_LIMIT + 1)
+        return read_capped(path, READ_LIMIT, pipes=False)  # a pipe is the validator's
     except OSError:
         return None
-    return data if len(data) <= READ_LIMIT else None
 
 
 # --- the store ----------------------------------------------------------------------------------
@@ -203,7 +198,9 @@ class Verdict:
         """The verdict on a validated file, from :func:`runbook.topology.validate.load_topology` or
         :func:`~runbook.topology.validate.load_all` (whose duplicate-site errors it then
         includes)."""
-        lines = [p.format() for p in item.problems]
+        from runbook.errors import format_problems  # only on a miss: the validator's path
+
+        lines = format_problems(item.problems)  # escaped, and bounded per file
         if item.errors and not item.rules_checked:
             lines.append(f"{item.source.file}: {NOTE}")
         site = item.topology.site if item.topology is not None else None
