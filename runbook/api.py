@@ -146,7 +146,7 @@ def prune_cache(root: Path, max_age_days: float, *, dry_run: bool = False) -> Pr
     return prune(root, max_age_days, dry_run=dry_run)
 
 
-def cache_settings(config_file: Path) -> tuple[Path, int]:
+def cache_settings(config_file: Path | None = None) -> tuple[Path, int]:
     """The cache folder and ``cache_max_age_days`` that ``config_file`` gives the plugin."""
     from runbook.site.build import load_configuration
 

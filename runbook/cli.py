@@ -217,7 +217,8 @@ def _log_mkdocs(level: int) -> None:
 @click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of template overrides (default: the plugin's, templates/).")
 @click.option("-f", "--config-file", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
+              help="MkDocs configuration (default: mkdocs.yml, or runbook's default "
+                   "configuration in a folder without one).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes to use (default: one per core).")
 @click.option("-q", "--quiet", is_flag=True,
@@ -227,7 +228,7 @@ def _log_mkdocs(level: int) -> None:
               help="Publish a site even when the inputs hold no topology file.")
 @reports_errors
 def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
-          config_file: Path, jobs: int | None, quiet: bool, allow_empty: bool) -> None:
+          config_file: Path | None, jobs: int | None, quiet: bool, allow_empty: bool) -> None:
     """Build the site from topology files (default: every file under inputs/).
 
     Validates every file first; on any problem nothing is written and the previous site
@@ -248,7 +249,15 @@ def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
                       jobs=jobs, progress=progress, allow_empty=allow_empty)
     progress.finish()
     if not quiet:
-        click.echo(f"built {site}")
+        click.echo(_built_message(site, output))
+
+
+def _built_message(site: Path, output: Path) -> str:
+    """Where the site is and how to open it (``runbook build``'s closing line)."""
+    index = site / "index.html"
+    return (f"built the site in {output}{'' if str(output).endswith('/') else '/'}: open "
+            f"{index.as_uri()} in a browser (it works from disk), or run `runbook serve` "
+            "for a live preview")
 
 
 @main.command()
@@ -289,9 +298,9 @@ def _megabytes(size: int) -> str:
                    "(default: the plugin's cache_max_age_days, 30; 0 removes everything).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @click.option("-f", "--config-file", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
+              help="MkDocs configuration (default: mkdocs.yml, or runbook's default).")
 @reports_errors
-def cache_prune(days: int | None, dry_run: bool, config_file: Path) -> None:
+def cache_prune(days: int | None, dry_run: bool, config_file: Path | None) -> None:
     """Remove cache files that no build has used for a while.
 
     runbook build does this once a day by itself. What is removed is made again by the next
@@ -304,7 +313,8 @@ def cache_prune(days: int | None, dry_run: bool, config_file: Path) -> None:
     root, max_age = cache_settings(config_file)
     age = max_age if days is None else days
     if age == 0 and days is None:
-        click.echo(f"{root}: pruning is turned off (cache_max_age_days: 0 in {config_file}); "
+        click.echo(f"{root}: pruning is turned off (cache_max_age_days: 0 in "
+                   f"{config_file or 'mkdocs.yml'}); "
                    "give --older-than DAYS to prune all the same")
         return
     done = prune(root, age, dry_run=dry_run)
