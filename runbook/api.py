@@ -31,6 +31,7 @@ __all__ = [
     "export",
     "field_runbooks",
     "format_diff",
+    "init_project",
     "load_sites",
     "plan_file",
     "progress_display",
@@ -152,6 +153,13 @@ def cache_settings(config_file: Path | None = None) -> tuple[Path, int]:
 
     _, plugin, base = load_configuration(config_file)
     return (base / plugin.config.cache_dir).resolve(), plugin.config.cache_max_age_days
+
+
+def init_project(folder: Path) -> list[Path]:
+    """Write a starter project into ``folder``; the files written (``runbook init``)."""
+    from runbook.site.starter import init_project as init
+
+    return init(folder)
 
 
 def summarize(plan: Plan) -> str:

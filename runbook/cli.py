@@ -21,6 +21,8 @@ from runbook.errors import RunbookError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_INPUTS = "inputs"
+# export, cr and print write under this one folder by default (git-ignored by runbook init).
+OUT = Path("out")
 
 
 def reports_errors(fn: F) -> F:
@@ -87,7 +89,7 @@ def plan(file: Path, as_json: bool) -> None:
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write into (default: exports/<site>).")
+              help="Folder to write into (default: out/exports/<site>).")
 @reports_errors
 def export(file: Path, out_dir: Path | None) -> None:
     """Write the exports of one topology FILE: DNS (CSV, PowerShell, BIND zone fragment),
@@ -97,7 +99,7 @@ def export(file: Path, out_dir: Path | None) -> None:
     from runbook.api import plan_file
 
     result = plan_file(file)
-    target = out_dir or Path("exports") / result.meta["site"]
+    target = out_dir or OUT / "exports" / result.meta["site"]
     written = write_exports(result, target)
     click.echo(f"wrote {len(written)} file(s) to {target}")
 
@@ -152,13 +154,30 @@ def schema(output: Path | None) -> None:
         click.echo(f"wrote {output}")
 
 
+@main.command()
+@click.argument("folder", required=False, default=Path("."),
+                type=click.Path(file_okay=False, path_type=Path))
+@reports_errors
+def init(folder: Path) -> None:
+    """Start a project in FOLDER (default: here): an example topology in inputs/, the
+    schema, mkdocs.yml, .gitignore, .pre-commit-config.yaml and CI jobs for GitHub Actions
+    and GitLab CI. Writes nothing when any of these files exists."""
+    from runbook.api import init_project
+
+    written = init_project(folder)
+    for path in written:
+        click.echo(f"wrote {path}")
+    where = "" if folder == Path(".") else f"cd {folder} && "
+    click.echo(f"next: {where}runbook validate && runbook build")
+
+
 PAPER = click.Choice(["a4", "letter"], case_sensitive=False)
 
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="Folder to write into.")
+              default=OUT / "change-requests", show_default=True, help="Folder to write into.")
 @click.option("--since", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Older version of FILE: the change request covers only the delta.")
 @click.option("--since-git", metavar="REV",
@@ -182,7 +201,7 @@ def cr(file: Path, out_dir: Path, since: Path | None, since_git: str | None,
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="Folder to write into.")
+              default=OUT / "field-runbooks", show_default=True, help="Folder to write into.")
 @click.option("--paper", type=PAPER, default="a4", show_default=True, help="Paper size.")
 @reports_errors
 def print_(files: tuple[Path, ...], out_dir: Path, paper: str) -> None:
