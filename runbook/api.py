@@ -40,6 +40,7 @@ __all__ = [
     "topology_schema",
     "validate",
     "validate_and_report",
+    "validation_report",
 ]
 
 
@@ -88,6 +89,15 @@ def validate_and_report(files: list[Path], *, strict: bool = False, quiet: bool 
     from runbook.topology.verdicts import run
 
     return run(files, strict=strict, quiet=quiet, use_cache=use_cache)
+
+
+def validation_report(files: list[Path], fmt: str, *, strict: bool = False) -> tuple[str, int]:
+    """Validate ``files`` and report every problem in ``fmt`` (json, github, sarif, junit;
+    see :mod:`runbook.topology.report_formats`): the report and the exit status."""
+    from runbook.topology.report_formats import render
+    from runbook.topology.validate import load_all
+
+    return render(load_all(files), fmt, strict=strict)
 
 
 def build_site(inputs: list[Path], output: Path, **options: Any) -> Path:

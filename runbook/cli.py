@@ -53,11 +53,17 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
 @click.option("--no-cache", is_flag=True,
               help="Validate every file again, even those whose result is in the cache.")
-def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, no_cache: bool) -> None:
+@click.option("--format", "fmt", default="text", show_default=True,
+              type=click.Choice(["text", "json", "github", "sarif", "junit"]),
+              help="text: the lines below; json; github: GitHub Actions annotations; sarif: "
+                   "SARIF 2.1.0; junit: JUnit XML. Other than text, printed on stdout.")
+def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, no_cache: bool,
+             fmt: str) -> None:
     """Check topology files (default: every file under inputs/).
 
-    Prints every problem of every file as file:line:col: path: message. Exits 0 when all
-    files are valid, 1 when any is invalid. A file validated before, with the same bytes
+    Prints every problem of every file as file:line:col: path: message (or, with --format,
+    as JSON, GitHub annotations, SARIF or JUnit XML). Exits 0 when all files are valid, 1
+    when any is invalid. A file validated before, with the same bytes
     and the same runbook, pydantic and PyYAML, is not validated again: its result comes
     from the build cache (.cache/runbook/validate/ by default).
     """
@@ -68,6 +74,12 @@ def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, no_cache: bool)
     if not files:
         names = ", ".join(map(str, targets))
         raise click.UsageError(f"no topology files (*.yaml) found in {names}")
+    if fmt != "text":
+        from runbook.api import validation_report
+
+        text, status = validation_report(files, fmt, strict=strict)
+        click.echo(text, nl=False)
+        sys.exit(status)
     sys.exit(validate_and_report(files, strict=strict, quiet=quiet, use_cache=not no_cache))
 
 
