@@ -29,7 +29,8 @@ def test_init_writes_the_starter_project_into_a_new_folder(tmp_path: Path) -> No
     project = tmp_path / "edge"
     assert _tree(project) == EXPECTED
     example = (project / "inputs" / "contoso.yaml").read_text(encoding="utf-8")
-    assert example.splitlines()[0] == "# yaml-language-server: $schema=../schema/topology.schema.json"
+    modeline = "# yaml-language-server: $schema=../schema/topology.schema.json"
+    assert example.splitlines()[0] == modeline
     assert example == CONTOSO.read_text(encoding="utf-8")
     # the modeline's path, taken from the example's folder, is the packaged schema
     assert (project / "inputs" / "../schema/topology.schema.json").read_bytes() == \

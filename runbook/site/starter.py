@@ -26,7 +26,9 @@ def _example() -> Path:
 
 def starter_files() -> dict[str, bytes]:
     """What ``runbook init`` writes: project-relative path -> content."""
-    read = (lambda name: (_FILES / name).read_bytes())
+    def read(name: str) -> bytes:
+        return (_FILES / name).read_bytes()
+
     return {
         "inputs/contoso.yaml": _example().read_bytes(),
         "schema/topology.schema.json": assets.schema_file().read_bytes(),
