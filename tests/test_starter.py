@@ -85,3 +85,19 @@ def test_the_ci_examples_pass_their_platforms_schemas(tmp_path: Path, path: str,
     assert done.returncode == 0, done.stdout + done.stderr
     text = (tmp_path / path).read_text(encoding="utf-8")
     assert "runbook validate --format" in text and "runbook build" in text
+
+
+def test_export_writes_under_the_git_ignored_out_folder_by_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.site.starter import init_project
+
+    init_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["export", "inputs/contoso.yaml"])
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith("to out/exports/contoso-hq\n")
+    assert (tmp_path / "out" / "exports" / "contoso-hq" / "dns-records.csv").is_file()
+    assert "/out/" in (tmp_path / ".gitignore").read_text(encoding="utf-8").split()
+    for command in ("cr", "print"):
+        option = next(p for p in main.commands[command].params if p.name == "out_dir")
+        assert Path(str(option.default)).parts[0] == "out", command
