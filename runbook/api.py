@@ -23,6 +23,7 @@ Paper = Literal["a4", "letter"]
 __all__ = [
     "Site",
     "build_site",
+    "build_with_engine",
     "cache_settings",
     "change_request",
     "diff",
@@ -31,6 +32,7 @@ __all__ = [
     "export",
     "field_runbooks",
     "format_diff",
+    "generate_tree",
     "init_project",
     "load_sites",
     "plan_file",
@@ -105,6 +107,21 @@ def build_site(inputs: list[Path], output: Path, **options: Any) -> Path:
     from runbook.site.build import build_site as build
 
     return build(inputs, output, **options)
+
+
+def generate_tree(inputs: list[Path], output: Path, *, templates: Path | None = None) -> Path:
+    """Write the engine-neutral docs tree and mkdocs.yml into ``output`` (runbook generate)."""
+    from runbook.site.engines import generate_tree as write
+
+    return write(inputs, output, templates=templates)
+
+
+def build_with_engine(engine: str, inputs: list[Path], output: Path, *,
+                      templates: Path | None = None) -> Path:
+    """Build the site with ``engine`` (properdocs, zensical) from the engine-neutral tree."""
+    from runbook.site.engines import build_with_engine as build
+
+    return build(engine, inputs, output, templates=templates)
 
 
 def export(plan: Plan, out_dir: Path) -> list[Path]:

@@ -257,9 +257,14 @@ def _log_mkdocs(level: int) -> None:
                    "terminal anyway), no closing line.")
 @click.option("--allow-empty", is_flag=True,
               help="Publish a site even when the inputs hold no topology file.")
+@click.option("--engine", type=click.Choice(["mkdocs", "properdocs", "zensical"]),
+              default="mkdocs", show_default=True,
+              help="The site generator: mkdocs runs the runbook plugin; properdocs and "
+                   "zensical build the tree of `runbook generate` (install them beside runbook).")
 @reports_errors
 def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
-          config_file: Path | None, jobs: int | None, quiet: bool, allow_empty: bool) -> None:
+          config_file: Path | None, jobs: int | None, quiet: bool, allow_empty: bool,
+          engine: str) -> None:
     """Build the site from topology files (default: every file under inputs/).
 
     Validates every file first; on any problem nothing is written and the previous site
@@ -275,6 +280,13 @@ def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
 
     _log_mkdocs(logging.WARNING)
     targets = list(paths) or [Path(DEFAULT_INPUTS)]
+    if engine != "mkdocs":
+        from runbook.api import build_with_engine
+
+        site = build_with_engine(engine, targets, output, templates=templates)
+        if not quiet:
+            click.echo(_built_message(site, output))
+        return
     progress = Progress(quiet=quiet)
     site = build_site(targets, output, templates=templates, config_file=config_file,
                       jobs=jobs, progress=progress, allow_empty=allow_empty)
@@ -289,6 +301,25 @@ def _built_message(site: Path, output: Path) -> str:
     return (f"built the site in {output}{'' if str(output).endswith('/') else '/'}: open "
             f"{index.as_uri()} in a browser (it works from disk), or run `runbook serve` "
             "for a live preview")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Folder to write the tree to (replaced as a whole).")
+@click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of template overrides.")
+@reports_errors
+def generate(paths: tuple[Path, ...], output: Path, templates: Path | None) -> None:
+    """Write the whole site as an engine-neutral tree: docs/ (pages, diagrams, exports,
+    documents, assets), overrides/ and a mkdocs.yml without the runbook plugin, which
+    mkdocs, properdocs and zensical build alike (default inputs: inputs/)."""
+    from runbook.api import generate_tree
+
+    targets = list(paths) or [Path(DEFAULT_INPUTS)]
+    tree = generate_tree(targets, output, templates=templates)
+    click.echo(f"wrote the tree to {output}: build it with `mkdocs build -f "
+               f"{tree / 'mkdocs.yml'}` (or properdocs, zensical)")
 
 
 @main.command()

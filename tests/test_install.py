@@ -8,15 +8,18 @@ come from the package index) into a new virtual environment, and run as a user r
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from runbook.site.build import build_site
 from tests.conftest import ROOT
@@ -145,3 +148,110 @@ def test_the_installed_site_works_from_the_file_system(browser: Any, initialised
     assert visitor.outside() == []  # no web fonts, no CDN shim
     assert visitor.failed == []
     page.close()
+
+
+# -- engine-neutral output: runbook generate, runbook build --engine ---------------------------
+
+
+class _Tokens(HTMLParser):
+    """An HTML fragment as (tag, attributes) and text tokens, entities decoded, whitespace
+    collapsed: the same page body serialised by two template engines compares equal."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tokens: list[object] = []
+        self._skipping = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a" and ("id", "__skip") in attrs:  # Zensical's (empty) skip-link target
+            self._skipping = True
+            return
+        self.tokens.append((tag, sorted(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skipping and tag == "a":
+            self._skipping = False
+            return
+        self.tokens.append(f"/{tag}")
+
+    def handle_data(self, data: str) -> None:
+        text = " ".join(data.split())
+        if text:
+            self.tokens.append(text)
+
+
+def _parts(site: Path) -> dict[str, tuple[list[object], list[object]]]:
+    """Each page's article and site navigation, as tokens."""
+    found = {}
+    for page in sorted(site.rglob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        article = re.search(r'<article class="md-content__inner md-typeset">(.*?)</article>',
+                            html, re.S)
+        nav = re.search(r'<nav class="md-nav md-nav--primary runbook-site-nav".*?</nav>',
+                        html, re.S)
+        tokens = []
+        for part in (article, nav):
+            parser = _Tokens()
+            parser.feed(part.group(0) if part else "")
+            tokens.append(parser.tokens)
+        found[page.relative_to(site).as_posix()] = (tokens[0], tokens[1])
+    return found
+
+
+def _same_pages(got: Path, want: Path) -> None:
+    a, b = _parts(got), _parts(want)
+    assert sorted(a) == sorted(b)
+    assert [page for page in b if a[page][0] != b[page][0]] == [], "page bodies differ"
+    assert [page for page in b if a[page][1] != b[page][1]] == [], "site navigations differ"
+    assert all(b[page][1] for page in b if page.startswith("sites/"))
+
+
+def test_generate_writes_a_tree_any_engine_builds_without_the_plugin(
+        runbook_exe: Path, repository_site: Path, tmp_path: Path) -> None:
+    (tmp_path / "inputs").mkdir()
+    shutil.copy(ROOT / "inputs" / "contoso.yaml", tmp_path / "inputs")
+    done = _run([str(runbook_exe), "generate", "-o", "tree"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tree = tmp_path / "tree"
+    config = yaml.safe_load((tree / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert config["plugins"] == ["search", "offline"]
+    page = (tree / "docs" / "sites" / "contoso-hq" / "dns.md").read_text(encoding="utf-8")
+    front = yaml.safe_load(page.split("---\n")[1])
+    assert front["runbook_nav"]["home"] == "../../index.html"
+    assert [p["url"] for p in front["runbook_nav"]["pages"] if p["active"]] == ["dns.html"]
+    for name in ("docs/assets/runbook.css", "docs/about.md", "overrides/main.html",
+                 "docs/schema/topology.schema.json", "docs/sites/contoso-hq/diagrams/network.svg"):
+        assert (tree / name).is_file(), name
+    mkdocs = runbook_exe.parent / "mkdocs"
+    done = _run([str(mkdocs), "build", "-q", "-f", str(tree / "mkdocs.yml")], cwd=tree)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _same_pages(tree / "site", repository_site)
+
+
+@pytest.fixture(scope="module")
+def engines(runbook_exe: Path) -> dict[str, str]:
+    """Each engine that installs from the package index beside runbook: name -> why not."""
+    missing = {}
+    for engine in ("properdocs", "zensical"):
+        done = _run([str(runbook_exe.parent / "pip"), "install", "-q",
+                     "--disable-pip-version-check", engine], cwd=runbook_exe.parent)
+        if done.returncode != 0:
+            missing[engine] = (done.stderr or done.stdout).strip().splitlines()[-1]
+    return missing
+
+
+@pytest.mark.parametrize("engine", ["properdocs", "zensical"])
+def test_build_with_each_engine_gives_the_same_pages(
+        engine: str, engines: dict[str, str], runbook_exe: Path, repository_site: Path,
+        tmp_path: Path) -> None:
+    if engine in engines:
+        pytest.skip(f"{engine} does not install from the package index: {engines[engine]}")
+    (tmp_path / "inputs").mkdir()
+    shutil.copy(ROOT / "inputs" / "contoso.yaml", tmp_path / "inputs")
+    done = _run([str(runbook_exe), "build", "--engine", engine, "-o", "site"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("built the site in site/")
+    site = tmp_path / "site"
+    assert (site / ".runbook-site").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "inputs", "site"]
+    _same_pages(site, repository_site)
