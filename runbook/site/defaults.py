@@ -9,6 +9,7 @@ packaged CSS, search shim, About page and schema that the project's ``docs/`` do
 
 from __future__ import annotations
 
+import copy
 import logging
 from functools import cache
 from typing import Any
@@ -57,7 +58,7 @@ def _extension_name(entry: object) -> str | None:
 
 def apply_defaults(config: MkDocsConfig) -> None:
     """Give ``config`` the runbook site's settings that the project's files leave out."""
-    defaults, given = default_settings(), _given(config)
+    defaults, given = copy.deepcopy(default_settings()), _given(config)
     if "use_directory_urls" not in given:
         config.use_directory_urls = False  # links to .html files also work from file://
     theme_given = given.get("theme") or {}
@@ -86,8 +87,10 @@ def apply_defaults(config: MkDocsConfig) -> None:
         present = {_extension_name(e) for e in config.markdown_extensions}
         for entry in defaults["markdown_extensions"]:
             name = _extension_name(entry)
+            if name is None:
+                continue
             if name not in present:
-                config.markdown_extensions.append(name)  # type: ignore[arg-type]
+                config.markdown_extensions.append(name)
             if isinstance(entry, dict):
                 config.mdx_configs.setdefault(name, entry[name])
     names = set(config.plugins)
