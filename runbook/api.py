@@ -26,6 +26,7 @@ __all__ = [
     "build_with_engine",
     "cache_settings",
     "change_request",
+    "default_config_file",
     "diff",
     "diff_revision",
     "discover",
@@ -165,6 +166,13 @@ def diff_revision(file: Path, rev: str) -> PlanDiff:
     from runbook.plan.diff import diff_plans, load_plan_at_revision
 
     return diff_plans(load_plan_at_revision(file, rev), plan_file(file))
+
+
+def default_config_file(folder: Path | None = None) -> Path:
+    """runbook's default configuration as a file for ``folder`` (``runbook serve``)."""
+    from runbook.site.build import default_config_file as write
+
+    return write(folder)
 
 
 def prune_cache(root: Path, max_age_days: float, *, dry_run: bool = False) -> Pruned:

@@ -326,9 +326,10 @@ def generate(paths: tuple[Path, ...], output: Path, templates: Path | None) -> N
 @click.option("-a", "--dev-addr", metavar="IP:PORT", help="Address to serve on "
               "(default: mkdocs.yml's dev_addr, 127.0.0.1:8000).")
 @click.option("-f", "--config-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
+              help="MkDocs configuration (default: mkdocs.yml, or runbook's default "
+                   "configuration in a folder without one).")
 @reports_errors
-def serve(dev_addr: str | None, config_file: Path) -> None:
+def serve(dev_addr: str | None, config_file: Path | None) -> None:
     """Live preview: serve the site and rebuild when a topology or a template changes."""
     import logging
 
@@ -338,6 +339,12 @@ def serve(dev_addr: str | None, config_file: Path) -> None:
     from runbook.errors import RunbookError
 
     _log_mkdocs(logging.INFO)
+    if config_file is None:
+        from runbook.api import default_config_file
+
+        config_file = Path("mkdocs.yml")
+        if not config_file.is_file():
+            config_file = default_config_file()
     options = {"dev_addr": dev_addr} if dev_addr else {}
     try:
         mkdocs_serve(config_file=str(config_file), **options)

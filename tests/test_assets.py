@@ -111,3 +111,14 @@ def test_without_the_offline_plugin_a_strict_build_says_search_breaks_from_disk(
     assert warnings == ["the offline plugin is not enabled: search will not work from file://; "
                         "list it under plugins: (- offline) before runbook"]
     assert not (project / "site").exists()
+
+
+def test_the_default_configuration_as_a_file_builds_the_same_site(
+        project: Path, repository_site: Path) -> None:
+    # runbook serve needs a file: the default configuration, every path in it absolute
+    from runbook.site.build import default_config_file
+
+    config = default_config_file()
+    assert config == project / ".cache" / "runbook" / "default-mkdocs.yml"
+    site = build_site([Path("inputs")], project / "site", config_file=config)
+    assert _tree(site) == _tree(repository_site)

@@ -79,6 +79,30 @@ def load_configuration(config_file: Path | None = None, *, strict: bool = True
     return config, _plugin(config), Path(config.config_file_path).resolve().parent
 
 
+def default_config_file(folder: Path | None = None) -> Path:
+    """The embedded default configuration written out for ``folder`` (default: the working
+    folder), every path in it absolute, for tools that need a file (``runbook serve``)."""
+    import yaml
+
+    from runbook.site import assets
+    from runbook.site.defaults import default_settings
+
+    base = (folder or Path.cwd()).resolve()
+    config = dict(default_settings())
+    docs = base / "docs"
+    config["docs_dir"] = str(docs if docs.is_dir() else assets.static_dir())
+    config["plugins"] = ["search", "offline", {"runbook": {
+        "inputs": [str(base / "inputs")], "templates": str(base / "templates"),
+        "cache_dir": str(base / ".cache" / "runbook")}}]
+    target = base / ".cache" / "runbook" / "default-mkdocs.yml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = ("# runbook's default configuration, written for `runbook serve` in a folder "
+            "without mkdocs.yml.\n" + yaml.safe_dump(config, sort_keys=False))
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+    return target
+
+
 def build_site(
     inputs: list[Path],
     output: Path,
