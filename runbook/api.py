@@ -23,14 +23,18 @@ Paper = Literal["a4", "letter"]
 __all__ = [
     "Site",
     "build_site",
+    "build_with_engine",
     "cache_settings",
     "change_request",
+    "default_config_file",
     "diff",
     "diff_revision",
     "discover",
     "export",
     "field_runbooks",
     "format_diff",
+    "generate_tree",
+    "init_project",
     "load_sites",
     "plan_file",
     "progress_display",
@@ -39,6 +43,7 @@ __all__ = [
     "topology_schema",
     "validate",
     "validate_and_report",
+    "validation_report",
 ]
 
 
@@ -89,11 +94,35 @@ def validate_and_report(files: list[Path], *, strict: bool = False, quiet: bool 
     return run(files, strict=strict, quiet=quiet, use_cache=use_cache)
 
 
+def validation_report(files: list[Path], fmt: str, *, strict: bool = False) -> tuple[str, int]:
+    """Validate ``files`` and report every problem in ``fmt`` (json, github, sarif, junit;
+    see :mod:`runbook.topology.report_formats`): the report and the exit status."""
+    from runbook.topology.report_formats import render
+    from runbook.topology.validate import load_all
+
+    return render(load_all(files), fmt, strict=strict)
+
+
 def build_site(inputs: list[Path], output: Path, **options: Any) -> Path:
     """Build the whole site (see :func:`runbook.site.build.build_site` for ``options``)."""
     from runbook.site.build import build_site as build
 
     return build(inputs, output, **options)
+
+
+def generate_tree(inputs: list[Path], output: Path, *, templates: Path | None = None) -> Path:
+    """Write the engine-neutral docs tree and mkdocs.yml into ``output`` (runbook generate)."""
+    from runbook.site.engines import generate_tree as write
+
+    return write(inputs, output, templates=templates)
+
+
+def build_with_engine(engine: str, inputs: list[Path], output: Path, *,
+                      templates: Path | None = None) -> Path:
+    """Build the site with ``engine`` (properdocs, zensical) from the engine-neutral tree."""
+    from runbook.site.engines import build_with_engine as build
+
+    return build(engine, inputs, output, templates=templates)
 
 
 def export(plan: Plan, out_dir: Path) -> list[Path]:
@@ -139,6 +168,13 @@ def diff_revision(file: Path, rev: str) -> PlanDiff:
     return diff_plans(load_plan_at_revision(file, rev), plan_file(file))
 
 
+def default_config_file(folder: Path | None = None) -> Path:
+    """runbook's default configuration as a file for ``folder`` (``runbook serve``)."""
+    from runbook.site.build import default_config_file as write
+
+    return write(folder)
+
+
 def prune_cache(root: Path, max_age_days: float, *, dry_run: bool = False) -> Pruned:
     """Remove what no build used for ``max_age_days`` days from the cache at ``root``."""
     from runbook.site.prune import prune
@@ -146,12 +182,19 @@ def prune_cache(root: Path, max_age_days: float, *, dry_run: bool = False) -> Pr
     return prune(root, max_age_days, dry_run=dry_run)
 
 
-def cache_settings(config_file: Path) -> tuple[Path, int]:
+def cache_settings(config_file: Path | None = None) -> tuple[Path, int]:
     """The cache folder and ``cache_max_age_days`` that ``config_file`` gives the plugin."""
     from runbook.site.build import load_configuration
 
     _, plugin, _ = load_configuration(config_file)
     return plugin.cache_path, plugin.config.cache_max_age_days
+
+
+def init_project(folder: Path) -> list[Path]:
+    """Write a starter project into ``folder``; the files written (``runbook init``)."""
+    from runbook.site.starter import init_project as init
+
+    return init(folder)
 
 
 def summarize(plan: Plan) -> str:

@@ -21,6 +21,8 @@ from runbook.errors import RunbookError, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_INPUTS = "inputs"
+# export, cr and print write under this one folder by default (git-ignored by runbook init).
+OUT = Path("out")
 
 
 def reports_errors(fn: F) -> F:
@@ -51,11 +53,17 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
 @click.option("--no-cache", is_flag=True,
               help="Validate every file again, even those whose result is in the cache.")
-def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, no_cache: bool) -> None:
+@click.option("--format", "fmt", default="text", show_default=True,
+              type=click.Choice(["text", "json", "github", "sarif", "junit"]),
+              help="text: the lines below; json; github: GitHub Actions annotations; sarif: "
+                   "SARIF 2.1.0; junit: JUnit XML. Other than text, printed on stdout.")
+def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, no_cache: bool,
+             fmt: str) -> None:
     """Check topology files (default: every file under inputs/).
 
-    Prints every problem of every file as file:line:col: path: message. Exits 0 when all
-    files are valid, 1 when any is invalid. A file validated before, with the same bytes
+    Prints every problem of every file as file:line:col: path: message (or, with --format,
+    as JSON, GitHub annotations, SARIF or JUnit XML). Exits 0 when all files are valid, 1
+    when any is invalid. A file validated before, with the same bytes
     and the same runbook, pydantic and PyYAML, is not validated again: its result comes
     from the build cache (.cache/runbook/validate/ by default).
     """
@@ -66,6 +74,12 @@ def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, no_cache: bool)
     if not files:
         names = printable(", ".join(map(str, targets)), 300)
         raise click.UsageError(f"no topology files (*.yaml) found in {names}")
+    if fmt != "text":
+        from runbook.api import validation_report
+
+        text, status = validation_report(files, fmt, strict=strict)
+        click.echo(text, nl=False)
+        sys.exit(status)
     sys.exit(validate_and_report(files, strict=strict, quiet=quiet, use_cache=not no_cache))
 
 
@@ -87,7 +101,7 @@ def plan(file: Path, as_json: bool) -> None:
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write into (default: exports/<site>).")
+              help="Folder to write into (default: out/exports/<site>).")
 @reports_errors
 def export(file: Path, out_dir: Path | None) -> None:
     """Write the exports of one topology FILE: DNS (CSV, PowerShell, BIND zone fragment),
@@ -97,7 +111,7 @@ def export(file: Path, out_dir: Path | None) -> None:
     from runbook.api import plan_file
 
     result = plan_file(file)
-    target = out_dir or Path("exports") / result.meta["site"]
+    target = out_dir or OUT / "exports" / result.meta["site"]
     written = write_exports(result, target)
     click.echo(f"wrote {len(written)} file(s) to {printable(str(target))}")
 
@@ -152,13 +166,30 @@ def schema(output: Path | None) -> None:
         click.echo(f"wrote {output}")
 
 
+@main.command()
+@click.argument("folder", required=False, default=Path("."),
+                type=click.Path(file_okay=False, path_type=Path))
+@reports_errors
+def init(folder: Path) -> None:
+    """Start a project in FOLDER (default: here): an example topology in inputs/, the
+    schema, mkdocs.yml, .gitignore, .pre-commit-config.yaml and CI jobs for GitHub Actions
+    and GitLab CI. Writes nothing when any of these files exists."""
+    from runbook.api import init_project
+
+    written = init_project(folder)
+    for path in written:
+        click.echo(f"wrote {path}")
+    where = "" if folder == Path(".") else f"cd {folder} && "
+    click.echo(f"next: {where}runbook validate && runbook build")
+
+
 PAPER = click.Choice(["a4", "letter"], case_sensitive=False)
 
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="Folder to write into.")
+              default=OUT / "change-requests", show_default=True, help="Folder to write into.")
 @click.option("--since", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Older version of FILE: the change request covers only the delta.")
 @click.option("--since-git", metavar="REV",
@@ -182,7 +213,7 @@ def cr(file: Path, out_dir: Path, since: Path | None, since_git: str | None,
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="Folder to write into.")
+              default=OUT / "field-runbooks", show_default=True, help="Folder to write into.")
 @click.option("--paper", type=PAPER, default="a4", show_default=True, help="Paper size.")
 @reports_errors
 def print_(files: tuple[Path, ...], out_dir: Path, paper: str) -> None:
@@ -217,7 +248,8 @@ def _log_mkdocs(level: int) -> None:
 @click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of template overrides (default: the plugin's, templates/).")
 @click.option("-f", "--config-file", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
+              help="MkDocs configuration (default: mkdocs.yml, or runbook's default "
+                   "configuration in a folder without one).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes to use (default: one per core).")
 @click.option("-q", "--quiet", is_flag=True,
@@ -225,9 +257,14 @@ def _log_mkdocs(level: int) -> None:
                    "terminal anyway), no closing line.")
 @click.option("--allow-empty", is_flag=True,
               help="Publish a site even when the inputs hold no topology file.")
+@click.option("--engine", type=click.Choice(["mkdocs", "properdocs", "zensical"]),
+              default="mkdocs", show_default=True,
+              help="The site generator: mkdocs runs the runbook plugin; properdocs and "
+                   "zensical build the tree of `runbook generate` (install them beside runbook).")
 @reports_errors
 def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
-          config_file: Path, jobs: int | None, quiet: bool, allow_empty: bool) -> None:
+          config_file: Path | None, jobs: int | None, quiet: bool, allow_empty: bool,
+          engine: str) -> None:
     """Build the site from topology files (default: every file under inputs/).
 
     Validates every file first; on any problem nothing is written and the previous site
@@ -243,21 +280,56 @@ def build(paths: tuple[Path, ...], output: Path, templates: Path | None,
 
     _log_mkdocs(logging.WARNING)
     targets = list(paths) or [Path(DEFAULT_INPUTS)]
+    if engine != "mkdocs":
+        from runbook.api import build_with_engine
+
+        site = build_with_engine(engine, targets, output, templates=templates)
+        if not quiet:
+            click.echo(_built_message(site, output))
+        return
     progress = Progress(quiet=quiet)
     site = build_site(targets, output, templates=templates, config_file=config_file,
                       jobs=jobs, progress=progress, allow_empty=allow_empty)
     progress.finish()
     if not quiet:
-        click.echo(f"built {printable(str(site))}")
+        click.echo(_built_message(site, output))
+
+
+def _built_message(site: Path, output: Path) -> str:
+    """Where the site is and how to open it (``runbook build``'s closing line)."""
+    index = site / "index.html"
+    folder = printable(str(output)).rstrip("/") + "/"
+    return (f"built the site in {folder}: open {printable(index.as_uri())} in a browser (it "
+            "works from disk), or run `runbook serve` for a live preview")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Folder to write the tree to (replaced as a whole).")
+@click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of template overrides.")
+@reports_errors
+def generate(paths: tuple[Path, ...], output: Path, templates: Path | None) -> None:
+    """Write the whole site as an engine-neutral tree: docs/ (pages, diagrams, exports,
+    documents, assets), overrides/ and a mkdocs.yml without the runbook plugin, which
+    mkdocs, properdocs and zensical build alike (default inputs: inputs/)."""
+    from runbook.api import generate_tree
+
+    targets = list(paths) or [Path(DEFAULT_INPUTS)]
+    tree = generate_tree(targets, output, templates=templates)
+    click.echo(f"wrote the tree to {printable(str(output))}: build it with `mkdocs build -f "
+               f"{tree / 'mkdocs.yml'}` (or properdocs, zensical)")
 
 
 @main.command()
 @click.option("-a", "--dev-addr", metavar="IP:PORT", help="Address to serve on "
               "(default: mkdocs.yml's dev_addr, 127.0.0.1:8000).")
 @click.option("-f", "--config-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
+              help="MkDocs configuration (default: mkdocs.yml, or runbook's default "
+                   "configuration in a folder without one).")
 @reports_errors
-def serve(dev_addr: str | None, config_file: Path) -> None:
+def serve(dev_addr: str | None, config_file: Path | None) -> None:
     """Live preview: serve the site and rebuild when a topology or a template changes."""
     import logging
 
@@ -267,6 +339,12 @@ def serve(dev_addr: str | None, config_file: Path) -> None:
     from runbook.errors import RunbookError
 
     _log_mkdocs(logging.INFO)
+    if config_file is None:
+        from runbook.api import default_config_file
+
+        config_file = Path("mkdocs.yml")
+        if not config_file.is_file():
+            config_file = default_config_file()
     options = {"dev_addr": dev_addr} if dev_addr else {}
     try:
         mkdocs_serve(config_file=str(config_file), **options)
@@ -289,9 +367,9 @@ def _megabytes(size: int) -> str:
                    "(default: the plugin's cache_max_age_days, 30; 0 removes everything).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @click.option("-f", "--config-file", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("mkdocs.yml"), show_default=True, help="MkDocs configuration.")
+              help="MkDocs configuration (default: mkdocs.yml, or runbook's default).")
 @reports_errors
-def cache_prune(days: int | None, dry_run: bool, config_file: Path) -> None:
+def cache_prune(days: int | None, dry_run: bool, config_file: Path | None) -> None:
     """Remove cache files that no build has used for a while.
 
     runbook build does this once a day by itself. What is removed is made again by the next
@@ -304,7 +382,8 @@ def cache_prune(days: int | None, dry_run: bool, config_file: Path) -> None:
     root, max_age = cache_settings(config_file)
     age = max_age if days is None else days
     if age == 0 and days is None:
-        click.echo(f"{root}: pruning is turned off (cache_max_age_days: 0 in {config_file}); "
+        click.echo(f"{root}: pruning is turned off (cache_max_age_days: 0 in "
+                   f"{config_file or 'mkdocs.yml'}); "
                    "give --older-than DAYS to prune all the same")
         return
     done = prune(root, age, dry_run=dry_run)

@@ -234,7 +234,17 @@ def test_a_yaml_syntax_error_carries_line_and_column(tmp_path: Path) -> None:
     p = only_problem(write(tmp_path, text))
     assert (p.line, p.col) == pos(text, ": Ltd")
     assert p.message.startswith("YAML syntax error: mapping values are not allowed here")
-    assert "fix the indentation or quoting" in p.message
+    assert "or a value holds ': ' (put that value in quotes)" in p.message
+
+
+def test_a_key_indented_unlike_its_siblings_gets_a_plain_sentence(tmp_path: Path) -> None:
+    text = "site: x\nedge:\n  fqdns:\n    access: a.b\n   servers: []\n"
+    p = only_problem(write(tmp_path, text))
+    assert (p.line, p.col) == (5, 4)
+    assert p.message.startswith("YAML syntax error: expected <block end>")  # PyYAML's words
+    # ...and what they mean: the mapping of 'fqdns' starts at line 3, column 3
+    assert ("this line is indented differently from the keys before it: keys of one mapping "
+            "start in the same column as its first key (line 3, column 3)") in p.message
 
 
 def test_an_unclosed_flow_list_is_a_syntax_error(tmp_path: Path) -> None:

@@ -365,3 +365,21 @@ def test_a_vault_entry_that_looks_like_a_secret_or_markup_is_refused(
     assert [(p.path, p.severity) for p in found] == [("vault.service_account", "error")]
     assert "never the secret itself" in found[0].message
     assert entry not in found[0].message  # a refused secret is not echoed back
+
+
+def test_a_key_at_the_wrong_level_says_where_it_belongs(tmp_path: Path) -> None:
+    t = contoso()
+    t["features"] = t["edge"].pop("features")  # edge's features written at the top level
+    t["edge"]["fqdns"]["public_ca"] = "DigiCert"  # a key of certificates:
+    found = {p.path: p.message for p in load_topology(write(tmp_path, t)).errors}
+    assert found["features"].startswith(
+        "unknown key 'features' here: it belongs under 'edge:' (or under 'edge.servers[]:')")
+    assert found["edge.fqdns.public_ca"].startswith(
+        "unknown key 'public_ca' here: it belongs under 'certificates:'")
+
+
+def test_an_unknown_key_that_fits_nowhere_gets_only_the_spelling_hint(tmp_path: Path) -> None:
+    t = contoso()
+    t["edge"]["features"]["remote_acess"] = True
+    (p,) = load_topology(write(tmp_path, t)).errors
+    assert p.message.startswith("unknown key 'remote_acess'; did you mean 'remote_access'?")

@@ -40,22 +40,67 @@ def _plugin(config: object) -> RunbookPlugin:
     raise RunbookError("mkdocs.yml does not enable the runbook plugin (plugins: - runbook)")
 
 
-def load_configuration(config_file: Path, *, strict: bool = True
+def load_configuration(config_file: Path | None = None, *, strict: bool = True
                        ) -> tuple[Any, RunbookPlugin, Path]:
     """``mkdocs.yml`` loaded: the MkDocs configuration, its runbook plugin, and the folder
     its relative paths start from. Raises :class:`RunbookError` for a missing or invalid
-    file, or one that does not enable the plugin."""
+    file, or one that does not enable the plugin.
+
+    With ``config_file`` None, ``mkdocs.yml`` of the working folder is used, or when there
+    is none the embedded default (:data:`runbook.site.assets.DEFAULT_CONFIG`), with the
+    working folder's ``docs/`` if it has one, else the packaged pages.
+    """
+    import io
+
     from mkdocs.config import load_config
     from mkdocs.exceptions import Abort, ConfigurationError
 
-    if not config_file.is_file():
-        raise RunbookError(f"{config_file}: no such MkDocs configuration (run from the project "
-                           "folder or name it)")
+    from runbook.site import assets
+
+    options: dict[str, Any] = {}
+    source: Any
+    if config_file is None and not Path("mkdocs.yml").is_file():
+        source = io.StringIO(assets.DEFAULT_CONFIG)
+        source.name = str(Path.cwd() / "mkdocs.yml")  # relative paths start here
+        docs = Path("docs")
+        options["docs_dir"] = str(docs.resolve() if docs.is_dir() else assets.static_dir())
+        name = "the default configuration"
+    else:
+        config_file = config_file or Path("mkdocs.yml")
+        if not config_file.is_file():
+            raise RunbookError(f"{config_file}: no such MkDocs configuration (run from the "
+                               "project folder or name it; without -f, a folder with no "
+                               "mkdocs.yml uses the default configuration)")
+        source, name = str(config_file), str(config_file)
     try:
-        config = load_config(config_file=str(config_file), strict=strict)
+        config = load_config(config_file=source, strict=strict, **options)
     except (ConfigurationError, Abort) as exc:
-        raise RunbookError(f"{config_file}: {exc}") from None
+        raise RunbookError(f"{name}: {exc}") from None
     return config, _plugin(config), Path(config.config_file_path).resolve().parent
+
+
+def default_config_file(folder: Path | None = None) -> Path:
+    """The embedded default configuration written out for ``folder`` (default: the working
+    folder), every path in it absolute, for tools that need a file (``runbook serve``)."""
+    import yaml
+
+    from runbook.site import assets
+    from runbook.site.defaults import default_settings
+
+    base = (folder or Path.cwd()).resolve()
+    config = dict(default_settings())
+    docs = base / "docs"
+    config["docs_dir"] = str(docs if docs.is_dir() else assets.static_dir())
+    config["plugins"] = ["search", "offline", {"runbook": {
+        "inputs": [str(base / "inputs")], "templates": str(base / "templates"),
+        "cache_dir": str(base / ".cache" / "runbook")}}]
+    target = base / ".cache" / "runbook" / "default-mkdocs.yml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = ("# runbook's default configuration, written for `runbook serve` in a folder "
+            "without mkdocs.yml.\n" + yaml.safe_dump(config, sort_keys=False))
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+    return target
 
 
 def build_site(
@@ -63,7 +108,7 @@ def build_site(
     output: Path,
     *,
     templates: Path | None = None,
-    config_file: Path = Path("mkdocs.yml"),
+    config_file: Path | None = None,
     strict: bool = True,
     jobs: int | None = None,
     cache_dir: Path | None = None,

@@ -19,7 +19,7 @@ from mkdocs.config import config_options as c
 from mkdocs.config.base import Config, ValidationError
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
@@ -95,8 +95,15 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         """The user's template folder, absolute."""
         return self._path(self.config.templates)
 
+    @event_priority(100)  # before the offline plugin, which adds a CDN shim otherwise
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
-        """Resolve the plugin's paths against the folder holding ``mkdocs.yml``.
+        """Resolve the plugin's paths against the folder holding ``mkdocs.yml``, and give the
+        build what the site needs from the package (:mod:`runbook.site.assets`).
+
+        Settings of :data:`runbook.site.assets.DEFAULT_CONFIG` that the project's
+        ``mkdocs.yml`` does not give are applied (links ending in ``.html``, no web fonts, the
+        theme's palette and features, the navigation, the Markdown extensions, the CSS and the
+        local search shim), and the packaged theme overrides come after the project's own.
 
         Also adds two Markdown extensions: :class:`runbook.outputs.htmlblocks.HtmlBlocks`, which
         passes the pages' finished HTML blocks (tables, wizard screens) through unparsed, and
@@ -106,9 +113,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         """
         from runbook.outputs.htmlblocks import HtmlBlocks
         from runbook.outputs.mdfast import InlineFastPath
+        from runbook.site.defaults import apply_defaults
 
         if config.config_file_path:
             self._base = Path(config.config_file_path).resolve().parent
+        apply_defaults(config)
         for extension in (HtmlBlocks, InlineFastPath):
             if not any(isinstance(e, extension) for e in config.markdown_extensions):
                 config.markdown_extensions.append(extension())  # type: ignore[arg-type]
@@ -145,8 +154,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
         """Add every generated file to ``files`` (in memory, nothing lands in docs_dir)."""
+        from runbook.site.defaults import add_packaged_files
         from runbook.site.nav import site_navigation
 
+        add_packaged_files(files, config)
         sites, generated = self._sites, self._generated
         for src_uri, content in generated.items():
             existing = files.get_file_from_path(src_uri)

@@ -230,6 +230,28 @@ def _compose_safely(text: str) -> yaml.Node | None:
     return _compose(text, yaml.SafeLoader)
 
 
+def _plain_yaml_hint(exc: yaml.MarkedYAMLError) -> str:
+    """What PyYAML's message means for a hand-written file, in a plain sentence."""
+    what = exc.problem or ""
+    started = exc.context_mark
+    where = f" (line {started.line + 1}, column {started.column + 1})" if started else ""
+    if what.startswith("expected <block end>"):
+        return ("this line is indented differently from the keys before it: keys of one "
+                f"mapping start in the same column as its first key{where}; line it up with "
+                "its siblings, or indent it under the key it belongs to")
+    if what == "mapping values are not allowed here":
+        return ("a 'key: value' where a plain value was expected: either the line is "
+                "indented deeper than its siblings (line it up with them), or a value holds "
+                "': ' (put that value in quotes)")
+    if what.startswith("did not find expected key"):
+        return ("a line is indented deeper or shallower than the keys around it, or a "
+                "quote is not closed: line the keys up and close the quote")
+    if what.startswith("did not find expected '-' indicator"):
+        return ("an item of a list is not indented like the items before it: start each "
+                "'- ' in the same column")
+    return "fix the indentation or quoting there"
+
+
 def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
     """Parse ``text`` as a topology document; problems are returned, never raised."""
     src = Source(file=file, text=text)
@@ -250,7 +272,7 @@ def load_text(text: str, file: str) -> tuple[Source, list[Problem]]:
         what = exc.problem or exc.context or "invalid YAML"
         if "\\t" in what:
             what += " (YAML indents with spaces, never tabs)"
-        return fail(line, col, f"YAML syntax error: {what}; fix the indentation or quoting there")
+        return fail(line, col, f"YAML syntax error: {what}; {_plain_yaml_hint(exc)}")
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow in a file
         before = text[:exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1

@@ -13,7 +13,15 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    WithJsonSchema,
+)
 
 from runbook.errors import shown
 
@@ -147,12 +155,45 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Slug = Annotated[StrictStr, AfterValidator(_slug)]
-Fqdn = Annotated[StrictStr, AfterValidator(_fqdn)]
-Hostname = Annotated[StrictStr, AfterValidator(_hostname)]
-IPv4 = Annotated[StrictStr, AfterValidator(_ipv4)]
-IPv4Iface = Annotated[StrictStr, AfterValidator(_ipv4_interface)]
-IPv4Net = Annotated[StrictStr, AfterValidator(_ipv4_network)]
+# The same syntax as JSON Schema patterns, so an editor flags what `runbook validate` would
+# (tests/test_schema.py checks that both agree). What depends on more than the text's form
+# (a host address that is its subnet's network or broadcast address, host bits set in a
+# network) only runbook validate checks.
+_P_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_P_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_P_IPV4 = rf"{_P_OCTET}(?:\.{_P_OCTET}){{3}}"
+
+
+def _p_prefix(longest: int) -> str:
+    """A prefix length 0..longest, or the netmask or host mask that says the same."""
+    nets = [ipaddress.IPv4Network(f"0.0.0.0/{n}") for n in range(longest + 1)]
+    masks = sorted({str(m) for n in nets for m in (n.netmask, n.hostmask)},
+                   key=lambda m: (-len(m), m))
+    numbers = "|".join(str(n) for n in range(longest, -1, -1))
+    return "(?:0*(?:" + numbers + ")|" + "|".join(re.escape(m) for m in masks) + ")"
+
+
+def _text_schema(pattern: str, description: str, **extra: object) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": pattern, "description": description,
+                           **extra})
+
+
+Slug = Annotated[StrictStr, AfterValidator(_slug), _text_schema(
+    f"^{_SLUG.pattern}$", "1-63 lower-case letters, digits and hyphens, starting and ending "
+    "with a letter or digit")]
+Fqdn = Annotated[StrictStr, AfterValidator(_fqdn), _text_schema(
+    rf"^(?=.{{1,253}}\.*$){_P_LABEL}(?:\.{_P_LABEL})+\.*$", "A fully qualified DNS name: "
+    "at most 253 characters, two labels or more, each 1-63 letters, digits or hyphens, not "
+    "starting or ending with a hyphen")]
+Hostname = Annotated[StrictStr, AfterValidator(_hostname), _text_schema(
+    f"^{_P_LABEL}$", "A single DNS label: 1-63 letters, digits or hyphens")]
+IPv4 = Annotated[StrictStr, AfterValidator(_ipv4), _text_schema(
+    f"^{_P_IPV4}$", "An IPv4 address, e.g. 10.0.0.10")]
+IPv4Iface = Annotated[StrictStr, AfterValidator(_ipv4_interface), _text_schema(
+    f"^{_P_IPV4}/{_p_prefix(30)}$", "An IPv4 host address and prefix, e.g. 10.0.0.10/24")]
+IPv4Net = Annotated[StrictStr, AfterValidator(_ipv4_network), _text_schema(
+    f"^{_P_IPV4}/{_p_prefix(32)}$", "An IPv4 network and prefix, host bits zero, e.g. "
+    "10.0.0.0/8")]
 Text = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 Role = Literal["access", "webconf", "av"]
 Provider = Literal["msn", "aol", "yahoo"]
@@ -277,7 +318,8 @@ def _vault_entry(value: str) -> str:
     return value
 
 
-VaultEntry = Annotated[StrictStr, AfterValidator(_vault_entry)]
+VaultEntry = Annotated[StrictStr, AfterValidator(_vault_entry), _text_schema(
+    f"^{_VAULT_ENTRY.pattern}$", "The name of a vault entry, never the secret")]
 
 
 class Vault(Strict):
@@ -379,9 +421,15 @@ def next_hop_pool(topology: Topology) -> Pool | None:
     return directors[0] if directors else topology.pools[0]
 
 
+SCHEMA_ID = "urn:runbook:schema:topology:1"
+"""The schema's ``$id``: a name, not a place (the schema ships in the package, and a built site
+publishes it as ``schema/topology.schema.json``)."""
+
+
 def json_schema() -> dict[str, object]:
     """The JSON Schema of a topology file, generated from the model."""
     schema = Topology.model_json_schema()
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    schema["$id"] = SCHEMA_ID
     schema["title"] = "runbook topology"
     return schema

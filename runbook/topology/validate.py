@@ -151,6 +151,31 @@ def _model_at(loc: Iterable[str | int]) -> type[BaseModel] | None:
     return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
 
 
+def _yaml_path(loc: Iterable[str | int]) -> str:
+    """``loc`` as the keys a user writes (list positions as ``[]``), e.g. edge.servers[]."""
+    text = ""
+    for part in loc:
+        text += "[]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _homes(key: str) -> list[str]:
+    """Where ``key`` is a valid key (shallowest first), as :func:`_yaml_path` writes them."""
+    found: list[tuple[int, str]] = []
+    todo: list[tuple[Any, tuple[str | int, ...]]] = [(Topology, ())]
+    while todo:
+        model, loc = todo.pop()
+        if key in model.model_fields and loc:
+            found.append((len(loc), _yaml_path(loc)))
+        for name, info in model.model_fields.items():
+            inner = _inner_model(info.annotation)
+            if inner is not None and len(loc) < 6:
+                listed = typing.get_origin(info.annotation) is list or "list[" in str(
+                    info.annotation)
+                todo.append((inner, (*loc, name, 0) if listed else (*loc, name)))
+    return [path for _, path in sorted(found)]
+
+
 def _inner_model(annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -191,6 +216,10 @@ def _message(err: Mapping[str, Any], loc: tuple[str | int, ...]) -> tuple[str, b
         allowed = sorted(model.model_fields) if model else []
         hint = difflib.get_close_matches(str(loc[-1])[:100], allowed, n=1, cutoff=0.6)
         text = f"unknown key {shown(loc[-1])}"
+        homes = [h for h in _homes(str(loc[-1])) if h != _yaml_path(loc[:-1])]
+        if homes:
+            text += f" here: it belongs under '{homes[0]}:'"
+            text += f" (or under '{homes[1]}:')" if len(homes) > 1 else ""
         text += f"; did you mean '{hint[0]}'?" if hint else ""
         if allowed:
             text += f" (allowed here: {', '.join(allowed)})"
