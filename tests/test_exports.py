@@ -578,3 +578,26 @@ def test_long_file_stems_are_stable_and_distinct() -> None:
     assert file_stem(one) != file_stem(two)
     assert len(file_stem(one)) == len(file_stem(two)) == MAX_STEM
     assert file_stem("external-sip-contoso-com") == "external-sip-contoso-com"
+
+
+def test_a_253_character_access_edge_fqdn_builds(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.topo import ROOT
+
+    project = tmp_path / "project"
+    (project / "inputs").mkdir(parents=True)
+    data = contoso()
+    data["edge"]["fqdns"]["access"] = _long_fqdn()
+    write(project / "inputs", data, "contoso.yaml")
+    shutil.copy(ROOT / "mkdocs.yml", project / "mkdocs.yml")
+    for folder in ("docs", "overrides"):
+        shutil.copytree(ROOT / folder, project / folder)
+    result = CliRunner().invoke(main, ["build", "-q", "-f", str(project / "mkdocs.yml"), "-o",
+                                       str(project / "site"), str(project / "inputs")])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    files = list((project / "site").rglob("*"))
+    assert max(len(p.name.encode()) for p in files) <= 255
+    certs = project / "site" / "sites" / "contoso-hq" / "exports" / "certificates"
+    assert any(_long_fqdn() in p.read_text("utf-8") for p in certs.glob("*.inf"))
