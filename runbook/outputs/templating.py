@@ -273,7 +273,7 @@ class ConfinedLoader(jinja2.FileSystemLoader):
 
 class UserSandbox(ImmutableSandboxedEnvironment):
     """The sandbox user templates run in: immutable, and bounded in what one operation
-    makes (``'x' * 10**10``, ``'%999999999s' % x``, ``''.ljust(10**10)``, ``2**10**10``)."""
+    makes (``'x' * 10**10``, ``'%999999999s' % x``, ``''.ljust(10**10)``, ``9 ** (10 ** 10)``)."""
 
     intercepted_binops = frozenset({"*", "**", "%", "+"})
 
