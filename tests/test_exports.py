@@ -15,8 +15,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import dns.name
 import dns.rdatatype
 import dns.zone
+import dns.zonefile
 import pytest
 from click.testing import CliRunner
 
@@ -25,9 +27,11 @@ from runbook.outputs.exports import (
     ADDRESS_COLUMNS,
     DNS_COLUMNS,
     FIREWALL_COLUMNS,
+    MAX_STEM,
     ExportError,
     csv_cell,
     export_files,
+    file_stem,
     produce,
     ps_quote,
     write_exports,
@@ -379,3 +383,221 @@ def test_export_into_a_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith("cannot write exports to ")
     assert "Traceback" not in result.output
+
+
+# -- hostile values: what reaches an exporter stays one value of its format --------------------
+
+# OWASP's formula starts (= + - @, tab, CR), line feed and NUL, the full-width forms, and the
+# same after leading spaces, which a spreadsheet may trim before it looks for a formula.
+FORMULA_STARTS = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "\n=1", "\0=1",
+                  "\uff1d1+1", "\uff0b1", "\uff0d1", "\uff20SUM(A1)", "  =1", "\u00a0=1",
+                  '=cmd|" /C calc"!A0']
+
+
+@pytest.mark.parametrize("value", FORMULA_STARTS)
+def test_a_csv_cell_that_would_start_a_formula_is_shown_as_text(value: str) -> None:
+    plan = plan_of("contoso")
+    plan["addresses"][1]["nic_name"] = value
+    rows = read_csv(export_files(plan)["addressing.csv"])
+    assert len(rows) == len(plan["addresses"])
+    assert rows[1]["nic_name"] == "'" + value
+    assert rows[1]["ip"] == plan["addresses"][1]["ip"]
+
+
+@pytest.mark.parametrize("value", ["a\rb", "a\r\nb", "a\nb", "a\n=1+1", "a,b", 'a"b',
+                                   "a;=1+1", "a\t=1+1"])
+def test_a_line_break_or_separator_in_a_csv_value_stays_inside_its_cell(value: str) -> None:
+    plan = plan_of("contoso")
+    plan["firewall"][0]["purpose"] = value
+    content = export_files(plan)["firewall-rules.csv"]
+    rows = read_csv(content)
+    assert len(rows) == len(plan["firewall"])
+    assert rows[0]["purpose"] == value
+    assert rows[0]["role"] == as_cells(plan["firewall"][0], FIREWALL_COLUMNS)["role"]
+    # Quoted, so a spreadsheet with another list separator (; or tab) keeps it one cell too.
+    assert b'"' + value.replace('"', '""').encode() + b'"' in content
+
+
+def test_formula_starts_from_a_topology_file_are_neutralised(tmp_path: Path) -> None:
+    data = contoso()
+    data["edge"]["servers"][0]["nics"]["internal"]["name"] = " =HYPERLINK(\"http://x\")"
+    data["edge"]["servers"][0]["nics"]["access"]["name"] = "\uff1dSUM(A1)"
+    rows = read_csv(export_files(plan_file(write(tmp_path, data)))["addressing.csv"])
+    assert [r["nic_name"] for r in rows[:2]] == ["' =HYPERLINK(\"http://x\")", "'\uff1dSUM(A1)"]
+
+
+HOSTILE_NAMES = [
+    "www\n$ORIGIN attacker.example.\nevil.contoso.com",
+    "a b;comment.contoso.com",
+    'x"(y)\\z.contoso.com',
+    "@.contoso.com",
+    "$INCLUDE.contoso.com",
+    "\u00fcn\u00efcode.contoso.com",
+    "tab\there.contoso.com",
+]
+
+
+def _public(name: str, kind: str = "A", value: str = "198.51.100.99") -> dict[str, Any]:
+    return {"zone": "contoso.com", "scope": "external", "name": name, "type": kind,
+            "value": value, "port": None, "priority": None, "weight": None,
+            "purpose": "hostile\n$ORIGIN evil.", "added_by": "x", "reason": ""}
+
+
+def test_hostile_names_in_the_zone_fragment_stay_one_owner_name_each() -> None:
+    plan = plan_of("contoso")
+    plan["dns"] = [_public(n) for n in HOSTILE_NAMES]
+    plan["dns"].append(_public("cn.contoso.com", "CNAME", "target\nevil 60 IN A 1.2.3.4"))
+    plan["dns"].append(_public("txt.contoso.com", "TXT", 'v=1 "quoted" \\ \n$ORIGIN x.'))
+    text = export_files(plan)["dns-public.zone"].decode("utf-8")
+    injected = ("$ORIGIN attacker", "$INCLUDE", "$ORIGIN evil", "$ORIGIN x", "evil")
+    assert not any(ln.startswith(injected) for ln in text.splitlines())
+    lines = text.splitlines()
+    assert [ln for ln in lines if ln.startswith("$")] == ["$ORIGIN contoso.com."]
+    body = "\n".join(ln for ln in lines if not ln.startswith("$"))  # the names are absolute
+    rrsets = dns.zonefile.read_rrsets(body, origin="contoso.com.", relativize=False,
+                                      rdclass=None)
+    assert len(rrsets) == len(plan["dns"])  # no record more, none less
+
+    def as_name(text: str) -> dns.name.Name:
+        return dns.name.Name([label.encode() for label in text.split(".")] + [b""])
+
+    owners = [r.name for r in rrsets]
+    assert owners == [as_name(n) for n in [*HOSTILE_NAMES, "cn.contoso.com", "txt.contoso.com"]]
+    assert {r.address for r in rrsets[0]} == {"198.51.100.99"}
+    assert rrsets[-2][0].target == as_name("target\nevil 60 IN A 1.2.3.4")
+    assert rrsets[-1][0].strings == (b'v=1 "quoted" \\ \n$ORIGIN x.',)
+
+
+@pytest.mark.parametrize(("kind", "value"), [("A", "1.2.3.4\nevil IN A 5.6.7.8"),
+                                             ("A", "2001:db8::1"), ("AAAA", "1.2.3.4"),
+                                             ("MX", "10 mail")])
+def test_a_zone_record_the_format_cannot_hold_is_refused(kind: str, value: str) -> None:
+    plan = plan_of("contoso")
+    plan["dns"] = [_public("x.contoso.com", kind, value)]
+    with pytest.raises(ExportError, match=r"^dns-public\.zone: ") as failed:
+        export_files(plan)
+    assert "\n" not in str(failed.value)
+
+
+def test_powershell_keeps_a_hostile_name_inside_its_string_literal() -> None:
+    plan = plan_of("contoso")
+    rec = next(r for r in plan["dns"] if r["scope"] == "internal" and r["type"] == "A")
+    rec["name"] = "x'; Remove-Item C:\\ -Recurse; '\u2019\n$(calc).contoso.local"
+    rec["zone"] = "contoso.local"
+    text = export_files(plan)["dns-internal.ps1"].decode("utf-8-sig")
+    call = next(ln for ln in text.splitlines() if ln.startswith("Add-EdgeARecord "))
+    assert call == ("Add-EdgeARecord -Zone 'contoso.local' -Name 'x''; Remove-Item C:\\ "
+                    "-Recurse; ''\u2019\u2019")
+    # The line break stays inside the single-quoted string (PowerShell allows it there): the
+    # next line closes that string, then the call ends. Nothing runs outside a literal.
+    rest = text.splitlines()[text.splitlines().index(call) + 1]
+    assert rest == f"$(calc)' -Address '{rec['value']}'"
+    assert not any(ln.startswith(("Remove-Item", "$(calc)")) for ln in text.splitlines()
+                   if not ln.startswith("$(calc)' -Address"))
+
+
+def test_powershell_record_numbers_are_numbers() -> None:
+    plan = plan_of("contoso")
+    srv = {"zone": "contoso.local", "scope": "internal", "name": "_sip._tls.contoso.local",
+           "type": "SRV", "value": "sip.contoso.local", "port": "5061; calc", "priority": 0,
+           "weight": 0, "purpose": "x", "added_by": "x", "reason": ""}
+    plan["dns"] = [srv]
+    with pytest.raises(ValueError):
+        export_files(plan)
+
+
+@pytest.mark.parametrize("san", ["sip.contoso.com&ipaddress=10.0.0.1",
+                                 "sip.contoso.com\n[Extensions]", 'sip"contoso.com',
+                                 "sip contoso.com", "sip.contoso.com\r"])
+def test_a_certificate_name_a_request_cannot_carry_is_refused(san: str) -> None:
+    plan = plan_of("contoso")
+    plan["certificates"][0]["sans"].append(san)
+    with pytest.raises(ExportError, match="is not a DNS name") as failed:
+        export_files(plan)
+    assert "\n" not in str(failed.value) and "\r" not in str(failed.value)
+    plan = plan_of("contoso")
+    plan["certificates"][0]["subject_cn"] = san
+    with pytest.raises(ExportError, match="subject CN"):
+        export_files(plan)
+
+
+def test_a_hostile_organization_cannot_add_lines_to_either_request(tmp_path: Path) -> None:
+    plan = plan_of("contoso")
+    plan["meta"]["organization"] = "Contoso\n[Extensions]\n2.5.29.17 = \"{text}dns=evil.example\""
+    files = export_files(plan)
+    cert = plan["certificates"][0]
+    inf = files[f"certificates/{cert['id']}.inf"].decode("utf-8")
+    sections = parse_inf(inf)
+    assert [v for k, v in sections["Extensions"] if k == "2.5.29.17"] == [
+        '"{text}' + "&".join(f"dns={s}" for s in cert["sans"]) + '"']
+    cnf = tmp_path / "r.cnf"
+    cnf.write_bytes(files[f"certificates/{cert['id']}.cnf"])
+    text = openssl_request(cnf, 2048, tmp_path)
+    assert "evil.example" not in field_after(text, "X509v3 Subject Alternative Name")
+    # One line, the quotes kept (RFC 2253 output escapes them with a backslash).
+    assert 'Subject: O=Contoso [Extensions] 2.5.29.17 = \\"{text}dns=evil.example\\",' in text
+
+
+# -- file names -----------------------------------------------------------------------------------
+
+
+def _long_fqdn(tail: str = ".contoso.com", length: int = 253) -> str:
+    """A valid FQDN of ``length`` characters: labels of at most 63 ending in ``tail``."""
+    labels: list[str] = []
+    room = length - len(tail)
+    while room > 0:
+        size = min(63, room - (1 if labels else 0))
+        room -= size + (1 if labels else 0)
+        labels.append(chr(ord("a") + len(labels)) * size)
+    name = ".".join(labels) + tail
+    assert len(name) == length
+    return name
+
+
+def test_a_253_character_access_edge_fqdn_exports_with_bounded_file_names(
+        tmp_path: Path) -> None:
+    data = contoso()
+    data["edge"]["fqdns"]["access"] = _long_fqdn()
+    path = write(tmp_path, data)
+    result = CliRunner().invoke(main, ["export", str(path), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 0, result.output
+    names = [p.name for p in (tmp_path / "x").rglob("*")]
+    assert max(len(n) for n in names) <= MAX_STEM + len(".inf")
+    long_cert = next(c for c in plan_file(path).to_dict()["certificates"]
+                     if c["subject_cn"] == _long_fqdn())
+    stem = file_stem(long_cert["id"])
+    assert len(stem) == MAX_STEM and stem.startswith("external-aaaa")
+    inf = (tmp_path / "x" / "certificates" / f"{stem}.inf").read_text("utf-8")
+    assert f"certreq -new {stem}.inf {stem}.req" in inf
+    assert f"dns={_long_fqdn()}" in inf
+
+
+def test_long_file_stems_are_stable_and_distinct() -> None:
+    one, two = "external-" + "a" * 240, "external-" + "a" * 239 + "b"
+    assert file_stem(one) == file_stem(one)
+    assert file_stem(one) != file_stem(two)
+    assert len(file_stem(one)) == len(file_stem(two)) == MAX_STEM
+    assert file_stem("external-sip-contoso-com") == "external-sip-contoso-com"
+
+
+def test_a_253_character_access_edge_fqdn_builds(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.topo import ROOT
+
+    project = tmp_path / "project"
+    (project / "inputs").mkdir(parents=True)
+    data = contoso()
+    data["edge"]["fqdns"]["access"] = _long_fqdn()
+    write(project / "inputs", data, "contoso.yaml")
+    shutil.copy(ROOT / "mkdocs.yml", project / "mkdocs.yml")
+    for folder in ("docs", "overrides"):
+        shutil.copytree(ROOT / folder, project / folder)
+    result = CliRunner().invoke(main, ["build", "-q", "-f", str(project / "mkdocs.yml"), "-o",
+                                       str(project / "site"), str(project / "inputs")])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    files = list((project / "site").rglob("*"))
+    assert max(len(p.name.encode()) for p in files) <= 255
+    certs = project / "site" / "sites" / "contoso-hq" / "exports" / "certificates"
+    assert any(_long_fqdn() in p.read_text("utf-8") for p in certs.glob("*.inf"))

@@ -18,13 +18,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from runbook.errors import RunbookError
 from runbook.outputs.htmlblocks import tables_to_blocks
 from runbook.outputs.pdf import cached_pdf
-from runbook.outputs.templating import cell, code, default_templates_dir, md, url
+from runbook.outputs.templating import (
+    ConfinedLoader,
+    cell,
+    code,
+    default_templates_dir,
+    md,
+    read_only,
+    render_bounded,
+    url,
+    user_sandbox,
+)
 
 if TYPE_CHECKING:
     from runbook.plan.sites import Site
@@ -143,8 +152,8 @@ def _environment(kind: Literal["html", "md"], user_dir: str | None = None
     # Search path [user's documents/, packaged documents/]; user templates are untrusted, so
     # they run sandboxed, as page templates do.
     search = ([str(Path(user_dir) / "documents")] if user_dir else []) + [str(templates_dir())]
-    loader = jinja2.FileSystemLoader(search)
-    env_class = SandboxedEnvironment if user_dir else jinja2.Environment
+    loader = ConfinedLoader(search)
+    env_class = user_sandbox if user_dir else jinja2.Environment
     if kind == "html":
         env = env_class(loader=loader, autoescape=True,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True,
@@ -168,8 +177,10 @@ def _render(name: str, **context: Any) -> str:
     if user is not None and Path(user).resolve() == default_templates_dir().resolve():
         user = None
     try:
-        return _environment(kind, str(user) if user else None).get_template(name).render(
-            **context)
+        env = _environment(kind, str(user) if user else None)
+        if user:  # untrusted: a read-only plan, bounded resources
+            return render_bounded(env.get_template(name), read_only(context), name)
+        return env.get_template(name).render(**context)
     except jinja2.TemplateError as exc:
         raise DocumentError(f"template {name}: {type(exc).__name__}: {exc}") from exc
 

@@ -17,8 +17,8 @@ Per site, under ``sites/<slug>/exports/``:
 
 from __future__ import annotations
 
-import csv
-import io
+import hashlib
+import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -41,11 +41,24 @@ DNS_COLUMNS = ["zone", "scope", "name", "type", "value", "port", "priority", "we
                "purpose", "added_by"]
 FIREWALL_COLUMNS = ["id", "firewall", "direction", "source", "destination", "protocol",
                     "ports", "purpose", "role"]
-# A spreadsheet evaluates a cell starting with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet evaluates a cell starting with one of these as a formula (CSV injection, as
+# OWASP and ASVS 1.2.10 list them, plus line feed, NUL and the full-width forms some locales
+# of Excel read as the ASCII ones).
+_FORMULA_START = frozenset("=+-@\t\r\n\0\uff1d\uff0b\uff0d\uff20")
+# Leading characters a spreadsheet may trim before it looks for a formula.
+_TRIMMED = " \u00a0\u3000"
+# A cell holding one of these is quoted: the comma and the quote (RFC 4180), line breaks (a
+# bare CR or LF would end the row), and the other separators a spreadsheet may guess (a
+# semicolon-list locale, tab-separated) so that no part of a value can become its own cell.
+_CSV_QUOTED = re.compile(r'[,;"\t\r\n]')
 # PowerShell ends a single-quoted string at any of these, not only at the ASCII quote.
 _PS_QUOTES = "'\u2018\u2019\u201a\u201b"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# The longest certificate file stem: with ".inf" and the ".req"/".key"/".pfx" the usage
+# lines name, far below the 255-byte name limit, and short enough for a Windows path.
+MAX_STEM = 80
+# What a certificate request accepts as a DNS name (subject CN and dNSName SANs).
+_REQUEST_NAME = re.compile(r"[A-Za-z0-9_*-]+(?:\.[A-Za-z0-9_*-]+)*\.?")
 
 
 class ExportError(RunbookError):
@@ -66,21 +79,31 @@ def one_line(value: object) -> str:
 
 
 def csv_cell(value: object) -> str:
-    """One CSV cell: empty for None, and a leading ``'`` when a spreadsheet would run it."""
+    """One CSV cell's text: empty for None, and a leading ``'`` when a spreadsheet would run it.
+
+    The ``'`` makes Excel, LibreOffice and Google Sheets show the value as text instead of
+    evaluating it as a formula; it is added also when spaces come before the formula start.
+    """
     text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START):
+    if text.lstrip(_TRIMMED)[:1] in _FORMULA_START:
         return "'" + text
+    return text
+
+
+def csv_field(value: object) -> str:
+    """One CSV field as written: :func:`csv_cell`, in double quotes (quotes doubled) when it
+    holds a separator, a quote or a line break."""
+    text = csv_cell(value)
+    if _CSV_QUOTED.search(text):
+        return '"' + text.replace('"', '""') + '"'
     return text
 
 
 def csv_text(columns: list[str], rows: Iterable[dict[str, Any]]) -> str:
     """A CSV table: header row, then ``columns`` of every row, ``\\n`` line endings."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([csv_cell(row.get(c)) for c in columns])
-    return buf.getvalue()
+    lines = [",".join(csv_field(c) for c in columns)]
+    lines += [",".join(csv_field(row.get(c)) for c in columns) for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 def ps_quote(value: object) -> str:
@@ -102,8 +125,18 @@ def relative_name(name: str, zone: str) -> str:
 
 
 def file_stem(cert_id: str) -> str:
-    """A file name stem from a certificate id (ids come from FQDNs; be safe anyway)."""
-    return _SAFE_NAME.sub("-", cert_id).strip(".-") or "certificate"
+    """A file name stem from a certificate id: safe characters only, at most
+    :data:`MAX_STEM` long.
+
+    Ids come from FQDNs, which may be 253 characters long while most file systems allow
+    255 bytes per name; a longer stem keeps its start and ends with a hash of the whole id,
+    so it stays the same from run to run and distinct from its neighbours.
+    """
+    stem = _SAFE_NAME.sub("-", cert_id).strip(".-") or "certificate"
+    if len(stem) <= MAX_STEM:
+        return stem
+    tag = hashlib.sha256(cert_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{stem[:MAX_STEM - len(tag) - 1].rstrip('.-')}-{tag}"
 
 
 def _comment_block(prefix: str, lines: Iterable[str]) -> str:
@@ -184,7 +217,7 @@ def _ps_record(rec: dict[str, Any]) -> list[str]:
                 f"# dnscmd alternative: dnscmd . /recordadd {one_line(zone)} {one_line(name)} "
                 f"CNAME {one_line(target)}"]
     if kind == "SRV":
-        nums = (rec["priority"] or 0, rec["weight"] or 0, rec["port"])
+        nums = (int(rec["priority"] or 0), int(rec["weight"] or 0), int(rec["port"]))
         return [*head, f"Add-DnsServerResourceRecord -Srv {common} "
                 f"-DomainName {ps_quote(rec['value'])} -Priority {nums[0]} -Weight {nums[1]} "
                 f"-Port {nums[2]}",
@@ -223,19 +256,67 @@ def dns_internal_ps1(plan: dict[str, Any]) -> str:
 # -- DNS: BIND fragment for the public zones ---------------------------------------------------
 
 
+# Characters a master file reads as themselves inside a name; the rest are escaped.
+_ZONE_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*")
+
+
+def _zone_escape(text: str, plain: frozenset[str]) -> str:
+    """``text`` in master-file syntax (RFC 1035 section 5.1): printable ASCII specials as
+    ``\\X``, anything else (control characters, non-ASCII) as ``\\DDD`` per UTF-8 byte."""
+    out = []
+    for ch in text:
+        if ch in plain:
+            out.append(ch)
+        elif " " <= ch <= "~":
+            out.append("\\" + ch)
+        else:
+            out.extend(f"\\{b:03d}" for b in ch.encode("utf-8", "surrogatepass"))
+    return "".join(out)
+
+
+def zone_name(name: object) -> str:
+    """An absolute domain name for a zone file: each label escaped, a trailing dot.
+
+    A space, ``;``, ``(``, ``"``, ``$``, ``@`` or a line break in a name is written escaped,
+    so it cannot end the name, start a comment, a directive or another record. Raises
+    :class:`ExportError` for a name with an empty label (it has no master-file form).
+    """
+    text = str(name)
+    labels = (text[:-1] if text.endswith(".") else text).split(".")
+    if not text or any(label == "" for label in labels):
+        raise ExportError(f"dns-public.zone: '{one_line(text)}' is not a domain name "
+                          "(empty label)")
+    return ".".join(_zone_escape(label, _ZONE_PLAIN) for label in labels) + "."
+
+
+def _zone_address(value: object, kind: str, owner: str) -> str:
+    try:
+        address = ipaddress.ip_address(str(value))
+    except ValueError:
+        address = None
+    if address is None or address.version != (4 if kind == "A" else 6):
+        raise ExportError(f"dns-public.zone: {kind} record of {one_line(owner)}: "
+                          f"'{one_line(value)}' is not an IPv{4 if kind == 'A' else 6} address")
+    return str(address)
+
+
 def _zone_rdata(rec: dict[str, Any]) -> str:
     kind = rec["type"].upper()
     value = str(rec["value"])
     if kind in ("A", "AAAA"):
-        return value
+        return _zone_address(value, kind, rec["name"])
     if kind in ("CNAME", "NS", "PTR"):
-        return value.rstrip(".") + "."
+        return zone_name(value)
     if kind == "SRV":
-        return (f"{rec['priority'] or 0} {rec['weight'] or 0} {rec['port']} "
-                f"{value.rstrip('.')}.")
+        return (f"{int(rec['priority'] or 0)} {int(rec['weight'] or 0)} {int(rec['port'])} "
+                f"{zone_name(value)}")
     if kind == "TXT":
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    raise ExportError(f"dns-public.zone: record type {kind} of {rec['name']} is not supported")
+        return '"' + _zone_escape(value, _TXT_PLAIN) + '"'
+    raise ExportError(f"dns-public.zone: record type {one_line(kind)} of "
+                      f"{one_line(rec['name'])} is not supported")
+
+
+_TXT_PLAIN = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
 
 def dns_public_zone(plan: dict[str, Any]) -> str:
@@ -263,10 +344,10 @@ def dns_public_zone(plan: dict[str, Any]) -> str:
         for rec in records:
             if rec["zone"] != zone:
                 continue
-            rows.append((rec["name"].rstrip(".") + ".", rec["type"].upper(), _zone_rdata(rec),
+            rows.append((zone_name(rec["name"]), rec["type"].upper(), _zone_rdata(rec),
                          one_line(rec["purpose"])))
         width = max(len(r[0]) for r in rows)
-        out += f"\n$ORIGIN {zone.rstrip('.')}.\n"
+        out += f"\n$ORIGIN {zone_name(zone)}\n"
         for owner, kind, rdata, purpose in rows:
             out += f"; {purpose}\n" if purpose else ""
             out += f"{owner:<{width}}  {ZONE_TTL} IN {kind:<5} {rdata}\n"
@@ -291,6 +372,20 @@ def _dn_value(value: str) -> str:
     if value and not re.search(r'[,+=<>#;"\n\r]|^\s|\s$', value):
         return value
     return '"' + value.replace('"', '""') + '"'
+
+
+def _request_name(cert: dict[str, Any], what: str, value: object) -> str:
+    """``value`` checked as a DNS name for a certificate request.
+
+    A SAN holding ``&`` would add another name to certreq's ``{text}`` list, a line break
+    would start a new INF or OpenSSL line: such a value is refused, not written.
+    """
+    text = str(value)
+    if not _REQUEST_NAME.fullmatch(text):
+        raise ExportError(f"certificate {one_line(cert['id'])}: {what} '{one_line(text)}' is "
+                          "not a DNS name (letters, digits, '-', '_', '*' and dots); a "
+                          "certificate request cannot carry it")
+    return text
 
 
 def _inf_string(value: str) -> str:
@@ -320,11 +415,11 @@ def _request_header(plan: dict[str, Any], cert: dict[str, Any], prefix: str,
 def certreq_inf(plan: dict[str, Any], cert: dict[str, Any]) -> str:
     """A Windows ``certreq -new`` request file for one certificate of the plan."""
     stem = file_stem(cert["id"])
-    subject = f"CN={_dn_value(cert['subject_cn'])}"
+    subject = f"CN={_dn_value(_request_name(cert, 'subject CN', cert['subject_cn']))}"
     org = plan["meta"].get("organization")
     if org:
         subject += f", O={_dn_value(one_line(org))}"
-    sans = "&".join(f"dns={san}" for san in cert["sans"])
+    sans = "&".join(f"dns={_request_name(cert, 'SAN', san)}" for san in cert["sans"])
     out = _request_header(plan, cert, ";", [
         f"1. On {cert['request_on']}: certreq -new {stem}.inf {stem}.req",
         f"2. Submit {stem}.req to {cert['ca']}"
@@ -377,7 +472,8 @@ def openssl_cnf(plan: dict[str, Any], cert: dict[str, Any]) -> str:
     out += f"\n[ req ]\ndefault_bits       = {bits}\ndefault_md         = sha256\n"
     out += "prompt             = no\nutf8               = yes\nstring_mask        = utf8only\n"
     out += "distinguished_name = req_dn\nreq_extensions     = req_ext\n"
-    out += f"\n[ req_dn ]\nCN = {_cnf_value(cert['subject_cn'])}\n"
+    cn = _request_name(cert, "subject CN", cert["subject_cn"])
+    out += f"\n[ req_dn ]\nCN = {_cnf_value(cn)}\n"
     org = plan["meta"].get("organization")
     if org:
         out += f"O  = {_cnf_value(org)}\n"
@@ -385,7 +481,7 @@ def openssl_cnf(plan: dict[str, Any], cert: dict[str, Any]) -> str:
     out += "extendedKeyUsage = " + ", ".join(short for _, _, short in _ekus(cert)) + "\n"
     out += "subjectAltName   = @alt_names\n\n[ alt_names ]\n"
     for i, san in enumerate(cert["sans"], start=1):
-        out += f"DNS.{i} = {_cnf_value(san)}\n"
+        out += f"DNS.{i} = {_cnf_value(_request_name(cert, 'SAN', san))}\n"
     return out
 
 
@@ -419,8 +515,9 @@ def readme_txt(plan: dict[str, Any], files: list[str]) -> str:
         "",
         "The CSV files are UTF-8 without a byte-order mark, comma-separated, one header row.",
         "In Excel use Data > From Text/CSV and pick UTF-8. A cell that would start with",
-        "= + - or @ is written with a leading ' so that a spreadsheet shows it as text",
-        "instead of running it as a formula.",
+        "= + - or @ (also after spaces), a tab or a line break is written with a leading '",
+        "so that a spreadsheet shows it as text instead of running it as a formula. A cell",
+        "holding a comma, semicolon, tab, quote or line break is in double quotes.",
         "These files carry no comment line so that they import cleanly; this README holds",
         "their provenance.",
     ]

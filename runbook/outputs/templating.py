@@ -3,15 +3,19 @@ every output format uses."""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
 from markupsafe import Markup
 
 import runbook
@@ -230,6 +234,189 @@ FILTERS = {"md": md, "cell": cell, "code": code, "url": url, "codeblock": codebl
            "anchor": anchor, "html": html, "html_code": html_code, "html_block": html_block}
 
 
+# --- user templates: confined, read-only, bounded -------------------------------------------
+
+# The most text one user template may produce, and the longest string (or list) one operation
+# inside it may make: far above any real page (a 500-server site's largest page is a few MB),
+# far below what would exhaust memory.
+MAX_OUTPUT = 64_000_000
+MAX_SIZE = 16_000_000
+# The largest exponent of ``**`` on integers: 2**4096 has 1,234 digits; 9**10**9 would not end.
+MAX_EXPONENT = 4096
+_BIG_NUMBER = re.compile(r"\d{8,}")
+
+
+class ConfinedLoader(jinja2.FileSystemLoader):
+    """A :class:`jinja2.FileSystemLoader` that reads only files inside its folders.
+
+    A template (or a folder on its way) that is a symbolic link is followed only when its
+    target lies inside the same search folder; one pointing outside is refused, so a
+    ``--templates`` folder cannot make the build read ``/etc/passwd`` or a private key.
+    """
+
+    def get_source(self, environment: jinja2.Environment,
+                   template: str) -> tuple[str, str, Callable[[], bool]]:
+        pieces = jinja2.loaders.split_template_path(template)
+        for folder in self.searchpath:
+            candidate = Path(folder, *pieces)
+            if not os.path.lexists(candidate):
+                continue
+            root = Path(folder).resolve()
+            target = candidate.resolve()
+            if not target.is_relative_to(root):
+                raise TemplateFailed(f"{candidate}: refusing to read this template: it "
+                                     f"resolves to {target}, outside {root}")
+            if target.is_file():
+                break
+        return super().get_source(environment, template)
+
+
+class UserSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox user templates run in: immutable, and bounded in what one operation
+    makes (``'x' * 10**10``, ``'%999999999s' % x``, ``''.ljust(10**10)``, ``9 ** (10 ** 10)``)."""
+
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any,
+                   right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (isinstance(seq, str | list | tuple) and isinstance(times, int)
+                        and len(seq) * times > MAX_SIZE):
+                    raise SecurityError(f"a repetition of {len(seq)} item(s) {times} times "
+                                        f"is larger than the sandbox allows ({MAX_SIZE:,})")
+        elif operator == "**":
+            if isinstance(right, int) and isinstance(left, int) and right > MAX_EXPONENT \
+                    and abs(left) > 1:
+                raise SecurityError(f"the exponent {right} is larger than the sandbox allows "
+                                    f"({MAX_EXPONENT})")
+        elif operator == "%":
+            _check_format(left)
+        elif operator == "+" and isinstance(left, str | list | tuple) \
+                and isinstance(right, str | list | tuple) and len(left) + len(right) > MAX_SIZE:
+            raise SecurityError(f"a value longer than the sandbox allows ({MAX_SIZE:,})")
+        return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        _check_format(value.__self__)  # '{:>999999999}'.format(x)
+        return wrapped
+
+    def call(__self, __context: jinja2.runtime.Context, __obj: Any,
+             *args: Any, **kwargs: Any) -> Any:
+        # A macro doubling its argument on every call (f(s ~ s)) ends here.
+        _check_lengths((*args, *kwargs.values()))
+        # str.ljust/rjust/center/zfill/expandtabs/format take a width: bound it.
+        if isinstance(getattr(__obj, "__self__", None), str):
+            _check_sizes(args, kwargs)
+            if getattr(__obj, "__name__", "") in ("format", "format_map"):
+                _check_format(__obj.__self__)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+class BoundedNamespace(Namespace):
+    """``namespace()`` for user templates: an attribute set to a string or list longer than
+    :data:`MAX_SIZE` is refused (``{% set ns.s = ns.s ~ ns.s %}`` in a loop doubles)."""
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        _check_lengths((value,))
+        super().__setitem__(name, value)
+
+
+def _check_lengths(values: tuple[Any, ...]) -> None:
+    for value in values:
+        if isinstance(value, str | list | tuple) and len(value) > MAX_SIZE:
+            raise SecurityError(f"a value of {len(value):,} items is longer than the sandbox "
+                                f"allows ({MAX_SIZE:,})")
+
+
+def _check_sizes(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SIZE:
+            raise SecurityError(f"the number {value} is larger than the sandbox allows "
+                                f"({MAX_SIZE:,})")
+
+
+def _check_format(text: object) -> None:
+    if isinstance(text, str) and _BIG_NUMBER.search(text):
+        raise SecurityError("a format string with a width or precision larger than the "
+                            "sandbox allows")
+
+
+def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` (a filter) refusing a width or count argument above :data:`MAX_SIZE`."""
+
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        # The value is the first argument (after the environment or context, if passed).
+        rest = [a for a in args if not isinstance(a, jinja2.Environment | jinja2.runtime.Context
+                                                 | jinja2.nodes.EvalContext)][1:]
+        _check_sizes(tuple(rest), kwargs)
+        if name == "format" and args:
+            _check_format(next((a for a in args if isinstance(a, str)), None))
+        return function(*args, **kwargs)
+
+    for attr in ("jinja_pass_arg",):
+        if hasattr(function, attr):
+            setattr(bounded, attr, getattr(function, attr))
+    return bounded
+
+
+def user_sandbox(**options: Any) -> UserSandbox:
+    """A :class:`UserSandbox` whose width-taking filters (center, indent, format, truncate,
+    wordwrap, ...) are bounded too."""
+    env = UserSandbox(**options)
+    env.globals["namespace"] = BoundedNamespace
+    for name in ("center", "indent", "format", "truncate", "wordwrap", "batch", "slice",
+                 "round", "filesizeformat"):
+        if name in env.filters:
+            env.filters[name] = _bounded_filter(name, env.filters[name])
+    return env
+
+
+def read_only(value: Any) -> Any:
+    """``value`` with every dict made a read-only mapping and every list a tuple.
+
+    What user templates get as the plan: even a filter or method the sandbox does not know
+    cannot change what the next template (or the next document) sees.
+    """
+    if isinstance(value, Mapping) and not isinstance(value, MappingProxyType):
+        return MappingProxyType({k: read_only(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(read_only(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return frozenset(read_only(v) for v in value)
+    return value
+
+
+def render_bounded(template: jinja2.Template, context: Mapping[str, Any], name: str) -> str:
+    """Render ``template``, stopping once it has written :data:`MAX_OUTPUT` characters.
+
+    Resource errors of a user template (a range beyond the sandbox's limit, a string bomb,
+    unbounded recursion) become one :class:`TemplateFailed` line naming ``name``; what the
+    sandbox refuses stays a :class:`jinja2.exceptions.SecurityError` for the caller to word.
+    """
+    try:
+        parts: list[str] = []
+        size = 0
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateFailed(f"{name}: the template wrote more than {MAX_OUTPUT:,} "
+                                     "characters; stopped")
+            parts.append(chunk)
+        return "".join(parts)
+    except RecursionError:
+        raise TemplateFailed(f"{name}: the template recursed too deeply (a macro calling "
+                             "itself without end?)") from None
+    except MemoryError:
+        raise TemplateFailed(f"{name}: the template ran out of memory (a string or list "
+                             "too large)") from None
+    except OverflowError as exc:
+        raise TemplateFailed(f"{name}: {exc}") from None
+
+
 def default_templates_dir() -> Path:
     """The packaged default templates: inside the wheel, else the repo's ``templates/``."""
     packaged = Path(runbook.__file__).parent / "templates"
@@ -266,7 +453,7 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
             raise TemplateFailed(f"{user / name}: this template is no longer used; {instead}")
     search = [str(user), str(defaults)] if user else [str(defaults)]
     options: dict[str, Any] = {
-        "loader": jinja2.FileSystemLoader(search),
+        "loader": ConfinedLoader(search),
         "undefined": jinja2.StrictUndefined,
         # Markdown templates escape by filter; HTML partials (*.html.j2) are autoescaped.
         "autoescape": jinja2.select_autoescape(["html.j2"], default_for_string=False,
@@ -277,7 +464,7 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
         "auto_reload": False,
     }
     env: jinja2.Environment
-    env = ImmutableSandboxedEnvironment(**options) if user else jinja2.Environment(**options)
+    env = user_sandbox(**options) if user else jinja2.Environment(**options)
     env.filters.update(FILTERS)
     env.globals["fail"] = fail
     return env
@@ -285,7 +472,9 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
 
 def render_template(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
     try:
-        text = env.get_template(template).render(context)
+        if isinstance(env, UserSandbox):
+            context = {k: read_only(v) for k, v in context.items()}
+        text = render_bounded(env.get_template(template), context, template)
         # Templates are easier to read with generous blank lines; the page needs one at most.
         return _BLANKS.sub("\n\n", text).strip("\n") + "\n"
     except jinja2.TemplateNotFound as exc:
