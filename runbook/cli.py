@@ -345,7 +345,7 @@ def serve(dev_addr: str | None, config_file: Path | None) -> None:
         config_file = Path("mkdocs.yml")
         if not config_file.is_file():
             config_file = default_config_file()
-    options = {"dev_addr": dev_addr} if dev_addr else {}
+    options: dict[str, Any] = {"dev_addr": dev_addr} if dev_addr else {}
     try:
         mkdocs_serve(config_file=str(config_file), **options)
     except (Abort, ConfigurationError) as exc:

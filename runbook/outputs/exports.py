@@ -550,9 +550,13 @@ def export_files(plan: Plan | dict[str, Any]) -> dict[str, bytes]:
     }
     out = {}
     for name, text in texts.items():
-        encode = encoders.get(Path(name).suffix, lambda s: s.encode("utf-8"))
+        encode = encoders.get(Path(name).suffix, _utf8)
         out[name] = encode(text)
     return out
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8")
 
 
 def produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:

@@ -96,7 +96,7 @@ def staging_folder(output: Path) -> Iterator[Path]:
 
 def remove_stale_staging(output: Path) -> list[Path]:
     """Remove the staging folders of ``output`` that no running build holds; return them."""
-    removed = []
+    removed: list[Path] = []
     prefixes = tuple(f".{output.name}{p}" for p in STAGING_PREFIXES)
     try:
         entries = list(output.parent.iterdir())
