@@ -256,19 +256,16 @@ def content_name(data: bytes) -> str:
 
 def read_named(path: str | os.PathLike[str]) -> bytes | None:
     """The bytes of a file named by :func:`content_name`, checked against its name; None
-    when absent or unreadable. A damaged file is removed and :class:`Damaged` raised: whoever
-    named it expected it (see :func:`runbook.site.build.build_site`)."""
+    when absent or unreadable. For a damaged file :class:`Damaged` is raised: whoever named
+    it expected it (see :func:`runbook.site.build.build_site`, which then calls
+    :func:`check_named`)."""
     try:
         with open(path, "rb") as stream:
             data = stream.read()
     except OSError:
         return None
     if content_name(data) != os.path.basename(os.fspath(path)):
-        import contextlib
-
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        raise Damaged(path)  # counted by whoever handles it (check_named counts the rest)
+        raise Damaged(path)  # left for check_named, which counts and removes every one
     return data
 
 
@@ -291,7 +288,7 @@ def check_named(folder: str | os.PathLike[str]) -> int:
         try:
             read_named(path)
         except Damaged:
-            FAULTS.damaged[kind_of(path)] += 1
+            damaged(path)
             found += 1
     return found
 

@@ -88,7 +88,7 @@ def build_site(
     full disk) is one :class:`RunbookError` line, and the previous site stays.
     """
     from runbook.engine.parallel import default_jobs
-    from runbook.engine.store import FAULTS, Cache, Damaged, check_named, kind_of
+    from runbook.engine.store import FAULTS, Cache, Damaged, check_named
     from runbook.site.generate import Builder
     from runbook.site.prune import prune_if_due, using
 
@@ -110,12 +110,13 @@ def build_site(
             except Damaged as exc:
                 # A spilled copy found damaged after the producers ran: remove every damaged
                 # one, then build again (the producers make what is missing).
-                FAULTS.damaged[kind_of(exc.path)] += 1
-                check_named(builder.spill_dir or cache_root / "files")
+                spill_dir = Path(exc.path).parent
+                check_named(spill_dir)
                 config, plugin, base = load_configuration(config_file, strict=strict)
                 try:
                     _build(config, plugin, base, inputs, output, templates, builder, progress)
                 except Damaged as again:
+                    check_named(spill_dir)
                     raise RunbookError(f"{again.path}: the cache was damaged again while the "
                                        "site was built (is another program writing in it?); "
                                        "the previous site stays") from None
