@@ -11,7 +11,8 @@ cache and site, so the site a case ends with must equal the cold build's, byte f
   says, in one line, how many damaged files it made again (runbook.engine.store).
 - ``runbook build`` killed with SIGKILL (with its workers: the whole process group) during
   validation, the producers, the MkDocs build and just before the swap: the previous site is
-  intact, and the next build is correct and leaves no staging folder behind.
+  intact (killed within the swap: the new one is there, whole), and the next build is correct
+  and leaves no staging folder behind.
 - Two ``runbook build`` of one project at once: a correct site.
 - A full cache disk (a real tmpfs filled up, where this user may mount one): the build goes
   on, and says so in one line.
@@ -214,11 +215,15 @@ def test_a_damaged_verdict_is_validated_again(project: Project, way: str) -> Non
 # --- killed builds ------------------------------------------------------------------------------
 
 # Runs `runbook ARGS` with one function replaced by a SIGKILL of the build's process group
-# (the build and its workers), as the out-of-memory killer or `kill -9 -PGID` would end it.
+# (the build and its workers), as the out-of-memory killer or `kill -9 -PGID` would end it:
+# "module:function" kills instead of calling it, "module:function:after" once it returned.
 KILLER = """
 import importlib, os, signal, sys
-module, name = sys.argv.pop(1).split(":")
+module, name, *when = sys.argv.pop(1).split(":")
+real = getattr(importlib.import_module(module), name)
 def kill(*args, **kwargs):
+    if when:
+        real(*args, **kwargs)
     os.killpg(os.getpgid(0), signal.SIGKILL)
 setattr(importlib.import_module(module), name, kill)
 sys.argv[0] = "runbook"
@@ -249,6 +254,8 @@ MOMENTS = {
                   ("runbook.outputs.exports", "runbook.outputs.documents")),
     "mkdocs build": ("runbook.site.fastbuild:_copy_static_files", ()),
     "before the swap": ("runbook.site.build:swap", ()),
+    # The new site and the previous one trade names in one step: then the new one is there.
+    "during the swap": ("runbook.site.publish:_exchange:after", ()),
 }
 
 
@@ -267,7 +274,13 @@ def test_a_killed_build_leaves_the_previous_site_and_the_next_build_is_correct(
     killed = runbook(project.root, "build", "-q", "-j", "2", "-f", "edited.yml",
                      kill_at=target)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert differing(project.site, snapshot(project.output)) == []
+    left = snapshot(project.output)
+    if moment == "during the swap":  # the other site, whole: every file, every page retitled
+        assert set(left) == set(project.site)
+        assert all(b"Another title" in data for path, data in left.items()
+                   if path.endswith(".html"))
+    else:
+        assert differing(project.site, left) == []
     done = runbook(project.root, "build", "-q", "-j", "2")
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     assert differing(project.site, snapshot(project.output)) == []

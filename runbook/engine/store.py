@@ -93,9 +93,10 @@ NAME_LENGTH = 40  # hex digits of a spilled copy's name
 
 
 class Damaged(Exception):
-    """A cache file was found damaged where it could not be taken as a miss (it is removed).
+    """A spilled copy was found damaged once it was too late to take it as a miss.
 
-    :func:`runbook.site.build.build_site` builds once more when it sees this.
+    :func:`runbook.site.build.build_site` then removes every damaged copy
+    (:func:`check_named`) and builds once more.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
