@@ -118,7 +118,9 @@ def test_spilled_files_are_copied_into_the_site_so_the_cache_never_changes_with_
         tmp_path: Path) -> None:
     from mkdocs.structure.files import File, Files, InclusionLevel
 
-    spilled = tmp_path / "cache" / "0123abcd"
+    from runbook.engine.store import content_name
+
+    spilled = tmp_path / "cache" / content_name(b"%PDF-1.7 bytes")  # as spill names it
     spilled.parent.mkdir()
     spilled.write_bytes(b"%PDF-1.7 bytes")
     config = load_config(config_file=str(ROOT / "mkdocs.yml"), site_dir=str(tmp_path / "site"))

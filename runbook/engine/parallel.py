@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from runbook.engine.store import FAULTS
 from runbook.errors import RunbookError
 
 T = TypeVar("T")
@@ -125,7 +126,7 @@ def in_worker() -> bool:
     return _IN_WORKER
 
 
-def _run(index: int) -> tuple[Any, int]:
+def _run(index: int) -> tuple[Any, int, Any]:
     global _IN_WORKER
     _IN_WORKER = True
     assert _JOB is not None
@@ -134,8 +135,9 @@ def _run(index: int) -> tuple[Any, int]:
     # (and from touching its pages, which would copy them out of the shared fork).
     gc.freeze()
     reset_peak_rss()
+    FAULTS.clear()  # the parent's, inherited: the parent counts those itself
     result = fn(parts[index])
-    return result, peak_rss()
+    return result, peak_rss(), FAULTS.as_data()
 
 
 def _can_fork() -> bool:
@@ -169,7 +171,7 @@ def map_chunks(fn: Callable[[Sequence[T]], R], items: Sequence[T], jobs: int,
                 on_done(len(part))
         return results
     _JOB = (fn, parts)
-    done: list[tuple[Any, int]] = []
+    done: list[tuple[Any, int, Any]] = []
     try:
         context = multiprocessing.get_context("fork")
         workers = max(1, min(jobs, len(parts)))
@@ -180,6 +182,7 @@ def map_chunks(fn: Callable[[Sequence[T]], R], items: Sequence[T], jobs: int,
             try:
                 for index, item in enumerate(pool.map(_run, range(len(parts)))):
                     done.append(item)
+                    FAULTS.add(item[2])  # the cache files the worker found damaged
                     if on_done:
                         on_done(len(parts[index]))
             except BrokenProcessPool:
@@ -188,5 +191,5 @@ def map_chunks(fn: Callable[[Sequence[T]], R], items: Sequence[T], jobs: int,
     finally:
         _JOB = None
     LAST.workers = workers
-    LAST.worker_peak_rss = max(rss for _, rss in done)
-    return [result for result, _ in done]
+    LAST.worker_peak_rss = max(rss for _, rss, _ in done)
+    return [result for result, _, _ in done]

@@ -61,7 +61,7 @@ def mark_used(path: str | os.PathLike[str], mtime: float) -> None:
 
 def read_used(path: str | os.PathLike[str]) -> bytes | None:
     """The bytes of the cache file ``path``, marked as used (:func:`mark_used`); None when
-    it cannot be read."""
+    it cannot be read. The bytes are not checked: :func:`read_entry` checks them."""
     try:
         with open(path, "rb") as stream:
             data = stream.read()
@@ -70,6 +70,240 @@ def read_used(path: str | os.PathLike[str]) -> bytes | None:
         return None
     mark_used(path, mtime)
     return data
+
+
+# --- verified entries ---------------------------------------------------------------------------
+#
+# Every file the cache holds is checked before it is used, so that a file truncated, emptied,
+# overwritten or with bytes flipped (a full disk, a killed copy, a sync tool) is never served:
+#
+# - an entry (what Cache, the verdicts, the PDFs and the diagram layouts keep) is HEADER, the
+#   SHA-256 of the payload, then the payload (write_entry, read_entry);
+# - a spilled copy of a generated file (runbook.site.generate.spill) is the bare file, handed
+#   to MkDocs as it is: its name is the start of its content's SHA-256 (content_name,
+#   read_named, copy_named).
+#
+# A damaged file is removed and counted (FAULTS); the reader takes it as a miss and makes the
+# content again. Failing to write (a full or read-only disk) is counted too, never raised: the
+# cache is an optimisation.
+
+HEADER = b"runbook-cache-1\n"
+_SUM = hashlib.sha256().digest_size
+NAME_LENGTH = 40  # hex digits of a spilled copy's name
+
+
+class Damaged(Exception):
+    """A spilled copy was found damaged once it was too late to take it as a miss.
+
+    :func:`runbook.site.build.build_site` then removes every damaged copy
+    (:func:`check_named`) and builds once more.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(os.fspath(path))  # args: the path alone, so that it pickles
+        self.path = os.fspath(path)
+
+    def __str__(self) -> str:
+        return f"damaged cache file {self.path}"
+
+
+class Faults:
+    """What went wrong with the cache in this process: damaged files found (removed and
+    made again), by kind, and writes that failed (not stored), with the first reason."""
+
+    def __init__(self) -> None:
+        self.damaged: Counter[str] = Counter()
+        self.unwritten: Counter[str] = Counter()
+        self.reason = ""
+
+    def as_data(self) -> tuple[dict[str, int], dict[str, int], str]:
+        """Plain data, for a worker to hand its faults to the parent (:meth:`add`)."""
+        return dict(self.damaged), dict(self.unwritten), self.reason
+
+    def add(self, data: tuple[dict[str, int], dict[str, int], str]) -> None:
+        """Count the faults of :meth:`as_data` (a worker's) in with these."""
+        damaged, unwritten, reason = data
+        self.damaged.update(damaged)
+        self.unwritten.update(unwritten)
+        self.reason = self.reason or reason
+
+    def clear(self) -> None:
+        """Forget every fault (a build starts counting afresh)."""
+        self.damaged.clear()
+        self.unwritten.clear()
+        self.reason = ""
+
+    def notices(self) -> list[str]:
+        """One line per kind of fault seen, for the end of a build (none when all went well)."""
+        lines = []
+        if self.damaged:
+            n = sum(self.damaged.values())
+            lines.append(f"runbook: {n} damaged cache file(s) ignored and made again "
+                         f"({_kinds(self.damaged)})")
+        if self.unwritten:
+            n = sum(self.unwritten.values())
+            lines.append(f"runbook: {n} cache file(s) not stored ({self.reason}); the build "
+                         "went on without them")
+        return lines
+
+
+def _kinds(counts: Counter[str]) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+
+
+# The faults of this process; a worker of runbook.engine.parallel hands its own back.
+FAULTS = Faults()
+
+
+def kind_of(path: str) -> str:
+    """The kind of cache file at ``path``: its folder under the cache root (the namespace)."""
+    parts = path.replace(os.sep, "/").split("/")
+    if len(parts) >= 3 and len(parts[-2]) == 2 and parts[-1].startswith(parts[-2]):
+        return parts[-3]  # <namespace>/<key[:2]>/<key>
+    return parts[-2] if len(parts) >= 2 else "cache"
+
+
+def damaged(path: str | os.PathLike[str], kind: str | None = None) -> None:
+    """Count ``path`` as damaged and remove it, so that it is made and written again."""
+    name = os.fspath(path)
+    FAULTS.damaged[kind or kind_of(name)] += 1
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
+def unwritten(path: str | os.PathLike[str], exc: OSError) -> None:
+    """Count a write of ``path`` that failed with ``exc`` (nothing is stored)."""
+    FAULTS.unwritten[kind_of(os.fspath(path))] += 1
+    if not FAULTS.reason:
+        import errno
+
+        FAULTS.reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is "
+                         "used up", errno.EROFS: "the file system is read-only",
+                         errno.EACCES: "permission denied"}.get(exc.errno or 0,
+                                                                exc.strerror or str(exc))
+
+
+def seal(payload: bytes) -> bytes:
+    """``payload`` as an entry's bytes: :data:`HEADER`, its SHA-256, then itself."""
+    return b"".join((HEADER, hashlib.sha256(payload).digest(), payload))
+
+
+def unseal(data: bytes) -> bytes | None:
+    """The payload of an entry's bytes, or None when they are not a whole, intact entry."""
+    start = len(HEADER) + _SUM
+    if len(data) < start or not data.startswith(HEADER):
+        return None
+    payload = data[start:]
+    if hashlib.sha256(payload).digest() != data[len(HEADER):start]:
+        return None
+    return payload
+
+
+def read_entry(path: str | os.PathLike[str], kind: str | None = None) -> bytes | None:
+    """The payload of the entry at ``path``, checked; None when absent, unreadable or
+    damaged (a damaged entry is counted and removed: :func:`damaged`)."""
+    data = read_used(path)
+    if data is None:
+        return None
+    payload = unseal(data)
+    if payload is None:
+        damaged(path, kind)
+    return payload
+
+
+def write_file(path: str | os.PathLike[str], data: bytes) -> bool:
+    """Write ``data`` to the cache file ``path`` atomically (a temporary file renamed into
+    place, so no reader sees half of it). A failure (a full or read-only disk) is counted
+    (:func:`unwritten`) and False returned; nothing half-written stays."""
+    target = os.fspath(path)
+    folder, name = os.path.split(target)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(tmp, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        unwritten(target, exc)
+        return False
+    return True
+
+
+def write_entry(path: str | os.PathLike[str], payload: bytes) -> bool:
+    """Store ``payload`` as a checked entry at ``path`` (:func:`seal`, :func:`write_file`)."""
+    return write_file(path, seal(payload))
+
+
+def load_value(payload: bytes | None) -> Any:
+    """A marshalled value, or None (also for bytes marshal cannot read)."""
+    if payload is None:
+        return None
+    try:
+        return marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return None
+
+
+def content_name(data: bytes) -> str:
+    """The name of a spilled copy holding ``data``: the start of its SHA-256."""
+    return hashlib.sha256(data).hexdigest()[:NAME_LENGTH]
+
+
+def read_named(path: str | os.PathLike[str]) -> bytes | None:
+    """The bytes of a file named by :func:`content_name`, checked against its name; None
+    when absent or unreadable. For a damaged file :class:`Damaged` is raised: whoever named
+    it expected it (see :func:`runbook.site.build.build_site`, which then calls
+    :func:`check_named`)."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError:
+        return None
+    if content_name(data) != os.path.basename(os.fspath(path)):
+        raise Damaged(path)  # left for check_named, which counts and removes every one
+    return data
+
+
+def check_named(folder: str | os.PathLike[str]) -> int:
+    """Check every file of ``folder`` against its name (:func:`content_name`); remove and
+    count those that are damaged; return how many were.
+
+    Used once a spilled copy was found damaged: the others are checked in one go, so that
+    the build that starts again finds no more.
+    """
+    found = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        if name.startswith(".") or len(name) != NAME_LENGTH:
+            continue
+        path = os.path.join(folder, name)
+        try:
+            read_named(path)
+        except Damaged:
+            damaged(path)
+            found += 1
+    return found
+
+
+def copy_named(source: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Copy a file named by :func:`content_name` to ``dest``, checked on the way
+    (:func:`read_named`: :class:`Damaged` when it is damaged, ``OSError`` when absent)."""
+    data = read_named(source)
+    if data is None:
+        raise FileNotFoundError(2, "No such file or directory", os.fspath(source))
+    if os.path.exists(dest) and os.path.samefile(source, dest):
+        return  # as shutil.copyfile refuses to: the file is there already
+    with open(dest, "wb") as stream:
+        stream.write(data)
 
 
 def tree_digest(root: Path) -> str:
@@ -84,7 +318,10 @@ def tree_digest(root: Path) -> str:
 
 
 class Cache:
-    """Immutable entries ``<root>/<namespace>/<key[:2]>/<key>``, with hit and miss counters."""
+    """Immutable entries ``<root>/<namespace>/<key[:2]>/<key>``, with hit and miss counters.
+
+    Each entry is checked when read (:func:`read_entry`): a damaged one is a miss.
+    """
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
@@ -96,32 +333,29 @@ class Cache:
         return self.root / namespace / key[:2] / key
 
     def get(self, namespace: str, key: str) -> bytes | None:
-        """The entry's bytes, or None (counted as a hit or a miss of ``namespace``)."""
+        """The entry's bytes, checked, or None (counted as a hit or a miss of ``namespace``;
+        a damaged entry is a miss, and is removed)."""
         # A rebuild reads thousands of entries: a plain string path, not pathlib's objects.
         path = f"{self._root}/{namespace}/{key[:2]}/{key}"
-        data = read_used(path)
+        data = read_entry(path, namespace)
         if data is None:
             self.misses[namespace] += 1
             return None
         self.hits[namespace] += 1
         return data
 
-    def put(self, namespace: str, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key``: write a temporary file, then rename it into place."""
-        path = self._path(namespace, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+    def put(self, namespace: str, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key``, atomically; False when it could not be written (a
+        full disk: counted, not raised, see :func:`write_entry`)."""
+        return write_entry(self._path(namespace, key), data)
 
     def get_value(self, namespace: str, key: str) -> Any:
         """A marshalled value, or None."""
-        data = self.get(namespace, key)
-        return None if data is None else marshal.loads(data)
+        return load_value(self.get(namespace, key))
 
-    def put_value(self, namespace: str, key: str, value: Any) -> None:
-        """Store a value made of dicts, lists, str, bytes, numbers, None."""
-        self.put(namespace, key, marshal.dumps(value))
+    def put_value(self, namespace: str, key: str, value: Any) -> bool:
+        """Store a value made of dicts, lists, str, bytes, numbers, None (as :meth:`put`)."""
+        return self.put(namespace, key, marshal.dumps(value))
 
     def counts(self) -> dict[str, dict[str, int]]:
         """``{namespace: {"hits": n, "misses": m}}`` since this object was made."""

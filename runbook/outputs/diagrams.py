@@ -26,6 +26,7 @@ Choices a reader of the output may wonder about:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import itertools
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import graphviz
 
 from runbook.engine.parallel import in_worker, map_chunks
-from runbook.engine.store import mark_used
+from runbook.engine.store import read_entry, write_entry
 from runbook.errors import RunbookError, ToolMissing
 from runbook.outputs import gvc
 
@@ -622,7 +623,8 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path, workers: int | None 
     rendered, and :class:`DiagramFailed` naming every diagram Graphviz could not render (the
     others are cached all the same).
     """
-    workdir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # without it, nothing is kept (write_entry says so)
+        workdir.mkdir(parents=True, exist_ok=True)
     # A worker of a process pool may not start processes of its own: it renders alone. So
     # does a call with a few plans (a rebuild after an edit): workers would cost more.
     jobs = 1 if in_worker() or len(plans) <= FEW_PLANS else (workers or default_workers())
@@ -632,9 +634,10 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path, workers: int | None 
         failures = [line for _, failed in parts for line in failed]
     else:
         sources = _sources(plans, names)
-        todo = _todo(sources, workdir)
-        failed = _render_with_dot(todo, workdir, jobs) if todo else {}
-        result, failures = _collect(plans, sources, workdir, failed, {})
+        kept: dict[str, bytes] = {}
+        todo = _todo(sources, workdir, kept)
+        failed = _render_with_dot(todo, workdir, jobs, kept) if todo else {}
+        result, failures = _collect(plans, sources, failed, kept)
     if failures:
         raise DiagramFailed(f"Graphviz could not render {len(failures)} diagram(s):\n  "
                             + "\n  ".join(failures))
@@ -644,8 +647,13 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path, workers: int | None 
 Sources = list[tuple[str, str, str, str]]  # site slug, diagram name, DOT source, cache sha
 
 
+# In the layout's cache key: the kept layouts are checked entries (runbook.engine.store), so
+# a layout kept before they were is never read as a damaged one.
+LAYOUT_FORMAT = b"layout-entry-1\n"
+
+
 def _sources(plans: list[dict[str, Any]], names: Sequence[str] | None = None) -> Sources:
-    engine = f"{gvc.engine()}\n".encode()
+    engine = LAYOUT_FORMAT + f"{gvc.engine()}\n".encode()
     out = []
     for plan in plans:
         made = diagram_sources(plan) if names is None else {
@@ -656,25 +664,21 @@ def _sources(plans: list[dict[str, Any]], names: Sequence[str] | None = None) ->
     return out
 
 
-def _todo(sources: Sources, workdir: Path) -> dict[str, str]:
-    """``sha -> source`` of the diagrams not in ``workdir`` yet (each layout once)."""
+def _todo(sources: Sources, workdir: Path, kept: dict[str, bytes]) -> dict[str, str]:
+    """``sha -> source`` of the diagrams whose layout ``workdir`` does not hold intact (each
+    layout once); the layouts it holds go into ``kept`` (checked: a damaged one is redone)."""
     todo: dict[str, str] = {}
     for _, _, source, sha in sources:
-        if sha not in todo and not _laid_out(workdir / f"{sha}.svg"):
+        if sha in todo or sha in kept:
+            continue
+        svg = read_entry(workdir / f"{sha}.svg", "diagrams")
+        if svg is None:
             todo[sha] = source
+        else:
+            kept[sha] = svg
     if todo:
         dot_executable()  # fail before writing anything when Graphviz is absent
     return todo
-
-
-def _laid_out(svg: Path) -> bool:
-    """True when the layout ``svg`` is kept already (and it is then marked as used)."""
-    try:
-        mtime = svg.stat().st_mtime
-    except OSError:
-        return False
-    mark_used(svg, mtime)
-    return True
 
 
 def _diagrams_here(plans: Sequence[dict[str, Any]], workdir: Path,
@@ -686,10 +690,10 @@ def _diagrams_here(plans: Sequence[dict[str, Any]], workdir: Path,
     engine = gvc.renderer()
     if engine is None:
         raise RuntimeError("_diagrams_here needs runbook.outputs.gvc's renderer")
-    todo = _todo(sources, workdir)
+    todo = _todo(sources, workdir, fresh)
     # Graphs Graphviz cannot release safely in a long-lived process go to `dot`.
     refused = {sha: src for sha, src in todo.items() if not gvc.supports(src)}
-    failed = _render_with_dot(refused, workdir, 1)
+    failed = _render_with_dot(refused, workdir, 1, fresh)
     for sha, source in todo.items():
         if sha in refused:
             continue
@@ -697,13 +701,13 @@ def _diagrams_here(plans: Sequence[dict[str, Any]], workdir: Path,
             fresh[sha] = _store(engine.render_svg(source, f"{sha}.gv"), workdir, sha)
         except gvc.RenderError as exc:
             failed[sha] = str(exc)
-    return _collect(list(plans), sources, workdir, failed, fresh)
+    return _collect(list(plans), sources, failed, fresh)
 
 
-def _collect(plans: list[dict[str, Any]], sources: Sources, workdir: Path,
-             failed: dict[str, str], fresh: dict[str, bytes]
-             ) -> tuple[dict[str, dict[str, bytes]], list[str]]:
-    """Each site's finished SVG and DOT files, and a line per diagram that failed."""
+def _collect(plans: list[dict[str, Any]], sources: Sources, failed: dict[str, str],
+             svgs: dict[str, bytes]) -> tuple[dict[str, dict[str, bytes]], list[str]]:
+    """Each site's finished SVG and DOT files (from ``svgs``, sha -> layout, holding every
+    diagram that did not fail), and a line per diagram that failed."""
     failures = [f"{slug}/diagrams/{name}.dot: {failed[sha]}"
                 for slug, name, _, sha in sources if sha in failed]
     if failures:
@@ -711,22 +715,27 @@ def _collect(plans: list[dict[str, Any]], sources: Sources, workdir: Path,
     result: dict[str, dict[str, bytes]] = {}
     provenance = {p["meta"]["site"]: p["meta"].get("provenance") or "" for p in plans}
     for slug, name, source, sha in sources:
-        svg = fresh[sha] if sha in fresh else (workdir / f"{sha}.svg").read_bytes()
+        svg = svgs[sha]
         files = result.setdefault(slug, {})
         files[f"{name}.svg"] = _finish_svg(svg, provenance[slug])
         files[f"{name}.dot"] = _dot_file(source, provenance[slug])
     return result, failures
 
 
-def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int) -> dict[str, str]:
-    """Render ``sha -> source`` with ``dot`` into ``workdir``; return ``sha -> error``.
+def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int, made: dict[str, bytes]
+                     ) -> dict[str, str]:
+    """Render ``sha -> source`` with ``dot`` into ``workdir`` and ``made`` (sha -> layout);
+    return ``sha -> error``.
 
     The sources are written to a folder of this call's own: two workers may render the same
     diagram (two sites drawn alike) at the same time.
     """
     if not todo:
         return {}
-    scratch = Path(tempfile.mkdtemp(prefix=".dot-", dir=workdir))
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=".dot-", dir=workdir))
+    except OSError:  # a full or read-only cache disk: lay out elsewhere, keep nothing
+        scratch = Path(tempfile.mkdtemp(prefix="runbook-dot-"))
     try:
         files = []
         for sha, source in todo.items():
@@ -736,19 +745,19 @@ def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int) -> dict[str
         failed = run_dot(files, jobs)
         for path in files:
             if path not in failed:
-                _store(path.with_name(path.name + ".svg").read_bytes(), workdir, path.stem)
+                made[path.stem] = _store(path.with_name(path.name + ".svg").read_bytes(),
+                                         workdir, path.stem)
         return {path.stem: message for path, message in failed.items()}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _store(svg: bytes, workdir: Path, sha: str) -> bytes:
-    """Keep a fresh SVG as ``<sha>.svg``, without Graphviz's version line (atomically)."""
+    """A fresh SVG without Graphviz's version line, kept as the checked entry ``<sha>.svg``
+    (atomically; on a full cache disk it is not kept, and the build goes on)."""
     svg = _VERSION_COMMENT.sub(b"", svg, count=1)
     svg = svg.replace(FONT_ATTR, FONT_ATTR_WITH_FALLBACK)
-    tmp = workdir / f"{sha}.svg.tmp{os.getpid()}"
-    tmp.write_bytes(svg)
-    os.replace(tmp, workdir / f"{sha}.svg")
+    write_entry(workdir / f"{sha}.svg", svg)
     return svg
 
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from runbook.engine.store import read_used
+from runbook.engine.store import read_entry, write_entry
 from runbook.errors import RunbookError, ToolMissing
 
 
@@ -69,20 +68,20 @@ def cached_pdf(html: str, workdir: Path | None) -> bytes:
 
     The key is a hash of the complete HTML (which holds the plan's values, the templates'
     output and the generator version from the provenance line) and the WeasyPrint version,
-    so an unchanged site is not laid out again. Without a ``workdir`` nothing is cached.
+    so an unchanged site is not laid out again. Without a ``workdir`` nothing is cached. A
+    kept PDF is checked when read: a damaged one is laid out again.
     """
     if workdir is None:
         return html_to_pdf(html)
     import weasyprint
 
-    digest = hashlib.sha256(f"weasyprint {weasyprint.__version__}\n{html}".encode()).hexdigest()
+    # "entry-1": the PDFs are kept as checked entries (runbook.engine.store) since then.
+    key = f"entry-1 weasyprint {weasyprint.__version__}\n{html}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     path = Path(workdir) / "pdf" / f"{digest}.pdf"
-    data = read_used(path)
+    data = read_entry(path, "pdf")  # checked: a damaged PDF is laid out again
     if data is not None:
         return data
     data = html_to_pdf(html)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_entry(path, data)  # a full cache disk stores nothing, and the build goes on
     return data

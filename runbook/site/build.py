@@ -7,6 +7,7 @@ build leaves the previous site untouched.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +133,7 @@ def build_site(
     full disk) is one :class:`RunbookError` line, and the previous site stays.
     """
     from runbook.engine.parallel import default_jobs
-    from runbook.engine.store import Cache
+    from runbook.engine.store import FAULTS, Cache, Damaged, check_named
     from runbook.site.generate import Builder
     from runbook.site.prune import prune_if_due, using
 
@@ -146,12 +147,30 @@ def build_site(
         names = ", ".join(map(str, inputs))
         raise RunbookError(f"{names}: no topology files (*.yaml); nothing was built and the "
                            "previous site stays (--allow-empty publishes an empty site)")
+    FAULTS.clear()
     try:
         with using(cache_root):  # no prune while this build reads and writes the cache
-            _build(config, plugin, base, inputs, output, templates, builder, progress)
+            try:
+                _build(config, plugin, base, inputs, output, templates, builder, progress)
+            except Damaged as exc:
+                # A spilled copy found damaged after the producers ran: remove every damaged
+                # one, then build again (the producers make what is missing).
+                spill_dir = Path(exc.path).parent
+                check_named(spill_dir)
+                config, plugin, base = load_configuration(config_file, strict=strict)
+                try:
+                    _build(config, plugin, base, inputs, output, templates, builder, progress)
+                except Damaged as again:
+                    check_named(spill_dir)
+                    raise RunbookError(f"{again.path}: the cache was damaged again while the "
+                                       "site was built (is another program writing in it?); "
+                                       "the previous site stays") from None
     except OSError as exc:
         raise RunbookError(describe_os_error(exc, f"{output}: the site was not built, the "
                                              "previous one stays")) from None
+    finally:
+        for line in FAULTS.notices():
+            logging.getLogger("runbook").warning(line)
     prune_if_due(cache_root, plugin.config.cache_max_age_days)
     return output
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.parallel import LAST, current_rss, map_chunks, release_memory
-from runbook.engine.store import Cache
+from runbook.engine.store import Cache, copy_named, read_named
 from runbook.site.generate import code_fingerprint
 
 if TYPE_CHECKING:
@@ -109,6 +109,12 @@ def _file_hash(file: File) -> str:
         # (runbook.site.generate.spill): the name is its hash.
         return "spilled:" + Path(file.abs_src_path).name
     return hashlib.sha256(file.content_bytes).hexdigest()
+
+
+def _spilled(file: File) -> bool:
+    """True for a file the runbook plugin hands on by path: a spilled copy, named by its
+    content's hash (:func:`runbook.engine.store.content_name`)."""
+    return file.generated_by == "runbook" and bool(file.abs_src_path)
 
 
 def _folder(src_uri: str) -> str | None:
@@ -263,9 +269,12 @@ def _copy_generated(chunk: Sequence[File], before: dict[str, list[Any]],
                     continue
             except OSError:
                 pass
-        # As MkDocs: a plugin may have written the file into site_dir itself.
-        with contextlib.suppress(shutil.SameFileError):
-            shutil.copyfile(source, dest)
+        if _spilled(file):
+            copy_named(source, dest)  # checked against its name (damaged: store.Damaged)
+        else:
+            # As MkDocs: a plugin may have written the file into site_dir itself.
+            with contextlib.suppress(shutil.SameFileError):
+                shutil.copyfile(source, dest)
         src, st = os.stat(source), os.stat(dest)
         after[file.dest_uri] = [source, src.st_size, src.st_mtime_ns, st.st_size,
                                 st.st_mtime_ns, st.st_ino]
@@ -501,6 +510,8 @@ def _convert_pages(chunk: Sequence[File], config: MkDocsConfig, files: Files, do
             seen.append(str(path))
             return lookup(path)
 
+        if _spilled(file):
+            read_named(str(file.abs_src_path))  # checked before MkDocs reads it
         files.get_file_from_path = recording  # type: ignore[method-assign]
         try:
             _populate_page(page, config, files)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.parallel import default_jobs, map_chunks, release_memory
-from runbook.engine.store import Cache, code_fingerprint, digest
+from runbook.engine.store import Cache, code_fingerprint, content_name, digest, write_file
 
 if TYPE_CHECKING:
     from runbook.plan.sites import Site
@@ -265,6 +265,24 @@ def _topology_bytes(path: Path) -> bytes:
         return b"\0unreadable\0" + str(path).encode("utf-8", "backslashreplace")
 
 
+def _is_head(value: Any) -> bool:
+    """True when ``value`` is a site entry as :func:`load_sites` stores it."""
+    return (isinstance(value, dict) and isinstance(value.get("slug"), str)
+            and isinstance(value.get("plan"), dict))
+
+
+def _plan_again(cache: Cache, key: str, path: Path, rev: str | None) -> dict[str, Any]:
+    """The plan of the topology at ``path`` made again, stored under ``key``: its entry was
+    damaged, though its site entry was not."""
+    blob = _load_chunk([(str(path), rev)])[0][0]
+    if blob is None:  # valid when its site entry was made from the same bytes
+        _raise_like_load_sites([path])
+        raise AssertionError(f"{path} is valid and invalid at once")
+    cache.put("plan", key, blob)
+    plan: dict[str, Any] = marshal.loads(blob)
+    return plan
+
+
 def _raise_like_load_sites(paths: Sequence[Path | str]) -> None:
     """Raise exactly what :func:`runbook.plan.sites.load_sites` raises for these inputs."""
     from runbook.plan.sites import load_sites as reference
@@ -295,7 +313,7 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
     missed = []
     for path, rev, key in keyed:
         head = cache.get_value("site", key) if cache else None
-        if head is None:
+        if not _is_head(head):
             missed.append((path, rev, key))
         else:
             heads[key] = head
@@ -314,27 +332,30 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
             invalid = True
             continue
         plan = marshal.loads(blob)
-        fresh[key] = plan
         head = {"slug": plan["meta"]["site"],
                 "plan": {k: plan[k] for k in HEAD_SECTIONS if k in plan}}
         heads[key] = head
+        # A plan the cache could not store (a full disk) stays here instead.
+        if not (cache and cache.put("plan", key, blob)):
+            fresh[key] = plan
         if cache:
-            cache.put("plan", key, blob)
             cache.put_value("site", key, head)
     slugs = Counter(head["slug"] for head in heads.values())
     if invalid or any(n > 1 for n in slugs.values()):
         _raise_like_load_sites(paths)
     sites = []
-    for path, _, key in keyed:
-        if cache is None:
+    for path, rev, key in keyed:
+        if cache is None or key in fresh:
             data = PlanData(fresh[key])
         else:
             # Even a plan made just now is read back when a producer needs it: a thousand
             # plans held here would be a hundred megabytes that every later stage carries.
 
-            def load(key: str = key) -> dict[str, Any]:
+            def load(key: str = key, path: Path = path, rev: str | None = rev
+                     ) -> dict[str, Any]:
                 value = cache.get_value("plan", key)
-                assert value is not None, f"cache entry plan/{key} vanished"
+                if not isinstance(value, dict):  # damaged (and counted), or removed meanwhile
+                    value = _plan_again(cache, key, path, rev)
                 return value
 
             data = PlanData(LazyPlan(heads[key]["plan"], load))
@@ -587,18 +608,18 @@ def spill(files: dict[str, bytes], folder: Path, key: str) -> dict[str, Any]:
 
     A thousand sites' pages, diagrams, exports and PDFs take hundreds of megabytes; on disk
     they cost the build no memory. MkDocs copies them from there, and the page workers read
-    the Markdown from there. A file is named by a hash of the producer's cache key and its
-    path, which determine its content, so a warm build finds it written already.
+    the Markdown from there. A file is named by the hash of its content
+    (:func:`runbook.engine.store.content_name`), so a warm build finds it written already,
+    and whoever reads it checks it against its name. ``key`` (the producer's cache key) is
+    not needed for that any more. A file that cannot be written (a full cache disk) is
+    handed on as bytes.
     """
     out: dict[str, Any] = {}
     for path, content in files.items():
-        name = digest(key, path)[:40]
-        target = folder / name
-        if not target.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(content)
-            os.replace(tmp, target)
+        target = folder / content_name(content)
+        if not target.is_file() and not write_file(target, content):
+            out[path] = content  # a full cache disk: this one is handed on in memory
+            continue
         out[path] = target
     return out
 

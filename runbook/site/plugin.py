@@ -131,6 +131,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         index (made in its ``on_config``, which has run by now) the faster tokenizer of
         :mod:`runbook.site.searchindex`; ``runbook build``'s workers fork later and inherit it.
         """
+        from runbook.engine.store import FAULTS
         from runbook.plan.sites import load_sites
         from runbook.site.generate import generate
         from runbook.site.prune import using
@@ -147,8 +148,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             self._sites = load_sites(self.input_paths)
             templates = self.templates_dir if self.templates_dir.is_dir() else None
             cache_dir = self.cache_path
+            FAULTS.clear()
             with using(cache_dir):  # no prune meanwhile
                 self._generated = generate(self._sites, cache_dir, templates=templates)
+            for line in FAULTS.notices():  # damaged cache files made again, a full disk
+                log.info(line)
         except RunbookError as exc:
             raise PluginError(exc.format()) from None
 

@@ -164,7 +164,7 @@ def _files(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
 
 def _referenced(root: Path, producers: tuple[str, ...], removed: set[Path]) -> set[str]:
     """The spilled copies named by the producer entries that stay."""
-    import marshal
+    from runbook.engine.store import load_value, unseal
 
     names: set[str] = set()
     for namespace in producers:
@@ -172,9 +172,11 @@ def _referenced(root: Path, producers: tuple[str, ...], removed: set[Path]) -> s
             if path in removed or ".tmp" in path.name:
                 continue
             try:
-                entry = marshal.loads(path.read_bytes())
-            except (OSError, EOFError, ValueError, TypeError):
+                data = path.read_bytes()
+            except OSError:
                 continue
+            payload = unseal(data)  # a damaged entry names nothing (the next build remakes it)
+            entry = load_value(payload) if payload is not None else None
             if isinstance(entry, dict):
                 names.update(v for v in entry.values() if isinstance(v, str))
     return names

@@ -127,8 +127,30 @@ def mark(staging: Path) -> None:
     (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names of ``a`` and ``b`` in one step (Linux ``renameat2`` with
+    ``RENAME_EXCHANGE``); False where the system or the file system cannot."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return bool(done == 0)
+
+
 def swap(new: Path, output: Path) -> None:
-    """Put ``new`` in place of ``output``: rename the old one away, rename in, remove old."""
+    """Put ``new`` in place of ``output``.
+
+    Where the system can, the two folders trade names in one step, so that no moment
+    (a kill, a crash) ever finds ``output`` missing; ``new`` then holds the previous site,
+    and is removed. Elsewhere: rename the old one away, rename in, remove old.
+    """
+    if output.is_dir() and not output.is_symlink() and _exchange(new, output):
+        shutil.rmtree(new, ignore_errors=True)
+        return
     old = None
     if output.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))

@@ -32,7 +32,15 @@ import sys
 from functools import cache, lru_cache
 from pathlib import Path
 
-from runbook.engine.store import cache_dir_override, code_fingerprint, digest, read_used
+from runbook.engine.store import (
+    FAULTS,
+    cache_dir_override,
+    code_fingerprint,
+    digest,
+    load_value,
+    read_entry,
+    write_entry,
+)
 from runbook.topology.files import display_name, read_capped
 
 TYPE_CHECKING = False  # typing costs as much to import as the rest of the replay path
@@ -224,26 +232,12 @@ class Store:
 
     def get(self, key: str, file: str) -> Verdict | None:
         """The stored verdict, or None (absent, unreadable or damaged: a miss)."""
-        raw = read_used(self._path(key))
-        try:
-            data = marshal.loads(raw) if raw is not None else None
-        except (EOFError, ValueError, TypeError):
-            return None
+        data = load_value(read_entry(self._path(key), NAMESPACE))
         return Verdict.from_data(data, file) if data is not None else None
 
     def put(self, key: str, verdict: Verdict) -> None:
-        """Store atomically: a temporary file renamed into place."""
-        path = self._path(key)
-        tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(marshal.dumps(verdict.as_data()))
-            os.replace(tmp, path)
-        except OSError:  # a read-only or full disk: validate again next time
-            import contextlib
-
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+        """Store atomically (:func:`runbook.engine.store.write_entry`); a failure is ignored."""
+        write_entry(self._path(key), marshal.dumps(verdict.as_data()))
 
 
 # --- printing -----------------------------------------------------------------------------------
@@ -348,4 +342,7 @@ def run(files: Sequence[Path], *, strict: bool = False, quiet: bool = False,
         use_cache: bool = True) -> int:
     """``runbook validate`` on ``files`` (already discovered): print, return the exit status."""
     verdicts = validate_files(files, Store(cache_root()) if use_cache else None)
-    return report(verdicts, strict=strict, quiet=quiet)
+    status = report(verdicts, strict=strict, quiet=quiet)
+    for line in FAULTS.notices():  # damaged verdicts (validated again), or a full disk
+        _emit(line, err=True)
+    return status
