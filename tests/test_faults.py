@@ -94,6 +94,14 @@ def make_project(root: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _project_cache() -> Iterator[None]:
+    """These tests damage a project's own cache: no run-wide RUNBOOK_CACHE_DIR."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RUNBOOK_CACHE_DIR", raising=False)
+        yield
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     root = make_project(tmp_path_factory.mktemp("faults") / "project")

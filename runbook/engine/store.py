@@ -255,6 +255,11 @@ def content_name(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:NAME_LENGTH]
 
 
+def is_content_name(name: str) -> bool:
+    """True when ``name`` is what :func:`content_name` gives (a spilled copy's name)."""
+    return len(name) == NAME_LENGTH and all(c in "0123456789abcdef" for c in name)
+
+
 def read_named(path: str | os.PathLike[str]) -> bytes | None:
     """The bytes of a file named by :func:`content_name`, checked against its name; None
     when absent or unreadable. For a damaged file :class:`Damaged` is raised: whoever named

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.parallel import LAST, current_rss, map_chunks, release_memory
-from runbook.engine.store import Cache, copy_named, read_named
+from runbook.engine.store import Cache, copy_named, is_content_name, read_named
 from runbook.site.generate import code_fingerprint
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def _tree(root: Path | None) -> str:
 
 
 def _file_hash(file: File) -> str:
-    if file.generated_by is not None and file.abs_src_path:
+    if _spilled(file):
         # A generated file handed on by path is named by what determines its content
         # (runbook.site.generate.spill): the name is its hash.
         return "spilled:" + Path(file.abs_src_path).name
@@ -113,8 +113,10 @@ def _file_hash(file: File) -> str:
 
 def _spilled(file: File) -> bool:
     """True for a file the runbook plugin hands on by path: a spilled copy, named by its
-    content's hash (:func:`runbook.engine.store.content_name`)."""
-    return file.generated_by == "runbook" and bool(file.abs_src_path)
+    content's hash (:func:`runbook.engine.store.content_name`). The packaged assets the
+    plugin adds by path (the site CSS, the schema) are not."""
+    return (file.generated_by == "runbook" and bool(file.abs_src_path)
+            and is_content_name(Path(file.abs_src_path).name))
 
 
 def _folder(src_uri: str) -> str | None:
