@@ -11,6 +11,7 @@ WeasyPrint), ``*.md.j2`` with Markdown escaping of every value by default.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from functools import lru_cache
@@ -689,7 +690,59 @@ def change_request_html(plan: dict[str, Any], delta: dict[str, Any] | None = Non
 def change_request_pdf(plan: dict[str, Any], delta: dict[str, Any] | None = None,
                        paper: Paper = "a4", workdir: Path | None = None) -> bytes:
     """The change request as PDF bytes."""
-    return cached_pdf(change_request_html(plan, delta, paper), workdir)
+    return cached_pdf(breakable(change_request_html(plan, delta, paper)), workdir)
+
+
+# --- Line breaks for paper ------------------------------------------------------------------
+# Tag or text: the body is split into tags (left alone, attributes included) and text runs.
+_TAG = re.compile(r"(<[^>]*>)")
+# A run longer than this with no break opportunity (a 63-character label) breaks every so many
+# characters; the longest English words and SRV labels (_sipfederationtls, 17) are shorter.
+LONGEST_UNBROKEN = 18
+# A hyphenated label up to this long (a host name such as wgedge-fed) stays on one line.
+LONGEST_HYPHENATED = 24
+_LONG = re.compile(r"[^\s.,;/&<>-]{" + str(LONGEST_UNBROKEN + 1) + ",}")
+# In a text run: an IPv4 address (optionally /prefix or :port) or a port range, which stays on
+# one line, or a word or dotted name, which may break after its dots.
+_TOKEN = re.compile(r"(?<![\w.-])(\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2}|:\d{1,5})?|\d+-\d+)"
+                    r"(?![\w.-]*\w)|([\w-]+(?:\.[\w-]+)*)")
+
+
+def _chop(run: re.Match[str]) -> str:
+    text = run.group(0)
+    return "<wbr>".join(text[i:i + LONGEST_UNBROKEN] for i in range(0, len(text),
+                                                                   LONGEST_UNBROKEN))
+
+
+def _break_label(label: str) -> str:
+    if "-" in label.strip("-") and len(label) <= LONGEST_HYPHENATED:
+        return f'<span class="nw">{label}</span>'
+    return _LONG.sub(_chop, label)
+
+
+def _break_token(match: re.Match[str]) -> str:
+    if match.group(1):
+        return f'<span class="nw">{match.group(1)}</span>'
+    return ".<wbr>".join(_break_label(label) for label in match.group(2).split("."))
+
+
+def breakable(html: str) -> str:
+    """The print HTML with sensible line breaks in the body's text (not its markup).
+
+    Paper cannot scroll: a table cell holding a 253-character FQDN must wrap. Names may break
+    after each dot (``<wbr>``); addresses, port ranges and hyphenated host names never (a
+    no-wrap span); a run longer than :data:`LONGEST_UNBROKEN` characters (a 63-character
+    label), which has no better place, every :data:`LONGEST_UNBROKEN` characters.
+    Extracted PDF text is unchanged: ``<wbr>`` adds no character.
+    """
+    head, sep, body = html.partition("<body")
+    if not sep:
+        return html
+    parts = _TAG.split(body)
+    for i in range(2, len(parts), 2):  # parts[0] is the rest of the <body ...> tag
+        if parts[i]:
+            parts[i] = _TOKEN.sub(_break_token, parts[i])
+    return head + sep + "".join(parts)
 
 
 # --- The field runbook ------------------------------------------------------------------
@@ -714,7 +767,7 @@ def field_runbook_html(plan: dict[str, Any], diagram_svg: bytes | None = None,
 def field_runbook_pdf(plan: dict[str, Any], diagram_svg: bytes | None = None,
                       paper: Paper = "a4", workdir: Path | None = None) -> bytes:
     """The printable field runbook as PDF bytes."""
-    return cached_pdf(field_runbook_html(plan, diagram_svg, paper), workdir)
+    return cached_pdf(breakable(field_runbook_html(plan, diagram_svg, paper)), workdir)
 
 
 def network_diagrams(plans: list[dict[str, Any]], workdir: Path) -> dict[str, bytes | None]:
