@@ -203,3 +203,106 @@ def test_html_and_script_in_a_topology_show_as_text_and_run_nothing(
     assert visitor.page.evaluate("typeof window.__xss") == "undefined"
     assert visitor.outside() == []
     visitor.page.close()
+
+
+# --- the runbook's checklist (docs/assets/checklist.js) ---------------------------------------
+
+STEP_1 = "contoso-hq/edge01/1"
+
+
+def checklist_state(page: Any) -> dict[str, Any]:
+    """What the reader sees of the checklist: ticked boxes per step, the counts, storage."""
+    return page.evaluate("""() => ({
+        ticked: Array.from(document.querySelectorAll('.runbook-checklist')).map(
+            l => Array.from(l.querySelectorAll('input[type=checkbox]'))
+                      .map((b, i) => b.checked ? i : -1).filter(i => i >= 0)),
+        disabled: document.querySelectorAll('.runbook-checklist input:disabled').length,
+        boxes: document.querySelectorAll('.runbook-checklist input[type=checkbox]').length,
+        steps: Array.from(document.querySelectorAll('.runbook-checklist__count'))
+                    .map(e => e.textContent),
+        site: document.querySelector('.runbook-checklist-summary__count').textContent,
+        stored: Object.keys(localStorage).filter(k => k.startsWith('runbook-checklist:'))
+                      .sort(),
+    })""")
+
+
+def tick(page: Any, step: int, box: int) -> None:
+    """Click a box's visible circle, as a reader does (Material draws it left of the label)."""
+    x, y = page.evaluate("""([step, box]) => {
+        const label = document.querySelectorAll('.runbook-checklist')[step]
+            .querySelectorAll('.task-list-control')[box];
+        label.scrollIntoView({block: 'center'});
+        const r = label.getBoundingClientRect();
+        const circle = getComputedStyle(label.querySelector('.task-list-indicator'), '::before');
+        return [r.left + parseFloat(circle.left) + parseFloat(circle.width) / 2,
+                r.top + parseFloat(circle.top) + parseFloat(circle.height) / 2];
+    }""", [step, box])
+    page.mouse.click(x, y)
+
+
+def tick_reload_reset(browser: Any, url: str) -> None:
+    """Tick three boxes in two steps, reload, find them ticked; print; reset."""
+    context = browser.new_context()  # storage of its own
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    state = checklist_state(page)
+    assert state["boxes"] > 20 and state["disabled"] == 0
+    assert state["site"] == f"Checklist: 0 of {state['boxes']} boxes ticked on this site."
+    for step, box in ((0, 0), (0, 2), (1, 1)):
+        tick(page, step, box)
+    assert checklist_state(page)["ticked"][:3] == [[0, 2], [1], []]
+    page.reload(wait_until="load")
+    state = checklist_state(page)
+    assert state["ticked"][:3] == [[0, 2], [1], []]
+    assert not any(state["ticked"][3:])
+    first = page.locator(".runbook-checklist").nth(0).locator("input[type=checkbox]").count()
+    assert state["steps"][0] == f"2 of {first} boxes ticked in this step"
+    assert state["site"] == f"Checklist: 3 of {state['boxes']} boxes ticked on this site."
+    assert [k.rsplit(":", 1)[0] for k in state["stored"]] == [
+        f"runbook-checklist:{STEP_1}", "runbook-checklist:contoso-hq/edge01/2"]
+    # On paper a ticked box is black, an unticked one white.
+    page.emulate_media(media="print")
+    colours = page.evaluate("""() => Array.from(document.querySelectorAll(
+        '.runbook-checklist .task-list-indicator')).slice(0, 2).map(
+        e => getComputedStyle(e, '::before').backgroundColor)""")
+    assert colours == ["rgb(0, 0, 0)", "rgb(255, 255, 255)"]
+    page.emulate_media(media="screen")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(".runbook-checklist-summary__reset")
+    page.reload(wait_until="load")
+    state = checklist_state(page)
+    assert not any(state["ticked"]) and state["stored"] == []
+    context.close()
+
+
+def test_the_checklist_remembers_ticks_over_http(browser: Any, served: str) -> None:
+    tick_reload_reset(browser, served + "sites/contoso-hq/runbook.html")
+
+
+def test_the_checklist_remembers_ticks_from_the_file_system(browser: Any,
+                                                            built_site: Path) -> None:
+    tick_reload_reset(browser, (built_site / "sites/contoso-hq/runbook.html").as_uri())
+
+
+def test_a_step_whose_instructions_change_starts_unticked(browser: Any, served: str) -> None:
+    url = served + "sites/contoso-hq/runbook.html"
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    tick(page, 0, 0)
+    tick(page, 1, 0)
+
+    def rebuilt(route: Any) -> None:
+        # The same page after a topology change that rewords one action of step 1 only.
+        body = route.fetch().text()
+        start = body.index(f'data-checklist="{STEP_1}"')
+        at = body.index("<strong>", start) + len("<strong>")
+        route.fulfill(body=body[:at] + "Changed: " + body[at:],
+                      headers={"content-type": "text/html"})
+
+    page.route(url, rebuilt)
+    page.reload(wait_until="load")
+    assert page.locator(".runbook-checklist strong", has_text="Changed:").count() == 1
+    state = checklist_state(page)
+    assert state["ticked"][:2] == [[], [0]]
+    context.close()
