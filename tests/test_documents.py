@@ -198,7 +198,7 @@ def test_missing_change_fields_are_marked_blanks_never_invented(tmp_path: Path) 
     fields = dict(change_request(plan)["fields"])
     assert set(fields.values()) == {NOT_PROVIDED}
     page = markdown.markdown(change_request_markdown(plan), extensions=["tables"])
-    for label in ("Change id", "Window start", "Implementer", "Approvers", "Risk"):
+    for label in ("Change id", "Window", "Implementer", "Approvers", "Risk"):
         assert f"<td>{label}</td>\n<td>{NOT_PROVIDED}</td>" in page
     cover = pdf_pages(field_runbook_pdf(plan))[0]
     assert " ".join(cover.split()).count(NOT_PROVIDED) >= 6
@@ -303,6 +303,34 @@ def test_since_change_request_covers_only_the_delta(tmp_path: Path) -> None:
     assert "sip.contoso.com" in cert_backout and "av.contoso.com" not in cert_backout
     pdf = (tmp_path / "out" / "contoso-hq-change-request.pdf").read_bytes()
     assert "_sipfederationtls" not in pdf_text(pdf)
+
+
+def test_a_delta_change_request_reads_right(tmp_path: Path) -> None:
+    old_path, new_path = _renamed_webconf(tmp_path)
+    written = documents.write_change_request(new_path, tmp_path / "out", since=old_path)
+    page = written[0].read_text(encoding="utf-8")
+    # The old version is named plainly, not by its provenance sentence.
+    assert ("covers only what changed since the topology file old.yaml (not in git): "
+            in page)
+    # The Markdown file reads as text: no HTML entities (arrows are the character).
+    assert re.findall(r"&[#\w]+;", page) == []
+    assert "meet.contoso.com → webconf.contoso.com" in page
+    # The one rule whose address changed is one change, its old and new values side by side.
+    rules = [line for line in page.splitlines() if line.startswith("| changed | E04 |")]
+    assert len(rules) == 1
+    assert ("198.51.100.21 (meet.contoso.com; NAT to 172.16.0.11) → 198.51.100.11 "
+            "(webconf.contoso.com; NAT to 172.16.0.11)") in rules[0]
+    assert "1 firewall rule change(s)" in page
+    # One Window field, start, end and time zone together.
+    assert [line.split("|")[1].strip() for line in page.splitlines()
+            if line.startswith("| Window")] == ["Window"]
+
+
+def test_a_delta_change_request_names_the_git_revision(tmp_path: Path) -> None:
+    plan = plan_file(write(tmp_path, contoso())).to_dict()
+    old = dict(plan, meta=dict(plan["meta"], source="inputs/contoso.yaml", revision="4362d7b"))
+    assert delta_scope(old, plan)["since"] == (
+        "inputs/contoso.yaml as committed at revision 4362d7b")
 
 
 def test_since_git_compares_with_the_committed_version(tmp_path: Path) -> None:

@@ -244,7 +244,7 @@ def dns_groups(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _dns_label(r: dict[str, Any]) -> str:
     extra = f" port {r['port']}" if r.get("port") is not None else ""
-    return f"{r['type']} {r['name']} -> {r['value']}{extra}"
+    return f"{r['type']} {r['name']} {ARROW} {r['value']}{extra}"
 
 
 def _prerequisite_items(plan: dict[str, Any], implementer: str) -> list[dict[str, Any]]:
@@ -407,24 +407,25 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
     if length is not None and in_window > length:
         fit = (f"The estimated {format_minutes(in_window)} of work does not fit the "
                f"{format_minutes(length)} window: widen the window or split the change.")
+    fields = [
+        ("Change id", blank(change.get("id"))),
+        ("Title", blank(change.get("title"))),
+        ("Window", _window(change)),
+        ("Requester", blank(change.get("requester"))),
+        ("Implementer", blank(change.get("implementer"))),
+        ("Approvers", ", ".join(change.get("approvers") or []) or NOT_PROVIDED),
+        ("Risk", blank(change.get("risk"))),
+        ("Business reason", blank(change.get("business_reason"))),
+    ]
     return {
         "meta": plan["meta"],
         "plan": plan,
         "change": change,
         "title": title,
         "window": _window(change),
-        "fields": [
-            ("Change id", blank(change.get("id"))),
-            ("Title", blank(change.get("title"))),
-            ("Window start", blank(change.get("window_start"))),
-            ("Window end", blank(change.get("window_end"))),
-            ("Time zone", blank(change.get("timezone"))),
-            ("Requester", blank(change.get("requester"))),
-            ("Implementer", blank(change.get("implementer"))),
-            ("Approvers", ", ".join(change.get("approvers") or []) or NOT_PROVIDED),
-            ("Risk", blank(change.get("risk"))),
-            ("Business reason", blank(change.get("business_reason"))),
-        ],
+        # One Window field: start, end and time zone in one line.
+        "fields": fields,
+        "field": dict(fields),
         "contacts": change.get("contacts") or [],
         "features": feature_names,
         "firewalls": (delta["firewalls"] if delta else
@@ -473,8 +474,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+# Old to new in a change: an arrow character, which needs no escaping in Markdown or HTML.
+ARROW = "\u2192"
+
+
 def _changed(c: dict[str, Any], names: Iterable[str]) -> str:
-    return "; ".join(f"{n} {_fmt(c['old'].get(n))} -> {_fmt(c['new'].get(n))}" for n in names)
+    return "; ".join(f"{n} {_fmt(c['old'].get(n))} {ARROW} {_fmt(c['new'].get(n))}"
+                     for n in names)
+
+
+def since_text(meta: dict[str, Any]) -> str:
+    """The older version a delta change request starts from, in words: file and revision."""
+    if meta.get("revision"):
+        return f"{meta['source']} as committed at revision {meta['revision']}"
+    return f"the topology file {meta['source']} (not in git)"
 
 
 def delta_scope(old: dict[str, Any], new: dict[str, Any],
@@ -529,6 +542,10 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
             if c["kind"] == "added":
                 details.append(f"add {r['id']}: {text}")
                 undo.append(f"remove {r['id']} ({text})")
+            elif c["kind"] == "changed":
+                details.append(f"change {r['id']}: {_changed(c, c['fields'])}")
+                undo.append(f"set {r['id']} back to " + "; ".join(
+                    f"{n} {_fmt(c['old'].get(n))}" for n in c["fields"]))
             else:
                 details.append(f"remove {r['id']}: {text}")
                 undo.append(f"restore the removed rule {text}")
@@ -592,7 +609,7 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
     if steps:
         counts.append(f"{steps} wizard step(s) to run on {len(rerun)} server(s)")
     return {
-        "since": diff["old_provenance"],
+        "since": since_text(old["meta"]),
         "summary": ", ".join(counts) if counts else "nothing that affects the deployment",
         "prerequisites": items,
         "rerun": rerun,
@@ -643,8 +660,15 @@ def _delta_tables(diff: dict[str, Any]) -> list[dict[str, Any]]:
         rows = []
         for c in diff["firewall"]:
             r = c["new"] or c["old"]
-            rows.append([c["kind"], r["id"], r["firewall"], r["direction"], r["source"],
-                         r["destination"], r["protocol"], r["ports"]])
+
+            def cell(name: str, c: dict[str, Any] = c, r: dict[str, Any] = r) -> str:
+                # A changed rule is one row: its old and new values side by side.
+                if c["kind"] == "changed" and name in c["fields"]:
+                    return f"{_fmt(c['old'][name])} {ARROW} {_fmt(c['new'][name])}"
+                return _fmt(r[name])
+
+            rows.append([c["kind"], r["id"], r["firewall"], r["direction"], cell("source"),
+                         cell("destination"), cell("protocol"), cell("ports")])
         tables.append({"title": "Firewall rules",
                        "headers": ["Change", "Id", "Firewall", "Direction", "Source",
                                    "Destination", "Protocol", "Ports"],
