@@ -112,7 +112,8 @@ def test_every_link_of_a_site_navigation_opens_a_page(browser: Any, served: str)
     visitor.goto(served + "sites/contoso-hq/index.html")
     links = visitor.page.eval_on_selector_all(
         "nav.runbook-site-nav a.md-nav__link", "els => els.map(e => e.href)")
-    assert len(links) == len(contoso_pages()) + 1  # the site's pages and "All sites"
+    # The site's pages, "All sites", its change request and its downloads.
+    assert len(links) == len(contoso_pages()) + 3
     for link in links:
         response = visitor.goto(link)
         assert response is not None and response.status == 200, link
@@ -159,7 +160,7 @@ def test_a_page_opened_from_the_file_system_reads_correctly(
     # The theme's stylesheet loaded: the header is styled, the site navigation is there.
     assert page.evaluate(
         "getComputedStyle(document.querySelector('.md-header')).position") == "sticky"
-    assert page.locator("nav.runbook-site-nav a.md-nav__link").count() == len(contoso_pages()) + 1
+    assert page.locator("nav.runbook-site-nav a.md-nav__link").count() == len(contoso_pages()) + 3
     page.locator("nav.runbook-site-nav a", has_text="DNS records").click()
     page.wait_for_load_state("load")
     assert page.url.endswith("/sites/contoso-hq/dns.html")
@@ -305,4 +306,30 @@ def test_a_step_whose_instructions_change_starts_unticked(browser: Any, served: 
     assert page.locator(".runbook-checklist strong", has_text="Changed:").count() == 1
     state = checklist_state(page)
     assert state["ticked"][:2] == [[], [0]]
+    context.close()
+
+
+# --- pages a tablet can use ----------------------------------------------------------------------
+
+
+def test_on_a_tablet_diagrams_read_inline_and_ranges_and_addresses_stay_on_one_line(
+        browser: Any, served: str) -> None:
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    page.goto(served + "sites/woodgrove-split/index.html", wait_until="load")
+    # Graphviz's smallest text is 9 pt in the SVG's own units: at the SVG's own size or larger
+    # it is 12 px or more on screen, in a box that scrolls sideways in place.
+    shown = page.evaluate("""() => Array.from(document.querySelectorAll('.runbook-diagram img'))
+        .map(img => ({scale: img.getBoundingClientRect().width / img.naturalWidth,
+                      scrolls: img.closest('.runbook-diagram').scrollWidth >
+                               img.closest('.runbook-diagram').clientWidth,
+                      overflow: getComputedStyle(img.closest('.runbook-diagram')).overflowX}))""")
+    assert len(shown) == 2
+    assert all(d["scale"] >= 0.99 and d["scrolls"] and d["overflow"] == "auto" for d in shown)
+    page.goto(served + "sites/woodgrove-split/firewall.html", wait_until="load")
+    lines = page.evaluate("""() => Array.from(document.querySelectorAll('td code'))
+        .filter(c => /^[0-9.\\/-]+$/.test(c.textContent))
+        .map(c => [c.textContent, c.getClientRects().length])""")
+    assert ["50000-59999", 1] in lines
+    assert [value for value, n in lines if n != 1] == []
     context.close()
