@@ -517,6 +517,24 @@ def test_body_text_is_at_least_10_pt(paper_pdfs: dict[str, bytes]) -> None:
     assert small == []
 
 
+def test_the_diagram_is_on_landscape_pages_its_text_7_pt_or_more(
+        paper_pdfs: dict[str, bytes]) -> None:
+    for name, data in paper_pdfs.items():
+        if "field runbook" not in name:
+            continue
+        pages = [page for page in words(data)
+                 if "Appendix A: Network diagram" in " ".join(t for *_, t in page[:16])]
+        assert pages, name
+        for page in pages:
+            assert page[0][0] > page[0][1], name  # landscape
+            small = [(text, round((y1 - y0) / EM, 1)) for _, _, _, y0, _, y1, text in page
+                     if (y1 - y0) / EM < 6.95]
+            assert small == [], name
+        # Graphviz's labels are on paper: the server names of the site, for one.
+        text = " ".join(t for page in pages for *_, t in page)
+        assert "Internet" in text and "firewall" in text, name
+
+
 def test_wide_tables_are_set_landscape(paper_pdfs: dict[str, bytes]) -> None:
     for name, data in paper_pdfs.items():
         for page in words(data):

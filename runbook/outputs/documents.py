@@ -11,6 +11,7 @@ WeasyPrint), ``*.md.j2`` with Markdown escaping of every value by default.
 from __future__ import annotations
 
 import base64
+import math
 import re
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -778,12 +779,86 @@ def _svg_data_uri(svg: bytes | None) -> str | None:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 
+# The diagram on paper: Graphviz's smallest text is 9 pt, and on paper it must be 7 pt or more,
+# so the diagram is drawn at 80 % of its size or larger, on as many landscape pages as that
+# takes. The printable area of a landscape diagram page (see field-runbook.html.j2), in pt:
+# the page less 15 mm margins each side, 12 mm at the top, 16 mm at the bottom, the heading.
+DIAGRAM_SCALE = 0.8
+DIAGRAM_AREA = {"A4": (841.9 - 85.0, 595.3 - 79.4 - 34.0),
+                "Letter": (792.0 - 85.0, 612.0 - 79.4 - 34.0)}
+_SVG_ROOT = re.compile(rb'<svg width="([\d.]+)pt" height="([\d.]+)pt"\s+viewBox="([^"]*)"')
+_SVG_TRANSLATE = re.compile(rb'class="graph" transform="[^"]*translate\(([-\d.]+) ([-\d.]+)\)"')
+_SVG_TEXT = re.compile(rb'<text text-anchor="(\w+)" x="([-\d.]+)" y="([-\d.]+)"[^>]*?'
+                       rb'font-size="([\d.]+)"[^>]*>(.*?)</text>\n?', re.S)
+
+
+def _ranges(extent: float, tile: float, spans: list[float]) -> list[tuple[float, float]]:
+    """Tiles of at most ``tile`` covering ``0..extent``, overlapping by the longest label up
+    to a third of a tile, so that each such label lies wholly inside one of them."""
+    if extent <= tile:
+        return [(0.0, extent)]
+    overlap = max([x for x in spans if x <= tile / 3], default=0.0)
+    count = math.ceil((extent - overlap) / (tile - overlap))
+    step = (extent - tile) / (count - 1)
+    return [(i * step, i * step + tile) for i in range(count)]
+
+
+def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
+    """The diagram as tiles for landscape pages, each ``{"uri", "width", "height"}`` in pt.
+
+    A diagram that fits a page at :data:`DIAGRAM_SCALE` or larger is one tile; a larger one
+    is cut into as few overlapping tiles as fit. A tile keeps only the labels wholly inside
+    it (so the PDF holds no hidden text), and the shapes, clipped at its edges.
+    """
+    root, move = _SVG_ROOT.search(svg), _SVG_TRANSLATE.search(svg)
+    if root is None or move is None:  # not Graphviz's layout: one page, fitted
+        return [{"uri": _svg_data_uri(svg), "width": None, "height": None}]
+    width, height = float(root.group(1)), float(root.group(2))
+    dx, dy = float(move.group(1)), float(move.group(2))
+    labels = []
+    for m in _SVG_TEXT.finditer(svg):
+        anchor, x, y, size = m.group(1), float(m.group(2)) + dx, float(m.group(3)) + dy, \
+            float(m.group(4))
+        # DejaVu Sans averages 0.6 em per character (bold a little more): a safe overestimate.
+        text = re.sub(rb"&#?\w+;", b"x", m.group(5))
+        w = len(text.decode("utf-8", "replace")) * size * 0.62
+        x0 = {"middle": x - w / 2, "end": x - w}.get(anchor.decode(), x)
+        labels.append((m, (x0, x0 + w), (y - size, y + size * 0.3)))
+    area_w, area_h = DIAGRAM_AREA[paper]
+    scale = min(1.0, area_w / width, area_h / height)
+    if scale >= DIAGRAM_SCALE:
+        return [{"uri": _svg_data_uri(svg), "width": width * scale, "height": height * scale}]
+    area_w, area_h = area_w / DIAGRAM_SCALE, area_h / DIAGRAM_SCALE
+    xs = _ranges(width, area_w, [x1 - x0 for _, (x0, x1), _ in labels])
+    ys = _ranges(height, area_h, [y1 - y0 for _, _, (y0, y1) in labels])
+    tiles = []
+    for top, bottom in ys:
+        for left, right in xs:
+            # A tile holds the labels wholly inside it: a label across its edge is whole in
+            # the neighbouring tile (they overlap). A longer one that no tile holds whole (a
+            # 200-character title) is left out of the diagram on paper.
+            drop = [m for m, (x0, x1), (y0, y1) in labels
+                    if not (left <= x0 and x1 <= right and top <= y0 and y1 <= bottom)]
+            tile = svg
+            for m in reversed(drop):
+                tile = tile[:m.start()] + tile[m.end():]
+            w, h = right - left, bottom - top
+            head = (f'<svg width="{w:.2f}pt" height="{h:.2f}pt" '
+                    f'viewBox="{left:.2f} {top:.2f} {w:.2f} {h:.2f}"').encode()
+            tile = _SVG_ROOT.sub(head, tile, count=1)
+            tiles.append({"uri": _svg_data_uri(tile), "width": w * DIAGRAM_SCALE,
+                          "height": h * DIAGRAM_SCALE})
+    return tiles
+
+
 def field_runbook_html(plan: dict[str, Any], diagram_svg: bytes | None = None,
                        paper: Paper = "a4") -> str:
     """The printable field runbook as HTML for WeasyPrint."""
     change = _change(plan)
     return _render("field-runbook.html.j2", plan=plan, change=change, window=_window(change),
                    diagram=_svg_data_uri(diagram_svg), paper=PAPER_SIZES[paper],
+                   diagram_tiles=diagram_tiles(diagram_svg, PAPER_SIZES[paper])
+                   if diagram_svg else [],
                    doc_title="Field runbook", dns_groups=dns_groups(plan),
                    estimates=ESTIMATED_STEP_MINUTES)
 
