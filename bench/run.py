@@ -13,11 +13,10 @@ process (each forked worker reports its own VmHWM). Then it edits one topology a
 with the warm cache.
 
 PDFs: WeasyPrint lays out a document in about a second of CPU, two per site, so at a thousand
-sites the cold documents stage alone takes tens of minutes. By default (``--pdf sample``) the
-real PDF cost is measured on a sample of sites and extrapolated, and the full-size build uses
-placeholder PDFs of the sample's average size (same files, same bytes written, no layout).
-The rebuild after the edit renders the edited site's PDFs for real. ``--pdf all`` renders
-every PDF for real.
+sites the cold documents stage alone takes tens of minutes. By default (``--pdf all``) every
+PDF is laid out for real, so the figures are the product's. ``--pdf sample`` (a quick look
+only) measures the real PDF cost on a sample of sites and extrapolates, and the full-size
+build uses placeholder PDFs of the sample's average size (same files, no layout).
 """
 
 from __future__ import annotations
@@ -460,7 +459,7 @@ def main() -> None:
                         help="smaller size for the linearity ratios (default: sites/10; 0: none)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=parallel.default_jobs())
-    parser.add_argument("--pdf", choices=("sample", "all"), default="sample")
+    parser.add_argument("--pdf", choices=("sample", "all"), default="all")
     parser.add_argument("--pdf-sample", type=int, default=10)
     parser.add_argument("--validate-runs", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="keep the work folder here")

@@ -147,11 +147,18 @@ def field_runbooks(files: Iterable[Path], out_dir: Path, *, paper: Paper = "a4")
     return write_field_runbooks(files, out_dir, paper=paper)
 
 
-def diff(old: Path, new: Path) -> PlanDiff:
-    """What changes between two topology files of one site."""
-    from runbook.plan.diff import diff_plans
+def diff(old: Path, new: Path, *, force: bool = False) -> PlanDiff:
+    """What changes between two topology files of one site.
 
-    return diff_plans(plan_file(old), plan_file(new))
+    Raises :class:`runbook.plan.diff.DifferentSites` when they are of two different sites,
+    unless ``force``.
+    """
+    from runbook.plan.diff import check_same_site, diff_plans
+
+    old_plan, new_plan = plan_file(old), plan_file(new)
+    if not force:
+        check_same_site(old_plan, new_plan, old_name=str(old), new_name=str(new))
+    return diff_plans(old_plan, new_plan)
 
 
 def format_diff(result: PlanDiff) -> str:

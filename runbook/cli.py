@@ -124,8 +124,11 @@ def export(file: Path, out_dir: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
 @click.option("--exit-code", is_flag=True,
               help="Exit 3 when there are differences, 0 when there are none.")
+@click.option("--force", is_flag=True,
+              help="Compare OLD and NEW even when they are of two different sites.")
 @reports_errors
-def diff(files: tuple[Path, ...], rev: str | None, as_json: bool, exit_code: bool) -> None:
+def diff(files: tuple[Path, ...], rev: str | None, as_json: bool, exit_code: bool,
+         force: bool) -> None:
     """What changes between two versions of a topology: OLD NEW, or FILE --git REV.
 
     Lists DNS records, certificates to re-issue, firewall rules, addresses and the wizard
@@ -142,7 +145,7 @@ def diff(files: tuple[Path, ...], rev: str | None, as_json: bool, exit_code: boo
     else:
         if len(files) != 2:
             raise click.UsageError("give OLD and NEW, or one FILE with --git REV")
-        result = diff_files(files[0], files[1])
+        result = diff_files(files[0], files[1], force=force)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -112,7 +112,8 @@ def test_every_link_of_a_site_navigation_opens_a_page(browser: Any, served: str)
     visitor.goto(served + "sites/contoso-hq/index.html")
     links = visitor.page.eval_on_selector_all(
         "nav.runbook-site-nav a.md-nav__link", "els => els.map(e => e.href)")
-    assert len(links) == len(contoso_pages()) + 1  # the site's pages and "All sites"
+    # The site's pages, "All sites", its change request and its downloads.
+    assert len(links) == len(contoso_pages()) + 3
     for link in links:
         response = visitor.goto(link)
         assert response is not None and response.status == 200, link
@@ -159,7 +160,7 @@ def test_a_page_opened_from_the_file_system_reads_correctly(
     # The theme's stylesheet loaded: the header is styled, the site navigation is there.
     assert page.evaluate(
         "getComputedStyle(document.querySelector('.md-header')).position") == "sticky"
-    assert page.locator("nav.runbook-site-nav a.md-nav__link").count() == len(contoso_pages()) + 1
+    assert page.locator("nav.runbook-site-nav a.md-nav__link").count() == len(contoso_pages()) + 3
     page.locator("nav.runbook-site-nav a", has_text="DNS records").click()
     page.wait_for_load_state("load")
     assert page.url.endswith("/sites/contoso-hq/dns.html")
@@ -203,3 +204,132 @@ def test_html_and_script_in_a_topology_show_as_text_and_run_nothing(
     assert visitor.page.evaluate("typeof window.__xss") == "undefined"
     assert visitor.outside() == []
     visitor.page.close()
+
+
+# --- the runbook's checklist (docs/assets/checklist.js) ---------------------------------------
+
+STEP_1 = "contoso-hq/edge01/1"
+
+
+def checklist_state(page: Any) -> dict[str, Any]:
+    """What the reader sees of the checklist: ticked boxes per step, the counts, storage."""
+    return page.evaluate("""() => ({
+        ticked: Array.from(document.querySelectorAll('.runbook-checklist')).map(
+            l => Array.from(l.querySelectorAll('input[type=checkbox]'))
+                      .map((b, i) => b.checked ? i : -1).filter(i => i >= 0)),
+        disabled: document.querySelectorAll('.runbook-checklist input:disabled').length,
+        boxes: document.querySelectorAll('.runbook-checklist input[type=checkbox]').length,
+        steps: Array.from(document.querySelectorAll('.runbook-checklist__count'))
+                    .map(e => e.textContent),
+        site: document.querySelector('.runbook-checklist-summary__count').textContent,
+        stored: Object.keys(localStorage).filter(k => k.startsWith('runbook-checklist:'))
+                      .sort(),
+    })""")
+
+
+def tick(page: Any, step: int, box: int) -> None:
+    """Click a box's visible circle, as a reader does (Material draws it left of the label)."""
+    x, y = page.evaluate("""([step, box]) => {
+        const label = document.querySelectorAll('.runbook-checklist')[step]
+            .querySelectorAll('.task-list-control')[box];
+        label.scrollIntoView({block: 'center'});
+        const r = label.getBoundingClientRect();
+        const circle = getComputedStyle(label.querySelector('.task-list-indicator'), '::before');
+        return [r.left + parseFloat(circle.left) + parseFloat(circle.width) / 2,
+                r.top + parseFloat(circle.top) + parseFloat(circle.height) / 2];
+    }""", [step, box])
+    page.mouse.click(x, y)
+
+
+def tick_reload_reset(browser: Any, url: str) -> None:
+    """Tick three boxes in two steps, reload, find them ticked; print; reset."""
+    context = browser.new_context()  # storage of its own
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    state = checklist_state(page)
+    assert state["boxes"] > 20 and state["disabled"] == 0
+    assert state["site"] == f"Checklist: 0 of {state['boxes']} boxes ticked on this site."
+    for step, box in ((0, 0), (0, 2), (1, 1)):
+        tick(page, step, box)
+    assert checklist_state(page)["ticked"][:3] == [[0, 2], [1], []]
+    page.reload(wait_until="load")
+    state = checklist_state(page)
+    assert state["ticked"][:3] == [[0, 2], [1], []]
+    assert not any(state["ticked"][3:])
+    first = page.locator(".runbook-checklist").nth(0).locator("input[type=checkbox]").count()
+    assert state["steps"][0] == f"2 of {first} boxes ticked in this step"
+    assert state["site"] == f"Checklist: 3 of {state['boxes']} boxes ticked on this site."
+    assert [k.rsplit(":", 1)[0] for k in state["stored"]] == [
+        f"runbook-checklist:{STEP_1}", "runbook-checklist:contoso-hq/edge01/2"]
+    # On paper a ticked box is black, an unticked one white.
+    page.emulate_media(media="print")
+    colours = page.evaluate("""() => Array.from(document.querySelectorAll(
+        '.runbook-checklist .task-list-indicator')).slice(0, 2).map(
+        e => getComputedStyle(e, '::before').backgroundColor)""")
+    assert colours == ["rgb(0, 0, 0)", "rgb(255, 255, 255)"]
+    page.emulate_media(media="screen")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(".runbook-checklist-summary__reset")
+    page.reload(wait_until="load")
+    state = checklist_state(page)
+    assert not any(state["ticked"]) and state["stored"] == []
+    context.close()
+
+
+def test_the_checklist_remembers_ticks_over_http(browser: Any, served: str) -> None:
+    tick_reload_reset(browser, served + "sites/contoso-hq/runbook.html")
+
+
+def test_the_checklist_remembers_ticks_from_the_file_system(browser: Any,
+                                                            built_site: Path) -> None:
+    tick_reload_reset(browser, (built_site / "sites/contoso-hq/runbook.html").as_uri())
+
+
+def test_a_step_whose_instructions_change_starts_unticked(browser: Any, served: str) -> None:
+    url = served + "sites/contoso-hq/runbook.html"
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    tick(page, 0, 0)
+    tick(page, 1, 0)
+
+    def rebuilt(route: Any) -> None:
+        # The same page after a topology change that rewords one action of step 1 only.
+        body = route.fetch().text()
+        start = body.index(f'data-checklist="{STEP_1}"')
+        at = body.index("<strong>", start) + len("<strong>")
+        route.fulfill(body=body[:at] + "Changed: " + body[at:],
+                      headers={"content-type": "text/html"})
+
+    page.route(url, rebuilt)
+    page.reload(wait_until="load")
+    assert page.locator(".runbook-checklist strong", has_text="Changed:").count() == 1
+    state = checklist_state(page)
+    assert state["ticked"][:2] == [[], [0]]
+    context.close()
+
+
+# --- pages a tablet can use ----------------------------------------------------------------------
+
+
+def test_on_a_tablet_diagrams_read_inline_and_ranges_and_addresses_stay_on_one_line(
+        browser: Any, served: str) -> None:
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    page.goto(served + "sites/woodgrove-split/index.html", wait_until="load")
+    # Graphviz's smallest text is 9 pt in the SVG's own units: at the SVG's own size or larger
+    # it is 12 px or more on screen, in a box that scrolls sideways in place.
+    shown = page.evaluate("""() => Array.from(document.querySelectorAll('.runbook-diagram img'))
+        .map(img => ({scale: img.getBoundingClientRect().width / img.naturalWidth,
+                      scrolls: img.closest('.runbook-diagram').scrollWidth >
+                               img.closest('.runbook-diagram').clientWidth,
+                      overflow: getComputedStyle(img.closest('.runbook-diagram')).overflowX}))""")
+    assert len(shown) == 2
+    assert all(d["scale"] >= 0.99 and d["scrolls"] and d["overflow"] == "auto" for d in shown)
+    page.goto(served + "sites/woodgrove-split/firewall.html", wait_until="load")
+    lines = page.evaluate("""() => Array.from(document.querySelectorAll('td code'))
+        .filter(c => /^[0-9.\\/-]+$/.test(c.textContent))
+        .map(c => [c.textContent, c.getClientRects().length])""")
+    assert ["50000-59999", 1] in lines
+    assert [value for value, n in lines if n != 1] == []
+    context.close()

@@ -123,7 +123,7 @@ def test_four_edits_list_exactly_their_records_certificate_rules_addresses_and_s
         "SAN removed: webconf.contoso.com",
         "SAN added: meet.contoso.com, sip.contoso.net",
         # AOL needed Client Authentication; with public IM gone only Server Auth remains.
-        "enhanced key usage Server Authentication, Client Authentication -> "
+        "enhanced key usage Server Authentication, Client Authentication → "
         "Server Authentication",
     ]
 
@@ -132,20 +132,20 @@ def test_four_edits_list_exactly_their_records_certificate_rules_addresses_and_s
     old = "198.51.100.10 (sip.contoso.com; NAT to 172.16.0.10)"
     new_access = "198.51.100.10 (sip.contoso.com; NAT to 172.16.0.20)"
     net = "Internet (any)"
+    # Each such rule is one changed rule (old and new); the federation rules go.
     assert fw_rows(d) == {
-        ("removed", "inbound", net, old, "TCP", "443"),
         ("removed", "inbound", net, old, "TCP", "5061"),
         ("removed", "outbound", old, net, "TCP", "5061"),
-        ("removed", "outbound", old, net, "TCP", "80"),
-        ("removed", "outbound", old, net, "UDP+TCP", "53"),
-        ("removed", "inbound", net, "198.51.100.11 (webconf.contoso.com; NAT to 172.16.0.11)",
-         "TCP", "443"),
-        ("added", "inbound", net, new_access, "TCP", "443"),
-        ("added", "outbound", new_access, net, "TCP", "80"),
-        ("added", "outbound", new_access, net, "UDP+TCP", "53"),
-        ("added", "inbound", net, "198.51.100.11 (meet.contoso.com; NAT to 172.16.0.11)",
+        ("changed", "inbound", net, old, "TCP", "443"),
+        ("changed", "outbound", old, net, "TCP", "80"),
+        ("changed", "outbound", old, net, "UDP+TCP", "53"),
+        ("changed", "inbound", net, "198.51.100.11 (webconf.contoso.com; NAT to 172.16.0.11)",
          "TCP", "443"),
     }
+    assert {(c.new["source"], c.new["destination"]) for c in d.firewall
+            if c.kind == "changed" and c.new} == {
+        (net, new_access), (new_access, net),
+        (net, "198.51.100.11 (meet.contoso.com; NAT to 172.16.0.11)")}
 
     assert [(c.kind, c.key, c.fields) for c in d.addresses] == [
         ("changed", "edge01 access", ["ip"]), ("changed", "edge01 webconf", ["fqdn"])]
@@ -153,18 +153,18 @@ def test_four_edits_list_exactly_their_records_certificate_rules_addresses_and_s
 
     assert steps(d) == [("edge01", 3), ("edge01", 4), ("edge01", 5), ("edge01", 6)]
     step3 = reasons(d, "edge01", 3)
-    for expected in ("Access Edge IP address: 172.16.0.10 -> 172.16.0.20",
-                     "Web Conferencing Edge FQDN: webconf.contoso.com -> meet.contoso.com",
-                     "Enable federation: ticked -> cleared",
-                     "Enable public IM connectivity: ticked -> cleared",
+    for expected in ("Access Edge IP address: 172.16.0.10 → 172.16.0.20",
+                     "Web Conferencing Edge FQDN: webconf.contoso.com → meet.contoso.com",
+                     "Enable federation: ticked → cleared",
+                     "Enable public IM connectivity: ticked → cleared",
                      "Authorized internal SIP domain: add contoso.net"):
         assert expected in step3
     assert reasons(d, "edge01", 4) == [f"re-issue external-sip-contoso-com: {r}"
                                        for r in cert.reasons]
 
-    assert ("Pool Properties, Web Conferencing Edge Server tab > Web Conferencing Edge "
+    assert ("Pool Properties, Web Conferencing Edge Server tab › Web Conferencing Edge "
             "(internal FQDN:port, external FQDN:port): edge01.contoso.local:8057, "
-            "webconf.contoso.com:443 -> edge01.contoso.local:8057, meet.contoso.com:443"
+            "webconf.contoso.com:443 → edge01.contoso.local:8057, meet.contoso.com:443"
             ) in d.integration
     assert d.notices == [f"Public IM: {p} no longer used: cancel its provisioning"
                          for p in ("MSN / Windows Live", "AOL", "Yahoo!")]
@@ -172,10 +172,10 @@ def test_four_edits_list_exactly_their_records_certificate_rules_addresses_and_s
 
 @pytest.mark.parametrize(("edit", "sections", "step3"), [
     (new_access_ip, {"firewall", "addresses", "steps"},
-     ["Access Edge IP address: 172.16.0.10 -> 172.16.0.20"]),
+     ["Access Edge IP address: 172.16.0.10 → 172.16.0.20"]),
     (new_webconf_fqdn, {"dns", "certificates", "firewall", "addresses", "steps",
                         "integration"},
-     ["Web Conferencing Edge FQDN: webconf.contoso.com -> meet.contoso.com"]),
+     ["Web Conferencing Edge FQDN: webconf.contoso.com → meet.contoso.com"]),
     (extra_sip_domain, {"dns", "certificates", "steps", "notices"},
      ["Authorized internal SIP domain: add contoso.net"]),
 ])
@@ -195,7 +195,7 @@ def test_public_im_providers_hear_of_a_new_sip_domain(tmp_path: Path) -> None:
     new = contoso()
     extra_sip_domain(new)
     d = diff_of(tmp_path, contoso(), new)
-    assert d.notices == ["Public IM: SIP domain(s) contoso.com -> contoso.com, contoso.net: "
+    assert d.notices == ["Public IM: SIP domain(s) contoso.com → contoso.com, contoso.net: "
                          "send every provider an updated provisioning request"]
 
 
@@ -246,7 +246,7 @@ def test_a_new_certificate_authority_means_re_issuing(tmp_path: Path) -> None:
     new["certificates"]["public_ca"] = "Entrust"
     d = diff_of(tmp_path, contoso(), new)
     assert [(c.id, c.reissue, c.reasons) for c in d.certificates] == [
-        ("external-sip-contoso-com", True, ["issuing CA DigiCert -> Entrust"])]
+        ("external-sip-contoso-com", True, ["issuing CA DigiCert → Entrust"])]
     assert steps(d) == [("edge01", 4), ("edge01", 5), ("edge01", 6)]
 
 
@@ -260,7 +260,7 @@ def test_diff_command_prints_the_report_and_json(tmp_path: Path) -> None:
     text = CliRunner().invoke(main, ["diff", str(old_file), str(new_file)])
     assert text.exit_code == 0, text.output
     for heading in ("DNS records (3 added, 2 removed)", "Certificates (1 to re-issue)",
-                    "Firewall rules (4 added, 6 removed)", "Addresses (2 changed)",
+                    "Firewall rules (2 removed, 4 changed)", "Addresses (2 changed)",
                     "Wizard steps to re-run", "    Step 4: Configure Certificates for Edge "
                     "Server"):
         assert heading in text.output
@@ -369,7 +369,24 @@ def test_a_vip_and_a_route_change_need_no_wizard_step(tmp_path: Path) -> None:
     assert [(c.kind, c.key) for c in d.routes] == [("added", "fbedge01 to 192.168.0.0/16")]
     assert [(c.kind, c.key, c.fields) for c in d.dns] == [
         ("changed", "corp.fabrikam.com edgepool.corp.fabrikam.com A", ["value"])]
-    assert {(c.kind, c.new["destination"] if c.new else c.old and c.old["destination"])
-            for c in d.firewall} == {("removed", "10.20.0.10 (edgepool.corp.fabrikam.com VIP)"),
-                                     ("added", "10.20.0.9 (edgepool.corp.fabrikam.com VIP)")}
+    # One rule whose destination moves is one changed rule, with its old and new values.
+    [rule] = d.firewall
+    assert (rule.kind, rule.fields) == ("changed", ["destination"])
+    assert rule.old is not None and rule.new is not None
+    assert (rule.old["destination"], rule.new["destination"]) == (
+        "10.20.0.10 (edgepool.corp.fabrikam.com VIP)", "10.20.0.9 (edgepool.corp.fabrikam.com VIP)")
+    assert rule.old["id"] == rule.new["id"]
     assert d.steps == [] and d.certificates == [] and d.addresses == []
+
+
+def test_a_diff_of_two_different_sites_is_refused_unless_forced() -> None:
+    old, new = str(INPUTS / "contoso.yaml"), str(INPUTS / "fabrikam-lb.yaml")
+    result = CliRunner().invoke(main, ["diff", old, new])
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)  # reported, not raised
+    assert (f"{old} is site contoso-hq and {new} is site fabrikam-lb: a diff compares two "
+            "versions of one site.") in result.output
+    assert "--force" in result.output
+    forced = CliRunner().invoke(main, ["diff", "--force", old, new])
+    assert forced.exit_code == 0, forced.output
+    assert "site slug contoso-hq → fabrikam-lb" in forced.output

@@ -158,7 +158,7 @@ def test_every_example_renders_with_every_fact(path: Path) -> None:
                    md_text(change_request_markdown(plan))) == []
 
 
-def test_every_action_has_a_checkbox_every_check_a_seen_line_every_step_a_signoff(
+def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_step_a_signoff(
         plans: dict[str, dict[str, Any]], field_pdfs: dict[str, bytes]) -> None:
     plan = plans["fabrikam-lb"]
     actions = list(plan["checklist"])
@@ -167,7 +167,10 @@ def test_every_action_has_a_checkbox_every_check_a_seen_line_every_step_a_signof
     actions += [a for sc in plan["integration"] for a in sc["actions"]]
     actions += [a for sc in (plan["pic"] or {}).get("steps", []) for a in sc["actions"]]
     page = field_runbook_html(plan)
-    assert page.count('<span class="box"></span>') == len(actions)
+    notes = sum(a["kind"] == "note" for a in actions)
+    assert notes  # a note is read, not done: no box (as on the web page)
+    assert page.count('<span class="box"></span>') == len(actions) - notes
+    assert page.count('<span class="nobox"></span>') == notes
     checks = sum(a["kind"] == "check" for a in actions)
     text = pdf_text(field_pdfs["fabrikam-lb"])
     assert text.count("Seen:") == checks
@@ -195,7 +198,7 @@ def test_missing_change_fields_are_marked_blanks_never_invented(tmp_path: Path) 
     fields = dict(change_request(plan)["fields"])
     assert set(fields.values()) == {NOT_PROVIDED}
     page = markdown.markdown(change_request_markdown(plan), extensions=["tables"])
-    for label in ("Change id", "Window start", "Implementer", "Approvers", "Risk"):
+    for label in ("Change id", "Window", "Implementer", "Approvers", "Risk"):
         assert f"<td>{label}</td>\n<td>{NOT_PROVIDED}</td>" in page
     cover = pdf_pages(field_runbook_pdf(plan))[0]
     assert " ".join(cover.split()).count(NOT_PROVIDED) >= 6
@@ -302,6 +305,34 @@ def test_since_change_request_covers_only_the_delta(tmp_path: Path) -> None:
     assert "_sipfederationtls" not in pdf_text(pdf)
 
 
+def test_a_delta_change_request_reads_right(tmp_path: Path) -> None:
+    old_path, new_path = _renamed_webconf(tmp_path)
+    written = documents.write_change_request(new_path, tmp_path / "out", since=old_path)
+    page = written[0].read_text(encoding="utf-8")
+    # The old version is named plainly, not by its provenance sentence.
+    assert ("covers only what changed since the topology file old.yaml (not in git): "
+            in page)
+    # The Markdown file reads as text: no HTML entities (arrows are the character).
+    assert re.findall(r"&[#\w]+;", page) == []
+    assert "meet.contoso.com → webconf.contoso.com" in page
+    # The one rule whose address changed is one change, its old and new values side by side.
+    rules = [line for line in page.splitlines() if line.startswith("| changed | E04 |")]
+    assert len(rules) == 1
+    assert ("198.51.100.21 (meet.contoso.com; NAT to 172.16.0.11) → 198.51.100.11 "
+            "(webconf.contoso.com; NAT to 172.16.0.11)") in rules[0]
+    assert "1 firewall rule change(s)" in page
+    # One Window field, start, end and time zone together.
+    assert [line.split("|")[1].strip() for line in page.splitlines()
+            if line.startswith("| Window")] == ["Window"]
+
+
+def test_a_delta_change_request_names_the_git_revision(tmp_path: Path) -> None:
+    plan = plan_file(write(tmp_path, contoso())).to_dict()
+    old = dict(plan, meta=dict(plan["meta"], source="inputs/contoso.yaml", revision="4362d7b"))
+    assert delta_scope(old, plan)["since"] == (
+        "inputs/contoso.yaml as committed at revision 4362d7b")
+
+
 def test_since_git_compares_with_the_committed_version(tmp_path: Path) -> None:
     old_path, new_path = _renamed_webconf(tmp_path)
     repo = tmp_path / "repo"
@@ -359,7 +390,7 @@ def test_topology_values_are_data_in_html_markdown_and_pdf(tmp_path: Path) -> No
 def test_secrets_are_never_printed_only_vault_entry_names(
         plans: dict[str, dict[str, Any]], field_pdfs: dict[str, bytes]) -> None:
     plan = plans["contoso-hq"]
-    text = pdf_text(field_pdfs["contoso-hq"])
+    text = pdf_text(field_pdfs["contoso-hq"]).replace("/ ", "/")  # a path may wrap after /
     vaults = [a for w in plan["wizard"] for s in w["steps"] for sc in s["screens"]
               for a in sc["actions"] if a["kind"] == "vault"]
     assert vaults
@@ -400,6 +431,150 @@ def test_paper_sizes_and_a_landscape_diagram_page(plans: dict[str, dict[str, Any
     assert page_sizes(letter, tmp_path)[0] == pytest.approx((612, 792), abs=0.5)
     assert diagrams["contoso-hq"] and "data:image/svg+xml;base64," in field_runbook_html(
         plans["contoso-hq"], diagrams["contoso-hq"])
+
+
+# --- paper that fits ----------------------------------------------------------------------------
+
+MM = 72 / 25.4
+# pdftotext's word box is the font's ascent plus descent: 1.164 em for DejaVu Sans (and Mono).
+EM = 1.164
+
+
+def long_names(tmp_path: Path) -> Path:
+    """Contoso with the longest values the model accepts: 63-character slug, server name and
+    labels, 200-character title, organisation and NIC names, FQDNs of up to 252 characters."""
+    data = contoso()
+    ext = ".".join(["e" * 63, "f" * 63, "g" * 63, "h" * 48, "com"])
+    internal = ".".join(["i" * 63, "j" * 63, "k" * 63, "l" * 48, "local"])
+    data.update(site="s" * 63, title="T" * 200, organization="O" * 200,
+                domains={"sip": [ext], "internal": internal, "external": ext},
+                next_hop="pool01." + internal)
+    data["pools"][0]["fqdn"] = "pool01." + internal
+    data["edge"]["fqdns"] = {"access": "sip." + ext, "webconf": "webconf." + ext,
+                             "av": "av." + ext}
+    server = data["edge"]["servers"][0]
+    server["name"] = "x" * 63
+    for nic in server["nics"].values():
+        nic["name"] = "N" * 200
+    return write(tmp_path, data, "long-names.yaml")
+
+
+@pytest.fixture(scope="module")
+def paper_pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Both documents of every example and of the long-name topology, at A4 and Letter."""
+    folder = tmp_path_factory.mktemp("paper")
+    plans = [s.plan.to_dict() for s in load_sites([INPUTS, long_names(folder)])]
+    svgs = network_diagrams(plans, folder / "diagrams")
+    out = {}
+    for plan in plans:
+        slug = plan["meta"]["site"][:20]
+        for paper in ("a4", "letter"):
+            out[f"{slug} {paper} field runbook"] = field_runbook_pdf(
+                plan, svgs[plan["meta"]["site"]], paper=paper)
+            out[f"{slug} {paper} change request"] = change_request_pdf(plan, paper=paper)
+    return out
+
+
+def words(data: bytes) -> list[list[tuple[float, float, float, float, float, float, str]]]:
+    """Every word of every page: (page width, page height, x0, y0, x1, y1, text)."""
+    done = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=data, capture_output=True,
+                          check=True)
+    pages = []
+    for page in done.stdout.decode("utf-8").split("<page ")[1:]:
+        width, height = map(float, re.match(r'width="([\d.]+)" height="([\d.]+)"', page)
+                            .groups())
+        pages.append([(width, height, *map(float, m.groups()[:4]), html.unescape(m[5]))
+                      for m in re.finditer(r'<word xMin="([\d.]+)" yMin="([\d.]+)" '
+                                           r'xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>',
+                                           page)])
+    return pages
+
+
+def test_every_character_of_every_pdf_lies_inside_the_margins(
+        paper_pdfs: dict[str, bytes]) -> None:
+    # The text area is 15 mm in from each side; the running header and footer sit in the top
+    # and bottom margins, 8 mm from the edge or more (a printer's unprintable edge is ~5 mm).
+    outside = []
+    for name, data in paper_pdfs.items():
+        for number, page in enumerate(words(data), 1):
+            outside += [f"{name} page {number}: {text[:40]!r} at x {x0:.1f}-{x1:.1f}, "
+                        f"y {y0:.1f}-{y1:.1f} of {w:.1f} x {h:.1f}"
+                        for w, h, x0, y0, x1, y1, text in page
+                        if x0 < 15 * MM - 0.5 or x1 > w - 15 * MM + 0.5
+                        or y0 < 8 * MM or y1 > h - 8 * MM]
+    assert outside == []
+
+
+def test_body_text_is_at_least_10_pt(paper_pdfs: dict[str, bytes]) -> None:
+    small = []
+    for name, data in paper_pdfs.items():
+        for number, page in enumerate(words(data), 1):
+            if "Appendix A: Network diagram" in " ".join(t for *_, t in page[:16]):
+                continue  # the diagram page has its own rule
+            small += [f"{name} page {number}: {text!r} {(y1 - y0) / EM:.1f} pt"
+                      for w, h, x0, y0, x1, y1, text in page
+                      if y0 > 18 * MM and y1 < h - 20 * MM and (y1 - y0) / EM < 9.95]
+    assert small == []
+
+
+def test_the_diagram_is_on_landscape_pages_its_text_7_pt_or_more(
+        paper_pdfs: dict[str, bytes]) -> None:
+    for name, data in paper_pdfs.items():
+        if "field runbook" not in name:
+            continue
+        pages = [page for page in words(data)
+                 if "Appendix A: Network diagram" in " ".join(t for *_, t in page[:16])]
+        assert pages, name
+        for page in pages:
+            assert page[0][0] > page[0][1], name  # landscape
+            small = [(text, round((y1 - y0) / EM, 1)) for _, _, _, y0, _, y1, text in page
+                     if (y1 - y0) / EM < 6.95]
+            assert small == [], name
+        # Graphviz's labels are on paper: the server names of the site, for one.
+        text = " ".join(t for page in pages for *_, t in page)
+        assert "Internet" in text and "firewall" in text, name
+
+
+def test_wide_tables_are_set_landscape(paper_pdfs: dict[str, bytes]) -> None:
+    for name, data in paper_pdfs.items():
+        for page in words(data):
+            heading = " ".join(t for *_, t in page[:12])
+            if "Appendix B: Addressing" in heading or "3. Prerequisites and owners" in heading:
+                assert page[0][0] > page[0][1], name
+
+
+def test_long_names_wrap_after_dots_and_addresses_never_wrap(
+        paper_pdfs: dict[str, bytes]) -> None:
+    for paper in ("a4", "letter"):
+        text = pdf_text(paper_pdfs[f"ssssssssssssssssssss {paper} field runbook"])
+        for ip in ("10.0.0.10/24", "255.255.255.0", "172.16.0.10/24", "198.51.100.12/24",
+                   "198.51.100.10", "172.16.0.1", "10.0.0.0/8"):
+            assert re.search(r"(?<![\d.])" + re.escape(ip) + r"(?![\d/])", text), ip
+    # woodgrove-split's FQDNs are the longest of the examples: where one is on two lines, its
+    # first line ends after a dot, never inside a label (a word that is a whole first label,
+    # such as the server name, is no wrap).
+    plan = plan_file(INPUTS / "woodgrove-split.yaml").to_dict()
+    fqdns = {a["fqdn"] for a in plan["addresses"]} | {s["fqdn"] for s in plan["servers"]}
+    wrapped = []
+    for name in ("woodgrove-split a4 field runbook", "woodgrove-split letter change request"):
+        for page in words(paper_pdfs[name]):
+            for *_, text in page:
+                piece = text.strip("(),;:")
+                wrapped += [(piece, fqdn) for fqdn in fqdns
+                            if len(piece) > 3 and piece != fqdn and fqdn.startswith(piece)]
+    assert [piece for piece, _ in wrapped if piece.endswith(".")]  # the check saw wraps
+    assert [(piece, fqdn) for piece, fqdn in wrapped
+            if not piece.endswith(".") and fqdn[len(piece)] != "."] == []
+
+
+def test_breakable_marks_break_points_in_text_never_in_markup() -> None:
+    page = ('<head><title>a.b</title></head><body><p title="x.y">wgedge-fed.corp.example.com '
+            '10.0.0.10/24 TCP 50000-59999 ' + "x" * 40 + "</p></body>")
+    assert documents.breakable(page) == (
+        '<head><title>a.b</title></head><body><p title="x.y">'
+        '<span class="nw">wgedge-fed</span>.<wbr>corp.<wbr>example.<wbr>com '
+        '<span class="nw">10.0.0.10/24</span> TCP <span class="nw">50000-59999</span> '
+        + "x" * 18 + "<wbr>" + "x" * 18 + "<wbr>" + "x" * 4 + "</p></body>")
 
 
 # --- producer and commands --------------------------------------------------------------------

@@ -78,6 +78,9 @@ def test_a_site_page_carries_its_own_site_navigation_not_every_site(built_site: 
     assert 'href="addressing.html"' in nav
     assert 'href="dns.html" class="md-nav__link md-nav__link--active"' in nav
     assert 'href="../../index.html"' in nav
+    # The change request and the downloads are in the sidebar too.
+    assert '<a href="documents/change-request.html" class="md-nav__link">' in nav
+    assert '<a href="index.html#downloads" class="md-nav__link">' in nav
     assert "fabrikam" not in page
 
 

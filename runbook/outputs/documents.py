@@ -11,6 +11,8 @@ WeasyPrint), ``*.md.j2`` with Markdown escaping of every value by default.
 from __future__ import annotations
 
 import base64
+import math
+import re
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from functools import lru_cache
@@ -254,7 +256,7 @@ def dns_groups(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _dns_label(r: dict[str, Any]) -> str:
     extra = f" port {r['port']}" if r.get("port") is not None else ""
-    return f"{r['type']} {r['name']} -> {r['value']}{extra}"
+    return f"{r['type']} {r['name']} {ARROW} {r['value']}{extra}"
 
 
 def _prerequisite_items(plan: dict[str, Any], implementer: str) -> list[dict[str, Any]]:
@@ -417,24 +419,25 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
     if length is not None and in_window > length:
         fit = (f"The estimated {format_minutes(in_window)} of work does not fit the "
                f"{format_minutes(length)} window: widen the window or split the change.")
+    fields = [
+        ("Change id", blank(change.get("id"))),
+        ("Title", blank(change.get("title"))),
+        ("Window", _window(change)),
+        ("Requester", blank(change.get("requester"))),
+        ("Implementer", blank(change.get("implementer"))),
+        ("Approvers", ", ".join(change.get("approvers") or []) or NOT_PROVIDED),
+        ("Risk", blank(change.get("risk"))),
+        ("Business reason", blank(change.get("business_reason"))),
+    ]
     return {
         "meta": plan["meta"],
         "plan": plan,
         "change": change,
         "title": title,
         "window": _window(change),
-        "fields": [
-            ("Change id", blank(change.get("id"))),
-            ("Title", blank(change.get("title"))),
-            ("Window start", blank(change.get("window_start"))),
-            ("Window end", blank(change.get("window_end"))),
-            ("Time zone", blank(change.get("timezone"))),
-            ("Requester", blank(change.get("requester"))),
-            ("Implementer", blank(change.get("implementer"))),
-            ("Approvers", ", ".join(change.get("approvers") or []) or NOT_PROVIDED),
-            ("Risk", blank(change.get("risk"))),
-            ("Business reason", blank(change.get("business_reason"))),
-        ],
+        # One Window field: start, end and time zone in one line.
+        "fields": fields,
+        "field": dict(fields),
         "contacts": change.get("contacts") or [],
         "features": feature_names,
         "firewalls": (delta["firewalls"] if delta else
@@ -483,8 +486,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+# Old to new in a change: an arrow character, which needs no escaping in Markdown or HTML.
+ARROW = "\u2192"
+
+
 def _changed(c: dict[str, Any], names: Iterable[str]) -> str:
-    return "; ".join(f"{n} {_fmt(c['old'].get(n))} -> {_fmt(c['new'].get(n))}" for n in names)
+    return "; ".join(f"{n} {_fmt(c['old'].get(n))} {ARROW} {_fmt(c['new'].get(n))}"
+                     for n in names)
+
+
+def since_text(meta: dict[str, Any]) -> str:
+    """The older version a delta change request starts from, in words: file and revision."""
+    if meta.get("revision"):
+        return f"{meta['source']} as committed at revision {meta['revision']}"
+    return f"the topology file {meta['source']} (not in git)"
 
 
 def delta_scope(old: dict[str, Any], new: dict[str, Any],
@@ -539,6 +554,10 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
             if c["kind"] == "added":
                 details.append(f"add {r['id']}: {text}")
                 undo.append(f"remove {r['id']} ({text})")
+            elif c["kind"] == "changed":
+                details.append(f"change {r['id']}: {_changed(c, c['fields'])}")
+                undo.append(f"set {r['id']} back to " + "; ".join(
+                    f"{n} {_fmt(c['old'].get(n))}" for n in c["fields"]))
             else:
                 details.append(f"remove {r['id']}: {text}")
                 undo.append(f"restore the removed rule {text}")
@@ -602,7 +621,7 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
     if steps:
         counts.append(f"{steps} wizard step(s) to run on {len(rerun)} server(s)")
     return {
-        "since": diff["old_provenance"],
+        "since": since_text(old["meta"]),
         "summary": ", ".join(counts) if counts else "nothing that affects the deployment",
         "prerequisites": items,
         "rerun": rerun,
@@ -653,8 +672,15 @@ def _delta_tables(diff: dict[str, Any]) -> list[dict[str, Any]]:
         rows = []
         for c in diff["firewall"]:
             r = c["new"] or c["old"]
-            rows.append([c["kind"], r["id"], r["firewall"], r["direction"], r["source"],
-                         r["destination"], r["protocol"], r["ports"]])
+
+            def cell(name: str, c: dict[str, Any] = c, r: dict[str, Any] = r) -> str:
+                # A changed rule is one row: its old and new values side by side.
+                if c["kind"] == "changed" and name in c["fields"]:
+                    return f"{_fmt(c['old'][name])} {ARROW} {_fmt(c['new'][name])}"
+                return _fmt(r[name])
+
+            rows.append([c["kind"], r["id"], r["firewall"], r["direction"], cell("source"),
+                         cell("destination"), cell("protocol"), cell("ports")])
         tables.append({"title": "Firewall rules",
                        "headers": ["Change", "Id", "Firewall", "Direction", "Source",
                                    "Destination", "Protocol", "Ports"],
@@ -700,7 +726,59 @@ def change_request_html(plan: dict[str, Any], delta: dict[str, Any] | None = Non
 def change_request_pdf(plan: dict[str, Any], delta: dict[str, Any] | None = None,
                        paper: Paper = "a4", workdir: Path | None = None) -> bytes:
     """The change request as PDF bytes."""
-    return cached_pdf(change_request_html(plan, delta, paper), workdir)
+    return cached_pdf(breakable(change_request_html(plan, delta, paper)), workdir)
+
+
+# --- Line breaks for paper ------------------------------------------------------------------
+# Tag or text: the body is split into tags (left alone, attributes included) and text runs.
+_TAG = re.compile(r"(<[^>]*>)")
+# A run longer than this with no break opportunity (a 63-character label) breaks every so many
+# characters; the longest English words and SRV labels (_sipfederationtls, 17) are shorter.
+LONGEST_UNBROKEN = 18
+# A hyphenated label up to this long (a host name such as wgedge-fed) stays on one line.
+LONGEST_HYPHENATED = 24
+_LONG = re.compile(r"[^\s.,;/&<>-]{" + str(LONGEST_UNBROKEN + 1) + ",}")
+# In a text run: an IPv4 address (optionally /prefix or :port) or a port range, which stays on
+# one line, or a word or dotted name, which may break after its dots.
+_TOKEN = re.compile(r"(?<![\w.-])(\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2}|:\d{1,5})?|\d+-\d+)"
+                    r"(?![\w.-]*\w)|([\w-]+(?:\.[\w-]+)*)")
+
+
+def _chop(run: re.Match[str]) -> str:
+    text = run.group(0)
+    return "<wbr>".join(text[i:i + LONGEST_UNBROKEN] for i in range(0, len(text),
+                                                                   LONGEST_UNBROKEN))
+
+
+def _break_label(label: str) -> str:
+    if "-" in label.strip("-") and len(label) <= LONGEST_HYPHENATED:
+        return f'<span class="nw">{label}</span>'
+    return _LONG.sub(_chop, label)
+
+
+def _break_token(match: re.Match[str]) -> str:
+    if match.group(1):
+        return f'<span class="nw">{match.group(1)}</span>'
+    return ".<wbr>".join(_break_label(label) for label in match.group(2).split("."))
+
+
+def breakable(html: str) -> str:
+    """The print HTML with sensible line breaks in the body's text (not its markup).
+
+    Paper cannot scroll: a table cell holding a 253-character FQDN must wrap. Names may break
+    after each dot (``<wbr>``); addresses, port ranges and hyphenated host names never (a
+    no-wrap span); a run longer than :data:`LONGEST_UNBROKEN` characters (a 63-character
+    label), which has no better place, every :data:`LONGEST_UNBROKEN` characters.
+    Extracted PDF text is unchanged: ``<wbr>`` adds no character.
+    """
+    head, sep, body = html.partition("<body")
+    if not sep:
+        return html
+    parts = _TAG.split(body)
+    for i in range(2, len(parts), 2):  # parts[0] is the rest of the <body ...> tag
+        if parts[i]:
+            parts[i] = _TOKEN.sub(_break_token, parts[i])
+    return head + sep + "".join(parts)
 
 
 # --- The field runbook ------------------------------------------------------------------
@@ -712,12 +790,86 @@ def _svg_data_uri(svg: bytes | None) -> str | None:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 
+# The diagram on paper: Graphviz's smallest text is 9 pt, and on paper it must be 7 pt or more,
+# so the diagram is drawn at 80 % of its size or larger, on as many landscape pages as that
+# takes. The printable area of a landscape diagram page (see field-runbook.html.j2), in pt:
+# the page less 15 mm margins each side, 12 mm at the top, 16 mm at the bottom, the heading.
+DIAGRAM_SCALE = 0.8
+DIAGRAM_AREA = {"A4": (841.9 - 85.0, 595.3 - 79.4 - 34.0),
+                "Letter": (792.0 - 85.0, 612.0 - 79.4 - 34.0)}
+_SVG_ROOT = re.compile(rb'<svg width="([\d.]+)pt" height="([\d.]+)pt"\s+viewBox="([^"]*)"')
+_SVG_TRANSLATE = re.compile(rb'class="graph" transform="[^"]*translate\(([-\d.]+) ([-\d.]+)\)"')
+_SVG_TEXT = re.compile(rb'<text text-anchor="(\w+)" x="([-\d.]+)" y="([-\d.]+)"[^>]*?'
+                       rb'font-size="([\d.]+)"[^>]*>(.*?)</text>\n?', re.S)
+
+
+def _ranges(extent: float, tile: float, spans: list[float]) -> list[tuple[float, float]]:
+    """Tiles of at most ``tile`` covering ``0..extent``, overlapping by the longest label up
+    to a third of a tile, so that each such label lies wholly inside one of them."""
+    if extent <= tile:
+        return [(0.0, extent)]
+    overlap = max([x for x in spans if x <= tile / 3], default=0.0)
+    count = math.ceil((extent - overlap) / (tile - overlap))
+    step = (extent - tile) / (count - 1)
+    return [(i * step, i * step + tile) for i in range(count)]
+
+
+def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
+    """The diagram as tiles for landscape pages, each ``{"uri", "width", "height"}`` in pt.
+
+    A diagram that fits a page at :data:`DIAGRAM_SCALE` or larger is one tile; a larger one
+    is cut into as few overlapping tiles as fit. A tile keeps only the labels wholly inside
+    it (so the PDF holds no hidden text), and the shapes, clipped at its edges.
+    """
+    root, move = _SVG_ROOT.search(svg), _SVG_TRANSLATE.search(svg)
+    if root is None or move is None:  # not Graphviz's layout: one page, fitted
+        return [{"uri": _svg_data_uri(svg), "width": None, "height": None}]
+    width, height = float(root.group(1)), float(root.group(2))
+    dx, dy = float(move.group(1)), float(move.group(2))
+    labels = []
+    for m in _SVG_TEXT.finditer(svg):
+        anchor, x, y, size = m.group(1), float(m.group(2)) + dx, float(m.group(3)) + dy, \
+            float(m.group(4))
+        # DejaVu Sans averages 0.6 em per character (bold a little more): a safe overestimate.
+        text = re.sub(rb"&#?\w+;", b"x", m.group(5))
+        w = len(text.decode("utf-8", "replace")) * size * 0.62
+        x0 = {"middle": x - w / 2, "end": x - w}.get(anchor.decode(), x)
+        labels.append((m, (x0, x0 + w), (y - size, y + size * 0.3)))
+    area_w, area_h = DIAGRAM_AREA[paper]
+    scale = min(1.0, area_w / width, area_h / height)
+    if scale >= DIAGRAM_SCALE:
+        return [{"uri": _svg_data_uri(svg), "width": width * scale, "height": height * scale}]
+    area_w, area_h = area_w / DIAGRAM_SCALE, area_h / DIAGRAM_SCALE
+    xs = _ranges(width, area_w, [x1 - x0 for _, (x0, x1), _ in labels])
+    ys = _ranges(height, area_h, [y1 - y0 for _, _, (y0, y1) in labels])
+    tiles = []
+    for top, bottom in ys:
+        for left, right in xs:
+            # A tile holds the labels wholly inside it: a label across its edge is whole in
+            # the neighbouring tile (they overlap). A longer one that no tile holds whole (a
+            # 200-character title) is left out of the diagram on paper.
+            drop = [m for m, (x0, x1), (y0, y1) in labels
+                    if not (left <= x0 and x1 <= right and top <= y0 and y1 <= bottom)]
+            tile = svg
+            for m in reversed(drop):
+                tile = tile[:m.start()] + tile[m.end():]
+            w, h = right - left, bottom - top
+            head = (f'<svg width="{w:.2f}pt" height="{h:.2f}pt" '
+                    f'viewBox="{left:.2f} {top:.2f} {w:.2f} {h:.2f}"').encode()
+            tile = _SVG_ROOT.sub(head, tile, count=1)
+            tiles.append({"uri": _svg_data_uri(tile), "width": w * DIAGRAM_SCALE,
+                          "height": h * DIAGRAM_SCALE})
+    return tiles
+
+
 def field_runbook_html(plan: dict[str, Any], diagram_svg: bytes | None = None,
                        paper: Paper = "a4") -> str:
     """The printable field runbook as HTML for WeasyPrint."""
     change = _change(plan)
     return _render("field-runbook.html.j2", plan=plan, change=change, window=_window(change),
                    diagram=_svg_data_uri(diagram_svg), paper=PAPER_SIZES[paper],
+                   diagram_tiles=diagram_tiles(diagram_svg, PAPER_SIZES[paper])
+                   if diagram_svg else [],
                    doc_title="Field runbook", dns_groups=dns_groups(plan),
                    estimates=ESTIMATED_STEP_MINUTES)
 
@@ -725,7 +877,7 @@ def field_runbook_html(plan: dict[str, Any], diagram_svg: bytes | None = None,
 def field_runbook_pdf(plan: dict[str, Any], diagram_svg: bytes | None = None,
                       paper: Paper = "a4", workdir: Path | None = None) -> bytes:
     """The printable field runbook as PDF bytes."""
-    return cached_pdf(field_runbook_html(plan, diagram_svg, paper), workdir)
+    return cached_pdf(breakable(field_runbook_html(plan, diagram_svg, paper)), workdir)
 
 
 def network_diagrams(plans: list[dict[str, Any]], workdir: Path) -> dict[str, bytes | None]:

@@ -30,7 +30,10 @@ Row = dict[str, Any]
 ENTERED = ("tick", "clear", "type", "select")
 DNS_KEY = ("zone", "name", "type")
 DNS_FIELDS = ("scope", "value", "port", "priority", "weight")
-FIREWALL_KEY = ("firewall", "direction", "source", "destination", "protocol", "ports")
+# A rule is the same rule while its firewall, direction and purpose stay: a new port or
+# address is one changed rule (old and new), not one removed and one added.
+FIREWALL_KEY = ("firewall", "direction", "purpose")
+FIREWALL_FIELDS = ("source", "destination", "protocol", "ports")
 ADDRESS_KEY = ("server", "nic")
 ADDRESS_FIELDS = ("ip", "prefix", "netmask", "gateway", "public_ip", "fqdn", "dns_address",
                   "nic_name")
@@ -50,6 +53,22 @@ STEP_TITLES = {1: "Install Files for Edge Server", 2: "Activate Edge Server",
 
 class GitError(RunbookError):
     """A git revision or a file in it cannot be read."""
+
+
+class DifferentSites(RunbookError):
+    """The two versions compared are topologies of two different sites."""
+
+    exit_code = 2
+
+
+def check_same_site(old: Plan | dict[str, Any], new: Plan | dict[str, Any], *,
+                    old_name: str = "OLD", new_name: str = "NEW") -> None:
+    """Raise :class:`DifferentSites` unless both plans are of one site (the same slug)."""
+    o, n = _as_dict(old)["meta"]["site"], _as_dict(new)["meta"]["site"]
+    if o != n:
+        raise DifferentSites(
+            f"{old_name} is site {o} and {new_name} is site {n}: a diff compares two versions "
+            "of one site. If the site was renamed, give --force to compare them anyway.")
 
 
 @dataclass
@@ -169,7 +188,7 @@ def _rows(plan: dict[str, Any], part: str) -> list[Row]:
 def _cert_reasons(old: Row, new: Row, org_changed: tuple[str, str] | None) -> list[str]:
     reasons = []
     if old["subject_cn"] != new["subject_cn"]:
-        reasons.append(f"subject CN {old['subject_cn']} -> {new['subject_cn']}")
+        reasons.append(f"subject CN {old['subject_cn']} → {new['subject_cn']}")
     gone = [s for s in old["sans"] if s not in new["sans"]]
     came = [s for s in new["sans"] if s not in old["sans"]]
     if gone:
@@ -178,15 +197,15 @@ def _cert_reasons(old: Row, new: Row, org_changed: tuple[str, str] | None) -> li
         reasons.append("SAN added: " + ", ".join(came))
     for name in ("ca", "issuer", "key_size"):
         if old[name] != new[name]:
-            reasons.append(f"{REISSUE_FIELDS[name]} {old[name]} -> {new[name]}")
+            reasons.append(f"{REISSUE_FIELDS[name]} {old[name]} → {new[name]}")
     if old["eku"] != new["eku"]:
-        reasons.append(f"enhanced key usage {', '.join(old['eku']) or 'none'} -> "
+        reasons.append(f"enhanced key usage {', '.join(old['eku']) or 'none'} → "
                        f"{', '.join(new['eku']) or 'none'}")
     if old["exportable_key"] != new["exportable_key"]:
         reasons.append("key must now be exportable (shared by several servers)"
                        if new["exportable_key"] else "key no longer needs to be exportable")
     if org_changed is not None:
-        reasons.append(f"organization (O) {org_changed[0]} -> {org_changed[1]}")
+        reasons.append(f"organization (O) {org_changed[0]} → {org_changed[1]}")
     return reasons
 
 
@@ -266,7 +285,7 @@ def _value_changes(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> li
         came = [v for v in dict.fromkeys(v for lbl, v in new if lbl == label)
                 for _ in range((n - o)[v])]
         if len(gone) == 1 and len(came) == 1:
-            out.append(f"{label}: {gone[0]} -> {came[0]}")
+            out.append(f"{label}: {gone[0]} → {came[0]}")
             continue
         if gone:
             verb = "remove" if n else "no longer"
@@ -324,7 +343,7 @@ def _cert_verb(c: CertificateChange) -> str:
 
 def _integration(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     def values(plan: dict[str, Any]) -> list[tuple[str, str]]:
-        return [(f"{s['title']} > {label}", value) for s in _rows(plan, "integration")
+        return [(f"{s['title']} › {label}", value) for s in _rows(plan, "integration")
                 for label, value in _entered(s["actions"])]
 
     return _value_changes(values(old), values(new))
@@ -340,7 +359,7 @@ def _notices(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         before = {r["field"]: r["value"] for r in o_pic.get("submit", [])}
         for row in n_pic.get("submit", []):
             if row["field"] in before and before[row["field"]] != row["value"]:
-                out.append(f"Public IM: {row['field']} {before[row['field']]} -> "
+                out.append(f"Public IM: {row['field']} {before[row['field']]} → "
                            f"{row['value']}: send every provider an updated provisioning "
                            "request")
     for p in n_prov:
@@ -350,7 +369,7 @@ def _notices(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if p not in n_prov:
             out.append(f"Public IM: {p} no longer used: cancel its provisioning")
     if old["meta"]["site"] != new["meta"]["site"]:
-        out.append(f"site slug {old['meta']['site']} -> {new['meta']['site']}: page and file "
+        out.append(f"site slug {old['meta']['site']} → {new['meta']['site']}: page and file "
                    "names change")
     return out
 
@@ -370,7 +389,7 @@ def diff_plans(old: Plan | dict[str, Any], new: Plan | dict[str, Any]) -> PlanDi
         return f"{r['zone']} {r['name']} {r['type']}"
 
     def fw_label(r: Row) -> str:
-        return (f"{r['firewall']} {r['direction']} {r['source']} -> {r['destination']} "
+        return (f"{r['firewall']} {r['direction']} {r['source']} → {r['destination']} "
                 f"{r['protocol']} {r['ports']}")
 
     certs = _certificates(o, n)
@@ -384,7 +403,7 @@ def diff_plans(old: Plan | dict[str, Any], new: Plan | dict[str, Any]) -> PlanDi
                    dns_label),
         certificates=certs,
         firewall=_match(_rows(o, "firewall"), _rows(n, "firewall"),
-                        lambda r: _key(r, FIREWALL_KEY), (), fw_label),
+                        lambda r: _key(r, FIREWALL_KEY), FIREWALL_FIELDS, fw_label),
         addresses=_match(_rows(o, "addresses"), _rows(n, "addresses"),
                          lambda r: _key(r, ADDRESS_KEY), ADDRESS_FIELDS,
                          lambda r: f"{r['server']} {r['nic']}"),
@@ -474,7 +493,7 @@ def _dns_text(r: Row) -> str:
 
 
 def _fw_text(r: Row) -> str:
-    return (f"{r['id']} {r['firewall']} {r['direction']}: {r['source']} -> {r['destination']}"
+    return (f"{r['id']} {r['firewall']} {r['direction']}: {r['source']} → {r['destination']}"
             f"  {r['protocol']} {r['ports']}  ({r['purpose']})")
 
 
@@ -490,7 +509,7 @@ def _value_text(value: Any) -> str:
 
 def _fields_text(c: Change) -> str:
     assert c.old is not None and c.new is not None
-    return "; ".join(f"{f} {_value_text(c.old.get(f))} -> {_value_text(c.new.get(f))}"
+    return "; ".join(f"{f} {_value_text(c.old.get(f))} → {_value_text(c.new.get(f))}"
                      for f in c.fields)
 
 
@@ -532,8 +551,10 @@ def format_diff(d: PlanDiff) -> str:
                          f"{', '.join(c.servers)}: {verb}")
             lines += [f"      {r}" for r in c.reasons]
     if d.firewall:
-        lines += ["", f"Firewall rules ({_count(d.firewall, ('added', 'removed'))})"]
-        lines += [f"  {marks[c.kind]} {_fw_text(c.new or c.old or {})}" for c in d.firewall]
+        lines += ["", f"Firewall rules ({_count(d.firewall, marks)})"]
+        lines += [f"  {marks[c.kind]} " + (
+            f"{(c.new or {})['id']} {_fields_text(c)}  ({(c.new or {})['purpose']})"
+            if c.kind == "changed" else _fw_text(c.new or c.old or {})) for c in d.firewall]
     section("Addresses", d.addresses, lambda c: (
         f"{c.key}: {row(c)['ip']}/{row(c)['prefix']} {row(c)['fqdn']}"))
     section("Persistent routes", d.routes, lambda c: f"{c.key}: via {row(c)['via']}")

@@ -16,6 +16,8 @@ class SiteNavEntry:
 
     src_uri: str
     title: str
+    # A section of the page (the Overview's Downloads), or "" for the page itself.
+    anchor: str = ""
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class SiteNav:
 
 
 def site_navigation(sites: Iterable[Site], generated: set[str]) -> dict[str, SiteNav]:
-    """Each site's own navigation: its Markdown pages in the order ``site_pages`` gives."""
+    """Each site's own navigation: its Markdown pages in the order ``site_pages`` gives, then
+    its change request and the Overview's Downloads section."""
     from runbook.outputs.pages import site_pages
 
     navs: dict[str, SiteNav] = {}
@@ -39,5 +42,13 @@ def site_navigation(sites: Iterable[Site], generated: set[str]) -> dict[str, Sit
             src_uri = f"sites/{site.slug}/{spec.filename}"
             if src_uri in generated:
                 entries.append(SiteNavEntry(src_uri, spec.title))
+        # Every page a reader looks for, on a tablet too: the change request, and the
+        # downloads (a section of the Overview).
+        change_request = f"sites/{site.slug}/documents/change-request.md"
+        if change_request in generated:
+            entries.append(SiteNavEntry(change_request, "Change request"))
+        overview = f"sites/{site.slug}/index.md"
+        if overview in generated:
+            entries.append(SiteNavEntry(overview, "Downloads", anchor="downloads"))
         navs[site.slug] = SiteNav(site.slug, str(plan["meta"]["title"]), tuple(entries))
     return navs

@@ -190,10 +190,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             target = self._files.get_file_from_path(entry.src_uri)
             if target is None:
                 continue
+            url = get_relative_url(target.url, page.file.url)
             links.append({
                 "title": entry.title,
-                "url": get_relative_url(target.url, page.file.url),
-                "active": target.src_uri == page.file.src_uri,
+                "url": f"{url}#{entry.anchor}" if entry.anchor else url,
+                "active": target.src_uri == page.file.src_uri and not entry.anchor,
             })
         home = self._files.get_file_from_path("index.md")
         context["runbook_nav"] = {
