@@ -1,9 +1,16 @@
-"""The MkDocs build, split across cores and skipping pages that have not changed.
+"""An opt-in MkDocs build, split across cores and skipping pages that have not changed.
 
-``mkdocs build`` converts every page with one core (Python-Markdown, then the theme template),
-so a thousand sites of eight pages each take about a minute. :func:`build` does the same work
-as ``mkdocs.commands.build.build`` (MkDocs 1.6.1, the last 1.x release; the project pins
-``mkdocs<2``) with three differences that do not change a byte of the output:
+The default site build is MkDocs' own ``mkdocs.commands.build.build`` with the runbook
+plugin's events (:mod:`runbook.site.build`). This module is the opt-in fast path
+(:mod:`runbook.engine.optin`): ``RUNBOOK_SITE_BUILD=split``. It calls MkDocs' private
+page-building steps (``_populate_page``, ``_build_page``, ``File._content``) and Material's
+search index internals, so it is used only with the exact versions in :data:`VERIFIED`;
+with any other it falls back to the default path after a one-line notice.
+
+``mkdocs build`` converts every page with one core (Python-Markdown, then the theme template).
+:func:`build` does the same work as ``mkdocs.commands.build.build`` (MkDocs 1.6.1) with three
+differences that do not change a byte of the output (``tests/test_incremental.py`` compares
+the two):
 
 - the pages under ``sites/`` are converted and written by forked worker processes, in
   contiguous chunks; the parent merges what the plugins collect per page (the search index
@@ -13,7 +20,8 @@ as ``mkdocs.commands.build.build`` (MkDocs 1.6.1, the last 1.x release; the proj
   and anchors come from the cache. The key holds the page's Markdown, the name and content of
   every file of its site folder, the names of the files outside ``sites/``, the title and URL
   of every page in the navigation, the MkDocs configuration file, the theme overrides, the
-  versions of MkDocs, the theme, Python-Markdown and its extensions, and the generator's code.
+  versions of MkDocs, the theme, Python-Markdown and its extensions, Jinja, MarkupSafe,
+  Pygments and Python, and the generator's code.
   A page that logged a warning, or that looked up a file of another site folder while
   converting, is never cached, so warnings and broken links are reported on every build
   exactly as ``mkdocs build`` reports them. Anchor links are checked on every build for every
@@ -30,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +47,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runbook.engine import optin
 from runbook.engine.parallel import LAST, current_rss, map_chunks, release_memory
 from runbook.engine.store import Cache
 from runbook.site.generate import code_fingerprint
@@ -47,6 +57,11 @@ if TYPE_CHECKING:
     from mkdocs.structure.files import File, Files
 
 log = logging.getLogger("mkdocs.commands.build")
+#: Set to ``split`` to build the site with :func:`build` (opt-in).
+ENV = "RUNBOOK_SITE_BUILD"
+SPLIT = "split"
+#: The distributions whose private names this module uses, at the versions it was checked with.
+VERIFIED = {"mkdocs": "1.6.1", "mkdocs-material": "9.8.2", "markdown": "3.11.3"}
 NAMESPACE = "page"
 # Chunks of pages per worker: a thousand sites' pages in chunks of about two seconds' work,
 # so the last to finish leaves the other cores idle for about a second at most.
@@ -77,6 +92,20 @@ class _PageResult:
     from_cache: bool
 
 
+def chosen() -> bool:
+    """Whether this build should use :func:`build`: asked for, and at verified versions.
+
+    Asked for at other versions, it says so on one line (standard error) and answers False.
+    """
+    if not optin.requested(ENV, SPLIT):
+        return False
+    reason = optin.mismatch(VERIFIED)
+    if reason is not None:
+        optin.notice(f"{ENV}={SPLIT}", reason)
+        return False
+    return True
+
+
 def _search_index(config: MkDocsConfig) -> Any:
     for plugin in config.plugins.values():
         index = getattr(plugin, "search_index", None)
@@ -87,11 +116,14 @@ def _search_index(config: MkDocsConfig) -> Any:
 
 def _versions() -> str:
     parts = []
-    for dist in ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2"):
+    for dist in ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2",
+                 "pygments", "markupsafe"):
         try:
             parts.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{dist} absent")
+    # Python's own html, json and re modules take part in every page too.
+    parts.append(f"python {sys.version}")
     return "\n".join(parts)
 
 

@@ -91,39 +91,26 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         """Resolve the plugin's paths against the folder holding ``mkdocs.yml``.
 
-        Also adds two Markdown extensions: :class:`runbook.outputs.htmlblocks.HtmlBlocks`, which
-        passes the pages' finished HTML blocks (tables, wizard screens) through unparsed, and
-        :class:`runbook.outputs.mdfast.InlineFastPath`, the same HTML as Python-Markdown's own
-        inline
-        pass in about half its time.
+        Also adds the Markdown extension :class:`runbook.outputs.htmlblocks.HtmlBlocks`, which
+        passes the pages' finished HTML blocks (tables, wizard screens) through unparsed.
         """
         from runbook.outputs.htmlblocks import HtmlBlocks
-        from runbook.outputs.mdfast import InlineFastPath
 
         if config.config_file_path:
             self._base = Path(config.config_file_path).resolve().parent
-        for extension in (HtmlBlocks, InlineFastPath):
-            if not any(isinstance(e, extension) for e in config.markdown_extensions):
-                config.markdown_extensions.append(extension())  # type: ignore[arg-type]
+        if not any(isinstance(e, HtmlBlocks) for e in config.markdown_extensions):
+            config.markdown_extensions.append(HtmlBlocks())  # type: ignore[arg-type]
         return config
 
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
         """Validate the topologies and run every producer.
 
         This runs before MkDocs empties ``site_dir``, so invalid input leaves the previous
-        site in place even under a plain ``mkdocs build``. It also gives the search plugin's
-        index (made in its ``on_config``, which has run by now) the faster tokenizer of
-        :mod:`runbook.site.searchindex`; ``runbook build``'s workers fork later and inherit it.
+        site in place even under a plain ``mkdocs build``.
         """
         from runbook.plan.sites import load_sites
         from runbook.site.generate import generate
         from runbook.site.prune import using
-        from runbook.site.searchindex import install
-
-        for plugin in config.plugins.values():
-            index = getattr(plugin, "search_index", None)
-            if index is not None:
-                install(index)
         if self._preloaded is not None:
             self._sites, self._generated = self._preloaded
             return
