@@ -90,6 +90,7 @@ class _PageResult:
     anchors: list[str] | None
     links: dict[str, dict[str, str]]
     from_cache: bool
+    site_entries: list[str] = field(default_factory=list)  # its site's search index's
 
 
 def chosen() -> bool:
@@ -104,6 +105,17 @@ def chosen() -> bool:
         optin.notice(f"{ENV}={SPLIT}", reason)
         return False
     return True
+
+
+def _site_search(config: MkDocsConfig) -> Any:
+    """The runbook plugin's per-site search entries (:mod:`runbook.site.search`), if any."""
+    from runbook.site.search import SiteSearch
+
+    for plugin in config.plugins.values():
+        search = getattr(plugin, "search", None)
+        if isinstance(search, SiteSearch):
+            return search
+    return None
 
 
 def _search_index(config: MkDocsConfig) -> Any:
@@ -400,11 +412,14 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
             _build_extra_template(template, files, config, nav)
 
         entries: list[str] = []
+        site_search = _site_search(config)
         for file in doc_files:
             assert file.page is not None
             result = by_uri.pop(file.src_uri, None)
             if result is not None:
                 entries += result.entries
+                if site_search is not None:
+                    site_search.put(file.src_uri, result.site_entries)
                 file.page.present_anchor_ids = (set(result.anchors)
                                                 if result.anchors is not None else None)
                 file.page.links_to_anchors = {
@@ -512,6 +527,7 @@ def _convert_pages(chunk: Sequence[File], config: MkDocsConfig, files: Files, do
     from mkdocs.commands.build import _build_page, _populate_page
 
     counts_before = dict(warning_counter.counts)
+    site_search = _site_search(config)
     out: list[_PageResult] = []
     for file in chunk:
         page = file.page
@@ -520,9 +536,10 @@ def _convert_pages(chunk: Sequence[File], config: MkDocsConfig, files: Files, do
         if key is not None and cache is not None:
             hit = cache.get_value(NAMESPACE, key)
             if hit is not None:
-                html, entries, anchors, links = hit
+                html, entries, anchors, links, site_entries = hit
                 _write(html, file.abs_dest_path)
-                out.append(_PageResult(file.src_uri, entries, anchors, links, True))
+                out.append(_PageResult(file.src_uri, entries, anchors, links, True,
+                                       site_entries))
                 continue
         warnings_before = sum(warning_counter.counts.values())
         looked_up: list[str] = []
@@ -547,13 +564,15 @@ def _convert_pages(chunk: Sequence[File], config: MkDocsConfig, files: Files, do
         anchors = sorted(page.present_anchor_ids) if page.present_anchor_ids is not None \
             else None
         links = {to.src_uri: dict(v) for to, v in getattr(page, "links_to_anchors", {}).items()}
-        out.append(_PageResult(file.src_uri, entries, anchors, links, False))
+        site_entries = site_search.take(file.src_uri) if site_search is not None else []
+        out.append(_PageResult(file.src_uri, entries, anchors, links, False, site_entries))
         folder = _folder(file.src_uri)
         foreign = any(_folder(p) not in (None, folder) for p in looked_up)
         clean = sum(warning_counter.counts.values()) == warnings_before
         if key is not None and cache is not None and clean and not foreign:
             html = Path(file.abs_dest_path).read_bytes()
-            cache.put(NAMESPACE, key, marshal.dumps([html, entries, anchors, links]))
+            cache.put(NAMESPACE, key,
+                      marshal.dumps([html, entries, anchors, links, site_entries]))
         # Free the page's text: the parent keeps only what it needs for the site's end.
         page.content = None
         page.markdown = None

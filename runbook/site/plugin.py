@@ -19,7 +19,7 @@ from mkdocs.config import config_options as c
 from mkdocs.config.base import Config, ValidationError
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
@@ -27,6 +27,7 @@ from mkdocs.utils import get_relative_url
 from runbook.errors import RunbookError
 from runbook.site.nav import SiteNav
 from runbook.site.prune import DEFAULT_MAX_AGE_DAYS
+from runbook.site.search import SiteSearch, site_of
 
 log = logging.getLogger("mkdocs.plugins.runbook")
 
@@ -70,6 +71,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self.site_navs: dict[str, SiteNav] = {}
         self._files: Files | None = None
         self._base = Path.cwd()
+        #: The site pages' search entries, written per site after the build.
+        self.search = SiteSearch()
 
     def preload(self, sites: list[Any], generated: dict[str, bytes]) -> None:
         """Use sites and files ``runbook build`` already made instead of reading ``inputs``."""
@@ -141,10 +144,26 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self._files = files
         return files
 
+    def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig,
+                         files: Files) -> str:
+        """Leave a site page out of Material's search index: its site's own index has it."""
+        if site_of(page.file.src_uri) is not None:
+            search = page.meta.get("search")
+            page.meta["search"] = {**(search if isinstance(search, dict) else {}),
+                                   "exclude": True}
+        return markdown
+
+    def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig,
+                        files: Files) -> str:
+        """Take a site page's search entries from its converted Markdown."""
+        self.search.add(page.file.src_uri, page.url, html, page.title or "")
+        return html
+
     def on_page_context(
         self, context: dict[str, Any], /, *, page: Page, config: MkDocsConfig, nav: Any
     ) -> dict[str, Any]:
-        """Give a site page its site's navigation as ``runbook_nav`` (see overrides/main.html)."""
+        """Give a site page its site's navigation as ``runbook_nav`` (see overrides/main.html),
+        with ``search_base``, where its site's search index is (relative to the page)."""
         parts = page.file.src_uri.split("/")
         if len(parts) < 3 or parts[0] != "sites" or parts[1] not in self.site_navs:
             return context
@@ -165,19 +184,37 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             "title": site_nav.title,
             "home": get_relative_url(home.url, page.file.url) if home else None,
             "pages": links,
+            "search_base": get_relative_url(f"sites/{parts[1]}/", page.file.url),
         }
         return context
 
+    # After Material's search plugin wrote its index (priority 0), before its offline plugin
+    # turns that into a script (-100).
+    @event_priority(-50)
     def on_post_build(self, *, config: MkDocsConfig) -> None:
-        """Mark the site as runbook's (so ``runbook build`` may replace it) and prune the
-        cache once a day, after a plain ``mkdocs build`` (``runbook build`` prunes after
-        swapping its site in)."""
+        """Write each site's search index (:mod:`runbook.site.search`), mark the site as
+        runbook's (so ``runbook build`` may replace it) and prune the cache once a day,
+        after a plain ``mkdocs build`` (``runbook build`` prunes after swapping it in)."""
         from runbook.site.prune import prune_if_due
         from runbook.site.publish import mark
 
+        self._write_search(Path(config.site_dir), config)
         mark(Path(config.site_dir))
         if self._preloaded is None:
             prune_if_due(self._path(self.config.cache_dir), self.config.cache_max_age_days)
+
+    def _write_search(self, site_dir: Path, config: MkDocsConfig) -> None:
+        import json
+
+        home = site_dir / "search" / "search_index.json"
+        if not home.is_file():  # no search plugin: no index for the sites either
+            self.search.pages.clear()
+            return
+        head = json.loads(home.read_text(encoding="utf-8"))["config"]
+        offline = any(name.rsplit("/", 1)[-1] == "offline"
+                      and getattr(plugin.config, "enabled", True)
+                      for name, plugin in config.plugins.items())
+        self.search.write(site_dir, head, script=offline)
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         """Rebuild the live preview when a topology or a template changes."""
