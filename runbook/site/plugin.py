@@ -155,8 +155,15 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
 
     def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig,
                         files: Files) -> str:
-        """Take a site page's search entries from its converted Markdown."""
+        """Take a site page's search entries from its converted Markdown.
+
+        MkDocs converts every page before it writes any: a site page lets go of its Markdown
+        now (nothing reads it after the conversion), and of its HTML once written
+        (:meth:`on_post_page`), so memory does not hold every page's source at once.
+        """
         self.search.add(page.file.src_uri, page.url, html, page.title or "")
+        if site_of(page.file.src_uri) is not None:
+            page.markdown = None
         return html
 
     def on_page_context(
@@ -187,6 +194,12 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             "search_base": get_relative_url(f"sites/{parts[1]}/", page.file.url),
         }
         return context
+
+    def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
+        """Let go of a site page's converted Markdown: its finished page is ``output``."""
+        if site_of(page.file.src_uri) is not None:
+            page.content = None
+        return output
 
     # After Material's search plugin wrote its index (priority 0), before its offline plugin
     # turns that into a script (-100).
