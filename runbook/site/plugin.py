@@ -12,6 +12,7 @@ navigation of their own (the site's pages) through ``on_page_context`` and
 from __future__ import annotations
 
 import logging
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self._base = Path.cwd()
         #: The site pages' search entries, written per site after the build.
         self.search = SiteSearch()
+        # Site pages' HTML, compressed, from conversion until their template is rendered.
+        self._held: dict[str, bytes] = {}
 
     def preload(self, sites: list[Any], generated: dict[str, bytes]) -> None:
         """Use sites and files ``runbook build`` already made instead of reading ``inputs``."""
@@ -114,6 +117,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         from runbook.plan.sites import load_sites
         from runbook.site.generate import generate
         from runbook.site.prune import using
+
+        self._held.clear()
+        self.search.pages.clear()
         if self._preloaded is not None:
             self._sites, self._generated = self._preloaded
             return
@@ -157,20 +163,30 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
                         files: Files) -> str:
         """Take a site page's search entries from its converted Markdown.
 
-        MkDocs converts every page before it writes any: a site page lets go of its Markdown
-        now (nothing reads it after the conversion), and of its HTML once written
-        (:meth:`on_post_page`), so memory does not hold every page's source at once.
+        MkDocs converts every page before it writes any, so it would hold every page's
+        Markdown and HTML at once (about 0.6 MB per site). A site page lets go of its
+        Markdown now (nothing reads it after the conversion) and holds its HTML compressed
+        until its template is rendered (:meth:`on_page_context`).
         """
-        self.search.add(page.file.src_uri, page.url, html, page.title or "")
-        if site_of(page.file.src_uri) is not None:
-            page.markdown = None
-        return html
+        src_uri = page.file.src_uri
+        self.search.add(src_uri, page.url, html, page.title or "")
+        if site_of(src_uri) is None:
+            return html
+        page.markdown = None
+        self._held[src_uri] = zlib.compress(html.encode("utf-8"), 1)
+        return ""
 
+    # Before any other plugin's page_context: they may read the page's HTML.
+    @event_priority(50)
     def on_page_context(
         self, context: dict[str, Any], /, *, page: Page, config: MkDocsConfig, nav: Any
     ) -> dict[str, Any]:
-        """Give a site page its site's navigation as ``runbook_nav`` (see overrides/main.html),
-        with ``search_base``, where its site's search index is (relative to the page)."""
+        """Give a site page its HTML back, and its site's navigation as ``runbook_nav`` (see
+        overrides/main.html), with ``search_base``, where its site's search index is
+        (relative to the page)."""
+        held = self._held.pop(page.file.src_uri, None)
+        if held is not None:
+            page.content = zlib.decompress(held).decode("utf-8")
         parts = page.file.src_uri.split("/")
         if len(parts) < 3 or parts[0] != "sites" or parts[1] not in self.site_navs:
             return context
