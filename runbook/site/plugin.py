@@ -165,14 +165,15 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
 
         MkDocs converts every page before it writes any, so it would hold every page's
         Markdown and HTML at once (about 0.6 MB per site). A site page lets go of its
-        Markdown now (nothing reads it after the conversion) and holds its HTML compressed
+        Markdown now (only its title is read later, and kept) and holds its HTML compressed
         until its template is rendered (:meth:`on_page_context`).
         """
         src_uri = page.file.src_uri
         self.search.add(src_uri, page.url, html, page.title or "")
         if site_of(src_uri) is None:
             return html
-        page.markdown = None
+        # Not None: MkDocs reads a page without Markdown as one without a title.
+        page.markdown = ""
         self._held[src_uri] = zlib.compress(html.encode("utf-8"), 1)
         return ""
 
