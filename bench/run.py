@@ -6,11 +6,17 @@ N/10 sites (``--compare``) for the linearity ratios, so one run prints every fig
 For each size it writes the seeded corpus (``bench/corpus.py``) as YAML files into a fresh git
 repository in a temporary folder, then builds cold (empty cache) exactly as ``runbook build``
 does: validate and plan, each producer (render, diagrams, exports, documents), then the MkDocs
-build (:mod:`runbook.site.fastbuild`). Per stage it prints the wall time, the CPU time of this
-process and its children (``os.times``), and peak resident memory: of this process (Linux
-VmHWM, reset before each stage through ``/proc/self/clear_refs``) and of the largest worker
-process (each forked worker reports its own VmHWM). Then it edits one topology and rebuilds
-with the warm cache.
+build: MkDocs' own ``build`` with the runbook plugin (the default path), or the split build
+of :mod:`runbook.site.fastbuild` when ``RUNBOOK_SITE_BUILD=split`` is set (opt-in; likewise
+``RUNBOOK_GRAPHVIZ=libgvc`` for the diagrams). Per stage it prints the wall time, the CPU
+time of this process and its children (``os.times``), and peak resident memory: of this
+process (Linux VmHWM, reset before each stage through ``/proc/self/clear_refs``) and of the
+largest worker process (each forked worker reports its own VmHWM). Then it edits one
+topology and rebuilds with the warm cache.
+
+Beside the smaller size it also runs the baseline of the site stage: a plain ``mkdocs build``
+(no runbook plugin) of the same pages and files written into a docs folder, with the same
+theme, extensions and search, in a fresh process of its own.
 
 PDFs: WeasyPrint lays out a document in about a second of CPU, two per site, so at a thousand
 sites the cold documents stage alone takes tens of minutes. By default (``--pdf all``) every
@@ -44,6 +50,7 @@ import yaml  # noqa: E402
 
 from runbook.engine import parallel  # noqa: E402
 from runbook.engine.store import Cache  # noqa: E402
+from runbook.outputs import gvc  # noqa: E402
 from runbook.site import fastbuild  # noqa: E402
 from runbook.site.generate import (  # noqa: E402
     Builder,
@@ -116,9 +123,11 @@ def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Pa
     """The site build as ``runbook build`` runs it: into a folder beside ``out``, swapped in."""
     import tempfile
 
+    from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.config import load_config
 
-    from runbook.site.build import _plugin, _swap
+    from runbook.site.build import _plugin
+    from runbook.site.publish import swap
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
@@ -129,8 +138,14 @@ def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Pa
     plugin.preload(sites, generated)
     config.plugins.on_startup(command="build", dirty=False)
     try:
-        stats = fastbuild.build(config, jobs=jobs, cache=cache, previous_site=out)
-        _swap(staging, out)
+        if fastbuild.chosen():
+            stats = fastbuild.build(config, jobs=jobs, cache=cache, previous_site=out)
+        else:
+            start = time.perf_counter()
+            mkdocs_build(config)
+            stats = fastbuild.BuildStats(seconds=time.perf_counter() - start)
+            stats.pages = stats.converted = sum(1 for _ in staging.rglob("*.html"))
+        swap(staging, out)
         return stats
     finally:
         config.plugins.on_shutdown()
@@ -203,6 +218,42 @@ def bare_jinja(sites: list[Any]) -> float:
         for spec, page in zip(specs, pages, strict=True):
             env.get_template(spec.template).render(plan=plan, page=page, pages=pages)
     env.get_template(INDEX_TEMPLATE).render(sites=plans, generator=f"runbook {__version__}")
+    return time.perf_counter() - start
+
+
+def plain_mkdocs(generated: dict[str, Any], folder: Path) -> float:
+    """Seconds for a plain ``mkdocs build`` of the same pages and files (no runbook plugin).
+
+    The generated files are written into a copy of ``docs/``; the configuration is the
+    project's without the runbook plugin. Not strict: without the plugin's per-site
+    navigation nothing else changes, but a warning must not stop the baseline.
+    """
+    from mkdocs.commands.build import build as mkdocs_build
+    from mkdocs.config import load_config
+
+    docs = folder / "docs"
+    shutil.copytree(ROOT / "docs", docs)
+    for path, content in generated.items():
+        target = docs / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content if isinstance(content, bytes) else Path(content).read_bytes())
+    text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    data["plugins"] = [p for p in data["plugins"]
+                       if not (isinstance(p, dict) and "runbook" in p) and p != "runbook"]
+    data["docs_dir"] = str(docs)
+    data["site_dir"] = str(folder / "site")
+    data["strict"] = False
+    data["theme"]["custom_dir"] = str(ROOT / "overrides")
+    config_file = folder / "mkdocs.yml"
+    config_file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    config = load_config(config_file=str(config_file))
+    config.plugins.on_startup(command="build", dirty=False)
+    start = time.perf_counter()
+    try:
+        mkdocs_build(config)
+    finally:
+        config.plugins.on_shutdown()
     return time.perf_counter() - start
 
 
@@ -359,7 +410,7 @@ def isolated(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def _cold(n: int, base: Path, inputs: Path, jobs: int, pdf: str, pdf_size: int,
-          extra: bool) -> dict[str, Any]:
+          extra: bool, baseline: bool = False) -> dict[str, Any]:
     meter = Meter()
     if pdf == "all":
         cold = build(meter, inputs, base / "site", base / "cache", jobs)
@@ -369,6 +420,11 @@ def _cold(n: int, base: Path, inputs: Path, jobs: int, pdf: str, pdf_size: int,
     result: dict[str, Any] = {"n": n, "rows": meter.rows, "bytes": tree_bytes(base / "site"),
                               "files": sum(1 for p in (base / "site").rglob("*") if p.is_file()),
                               "phases": cold["site"].phases}
+    if baseline:
+        print(f"== {n} sites: plain mkdocs build of the same pages ...", file=sys.stderr,
+              flush=True)
+        result["plain_mkdocs"] = isolated(plain_mkdocs, cold["generated"], base / "plain")
+        shutil.rmtree(base / "plain", ignore_errors=True)
     if extra:
         print(f"== {n} sites: baselines ...", file=sys.stderr, flush=True)
         result["jinja"] = bare_jinja(cold["sites"])
@@ -400,7 +456,7 @@ def _rebuild(base: Path, inputs: Path, jobs: int, pdf_size: int | None) -> dict[
 
 
 def run_size(n: int, seed: int, jobs: int, root: Path, pdf: str, pdf_size: int,
-             extra: bool) -> dict[str, Any]:
+             extra: bool, baseline: bool = False) -> dict[str, Any]:
     """Cold build (with baselines), one-edit rebuild and no-change rebuild for ``n`` sites.
 
     Each build runs in a fresh process, as ``runbook build`` would.
@@ -410,7 +466,7 @@ def run_size(n: int, seed: int, jobs: int, root: Path, pdf: str, pdf_size: int,
     inputs = base / "inputs"
     paths = _write_corpus(inputs, n, seed)
     print(f"== {n} sites: cold build ...", file=sys.stderr, flush=True)
-    result = isolated(_cold, n, base, inputs, jobs, pdf, pdf_size, extra)
+    result = isolated(_cold, n, base, inputs, jobs, pdf, pdf_size, extra, baseline)
     if extra:
         print(f"== {n} sites: edit one topology and rebuild ...", file=sys.stderr, flush=True)
         result["edited"] = edit_one(paths).name
@@ -490,7 +546,7 @@ def main() -> None:
         big = run_size(args.sites, args.seed, args.jobs, root, args.pdf, int(pdf["pdf_bytes"]),
                        extra=True)
         small = run_size(compare, args.seed, args.jobs, root, args.pdf, int(pdf["pdf_bytes"]),
-                         extra=False) if compare else None
+                         extra=False, baseline=True) if compare else None
         print("== validate CLI vs imports ...", file=sys.stderr, flush=True)
         t_validate = validate_times(args.validate_runs, root)
     finally:
@@ -503,6 +559,8 @@ def main() -> None:
     n = args.sites
     print(f"\nrunbook benchmark: {n} sites (seed {args.seed}), {args.jobs} jobs, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, mkdocs {mkdocs.__version__}")
+    print(f"site build: {'split (opt-in)' if fastbuild.chosen() else 'mkdocs build (default)'};"
+          f" diagrams: {gvc.engine()}")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
           f"(other processes share these cores); total run {time.perf_counter() - started:.0f} s")
     print("memory: main = this process's peak RSS during the stage (VmHWM, reset per stage); "
@@ -574,6 +632,12 @@ def main() -> None:
             a = next(r.wall for r in rows if r.stage == stage)
             b = next(r.wall for r in small["rows"] if r.stage == stage)
             print(f"       {stage:<22} {a:7.2f} / {10 * b:7.2f} = {a / (10 * b) if b else 0:5.2f}")
+    if small and "plain_mkdocs" in small:
+        site_small = next(r.wall for r in small["rows"] if r.stage == "site build (mkdocs)")
+        r7 = site_small / small["plain_mkdocs"]
+        print(f"  7. site stage / plain mkdocs build, {small['n']} sites  {site_small:7.2f} / "
+              f"{small['plain_mkdocs']:7.2f} s = {r7:5.2f}  (target <= 0.4: "
+              f"{_verdict(r7, 0.4)})")
     print(f"  6. whole site, {n} sites, cold               {whole:7.2f} s (target <= 60 s: "
           f"{_verdict(whole, 60)}; PDF layout excluded, see above)")
     per_site = big["bytes"] / n

@@ -172,6 +172,52 @@ def test_a_page_opened_from_the_file_system_reads_correctly(
     page.close()
 
 
+def result_links(page: Any) -> list[str]:
+    """Where the search results shown link to, once some are shown."""
+    page.wait_for_selector(".md-search-result__item", timeout=10_000)
+    return list(page.eval_on_selector_all("a.md-search-result__link",
+                                          "links => links.map(a => a.href)"))
+
+
+@pytest.mark.parametrize("scheme", ["file", "http"])
+def test_a_site_page_loads_only_its_own_sites_search_index(
+    browser: Any, built_site: Path, served: str, scheme: str
+) -> None:
+    """Search from a site page loads that site's index alone, whatever the number of sites."""
+    base = built_site.as_uri() + "/" if scheme == "file" else served
+    visitor = Recorder(browser)
+    page = visitor.page
+    visitor.goto(base + "sites/contoso-hq/dns.html")
+    search(page, "edge01")
+    links = result_links(page)
+    assert links and all(link.startswith(base + "sites/contoso-hq/") for link in links)
+    suffix = "js" if scheme == "file" else "json"
+    assert [u for u in visitor.requests if "search_index" in u] == [
+        f"{base}sites/contoso-hq/search/search_index.{suffix}"]
+    # A result opens its page, at the heading it names.
+    first = links[0]
+    page.locator("a.md-search-result__link").first.click()
+    page.wait_for_load_state("load")
+    assert page.url.split("?")[0].split("#")[0] == first.split("?")[0].split("#")[0]
+    assert visitor.failed == [] and visitor.outside() == []
+    page.close()
+
+
+def test_the_home_page_searches_the_home_and_static_pages(
+    browser: Any, built_site: Path
+) -> None:
+    visitor = Recorder(browser)
+    page = visitor.page
+    visitor.goto((built_site / "index.html").as_uri())
+    search(page, "printing")
+    links = result_links(page)
+    assert links and all("/sites/" not in link for link in links)
+    assert [u for u in visitor.requests if "search_index" in u] == [
+        (built_site / "search" / "search_index.js").as_uri()]
+    assert visitor.failed == [] and visitor.outside() == []
+    page.close()
+
+
 def test_html_and_script_in_a_topology_show_as_text_and_run_nothing(
     browser: Any, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -178,16 +178,22 @@ def test_topology_text_with_markup_is_shown_as_text(tmp_path: Path) -> None:
     assert "&lt;b&gt;x&lt;/b&gt; &amp; &quot;q&quot;" in files["network.dot"].decode()
 
 
+@pytest.fixture
+def libgvc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opt in to the in-process renderer (runbook.outputs.gvc) for one test."""
+    monkeypatch.setenv(gvc.ENV, gvc.IN_PROCESS)
+
+
 @pytest.fixture(params=["in-process", "dot"])
 def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each test using this runs with both renderers: libgvc in-process, and `dot` per file."""
     if request.param == "in-process":
-        monkeypatch.delenv(gvc.ENV, raising=False)
+        monkeypatch.setenv(gvc.ENV, gvc.IN_PROCESS)
         if gvc.renderer() is None:
             pytest.skip("this Graphviz is not one runbook.outputs.gvc was checked against")
         assert gvc.engine().startswith("libgvc ")
     else:
-        monkeypatch.setenv(gvc.ENV, "dot")
+        monkeypatch.delenv(gvc.ENV, raising=False)
         assert gvc.engine() == "dot"
     return request.param
 
@@ -222,14 +228,17 @@ def test_an_unchanged_diagram_is_not_rendered_again(plans: dict[str, dict[str, A
 def test_each_renderer_keeps_its_own_cache_entries(plans: dict[str, dict[str, Any]],
                                                    tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(gvc.ENV, gvc.IN_PROCESS)
+    if gvc.renderer() is None:
+        pytest.skip("this Graphviz is not one runbook.outputs.gvc was checked against")
     diagram.render_svgs([plans["contoso"]], tmp_path)
-    monkeypatch.setenv(gvc.ENV, "dot")
+    monkeypatch.delenv(gvc.ENV)
     diagram.render_svgs([plans["contoso"]], tmp_path)
     # Two layouts of the same two diagrams: one SVG per renderer, never one for the other.
     assert len(list(tmp_path.glob("*.svg"))) == 4
 
 
-def test_in_process_layout_depends_on_the_source_only(tmp_path: Path) -> None:
+def test_in_process_layout_depends_on_the_source_only(tmp_path: Path, libgvc: None) -> None:
     """The same graph gives the same SVG whatever the process drew before, even a failure."""
     sites = load_sites(sorted((ROOT / "inputs").glob("*.yaml")))
     sources = [s for site in sites
@@ -273,7 +282,7 @@ def test_dot_given_many_graphs_changes_layouts_which_is_why_it_is_not_used(
     assert changed > 0
 
 
-def test_in_process_layout_ignores_whatever_follows_the_first_graph() -> None:
+def test_in_process_layout_ignores_whatever_follows_the_first_graph(libgvc: None) -> None:
     engine = gvc.renderer()
     if engine is None:
         pytest.skip("no in-process Graphviz here")
@@ -292,7 +301,7 @@ n0 -> n1 [label=flat1]; n2 -> n3 [label=flat2]; n1 -> n2 [label=flat3];
 """
 
 
-def test_graphs_graphviz_cannot_free_safely_go_to_dot(tmp_path: Path) -> None:
+def test_graphs_graphviz_cannot_free_safely_go_to_dot(tmp_path: Path, libgvc: None) -> None:
     assert not gvc.supports(FLAT_LABELS)
     assert not gvc.supports('digraph { edge [label="x"] a -> b }')
     # One statement per line, as the graphviz package writes DOT: node labels are fine.
@@ -321,7 +330,7 @@ def test_graphs_graphviz_cannot_free_safely_go_to_dot(tmp_path: Path) -> None:
     assert done.stdout.strip() == "3"
 
 
-def test_in_process_rendering_is_graphviz_itself() -> None:
+def test_in_process_rendering_is_graphviz_itself(libgvc: None) -> None:
     """Same fonts, plugins and layout as `dot`, for a graph whose order is not in question."""
     source = ('digraph g {\n node [shape=box fontname="DejaVu Sans"];\n'
               ' subgraph cluster_a { label="A"; x [label=<<b>x</b> &amp; y>] }\n x -> z\n}\n')
@@ -337,7 +346,7 @@ def test_in_process_rendering_is_graphviz_itself() -> None:
     ("digraph { a -> ", "syntax error"),
     ("digraph { a [label=<<b>x</i>>] }", "mismatched tag"),
 ])
-def test_in_process_failures_carry_graphvizs_message(source: str, said: str) -> None:
+def test_in_process_failures_carry_graphvizs_message(source: str, said: str, libgvc: None) -> None:
     engine = gvc.renderer()
     if engine is None:
         pytest.skip("no in-process Graphviz here")
@@ -412,19 +421,46 @@ def test_a_build_cache_never_serves_one_renderers_diagrams_for_the_other(
         return produce_cached("runbook.outputs.diagrams", diagram.produce, sites, tmp_path / "work",
                               None, builder)
 
-    monkeypatch.delenv(gvc.ENV, raising=False)
+    monkeypatch.setenv(gvc.ENV, gvc.IN_PROCESS)
     build()
     assert build() and builder.cache.hits["runbook.outputs.diagrams"] == 1  # warm: from the cache
-    monkeypatch.setenv(gvc.ENV, "dot")
+    monkeypatch.delenv(gvc.ENV)
     build()
     assert builder.cache.misses["runbook.outputs.diagrams"] == 2  # the other renderer: made afresh
 
 
-def test_an_unverified_graphviz_version_falls_back_to_dot(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dot_is_the_default_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(gvc.ENV, raising=False)
+    assert gvc.renderer() is None
+    assert gvc.engine() == "dot"
+
+
+def test_an_unverified_graphviz_version_falls_back_to_dot_with_a_one_line_notice(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Structures are declared for checked versions only; any other version runs `dot`."""
+    from runbook.engine import optin
+
+    monkeypatch.setenv(gvc.ENV, gvc.IN_PROCESS)
     monkeypatch.setattr(gvc, "VERIFIED_VERSIONS", frozenset({"0.0.0"}))
     monkeypatch.setattr(gvc, "_RENDERER", None)
     monkeypatch.setattr(gvc, "_TRIED", False)
+    monkeypatch.setattr(optin, "_NOTIFIED", set())
     assert gvc.renderer() is None
     assert gvc.engine() == "dot"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "RUNBOOK_GRAPHVIZ=libgvc not used" in err and "0.0.0" in err
+
+
+def test_the_in_process_renderer_gives_the_bytes_dot_gives(
+        plans: dict[str, dict[str, Any]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The opt-in fast path changes no byte: every diagram of every example, both ways."""
+    monkeypatch.setenv(gvc.ENV, gvc.IN_PROCESS)
+    if gvc.renderer() is None:
+        pytest.skip("this Graphviz is not one runbook.outputs.gvc was checked against")
+    in_process = diagram.render_svgs(list(plans.values()), tmp_path / "libgvc", workers=1)
+    monkeypatch.delenv(gvc.ENV)
+    by_dot = diagram.render_svgs(list(plans.values()), tmp_path / "dot", workers=1)
+    assert len(by_dot) == len(plans) and all(by_dot.values())
+    assert in_process == by_dot

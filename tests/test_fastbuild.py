@@ -1,5 +1,7 @@
 """The split site build (runbook.site.fastbuild): MkDocs' pages, converted with less work.
 
+It is opt-in (``RUNBOOK_SITE_BUILD=split``) and used only at the versions it was verified with.
+
 Whole-site comparisons with a plain ``mkdocs build`` are in tests/test_incremental.py; here
 is the one converter each process reuses for its pages.
 """
@@ -20,6 +22,31 @@ from mkdocs.structure.pages import Page
 
 from runbook.site import fastbuild
 from tests.conftest import ROOT, examples_and_corpus
+
+
+@pytest.fixture(autouse=True)
+def split_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests here opt in to the split build."""
+    monkeypatch.setenv(fastbuild.ENV, fastbuild.SPLIT)
+
+
+def test_the_split_build_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fastbuild.chosen()
+    monkeypatch.delenv(fastbuild.ENV)
+    assert not fastbuild.chosen()
+
+
+def test_at_another_mkdocs_version_the_split_build_gives_way_with_a_one_line_notice(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from runbook.engine import optin
+
+    monkeypatch.setattr(optin, "_NOTIFIED", set())
+    monkeypatch.setattr(fastbuild, "VERIFIED", {**fastbuild.VERIFIED, "mkdocs": "0.0.1"})
+    assert not fastbuild.chosen()
+    assert not fastbuild.chosen()  # said once per process
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("runbook: RUNBOOK_SITE_BUILD=split not used (mkdocs 1.6.1 is installed")
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,9 @@
 """Incremental and parallel builds: the same bytes however built; an edit costs one site.
 
+The cached, parallel page build is the opt-in split path (``RUNBOOK_SITE_BUILD=split``,
+runbook.site.fastbuild), asked for by every test here; the default path (MkDocs' own build)
+must give the same bytes as it.
+
 Real parts throughout: real topology files, real producers (Graphviz, WeasyPrint), a real strict
 MkDocs build. To keep the runtime small, three sites are built; builds that must be cold get an
 empty runbook cache, but share WeasyPrint's own PDF folder (``<cache>/pdf``, keyed by the
@@ -64,6 +68,17 @@ def seed_pdfs(source_cache: Path, cache: Path) -> None:
     """Give a cold cache the PDFs WeasyPrint already laid out (its own cache, by HTML)."""
     if (source_cache / "pdf").is_dir():
         shutil.copytree(source_cache / "pdf", cache / "pdf")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def split_build() -> Any:
+    """Every build of this module opts in to the split path (one test opts out again)."""
+    from runbook.site import fastbuild
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(fastbuild.ENV, fastbuild.SPLIT)
+        assert fastbuild.chosen()
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +146,21 @@ def test_runbook_build_gives_the_same_bytes_as_plain_mkdocs_build(
     finally:
         config.plugins.on_shutdown()
     assert differing(snapshot(site), snapshot(tmp_path / "mkdocs")) == []
+
+
+def test_the_default_build_gives_the_same_bytes_as_the_split_one(
+        inputs: Path, cold: tuple[Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.site import fastbuild
+
+    site, cache = cold
+    seed_pdfs(cache, tmp_path / "cache")
+    monkeypatch.delenv(fastbuild.ENV)
+    default = build_site([inputs], tmp_path / "default", config_file=CONFIG, jobs=2,
+                         cache_dir=tmp_path / "cache")
+    assert differing(snapshot(site), snapshot(default)) == []
+    # MkDocs built the pages itself: no page went to the cache.
+    assert "page" not in entries(tmp_path / "cache")
 
 
 def test_editing_one_topology_rebuilds_only_that_site(

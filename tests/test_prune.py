@@ -314,9 +314,8 @@ def test_pruning_keeps_everything_a_warm_build_reads(built: tuple[Path, Path, Pa
     # A month and more later, a warm build: it marks what it reads as used.
     build_site([inputs], tmp_path / "warm", config_file=CONFIG, cache_dir=cache)
     done = p.prune(cache, 30)
-    # Gone: what only a cold build reads (layouts, PDFs by HTML) and the record of which
-    # files the first site held (a site built elsewhere since).
-    assert {"diagrams", "pdf", "site-files"} <= set(done.by_namespace)
+    # Gone: what only a cold build reads (layouts, PDFs by HTML).
+    assert {"diagrams", "pdf"} <= set(done.by_namespace)
     assert not {"page", "site", "plan", "files", "runbook.outputs.pages"} & set(done.by_namespace)
     left = cache_files(cache)
     again = build_site([inputs], tmp_path / "again", config_file=CONFIG, cache_dir=cache)
@@ -360,10 +359,10 @@ def test_runbook_build_prunes_once_a_day_as_the_plugin_says(built: tuple[Path, P
 def test_builds_hold_the_cache_while_they_use_it(built: tuple[Path, Path, Path],
                                                 tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from mkdocs.commands import build as mkdocs_build
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
-    from runbook.site import fastbuild
     from runbook.site import generate as site
     from runbook.site.build import _plugin, build_site
 
@@ -381,7 +380,7 @@ def test_builds_hold_the_cache_while_they_use_it(built: tuple[Path, Path, Path],
             return real(*args, **kwargs)  # type: ignore[operator]
         return run
 
-    monkeypatch.setattr(fastbuild, "build", trying(fastbuild.build))
+    monkeypatch.setattr(mkdocs_build, "build", trying(build))
     build_site([inputs], tmp_path / "site", config_file=CONFIG, cache_dir=cache)
     assert len(refused) == 1  # runbook build, in its MkDocs build
     # plain mkdocs build: while the plugin generates, and it prunes after the build

@@ -84,6 +84,16 @@ def test_a_site_page_carries_its_own_site_navigation_not_every_site(built_site: 
     assert "fabrikam" not in page
 
 
+def test_a_site_page_is_titled_by_its_heading(built_site: Path) -> None:
+    """The plugin lets go of a page's Markdown once converted, but not of its title."""
+    page = (built_site / "sites" / "contoso-hq" / "dns.html").read_text(encoding="utf-8")
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", page, re.S)
+    assert heading is not None
+    title = re.sub(r"<[^>]+>", "", heading.group(1)).replace("&para;", "").strip()
+    assert title.startswith("DNS")
+    assert f"<title>{title} - Edge deployment runbooks</title>" in page
+
+
 def test_two_builds_of_the_same_inputs_are_identical(built_site: Path, tmp_path: Path) -> None:
     again = build_site([ROOT / "inputs"], tmp_path / "again", config_file=ROOT / "mkdocs.yml")
     assert_same_tree(built_site, again)

@@ -13,14 +13,15 @@ order they first appear, so a graph's ids, and its layout, come from its source 
 any process and after any other graph. Nodes and edges were already kept in creation order.
 
 The C structures declared here match Graphviz's ``cgraph.h`` of the versions in
-:data:`VERIFIED_VERSIONS`. :func:`renderer` returns ``None`` with any other version, without
-the library, or when ``RUNBOOK_GRAPHVIZ=dot`` is set; the caller then runs ``dot`` per file.
+:data:`VERIFIED_VERSIONS`. This is an opt-in fast path (:mod:`runbook.engine.optin`): the
+default is one ``dot`` process per diagram. :func:`renderer` returns a :class:`Renderer` only
+when ``RUNBOOK_GRAPHVIZ=libgvc`` is set and the library is there at a verified version; asked
+for but unusable, it says why on one line and returns ``None``, and the caller runs ``dot``.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -36,10 +37,14 @@ from ctypes import (
 )
 from typing import Any
 
+from runbook.engine import optin
+
 #: Graphviz releases whose discipline structs match the declarations below (Debian 12: 2.43).
 VERIFIED_VERSIONS = frozenset({"2.43.0"})
-#: Set to ``dot`` to render with one ``dot`` process per diagram instead.
+#: Set to ``libgvc`` to lay diagrams out in-process (opt-in); anything else runs ``dot``.
 ENV = "RUNBOOK_GRAPHVIZ"
+#: The value of :data:`ENV` that asks for the in-process renderer.
+IN_PROCESS = "libgvc"
 
 _OPEN = CFUNCTYPE(c_void_p, c_void_p, c_void_p)
 _MAP = CFUNCTYPE(c_long, c_void_p, c_int, c_char_p, POINTER(c_uint64), c_int)
@@ -266,17 +271,24 @@ _TRIED = False
 
 
 def renderer() -> Renderer | None:
-    """This process's in-process renderer, or ``None`` where ``dot`` must be run instead."""
+    """This process's in-process renderer, or ``None`` where ``dot`` must be run instead.
+
+    ``None`` unless ``RUNBOOK_GRAPHVIZ=libgvc`` asks for it (the default is ``dot``); asked
+    for, but without the library or at an unverified version, also ``None`` after a notice.
+    """
     global _RENDERER, _TRIED
-    if os.environ.get(ENV, "").strip().lower() == "dot":
+    if not optin.requested(ENV, IN_PROCESS):
         return None
     if not _TRIED:
         _TRIED = True
         try:
             _RENDERER = Renderer(ctypes.CDLL("libgvc.so.6"), ctypes.CDLL("libcgraph.so.6"),
                                  ctypes.CDLL(None))
-        except (OSError, AttributeError, ValueError, Unsupported):
-            _RENDERER = None  # no library, a missing symbol, or another version: run `dot`
+        except Unsupported as exc:
+            optin.notice(f"{ENV}={IN_PROCESS}", f"Graphviz {exc} is not one of "
+                         f"{', '.join(sorted(VERIFIED_VERSIONS))}")
+        except (OSError, AttributeError, ValueError) as exc:
+            optin.notice(f"{ENV}={IN_PROCESS}", f"libgvc could not be loaded: {exc}")
     return _RENDERER
 
 

@@ -123,8 +123,11 @@ def build_site(
     swapped in only when the build succeeded, so a failure leaves the previous site intact.
 
     ``jobs`` processes share the work (default: every core); ``cache_dir`` (default: the
-    plugin's ``cache_dir``) keeps plans, producers' files and pages of unchanged sites, so
-    a rebuild redoes only what changed. ``progress`` is a :class:`runbook.engine.progress.Progress`.
+    plugin's ``cache_dir``) keeps plans and producers' files of unchanged sites, so a rebuild
+    redoes only what changed. The pages are built by MkDocs' own ``build``; with
+    ``RUNBOOK_SITE_BUILD=split`` (opt-in, :mod:`runbook.site.fastbuild`) they are built on
+    ``jobs`` cores and kept in the cache too. ``progress`` is a
+    :class:`runbook.engine.progress.Progress`.
     The output is the same, byte for byte, whatever the jobs and the cache.
 
     ``output`` is refused (:class:`~runbook.site.publish.OutputRefused`) when it is, holds or lies
@@ -197,6 +200,7 @@ def _checked_output(output: Path, config: Any, plugin: RunbookPlugin, base: Path
 def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], output: Path,
            templates: Path | None, builder: Builder, progress: Any) -> None:
     """:func:`build_site`'s work, while it holds the cache."""
+    from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.exceptions import Abort
 
     from runbook.site import fastbuild
@@ -218,8 +222,12 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
         plugin.preload(sites, generated)
         config.plugins.on_startup(command="build", dirty=False)
         try:
-            fastbuild.build(config, jobs=builder.jobs, cache=builder.cache, progress=progress,
-                            previous_site=output)
+            if fastbuild.chosen():
+                fastbuild.build(config, jobs=builder.jobs, cache=builder.cache,
+                                progress=progress, previous_site=output)
+            else:
+                # The default path: MkDocs' own build, public API and plugin events only.
+                mkdocs_build(config)
         except Abort as exc:
             raise SiteBuildFailed(f"mkdocs build failed: {exc}") from None
         finally:

@@ -39,9 +39,8 @@ def neutral_config(site_dir: str = "site") -> dict[str, Any]:
     config["plugins"] = [p for p in config["plugins"] if p != "runbook"]
     config["extra_css"] = list(assets.EXTRA_CSS)
     config["extra"]["polyfills"] = [assets.SHIM]
-    # The two Markdown extensions the plugin adds, named as Python-Markdown loads them.
-    config["markdown_extensions"] += ["runbook.outputs.htmlblocks:HtmlBlocks",
-                                      "runbook.outputs.mdfast:InlineFastPath"]
+    # The Markdown extension the plugin adds, named as Python-Markdown loads it.
+    config["markdown_extensions"] += ["runbook.outputs.htmlblocks:HtmlBlocks"]
     return config
 
 

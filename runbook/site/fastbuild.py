@@ -1,9 +1,16 @@
-"""The MkDocs build, split across cores and skipping pages that have not changed.
+"""An opt-in MkDocs build, split across cores and skipping pages that have not changed.
 
-``mkdocs build`` converts every page with one core (Python-Markdown, then the theme template),
-so a thousand sites of eight pages each take about a minute. :func:`build` does the same work
-as ``mkdocs.commands.build.build`` (MkDocs 1.6.1, the last 1.x release; the project pins
-``mkdocs<2``) with three differences that do not change a byte of the output:
+The default site build is MkDocs' own ``mkdocs.commands.build.build`` with the runbook
+plugin's events (:mod:`runbook.site.build`). This module is the opt-in fast path
+(:mod:`runbook.engine.optin`): ``RUNBOOK_SITE_BUILD=split``. It calls MkDocs' private
+page-building steps (``_populate_page``, ``_build_page``, ``File._content``) and Material's
+search index internals, so it is used only with the exact versions in :data:`VERIFIED`;
+with any other it falls back to the default path after a one-line notice.
+
+``mkdocs build`` converts every page with one core (Python-Markdown, then the theme template).
+:func:`build` does the same work as ``mkdocs.commands.build.build`` (MkDocs 1.6.1) with three
+differences that do not change a byte of the output (``tests/test_incremental.py`` compares
+the two):
 
 - the pages under ``sites/`` are converted and written by forked worker processes, in
   contiguous chunks; the parent merges what the plugins collect per page (the search index
@@ -13,7 +20,8 @@ as ``mkdocs.commands.build.build`` (MkDocs 1.6.1, the last 1.x release; the proj
   and anchors come from the cache. The key holds the page's Markdown, the name and content of
   every file of its site folder, the names of the files outside ``sites/``, the title and URL
   of every page in the navigation, the MkDocs configuration file, the theme overrides, the
-  versions of MkDocs, the theme, Python-Markdown and its extensions, and the generator's code.
+  versions of MkDocs, the theme, Python-Markdown and its extensions, Jinja, MarkupSafe,
+  Pygments and Python, and the generator's code.
   A page that logged a warning, or that looked up a file of another site folder while
   converting, is never cached, so warnings and broken links are reported on every build
   exactly as ``mkdocs build`` reports them. Anchor links are checked on every build for every
@@ -30,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +47,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runbook.engine import optin
 from runbook.engine.parallel import LAST, current_rss, map_chunks, release_memory
 from runbook.engine.store import Cache, copy_named, is_content_name, read_named
 from runbook.site.generate import code_fingerprint
@@ -47,6 +57,11 @@ if TYPE_CHECKING:
     from mkdocs.structure.files import File, Files
 
 log = logging.getLogger("mkdocs.commands.build")
+#: Set to ``split`` to build the site with :func:`build` (opt-in).
+ENV = "RUNBOOK_SITE_BUILD"
+SPLIT = "split"
+#: The distributions whose private names this module uses, at the versions it was checked with.
+VERIFIED = {"mkdocs": "1.6.1", "mkdocs-material": "9.8.2", "markdown": "3.11.3"}
 NAMESPACE = "page"
 # Chunks of pages per worker: a thousand sites' pages in chunks of about two seconds' work,
 # so the last to finish leaves the other cores idle for about a second at most.
@@ -75,6 +90,32 @@ class _PageResult:
     anchors: list[str] | None
     links: dict[str, dict[str, str]]
     from_cache: bool
+    site_entries: list[str] = field(default_factory=list)  # its site's search index's
+
+
+def chosen() -> bool:
+    """Whether this build should use :func:`build`: asked for, and at verified versions.
+
+    Asked for at other versions, it says so on one line (standard error) and answers False.
+    """
+    if not optin.requested(ENV, SPLIT):
+        return False
+    reason = optin.mismatch(VERIFIED)
+    if reason is not None:
+        optin.notice(f"{ENV}={SPLIT}", reason)
+        return False
+    return True
+
+
+def _site_search(config: MkDocsConfig) -> Any:
+    """The runbook plugin's per-site search entries (:mod:`runbook.site.search`), if any."""
+    from runbook.site.search import SiteSearch
+
+    for plugin in config.plugins.values():
+        search = getattr(plugin, "search", None)
+        if isinstance(search, SiteSearch):
+            return search
+    return None
 
 
 def _search_index(config: MkDocsConfig) -> Any:
@@ -87,11 +128,14 @@ def _search_index(config: MkDocsConfig) -> Any:
 
 def _versions() -> str:
     parts = []
-    for dist in ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2"):
+    for dist in ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2",
+                 "pygments", "markupsafe"):
         try:
             parts.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{dist} absent")
+    # Python's own html, json and re modules take part in every page too.
+    parts.append(f"python {sys.version}")
     return "\n".join(parts)
 
 
@@ -379,11 +423,14 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
             _build_extra_template(template, files, config, nav)
 
         entries: list[str] = []
+        site_search = _site_search(config)
         for file in doc_files:
             assert file.page is not None
             result = by_uri.pop(file.src_uri, None)
             if result is not None:
                 entries += result.entries
+                if site_search is not None:
+                    site_search.put(file.src_uri, result.site_entries)
                 file.page.present_anchor_ids = (set(result.anchors)
                                                 if result.anchors is not None else None)
                 file.page.links_to_anchors = {
@@ -491,6 +538,7 @@ def _convert_pages(chunk: Sequence[File], config: MkDocsConfig, files: Files, do
     from mkdocs.commands.build import _build_page, _populate_page
 
     counts_before = dict(warning_counter.counts)
+    site_search = _site_search(config)
     out: list[_PageResult] = []
     for file in chunk:
         page = file.page
@@ -499,9 +547,10 @@ def _convert_pages(chunk: Sequence[File], config: MkDocsConfig, files: Files, do
         if key is not None and cache is not None:
             hit = cache.get_value(NAMESPACE, key)
             if hit is not None:
-                html, entries, anchors, links = hit
+                html, entries, anchors, links, site_entries = hit
                 _write(html, file.abs_dest_path)
-                out.append(_PageResult(file.src_uri, entries, anchors, links, True))
+                out.append(_PageResult(file.src_uri, entries, anchors, links, True,
+                                       site_entries))
                 continue
         warnings_before = sum(warning_counter.counts.values())
         looked_up: list[str] = []
@@ -528,13 +577,15 @@ def _convert_pages(chunk: Sequence[File], config: MkDocsConfig, files: Files, do
         anchors = sorted(page.present_anchor_ids) if page.present_anchor_ids is not None \
             else None
         links = {to.src_uri: dict(v) for to, v in getattr(page, "links_to_anchors", {}).items()}
-        out.append(_PageResult(file.src_uri, entries, anchors, links, False))
+        site_entries = site_search.take(file.src_uri) if site_search is not None else []
+        out.append(_PageResult(file.src_uri, entries, anchors, links, False, site_entries))
         folder = _folder(file.src_uri)
         foreign = any(_folder(p) not in (None, folder) for p in looked_up)
         clean = sum(warning_counter.counts.values()) == warnings_before
         if key is not None and cache is not None and clean and not foreign:
             html = Path(file.abs_dest_path).read_bytes()
-            cache.put(NAMESPACE, key, marshal.dumps([html, entries, anchors, links]))
+            cache.put(NAMESPACE, key,
+                      marshal.dumps([html, entries, anchors, links, site_entries]))
         # Free the page's text: the parent keeps only what it needs for the site's end.
         page.content = None
         page.markdown = None

@@ -12,6 +12,7 @@ navigation of their own (the site's pages) through ``on_page_context`` and
 from __future__ import annotations
 
 import logging
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from mkdocs.utils import get_relative_url
 from runbook.errors import RunbookError
 from runbook.site.nav import SiteNav
 from runbook.site.prune import DEFAULT_MAX_AGE_DAYS
+from runbook.site.search import SiteSearch, site_of
 
 log = logging.getLogger("mkdocs.plugins.runbook")
 
@@ -70,6 +72,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self.site_navs: dict[str, SiteNav] = {}
         self._files: Files | None = None
         self._base = Path.cwd()
+        #: The site pages' search entries, written per site after the build.
+        self.search = SiteSearch()
+        # Site pages' HTML, compressed, from conversion until their template is rendered.
+        self._held: dict[str, bytes] = {}
 
     def preload(self, sites: list[Any], generated: dict[str, bytes]) -> None:
         """Use sites and files ``runbook build`` already made instead of reading ``inputs``."""
@@ -105,42 +111,32 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         theme's palette and features, the navigation, the Markdown extensions, the CSS and the
         local search shim), and the packaged theme overrides come after the project's own.
 
-        Also adds two Markdown extensions: :class:`runbook.outputs.htmlblocks.HtmlBlocks`, which
-        passes the pages' finished HTML blocks (tables, wizard screens) through unparsed, and
-        :class:`runbook.outputs.mdfast.InlineFastPath`, the same HTML as Python-Markdown's own
-        inline
-        pass in about half its time.
+        Also adds the Markdown extension :class:`runbook.outputs.htmlblocks.HtmlBlocks`, which
+        passes the pages' finished HTML blocks (tables, wizard screens) through unparsed.
         """
         from runbook.outputs.htmlblocks import HtmlBlocks
-        from runbook.outputs.mdfast import InlineFastPath
         from runbook.site.defaults import apply_defaults
 
         if config.config_file_path:
             self._base = Path(config.config_file_path).resolve().parent
         apply_defaults(config)
-        for extension in (HtmlBlocks, InlineFastPath):
-            if not any(isinstance(e, extension) for e in config.markdown_extensions):
-                config.markdown_extensions.append(extension())  # type: ignore[arg-type]
+        if not any(isinstance(e, HtmlBlocks) for e in config.markdown_extensions):
+            config.markdown_extensions.append(HtmlBlocks())  # type: ignore[arg-type]
         return config
 
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
         """Validate the topologies and run every producer.
 
         This runs before MkDocs empties ``site_dir``, so invalid input leaves the previous
-        site in place even under a plain ``mkdocs build``. It also gives the search plugin's
-        index (made in its ``on_config``, which has run by now) the faster tokenizer of
-        :mod:`runbook.site.searchindex`; ``runbook build``'s workers fork later and inherit it.
+        site in place even under a plain ``mkdocs build``.
         """
         from runbook.engine.store import FAULTS
         from runbook.plan.sites import load_sites
         from runbook.site.generate import generate
         from runbook.site.prune import using
-        from runbook.site.searchindex import install
 
-        for plugin in config.plugins.values():
-            index = getattr(plugin, "search_index", None)
-            if index is not None:
-                install(index)
+        self._held.clear()
+        self.search.pages.clear()
         if self._preloaded is not None:
             self._sites, self._generated = self._preloaded
             return
@@ -176,10 +172,44 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self._files = files
         return files
 
+    def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig,
+                         files: Files) -> str:
+        """Leave a site page out of Material's search index: its site's own index has it."""
+        if site_of(page.file.src_uri) is not None:
+            search = page.meta.get("search")
+            page.meta["search"] = {**(search if isinstance(search, dict) else {}),
+                                   "exclude": True}
+        return markdown
+
+    def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig,
+                        files: Files) -> str:
+        """Take a site page's search entries from its converted Markdown.
+
+        MkDocs converts every page before it writes any, so it would hold every page's
+        Markdown and HTML at once (about 0.6 MB per site). A site page lets go of its
+        Markdown now (only its title is read later, and kept) and holds its HTML compressed
+        until its template is rendered (:meth:`on_page_context`).
+        """
+        src_uri = page.file.src_uri
+        self.search.add(src_uri, page.url, html, page.title or "")
+        if site_of(src_uri) is None:
+            return html
+        # Not None: MkDocs reads a page without Markdown as one without a title.
+        page.markdown = ""
+        self._held[src_uri] = zlib.compress(html.encode("utf-8"), 1)
+        return ""
+
+    # Before any other plugin's page_context: they may read the page's HTML.
+    @event_priority(50)
     def on_page_context(
         self, context: dict[str, Any], /, *, page: Page, config: MkDocsConfig, nav: Any
     ) -> dict[str, Any]:
-        """Give a site page its site's navigation as ``runbook_nav`` (see overrides/main.html)."""
+        """Give a site page its HTML back, and its site's navigation as ``runbook_nav`` (see
+        overrides/main.html), with ``search_base``, where its site's search index is
+        (relative to the page)."""
+        held = self._held.pop(page.file.src_uri, None)
+        if held is not None:
+            page.content = zlib.decompress(held).decode("utf-8")
         parts = page.file.src_uri.split("/")
         if len(parts) < 3 or parts[0] != "sites" or parts[1] not in self.site_navs:
             return context
@@ -201,19 +231,43 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             "title": site_nav.title,
             "home": get_relative_url(home.url, page.file.url) if home else None,
             "pages": links,
+            "search_base": get_relative_url(f"sites/{parts[1]}/", page.file.url),
         }
         return context
 
+    def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
+        """Let go of a site page's converted Markdown: its finished page is ``output``."""
+        if site_of(page.file.src_uri) is not None:
+            page.content = None
+        return output
+
+    # After Material's search plugin wrote its index (priority 0), before its offline plugin
+    # turns that into a script (-100).
+    @event_priority(-50)
     def on_post_build(self, *, config: MkDocsConfig) -> None:
-        """Mark the site as runbook's (so ``runbook build`` may replace it) and prune the
-        cache once a day, after a plain ``mkdocs build`` (``runbook build`` prunes after
-        swapping its site in)."""
+        """Write each site's search index (:mod:`runbook.site.search`), mark the site as
+        runbook's (so ``runbook build`` may replace it) and prune the cache once a day,
+        after a plain ``mkdocs build`` (``runbook build`` prunes after swapping it in)."""
         from runbook.site.prune import prune_if_due
         from runbook.site.publish import mark
 
+        self._write_search(Path(config.site_dir), config)
         mark(Path(config.site_dir))
         if self._preloaded is None:
             prune_if_due(self.cache_path, self.config.cache_max_age_days)
+
+    def _write_search(self, site_dir: Path, config: MkDocsConfig) -> None:
+        import json
+
+        home = site_dir / "search" / "search_index.json"
+        if not home.is_file():  # no search plugin: no index for the sites either
+            self.search.pages.clear()
+            return
+        head = json.loads(home.read_text(encoding="utf-8"))["config"]
+        offline = any(name.rsplit("/", 1)[-1] == "offline"
+                      and getattr(plugin.config, "enabled", True)
+                      for name, plugin in config.plugins.items())
+        self.search.write(site_dir, head, script=offline)
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         """Rebuild the live preview when a topology or a template changes."""

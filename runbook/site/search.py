@@ -1,0 +1,128 @@
+"""One search index per site, and a small one for the home page.
+
+Material's search loads its whole index before it shows the first result; with every site's
+pages in it, that index grows by about 70 kB per site (68 MB at 1,000 sites). So the site
+pages (``sites/<slug>/...``) are left out of Material's index (``search: exclude`` in their
+page metadata, as Material documents), and each site gets an index of its own pages,
+``sites/<slug>/search/search_index.json``, in the format Material's search reads
+(``{"config": ..., "docs": [{"location", "title", "text"}, ...]}``, locations relative to
+the site folder). With Material's offline plugin, each also gets the script form the offline
+plugin writes, ``search_index.js`` (``var __index = ...``), so search works from ``file://``.
+A site page tells Material's search to start from its site folder (its ``base``, see
+``overrides/main.html``); the home page and the static pages keep Material's own index,
+which then holds only them.
+
+The entries of a page come from its converted Markdown (``on_page_content``): one per
+heading with an id, as Material makes them, the text stripped of tags and kept as escaped
+HTML text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_HEADING = re.compile(r"<h([1-6])\b([^>]*)>(.*?)</h\1>", re.S)
+_ID = re.compile(r'\bid="([^"]*)"')
+_PERMALINK = re.compile(r'<a class="headerlink"[^>]*>.*?</a>', re.S)
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+def site_of(src_uri: str) -> str | None:
+    """The slug of the site a page belongs to (``sites/<slug>/...``), else ``None``."""
+    parts = src_uri.split("/", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == "sites" else None
+
+
+def _text(html: str) -> str:
+    # Tags out, entities kept: what is left is still HTML text, safe where Material puts it.
+    return _SPACE.sub(" ", _TAG.sub("", html)).strip()
+
+
+def page_entries(html: str, location: str, title: str) -> list[str]:
+    """Search entries of one page's converted Markdown, each as its JSON text.
+
+    The first entry is the page itself (``location``, titled by its first ``<h1>`` or by
+    ``title``), holding the text before the first heading with an id; every later heading
+    with an id starts an entry ``location#id``. Headings without an id are text.
+    """
+    sections: list[list[str]] = [[location, "", ""]]
+    parts: list[str] = []
+    start = 0
+    for match in _HEADING.finditer(html):
+        parts.append(html[start:match.start()])
+        start = match.end()
+        level, attrs, inner = match.groups()
+        ident = _ID.search(attrs)
+        heading = _text(_PERMALINK.sub("", inner))
+        if ident is None:
+            parts.append(inner)
+            continue
+        if level == "1" and len(sections) == 1 and not _text("".join(parts)):
+            sections[0][1] = heading
+            continue
+        sections[-1][2] = _text("".join(parts))
+        parts = []
+        sections.append([f"{location}#{ident.group(1)}", heading, ""])
+    parts.append(html[start:])
+    sections[-1][2] = _text("".join(parts))
+    if not sections[0][1]:
+        sections[0][1] = _text(title)
+    return [json.dumps({"location": loc, "title": head, "text": text},
+                       separators=(",", ":"))
+            for loc, head, text in sections]
+
+
+@dataclass
+class SiteSearch:
+    """The entries of every site page, by page, until the indexes are written."""
+
+    pages: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, src_uri: str, url: str, html: str, title: str) -> None:
+        """Index one site page from its converted Markdown (``url``: the page's URL)."""
+        slug = site_of(src_uri)
+        if slug is None:
+            return
+        location = url[len(f"sites/{slug}/"):] if url.startswith(f"sites/{slug}/") else url
+        self.pages[src_uri] = page_entries(html, location, title)
+
+    def take(self, src_uri: str) -> list[str]:
+        """The entries of one page, no longer held here (a worker hands them on)."""
+        return self.pages.pop(src_uri, [])
+
+    def put(self, src_uri: str, entries: list[str]) -> None:
+        """Entries of a page indexed elsewhere (a worker, or the split build's cache)."""
+        if site_of(src_uri) is not None:
+            self.pages[src_uri] = entries
+
+    def write(self, site_dir: Path, config: dict[str, Any], script: bool) -> list[Path]:
+        """Write every site's index (and its script form if ``script``); the files written.
+
+        ``config`` is the head of Material's own index (language, separator, pipeline,
+        fields): every site is searched as the home page is.
+        """
+        by_site: dict[str, list[str]] = {}
+        for src_uri in sorted(self.pages):
+            slug = site_of(src_uri)
+            assert slug is not None
+            by_site.setdefault(slug, []).extend(self.pages[src_uri])
+        self.pages.clear()
+        head = json.dumps({"config": config}, separators=(",", ":"))
+        written = []
+        for slug, entries in by_site.items():
+            folder = site_dir / "sites" / slug / "search"
+            folder.mkdir(parents=True, exist_ok=True)
+            data = "".join((head[:-1], ',"docs":[', ",".join(entries), "]}"))
+            path = folder / "search_index.json"
+            path.write_text(data, encoding="utf-8")
+            written.append(path)
+            if script:
+                path = folder / "search_index.js"
+                path.write_text(f"var __index = {data}", encoding="utf-8")
+                written.append(path)
+        return written
