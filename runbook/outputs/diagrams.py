@@ -341,15 +341,15 @@ def network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
         else:
             g.edge("fw_external", bar, dir="none", color=line, penwidth="1.5")
     for row in plan["addresses"]:
-        bar = subnet_of.get((row["server"], row["nic"]))
-        if bar is None or row["server"] not in server_ids:
+        nic_bar = subnet_of.get((row["server"], row["nic"]))
+        if nic_bar is None or row["server"] not in server_ids:
             continue
         port = f'{server_ids[row["server"]]}:{node_id("nic", row["nic"])}'
         line = ROLE_LINE.get(row["role"], LINE)
         if row["role"] == "internal":
-            g.edge(f"{port}:e", bar, dir="none", color=line, penwidth="1.3")
+            g.edge(f"{port}:e", nic_bar, dir="none", color=line, penwidth="1.3")
         else:
-            g.edge(bar, f"{port}:w", dir="none", color=line, penwidth="1.3")
+            g.edge(nic_bar, f"{port}:w", dir="none", color=line, penwidth="1.3")
     for role, vip in vips.items():
         ext, internal = node_id("vip", role, "external"), node_id("vip", role, "internal")
         for member in vip["members"]:
@@ -361,9 +361,9 @@ def network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
             if vip.get("internal_ip"):
                 g.edge(f'{sid}:{node_id("nic", "internal")}:e', internal, dir="back",
                        color=VIP_LINE, style="dashed")
-        bar = subnet_of.get(("VIP", f"{role}-external"))
-        if vip.get("external_ip") and bar:
-            g.edge(bar, ext, dir="none", color=VIP_LINE)
+        vip_bar = subnet_of.get(("VIP", f"{role}-external"))
+        if vip.get("external_ip") and vip_bar:
+            g.edge(vip_bar, ext, dir="none", color=VIP_LINE)
 
     # Internal side: next hop first, the other pools, directory and internal CA.
     hop = summary.get("next_hop") or {}
@@ -487,7 +487,7 @@ def traffic_graph(plan: dict[str, Any]) -> graphviz.Digraph:
                 g.node(fid, _firewall_table(firewalls[fw], rules[fw]), shape="plain",
                        style="")
             stacks.append([fid] if rules.get(fw) else [])
-    for rule, left, right in ends:
+    for rule, left_id, right_id in ends:
         port = f'{node_id("fw", rule["firewall"])}:{node_id("rule", rule["id"])}'
         color = ROLE_LINE.get(rule.get("role") or "all", LINE)
         # Arrows follow the connection; edges still run left to right so the columns hold.
@@ -498,8 +498,8 @@ def traffic_graph(plan: dict[str, Any]) -> graphviz.Digraph:
         if not forward:
             attrs["dir"] = "back"
         rid = node_id("rule", rule["id"])
-        g.edge(left, f"{port}:w", id=f"{rid}_outer", **attrs)
-        g.edge(f"{port}:e", right, id=f"{rid}_inner", **attrs)
+        g.edge(left_id, f"{port}:w", id=f"{rid}_outer", **attrs)
+        g.edge(f"{port}:e", right_id, id=f"{rid}_inner", **attrs)
     # The external and internal halves share no node when their edge addresses differ, and
     # dot would lay each half out from the left margin; an invisible spine pins the columns.
     spine = [node_id("column", k) for k in range(len(stacks))]

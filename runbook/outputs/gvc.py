@@ -98,9 +98,9 @@ class _Names:
 
     def map(self, name: bytes | None, create: bool) -> int | None:
         if name is None:
-            ident = self.anonymous
+            anonymous = self.anonymous
             self.anonymous += 2
-            return ident
+            return anonymous
         ident = self.ids.get(name)
         if ident is None and create:
             buffer = ctypes.create_string_buffer(name)

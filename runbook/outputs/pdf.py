@@ -50,7 +50,7 @@ def html_to_pdf(html: str) -> bytes:
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii")
     try:
         document = HTML(string=html, url_fetcher=_offline_fetcher(), base_url=None)
-        data = document.write_pdf(pdf_identifier=identifier)
+        data: bytes | None = document.write_pdf(pdf_identifier=identifier)
     except RunbookError:
         raise
     except BaseException as exc:

@@ -206,6 +206,7 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
     from runbook.site import fastbuild
     from runbook.site.generate import load_sites
 
+    assert builder.cache is not None  # build_site gives its builder a cache
     cache_root = builder.cache.root
     sites = load_sites(inputs, builder)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -151,6 +151,7 @@ def _file_hash(file: File) -> str:
     if _spilled(file):
         # A generated file handed on by path is named by what determines its content
         # (runbook.site.generate.spill): the name is its hash.
+        assert file.abs_src_path is not None  # _spilled() checked it
         return "spilled:" + Path(file.abs_src_path).name
     return hashlib.sha256(file.content_bytes).hexdigest()
 
@@ -159,8 +160,8 @@ def _spilled(file: File) -> bool:
     """True for a file the runbook plugin hands on by path: a spilled copy, named by its
     content's hash (:func:`runbook.engine.store.content_name`). The packaged assets the
     plugin adds by path (the site CSS, the schema) are not."""
-    return (file.generated_by == "runbook" and bool(file.abs_src_path)
-            and is_content_name(Path(file.abs_src_path).name))
+    src = file.abs_src_path
+    return file.generated_by == "runbook" and bool(src and is_content_name(Path(src).name))
 
 
 def _folder(src_uri: str) -> str | None:
@@ -369,13 +370,15 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
 
         doc_files = files.documentation_pages(inclusion=inclusion)
         for file in doc_files:
-            if file.page is None and file.inclusion.is_not_in_nav():
+            # InclusionLevel's methods are unannotated in MkDocs.
+            if file.page is None and file.inclusion.is_not_in_nav():  # type: ignore[no-untyped-call]
                 Page(None, file, config)
         # Pages in the navigation appear (title, link) on every page: the parent builds them
         # first. So are the pages outside sites/ (home, about).
         in_nav = {page.file.src_uri for page in nav.pages}
         own = [f for f in doc_files if _folder(f.src_uri) is None or f.src_uri in in_nav]
         for file in own:
+            assert file.page is not None  # every page of the navigation, and made just above
             _populate_page(file.page, config, files)
         env = config.plugins.on_env(env, config=config, files=files)
 
@@ -426,20 +429,20 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         site_search = _site_search(config)
         for file in doc_files:
             assert file.page is not None
-            result = by_uri.pop(file.src_uri, None)
-            if result is not None:
-                entries += result.entries
+            merged = by_uri.pop(file.src_uri, None)
+            if merged is not None:
+                entries += merged.entries
                 if site_search is not None:
-                    site_search.put(file.src_uri, result.site_entries)
-                file.page.present_anchor_ids = (set(result.anchors)
-                                                if result.anchors is not None else None)
+                    site_search.put(file.src_uri, merged.site_entries)
+                file.page.present_anchor_ids = (set(merged.anchors)
+                                                if merged.anchors is not None else None)
                 file.page.links_to_anchors = {
-                    target: links for uri, links in result.links.items()
+                    target: links for uri, links in merged.links.items()
                     if (target := files.get_file_from_path(uri)) is not None}
                 continue
             before = len(search.entries) if search is not None else 0
             _build_page(file.page, config, doc_files, nav, env,
-                        excluded=file.inclusion.is_excluded())
+                        excluded=file.inclusion.is_excluded())  # type: ignore[no-untyped-call]
             if search is not None:
                 entries += map(_entry_json, search.entries[before:])
                 del search.entries[before:]
@@ -456,8 +459,8 @@ def build(config: MkDocsConfig, *, jobs: int, cache: Cache | None = None,
         config.plugins.on_post_build(config=config)
         stats.rss["post_build"] = current_rss()
         stats.phases["finish"] = time.monotonic() - t
-        if counts := warning_counter.get_counts():
-            msg = ", ".join(f"{v} {k.lower()}s" for k, v in counts)
+        if totals := warning_counter.get_counts():
+            msg = ", ".join(f"{v} {k.lower()}s" for k, v in totals)
             raise Abort(f"Aborted with {msg} in strict mode!")
         stats.seconds = time.monotonic() - start
         log.info(f"Documentation built in {stats.seconds:.2f} seconds")
@@ -513,12 +516,14 @@ def _one_converter() -> Iterator[None]:
     global _STAND_IN
     if _STAND_IN is None:
         _STAND_IN = _OneConverter()
-    module = pages.markdown
-    pages.markdown = _STAND_IN  # type: ignore[assignment]
+    # The module's globals: mkdocs.structure.pages imports markdown without re-exporting it.
+    namespace = vars(pages)
+    module = namespace["markdown"]
+    namespace["markdown"] = _STAND_IN
     try:
         yield
     finally:
-        pages.markdown = module
+        namespace["markdown"] = module
 
 
 def _convert(chunk: Sequence[File], config: MkDocsConfig, files: Files, doc_files: Any,
@@ -569,7 +574,8 @@ def _convert_pages(chunk: Sequence[File], config: MkDocsConfig, files: Files, do
         finally:
             del files.get_file_from_path
         before = len(search.entries) if search is not None else 0
-        _build_page(page, config, doc_files, nav, env, excluded=file.inclusion.is_excluded())
+        _build_page(page, config, doc_files, nav, env,
+                    excluded=file.inclusion.is_excluded())  # type: ignore[no-untyped-call]
         entries = [_entry_json(e) for e in search.entries[before:]] if search is not None \
             else []
         if search is not None:

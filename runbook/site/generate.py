@@ -33,10 +33,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from runbook.engine.parallel import default_jobs, map_chunks, release_memory
-from runbook.engine.store import Cache, code_fingerprint, content_name, digest, write_file
+from runbook.engine.store import Cache, content_name, digest, write_file
+from runbook.engine.store import code_fingerprint as code_fingerprint  # re-exported
 
 if TYPE_CHECKING:
     from runbook.plan.sites import Site
@@ -105,7 +106,7 @@ class LazyPlan(dict[str, Any]):
         self._full()
         return self[key]
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         """As ``dict.get``, on the whole plan."""
         if not dict.__contains__(self, key):
             self._full()
@@ -128,24 +129,24 @@ class LazyPlan(dict[str, Any]):
         self._full()
         return dict.__eq__(self, other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
-    def keys(self) -> Any:  # type: ignore[override]
+    def keys(self) -> Any:
         """As ``dict.keys``, on the whole plan."""
         self._full()
         return dict.keys(self)
 
-    def values(self) -> Any:  # type: ignore[override]
+    def values(self) -> Any:
         """As ``dict.values``, on the whole plan."""
         self._full()
         return dict.values(self)
 
-    def items(self) -> Any:  # type: ignore[override]
+    def items(self) -> Any:
         """As ``dict.items``, on the whole plan."""
         self._full()
         return dict.items(self)
 
-    def copy(self) -> dict[str, Any]:  # type: ignore[override]
+    def copy(self) -> dict[str, Any]:
         """A plain dict of the whole plan."""
         self._full()
         return dict(dict.items(self))
@@ -182,7 +183,8 @@ class PlanData:
     @property
     def meta(self) -> dict[str, Any]:
         """The plan's ``meta`` section (site, title, provenance)."""
-        return self.to_dict()["meta"]
+        meta: dict[str, Any] = self.to_dict()["meta"]
+        return meta
 
 
 @dataclass
@@ -225,7 +227,8 @@ class Builder:
         if self.progress is None or total == 0:
             return lambda n: None
         self.progress.stage(stage, total, unit)
-        return self.progress.advance
+        advance: Callable[[int], None] = self.progress.advance
+        return advance
 
     def _done(self) -> None:
         if self.progress is not None:
@@ -265,7 +268,7 @@ def _topology_bytes(path: Path) -> bytes:
         return b"\0unreadable\0" + str(path).encode("utf-8", "backslashreplace")
 
 
-def _is_head(value: Any) -> bool:
+def _is_head(value: Any) -> TypeGuard[dict[str, Any]]:
     """True when ``value`` is a site entry as :func:`load_sites` stores it."""
     return (isinstance(value, dict) and isinstance(value.get("slug"), str)
             and isinstance(value.get("plan"), dict))
@@ -354,9 +357,10 @@ def load_sites(paths: Sequence[Path | str], builder: Builder) -> list[BuiltSite]
             def load(key: str = key, path: Path = path, rev: str | None = rev
                      ) -> dict[str, Any]:
                 value = cache.get_value("plan", key)
-                if not isinstance(value, dict):  # damaged (and counted), or removed meanwhile
-                    value = _plan_again(cache, key, path, rev)
-                return value
+                if isinstance(value, dict):
+                    return value
+                # Damaged (and counted), or removed meanwhile.
+                return _plan_again(cache, key, path, rev)
 
             data = PlanData(LazyPlan(heads[key]["plan"], load))
         sites.append(BuiltSite(heads[key]["slug"], data, key, path))
@@ -391,7 +395,7 @@ def _call(produce: Producer, sites: list[Site], workdir: Path, templates: Path |
     return produce(sites, workdir)
 
 
-def generate(sites: list[Site], workdir: Path, *, templates: Path | None = None,
+def generate(sites: Sequence[Site | BuiltSite], workdir: Path, *, templates: Path | None = None,
              builder: Builder | None = None) -> dict[str, bytes]:
     """Every generated file of the site: docs-relative path -> content, sorted by path.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config, ValidationError
@@ -29,6 +29,10 @@ from runbook.errors import RunbookError
 from runbook.site.nav import SiteNav
 from runbook.site.prune import DEFAULT_MAX_AGE_DAYS
 from runbook.site.search import SiteSearch, site_of
+
+if TYPE_CHECKING:
+    from mkdocs.structure.nav import Navigation
+    from mkdocs.utils.templates import TemplateContext
 
 log = logging.getLogger("mkdocs.plugins.runbook")
 
@@ -46,7 +50,8 @@ class _Days(c.Type[int]):
         return days
 
 
-class RunbookPluginConfig(Config):
+# MkDocs' Config.__init_subclass__ is unannotated.
+class RunbookPluginConfig(Config):  # type: ignore[no-untyped-call]
     """Options of the ``runbook`` plugin in ``mkdocs.yml`` (paths relative to that file)."""
 
     inputs = c.ListOfItems(c.Type(str), default=["inputs"])
@@ -61,7 +66,8 @@ class RunbookPluginConfig(Config):
 
 
 
-class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
+# MkDocs' BasePlugin.__init_subclass__ is unannotated.
+class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped-call]
     """Adds every site's generated pages and files to the MkDocs build."""
 
     def __init__(self) -> None:
@@ -202,8 +208,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     # Before any other plugin's page_context: they may read the page's HTML.
     @event_priority(50)
     def on_page_context(
-        self, context: dict[str, Any], /, *, page: Page, config: MkDocsConfig, nav: Any
-    ) -> dict[str, Any]:
+        self, context: TemplateContext, /, *, page: Page, config: MkDocsConfig, nav: Navigation
+    ) -> TemplateContext:
         """Give a site page its HTML back, and its site's navigation as ``runbook_nav`` (see
         overrides/main.html), with ``search_base``, where its site's search index is
         (relative to the page)."""
@@ -227,7 +233,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
                 "active": target.src_uri == page.file.src_uri and not entry.anchor,
             })
         home = self._files.get_file_from_path("index.md")
-        context["runbook_nav"] = {
+        # TemplateContext declares only MkDocs' own keys; plugins add theirs for the theme.
+        context["runbook_nav"] = {  # type: ignore[typeddict-unknown-key]
             "title": site_nav.title,
             "home": get_relative_url(home.url, page.file.url) if home else None,
             "pages": links,

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ValidationError
 
 from runbook.errors import Problem, ValidationFailed, printable, shown
 from runbook.topology import rules
-from runbook.topology.files import discover, display_name
+from runbook.topology.files import discover
+from runbook.topology.files import display_name as display_name  # re-exported
 from runbook.topology.loader import PathKey, Source, format_path, load_file
 from runbook.topology.model import Topology, Vault
 from runbook.topology.secrets import REDACTED, has_product_key, redact
