@@ -8,14 +8,42 @@ documents cannot disagree.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import ipaddress
-import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from runbook import __version__
+from runbook.plan.model import (
+    Action,
+    AddressRow,
+    Certificate,
+    CertificateAuthorities,
+    Change,
+    DnsRecord,
+    FeatureRow,
+    Finding,
+    FirewallRule,
+    HostEntry,
+    Meta,
+    NextHop,
+    Pic,
+    PicField,
+    PicProvider,
+    PicStep,
+    Plan,
+    PoolRow,
+    Provenance,
+    RouteRow,
+    Screen,
+    ServerRow,
+    ServerRunbook,
+    Step,
+    Subnet,
+    SubnetMember,
+    Summary,
+    Vip,
+    VipMember,
+)
 from runbook.topology.model import (
     PROVIDERS,
     ROLE_NAMES,
@@ -48,205 +76,6 @@ PROVIDER_ADDRESSES = {
 }
 KIND_NAMES = {"enterprise": "Enterprise pool", "standard": "Standard Edition server",
               "director": "Director"}
-
-
-@dataclass
-class Provenance:
-    """Where a plan came from: the topology file, its git revision, the generator."""
-
-    source: str
-    revision: str | None = None
-    generator: str = f"runbook {__version__}"
-
-    def line(self) -> str:
-        """One human line, the same on every page and document."""
-        rev = f" at {self.revision}" if self.revision else " (not in git)"
-        return f"Generated from {self.source}{rev} by {self.generator}"
-
-
-@dataclass
-class AddressRow:
-    server: str
-    nic: str
-    nic_name: str
-    role: str
-    role_name: str
-    ip: str
-    prefix: int
-    netmask: str
-    gateway: str | None
-    public_ip: str | None
-    fqdn: str
-    dns_address: str
-
-
-@dataclass
-class RouteRow:
-    server: str
-    to: str
-    via: str
-    command: str
-
-
-@dataclass
-class Vip:
-    role: str
-    role_name: str
-    fqdn: str | None
-    external_ip: str | None
-    public_ip: str | None
-    internal_ip: str | None
-    internal_fqdn: str | None
-    members: list[dict[str, str]]
-    external_ports: list[str]
-    internal_ports: list[str]
-    persistence: str
-    health_check: str
-    nat: str
-
-
-@dataclass
-class Certificate:
-    id: str
-    purpose: str
-    title: str
-    subject_cn: str
-    sans: list[str]
-    issuer: str
-    ca: str
-    exportable_key: bool
-    servers: list[str]
-    interface: str
-    eku: list[str]
-    key_size: int
-    request_on: str
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DnsRecord:
-    zone: str
-    scope: str
-    name: str
-    type: str
-    value: str
-    port: int | None
-    priority: int | None
-    weight: int | None
-    purpose: str
-    added_by: str
-    reason: str = ""
-
-
-@dataclass
-class FirewallRule:
-    id: str
-    firewall: str
-    direction: str
-    source: str
-    destination: str
-    protocol: str
-    ports: str
-    purpose: str
-    role: str
-    source_ip: str | None = None
-    destination_ip: str | None = None
-
-
-@dataclass
-class Action:
-    """One thing to do on a wizard screen; ``kind`` tells the renderer the verb."""
-
-    kind: str  # click | tick | clear | type | select | do | check | note | warning | vault
-    label: str
-    value: str | None = None
-    why: str | None = None
-
-
-@dataclass
-class Screen:
-    title: str
-    actions: list[Action]
-
-
-@dataclass
-class Step:
-    number: int
-    id: str
-    title: str
-    screens: list[Screen]
-
-
-@dataclass
-class ServerRunbook:
-    server: str
-    fqdn: str
-    roles: list[str]
-    role_names: list[str]
-    order: int
-    imports_from: str | None
-    exports_to: list[str]
-    steps: list[Step]
-
-
-@dataclass
-class Plan:
-    """Everything derived from one topology, ready to render."""
-
-    meta: dict[str, Any]
-    summary: dict[str, Any]
-    servers: list[dict[str, Any]]
-    addresses: list[AddressRow]
-    routes: list[RouteRow]
-    vips: list[Vip]
-    certificates: list[Certificate]
-    dns: list[DnsRecord]
-    firewall: list[FirewallRule]
-    wizard: list[ServerRunbook]
-    integration: list[Screen]
-    pic: dict[str, Any] | None
-    checklist: list[Action]
-    hosts_file: list[dict[str, str]]
-    subnets: list[dict[str, Any]]
-    warnings: list[dict[str, Any]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plan as plain JSON-ready data (the templates' context).
-
-        The same dict as ``dataclasses.asdict(self)``, made about five times faster.
-        """
-        return _plain(self)
-
-    def to_json(self) -> str:
-        """Deterministic JSON: same topology, same bytes."""
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
-
-
-_LEAVES = (str, int, float, bool, type(None))
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _plain(value: Any) -> Any:
-    """``dataclasses.asdict`` for a plan's values: dataclasses, lists, tuples, dicts, leaves.
-
-    ``asdict`` looks up each dataclass's fields and deep-copies every leaf on every call;
-    here the field names are looked up once per class, and immutable leaves are shared.
-    """
-    kind = type(value)
-    if kind in _LEAVES:
-        return value
-    if kind is list:
-        return [_plain(v) for v in value]
-    if kind is dict:
-        return {_plain(k): _plain(v) for k, v in value.items()}
-    if kind is tuple:
-        return tuple(_plain(v) for v in value)
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        if not (dataclasses.is_dataclass(value) and not isinstance(value, type)):
-            return copy.deepcopy(value)  # as asdict does with anything else
-        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
-    return {name: _plain(getattr(value, name)) for name in names}
 
 
 def _addr(ip: str) -> str:
@@ -375,7 +204,7 @@ class _Deriver:
                     f"route -p add {net.network_address} mask {net.netmask} {r.via}")))
         return rows
 
-    def subnets(self) -> list[dict[str, Any]]:
+    def subnets(self) -> list[Subnet]:
         """Networks the edge NICs and VIPs sit on, for diagrams and the addressing page."""
         nets: dict[str, dict[str, Any]] = {}
         for row in self.addresses():
@@ -395,8 +224,10 @@ class _Deriver:
                                                  "ip": ip})
                         break
         order = {"public": 0, "perimeter": 1, "internal": 2}
-        return sorted(nets.values(), key=lambda e: (order[e["side"]],
-                                                    ipaddress.IPv4Network(e["cidr"])))
+        return [Subnet(cidr=e["cidr"], side=e["side"],
+                       members=[SubnetMember(**m) for m in e["members"]])
+                for e in sorted(nets.values(), key=lambda e: (order[e["side"]],
+                                                              ipaddress.IPv4Network(e["cidr"])))]
 
     def vips(self) -> list[Vip]:
         ports_ext = {"access": ["TCP 443", "TCP 5061"], "webconf": ["TCP 443"],
@@ -411,8 +242,8 @@ class _Deriver:
             members = []
             for s in servers_with(self.t, role):
                 nic = getattr(s.nics, role)
-                members.append({"server": s.name, "external_ip": _addr(nic.ip),
-                                "internal_ip": _addr(s.nics.internal.ip)})
+                members.append(VipMember(server=s.name, external_ip=_addr(nic.ip),
+                                         internal_ip=_addr(s.nics.internal.ip)))
             out.append(Vip(
                 role=role, role_name=ROLE_NAMES[role], fqdn=getattr(self.t.edge.fqdns, role),
                 external_ip=vip.external_ip, public_ip=vip.public_ip,
@@ -545,7 +376,7 @@ class _Deriver:
         def add(rec: DnsRecord) -> None:
             key = (rec.zone, rec.name, rec.type + rec.value)
             if rec.added_by == ad_admin:
-                rec.reason = ad_reason
+                rec = dataclasses.replace(rec, reason=ad_reason)
             if key not in seen:
                 seen.add(key)
                 out.append(rec)
@@ -1135,7 +966,7 @@ class _Deriver:
             screens.append(Screen("Configure Users wizard, for the users who need it", users))
         return screens
 
-    def pic(self) -> dict[str, Any] | None:
+    def pic(self) -> Pic | None:
         t = self.t
         owners = [s for s in self.access_servers() if effective_features(t, s).public_im]
         if not owners:
@@ -1143,24 +974,25 @@ class _Deriver:
         s = owners[0]
         providers = list(effective_features(t, s).public_im)
         access = role_fqdn(t, s, "access")
-        rows = [{"id": p, "name": PROVIDERS[p], "network_address": PROVIDER_ADDRESSES[p],
-                 "filter": "Allow communications only from users verified by this provider"}
+        rows = [PicProvider(id=p, name=PROVIDERS[p], network_address=PROVIDER_ADDRESSES[p],
+                            filter="Allow communications only from users verified by this "
+                            "provider")
                 for p in providers]
-        return {
-            "edge": s.name,
-            "access_fqdn": access,
-            "providers": rows,
-            "needs_client_auth_eku": "aol" in providers,
-            "submit": [
-                {"field": "SIP domain(s)", "value": ", ".join(t.domains.sip)},
-                {"field": "Access Edge external FQDN", "value": access},
-                {"field": "Organization", "value": t.organization},
-                {"field": "Providers", "value": ", ".join(PROVIDERS[p] for p in providers)},
-                {"field": "Volume Licensing agreement number", "value": None},
-                {"field": "Technical contact", "value": None},
+        return Pic(
+            edge=s.name,
+            access_fqdn=access,
+            providers=rows,
+            needs_client_auth_eku="aol" in providers,
+            submit=[
+                PicField("SIP domain(s)", ", ".join(t.domains.sip)),
+                PicField("Access Edge external FQDN", access),
+                PicField("Organization", t.organization),
+                PicField("Providers", ", ".join(PROVIDERS[p] for p in providers)),
+                PicField("Volume Licensing agreement number", None),
+                PicField("Technical contact", None),
             ],
-            "steps": [
-                {"title": "Enable on the edge", "actions": [dataclasses.asdict(a) for a in [
+            steps=[
+                PicStep("Enable on the edge", [
                     Action("do", f"On {s.name}, open the Access Edge properties, IM Provider "
                            "tab"),
                     *[Action("tick", f"Allow {PROVIDERS[p]}",
@@ -1168,29 +1000,28 @@ class _Deriver:
                              why="the address published for OCS 2007; confirm it against the "
                              "provider's provisioning confirmation (Microsoft KB 897567 lists "
                              "the providers' addresses)") for p in providers],
-                    Action("check", "Federation is enabled on this Access Edge")]]},
-                {"title": "Enable users", "actions": [dataclasses.asdict(a) for a in [
+                    Action("check", "Federation is enabled on this Access Edge")]),
+                PicStep("Enable users", [
                     Action("tick", "Enable public IM connectivity",
                            why="Configure Users wizard or each user's Communications tab; "
-                           "needs federation enabled for the forest first")]]},
-                {"title": "Submit the provisioning request", "actions": [
-                    dataclasses.asdict(Action("type", "Provisioning form (Microsoft "
-                                              "licensing site)", why="with the values below; "
-                                              "the per-user PIC subscription must be bought "
-                                              "first"))]},
-                {"title": "Wait for each provider", "actions": [dataclasses.asdict(
+                           "needs federation enabled for the forest first")]),
+                PicStep("Submit the provisioning request", [
+                    Action("type", "Provisioning form (Microsoft licensing site)",
+                           why="with the values below; the per-user PIC subscription must be "
+                           "bought first")]),
+                PicStep("Wait for each provider", [
                     Action("check", f"{PROVIDERS[p]} has confirmed provisioning",
                            why="providers activate separately and can take weeks; if the "
                            "Access Edge FQDN ever changes, every provider must be "
-                           "re-provisioned")) for p in providers]},
-                {"title": "Test", "actions": [dataclasses.asdict(
+                           "re-provisioned") for p in providers]),
+                PicStep("Test", [
                     Action("check", f"A user of this site adds a contact from {PROVIDERS[p]} and "
                            "exchanges IM and presence (no file transfer, audio or video over "
-                           "public IM)")) for p in providers]},
+                           "public IM)") for p in providers]),
             ],
-        }
+        )
 
-    def checklist(self, warnings: list[dict[str, Any]]) -> list[Action]:
+    def checklist(self, warnings: list[Finding]) -> list[Action]:
         t = self.t
         items = [
             Action("check", "Each edge server is a workgroup server, not joined to "
@@ -1223,57 +1054,58 @@ class _Deriver:
                                 "and accepted"))
         return items
 
-    def build(self, provenance: Provenance, warnings: list[dict[str, Any]]) -> Plan:
+    def build(self, provenance: Provenance, warnings: list[Finding]) -> Plan:
         t = self.t
         self._certs = self.certificates()
         hop = self.hop
         feature_rows = []
         for s in self.access_servers():
             f = effective_features(t, s)
-            feature_rows.append({
-                "server": s.name, "remote_access": f.remote_access,
-                "anonymous_meetings": self.anonymous_on(s),
-                "federation": f.federation,
-                "federation_discovery": f.federation and f.federation_discovery,
-                "public_im": [PROVIDERS[p] for p in f.public_im]})
-        servers = [{"name": s.name, "fqdn": server_fqdn(t, s), "roles": list(s.roles),
-                    "role_names": [ROLE_NAMES[r] for r in s.roles],
-                    "internal_name": self.internal_name(s)} for s in t.edge.servers]
-        summary = {
-            "title": t.title or f"{t.organization} edge deployment ({t.site})",
-            "layout": self.layout(),
-            "layout_text": self.layout_text(),
-            "sip_domains": list(t.domains.sip),
-            "default_sip_domain": t.domains.sip[0],
-            "internal_zone": t.domains.internal,
-            "external_zone": t.domains.external,
-            "next_hop": {"fqdn": hop.fqdn, "kind": hop.kind, "kind_name": KIND_NAMES[hop.kind],
-                         "reason": self.next_hop_reason(),
-                         "explicit": t.next_hop is not None} if hop else None,
-            "pools": [{"fqdn": p.fqdn, "kind": p.kind, "kind_name": KIND_NAMES[p.kind],
-                       "ip": p.ip} for p in t.pools],
-            "roles": list(self.roles),
-            "role_names": [ROLE_NAMES[r] for r in self.roles],
-            "role_fqdns": {r: getattr(t.edge.fqdns, r) for r in self.roles},
-            "features": feature_rows,
-            "public_im": sorted({p for s in self.access_servers()
-                                 for p in effective_features(t, s).public_im},
-                                key=list(PROVIDERS).index),
-            "load_balanced_roles": list(self.balanced),
-            "load_balancer_name": (self.lb.name if self.lb and self.lb.name else
-                                   "hardware load balancer") if self.balanced else None,
-            "split": self.split,
-            "certificate_authorities": {"public": t.certificates.public_ca,
-                                        "internal": t.certificates.internal_ca},
-            "change": t.change.model_dump() if t.change else None,
-            "status": "warnings" if warnings else "valid",
-        }
-        hosts = [{"ip": p.ip, "fqdn": p.fqdn} for p in t.pools if p.ip]
+            feature_rows.append(FeatureRow(
+                server=s.name, remote_access=f.remote_access,
+                anonymous_meetings=self.anonymous_on(s),
+                federation=f.federation,
+                federation_discovery=f.federation and f.federation_discovery,
+                public_im=[PROVIDERS[p] for p in f.public_im]))
+        servers = [ServerRow(name=s.name, fqdn=server_fqdn(t, s), roles=list(s.roles),
+                             role_names=[ROLE_NAMES[r] for r in s.roles],
+                             internal_name=self.internal_name(s)) for s in t.edge.servers]
+        title = t.title or f"{t.organization} edge deployment ({t.site})"
+        summary = Summary(
+            title=title,
+            layout=self.layout(),
+            layout_text=self.layout_text(),
+            sip_domains=list(t.domains.sip),
+            default_sip_domain=t.domains.sip[0],
+            internal_zone=t.domains.internal,
+            external_zone=t.domains.external,
+            next_hop=NextHop(fqdn=hop.fqdn, kind=hop.kind, kind_name=KIND_NAMES[hop.kind],
+                             reason=self.next_hop_reason(),
+                             explicit=t.next_hop is not None) if hop else None,
+            pools=[PoolRow(fqdn=p.fqdn, kind=p.kind, kind_name=KIND_NAMES[p.kind], ip=p.ip)
+                   for p in t.pools],
+            roles=list(self.roles),
+            role_names=[ROLE_NAMES[r] for r in self.roles],
+            role_fqdns={r: getattr(t.edge.fqdns, r) for r in self.roles},
+            features=feature_rows,
+            public_im=sorted({p for s in self.access_servers()
+                              for p in effective_features(t, s).public_im},
+                             key=list(PROVIDERS).index),
+            load_balanced_roles=list(self.balanced),
+            load_balancer_name=(self.lb.name if self.lb and self.lb.name else
+                                "hardware load balancer") if self.balanced else None,
+            split=self.split,
+            certificate_authorities=CertificateAuthorities(
+                public=t.certificates.public_ca, internal=t.certificates.internal_ca),
+            change=Change(**t.change.model_dump()) if t.change else None,
+            status="warnings" if warnings else "valid",
+        )
+        hosts = [HostEntry(ip=p.ip, fqdn=p.fqdn) for p in t.pools if p.ip]
         return Plan(
-            meta={"site": t.site, "title": summary["title"], "organization": t.organization,
-                  "environment": t.environment, "source": provenance.source,
-                  "revision": provenance.revision, "generator": provenance.generator,
-                  "provenance": provenance.line()},
+            meta=Meta(site=t.site, title=title, organization=t.organization,
+                      environment=t.environment, source=provenance.source,
+                      revision=provenance.revision, generator=provenance.generator,
+                      provenance=provenance.line()),
             summary=summary, servers=servers, addresses=self.addresses(),
             routes=self.routes(), vips=self.vips(), certificates=self._certs, dns=self.dns(),
             firewall=self.firewall(), wizard=self.wizard(), integration=self.integration(),
@@ -1282,10 +1114,11 @@ class _Deriver:
 
 
 def build_plan(topology: Topology, provenance: Provenance,
-               warnings: list[dict[str, Any]] | None = None) -> Plan:
+               warnings: Iterable[Mapping[str, Any]] | None = None) -> Plan:
     """Derive the plan of a valid topology.
 
     ``warnings`` are the rule findings to carry into the pages (plain dicts from
     :meth:`~runbook.errors.Problem.as_dict`).
     """
-    return _Deriver(topology).build(provenance, list(warnings or []))
+    findings = [Finding(**w) for w in warnings or []]
+    return _Deriver(topology).build(provenance, findings)
