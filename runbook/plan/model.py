@@ -699,3 +699,76 @@ def _plain(value: Any) -> Any:
             return copy.deepcopy(value)  # as asdict does with anything else
         names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
     return {name: _plain(getattr(value, name)) for name in names}
+
+
+SCHEMA_ID = "https://json-schema.org/draft/2020-12/schema"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``runbook plan --json`` (and of the templates' ``plan``).
+
+    Generated from the dataclasses above: every key is required and no other key is allowed,
+    so a change of the plan's shape shows as a change of the committed schema file.
+    """
+    from pydantic import TypeAdapter
+
+    schema: dict[str, Any] = TypeAdapter(Plan).json_schema(mode="serialization")
+    for definition in [schema, *schema.get("$defs", {}).values()]:
+        if definition.get("type") == "object" and "properties" in definition:
+            definition["additionalProperties"] = False
+    schema["$schema"] = SCHEMA_ID
+    schema["title"] = "runbook plan"
+    return schema
+
+
+def _type_text(spec: dict[str, Any]) -> str:
+    """A JSON Schema type, as a template author reads it."""
+    if "$ref" in spec:
+        name = spec["$ref"].rsplit("/", 1)[-1]
+        return f"[{name}](#{name.lower()})"
+    if "anyOf" in spec:
+        return " or ".join(_type_text(s) for s in spec["anyOf"])
+    if "enum" in spec:
+        return " \\| ".join(f"`{json.dumps(v)}`" for v in spec["enum"])
+    if "const" in spec:
+        return f"`{json.dumps(spec['const'])}`"
+    kind = spec.get("type")
+    if kind == "array":
+        return f"list of {_type_text(spec.get('items', {}))}"
+    if kind == "object" and "additionalProperties" in spec:
+        return f"mapping of string to {_type_text(spec['additionalProperties'])}"
+    return {"string": "string", "integer": "integer", "boolean": "boolean", "null": "null",
+            "number": "number"}.get(str(kind), "any")
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def reference_markdown() -> str:
+    """The template authors' reference: every section of the plan, field by field.
+
+    Generated from the same types and docstrings as :func:`json_schema`; committed as
+    ``schema/plan.md``.
+    """
+    schema = json_schema()
+    defs: dict[str, Any] = schema.get("$defs", {})
+    out = ["# The plan: reference for template authors", "",
+           "Every page template gets the site's plan as `plan` (the home page gets every plan "
+           "as `sites`): the data `runbook plan --json FILE` prints, described by "
+           "`schema/plan.schema.json`. In Jinja a field is `plan.summary.next_hop.fqdn`; a "
+           "field that may be null is tested with `{% if ... %}` before use.", "",
+           "This file is generated from `runbook/plan/model.py`: run "
+           "`runbook schema --plan --reference -o schema/plan.md` after changing the types.",
+           ""]
+    sections = [("Plan", schema), *sorted(defs.items())]
+    for name, definition in sections:
+        out += [f"## {name}", "", _cell(definition.get("description", "")), ""]
+        if "properties" not in definition:
+            out += [f"One of: {_type_text(definition)}", ""]
+            continue
+        out += ["| Field | Type | Meaning |", "|---|---|---|"]
+        for key, spec in definition["properties"].items():
+            out.append(f"| `{key}` | {_type_text(spec)} | {_cell(spec.get('description', ''))} |")
+        out.append("")
+    return "\n".join(out)
