@@ -68,6 +68,8 @@ class Meta:
     """The organization, as typed into the wizards' Organization fields."""
     environment: Literal["production", "lab"]
     """Production or lab."""
+    product: Literal["ocs2007"]
+    """The product deployed: which catalog of ports, names and addresses the plan used."""
     source: str
     """The topology file the plan was derived from."""
     revision: str | None
