@@ -147,3 +147,13 @@ def test_the_topology_names_its_product_and_defaults_to_ocs2007(tmp_path: Path) 
     found = problems(write(tmp_path, data))
     problem = one(found, "product")
     assert problem.severity == "error" and "ocs2007" in problem.message
+
+
+def test_the_topology_layer_names_roles_and_providers_as_the_catalog_does() -> None:
+    # topology/ sits below plan/ and cannot read the catalog; its messages use its own names,
+    # which must stay the catalog's.
+    from runbook.topology.model import PROVIDERS, ROLE_NAMES
+
+    c = catalog()
+    assert c.role_names() == ROLE_NAMES
+    assert {k: v.name for k, v in c.providers.items()} == PROVIDERS
