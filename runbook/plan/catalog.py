@@ -182,7 +182,7 @@ class Catalog(_Frozen):
     def role_name(self, role: str) -> str:
         """``Access Edge`` for ``access``; interfaces such as ``internal`` too."""
         if role in self.roles:
-            return self.roles[role].name  # type: ignore[index]
+            return self.roles[role].name
         return self.interfaces[role]
 
     def role_names(self) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, cast
 
 from runbook.plan.catalog import catalog
 from runbook.plan.model import (
@@ -25,6 +25,7 @@ from runbook.plan.model import (
     Finding,
     FirewallRule,
     HostEntry,
+    Layout,
     Meta,
     NextHop,
     Pic,
@@ -34,6 +35,7 @@ from runbook.plan.model import (
     Plan,
     PoolRow,
     Provenance,
+    Role,
     RouteRow,
     Screen,
     ServerRow,
@@ -46,7 +48,6 @@ from runbook.plan.model import (
     VipMember,
 )
 from runbook.topology.model import (
-    ROLES,
     Server,
     Topology,
     deployed_roles,
@@ -58,7 +59,12 @@ from runbook.topology.model import (
 )
 from runbook.topology.rules import is_public, is_split, load_balanced_roles
 
+__all__ = ["Plan", "Provenance", "build_plan", "domain_alias"]
+
 INTERNET = "Internet (any)"
+ROLES: tuple[Role, ...] = ("access", "webconf", "av")
+NICS: tuple[Literal["internal", "access", "webconf", "av"], ...] = ("internal", "access",
+                                                                   "webconf", "av")
 KIND_NAMES = {"enterprise": "Enterprise pool", "standard": "Standard Edition server",
               "director": "Director"}
 
@@ -82,14 +88,16 @@ class _Deriver:
     def __init__(self, t: Topology) -> None:
         self.t = t
         self.lb = t.edge.load_balancer
-        self.balanced = load_balanced_roles(t)
+        self.balanced = cast(list[Role], load_balanced_roles(t))
         self.split = is_split(t)
-        self.roles = deployed_roles(t)
+        self.roles = cast(list[Role], deployed_roles(t))
         self.hop = next_hop_pool(t)
         self.features = t.edge.features
         self.cat = catalog(t.product)
         self.names = self.cat.role_names()
-        self.providers = {k: v.name for k, v in self.cat.providers.items()}
+        self.providers: dict[str, str] = {k: v.name for k, v in self.cat.providers.items()}
+        self.provider_addresses: dict[str, str] = {
+            k: v.network_address for k, v in self.cat.providers.items()}
 
     # -- names and addresses -------------------------------------------------------------
 
@@ -123,7 +131,7 @@ class _Deriver:
     def access_servers(self) -> list[Server]:
         return servers_with(self.t, "access")
 
-    def layout(self) -> str:
+    def layout(self) -> Layout:
         if self.split:
             return "split"
         if self.balanced:
@@ -163,7 +171,7 @@ class _Deriver:
     def addresses(self) -> list[AddressRow]:
         rows = []
         for s in self.t.edge.servers:
-            for nic_key in ("internal", *ROLES):
+            for nic_key in NICS:
                 nic = getattr(s.nics, nic_key)
                 if nic is None:
                     continue
@@ -415,8 +423,8 @@ class _Deriver:
         t = self.t
         rules: list[FirewallRule] = []
 
-        def add(fw: str, direction: str, src: str, dst: str, proto: str, ports: str,
-                purpose: str, role: str) -> None:
+        def add(fw: Literal["external", "internal"], direction: Literal["inbound", "outbound"],
+                src: str, dst: str, proto: str, ports: str, purpose: str, role: str) -> None:
             rules.append(FirewallRule(f"{'E' if fw == 'external' else 'I'}"
                                       f"{sum(r.firewall == fw for r in rules) + 1:02d}",
                                       fw, direction, src, dst, proto, ports, purpose, role,
@@ -958,7 +966,7 @@ class _Deriver:
         providers = list(effective_features(t, s).public_im)
         access = role_fqdn(t, s, "access")
         rows = [PicProvider(id=p, name=self.providers[p],
-                            network_address=self.cat.providers[p].network_address,
+                            network_address=self.provider_addresses[p],
                             filter=self.cat.provider_filter.option)
                 for p in providers]
         return Pic(
@@ -979,7 +987,7 @@ class _Deriver:
                     Action("do", f"On {s.name}, open the Access Edge properties, IM Provider "
                            "tab"),
                     *[Action("tick", f"Allow {self.providers[p]}",
-                             f"network address {self.cat.providers[p].network_address}",
+                             f"network address {self.provider_addresses[p]}",
                              why="the address published for OCS 2007; confirm it against the "
                              "provider's provisioning confirmation (Microsoft KB 897567 lists "
                              "the providers' addresses)") for p in providers],
