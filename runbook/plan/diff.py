@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from runbook.errors import RunbookError, ValidationFailed
 
@@ -52,6 +52,9 @@ def _step_titles(plan: dict[str, Any]) -> dict[int, str]:
     return catalog(plan.get("meta", {}).get("product", "ocs2007")).step_titles()
 
 
+ChangeKind = Literal["added", "removed", "changed"]
+
+
 class GitError(RunbookError):
     """A git revision or a file in it cannot be read."""
 
@@ -60,7 +63,7 @@ class GitError(RunbookError):
 class Change:
     """One row added, removed or changed; ``fields`` names what changed."""
 
-    kind: str  # added | removed | changed
+    kind: ChangeKind
     key: str
     old: Row | None = None
     new: Row | None = None
@@ -71,7 +74,7 @@ class Change:
 class CertificateChange:
     """A certificate to request (added), retire (removed) or re-issue / re-deploy (changed)."""
 
-    kind: str  # added | removed | changed
+    kind: ChangeKind
     id: str
     subject_cn: str
     reissue: bool
