@@ -322,13 +322,13 @@ def repo(tmp_path: Path) -> Path:
 def test_git_mode_compares_the_work_tree_with_a_revision(repo: Path) -> None:
     path = repo / "inputs" / "site.yaml"
     old = load_plan_at_revision(path, "HEAD")
-    assert old.meta["revision"] and old.meta["provenance"].endswith("by runbook 0.1.0")
-    assert old.summary["role_fqdns"]["webconf"] == "webconf.contoso.com"
+    assert old.meta.revision and old.meta.provenance.endswith("by runbook 0.1.0")
+    assert old.summary.role_fqdns["webconf"] == "webconf.contoso.com"
     result = CliRunner().invoke(main, ["diff", str(path), "--git", "HEAD"])
     assert result.exit_code == 0, result.output
     assert "- webconf.contoso.com A 198.51.100.11" in result.output
     assert "+ meet.contoso.com A 198.51.100.11" in result.output
-    assert f"at {old.meta['revision']} by" in result.output.splitlines()[1]
+    assert f"at {old.meta.revision} by" in result.output.splitlines()[1]
 
 
 def test_git_mode_errors_are_one_line(repo: Path, tmp_path: Path) -> None:

@@ -481,13 +481,15 @@ def test_home_page_lists_every_site_with_status_and_link(
     assert table[2][:5] == ["Fabrikam load-balanced edge (fabrikam-lb)", "Fabrikam Inc",
                             "production", "load-balanced", "warnings (2)"]
     links = [a["href"] for t, a in read(text).tags if t == "a"]
-    assert links == ["sites/contoso-hq/index.md", "sites/fabrikam-lb/index.md"]
+    assert links == ["sites/contoso-hq/index.md", "sites/fabrikam-lb/index.md",
+                     "reference/ocs2007.md"]
 
 
 def test_produce_returns_every_page_of_every_site_and_the_home_page(tmp_path: Path) -> None:
     sites = load_sites([ROOT / "inputs"])
     files = produce(sites, tmp_path)
-    expected = {"index.md"} | {f"sites/{s.slug}/{p.filename}" for s in sites
+    expected = {"index.md", "reference/ocs2007.md"} | {f"sites/{s.slug}/{p.filename}"
+                                                       for s in sites
                                for p in site_pages(s.plan.to_dict())}
     assert set(files) == expected
     assert all(isinstance(v, bytes) for v in files.values())

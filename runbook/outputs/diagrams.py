@@ -64,8 +64,17 @@ ROLE_FILL = {"access": "#d6e6ff", "webconf": "#d4f1dc", "av": "#f6dcf3", "intern
              "all": "#eeeeee"}
 ROLE_LINE = {"access": "#2359a8", "webconf": "#22804a", "av": "#9a2f8c", "internal": "#57606a",
              "all": "#57606a"}
-ROLE_LABEL = {"access": "Access Edge", "webconf": "Web Conferencing Edge", "av": "A/V Edge",
-              "internal": "Internal", "all": "All edge roles"}
+ALL_ROLES = "All edge roles"
+
+
+def role_labels(plan: dict[str, Any]) -> dict[str, str]:
+    """Role key -> name, from the catalog of the plan's product (``all``: every role)."""
+    from runbook.plan.catalog import catalog
+
+    product = (plan.get("meta") or {}).get("product", "ocs2007")
+    return {**catalog(product).role_names(), "all": ALL_ROLES}
+
+
 SIDE_FILL = {"public": "#fde7cf", "perimeter": "#fff2c4", "internal": "#dcefd9"}
 SIDE_LINE = {"public": "#c2741b", "perimeter": "#a88a1d", "internal": "#3f7f3a"}
 SIDE_LABEL = {"public": "Public subnet", "perimeter": "Perimeter subnet",
@@ -399,7 +408,7 @@ def network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
         (CLIENT_FILL, INTERNET_LINE, "Internet client or provider"),
         (FIREWALL_FILL, FIREWALL_LINE, "Firewall"),
         (SERVER_HEAD, SERVER_HEAD, "Edge server (one row per NIC)"),
-        *[(ROLE_FILL[r], ROLE_LINE[r], f"{ROLE_LABEL[r]} NIC")
+        *[(ROLE_FILL[r], ROLE_LINE[r], f"{role_labels(plan)[r]} NIC")
           for r in ("access", "webconf", "av", "internal") if r in roles],
         *[(SIDE_FILL[s], SIDE_LINE[s], f"{SIDE_LABEL[s]} (bar = the network segment)")
           for s in ("public", "perimeter", "internal") if s in sides],
@@ -513,7 +522,7 @@ def traffic_graph(plan: dict[str, Any]) -> graphviz.Digraph:
         g.edge(a, b, style="invis")
 
     present = {rule.get("role") or "all" for rule in plan.get("firewall") or []}
-    legend = [(ROLE_FILL[r], ROLE_LINE[r], f"Rule for the {ROLE_LABEL[r]}")
+    legend = [(ROLE_FILL[r], ROLE_LINE[r], f"Rule for the {role_labels(plan)[r]}")
               for r in ("access", "webconf", "av") if r in present]
     if present - {"access", "webconf", "av"}:
         legend.append((ROLE_FILL["all"], ROLE_LINE["all"], "Rule for every edge server"))

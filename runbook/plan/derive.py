@@ -8,18 +8,46 @@ documents cannot disagree.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import ipaddress
-import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, cast
 
-from runbook import __version__
+from runbook.plan.catalog import catalog
+from runbook.plan.model import (
+    Action,
+    AddressRow,
+    Certificate,
+    CertificateAuthorities,
+    Change,
+    DnsRecord,
+    FeatureRow,
+    Finding,
+    FirewallRule,
+    HostEntry,
+    Layout,
+    Meta,
+    NextHop,
+    Pic,
+    PicField,
+    PicProvider,
+    PicStep,
+    Plan,
+    PoolRow,
+    Provenance,
+    Role,
+    RouteRow,
+    Screen,
+    ServerRow,
+    ServerRunbook,
+    Step,
+    Subnet,
+    SubnetMember,
+    Summary,
+    Vip,
+    VipMember,
+)
 from runbook.topology.model import (
-    PROVIDERS,
-    ROLE_NAMES,
-    ROLES,
     Server,
     Topology,
     deployed_roles,
@@ -31,222 +59,14 @@ from runbook.topology.model import (
 )
 from runbook.topology.rules import is_public, is_split, load_balanced_roles
 
+__all__ = ["Plan", "Provenance", "build_plan", "domain_alias"]
+
 INTERNET = "Internet (any)"
-SERVICE_ACCOUNT = "RTCProxyService"
-SERVICES = {
-    "access": ["Office Communications Server Access Edge"],
-    "webconf": ["Office Communications Server Web Conferencing Edge"],
-    "av": ["Office Communications Server Audio/Video Edge",
-           "Office Communications Server Audio/Video Authentication"],
-}
-# Provider Access Edge addresses as published for OCS 2007; confirm against the provisioning
-# confirmation each provider sends (Microsoft KB 897567 lists their addresses).
-PROVIDER_ADDRESSES = {
-    "msn": "federation.messenger.msn.com",
-    "aol": "sip.oscar.aol.com",
-    "yahoo": "sip.yahoo.com",
-}
+ROLES: tuple[Role, ...] = ("access", "webconf", "av")
+NICS: tuple[Literal["internal", "access", "webconf", "av"], ...] = ("internal", "access",
+                                                                   "webconf", "av")
 KIND_NAMES = {"enterprise": "Enterprise pool", "standard": "Standard Edition server",
               "director": "Director"}
-
-
-@dataclass
-class Provenance:
-    """Where a plan came from: the topology file, its git revision, the generator."""
-
-    source: str
-    revision: str | None = None
-    generator: str = f"runbook {__version__}"
-
-    def line(self) -> str:
-        """One human line, the same on every page and document."""
-        rev = f" at {self.revision}" if self.revision else " (not in git)"
-        return f"Generated from {self.source}{rev} by {self.generator}"
-
-
-@dataclass
-class AddressRow:
-    server: str
-    nic: str
-    nic_name: str
-    role: str
-    role_name: str
-    ip: str
-    prefix: int
-    netmask: str
-    gateway: str | None
-    public_ip: str | None
-    fqdn: str
-    dns_address: str
-
-
-@dataclass
-class RouteRow:
-    server: str
-    to: str
-    via: str
-    command: str
-
-
-@dataclass
-class Vip:
-    role: str
-    role_name: str
-    fqdn: str | None
-    external_ip: str | None
-    public_ip: str | None
-    internal_ip: str | None
-    internal_fqdn: str | None
-    members: list[dict[str, str]]
-    external_ports: list[str]
-    internal_ports: list[str]
-    persistence: str
-    health_check: str
-    nat: str
-
-
-@dataclass
-class Certificate:
-    id: str
-    purpose: str
-    title: str
-    subject_cn: str
-    sans: list[str]
-    issuer: str
-    ca: str
-    exportable_key: bool
-    servers: list[str]
-    interface: str
-    eku: list[str]
-    key_size: int
-    request_on: str
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DnsRecord:
-    zone: str
-    scope: str
-    name: str
-    type: str
-    value: str
-    port: int | None
-    priority: int | None
-    weight: int | None
-    purpose: str
-    added_by: str
-    reason: str = ""
-
-
-@dataclass
-class FirewallRule:
-    id: str
-    firewall: str
-    direction: str
-    source: str
-    destination: str
-    protocol: str
-    ports: str
-    purpose: str
-    role: str
-    source_ip: str | None = None
-    destination_ip: str | None = None
-
-
-@dataclass
-class Action:
-    """One thing to do on a wizard screen; ``kind`` tells the renderer the verb."""
-
-    kind: str  # click | tick | clear | type | select | do | check | note | warning | vault
-    label: str
-    value: str | None = None
-    why: str | None = None
-
-
-@dataclass
-class Screen:
-    title: str
-    actions: list[Action]
-
-
-@dataclass
-class Step:
-    number: int
-    id: str
-    title: str
-    screens: list[Screen]
-
-
-@dataclass
-class ServerRunbook:
-    server: str
-    fqdn: str
-    roles: list[str]
-    role_names: list[str]
-    order: int
-    imports_from: str | None
-    exports_to: list[str]
-    steps: list[Step]
-
-
-@dataclass
-class Plan:
-    """Everything derived from one topology, ready to render."""
-
-    meta: dict[str, Any]
-    summary: dict[str, Any]
-    servers: list[dict[str, Any]]
-    addresses: list[AddressRow]
-    routes: list[RouteRow]
-    vips: list[Vip]
-    certificates: list[Certificate]
-    dns: list[DnsRecord]
-    firewall: list[FirewallRule]
-    wizard: list[ServerRunbook]
-    integration: list[Screen]
-    pic: dict[str, Any] | None
-    checklist: list[Action]
-    hosts_file: list[dict[str, str]]
-    subnets: list[dict[str, Any]]
-    warnings: list[dict[str, Any]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plan as plain JSON-ready data (the templates' context).
-
-        The same dict as ``dataclasses.asdict(self)``, made about five times faster.
-        """
-        return _plain(self)
-
-    def to_json(self) -> str:
-        """Deterministic JSON: same topology, same bytes."""
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
-
-
-_LEAVES = (str, int, float, bool, type(None))
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _plain(value: Any) -> Any:
-    """``dataclasses.asdict`` for a plan's values: dataclasses, lists, tuples, dicts, leaves.
-
-    ``asdict`` looks up each dataclass's fields and deep-copies every leaf on every call;
-    here the field names are looked up once per class, and immutable leaves are shared.
-    """
-    kind = type(value)
-    if kind in _LEAVES:
-        return value
-    if kind is list:
-        return [_plain(v) for v in value]
-    if kind is dict:
-        return {_plain(k): _plain(v) for k, v in value.items()}
-    if kind is tuple:
-        return tuple(_plain(v) for v in value)
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        if not (dataclasses.is_dataclass(value) and not isinstance(value, type)):
-            return copy.deepcopy(value)  # as asdict does with anything else
-        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
-    return {name: _plain(getattr(value, name)) for name in names}
 
 
 def _addr(ip: str) -> str:
@@ -268,11 +88,16 @@ class _Deriver:
     def __init__(self, t: Topology) -> None:
         self.t = t
         self.lb = t.edge.load_balancer
-        self.balanced = load_balanced_roles(t)
+        self.balanced = cast(list[Role], load_balanced_roles(t))
         self.split = is_split(t)
-        self.roles = deployed_roles(t)
+        self.roles = cast(list[Role], deployed_roles(t))
         self.hop = next_hop_pool(t)
         self.features = t.edge.features
+        self.cat = catalog(t.product)
+        self.names = self.cat.role_names()
+        self.providers: dict[str, str] = {k: v.name for k, v in self.cat.providers.items()}
+        self.provider_addresses: dict[str, str] = {
+            k: v.network_address for k, v in self.cat.providers.items()}
 
     # -- names and addresses -------------------------------------------------------------
 
@@ -306,7 +131,7 @@ class _Deriver:
     def access_servers(self) -> list[Server]:
         return servers_with(self.t, "access")
 
-    def layout(self) -> str:
+    def layout(self) -> Layout:
         if self.split:
             return "split"
         if self.balanced:
@@ -316,7 +141,7 @@ class _Deriver:
         return "single-site"
 
     def layout_text(self) -> str:
-        roles = " + ".join(ROLE_NAMES[r] for r in self.roles)
+        roles = " + ".join(self.names[r] for r in self.roles)
         return {
             "consolidated": "one Consolidated Edge Server running all three edge roles, each "
                             "on its own NIC and address",
@@ -346,7 +171,7 @@ class _Deriver:
     def addresses(self) -> list[AddressRow]:
         rows = []
         for s in self.t.edge.servers:
-            for nic_key in ("internal", *ROLES):
+            for nic_key in NICS:
                 nic = getattr(s.nics, nic_key)
                 if nic is None:
                     continue
@@ -359,8 +184,8 @@ class _Deriver:
                     dns_address = self.public_address(s, nic_key)
                 rows.append(AddressRow(
                     server=s.name, nic=nic_key,
-                    nic_name=nic.name or f"{ROLE_NAMES[nic_key]}",
-                    role=nic_key, role_name=ROLE_NAMES[nic_key], ip=str(iface.ip),
+                    nic_name=nic.name or f"{self.names[nic_key]}",
+                    role=nic_key, role_name=self.names[nic_key], ip=str(iface.ip),
                     prefix=iface.network.prefixlen, netmask=str(iface.network.netmask),
                     gateway=nic.gateway, public_ip=nic.public_ip, fqdn=fqdn,
                     dns_address=dns_address))
@@ -375,7 +200,7 @@ class _Deriver:
                     f"route -p add {net.network_address} mask {net.netmask} {r.via}")))
         return rows
 
-    def subnets(self) -> list[dict[str, Any]]:
+    def subnets(self) -> list[Subnet]:
         """Networks the edge NICs and VIPs sit on, for diagrams and the addressing page."""
         nets: dict[str, dict[str, Any]] = {}
         for row in self.addresses():
@@ -395,14 +220,13 @@ class _Deriver:
                                                  "ip": ip})
                         break
         order = {"public": 0, "perimeter": 1, "internal": 2}
-        return sorted(nets.values(), key=lambda e: (order[e["side"]],
-                                                    ipaddress.IPv4Network(e["cidr"])))
+        return [Subnet(cidr=e["cidr"], side=e["side"],
+                       members=[SubnetMember(**m) for m in e["members"]])
+                for e in sorted(nets.values(), key=lambda e: (order[e["side"]],
+                                                              ipaddress.IPv4Network(e["cidr"])))]
 
     def vips(self) -> list[Vip]:
-        ports_ext = {"access": ["TCP 443", "TCP 5061"], "webconf": ["TCP 443"],
-                     "av": ["TCP 443", "UDP 3478"]}
-        ports_int = {"access": ["TCP 5061"], "webconf": [], "av": ["TCP 5062", "TCP 443",
-                                                                    "UDP 3478"]}
+        port = self.cat.port
         out = []
         for role in self.balanced:
             vip = self.vip(role)
@@ -411,21 +235,23 @@ class _Deriver:
             members = []
             for s in servers_with(self.t, role):
                 nic = getattr(s.nics, role)
-                members.append({"server": s.name, "external_ip": _addr(nic.ip),
-                                "internal_ip": _addr(s.nics.internal.ip)})
+                members.append(VipMember(server=s.name, external_ip=_addr(nic.ip),
+                                         internal_ip=_addr(s.nics.internal.ip)))
             out.append(Vip(
-                role=role, role_name=ROLE_NAMES[role], fqdn=getattr(self.t.edge.fqdns, role),
+                role=role, role_name=self.names[role], fqdn=getattr(self.t.edge.fqdns, role),
                 external_ip=vip.external_ip, public_ip=vip.public_ip,
                 internal_ip=vip.internal_ip, internal_fqdn=vip.internal_fqdn,
-                members=members, external_ports=ports_ext[role], internal_ports=ports_int[role],
+                members=members, external_ports=self.cat.vip_ports("external", role),
+                internal_ports=self.cat.vip_ports("internal", role),
                 persistence=("source address affinity; each A/V session stays on the A/V "
                              "Edge that answered first" if role == "av" else
                              "TCP session affinity (source address), long idle timeout "
                              "(at least 20 minutes) for SIP and PSOM connections"),
-                health_check=("TCP connect to each member's TCP 443 and 5062"
-                              if role == "av" else
-                              "TCP connect to each member's TCP 5061" if role == "access" else
-                              "TCP connect to each member's TCP 443"),
+                health_check=(f"TCP connect to each member's TCP {port('av-stun-tcp')} and "
+                              f"{port('av-auth')}" if role == "av" else
+                              f"TCP connect to each member's TCP {port('access-internal-in')}"
+                              if role == "access" else
+                              f"TCP connect to each member's TCP {port('webconf-psom')}"),
                 nat=("none: the A/V VIP and members use public addresses, never NAT"
                      if role == "av" else "destination NAT to the VIP is allowed")))
         return out
@@ -445,8 +271,8 @@ class _Deriver:
             members = [x for x in t.edge.servers if self.internal_name(x) == name]
             holders = [x.name for x in members]
             shared = len(holders) > 1
-            # Internal Web Conferencing servers connect to each member's own FQDN (port 8057
-            # is not load balanced), so the shared certificate names the members too.
+            # Internal Web Conferencing servers connect to each member's own FQDN (its internal
+            # port is not load balanced), so the shared certificate names the members too.
             sans = [name] + ([server_fqdn(t, x) for x in members] if shared else [])
             certs.append(Certificate(
                 id=f"internal-{name.split('.')[0] if shared else s.name}",
@@ -454,13 +280,14 @@ class _Deriver:
                 subject_cn=name, sans=sans, issuer="internal", ca=internal_ca,
                 exportable_key=shared, servers=holders,
                 interface="Internal interface (shared by every role on the server)",
-                eku=["Server Authentication", "Client Authentication"], key_size=key_size,
+                eku=self.cat.eku_names("internal"), key_size=key_size,
                 request_on=holders[0],
                 notes=(["Issued to the internal VIP's FQDN: request it on the first server "
                         "with an exportable key, then export it with its key and import it "
                         "on every other server behind the same VIP.",
                         "The members' own internal FQDNs are alternate names: internal servers "
-                        "reach each member directly (Web Conferencing on port 8057 is not load "
+                        "reach each member directly (Web Conferencing on port "
+                        f"{self.cat.port('webconf-internal')} is not load "
                         "balanced)."] if shared else
                        ["Unique to this server: its name is the server's internal FQDN."])))
         # External certificate(s): one per distinct set of public names.
@@ -482,10 +309,9 @@ class _Deriver:
                     extra = domain_alias(access, domain)
                     if extra not in sans:
                         sans.append(extra)
-            eku = ["Server Authentication"]
+            eku = self.cat.eku_names("access_webconf", aol="aol" in f.public_im)
             notes = []
             if "aol" in f.public_im:
-                eku.append("Client Authentication")
                 notes.append("AOL Public IM Connectivity requires both Server and Client "
                              "Authentication in the enhanced key usage: ask the CA for both.")
             if access and len(sans) > (2 if webconf else 1):
@@ -507,7 +333,7 @@ class _Deriver:
                 subject_cn=cn, sans=sans, issuer="public" if public else "internal",
                 ca=t.certificates.public_ca or internal_ca, exportable_key=shared,
                 servers=[m.name for m in members],
-                interface=" and ".join(ROLE_NAMES[r] + " external"
+                interface=" and ".join(self.names[r] + " external"
                                        for r in ("access", "webconf")
                                        if (access if r == "access" else webconf)),
                 eku=eku, key_size=key_size, request_on=members[0].name, notes=notes))
@@ -521,7 +347,7 @@ class _Deriver:
                 exportable_key=shared, servers=[s.name for s in av],
                 interface="A/V Authentication service (no certificate on the A/V external "
                           "interface)",
-                eku=["Server Authentication"], key_size=key_size, request_on=av[0].name,
+                eku=self.cat.eku_names("av_auth"), key_size=key_size, request_on=av[0].name,
                 notes=["Its private key signs the media relay credentials, so every A/V Edge "
                        "must hold the same certificate (same issuer and key)."
                        if shared else "Keep it separate from the internal interface "
@@ -545,7 +371,7 @@ class _Deriver:
         def add(rec: DnsRecord) -> None:
             key = (rec.zone, rec.name, rec.type + rec.value)
             if rec.added_by == ad_admin:
-                rec.reason = ad_reason
+                rec = dataclasses.replace(rec, reason=ad_reason)
             if key not in seen:
                 seen.add(key)
                 out.append(rec)
@@ -556,7 +382,7 @@ class _Deriver:
                 if name is None:
                     continue
                 add(DnsRecord(ext, "external", name, "A", self.public_address(s, role), None,
-                              None, None, f"{ROLE_NAMES[role]} public name", public_admin))
+                              None, None, f"{self.names[role]} public name", public_admin))
         for s in self.access_servers():
             f = effective_features(t, s)
             access_name = role_fqdn(t, s, "access") or ""
@@ -572,12 +398,13 @@ class _Deriver:
                                   self.public_address(s, "access"), None, None, None,
                                   f"Access Edge name for SIP domain {domain}", public_admin))
                 if f.remote_access:
-                    add(DnsRecord(zone, "external", f"_sip._tls.{domain}", "SRV", target, 443, 0,
+                    add(DnsRecord(zone, "external", f"_sip._tls.{domain}", "SRV", target,
+                                  int(self.cat.port("access-remote")), 0,
                                   0, f"Automatic sign-in of remote users of {domain}",
                                   public_admin))
                 if f.federation:
                     add(DnsRecord(zone, "external", f"_sipfederationtls._tcp.{domain}", "SRV",
-                                  target, 5061, 0, 0,
+                                  target, int(self.cat.port("access-federation-in")), 0, 0,
                                   f"Federation and public IM discovery of {domain}",
                                   public_admin))
         internal = t.domains.internal
@@ -596,12 +423,18 @@ class _Deriver:
         t = self.t
         rules: list[FirewallRule] = []
 
-        def add(fw: str, direction: str, src: str, dst: str, proto: str, ports: str,
-                purpose: str, role: str) -> None:
+        def add(fw: Literal["external", "internal"], direction: Literal["inbound", "outbound"],
+                src: str, dst: str, proto: str, ports: str, purpose: str, role: str) -> None:
             rules.append(FirewallRule(f"{'E' if fw == 'external' else 'I'}"
                                       f"{sum(r.firewall == fw for r in rules) + 1:02d}",
                                       fw, direction, src, dst, proto, ports, purpose, role,
                                       addresses.get(src), addresses.get(dst)))
+
+        def allow(port_id: str, src: str, dst: str, proto: str | None = None) -> None:
+            # The catalog's port: firewall side, direction, protocol(s), port and purpose.
+            p = self.cat.ports[port_id]
+            for each in [proto] if proto else p.protocols:
+                add(p.side, p.direction, src, dst, each, p.port, p.purpose, p.role)
 
         labels: dict[str, str] = {}  # address -> its one label
         addresses: dict[str, str] = {}  # label -> address, for the rules' *_ip fields
@@ -635,36 +468,28 @@ class _Deriver:
             seen_dest.add(("access", dst))
             label = external(s, "access")
             if f.remote_access:
-                add("external", "inbound", INTERNET, label, "TCP", "443",
-                    "SIP/TLS: remote user sign-in and signalling", "access")
+                allow("access-remote", INTERNET, label)
             if f.federation:
-                add("external", "inbound", INTERNET, label, "TCP", "5061",
-                    "SIP/MTLS: federation and public IM from partners", "access")
-                add("external", "outbound", label, INTERNET, "TCP", "5061",
-                    "SIP/MTLS: federation and public IM to partners", "access")
+                allow("access-federation-in", INTERNET, label)
+                allow("access-federation-out", label, INTERNET)
         for s in servers_with(t, "webconf"):
             dst = self.public_address(s, "webconf")
             if ("webconf", dst) in seen_dest:
                 continue
             seen_dest.add(("webconf", dst))
-            add("external", "inbound", INTERNET, external(s, "webconf"), "TCP",
-                "443", "PSOM/TLS: external Live Meeting clients join conferences", "webconf")
+            allow("webconf-psom", INTERNET, external(s, "webconf"))
         av = servers_with(t, "av")
         if av:
             vip = self.vip("av")
             front = [external(av[0], "av")] if vip else [external(s, "av") for s in av]
             for dst in front:
-                add("external", "inbound", INTERNET, dst, "UDP", "3478",
-                    "STUN/UDP: clients obtain media relay candidates", "av")
-                add("external", "inbound", INTERNET, dst, "TCP", "443",
-                    "STUN/TCP: clients obtain media relay candidates over TCP", "av")
+                allow("av-stun-udp", INTERNET, dst)
+                allow("av-stun-tcp", INTERNET, dst)
             for s in av:
                 member = endpoint(_addr(s.nics.av.ip), f"{s.name} A/V")
-                for proto in ("TCP", "UDP"):
-                    add("external", "inbound", INTERNET, member, proto, "50000-59999",
-                        "RTP media relay (OCS 2007 needs TCP and UDP, both directions)", "av")
-                    add("external", "outbound", member, INTERNET, proto, "50000-59999",
-                        "RTP media relay to external clients and partners", "av")
+                for proto in self.cat.ports["av-media-in"].protocols:
+                    allow("av-media-in", INTERNET, member, proto)
+                    allow("av-media-out", member, INTERNET, proto)
         for s in t.edge.servers:
             gw_role = next((r for r in ROLES if getattr(s.nics, r) is not None
                             and getattr(s.nics, r).gateway), None)
@@ -673,10 +498,8 @@ class _Deriver:
             nic = getattr(s.nics, gw_role)
             src = (external(s, gw_role) if gw_role not in self.balanced
                    else endpoint(_addr(nic.ip), s.name))
-            add("external", "outbound", src, INTERNET, "TCP", "80",
-                "HTTP: certificate revocation list downloads", "all")
-            add("external", "outbound", src, INTERNET, "UDP+TCP", "53",
-                "DNS: resolve federation partners and providers", "all")
+            allow("crl", src, INTERNET)
+            allow("dns", src, INTERNET)
         # Internal firewall.
         access_int: list[str] = []
         vip = self.vip("access")
@@ -688,27 +511,20 @@ class _Deriver:
         else:
             access_int = [internal(s) for s in self.access_servers()]
         for dst in access_int:
-            add("internal", "inbound", hop_addr, dst, "TCP", "5061",
-                "SIP/MTLS from the next hop to the Access Edge", "access")
+            allow("access-internal-in", hop_addr, dst)
         for s in self.access_servers():
-            add("internal", "outbound", internal(s), hop_addr,
-                "TCP", "5061", "SIP/MTLS from the Access Edge to the next hop", "access")
+            allow("access-internal-out", internal(s), hop_addr)
         pools = ", ".join(p.fqdn for p in t.pools if p.kind != "director") or hop
         for s in servers_with(t, "webconf"):
-            add("internal", "inbound", f"Web Conferencing servers ({pools})",
-                internal(s), "TCP", "8057",
-                "PSOM/MTLS: internal Web Conferencing servers connect to each edge", "webconf")
+            allow("webconf-internal", f"Web Conferencing servers ({pools})", internal(s))
         if av:
             vip = self.vip("av")
             targets = [endpoint(vip.internal_ip, f"{vip.internal_fqdn} VIP")] \
                 if vip and vip.internal_ip else [internal(s) for s in av]
             for dst in targets:
-                add("internal", "inbound", f"Pools and A/V Conferencing servers ({pools})", dst,
-                    "TCP", "5062", "A/V authentication (media relay credentials)", "av")
-                add("internal", "inbound", "Internal clients and A/V MCUs", dst, "TCP", "443",
-                    "STUN/TCP from the internal network", "av")
-                add("internal", "inbound", "Internal clients and A/V MCUs", dst, "UDP", "3478",
-                    "STUN/UDP from the internal network", "av")
+                allow("av-auth", f"Pools and A/V Conferencing servers ({pools})", dst)
+                allow("av-stun-tcp-internal", "Internal clients and A/V MCUs", dst)
+                allow("av-stun-udp-internal", "Internal clients and A/V MCUs", dst)
         return rules
 
     # -- runbook steps -------------------------------------------------------------------
@@ -721,7 +537,7 @@ class _Deriver:
                           if x is not s and self.first_of_group(x) is s]
             out.append(ServerRunbook(
                 server=s.name, fqdn=server_fqdn(self.t, s), roles=list(s.roles),
-                role_names=[ROLE_NAMES[r] for r in s.roles], order=order,
+                role_names=[self.names[r] for r in s.roles], order=order,
                 imports_from=source.name if source else None, exports_to=exports_to,
                 steps=[self.step_install(s), self.step_activate(s),
                        self.step_configure(s, source, exports_to),
@@ -732,15 +548,20 @@ class _Deriver:
     def vault_entry(self, which: str) -> str:
         v = self.t.vault
         if which == "service_account":
-            return v.service_account or f"{self.t.site}/ocs-edge/{SERVICE_ACCOUNT}"
+            return v.service_account or f"{self.t.site}/ocs-edge/{self.cat.service_account.name}"
         return v.product_key or f"{self.t.site}/ocs-edge/product-key"
 
     def pfx_vault_entry(self, cert: Certificate) -> str:
         """Vault entry for the password protecting an exported certificate key."""
         return f"{self.t.site}/ocs-edge/pfx/{cert.id}"
 
+    def step(self, number: int, screens: list[Screen]) -> Step:
+        """Wizard step ``number`` with its id and title from the catalog."""
+        facts = self.cat.steps[number - 1]
+        return Step(facts.number, facts.id, facts.title, screens)
+
     def step_install(self, s: Server) -> Step:
-        return Step(1, "install", "Install Files for Edge Server", [
+        return self.step(1, [
             Screen("Before the wizard", [
                 Action("check", f"You are signed in to {s.name} as a local Administrator "
                        "(the server is in a workgroup, so no domain account works)"),
@@ -775,26 +596,24 @@ class _Deriver:
     def step_activate(self, s: Server) -> Step:
         actions = []
         for role in ROLES:
-            label = {"access": "Activate Access Edge Server",
-                     "webconf": "Activate Web Conferencing Edge Server",
-                     "av": "Activate A/V Edge Server"}[role]
+            label = self.cat.roles[role].activate_option
             if role in s.roles:
-                actions.append(Action("tick", label, why=f"{ROLE_NAMES[role]} runs on {s.name}"))
+                actions.append(Action("tick", label, why=f"{self.names[role]} runs on {s.name}"))
             elif role in self.roles:
                 actions.append(Action("clear", label, why=self.why_role_absent(s, role)))
         if len(self.roles) < len(ROLES):
             actions.append(Action("note", "Leave every other role box clear",
                                   why="this site deploys only "
-                                  + " and ".join(ROLE_NAMES[r] for r in self.roles)))
+                                  + " and ".join(self.names[r] for r in self.roles)))
         actions.append(Action("click", "Next"))
-        return Step(2, "activate", "Activate Edge Server", [
+        return self.step(2, [
             Screen("Deployment Wizard", [Action("click", "Run",
                                                 why="Step 2: Activate Edge Server"),
                                          Action("click", "Next", why="Welcome screen")]),
             Screen("Select the edge roles", actions),
             Screen("Service account", [
-                Action("note", f"The service account is {SERVICE_ACCOUNT}"),
-                Action("vault", f"Password for {SERVICE_ACCOUNT}",
+                Action("note", f"The service account is {self.cat.service_account.name}"),
+                Action("vault", f"Password for {self.cat.service_account.name}",
                        self.vault_entry("service_account"),
                        why="paste it from the vault into both fields; a long random password; "
                        "never print or note it"),
@@ -811,10 +630,10 @@ class _Deriver:
 
     def why_role_absent(self, s: Server, role: str) -> str:
         if not servers_with(self.t, role):
-            return f"this site does not deploy the {ROLE_NAMES[role]}"
+            return f"this site does not deploy the {self.names[role]}"
         if "av" in self.balanced or (role == "av" and self.balanced):
-            return f"the {ROLE_NAMES[role]} runs on other servers of this site"
-        return f"the {ROLE_NAMES[role]} runs on another server of this site"
+            return f"the {self.names[role]} runs on other servers of this site"
+        return f"the {self.names[role]} runs on another server of this site"
 
     def step_configure(self, s: Server, source: Server | None, exports_to: list[str]) -> Step:
         t = self.t
@@ -823,7 +642,7 @@ class _Deriver:
             Action("click", "Next", why="Welcome screen")])]
         if source is not None:
             screens.append(Screen("Import settings", [
-                Action("select", "Import settings from a file",
+                Action("select", self.cat.label("import_settings"),
                        f"{t.site}-{source.name}-edge-config.xml",
                        why=f"every server behind the load balancer must be configured exactly "
                        f"like {source.name}; the file was exported there"),
@@ -832,7 +651,7 @@ class _Deriver:
                 Action("click", "Next")]))
         else:
             screens.append(Screen("Import settings", [
-                Action("clear", "Import settings from a file",
+                Action("clear", self.cat.label("import_settings"),
                        why="this is the first edge server of its kind on this site"),
                 Action("click", "Next")]))
         internal_name = self.internal_name(s)
@@ -857,9 +676,9 @@ class _Deriver:
             if role not in s.roles:
                 continue
             nic = getattr(s.nics, role)
-            ext.append(Action("select", f"{ROLE_NAMES[role]} IP address", _addr(nic.ip),
-                              why=f"the {nic.name or ROLE_NAMES[role]} NIC"))
-            ext.append(Action("type", f"{ROLE_NAMES[role]} FQDN", role_fqdn(t, s, role)))
+            ext.append(Action("select", f"{self.names[role]} IP address", _addr(nic.ip),
+                              why=f"the {nic.name or self.names[role]} NIC"))
+            ext.append(Action("type", f"{self.names[role]} FQDN", role_fqdn(t, s, role)))
             if role == "webconf":
                 ext.append(Action("note", "The Access Edge hands this name to Live Meeting "
                                   "clients, so it must resolve in public DNS"))
@@ -876,7 +695,8 @@ class _Deriver:
             Action("click", "Next")]))
         finish = [Action("tick", "View the log when you click Finish")]
         if exports_to:
-            finish.append(Action("click", "Export", f"{t.site}-{s.name}-edge-config.xml",
+            finish.append(Action("click", self.cat.label("export"),
+                                 f"{t.site}-{s.name}-edge-config.xml",
                                  why="save the configuration and copy it to "
                                  + ", ".join(exports_to)
                                  + (", which imports" if len(exports_to) == 1 else
@@ -884,7 +704,7 @@ class _Deriver:
         finish += [Action("click", "Finish"),
                    Action("check", "The log shows success; Step 3 shows Completed")]
         screens.append(Screen("Finish", finish))
-        return Step(3, "configure", "Configure Edge Server", screens)
+        return self.step(3, screens)
 
     def access_screens(self, s: Server) -> list[Screen]:
         t = self.t
@@ -894,41 +714,41 @@ class _Deriver:
         def box(on: bool, label: str, why: str) -> None:
             a.append(Action("tick" if on else "clear", label, why=why))
 
-        box(f.remote_access, "Enable remote user access",
+        box(f.remote_access, self.cat.label("remote_access"),
             "remote users sign in through this Access Edge" if f.remote_access else
             "remote user access runs elsewhere or is not offered")
-        box(f.federation, "Enable federation",
+        box(f.federation, self.cat.label("federation"),
             "partners and public IM providers connect through this Access Edge" if f.federation
             else "federation is not offered through this Access Edge")
         if f.federation:
-            box(f.federation_discovery, "Allow discovery of federation partners",
+            box(f.federation_discovery, self.cat.label("federation_discovery"),
                 "partners are found through their _sipfederationtls._tcp SRV record"
                 if f.federation_discovery else "only partners on the Allow list federate")
         if self.anonymous_on(s):
-            box(True, "Allow anonymous users to join meetings",
+            box(True, self.cat.label("anonymous"),
                 "external participants without an account may join web conferences")
         elif f.anonymous_meetings and servers_with(t, "webconf"):
-            box(False, "Allow anonymous users to join meetings",
+            box(False, self.cat.label("anonymous"),
                 "anonymous participants enter through the remote-access Access Edge")
         elif servers_with(t, "webconf"):
-            box(False, "Allow anonymous users to join meetings",
+            box(False, self.cat.label("anonymous"),
                 "only authenticated users join meetings")
-        box(bool(f.public_im), "Enable public IM connectivity",
-            "users may add " + ", ".join(PROVIDERS[p] for p in f.public_im) + " contacts"
+        box(bool(f.public_im), self.cat.label("public_im"),
+            "users may add " + ", ".join(self.providers[p] for p in f.public_im) + " contacts"
             if f.public_im else self.pic_elsewhere(s))
-        for p in PROVIDERS:
+        for p in self.providers:
             if f.public_im or p in f.public_im:
-                box(p in f.public_im, PROVIDERS[p], "licensed and provisioned for this site"
+                box(p in f.public_im, self.providers[p], "licensed and provisioned for this site"
                     if p in f.public_im else "not chosen for this site")
         if f.federation:
-            a.append(Action("note", "Allow remote users to communicate with federated contacts",
+            a.append(Action("note", self.cat.label("remote_federated"),
                             "greyed out",
                             why="it is only available on an Access Edge with federation "
                             "disabled (the remote-access half of a split design); here "
                             "federation runs on this edge, so remote users already reach "
                             "federated contacts"))
         elif f.remote_access:
-            a.append(Action("tick", "Allow remote users to communicate with federated contacts",
+            a.append(Action("tick", self.cat.label("remote_federated"),
                             why="federation runs on another Access Edge of this site; this "
                             "option lets the remote users signed in here reach partners"
                             if self.split else "available because federation is disabled "
@@ -939,7 +759,7 @@ class _Deriver:
         if hop is not None:
             hop_actions = [
                 Action("type", "Next hop FQDN", hop.fqdn, why=self.next_hop_reason()),
-                Action("type", "Port", "5061"),
+                Action("type", "Port", self.cat.port("access-internal-in")),
                 Action("note", "Enter a name, never an IP address: the certificate check "
                        "against the next hop needs its FQDN"),
                 Action("check", f"{s.name} resolves {hop.fqdn} (hosts file or perimeter DNS)"),
@@ -1051,7 +871,7 @@ class _Deriver:
         screens.append(Screen("Done", [
             Action("check", "Every certificate above shows as assigned; Step 4 shows "
                    "Completed")]))
-        return Step(4, "certificates", "Configure Certificates for Edge Server", screens)
+        return self.step(4, screens)
 
     def certs_for(self, s: Server) -> list[Certificate]:
         return [c for c in self._certs if s.name in c.servers]
@@ -1060,16 +880,16 @@ class _Deriver:
         actions = [Action("click", "Run", why="Step 5: Start Services")]
         for role in ROLES:
             if role in s.roles:
-                for svc in SERVICES[role]:
+                for svc in self.cat.roles[role].services:
                     actions.append(Action("check", f"Service '{svc}' is Running"))
-        return Step(5, "services", "Start Services", [Screen("Start the services", actions)])
+        return self.step(5, [Screen("Start the services", actions)])
 
     def step_validate(self, s: Server) -> Step:
         t = self.t
         f = effective_features(t, s) if "access" in s.roles else None
         actions = [Action("click", "Run", why="Step 6: Validate Edge Server")]
         for role in s.roles:
-            actions.append(Action("tick", f"Validate {ROLE_NAMES[role]}"))
+            actions.append(Action("tick", f"Validate {self.names[role]}"))
         actions.append(Action("check", "The validation report shows no errors"))
         tests = []
         if f is not None and f.remote_access:
@@ -1088,7 +908,7 @@ class _Deriver:
         screens = [Screen("Validation Wizard", actions)]
         if tests:
             screens.append(Screen("End-to-end tests", tests))
-        return Step(6, "validate", "Validate Edge Server", screens)
+        return self.step(6, screens)
 
     def integration(self) -> list[Screen]:
         """What the pool side must know about the edge (done on an internal server)."""
@@ -1100,14 +920,16 @@ class _Deriver:
         av = servers_with(t, "av")
         if av:
             name = self.internal_name(av[0])
-            a.append(Action("type", "A/V authentication service", f"{name}:5062"))
+            a.append(Action("type", "A/V authentication service",
+                            f"{name}:{self.cat.port('av-auth')}"))
         screens.append(Screen("Forest Global Properties, Edge Servers tab", a))
         web = servers_with(t, "webconf")
         if web:
             screens.append(Screen("Pool Properties, Web Conferencing Edge Server tab", [
                 Action("type", "Web Conferencing Edge (internal FQDN:port, external "
                        "FQDN:port)",
-                       f"{server_fqdn(t, s)}:8057, {role_fqdn(t, s, 'webconf')}:443")
+                       f"{server_fqdn(t, s)}:{self.cat.port('webconf-internal')}, "
+                       f"{role_fqdn(t, s, 'webconf')}:{self.cat.port('webconf-psom')}")
                 for s in web]))
         if av:
             screens.append(Screen("Pool Properties, Media tab", [
@@ -1120,7 +942,7 @@ class _Deriver:
                 Action("tick", "Enable federation and public IM connectivity"),
                 Action("type", "FQDN", route, why="the Director when there is one, else the "
                        "Access Edge's internal name"),
-                Action("type", "Port", "5061")]))
+                Action("type", "Port", self.cat.port("access-internal-in"))]))
         users = []
         f_all = [effective_features(t, s) for s in self.access_servers()]
         if any(f.remote_access for f in f_all):
@@ -1135,7 +957,7 @@ class _Deriver:
             screens.append(Screen("Configure Users wizard, for the users who need it", users))
         return screens
 
-    def pic(self) -> dict[str, Any] | None:
+    def pic(self) -> Pic | None:
         t = self.t
         owners = [s for s in self.access_servers() if effective_features(t, s).public_im]
         if not owners:
@@ -1143,54 +965,54 @@ class _Deriver:
         s = owners[0]
         providers = list(effective_features(t, s).public_im)
         access = role_fqdn(t, s, "access")
-        rows = [{"id": p, "name": PROVIDERS[p], "network_address": PROVIDER_ADDRESSES[p],
-                 "filter": "Allow communications only from users verified by this provider"}
+        rows = [PicProvider(id=p, name=self.providers[p],
+                            network_address=self.provider_addresses[p],
+                            filter=self.cat.provider_filter.option)
                 for p in providers]
-        return {
-            "edge": s.name,
-            "access_fqdn": access,
-            "providers": rows,
-            "needs_client_auth_eku": "aol" in providers,
-            "submit": [
-                {"field": "SIP domain(s)", "value": ", ".join(t.domains.sip)},
-                {"field": "Access Edge external FQDN", "value": access},
-                {"field": "Organization", "value": t.organization},
-                {"field": "Providers", "value": ", ".join(PROVIDERS[p] for p in providers)},
-                {"field": "Volume Licensing agreement number", "value": None},
-                {"field": "Technical contact", "value": None},
+        return Pic(
+            edge=s.name,
+            access_fqdn=access,
+            providers=rows,
+            needs_client_auth_eku="aol" in providers,
+            submit=[
+                PicField("SIP domain(s)", ", ".join(t.domains.sip)),
+                PicField("Access Edge external FQDN", access),
+                PicField("Organization", t.organization),
+                PicField("Providers", ", ".join(self.providers[p] for p in providers)),
+                PicField("Volume Licensing agreement number", None),
+                PicField("Technical contact", None),
             ],
-            "steps": [
-                {"title": "Enable on the edge", "actions": [dataclasses.asdict(a) for a in [
+            steps=[
+                PicStep("Enable on the edge", [
                     Action("do", f"On {s.name}, open the Access Edge properties, IM Provider "
                            "tab"),
-                    *[Action("tick", f"Allow {PROVIDERS[p]}",
-                             f"network address {PROVIDER_ADDRESSES[p]}",
+                    *[Action("tick", f"Allow {self.providers[p]}",
+                             f"network address {self.provider_addresses[p]}",
                              why="the address published for OCS 2007; confirm it against the "
                              "provider's provisioning confirmation (Microsoft KB 897567 lists "
                              "the providers' addresses)") for p in providers],
-                    Action("check", "Federation is enabled on this Access Edge")]]},
-                {"title": "Enable users", "actions": [dataclasses.asdict(a) for a in [
+                    Action("check", "Federation is enabled on this Access Edge")]),
+                PicStep("Enable users", [
                     Action("tick", "Enable public IM connectivity",
                            why="Configure Users wizard or each user's Communications tab; "
-                           "needs federation enabled for the forest first")]]},
-                {"title": "Submit the provisioning request", "actions": [
-                    dataclasses.asdict(Action("type", "Provisioning form (Microsoft "
-                                              "licensing site)", why="with the values below; "
-                                              "the per-user PIC subscription must be bought "
-                                              "first"))]},
-                {"title": "Wait for each provider", "actions": [dataclasses.asdict(
-                    Action("check", f"{PROVIDERS[p]} has confirmed provisioning",
+                           "needs federation enabled for the forest first")]),
+                PicStep("Submit the provisioning request", [
+                    Action("type", "Provisioning form (Microsoft licensing site)",
+                           why="with the values below; the per-user PIC subscription must be "
+                           "bought first")]),
+                PicStep("Wait for each provider", [
+                    Action("check", f"{self.providers[p]} has confirmed provisioning",
                            why="providers activate separately and can take weeks; if the "
                            "Access Edge FQDN ever changes, every provider must be "
-                           "re-provisioned")) for p in providers]},
-                {"title": "Test", "actions": [dataclasses.asdict(
-                    Action("check", f"A user of this site adds a contact from {PROVIDERS[p]} and "
-                           "exchanges IM and presence (no file transfer, audio or video over "
-                           "public IM)")) for p in providers]},
+                           "re-provisioned") for p in providers]),
+                PicStep("Test", [
+                    Action("check", "A user of this site adds a contact from "
+                           f"{self.providers[p]} and exchanges IM and presence (no file "
+                           "transfer, audio or video over public IM)") for p in providers]),
             ],
-        }
+        )
 
-    def checklist(self, warnings: list[dict[str, Any]]) -> list[Action]:
+    def checklist(self, warnings: list[Finding]) -> list[Action]:
         t = self.t
         items = [
             Action("check", "Each edge server is a workgroup server, not joined to "
@@ -1223,57 +1045,58 @@ class _Deriver:
                                 "and accepted"))
         return items
 
-    def build(self, provenance: Provenance, warnings: list[dict[str, Any]]) -> Plan:
+    def build(self, provenance: Provenance, warnings: list[Finding]) -> Plan:
         t = self.t
         self._certs = self.certificates()
         hop = self.hop
         feature_rows = []
         for s in self.access_servers():
             f = effective_features(t, s)
-            feature_rows.append({
-                "server": s.name, "remote_access": f.remote_access,
-                "anonymous_meetings": self.anonymous_on(s),
-                "federation": f.federation,
-                "federation_discovery": f.federation and f.federation_discovery,
-                "public_im": [PROVIDERS[p] for p in f.public_im]})
-        servers = [{"name": s.name, "fqdn": server_fqdn(t, s), "roles": list(s.roles),
-                    "role_names": [ROLE_NAMES[r] for r in s.roles],
-                    "internal_name": self.internal_name(s)} for s in t.edge.servers]
-        summary = {
-            "title": t.title or f"{t.organization} edge deployment ({t.site})",
-            "layout": self.layout(),
-            "layout_text": self.layout_text(),
-            "sip_domains": list(t.domains.sip),
-            "default_sip_domain": t.domains.sip[0],
-            "internal_zone": t.domains.internal,
-            "external_zone": t.domains.external,
-            "next_hop": {"fqdn": hop.fqdn, "kind": hop.kind, "kind_name": KIND_NAMES[hop.kind],
-                         "reason": self.next_hop_reason(),
-                         "explicit": t.next_hop is not None} if hop else None,
-            "pools": [{"fqdn": p.fqdn, "kind": p.kind, "kind_name": KIND_NAMES[p.kind],
-                       "ip": p.ip} for p in t.pools],
-            "roles": list(self.roles),
-            "role_names": [ROLE_NAMES[r] for r in self.roles],
-            "role_fqdns": {r: getattr(t.edge.fqdns, r) for r in self.roles},
-            "features": feature_rows,
-            "public_im": sorted({p for s in self.access_servers()
-                                 for p in effective_features(t, s).public_im},
-                                key=list(PROVIDERS).index),
-            "load_balanced_roles": list(self.balanced),
-            "load_balancer_name": (self.lb.name if self.lb and self.lb.name else
-                                   "hardware load balancer") if self.balanced else None,
-            "split": self.split,
-            "certificate_authorities": {"public": t.certificates.public_ca,
-                                        "internal": t.certificates.internal_ca},
-            "change": t.change.model_dump() if t.change else None,
-            "status": "warnings" if warnings else "valid",
-        }
-        hosts = [{"ip": p.ip, "fqdn": p.fqdn} for p in t.pools if p.ip]
+            feature_rows.append(FeatureRow(
+                server=s.name, remote_access=f.remote_access,
+                anonymous_meetings=self.anonymous_on(s),
+                federation=f.federation,
+                federation_discovery=f.federation and f.federation_discovery,
+                public_im=[self.providers[p] for p in f.public_im]))
+        servers = [ServerRow(name=s.name, fqdn=server_fqdn(t, s), roles=list(s.roles),
+                             role_names=[self.names[r] for r in s.roles],
+                             internal_name=self.internal_name(s)) for s in t.edge.servers]
+        title = t.title or f"{t.organization} edge deployment ({t.site})"
+        summary = Summary(
+            title=title,
+            layout=self.layout(),
+            layout_text=self.layout_text(),
+            sip_domains=list(t.domains.sip),
+            default_sip_domain=t.domains.sip[0],
+            internal_zone=t.domains.internal,
+            external_zone=t.domains.external,
+            next_hop=NextHop(fqdn=hop.fqdn, kind=hop.kind, kind_name=KIND_NAMES[hop.kind],
+                             reason=self.next_hop_reason(),
+                             explicit=t.next_hop is not None) if hop else None,
+            pools=[PoolRow(fqdn=p.fqdn, kind=p.kind, kind_name=KIND_NAMES[p.kind], ip=p.ip)
+                   for p in t.pools],
+            roles=list(self.roles),
+            role_names=[self.names[r] for r in self.roles],
+            role_fqdns={r: getattr(t.edge.fqdns, r) for r in self.roles},
+            features=feature_rows,
+            public_im=sorted({p for s in self.access_servers()
+                              for p in effective_features(t, s).public_im},
+                             key=list(self.providers).index),
+            load_balanced_roles=list(self.balanced),
+            load_balancer_name=(self.lb.name if self.lb and self.lb.name else
+                                "hardware load balancer") if self.balanced else None,
+            split=self.split,
+            certificate_authorities=CertificateAuthorities(
+                public=t.certificates.public_ca, internal=t.certificates.internal_ca),
+            change=Change(**t.change.model_dump()) if t.change else None,
+            status="warnings" if warnings else "valid",
+        )
+        hosts = [HostEntry(ip=p.ip, fqdn=p.fqdn) for p in t.pools if p.ip]
         return Plan(
-            meta={"site": t.site, "title": summary["title"], "organization": t.organization,
-                  "environment": t.environment, "source": provenance.source,
-                  "revision": provenance.revision, "generator": provenance.generator,
-                  "provenance": provenance.line()},
+            meta=Meta(site=t.site, title=title, organization=t.organization,
+                      environment=t.environment, product=t.product, source=provenance.source,
+                      revision=provenance.revision, generator=provenance.generator,
+                      provenance=provenance.line()),
             summary=summary, servers=servers, addresses=self.addresses(),
             routes=self.routes(), vips=self.vips(), certificates=self._certs, dns=self.dns(),
             firewall=self.firewall(), wizard=self.wizard(), integration=self.integration(),
@@ -1282,10 +1105,11 @@ class _Deriver:
 
 
 def build_plan(topology: Topology, provenance: Provenance,
-               warnings: list[dict[str, Any]] | None = None) -> Plan:
+               warnings: Iterable[Mapping[str, Any]] | None = None) -> Plan:
     """Derive the plan of a valid topology.
 
     ``warnings`` are the rule findings to carry into the pages (plain dicts from
     :meth:`~runbook.errors.Problem.as_dict`).
     """
-    return _Deriver(topology).build(provenance, list(warnings or []))
+    findings = [Finding(**w) for w in warnings or []]
+    return _Deriver(topology).build(provenance, findings)

@@ -350,6 +350,9 @@ class Topology(Strict):
     title: Text | None = None
     organization: Text
     environment: Literal["production", "lab"] = "production"
+    product: Literal["ocs2007"] = Field(
+        "ocs2007", description="The product deployed: its catalog of ports, names and "
+        "addresses (runbook/plan/catalogs/). Only ocs2007 (Office Communications Server 2007).")
     domains: Domains
     pools: list[Pool] = Field(min_length=1)
     next_hop: Fqdn | None = None
