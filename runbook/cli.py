@@ -111,7 +111,7 @@ def export(file: Path, out_dir: Path | None) -> None:
     from runbook.api import plan_file
 
     result = plan_file(file)
-    target = out_dir or OUT / "exports" / result.meta["site"]
+    target = out_dir or OUT / "exports" / result.meta.site
     written = write_exports(result, target)
     click.echo(f"wrote {len(written)} file(s) to {printable(str(target))}")
 
