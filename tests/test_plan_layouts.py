@@ -156,12 +156,19 @@ class TestLoadBalancedEdge:
         assert fw(self.p, "external") == {
             ("inbound", "Internet", "198.51.100.40", "TCP", "443"),
             ("inbound", "Internet", "198.51.100.40", "TCP", "5061"),
-            ("outbound", "198.51.100.40", "Internet", "TCP", "5061"),
+            # The Access Edges open federation connections themselves, each from its own
+            # external address (no source-NAT address declared), never from the VIP.
+            ("outbound", "172.20.0.11", "Internet", "TCP", "5061"),
+            ("outbound", "172.20.0.12", "Internet", "TCP", "5061"),
             ("inbound", "Internet", "198.51.100.41", "TCP", "443"),
             ("inbound", "Internet", "203.0.113.30", "UDP", "3478"),
             ("inbound", "Internet", "203.0.113.30", "TCP", "443"),
+            # After the first packet an A/V Edge answers from its own address and clients
+            # send the rest there: each member needs UDP 3478 too.
+            ("inbound", "Internet", "203.0.113.31", "UDP", "3478"),
+            ("inbound", "Internet", "203.0.113.32", "UDP", "3478"),
         } | media | lookups
-        assert len([r for r in self.p["firewall"] if r["firewall"] == "external"]) == 22
+        assert len([r for r in self.p["firewall"] if r["firewall"] == "external"]) == 25
         # The Director's address is known (pools[0].ip), so rules name it.
         assert fw(self.p, "internal") == {
             ("inbound", "10.20.1.5", "10.20.0.10", "TCP", "5061"),

@@ -92,10 +92,22 @@ class CertificateKind(Cited):
 
     title: str
     interface: str | None = None
+    component: str
+    """The Communications Certificate Wizard's Select Component option for it."""
     ekus: tuple[str, ...]
     aol_ekus: tuple[str, ...] | None = None
     """The EKUs when AOL public IM connectivity is used, if different."""
     rule: str
+
+
+CertificateKey = Literal["internal", "access_webconf", "access", "webconf", "av_auth"]
+
+
+class ExternalCertificates(Cited):
+    """``certificates.external``: the way Microsoft recommends, and why."""
+
+    recommended: Literal["separate", "combined"]
+    reason: str
 
 
 class Provider(Cited):
@@ -139,7 +151,8 @@ class Catalog(_Frozen):
     load_balancer: LoadBalancer
     dns_records: dict[str, DnsRecordKind]
     ekus: dict[str, str]
-    certificates: dict[Literal["internal", "access_webconf", "av_auth"], CertificateKind]
+    certificates: dict[CertificateKey, CertificateKind]
+    external_certificates: ExternalCertificates
     providers: dict[Literal["msn", "aol", "yahoo"], Provider]
     provider_filter: Option
     steps: tuple[StepFacts, ...]
@@ -150,6 +163,7 @@ class Catalog(_Frozen):
         cited: list[tuple[str, Cited]] = [
             ("service_account", self.service_account), ("load_balancer", self.load_balancer),
             ("provider_filter", self.provider_filter),
+            ("external_certificates", self.external_certificates),
             *((f"roles.{k}", v) for k, v in self.roles.items()),
             *((f"ports.{k}", v) for k, v in self.ports.items()),
             *((f"dns_records.{k}", v) for k, v in self.dns_records.items()),
@@ -195,8 +209,7 @@ class Catalog(_Frozen):
             self.load_balancer.internal
         return [self.ports[p].label() for p in table.get(role, ())]
 
-    def eku_names(self, kind: Literal["internal", "access_webconf", "av_auth"],
-                  aol: bool = False) -> list[str]:
+    def eku_names(self, kind: CertificateKey, aol: bool = False) -> list[str]:
         """The EKU names a certificate of ``kind`` asks for."""
         facts = self.certificates[kind]
         keys = facts.aol_ekus if aol and facts.aol_ekus else facts.ekus

@@ -161,7 +161,8 @@ class _Deriver:
         """The server whose exported configuration ``server`` imports (None if it is first)."""
         for role in self.balanced:
             if role in server.roles:
-                group = [s for s in self.t.edge.servers if s.roles == server.roles]
+                # One group per set of roles, whatever order the topology lists them in.
+                group = [s for s in self.t.edge.servers if set(s.roles) == set(server.roles)]
                 if group and group[0] is not server:
                     return group[0]
         return None
@@ -457,6 +458,28 @@ class _Deriver:
                 return endpoint(nic.public_ip, f"{name}; NAT to {_addr(nic.ip)}")
             return endpoint(_addr(nic.ip), f"{name}")
 
+        def outbound_sources(s: Server) -> list[str]:
+            # Behind a load balancer the Access Edges open federation connections themselves:
+            # from each member's own external address, or from the source-NAT address the
+            # topology declares; never from the VIP.
+            vip = self.vip("access")
+            if vip is None:
+                return [external(s, "access")]
+            members = self.access_servers()
+            if vip.source_nat_ip:
+                names = ", ".join(m.name for m in members)
+                return [endpoint(vip.source_nat_ip, f"source NAT of {names}")]
+            out = []
+            for m in members:
+                nic = m.nics.access
+                assert nic is not None
+                if nic.public_ip:
+                    out.append(endpoint(nic.public_ip,
+                                        f"{m.name} Access Edge; NAT to {_addr(nic.ip)}"))
+                else:
+                    out.append(endpoint(_addr(nic.ip), f"{m.name} Access Edge"))
+            return out
+
         hop = self.hop.fqdn if self.hop else "next hop"
         hop_addr = endpoint(self.hop.ip, hop) if self.hop and self.hop.ip else hop
         seen_dest: set[tuple[str, str]] = set()
@@ -471,7 +494,8 @@ class _Deriver:
                 allow("access-remote", INTERNET, label)
             if f.federation:
                 allow("access-federation-in", INTERNET, label)
-                allow("access-federation-out", label, INTERNET)
+                for src in outbound_sources(s):
+                    allow("access-federation-out", src, INTERNET)
         for s in servers_with(t, "webconf"):
             dst = self.public_address(s, "webconf")
             if ("webconf", dst) in seen_dest:
@@ -487,6 +511,8 @@ class _Deriver:
                 allow("av-stun-tcp", INTERNET, dst)
             for s in av:
                 member = endpoint(_addr(s.nics.av.ip), f"{s.name} A/V")
+                if vip:
+                    allow("av-stun-udp-member", INTERNET, member)
                 for proto in self.cat.ports["av-media-in"].protocols:
                     allow("av-media-in", INTERNET, member, proto)
                     allow("av-media-out", member, INTERNET, proto)

@@ -192,6 +192,10 @@ class Vip(Strict):
     public_ip: IPv4 | None = Field(None, description="Address a NAT maps to the VIP.")
     internal_ip: IPv4 | None = Field(None, description="VIP on the internal network.")
     internal_fqdn: Fqdn | None = Field(None, description="FQDN of the internal VIP.")
+    source_nat_ip: IPv4 | None = Field(
+        None, description="Address the firewall or load balancer translates the members' own "
+        "outbound connections to (Access Edge: federation and public IM out); default: each "
+        "member's own external address.")
 
 
 class LoadBalancer(Strict):
@@ -212,6 +216,10 @@ class Certificates(Strict):
     public_ca: Text | None = Field(None, description="Issuer of the external certificate.")
     internal_ca: Text = Field("Internal enterprise CA", description="Internal issuing CA.")
     key_size: Literal[1024, 2048, 4096] = 2048
+    external: Literal["separate", "combined"] = Field(
+        "separate", description="One certificate per external role (Access Edge, Web "
+        "Conferencing Edge), as Microsoft's deployment guidance has it, or one certificate "
+        "carrying both names, as the seed article's lab does.")
 
 
 def _vault_entry(value: str) -> str:

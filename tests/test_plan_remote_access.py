@@ -1,0 +1,96 @@
+"""Remote access facts that were wrong before issue 14, each worked out by hand.
+
+fabrikam-lb (inputs/fabrikam-lb.yaml): Access + Web Conferencing on fbedge01 (AE 172.20.0.11)
+and fbedge02 (AE 172.20.0.12, its roles listed as [webconf, access]) behind the access VIP
+172.20.0.10 (public 198.51.100.40); A/V Edges fbav01 (203.0.113.31) and fbav02
+(203.0.113.32) behind the A/V VIP 203.0.113.30.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runbook.plan.sites import plan_file
+
+INPUTS = Path(__file__).resolve().parent.parent / "inputs"
+FABRIKAM: dict[str, Any] = yaml.safe_load((INPUTS / "fabrikam-lb.yaml").read_text("utf-8"))
+
+
+def fabrikam() -> dict[str, Any]:
+    return copy.deepcopy(FABRIKAM)
+
+
+def plan_of(tmp_path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    path = tmp_path / f"{data['site']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return plan_file(path).to_dict()
+
+
+def plan(name: str) -> dict[str, Any]:
+    return plan_file(INPUTS / f"{name}.yaml").to_dict()
+
+
+def rules(p: dict[str, Any], ports: str, protocol: str, direction: str) -> set[tuple[Any, ...]]:
+    return {(r["source_ip"] or r["source"], r["destination_ip"] or r["destination"])
+            for r in p["firewall"] if r["firewall"] == "external" and r["ports"] == ports
+            and r["protocol"] == protocol and r["direction"] == direction}
+
+
+class TestLoadBalancedFederationOut:
+    """Wrong today 1: outbound TCP 5061 leaves from the members, never from the VIP."""
+
+    def test_each_member_opens_its_own_connections(self) -> None:
+        assert rules(plan("fabrikam-lb"), "5061", "TCP", "outbound") == {
+            ("172.20.0.11", "Internet (any)"), ("172.20.0.12", "Internet (any)")}
+
+    def test_a_declared_source_nat_address_is_the_one_source(self, tmp_path: Path) -> None:
+        data = fabrikam()
+        data["edge"]["load_balancer"]["access"]["source_nat_ip"] = "198.51.100.45"
+        p = plan_of(tmp_path, data)
+        assert rules(p, "5061", "TCP", "outbound") == {("198.51.100.45", "Internet (any)")}
+        rule = next(r for r in p["firewall"] if r["source_ip"] == "198.51.100.45")
+        assert rule["source"] == "198.51.100.45 (source NAT of fbedge01, fbedge02)"
+
+    def test_inbound_5061_still_targets_the_vip(self) -> None:
+        assert rules(plan("fabrikam-lb"), "5061", "TCP", "inbound") == {
+            ("Internet (any)", "198.51.100.40")}
+
+
+class TestLoadBalancedStun:
+    """Wrong today 2: UDP 3478 to the A/V VIP and to each member's own public address."""
+
+    def test_udp_3478_reaches_the_vip_and_every_member(self) -> None:
+        assert rules(plan("fabrikam-lb"), "3478", "UDP", "inbound") == {
+            ("Internet (any)", "203.0.113.30"), ("Internet (any)", "203.0.113.31"),
+            ("Internet (any)", "203.0.113.32")}
+
+    def test_tcp_443_stays_on_the_vip(self) -> None:
+        assert ("Internet (any)", "203.0.113.30") in rules(plan("fabrikam-lb"), "443", "TCP",
+                                                           "inbound")
+        assert not {("Internet (any)", ip) for ip in ("203.0.113.31", "203.0.113.32")} & \
+            rules(plan("fabrikam-lb"), "443", "TCP", "inbound")
+
+    def test_a_single_av_edge_has_one_stun_rule(self) -> None:
+        # contoso: one consolidated edge, A/V NIC 131.107.155.30 (no VIP, no member rule).
+        p = plan("contoso")
+        assert len([r for r in p["firewall"] if r["ports"] == "3478"
+                    and r["firewall"] == "external"]) == 1
+
+
+class TestConfigurationGroups:
+    """Wrong today 3: servers with the same set of roles are one group in any order."""
+
+    def test_fbedge02_lists_its_roles_in_another_order(self) -> None:
+        servers = {s["name"]: s["roles"] for s in FABRIKAM["edge"]["servers"]}
+        assert servers["fbedge01"] == ["access", "webconf"]
+        assert servers["fbedge02"] == ["webconf", "access"]
+
+    def test_it_still_imports_fbedge01s_configuration(self) -> None:
+        p = plan("fabrikam-lb")
+        order = {w["server"]: (w["imports_from"], w["exports_to"]) for w in p["wizard"]}
+        assert order["fbedge01"] == (None, ["fbedge02"])
+        assert order["fbedge02"] == ("fbedge01", [])
