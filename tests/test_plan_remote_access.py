@@ -94,3 +94,33 @@ class TestConfigurationGroups:
         order = {w["server"]: (w["imports_from"], w["exports_to"]) for w in p["wizard"]}
         assert order["fbedge01"] == (None, ["fbedge02"])
         assert order["fbedge02"] == ("fbedge01", [])
+
+
+def feature_boxes(p: dict[str, Any], server: str) -> dict[str, tuple[str, str | None]]:
+    runbook = next(w for w in p["wizard"] if w["server"] == server)
+    step = next(s for s in runbook["steps"] if s["id"] == "configure")
+    screen = next(sc for sc in step["screens"] if sc["title"] == "Features")
+    return {a["label"]: (a["kind"], a["why"]) for a in screen["actions"]
+            if a["kind"] in ("tick", "clear", "note")}
+
+
+REMOTE_FEDERATED = "Allow remote users to communicate with federated contacts"
+
+
+class TestRemoteUsersAndFederatedContacts:
+    """Wrong today 4: the option is ticked only on the remote-access half of a split design."""
+
+    def test_a_non_split_edge_without_federation_leaves_it_clear(self) -> None:
+        # litware-noav: one Access Edge, remote access on, federation off, no split.
+        kind, why = feature_boxes(plan("litware-noav"), "lwedge01")[REMOTE_FEDERATED]
+        assert kind == "clear"
+        assert why is not None and "split" in why
+
+    def test_the_remote_access_half_of_a_split_design_ticks_it(self) -> None:
+        # woodgrove-split: wgedge-ra has remote access and no federation.
+        kind, _ = feature_boxes(plan("woodgrove-split"), "wgedge-ra")[REMOTE_FEDERATED]
+        assert kind == "tick"
+
+    def test_an_edge_with_federation_shows_it_greyed_out(self) -> None:
+        kind, _ = feature_boxes(plan("contoso"), "edge01")[REMOTE_FEDERATED]
+        assert kind == "note"

@@ -773,12 +773,15 @@ class _Deriver:
                             "disabled (the remote-access half of a split design); here "
                             "federation runs on this edge, so remote users already reach "
                             "federated contacts"))
-        elif f.remote_access:
+        elif f.remote_access and self.split:
             a.append(Action("tick", self.cat.label("remote_federated"),
                             why="federation runs on another Access Edge of this site; this "
-                            "option lets the remote users signed in here reach partners"
-                            if self.split else "available because federation is disabled "
-                            "here"))
+                            "option lets the remote users signed in here reach partners"))
+        elif f.remote_access:
+            a.append(Action("clear", self.cat.label("remote_federated"),
+                            why="it belongs to the remote-access half of a split design; "
+                            "this site federates through no Access Edge, so there are no "
+                            "federated contacts to reach"))
         a.append(Action("click", "Next"))
         hop = self.hop
         hop_actions = []
