@@ -102,15 +102,18 @@ class TestLoadBalancedEdge:
              True),
             ("internal", "avpool.corp.fabrikam.com", "internal", "Fabrikam Enterprise CA",
              True),
-            ("access_webconf", "sip.fabrikam.com", "public", "Entrust", True),
+            # certificates.external defaults to separate: one certificate per external role.
+            ("access", "sip.fabrikam.com", "public", "Entrust", True),
+            ("webconf", "meet.fabrikam.com", "public", "Entrust", True),
             ("av_auth", "av.fabrikam.com", "internal", "Fabrikam Enterprise CA", True),
         }
         external = certs["external-sip-fabrikam-com"]
         # One name per SIP domain: fabrikam.net's clients look for sip.fabrikam.net.
-        assert external["sans"] == ["sip.fabrikam.com", "meet.fabrikam.com",
-                                    "sip.fabrikam.net"]
+        assert external["sans"] == ["sip.fabrikam.com", "sip.fabrikam.net"]
         assert external["servers"] == ["fbedge01", "fbedge02"]
         assert external["eku"] == ["Server Authentication"]  # no AOL, no client auth needed
+        assert certs["external-meet-fabrikam-com"]["sans"] == ["meet.fabrikam.com"]
+        assert certs["external-meet-fabrikam-com"]["servers"] == ["fbedge01", "fbedge02"]
         assert certs["av-auth"]["servers"] == ["fbav01", "fbav02"]
         assert certs["internal-edgepool"]["servers"] == ["fbedge01", "fbedge02"]
         # Internal Web Conferencing servers reach each member by its own name (8057 is not
@@ -216,15 +219,16 @@ class TestLoadBalancedEdge:
         assert "A/V authentication: import the shared certificate" in titles
 
     def test_exported_keys_get_vault_entries_and_copies_are_deleted(self) -> None:
-        certs = [c["id"] for c in self.p["certificates"]]  # all four are shared
+        certs = [c["id"] for c in self.p["certificates"]]  # all five are shared
         first = step_actions(self.p, "fbedge01", "certificates")
         stored = [a["value"] for a in first if a["kind"] == "do" and "vault" in a["label"]]
         assert stored == ["fabrikam-lb/ocs-edge/pfx/internal-edgepool",
-                          "fabrikam-lb/ocs-edge/pfx/external-sip-fabrikam-com"]
+                          "fabrikam-lb/ocs-edge/pfx/external-sip-fabrikam-com",
+                          "fabrikam-lb/ocs-edge/pfx/external-meet-fabrikam-com"]
         second = step_actions(self.p, "fbedge02", "certificates")
         assert [a["value"] for a in second if a["kind"] == "vault"] == stored
-        assert sum(a["label"].startswith("Delete the .pfx") for a in second) == 2
-        assert any("ocs-edge/pfx/" in a["label"] and "4 exported" in a["label"]
+        assert sum(a["label"].startswith("Delete the .pfx") for a in second) == 3
+        assert any("ocs-edge/pfx/" in a["label"] and "5 exported" in a["label"]
                    for a in self.p["checklist"]), certs
 
     def test_director_is_next_hop_and_every_pool_is_authorized(self) -> None:
@@ -251,7 +255,8 @@ class TestImOnlyEdge:
 
     def test_nothing_of_web_conferencing_or_av_appears(self) -> None:
         assert {a["nic"] for a in self.p["addresses"]} == {"internal", "access"}
-        assert [c["purpose"] for c in self.p["certificates"]] == ["internal", "access_webconf"]
+        # Only an Access Edge: its external certificate is the Access Edge's alone.
+        assert [c["purpose"] for c in self.p["certificates"]] == ["internal", "access"]
         assert self.p["certificates"][1]["sans"] == ["sip.adatum.com"]
         ports = {r["ports"] for r in self.p["firewall"]}
         assert not ports & {"8057", "5062", "3478", "50000-59999"}
@@ -317,9 +322,12 @@ class TestSplitAccessEdges:
 
     def test_each_access_edge_gets_its_own_certificate_and_srv_record(self) -> None:
         external = {c["subject_cn"]: c for c in self.p["certificates"]
-                    if c["purpose"] == "access_webconf"}
-        assert external["sip.woodgrovebank.com"]["sans"] == ["sip.woodgrovebank.com",
-                                                             "meet.woodgrovebank.com"]
+                    if c["purpose"] in ("access", "webconf")}
+        # certificates.external: separate (the default): the Web Conferencing Edge on
+        # wgedge-ra has a certificate of its own.
+        assert external["sip.woodgrovebank.com"]["sans"] == ["sip.woodgrovebank.com"]
+        assert external["meet.woodgrovebank.com"]["sans"] == ["meet.woodgrovebank.com"]
+        assert external["meet.woodgrovebank.com"]["purpose"] == "webconf"
         assert external["sip.woodgrovebank.com"]["servers"] == ["wgedge-ra"]
         assert external["federation.woodgrovebank.com"]["servers"] == ["wgedge-fed"]
         # AOL is provided through the federation edge only, so only its certificate needs

@@ -124,3 +124,156 @@ class TestRemoteUsersAndFederatedContacts:
     def test_an_edge_with_federation_shows_it_greyed_out(self) -> None:
         kind, _ = feature_boxes(plan("contoso"), "edge01")[REMOTE_FEDERATED]
         assert kind == "note"
+
+
+# -- certificates ----------------------------------------------------------------------------
+
+SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+
+
+def certs(p: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["id"]: c for c in p["certificates"]}
+
+
+def inf_ekus(inf: str) -> list[str]:
+    section = inf.split("[EnhancedKeyUsageExtension]")[1].split("[")[0]
+    return [line.split("=")[1].split(";")[0].strip() for line in section.splitlines()
+            if line.startswith("OID")]
+
+
+def cnf_ekus(cnf: str) -> list[str]:
+    line = next(x for x in cnf.splitlines() if x.startswith("extendedKeyUsage"))
+    return [e.strip() for e in line.split("=", 1)[1].split(",")]
+
+
+class TestInternalInterfaceEku:
+    """Wrong today 5: every OCS 2007 server certificate needs Server Authentication, which
+    is all the Certificate Wizard asks for on the internal interface (Appendix B's sample
+    request: OID 1.3.6.1.5.5.7.3.1 only); Client Authentication only where AOL needs it."""
+
+    def test_page_inf_and_openssl_agree_on_server_authentication_only(self) -> None:
+        from runbook.outputs.exports import certreq_inf, openssl_cnf
+
+        p = plan("contoso")
+        internal = certs(p)["internal-edge01"]
+        assert internal["eku"] == ["Server Authentication"]
+        inf = certreq_inf(p, internal)
+        assert inf_ekus(inf) == [SERVER_AUTH]
+        assert "CertificateTemplate:WebServer" in inf  # WebServer: Server Authentication
+        assert cnf_ekus(openssl_cnf(p, internal)) == ["serverAuth"]
+
+    def test_aol_puts_client_authentication_on_the_access_edge_certificate_only(self) -> None:
+        from runbook.outputs.exports import certreq_inf, openssl_cnf
+
+        # woodgrove-split: AOL through wgedge-fed (federation.woodgrovebank.com).
+        p = plan("woodgrove-split")
+        by_cn = {c["subject_cn"]: c for c in p["certificates"]}
+        fed = by_cn["federation.woodgrovebank.com"]
+        assert inf_ekus(certreq_inf(p, fed)) == [SERVER_AUTH, CLIENT_AUTH]
+        assert cnf_ekus(openssl_cnf(p, fed)) == ["serverAuth", "clientAuth"]
+        for c in p["certificates"]:
+            if c is not fed:
+                assert c["eku"] == ["Server Authentication"], c["id"]
+
+    def test_an_internal_ca_certificate_with_client_auth_is_not_sent_to_webserver(
+            self, tmp_path: Path) -> None:
+        from runbook.outputs.exports import certreq_inf
+
+        data = yaml.safe_load((INPUTS / "contoso.yaml").read_text("utf-8"))
+        data["certificates"].pop("public_ca")
+        data["environment"] = "lab"
+        data["edge"]["features"]["public_im"] = ["aol"]
+        p = plan_of(tmp_path, data)
+        external = certs(p)["external-sip-contoso-com"]
+        inf = certreq_inf(p, external)
+        assert inf_ekus(inf) == [SERVER_AUTH, CLIENT_AUTH]
+        assert "CertificateTemplate:WebServer" not in inf
+
+
+def component_choices(p: dict[str, Any], server: str) -> list[str]:
+    runbook = next(w for w in p["wizard"] if w["server"] == server)
+    step = next(s for s in runbook["steps"] if s["id"] == "certificates")
+    return [a["value"] for sc in step["screens"] for a in sc["actions"]
+            if a["label"] == "Component"]
+
+
+class TestCertificateWizardComponents:
+    """Wrong today 6: the Select Component page's own option names."""
+
+    def test_consolidated_edge(self) -> None:
+        # contoso, combined external certificate: seed (Private Interface), R2 A/V guide.
+        assert component_choices(plan("contoso"), "edge01") == [
+            "Edge Server Private Interface", "Edge Server Public Interface",
+            "A/V Authentication Certificate"]
+
+    def test_separate_external_certificates(self) -> None:
+        assert component_choices(plan("fabrikam-lb"), "fbedge01") == [
+            "Edge Server Private Interface", "Access Edge Server Public Interface",
+            "Web Conferencing Edge Server Public Interface"]
+
+    def test_assign_to_names_the_same_component(self) -> None:
+        p = plan("contoso")
+        runbook = next(w for w in p["wizard"] if w["server"] == "edge01")
+        step = next(s for s in runbook["steps"] if s["id"] == "certificates")
+        assigned = [a["value"] for sc in step["screens"] for a in sc["actions"]
+                    if a["label"] == "Assign to"]
+        assert assigned == component_choices(p, "edge01")
+
+
+class TestAvArrayInternalCertificate:
+    """Wrong today 7: A/V Edges run no Web Conferencing Edge, so the A/V array's internal
+    certificate names only its internal VIP and says why."""
+
+    def test_names_and_notes(self) -> None:
+        avpool = certs(plan("fabrikam-lb"))["internal-avpool"]
+        assert avpool["sans"] == ["avpool.corp.fabrikam.com"]
+        assert not any("Web Conferencing" in n for n in avpool["notes"])
+        assert any("5062" in n and "VIP" in n for n in avpool["notes"])
+
+    def test_the_access_arrays_certificate_still_names_its_members(self) -> None:
+        edgepool = certs(plan("fabrikam-lb"))["internal-edgepool"]
+        assert edgepool["sans"] == ["edgepool.corp.fabrikam.com", "fbedge01.corp.fabrikam.com",
+                                    "fbedge02.corp.fabrikam.com"]
+        assert any("8057" in n for n in edgepool["notes"])
+
+
+class TestSeparateOrCombinedExternalCertificates:
+    """Wrong today 8: certificates.external: separate (Microsoft's guidance, the default) or
+    combined (the seed's lab)."""
+
+    def test_combined_carries_both_names(self) -> None:
+        p = plan("contoso")  # certificates.external: combined
+        external = [c for c in p["certificates"] if c["id"].startswith("external-")]
+        assert [(c["purpose"], c["sans"]) for c in external] == [
+            ("access_webconf", ["sip.contoso.com", "webconf.contoso.com"])]
+
+    def test_separate_gives_one_certificate_per_role(self, tmp_path: Path) -> None:
+        data = yaml.safe_load((INPUTS / "contoso.yaml").read_text("utf-8"))
+        data["certificates"]["external"] = "separate"
+        p = plan_of(tmp_path, data)
+        external = [c for c in p["certificates"] if c["id"].startswith("external-")]
+        assert [(c["purpose"], c["subject_cn"], c["sans"], c["ca"]) for c in external] == [
+            ("access", "sip.contoso.com", ["sip.contoso.com"], "DigiCert"),
+            ("webconf", "webconf.contoso.com", ["webconf.contoso.com"], "DigiCert")]
+        # The wizard's Step 4 requests each one.
+        assert component_choices(p, "edge01") == [
+            "Edge Server Private Interface", "Access Edge Server Public Interface",
+            "Web Conferencing Edge Server Public Interface", "A/V Authentication Certificate"]
+
+    def test_separate_is_the_default_and_what_microsoft_recommends(self) -> None:
+        p = plan("fabrikam-lb")  # no certificates.external key
+        choice = p["summary"]["external_certificates"]
+        assert (choice["chosen"], choice["recommended"]) == ("separate", "separate")
+        assert "two certificates" in choice["reason"]
+
+    def test_the_page_says_which_is_recommended_and_why(self) -> None:
+        from runbook.outputs.pages import render_site
+        from runbook.outputs.templating import make_environment
+
+        rendered = render_site(plan("contoso"), make_environment())
+        page = next(v for k, v in rendered.items() if k.endswith("certificates.md"))
+        assert "`certificates.external: combined`" in page
+        assert "Microsoft recommends one certificate per role, not the choice made here" in page
+        assert "two certificates on the external interface" in page
+        assert "<td><code>Edge Server Private Interface</code></td>" in page

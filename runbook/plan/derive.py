@@ -21,6 +21,7 @@ from runbook.plan.model import (
     CertificateAuthorities,
     Change,
     DnsRecord,
+    ExternalCertificates,
     FeatureRow,
     Finding,
     FirewallRule,
@@ -262,6 +263,7 @@ class _Deriver:
         certs: list[Certificate] = []
         internal_ca = t.certificates.internal_ca
         key_size = t.certificates.key_size
+        kinds = self.cat.certificates
         # Internal interface: one per server, or one per load-balanced array (VIP FQDN).
         done: set[str] = set()
         for s in t.edge.servers:
@@ -272,34 +274,76 @@ class _Deriver:
             members = [x for x in t.edge.servers if self.internal_name(x) == name]
             holders = [x.name for x in members]
             shared = len(holders) > 1
-            # Internal Web Conferencing servers connect to each member's own FQDN (its internal
-            # port is not load balanced), so the shared certificate names the members too.
-            sans = [name] + ([server_fqdn(t, x) for x in members] if shared else [])
+            # Internal Web Conferencing servers connect to each Web Conferencing Edge's own
+            # FQDN (its internal port is not load balanced), so an array running that role
+            # names its members too; an A/V array is reached through its internal VIP only.
+            direct = shared and any("webconf" in x.roles for x in members)
+            sans = [name] + ([server_fqdn(t, x) for x in members] if direct else [])
+            notes = (["Issued to the internal VIP's FQDN: request it on the first server "
+                      "with an exportable key, then export it with its key and import it "
+                      "on every other server behind the same VIP."] if shared else
+                     ["Unique to this server: its name is the server's internal FQDN."])
+            if direct:
+                notes.append("The members' own internal FQDNs are alternate names: internal "
+                             "Web Conferencing servers connect to each Web Conferencing Edge "
+                             f"directly on port {self.cat.port('webconf-internal')}, which "
+                             "the load balancer does not balance.")
+            elif shared:
+                notes.append("Only the VIP's name: internal servers reach these servers "
+                             "through the internal VIP (A/V authentication on port "
+                             f"{self.cat.port('av-auth')} and STUN are load balanced), never "
+                             "by a member's own name.")
             certs.append(Certificate(
                 id=f"internal-{name.split('.')[0] if shared else s.name}",
-                purpose="internal", title="Edge internal interface",
+                purpose="internal", title=kinds["internal"].title,
                 subject_cn=name, sans=sans, issuer="internal", ca=internal_ca,
                 exportable_key=shared, servers=holders,
-                interface="Internal interface (shared by every role on the server)",
+                interface=kinds["internal"].interface or "",
+                component=kinds["internal"].component,
                 eku=self.cat.eku_names("internal"), key_size=key_size,
-                request_on=holders[0],
-                notes=(["Issued to the internal VIP's FQDN: request it on the first server "
-                        "with an exportable key, then export it with its key and import it "
-                        "on every other server behind the same VIP.",
-                        "The members' own internal FQDNs are alternate names: internal servers "
-                        "reach each member directly (Web Conferencing on port "
-                        f"{self.cat.port('webconf-internal')} is not load "
-                        "balanced)."] if shared else
-                       ["Unique to this server: its name is the server's internal FQDN."])))
-        # External certificate(s): one per distinct set of public names.
+                request_on=holders[0], notes=notes))
+        certs += self.external_certificates()
+        av = servers_with(t, "av")
+        if av:
+            cn = role_fqdn(t, av[0], "av") or ""
+            shared = len(av) > 1
+            certs.append(Certificate(
+                id="av-auth", purpose="av_auth", title=kinds["av_auth"].title,
+                subject_cn=cn, sans=[cn], issuer="internal", ca=internal_ca,
+                exportable_key=shared, servers=[s.name for s in av],
+                interface=kinds["av_auth"].interface or "",
+                component=kinds["av_auth"].component,
+                eku=self.cat.eku_names("av_auth"), key_size=key_size, request_on=av[0].name,
+                notes=["Its private key signs the media relay credentials, so every A/V Edge "
+                       "must hold the same certificate (same issuer and key).",
+                       "Never reuse the internal interface certificate for A/V "
+                       "authentication."] if shared else [
+                       "Keep it separate from the internal interface certificate: sharing one "
+                       "certificate for both is insecure."]))
+        return certs
+
+    def external_certificates(self) -> list[Certificate]:
+        """The Access and Web Conferencing Edges' external certificates.
+
+        ``certificates.external: separate`` gives one per role and distinct public name;
+        ``combined`` one per distinct pair of names (the seed article's lab).
+        """
+        t = self.t
+        combined = t.certificates.external == "combined"
         groups: dict[tuple[str | None, str | None], list[Server]] = {}
         for s in t.edge.servers:
-            if "access" not in s.roles and "webconf" not in s.roles:
+            access = role_fqdn(t, s, "access") if "access" in s.roles else None
+            webconf = role_fqdn(t, s, "webconf") if "webconf" in s.roles else None
+            if combined:
+                if access or webconf:
+                    groups.setdefault((access, webconf), []).append(s)
                 continue
-            key = (role_fqdn(t, s, "access") if "access" in s.roles else None,
-                   role_fqdn(t, s, "webconf") if "webconf" in s.roles else None)
-            groups.setdefault(key, []).append(s)
+            if access:
+                groups.setdefault((access, None), []).append(s)
+            if webconf:
+                groups.setdefault((None, webconf), []).append(s)
         public = t.certificates.public_ca is not None
+        out = []
         for (access, webconf), members in groups.items():
             f = effective_features(t, members[0])
             sans = [n for n in (access, webconf) if n]
@@ -310,9 +354,13 @@ class _Deriver:
                     extra = domain_alias(access, domain)
                     if extra not in sans:
                         sans.append(extra)
-            eku = self.cat.eku_names("access_webconf", aol="aol" in f.public_im)
+            purpose: Literal["access_webconf", "access", "webconf"] = (
+                "access_webconf" if access and webconf else "access" if access else "webconf")
+            kind = self.cat.certificates[purpose]
+            aol = bool(access) and "aol" in f.public_im
+            eku = self.cat.eku_names(purpose, aol=aol)
             notes = []
-            if "aol" in f.public_im:
+            if aol:
                 notes.append("AOL Public IM Connectivity requires both Server and Client "
                              "Authentication in the enhanced key usage: ask the CA for both.")
             if access and len(sans) > (2 if webconf else 1):
@@ -326,38 +374,16 @@ class _Deriver:
             if not public:
                 notes.append("Issued by the internal CA: only clients that trust that CA can "
                              "connect; production deployments use a public CA.")
-            certs.append(Certificate(
-                id=f"external-{cn.replace('.', '-')}", purpose="access_webconf",
-                title="Access and Web Conferencing external interfaces" if webconf and access
-                else ("Access Edge external interface" if access else
-                      "Web Conferencing Edge external interface"),
+            interface = " and ".join(self.names[r] + " external"
+                                     for r, n in (("access", access), ("webconf", webconf)) if n)
+            out.append(Certificate(
+                id=f"external-{cn.replace('.', '-')}", purpose=purpose, title=kind.title,
                 subject_cn=cn, sans=sans, issuer="public" if public else "internal",
-                ca=t.certificates.public_ca or internal_ca, exportable_key=shared,
-                servers=[m.name for m in members],
-                interface=" and ".join(self.names[r] + " external"
-                                       for r in ("access", "webconf")
-                                       if (access if r == "access" else webconf)),
-                eku=eku, key_size=key_size, request_on=members[0].name, notes=notes))
-        av = servers_with(t, "av")
-        if av:
-            cn = role_fqdn(t, av[0], "av") or ""
-            shared = len(av) > 1
-            certs.append(Certificate(
-                id="av-auth", purpose="av_auth", title="A/V authentication",
-                subject_cn=cn, sans=[cn], issuer="internal", ca=internal_ca,
-                exportable_key=shared, servers=[s.name for s in av],
-                interface="A/V Authentication service (no certificate on the A/V external "
-                          "interface)",
-                eku=self.cat.eku_names("av_auth"), key_size=key_size, request_on=av[0].name,
-                notes=["Its private key signs the media relay credentials, so every A/V Edge "
-                       "must hold the same certificate (same issuer and key)."
-                       if shared else "Keep it separate from the internal interface "
-                       "certificate: sharing one certificate for both is insecure.",
-                       "Never reuse the internal interface certificate for A/V "
-                       "authentication."] if shared else [
-                       "Keep it separate from the internal interface certificate: sharing one "
-                       "certificate for both is insecure."]))
-        return certs
+                ca=t.certificates.public_ca or t.certificates.internal_ca,
+                exportable_key=shared, servers=[m.name for m in members],
+                interface=interface, component=kind.component, eku=eku,
+                key_size=t.certificates.key_size, request_on=members[0].name, notes=notes))
+        return out
 
     def dns(self) -> list[DnsRecord]:
         t = self.t
@@ -851,7 +877,7 @@ class _Deriver:
                     Action("select", "Import a certificate from a .pfx file", cert.subject_cn),
                     Action("vault", "PFX password", self.pfx_vault_entry(cert),
                            why=f"stored there when {cert.request_on} exported the key"),
-                    Action("select", "Assign to", cert.interface),
+                    Action("select", "Assign to", cert.component),
                     Action("click", "Finish"),
                     Action("do", "Delete the .pfx file from this server and from the share it "
                            "came through", why="a copied private key must not be left lying "
@@ -859,7 +885,7 @@ class _Deriver:
                 continue
             actions = [
                 Action("select", "Create a new certificate"),
-                Action("select", "Component", cert.interface),
+                Action("select", "Component", cert.component),
                 Action("select", "Prepare the request now, but send it later",
                        why="the edge is not a domain member, so the request is submitted, "
                        "approved and collected offline"),
@@ -884,7 +910,7 @@ class _Deriver:
                 Action("click", "Run", why="run Step 4 again: process the pending request"),
                 Action("select", "Process the pending certificate request"),
                 Action("type", "Certificate file", f"C:\\certreq\\{t.site}-{cert.id}.cer"),
-                Action("select", "Assign to", cert.interface),
+                Action("select", "Assign to", cert.component),
             ]
             if cert.exportable_key and len(cert.servers) > 1:
                 others = ", ".join(x for x in cert.servers if x != s.name)
@@ -1117,6 +1143,10 @@ class _Deriver:
             split=self.split,
             certificate_authorities=CertificateAuthorities(
                 public=t.certificates.public_ca, internal=t.certificates.internal_ca),
+            external_certificates=ExternalCertificates(
+                chosen=t.certificates.external,
+                recommended=self.cat.external_certificates.recommended,
+                reason=self.cat.external_certificates.reason),
             change=Change(**t.change.model_dump()) if t.change else None,
             status="warnings" if warnings else "valid",
         )

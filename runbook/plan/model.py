@@ -147,6 +147,20 @@ class CertificateAuthorities:
 
 
 @dataclass(frozen=True)
+class ExternalCertificates:
+    """How the Access and Web Conferencing Edges' external certificates are cut."""
+
+    __pydantic_config__ = _CONFIG
+
+    chosen: Literal["separate", "combined"]
+    """The topology's ``certificates.external``: one certificate per role, or one for both."""
+    recommended: Literal["separate", "combined"]
+    """The way Microsoft's deployment guidance recommends."""
+    reason: str
+    """Why it recommends it."""
+
+
+@dataclass(frozen=True)
 class Change:
     """The change request's fields, as written in the topology's ``change:``."""
 
@@ -218,6 +232,8 @@ class Summary:
     """Remote access and federation run on different Access Edges."""
     certificate_authorities: CertificateAuthorities
     """The CAs."""
+    external_certificates: ExternalCertificates
+    """Separate or combined external certificates, and which Microsoft recommends."""
     change: Change | None
     """The change request's fields, if the topology has them."""
     status: Literal["valid", "warnings"]
@@ -346,8 +362,9 @@ class Certificate:
 
     id: str
     """Its id, used in file and vault entry names."""
-    purpose: Literal["internal", "access_webconf", "av_auth"]
-    """Internal interface, Access/Web Conferencing external interfaces, A/V authentication."""
+    purpose: Literal["internal", "access_webconf", "access", "webconf", "av_auth"]
+    """Internal interface, Access and Web Conferencing external interfaces together
+    (``certificates.external: combined``) or each on its own, A/V authentication."""
     title: str
     """What it is for, in words."""
     subject_cn: str
@@ -363,7 +380,9 @@ class Certificate:
     servers: list[str]
     """The servers it goes on."""
     interface: str
-    """The wizard's component (interface) it is assigned to."""
+    """The interface or service it serves, in words."""
+    component: str
+    """The Certificate Wizard's Select Component option it is requested for and assigned to."""
     eku: list[str]
     """The enhanced key usages to ask for."""
     key_size: int
