@@ -245,7 +245,8 @@ def test_a_new_certificate_authority_means_re_issuing(tmp_path: Path) -> None:
     new["certificates"]["public_ca"] = "Entrust"
     d = diff_of(tmp_path, contoso(), new)
     assert [(c.id, c.reissue, c.reasons) for c in d.certificates] == [
-        ("external-sip-contoso-com", True, ["issuing CA DigiCert -> Entrust"])]
+        ("external-sip-contoso-com", True, ["issuing CA DigiCert -> Entrust"]),
+        ("reverse-proxy", True, ["issuing CA DigiCert -> Entrust"])]
     assert steps(d) == [("edge01", 4), ("edge01", 5), ("edge01", 6)]
 
 

@@ -106,6 +106,7 @@ class TestLoadBalancedEdge:
             ("access", "sip.fabrikam.com", "public", "Entrust", True),
             ("webconf", "meet.fabrikam.com", "public", "Entrust", True),
             ("av_auth", "av.fabrikam.com", "internal", "Fabrikam Enterprise CA", True),
+            ("reverse_proxy", "ocsweb.fabrikam.com", "public", "Entrust", False),
         }
         external = certs["external-sip-fabrikam-com"]
         # One name per SIP domain: fabrikam.net's clients look for sip.fabrikam.net.
@@ -128,6 +129,7 @@ class TestLoadBalancedEdge:
             ("fabrikam.com", "sip.fabrikam.com", "A", "198.51.100.40", None),
             ("fabrikam.com", "meet.fabrikam.com", "A", "198.51.100.41", None),
             ("fabrikam.com", "av.fabrikam.com", "A", "203.0.113.30", None),
+            ("fabrikam.com", "ocsweb.fabrikam.com", "A", "198.51.100.50", None),
             ("fabrikam.com", "_sip._tls.fabrikam.com", "SRV", "sip.fabrikam.com", 443),
             ("fabrikam.com", "_sipfederationtls._tcp.fabrikam.com", "SRV", "sip.fabrikam.com",
              5061),
@@ -170,8 +172,9 @@ class TestLoadBalancedEdge:
             # send the rest there: each member needs UDP 3478 too.
             ("inbound", "Internet", "203.0.113.31", "UDP", "3478"),
             ("inbound", "Internet", "203.0.113.32", "UDP", "3478"),
+            ("inbound", "Internet", "198.51.100.50", "TCP", "443"),  # the ISA listener
         } | media | lookups
-        assert len([r for r in self.p["firewall"] if r["firewall"] == "external"]) == 25
+        assert len([r for r in self.p["firewall"] if r["firewall"] == "external"]) == 26
         # The Director's address is known (pools[0].ip), so rules name it.
         assert fw(self.p, "internal") == {
             ("inbound", "10.20.1.5", "10.20.0.10", "TCP", "5061"),
@@ -182,6 +185,7 @@ class TestLoadBalancedEdge:
             ("inbound", "Pools", "10.20.0.30", "TCP", "5062"),
             ("inbound", "Internal", "10.20.0.30", "TCP", "443"),
             ("inbound", "Internal", "10.20.0.30", "UDP", "3478"),
+            ("outbound", "10.20.0.50", "Web", "TCP", "443"),  # ISA -> Web Components
         }
         hop_rules = [r for r in self.p["firewall"] if r["ports"] == "5061"
                      and r["firewall"] == "internal"]
@@ -256,7 +260,8 @@ class TestImOnlyEdge:
     def test_nothing_of_web_conferencing_or_av_appears(self) -> None:
         assert {a["nic"] for a in self.p["addresses"]} == {"internal", "access"}
         # Only an Access Edge: its external certificate is the Access Edge's alone.
-        assert [c["purpose"] for c in self.p["certificates"]] == ["internal", "access"]
+        assert [c["purpose"] for c in self.p["certificates"]] == ["internal", "access",
+                                                                  "reverse_proxy"]
         assert self.p["certificates"][1]["sans"] == ["sip.adatum.com"]
         ports = {r["ports"] for r in self.p["firewall"]}
         assert not ports & {"8057", "5062", "3478", "50000-59999"}
@@ -265,6 +270,7 @@ class TestImOnlyEdge:
             ("_sip._tls.adatum.com", "SRV", "sip.adatum.com"),
             ("_sipfederationtls._tcp.adatum.com", "SRV", "sip.adatum.com"),
             ("adedge01.ad.adatum.com", "A", "10.30.0.10"),
+            ("ocsweb.adatum.com", "A", "192.0.2.20"),  # the ISA listener's public address
         }
         services = [a["label"] for a in screen(self.p, "adedge01", "services", "Start")
                     if a["kind"] == "check"]

@@ -277,3 +277,118 @@ class TestSeparateOrCombinedExternalCertificates:
         assert "Microsoft recommends one certificate per role, not the choice made here" in page
         assert "two certificates on the external interface" in page
         assert "<td><code>Edge Server Private Interface</code></td>" in page
+
+
+# -- reverse proxy ---------------------------------------------------------------------------
+# contoso: reverse_proxy webext.contoso.com, listener 172.16.1.20 (NAT from 198.51.100.20),
+# internal 10.0.0.20, ISA Server 2006 (SP1); Web Components on pool01.contoso.local.
+
+
+def rp_screen(p: dict[str, Any], title: str) -> list[dict[str, Any]]:
+    return next(sc for sc in p["reverse_proxy"]["screens"] if sc["title"] == title)["actions"]
+
+
+class TestReverseProxy:
+    p = plan("contoso")
+
+    def test_publishes_the_three_web_components_paths(self) -> None:
+        rp = self.p["reverse_proxy"]
+        assert [u["url"] for u in rp["urls"]] == [
+            "https://webext.contoso.com/ABS/ext",
+            "https://webext.contoso.com/GroupExpansion/ext/service.asmx",
+            "https://webext.contoso.com/etc/place/null"]
+        assert (rp["internal_site"], rp["dns_address"]) == ("pool01.contoso.local",
+                                                            "198.51.100.20")
+
+    def test_public_a_record_and_firewall_rules(self) -> None:
+        assert ("webext.contoso.com", "A", "198.51.100.20") in {
+            (d["name"], d["type"], d["value"]) for d in self.p["dns"] if d["scope"] == "external"}
+        mine = {(r["firewall"], r["direction"], r["source_ip"] or r["source"],
+                 r["destination_ip"] or r["destination"], r["protocol"], r["ports"])
+                for r in self.p["firewall"] if r["role"] == "reverse_proxy"}
+        assert mine == {
+            ("external", "inbound", "Internet (any)", "198.51.100.20", "TCP", "443"),
+            ("internal", "outbound", "10.0.0.20", "Web Components (pool01.contoso.local)",
+             "TCP", "443")}
+
+    def test_listener_certificate(self) -> None:
+        cert = certs(self.p)["reverse-proxy"]
+        assert (cert["subject_cn"], cert["sans"], cert["issuer"], cert["ca"]) == (
+            "webext.contoso.com", ["webext.contoso.com"], "public", "DigiCert")
+        assert any("first subject alternative name" in n for n in cert["notes"])
+        assert any("Contoso Issuing CA" in n and "Trusted Root" in n for n in cert["notes"])
+
+    def test_isa_wizard_screen_by_screen(self) -> None:
+        titles = [sc["title"] for sc in self.p["reverse_proxy"]["screens"]]
+        assert titles[0] == "Before the rule" and titles[-1] == "Test from the Internet"
+        assert "Server Connection Security" in titles
+        internal = {a["label"]: a["value"] for a in rp_screen(self.p,
+                                                               "Internal Publishing Details")}
+        assert internal["Internal site name"] == "pool01.contoso.local"
+        assert internal["Path"] == "/ABS/ext/*, /GroupExpansion/ext/service.asmx, /etc/place/null/*"
+        listener = {a["label"]: a["value"] for a in rp_screen(self.p, "Select Web Listener")}
+        assert (listener["IP address"], listener["Certificate"]) == (
+            "172.16.1.20:443", "webext.contoso.com")
+        assert rp_screen(self.p, "Server Connection Security")[0]["label"] == (
+            "Use SSL to connect to the published Web server or server farm")
+        done = [a["label"] for a in rp_screen(self.p, "Completing the New Web Publishing Rule "
+                                                       "Wizard")]
+        assert done == ["Finish", "Apply", "Test Rule"]
+
+    def test_the_pool_is_given_the_external_web_farm_fqdn(self) -> None:
+        screen = next(sc for sc in self.p["integration"]
+                      if sc["title"] == "Pool Properties, Web Component Properties")
+        assert screen["actions"][0]["value"] == "webext.contoso.com"
+
+    def test_isa_without_sp1_has_no_test_rule_and_one_name_only(self) -> None:
+        p = plan("adatum-im")  # reverse_proxy.sp1: false
+        done = [a["label"] for a in rp_screen(p, "Completing the New Web Publishing Rule "
+                                                  "Wizard")]
+        assert done == ["Finish", "Apply"]
+        assert any("no SP1" in n for n in certs(p)["reverse-proxy"]["notes"])
+
+    def test_a_generic_reverse_proxy(self) -> None:
+        p = plan("woodgrove-split")
+        rule = {a["label"]: a["value"] for a in rp_screen(p, "Publishing rule")}
+        assert rule["Published host name"] == "ocsweb.woodgrovebank.com"
+        assert rule["Forward to"].startswith("https://") and rule["Forward to"].endswith(":443")
+
+    def test_the_page(self) -> None:
+        from runbook.outputs.pages import render_site
+        from runbook.outputs.templating import make_environment
+
+        rendered = render_site(self.p, make_environment())
+        page = rendered["sites/contoso-hq/reverse-proxy.md"]
+        assert "`webext.contoso.com`" in page
+        assert "<td><code>https://webext.contoso.com/ABS/ext</code></td>" in page
+        assert "Use SSL to connect to the published Web server or server farm" in page
+
+
+class TestReverseProxyRules:
+    def test_production_remote_access_without_one_is_warned(self, tmp_path: Path) -> None:
+        data = yaml.safe_load((INPUTS / "contoso.yaml").read_text("utf-8"))
+        data.pop("reverse_proxy")
+        [warning] = plan_of(tmp_path, data)["warnings"]
+        assert warning["code"] == "no-reverse-proxy"
+        assert ("no address book, no distribution group expansion and no meeting content"
+                in warning["message"])
+
+    def test_an_im_only_edge_misses_no_meeting_content(self, tmp_path: Path) -> None:
+        data = yaml.safe_load((INPUTS / "adatum-im.yaml").read_text("utf-8"))
+        data.pop("reverse_proxy")
+        [warning] = plan_of(tmp_path, data)["warnings"]
+        assert "no address book and no distribution group expansion" in warning["message"]
+        assert "meeting content" not in warning["message"]
+
+    def test_a_name_outside_the_external_zone_is_an_error(self, tmp_path: Path) -> None:
+        from runbook.errors import ValidationFailed
+
+        data = yaml.safe_load((INPUTS / "contoso.yaml").read_text("utf-8"))
+        data["reverse_proxy"]["fqdn"] = "webext.contoso.local"
+        try:
+            plan_of(tmp_path, data)
+        except ValidationFailed as failed:
+            text = "\n".join(p.format() for p in failed.problems)
+        else:
+            raise AssertionError("expected a validation failure")
+        assert "reverse_proxy.fqdn" in text and "external zone contoso.com" in text

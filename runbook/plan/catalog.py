@@ -57,7 +57,7 @@ class ServiceAccount(Cited):
 class Port(Cited):
     """One port a role listens on or connects to, on one interface."""
 
-    role: Literal["access", "webconf", "av", "all"]
+    role: Literal["access", "webconf", "av", "all", "reverse_proxy"]
     side: Literal["external", "internal"]
     direction: Literal["inbound", "outbound"]
     protocols: tuple[str, ...] = Field(min_length=1)
@@ -100,7 +100,8 @@ class CertificateKind(Cited):
     rule: str
 
 
-CertificateKey = Literal["internal", "access_webconf", "access", "webconf", "av_auth"]
+CertificateKey = Literal["internal", "access_webconf", "access", "webconf", "av_auth",
+                         "reverse_proxy"]
 
 
 class ExternalCertificates(Cited):
@@ -108,6 +109,31 @@ class ExternalCertificates(Cited):
 
     recommended: Literal["separate", "combined"]
     reason: str
+
+
+class PublishedPath(Cited):
+    """A path of the pool's Web Components the reverse proxy publishes."""
+
+    path: str
+    serves: str
+    lacking: str
+    """What remote users lack without it."""
+
+
+class IsaScreen(Cited):
+    """A page of ISA Server 2006's New Web Publishing Rule wizard and the choice on it."""
+
+    title: str
+    choice: str
+
+
+class ReverseProxyFacts(Cited):
+    """The reverse proxy in front of the pool's Web Components."""
+
+    products: dict[Literal["isa2006", "generic"], str]
+    paths: tuple[PublishedPath, ...]
+    web_component_properties: Label
+    isa_screens: tuple[IsaScreen, ...]
 
 
 class Provider(Cited):
@@ -153,6 +179,7 @@ class Catalog(_Frozen):
     ekus: dict[str, str]
     certificates: dict[CertificateKey, CertificateKind]
     external_certificates: ExternalCertificates
+    reverse_proxy: ReverseProxyFacts
     providers: dict[Literal["msn", "aol", "yahoo"], Provider]
     provider_filter: Option
     steps: tuple[StepFacts, ...]
@@ -164,6 +191,12 @@ class Catalog(_Frozen):
             ("service_account", self.service_account), ("load_balancer", self.load_balancer),
             ("provider_filter", self.provider_filter),
             ("external_certificates", self.external_certificates),
+            ("reverse_proxy", self.reverse_proxy),
+            ("reverse_proxy.web_component_properties",
+             self.reverse_proxy.web_component_properties),
+            *((f"reverse_proxy.paths.{p.path}", p) for p in self.reverse_proxy.paths),
+            *((f"reverse_proxy.isa_screens.{x.title}", x)
+              for x in self.reverse_proxy.isa_screens),
             *((f"roles.{k}", v) for k, v in self.roles.items()),
             *((f"ports.{k}", v) for k, v in self.ports.items()),
             *((f"dns_records.{k}", v) for k, v in self.dns_records.items()),

@@ -36,6 +36,8 @@ from runbook.plan.model import (
     Plan,
     PoolRow,
     Provenance,
+    PublishedUrl,
+    ReverseProxyPlan,
     Role,
     RouteRow,
     Screen,
@@ -303,6 +305,7 @@ class _Deriver:
                 eku=self.cat.eku_names("internal"), key_size=key_size,
                 request_on=holders[0], notes=notes))
         certs += self.external_certificates()
+        rp_cert = self.reverse_proxy_certificate()
         av = servers_with(t, "av")
         if av:
             cn = role_fqdn(t, av[0], "av") or ""
@@ -320,6 +323,8 @@ class _Deriver:
                        "authentication."] if shared else [
                        "Keep it separate from the internal interface certificate: sharing one "
                        "certificate for both is insecure."]))
+        if rp_cert is not None:
+            certs.append(rp_cert)
         return certs
 
     def external_certificates(self) -> list[Certificate]:
@@ -410,6 +415,10 @@ class _Deriver:
                     continue
                 add(DnsRecord(ext, "external", name, "A", self.public_address(s, role), None,
                               None, None, f"{self.names[role]} public name", public_admin))
+        if t.reverse_proxy is not None:
+            add(DnsRecord(ext, "external", t.reverse_proxy.fqdn, "A", self.rp_address(), None,
+                          None, None, "Reverse proxy: the external web farm FQDN",
+                          public_admin))
         for s in self.access_servers():
             f = effective_features(t, s)
             access_name = role_fqdn(t, s, "access") or ""
@@ -542,6 +551,11 @@ class _Deriver:
                 for proto in self.cat.ports["av-media-in"].protocols:
                     allow("av-media-in", INTERNET, member, proto)
                     allow("av-media-out", member, INTERNET, proto)
+        rp = t.reverse_proxy
+        if rp is not None:
+            nat = f"; NAT to {rp.external_ip}" if rp.public_ip else ""
+            allow("rp-https-in", INTERNET,
+                  endpoint(self.rp_address(), f"{rp.fqdn} reverse proxy{nat}"))
         for s in t.edge.servers:
             gw_role = next((r for r in ROLES if getattr(s.nics, r) is not None
                             and getattr(s.nics, r).gateway), None)
@@ -569,6 +583,9 @@ class _Deriver:
         pools = ", ".join(p.fqdn for p in t.pools if p.kind != "director") or hop
         for s in servers_with(t, "webconf"):
             allow("webconf-internal", f"Web Conferencing servers ({pools})", internal(s))
+        if rp is not None:
+            allow("rp-web-components", endpoint(rp.internal_ip, "reverse proxy, internal"),
+                  f"Web Components ({self.web_farm()})")
         if av:
             vip = self.vip("av")
             targets = [endpoint(vip.internal_ip, f"{vip.internal_fqdn} VIP")] \
@@ -578,6 +595,130 @@ class _Deriver:
                 allow("av-stun-tcp-internal", "Internal clients and A/V MCUs", dst)
                 allow("av-stun-udp-internal", "Internal clients and A/V MCUs", dst)
         return rules
+
+    # -- reverse proxy -------------------------------------------------------------------
+
+    def web_farm(self) -> str:
+        """The internal web farm the reverse proxy forwards to: the first pool (or Standard
+        Edition server) that runs Web Components, never a Director."""
+        pools = [p.fqdn for p in self.t.pools if p.kind != "director"]
+        return pools[0] if pools else (self.hop.fqdn if self.hop else "")
+
+    def rp_address(self) -> str:
+        rp = self.t.reverse_proxy
+        assert rp is not None
+        return rp.public_ip or rp.external_ip
+
+    def reverse_proxy_certificate(self) -> Certificate | None:
+        t = self.t
+        rp = t.reverse_proxy
+        if rp is None:
+            return None
+        kind = self.cat.certificates["reverse_proxy"]
+        product = self.cat.reverse_proxy.products[rp.product]
+        notes = ["Subject name = the external web farm FQDN the rules publish; remote "
+                 "Communicator clients download the address book over HTTPS and fail without "
+                 "a prompt if they do not trust it, so a public CA issues it."]
+        if rp.product == "isa2006":
+            notes.append("ISA Server 2006 before SP1 reads only the first subject alternative "
+                         "name: the published FQDN is the subject name and the first SAN."
+                         + ("" if rp.sp1 else " This ISA server has no SP1: request no "
+                            "other names on this certificate."))
+        notes.append(f"{product} bridges SSL to the Web Components, so it must trust the root "
+                     f"of {t.certificates.internal_ca}, which issued their certificate: import "
+                     "it into the computer's Trusted Root Certification Authorities store.")
+        return Certificate(
+            id="reverse-proxy", purpose="reverse_proxy", title=kind.title,
+            subject_cn=rp.fqdn, sans=[rp.fqdn],
+            issuer="public" if t.certificates.public_ca else "internal",
+            ca=t.certificates.public_ca or t.certificates.internal_ca, exportable_key=False,
+            servers=[f"reverse proxy ({product})"], interface=kind.interface or "",
+            component=kind.component, eku=self.cat.eku_names("reverse_proxy"),
+            key_size=t.certificates.key_size, request_on=f"the reverse proxy ({product})",
+            notes=notes)
+
+    def reverse_proxy(self) -> ReverseProxyPlan | None:
+        t = self.t
+        rp = t.reverse_proxy
+        if rp is None:
+            return None
+        facts = self.cat.reverse_proxy
+        product = facts.products[rp.product]
+        farm = self.web_farm()
+        urls = [PublishedUrl(url=f"https://{rp.fqdn}{p.path}", path=p.path, serves=p.serves)
+                for p in facts.paths]
+        paths = ", ".join(p.path + "/*" if not p.path.endswith(".asmx") else p.path
+                          for p in facts.paths)
+        cert = f"{rp.fqdn} (certificate reverse-proxy)"
+        before = Screen("Before the rule", [
+            Action("check", f"The reverse proxy has two NICs: external {rp.external_ip}"
+                   + (f" (NAT from {rp.public_ip})" if rp.public_ip else "")
+                   + f", internal {rp.internal_ip}"),
+            Action("check", f"It resolves {farm} (internal DNS on the internal NIC); if it "
+                   "cannot, enter the pool's address as the internal site name's IP"),
+            Action("do", f"Import the root certificate of {t.certificates.internal_ca} into the "
+                   "computer's Trusted Root Certification Authorities store",
+                   why="the reverse proxy opens HTTPS to the Web Components, whose certificate "
+                   "that CA issued"),
+            Action("do", f"Install the listener certificate {cert} with its private key in "
+                   "the computer's Personal store")])
+        screens = [before]
+        if rp.product == "isa2006":
+            port = self.cat.port("rp-https-in")
+            fields: dict[str, list[Action]] = {
+                "Firewall Policy, New, Web Site Publishing Rule": [
+                    Action("type", "Web publishing rule name",
+                           f"OCS Web Components ({rp.fqdn})")],
+                "Internal Publishing Details": [
+                    Action("type", "Internal site name", farm,
+                           why="on ISA 2006 before SP1 it must equal the first SAN of the "
+                           "Web Components' certificate"),
+                    Action("type", "Path", paths,
+                           why="the three Web Components directories remote users need; "
+                           "leave 'Forward the original host header' clear")],
+                "Public Name Details": [Action("type", "Public name", rp.fqdn)],
+                "Select Web Listener": [
+                    Action("select", "IP address", f"{rp.external_ip}:{port}"),
+                    Action("select", "Certificate", rp.fqdn)],
+            }
+            for sc in facts.isa_screens:
+                if sc.title.startswith("Completing"):
+                    actions = [Action("click", "Finish"), Action("click", "Apply")]
+                    if rp.sp1:
+                        actions.append(Action("click", "Test Rule",
+                                              why="SP1 checks the rule and that "
+                                              f"{farm} answers"))
+                elif sc.title in ("Firewall Policy, New, Web Site Publishing Rule",
+                                  "Internal Publishing Details"):
+                    actions = fields[sc.title]  # fields to fill in, no option to pick
+                else:
+                    actions = [Action("select", sc.choice, why=sc.unconfirmed),
+                               *fields.get(sc.title, [])]
+                screens.append(Screen(sc.title, actions))
+        else:
+            screens.append(Screen("Publishing rule", [
+                Action("type", "Published host name", rp.fqdn),
+                Action("select", "Listener", f"HTTPS on {rp.external_ip}:"
+                       f"{self.cat.port('rp-https-in')}, certificate {rp.fqdn}"),
+                Action("type", "Paths", paths),
+                Action("type", "Forward to", f"https://{farm}:"
+                       f"{self.cat.port('rp-web-components')}",
+                       why="SSL bridging: a new HTTPS session to the Web Components"),
+                Action("select", "Authentication", "none on the proxy: pass the client through",
+                       why="the Web Components (IIS) authenticate users themselves"),
+            ]))
+        screens.append(Screen("Test from the Internet", [
+            Action("check", f"{u.url} answers over HTTPS without a certificate warning",
+                   why=u.serves) for u in urls]))
+        notes = [f"Publishes only HTTPS content of {farm}; SIP, PSOM and media go through the "
+                 "edge roles.",
+                 f"The external web farm FQDN {rp.fqdn} is set on the pool (integration steps), "
+                 "which hands the external URLs to clients when they sign in."]
+        return ReverseProxyPlan(
+            fqdn=rp.fqdn, product=rp.product, product_name=product,
+            external_ip=rp.external_ip, public_ip=rp.public_ip, dns_address=self.rp_address(),
+            internal_ip=rp.internal_ip, internal_site=farm, urls=urls,
+            certificate="reverse-proxy", screens=screens, notes=notes)
 
     # -- runbook steps -------------------------------------------------------------------
 
@@ -998,6 +1139,16 @@ class _Deriver:
                 Action("type", "FQDN", route, why="the Director when there is one, else the "
                        "Access Edge's internal name"),
                 Action("type", "Port", self.cat.port("access-internal-in"))]))
+        if t.reverse_proxy is not None:
+            wcp = self.cat.reverse_proxy.web_component_properties
+            by_path = {p.path: p for p in self.cat.reverse_proxy.paths}
+            screens.append(Screen(wcp.label, [
+                Action("type", "External web farm FQDN", t.reverse_proxy.fqdn,
+                       why="the pool hands the external URLs to remote clients at sign-in; "
+                       + (wcp.unconfirmed or "")),
+                *[Action("check", f"External URL: https://{t.reverse_proxy.fqdn}{path}",
+                         why=by_path[path].serves)
+                  for path in by_path]]))
         users = []
         f_all = [effective_features(t, s) for s in self.access_servers()]
         if any(f.remote_access for f in f_all):
@@ -1092,6 +1243,10 @@ class _Deriver:
             items.append(Action("check", f"You can create vault entries under {t.site}/ocs-edge/"
                                 "pfx/: Step 4 stores there the passwords of the "
                                 f"{len(shared)} exported certificate key(s)"))
+        if t.reverse_proxy is not None:
+            items.append(Action("check", f"The reverse proxy {t.reverse_proxy.fqdn} is "
+                                "published as on the Reverse proxy page, and its listener "
+                                "certificate is issued"))
         if self.balanced:
             items.append(Action("check", "The load balancer VIPs on the Load balancer section "
                                 "are configured and their members are healthy"))
@@ -1159,7 +1314,8 @@ class _Deriver:
             summary=summary, servers=servers, addresses=self.addresses(),
             routes=self.routes(), vips=self.vips(), certificates=self._certs, dns=self.dns(),
             firewall=self.firewall(), wizard=self.wizard(), integration=self.integration(),
-            pic=self.pic(), checklist=self.checklist(warnings), hosts_file=hosts,
+            pic=self.pic(), reverse_proxy=self.reverse_proxy(),
+            checklist=self.checklist(warnings), hosts_file=hosts,
             subnets=self.subnets(), warnings=warnings)
 
 

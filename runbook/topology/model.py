@@ -233,6 +233,22 @@ def _vault_entry(value: str) -> str:
 VaultEntry = Annotated[StrictStr, AfterValidator(_vault_entry)]
 
 
+class ReverseProxy(Strict):
+    fqdn: Fqdn = Field(description="External web farm FQDN the pool's Web Components are "
+                       "published under (e.g. webext.contoso.com).")
+    external_ip: IPv4 = Field(description="The listener's address on the reverse proxy's "
+                              "external NIC.")
+    public_ip: IPv4 | None = Field(None, description="Address a NAT maps to the listener; "
+                                   "public DNS points here when set.")
+    internal_ip: IPv4 = Field(description="The reverse proxy's internal address (source of "
+                              "its connections to the Web Components).")
+    product: Literal["isa2006", "generic"] = Field(
+        "isa2006", description="ISA Server 2006 (the wizard screen by screen) or any HTTPS "
+        "reverse proxy.")
+    sp1: StrictBool = Field(True, description="ISA Server 2006 SP1 is installed (certificates "
+                            "with several SAN entries, Test Rule); isa2006 only.")
+
+
 class Vault(Strict):
     service_account: VaultEntry | None = Field(None, description="Vault entry of "
                                                "RTCProxyService.")
@@ -267,6 +283,9 @@ class Topology(Strict):
     pools: list[Pool] = Field(min_length=1)
     next_hop: Fqdn | None = None
     edge: Edge
+    reverse_proxy: ReverseProxy | None = Field(
+        None, description="The HTTPS reverse proxy publishing the pool's Web Components to "
+        "remote users (address book, group expansion, meeting content).")
     certificates: Certificates = Field(default_factory=Certificates)
     vault: Vault = Field(default_factory=Vault)
     change: Change | None = None
