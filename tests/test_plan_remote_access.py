@@ -273,7 +273,7 @@ class TestSeparateOrCombinedExternalCertificates:
 
         rendered = render_site(plan("contoso"), make_environment())
         page = next(v for k, v in rendered.items() if k.endswith("certificates.md"))
-        assert "`certificates.external: combined`" in page
+        assert "certificates.external: combined" in page
         assert "Microsoft recommends one certificate per role, not the choice made here" in page
         assert "two certificates on the external interface" in page
         assert "<td><code>Edge Server Private Interface</code></td>" in page
@@ -392,3 +392,31 @@ class TestReverseProxyRules:
         else:
             raise AssertionError("expected a validation failure")
         assert "reverse_proxy.fqdn" in text and "external zone contoso.com" in text
+
+
+class TestReverseProxyInTheDocuments:
+    p = plan("contoso")
+
+    def test_the_change_request_has_a_step_and_its_backout(self) -> None:
+        from runbook.outputs.documents import change_request
+
+        cr = change_request(self.p)
+        titles = [i["title"] for i in cr["implementation"]]
+        assert "Reverse proxy: publish webext.contoso.com" in titles
+        # Published before the pool is told its external web farm FQDN.
+        assert titles.index("Reverse proxy: publish webext.contoso.com") < titles.index(
+            "Internal servers: trust and route to the edge")
+        undo = next(i for i in cr["backout"] if i["id"] == "reverse_proxy")
+        assert "webext.contoso.com" in undo["backout"]
+
+    def test_the_field_runbook_has_the_isa_screens_and_a_sign_off(self) -> None:
+        import html
+        import re
+
+        from runbook.outputs.documents import field_runbook_html
+
+        text = html.unescape(re.sub(r"<[^>]+>", " ", field_runbook_html(self.p)))
+        text = " ".join(text.split())
+        assert "Reverse proxy: publish webext.contoso.com" in text
+        assert "Use SSL to connect to the published Web server or server farm" in text
+        assert "Reverse proxy done" in text

@@ -692,7 +692,8 @@ class _Deriver:
                                   "Internal Publishing Details"):
                     actions = fields[sc.title]  # fields to fill in, no option to pick
                 else:
-                    actions = [Action("select", sc.choice, why=sc.unconfirmed),
+                    actions = [Action("select", sc.choice, why=sc.unconfirmed and
+                                      f"Unconfirmed: {sc.unconfirmed}"),
                                *fields.get(sc.title, [])]
                 screens.append(Screen(sc.title, actions))
         else:
@@ -1244,9 +1245,10 @@ class _Deriver:
                                 "pfx/: Step 4 stores there the passwords of the "
                                 f"{len(shared)} exported certificate key(s)"))
         if t.reverse_proxy is not None:
-            items.append(Action("check", f"The reverse proxy {t.reverse_proxy.fqdn} is "
-                                "published as on the Reverse proxy page, and its listener "
-                                "certificate is issued"))
+            items.append(Action("check", "The reverse proxy host is installed with its "
+                                f"external ({t.reverse_proxy.external_ip}) and internal "
+                                f"({t.reverse_proxy.internal_ip}) NICs, and its listener "
+                                f"certificate for {t.reverse_proxy.fqdn} is ordered"))
         if self.balanced:
             items.append(Action("check", "The load balancer VIPs on the Load balancer section "
                                 "are configured and their members are healthy"))
