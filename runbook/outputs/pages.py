@@ -105,6 +105,7 @@ _PAGES: tuple[PageSpec, ...] = (
     PageSpec("certificates.md", "Certificates", "pages/certificates.md.j2"),
     PageSpec("dns.md", "DNS records", "pages/dns.md.j2"),
     PageSpec("firewall.md", "Firewall rules", "pages/firewall.md.j2"),
+    PageSpec("reverse-proxy.md", "Reverse proxy", "pages/reverse-proxy.md.j2"),
     PageSpec("pic.md", "Public IM Connectivity", "pages/pic.md.j2"),
 )
 INDEX_TEMPLATE = "pages/index.md.j2"
@@ -123,6 +124,8 @@ def site_pages(plan: Mapping[str, Any]) -> list[PageSpec]:
         if spec.filename == "pic.md" and not plan.get("pic"):
             continue
         if spec.filename == "load-balancer.md" and not plan.get("vips"):
+            continue
+        if spec.filename == "reverse-proxy.md" and not plan.get("reverse_proxy"):
             continue
         pages.append(spec)
     return pages

@@ -57,7 +57,7 @@ class ServiceAccount(Cited):
 class Port(Cited):
     """One port a role listens on or connects to, on one interface."""
 
-    role: Literal["access", "webconf", "av", "all"]
+    role: Literal["access", "webconf", "av", "all", "reverse_proxy"]
     side: Literal["external", "internal"]
     direction: Literal["inbound", "outbound"]
     protocols: tuple[str, ...] = Field(min_length=1)
@@ -92,10 +92,48 @@ class CertificateKind(Cited):
 
     title: str
     interface: str | None = None
+    component: str
+    """The Communications Certificate Wizard's Select Component option for it."""
     ekus: tuple[str, ...]
     aol_ekus: tuple[str, ...] | None = None
     """The EKUs when AOL public IM connectivity is used, if different."""
     rule: str
+
+
+CertificateKey = Literal["internal", "access_webconf", "access", "webconf", "av_auth",
+                         "reverse_proxy"]
+
+
+class ExternalCertificates(Cited):
+    """``certificates.external``: the way Microsoft recommends, and why."""
+
+    recommended: Literal["separate", "combined"]
+    reason: str
+
+
+class PublishedPath(Cited):
+    """A path of the pool's Web Components the reverse proxy publishes."""
+
+    path: str
+    serves: str
+    lacking: str
+    """What remote users lack without it."""
+
+
+class IsaScreen(Cited):
+    """A page of ISA Server 2006's New Web Publishing Rule wizard and the choice on it."""
+
+    title: str
+    choice: str
+
+
+class ReverseProxyFacts(Cited):
+    """The reverse proxy in front of the pool's Web Components."""
+
+    products: dict[Literal["isa2006", "generic"], str]
+    paths: tuple[PublishedPath, ...]
+    web_component_properties: Label
+    isa_screens: tuple[IsaScreen, ...]
 
 
 class Provider(Cited):
@@ -139,7 +177,9 @@ class Catalog(_Frozen):
     load_balancer: LoadBalancer
     dns_records: dict[str, DnsRecordKind]
     ekus: dict[str, str]
-    certificates: dict[Literal["internal", "access_webconf", "av_auth"], CertificateKind]
+    certificates: dict[CertificateKey, CertificateKind]
+    external_certificates: ExternalCertificates
+    reverse_proxy: ReverseProxyFacts
     providers: dict[Literal["msn", "aol", "yahoo"], Provider]
     provider_filter: Option
     steps: tuple[StepFacts, ...]
@@ -150,6 +190,13 @@ class Catalog(_Frozen):
         cited: list[tuple[str, Cited]] = [
             ("service_account", self.service_account), ("load_balancer", self.load_balancer),
             ("provider_filter", self.provider_filter),
+            ("external_certificates", self.external_certificates),
+            ("reverse_proxy", self.reverse_proxy),
+            ("reverse_proxy.web_component_properties",
+             self.reverse_proxy.web_component_properties),
+            *((f"reverse_proxy.paths.{p.path}", p) for p in self.reverse_proxy.paths),
+            *((f"reverse_proxy.isa_screens.{x.title}", x)
+              for x in self.reverse_proxy.isa_screens),
             *((f"roles.{k}", v) for k, v in self.roles.items()),
             *((f"ports.{k}", v) for k, v in self.ports.items()),
             *((f"dns_records.{k}", v) for k, v in self.dns_records.items()),
@@ -195,8 +242,7 @@ class Catalog(_Frozen):
             self.load_balancer.internal
         return [self.ports[p].label() for p in table.get(role, ())]
 
-    def eku_names(self, kind: Literal["internal", "access_webconf", "av_auth"],
-                  aol: bool = False) -> list[str]:
+    def eku_names(self, kind: CertificateKey, aol: bool = False) -> list[str]:
         """The EKU names a certificate of ``kind`` asks for."""
         facts = self.certificates[kind]
         keys = facts.aol_ekus if aol and facts.aol_ekus else facts.ekus

@@ -21,6 +21,7 @@ from runbook.plan.model import (
     CertificateAuthorities,
     Change,
     DnsRecord,
+    ExternalCertificates,
     FeatureRow,
     Finding,
     FirewallRule,
@@ -35,6 +36,8 @@ from runbook.plan.model import (
     Plan,
     PoolRow,
     Provenance,
+    PublishedUrl,
+    ReverseProxyPlan,
     Role,
     RouteRow,
     Screen,
@@ -161,7 +164,8 @@ class _Deriver:
         """The server whose exported configuration ``server`` imports (None if it is first)."""
         for role in self.balanced:
             if role in server.roles:
-                group = [s for s in self.t.edge.servers if s.roles == server.roles]
+                # One group per set of roles, whatever order the topology lists them in.
+                group = [s for s in self.t.edge.servers if set(s.roles) == set(server.roles)]
                 if group and group[0] is not server:
                     return group[0]
         return None
@@ -261,6 +265,7 @@ class _Deriver:
         certs: list[Certificate] = []
         internal_ca = t.certificates.internal_ca
         key_size = t.certificates.key_size
+        kinds = self.cat.certificates
         # Internal interface: one per server, or one per load-balanced array (VIP FQDN).
         done: set[str] = set()
         for s in t.edge.servers:
@@ -271,34 +276,79 @@ class _Deriver:
             members = [x for x in t.edge.servers if self.internal_name(x) == name]
             holders = [x.name for x in members]
             shared = len(holders) > 1
-            # Internal Web Conferencing servers connect to each member's own FQDN (its internal
-            # port is not load balanced), so the shared certificate names the members too.
-            sans = [name] + ([server_fqdn(t, x) for x in members] if shared else [])
+            # Internal Web Conferencing servers connect to each Web Conferencing Edge's own
+            # FQDN (its internal port is not load balanced), so an array running that role
+            # names its members too; an A/V array is reached through its internal VIP only.
+            direct = shared and any("webconf" in x.roles for x in members)
+            sans = [name] + ([server_fqdn(t, x) for x in members] if direct else [])
+            notes = (["Issued to the internal VIP's FQDN: request it on the first server "
+                      "with an exportable key, then export it with its key and import it "
+                      "on every other server behind the same VIP."] if shared else
+                     ["Unique to this server: its name is the server's internal FQDN."])
+            if direct:
+                notes.append("The members' own internal FQDNs are alternate names: internal "
+                             "Web Conferencing servers connect to each Web Conferencing Edge "
+                             f"directly on port {self.cat.port('webconf-internal')}, which "
+                             "the load balancer does not balance.")
+            elif shared:
+                notes.append("Only the VIP's name: internal servers reach these servers "
+                             "through the internal VIP (A/V authentication on port "
+                             f"{self.cat.port('av-auth')} and STUN are load balanced), never "
+                             "by a member's own name.")
             certs.append(Certificate(
                 id=f"internal-{name.split('.')[0] if shared else s.name}",
-                purpose="internal", title="Edge internal interface",
+                purpose="internal", title=kinds["internal"].title,
                 subject_cn=name, sans=sans, issuer="internal", ca=internal_ca,
                 exportable_key=shared, servers=holders,
-                interface="Internal interface (shared by every role on the server)",
+                interface=kinds["internal"].interface or "",
+                component=kinds["internal"].component,
                 eku=self.cat.eku_names("internal"), key_size=key_size,
-                request_on=holders[0],
-                notes=(["Issued to the internal VIP's FQDN: request it on the first server "
-                        "with an exportable key, then export it with its key and import it "
-                        "on every other server behind the same VIP.",
-                        "The members' own internal FQDNs are alternate names: internal servers "
-                        "reach each member directly (Web Conferencing on port "
-                        f"{self.cat.port('webconf-internal')} is not load "
-                        "balanced)."] if shared else
-                       ["Unique to this server: its name is the server's internal FQDN."])))
-        # External certificate(s): one per distinct set of public names.
+                request_on=holders[0], notes=notes))
+        certs += self.external_certificates()
+        rp_cert = self.reverse_proxy_certificate()
+        av = servers_with(t, "av")
+        if av:
+            cn = role_fqdn(t, av[0], "av") or ""
+            shared = len(av) > 1
+            certs.append(Certificate(
+                id="av-auth", purpose="av_auth", title=kinds["av_auth"].title,
+                subject_cn=cn, sans=[cn], issuer="internal", ca=internal_ca,
+                exportable_key=shared, servers=[s.name for s in av],
+                interface=kinds["av_auth"].interface or "",
+                component=kinds["av_auth"].component,
+                eku=self.cat.eku_names("av_auth"), key_size=key_size, request_on=av[0].name,
+                notes=["Its private key signs the media relay credentials, so every A/V Edge "
+                       "must hold the same certificate (same issuer and key).",
+                       "Never reuse the internal interface certificate for A/V "
+                       "authentication."] if shared else [
+                       "Keep it separate from the internal interface certificate: sharing one "
+                       "certificate for both is insecure."]))
+        if rp_cert is not None:
+            certs.append(rp_cert)
+        return certs
+
+    def external_certificates(self) -> list[Certificate]:
+        """The Access and Web Conferencing Edges' external certificates.
+
+        ``certificates.external: separate`` gives one per role and distinct public name;
+        ``combined`` one per distinct pair of names (the seed article's lab).
+        """
+        t = self.t
+        combined = t.certificates.external == "combined"
         groups: dict[tuple[str | None, str | None], list[Server]] = {}
         for s in t.edge.servers:
-            if "access" not in s.roles and "webconf" not in s.roles:
+            access = role_fqdn(t, s, "access") if "access" in s.roles else None
+            webconf = role_fqdn(t, s, "webconf") if "webconf" in s.roles else None
+            if combined:
+                if access or webconf:
+                    groups.setdefault((access, webconf), []).append(s)
                 continue
-            key = (role_fqdn(t, s, "access") if "access" in s.roles else None,
-                   role_fqdn(t, s, "webconf") if "webconf" in s.roles else None)
-            groups.setdefault(key, []).append(s)
+            if access:
+                groups.setdefault((access, None), []).append(s)
+            if webconf:
+                groups.setdefault((None, webconf), []).append(s)
         public = t.certificates.public_ca is not None
+        out = []
         for (access, webconf), members in groups.items():
             f = effective_features(t, members[0])
             sans = [n for n in (access, webconf) if n]
@@ -309,9 +359,13 @@ class _Deriver:
                     extra = domain_alias(access, domain)
                     if extra not in sans:
                         sans.append(extra)
-            eku = self.cat.eku_names("access_webconf", aol="aol" in f.public_im)
+            purpose: Literal["access_webconf", "access", "webconf"] = (
+                "access_webconf" if access and webconf else "access" if access else "webconf")
+            kind = self.cat.certificates[purpose]
+            aol = bool(access) and "aol" in f.public_im
+            eku = self.cat.eku_names(purpose, aol=aol)
             notes = []
-            if "aol" in f.public_im:
+            if aol:
                 notes.append("AOL Public IM Connectivity requires both Server and Client "
                              "Authentication in the enhanced key usage: ask the CA for both.")
             if access and len(sans) > (2 if webconf else 1):
@@ -325,38 +379,16 @@ class _Deriver:
             if not public:
                 notes.append("Issued by the internal CA: only clients that trust that CA can "
                              "connect; production deployments use a public CA.")
-            certs.append(Certificate(
-                id=f"external-{cn.replace('.', '-')}", purpose="access_webconf",
-                title="Access and Web Conferencing external interfaces" if webconf and access
-                else ("Access Edge external interface" if access else
-                      "Web Conferencing Edge external interface"),
+            interface = " and ".join(self.names[r] + " external"
+                                     for r, n in (("access", access), ("webconf", webconf)) if n)
+            out.append(Certificate(
+                id=f"external-{cn.replace('.', '-')}", purpose=purpose, title=kind.title,
                 subject_cn=cn, sans=sans, issuer="public" if public else "internal",
-                ca=t.certificates.public_ca or internal_ca, exportable_key=shared,
-                servers=[m.name for m in members],
-                interface=" and ".join(self.names[r] + " external"
-                                       for r in ("access", "webconf")
-                                       if (access if r == "access" else webconf)),
-                eku=eku, key_size=key_size, request_on=members[0].name, notes=notes))
-        av = servers_with(t, "av")
-        if av:
-            cn = role_fqdn(t, av[0], "av") or ""
-            shared = len(av) > 1
-            certs.append(Certificate(
-                id="av-auth", purpose="av_auth", title="A/V authentication",
-                subject_cn=cn, sans=[cn], issuer="internal", ca=internal_ca,
-                exportable_key=shared, servers=[s.name for s in av],
-                interface="A/V Authentication service (no certificate on the A/V external "
-                          "interface)",
-                eku=self.cat.eku_names("av_auth"), key_size=key_size, request_on=av[0].name,
-                notes=["Its private key signs the media relay credentials, so every A/V Edge "
-                       "must hold the same certificate (same issuer and key)."
-                       if shared else "Keep it separate from the internal interface "
-                       "certificate: sharing one certificate for both is insecure.",
-                       "Never reuse the internal interface certificate for A/V "
-                       "authentication."] if shared else [
-                       "Keep it separate from the internal interface certificate: sharing one "
-                       "certificate for both is insecure."]))
-        return certs
+                ca=t.certificates.public_ca or t.certificates.internal_ca,
+                exportable_key=shared, servers=[m.name for m in members],
+                interface=interface, component=kind.component, eku=eku,
+                key_size=t.certificates.key_size, request_on=members[0].name, notes=notes))
+        return out
 
     def dns(self) -> list[DnsRecord]:
         t = self.t
@@ -383,6 +415,10 @@ class _Deriver:
                     continue
                 add(DnsRecord(ext, "external", name, "A", self.public_address(s, role), None,
                               None, None, f"{self.names[role]} public name", public_admin))
+        if t.reverse_proxy is not None:
+            add(DnsRecord(ext, "external", t.reverse_proxy.fqdn, "A", self.rp_address(), None,
+                          None, None, "Reverse proxy: the external web farm FQDN",
+                          public_admin))
         for s in self.access_servers():
             f = effective_features(t, s)
             access_name = role_fqdn(t, s, "access") or ""
@@ -457,6 +493,28 @@ class _Deriver:
                 return endpoint(nic.public_ip, f"{name}; NAT to {_addr(nic.ip)}")
             return endpoint(_addr(nic.ip), f"{name}")
 
+        def outbound_sources(s: Server) -> list[str]:
+            # Behind a load balancer the Access Edges open federation connections themselves:
+            # from each member's own external address, or from the source-NAT address the
+            # topology declares; never from the VIP.
+            vip = self.vip("access")
+            if vip is None:
+                return [external(s, "access")]
+            members = self.access_servers()
+            if vip.source_nat_ip:
+                names = ", ".join(m.name for m in members)
+                return [endpoint(vip.source_nat_ip, f"source NAT of {names}")]
+            out = []
+            for m in members:
+                nic = m.nics.access
+                assert nic is not None
+                if nic.public_ip:
+                    out.append(endpoint(nic.public_ip,
+                                        f"{m.name} Access Edge; NAT to {_addr(nic.ip)}"))
+                else:
+                    out.append(endpoint(_addr(nic.ip), f"{m.name} Access Edge"))
+            return out
+
         hop = self.hop.fqdn if self.hop else "next hop"
         hop_addr = endpoint(self.hop.ip, hop) if self.hop and self.hop.ip else hop
         seen_dest: set[tuple[str, str]] = set()
@@ -471,7 +529,8 @@ class _Deriver:
                 allow("access-remote", INTERNET, label)
             if f.federation:
                 allow("access-federation-in", INTERNET, label)
-                allow("access-federation-out", label, INTERNET)
+                for src in outbound_sources(s):
+                    allow("access-federation-out", src, INTERNET)
         for s in servers_with(t, "webconf"):
             dst = self.public_address(s, "webconf")
             if ("webconf", dst) in seen_dest:
@@ -487,9 +546,16 @@ class _Deriver:
                 allow("av-stun-tcp", INTERNET, dst)
             for s in av:
                 member = endpoint(_addr(s.nics.av.ip), f"{s.name} A/V")
+                if vip:
+                    allow("av-stun-udp-member", INTERNET, member)
                 for proto in self.cat.ports["av-media-in"].protocols:
                     allow("av-media-in", INTERNET, member, proto)
                     allow("av-media-out", member, INTERNET, proto)
+        rp = t.reverse_proxy
+        if rp is not None:
+            nat = f"; NAT to {rp.external_ip}" if rp.public_ip else ""
+            allow("rp-https-in", INTERNET,
+                  endpoint(self.rp_address(), f"{rp.fqdn} reverse proxy{nat}"))
         for s in t.edge.servers:
             gw_role = next((r for r in ROLES if getattr(s.nics, r) is not None
                             and getattr(s.nics, r).gateway), None)
@@ -517,6 +583,9 @@ class _Deriver:
         pools = ", ".join(p.fqdn for p in t.pools if p.kind != "director") or hop
         for s in servers_with(t, "webconf"):
             allow("webconf-internal", f"Web Conferencing servers ({pools})", internal(s))
+        if rp is not None:
+            allow("rp-web-components", endpoint(rp.internal_ip, "reverse proxy, internal"),
+                  f"Web Components ({self.web_farm()})")
         if av:
             vip = self.vip("av")
             targets = [endpoint(vip.internal_ip, f"{vip.internal_fqdn} VIP")] \
@@ -526,6 +595,131 @@ class _Deriver:
                 allow("av-stun-tcp-internal", "Internal clients and A/V MCUs", dst)
                 allow("av-stun-udp-internal", "Internal clients and A/V MCUs", dst)
         return rules
+
+    # -- reverse proxy -------------------------------------------------------------------
+
+    def web_farm(self) -> str:
+        """The internal web farm the reverse proxy forwards to: the first pool (or Standard
+        Edition server) that runs Web Components, never a Director."""
+        pools = [p.fqdn for p in self.t.pools if p.kind != "director"]
+        return pools[0] if pools else (self.hop.fqdn if self.hop else "")
+
+    def rp_address(self) -> str:
+        rp = self.t.reverse_proxy
+        assert rp is not None
+        return rp.public_ip or rp.external_ip
+
+    def reverse_proxy_certificate(self) -> Certificate | None:
+        t = self.t
+        rp = t.reverse_proxy
+        if rp is None:
+            return None
+        kind = self.cat.certificates["reverse_proxy"]
+        product = self.cat.reverse_proxy.products[rp.product]
+        notes = ["Subject name = the external web farm FQDN the rules publish; remote "
+                 "Communicator clients download the address book over HTTPS and fail without "
+                 "a prompt if they do not trust it, so a public CA issues it."]
+        if rp.product == "isa2006":
+            notes.append("ISA Server 2006 before SP1 reads only the first subject alternative "
+                         "name: the published FQDN is the subject name and the first SAN."
+                         + ("" if rp.sp1 else " This ISA server has no SP1: request no "
+                            "other names on this certificate."))
+        notes.append(f"{product} bridges SSL to the Web Components, so it must trust the root "
+                     f"of {t.certificates.internal_ca}, which issued their certificate: import "
+                     "it into the computer's Trusted Root Certification Authorities store.")
+        return Certificate(
+            id="reverse-proxy", purpose="reverse_proxy", title=kind.title,
+            subject_cn=rp.fqdn, sans=[rp.fqdn],
+            issuer="public" if t.certificates.public_ca else "internal",
+            ca=t.certificates.public_ca or t.certificates.internal_ca, exportable_key=False,
+            servers=[f"reverse proxy ({product})"], interface=kind.interface or "",
+            component=kind.component, eku=self.cat.eku_names("reverse_proxy"),
+            key_size=t.certificates.key_size, request_on=f"the reverse proxy ({product})",
+            notes=notes)
+
+    def reverse_proxy(self) -> ReverseProxyPlan | None:
+        t = self.t
+        rp = t.reverse_proxy
+        if rp is None:
+            return None
+        facts = self.cat.reverse_proxy
+        product = facts.products[rp.product]
+        farm = self.web_farm()
+        urls = [PublishedUrl(url=f"https://{rp.fqdn}{p.path}", path=p.path, serves=p.serves)
+                for p in facts.paths]
+        paths = ", ".join(p.path + "/*" if not p.path.endswith(".asmx") else p.path
+                          for p in facts.paths)
+        cert = f"{rp.fqdn} (certificate reverse-proxy)"
+        before = Screen("Before the rule", [
+            Action("check", f"The reverse proxy has two NICs: external {rp.external_ip}"
+                   + (f" (NAT from {rp.public_ip})" if rp.public_ip else "")
+                   + f", internal {rp.internal_ip}"),
+            Action("check", f"It resolves {farm} (internal DNS on the internal NIC); if it "
+                   "cannot, enter the pool's address as the internal site name's IP"),
+            Action("do", f"Import the root certificate of {t.certificates.internal_ca} into the "
+                   "computer's Trusted Root Certification Authorities store",
+                   why="the reverse proxy opens HTTPS to the Web Components, whose certificate "
+                   "that CA issued"),
+            Action("do", f"Install the listener certificate {cert} with its private key in "
+                   "the computer's Personal store")])
+        screens = [before]
+        if rp.product == "isa2006":
+            port = self.cat.port("rp-https-in")
+            fields: dict[str, list[Action]] = {
+                "Firewall Policy, New, Web Site Publishing Rule": [
+                    Action("type", "Web publishing rule name",
+                           f"OCS Web Components ({rp.fqdn})")],
+                "Internal Publishing Details": [
+                    Action("type", "Internal site name", farm,
+                           why="on ISA 2006 before SP1 it must equal the first SAN of the "
+                           "Web Components' certificate"),
+                    Action("type", "Path", paths,
+                           why="the three Web Components directories remote users need; "
+                           "leave 'Forward the original host header' clear")],
+                "Public Name Details": [Action("type", "Public name", rp.fqdn)],
+                "Select Web Listener": [
+                    Action("select", "IP address", f"{rp.external_ip}:{port}"),
+                    Action("select", "Certificate", rp.fqdn)],
+            }
+            for sc in facts.isa_screens:
+                if sc.title.startswith("Completing"):
+                    actions = [Action("click", "Finish"), Action("click", "Apply")]
+                    if rp.sp1:
+                        actions.append(Action("click", "Test Rule",
+                                              why="SP1 checks the rule and that "
+                                              f"{farm} answers"))
+                elif sc.title in ("Firewall Policy, New, Web Site Publishing Rule",
+                                  "Internal Publishing Details"):
+                    actions = fields[sc.title]  # fields to fill in, no option to pick
+                else:
+                    actions = [Action("select", sc.choice, why=sc.unconfirmed and
+                                      f"Unconfirmed: {sc.unconfirmed}"),
+                               *fields.get(sc.title, [])]
+                screens.append(Screen(sc.title, actions))
+        else:
+            screens.append(Screen("Publishing rule", [
+                Action("type", "Published host name", rp.fqdn),
+                Action("select", "Listener", f"HTTPS on {rp.external_ip}:"
+                       f"{self.cat.port('rp-https-in')}, certificate {rp.fqdn}"),
+                Action("type", "Paths", paths),
+                Action("type", "Forward to", f"https://{farm}:"
+                       f"{self.cat.port('rp-web-components')}",
+                       why="SSL bridging: a new HTTPS session to the Web Components"),
+                Action("select", "Authentication", "none on the proxy: pass the client through",
+                       why="the Web Components (IIS) authenticate users themselves"),
+            ]))
+        screens.append(Screen("Test from the Internet", [
+            Action("check", f"{u.url} answers over HTTPS without a certificate warning",
+                   why=u.serves) for u in urls]))
+        notes = [f"Publishes only HTTPS content of {farm}; SIP, PSOM and media go through the "
+                 "edge roles.",
+                 f"The external web farm FQDN {rp.fqdn} is set on the pool (integration steps), "
+                 "which hands the external URLs to clients when they sign in."]
+        return ReverseProxyPlan(
+            fqdn=rp.fqdn, product=rp.product, product_name=product,
+            external_ip=rp.external_ip, public_ip=rp.public_ip, dns_address=self.rp_address(),
+            internal_ip=rp.internal_ip, internal_site=farm, urls=urls,
+            certificate="reverse-proxy", screens=screens, notes=notes)
 
     # -- runbook steps -------------------------------------------------------------------
 
@@ -747,12 +941,15 @@ class _Deriver:
                             "disabled (the remote-access half of a split design); here "
                             "federation runs on this edge, so remote users already reach "
                             "federated contacts"))
-        elif f.remote_access:
+        elif f.remote_access and self.split:
             a.append(Action("tick", self.cat.label("remote_federated"),
                             why="federation runs on another Access Edge of this site; this "
-                            "option lets the remote users signed in here reach partners"
-                            if self.split else "available because federation is disabled "
-                            "here"))
+                            "option lets the remote users signed in here reach partners"))
+        elif f.remote_access:
+            a.append(Action("clear", self.cat.label("remote_federated"),
+                            why="it belongs to the remote-access half of a split design; "
+                            "this site federates through no Access Edge, so there are no "
+                            "federated contacts to reach"))
         a.append(Action("click", "Next"))
         hop = self.hop
         hop_actions = []
@@ -822,7 +1019,7 @@ class _Deriver:
                     Action("select", "Import a certificate from a .pfx file", cert.subject_cn),
                     Action("vault", "PFX password", self.pfx_vault_entry(cert),
                            why=f"stored there when {cert.request_on} exported the key"),
-                    Action("select", "Assign to", cert.interface),
+                    Action("select", "Assign to", cert.component),
                     Action("click", "Finish"),
                     Action("do", "Delete the .pfx file from this server and from the share it "
                            "came through", why="a copied private key must not be left lying "
@@ -830,7 +1027,7 @@ class _Deriver:
                 continue
             actions = [
                 Action("select", "Create a new certificate"),
-                Action("select", "Component", cert.interface),
+                Action("select", "Component", cert.component),
                 Action("select", "Prepare the request now, but send it later",
                        why="the edge is not a domain member, so the request is submitted, "
                        "approved and collected offline"),
@@ -855,7 +1052,7 @@ class _Deriver:
                 Action("click", "Run", why="run Step 4 again: process the pending request"),
                 Action("select", "Process the pending certificate request"),
                 Action("type", "Certificate file", f"C:\\certreq\\{t.site}-{cert.id}.cer"),
-                Action("select", "Assign to", cert.interface),
+                Action("select", "Assign to", cert.component),
             ]
             if cert.exportable_key and len(cert.servers) > 1:
                 others = ", ".join(x for x in cert.servers if x != s.name)
@@ -943,6 +1140,16 @@ class _Deriver:
                 Action("type", "FQDN", route, why="the Director when there is one, else the "
                        "Access Edge's internal name"),
                 Action("type", "Port", self.cat.port("access-internal-in"))]))
+        if t.reverse_proxy is not None:
+            wcp = self.cat.reverse_proxy.web_component_properties
+            by_path = {p.path: p for p in self.cat.reverse_proxy.paths}
+            screens.append(Screen(wcp.label, [
+                Action("type", "External web farm FQDN", t.reverse_proxy.fqdn,
+                       why="the pool hands the external URLs to remote clients at sign-in; "
+                       + (wcp.unconfirmed or "")),
+                *[Action("check", f"External URL: https://{t.reverse_proxy.fqdn}{path}",
+                         why=by_path[path].serves)
+                  for path in by_path]]))
         users = []
         f_all = [effective_features(t, s) for s in self.access_servers()]
         if any(f.remote_access for f in f_all):
@@ -1037,6 +1244,11 @@ class _Deriver:
             items.append(Action("check", f"You can create vault entries under {t.site}/ocs-edge/"
                                 "pfx/: Step 4 stores there the passwords of the "
                                 f"{len(shared)} exported certificate key(s)"))
+        if t.reverse_proxy is not None:
+            items.append(Action("check", "The reverse proxy host is installed with its "
+                                f"external ({t.reverse_proxy.external_ip}) and internal "
+                                f"({t.reverse_proxy.internal_ip}) NICs, and its listener "
+                                f"certificate for {t.reverse_proxy.fqdn} is ordered"))
         if self.balanced:
             items.append(Action("check", "The load balancer VIPs on the Load balancer section "
                                 "are configured and their members are healthy"))
@@ -1088,6 +1300,10 @@ class _Deriver:
             split=self.split,
             certificate_authorities=CertificateAuthorities(
                 public=t.certificates.public_ca, internal=t.certificates.internal_ca),
+            external_certificates=ExternalCertificates(
+                chosen=t.certificates.external,
+                recommended=self.cat.external_certificates.recommended,
+                reason=self.cat.external_certificates.reason),
             change=Change(**t.change.model_dump()) if t.change else None,
             status="warnings" if warnings else "valid",
         )
@@ -1100,7 +1316,8 @@ class _Deriver:
             summary=summary, servers=servers, addresses=self.addresses(),
             routes=self.routes(), vips=self.vips(), certificates=self._certs, dns=self.dns(),
             firewall=self.firewall(), wizard=self.wizard(), integration=self.integration(),
-            pic=self.pic(), checklist=self.checklist(warnings), hosts_file=hosts,
+            pic=self.pic(), reverse_proxy=self.reverse_proxy(),
+            checklist=self.checklist(warnings), hosts_file=hosts,
             subnets=self.subnets(), warnings=warnings)
 
 

@@ -147,6 +147,20 @@ class CertificateAuthorities:
 
 
 @dataclass(frozen=True)
+class ExternalCertificates:
+    """How the Access and Web Conferencing Edges' external certificates are cut."""
+
+    __pydantic_config__ = _CONFIG
+
+    chosen: Literal["separate", "combined"]
+    """The topology's ``certificates.external``: one certificate per role, or one for both."""
+    recommended: Literal["separate", "combined"]
+    """The way Microsoft's deployment guidance recommends."""
+    reason: str
+    """Why it recommends it."""
+
+
+@dataclass(frozen=True)
 class Change:
     """The change request's fields, as written in the topology's ``change:``."""
 
@@ -218,6 +232,8 @@ class Summary:
     """Remote access and federation run on different Access Edges."""
     certificate_authorities: CertificateAuthorities
     """The CAs."""
+    external_certificates: ExternalCertificates
+    """Separate or combined external certificates, and which Microsoft recommends."""
     change: Change | None
     """The change request's fields, if the topology has them."""
     status: Literal["valid", "warnings"]
@@ -346,8 +362,11 @@ class Certificate:
 
     id: str
     """Its id, used in file and vault entry names."""
-    purpose: Literal["internal", "access_webconf", "av_auth"]
-    """Internal interface, Access/Web Conferencing external interfaces, A/V authentication."""
+    purpose: Literal["internal", "access_webconf", "access", "webconf", "av_auth",
+                     "reverse_proxy"]
+    """Internal interface, Access and Web Conferencing external interfaces together
+    (``certificates.external: combined``) or each on its own, A/V authentication, the
+    reverse proxy's listener."""
     title: str
     """What it is for, in words."""
     subject_cn: str
@@ -363,7 +382,9 @@ class Certificate:
     servers: list[str]
     """The servers it goes on."""
     interface: str
-    """The wizard's component (interface) it is assigned to."""
+    """The interface or service it serves, in words."""
+    component: str
+    """The Certificate Wizard's Select Component option it is requested for and assigned to."""
     eku: list[str]
     """The enhanced key usages to ask for."""
     key_size: int
@@ -625,6 +646,52 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class PublishedUrl:
+    """One URL the reverse proxy publishes."""
+
+    __pydantic_config__ = _CONFIG
+
+    url: str
+    """The external URL remote clients use."""
+    path: str
+    """Its path on the pool's Web Components."""
+    serves: str
+    """What it serves."""
+
+
+@dataclass(frozen=True)
+class ReverseProxyPlan:
+    """The reverse proxy publishing the pool's Web Components."""
+
+    __pydantic_config__ = _CONFIG
+
+    fqdn: str
+    """The external web farm FQDN."""
+    product: Literal["isa2006", "generic"]
+    """ISA Server 2006 or any HTTPS reverse proxy."""
+    product_name: str
+    """The product by name."""
+    external_ip: str
+    """The listener's address on the external NIC."""
+    public_ip: str | None
+    """The address a NAT maps to the listener, if any."""
+    dns_address: str
+    """The address public DNS gives for the FQDN."""
+    internal_ip: str
+    """The reverse proxy's internal address."""
+    internal_site: str
+    """The published server: the pool FQDN (internal web farm) the rules forward to."""
+    urls: list[PublishedUrl]
+    """What it publishes."""
+    certificate: str
+    """The id of its listener certificate."""
+    screens: list[Screen]
+    """Setting it up, screen by screen."""
+    notes: list[str]
+    """Why it is set up this way."""
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything derived from one topology, ready to render."""
 
@@ -654,6 +721,8 @@ class Plan:
     """What the pool side must configure."""
     pic: Pic | None
     """Public IM Connectivity (None when no provider is used)."""
+    reverse_proxy: ReverseProxyPlan | None
+    """The reverse proxy for the Web Components (None when the topology has none)."""
     checklist: list[Action]
     """The "before you start" checklist."""
     hosts_file: list[HostEntry]
