@@ -37,6 +37,8 @@ __all__ = [
     "init_project",
     "load_sites",
     "plan_file",
+    "plan_reference",
+    "plan_schema",
     "progress_display",
     "prune_cache",
     "summarize",
@@ -216,6 +218,20 @@ def topology_schema() -> dict[str, object]:
     from runbook.topology.model import json_schema
 
     return json_schema()
+
+
+def plan_schema() -> dict[str, object]:
+    """The JSON Schema of a plan (``runbook plan --json``), generated from its types."""
+    from runbook.plan.model import json_schema
+
+    return json_schema()
+
+
+def plan_reference() -> str:
+    """The template authors' reference of the plan, as Markdown, generated from its types."""
+    from runbook.plan.model import reference_markdown
+
+    return reference_markdown()
 
 
 def progress_display(*, quiet: bool = False) -> Progress:

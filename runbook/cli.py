@@ -111,7 +111,7 @@ def export(file: Path, out_dir: Path | None) -> None:
     from runbook.api import plan_file
 
     result = plan_file(file)
-    target = out_dir or OUT / "exports" / result.meta["site"]
+    target = out_dir or OUT / "exports" / result.meta.site
     written = write_exports(result, target)
     click.echo(f"wrote {len(written)} file(s) to {printable(str(target))}")
 
@@ -157,11 +157,21 @@ def diff(files: tuple[Path, ...], rev: str | None, as_json: bool, exit_code: boo
 @main.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the schema to this file instead of standard output.")
-def schema(output: Path | None) -> None:
+@click.option("--plan", "of_plan", is_flag=True,
+              help="The JSON Schema of the plan (runbook plan --json, the templates' data).")
+@click.option("--reference", is_flag=True,
+              help="With --plan: the template authors' reference (Markdown) instead.")
+def schema(output: Path | None, of_plan: bool, reference: bool) -> None:
     """Print the JSON Schema of a topology file (generated from the model)."""
-    from runbook.api import topology_schema as json_schema
+    from runbook.api import plan_reference, plan_schema, topology_schema
 
-    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if reference and not of_plan:
+        raise click.UsageError("--reference needs --plan")
+    if reference:
+        text = plan_reference()
+    else:
+        text = json.dumps(plan_schema() if of_plan else topology_schema(), indent=2,
+                          sort_keys=True) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -230,13 +230,12 @@ def test_a_server_added_to_an_array_runs_the_whole_runbook_and_gets_the_shared_c
     extra["nics"]["av"]["ip"] = "203.0.113.33/24"
     new["edge"]["servers"].append(extra)
     d = diff_of(tmp_path, old, new)
-    # The shared internal certificate names every member, so a new member means re-issuing
-    # it on the array (Step 4 onward on fbav01 and fbav02); the A/V authentication
-    # certificate is only copied to the new server.
-    assert steps(d) == [(server, n) for server in ("fbav01", "fbav02") for n in (4, 5, 6)] + [
-        ("fbav03", n) for n in range(1, 7)]
+    # The A/V array's shared internal certificate names only the internal VIP (internal
+    # servers reach A/V Edges through it), so a new member is given copies of both shared
+    # certificates and the other members run nothing again.
+    assert steps(d) == [("fbav03", n) for n in range(1, 7)]
     assert {(c.id, c.kind, c.reissue, tuple(c.step_servers)) for c in d.certificates} == {
-        ("internal-avpool", "changed", True, ("fbav01", "fbav02", "fbav03")),
+        ("internal-avpool", "changed", False, ("fbav03",)),
         ("av-auth", "changed", False, ("fbav03",))}
     assert "Steps 1 to 6: new server: the whole runbook" in format_diff(d)
 
@@ -246,7 +245,8 @@ def test_a_new_certificate_authority_means_re_issuing(tmp_path: Path) -> None:
     new["certificates"]["public_ca"] = "Entrust"
     d = diff_of(tmp_path, contoso(), new)
     assert [(c.id, c.reissue, c.reasons) for c in d.certificates] == [
-        ("external-sip-contoso-com", True, ["issuing CA DigiCert → Entrust"])]
+        ("external-sip-contoso-com", True, ["issuing CA DigiCert → Entrust"]),
+        ("reverse-proxy", True, ["issuing CA DigiCert → Entrust"])]
     assert steps(d) == [("edge01", 4), ("edge01", 5), ("edge01", 6)]
 
 
@@ -322,13 +322,13 @@ def repo(tmp_path: Path) -> Path:
 def test_git_mode_compares_the_work_tree_with_a_revision(repo: Path) -> None:
     path = repo / "inputs" / "site.yaml"
     old = load_plan_at_revision(path, "HEAD")
-    assert old.meta["revision"] and old.meta["provenance"].endswith("by runbook 0.1.0")
-    assert old.summary["role_fqdns"]["webconf"] == "webconf.contoso.com"
+    assert old.meta.revision and old.meta.provenance.endswith("by runbook 0.1.0")
+    assert old.summary.role_fqdns["webconf"] == "webconf.contoso.com"
     result = CliRunner().invoke(main, ["diff", str(path), "--git", "HEAD"])
     assert result.exit_code == 0, result.output
     assert "- webconf.contoso.com A 198.51.100.11" in result.output
     assert "+ meet.contoso.com A 198.51.100.11" in result.output
-    assert f"at {old.meta['revision']} by" in result.output.splitlines()[1]
+    assert f"at {old.meta.revision} by" in result.output.splitlines()[1]
 
 
 def test_git_mode_errors_are_one_line(repo: Path, tmp_path: Path) -> None:

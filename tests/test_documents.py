@@ -166,6 +166,8 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
                 for a in sc["actions"]]
     actions += [a for sc in plan["integration"] for a in sc["actions"]]
     actions += [a for sc in (plan["pic"] or {}).get("steps", []) for a in sc["actions"]]
+    actions += [a for sc in (plan["reverse_proxy"] or {}).get("screens", [])
+                for a in sc["actions"]]
     page = field_runbook_html(plan)
     notes = sum(a["kind"] == "note" for a in actions)
     assert notes  # a note is read, not done: no box (as on the web page)
@@ -176,10 +178,10 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
     assert text.count("Seen:") == checks
     steps = [f"{w['server']} Step {s['number']} done" for w in plan["wizard"]
              for s in w["steps"]]
-    # One sign-off per wizard step, plus readiness, internal servers and public IM, plus the
-    # cover's "received by".
+    # One sign-off per wizard step, plus readiness, reverse proxy, internal servers and public
+    # IM, plus the cover's "received by".
     assert all(text.count(step) == 1 for step in steps)
-    assert text.count("Initials") == len(steps) + 3 + 1
+    assert text.count("Initials") == len(steps) + 4 + 1
 
 
 def test_runbook_follows_the_wizard_order_of_servers(

@@ -304,6 +304,11 @@ def test_fabrikam_shared_certificates_are_exportable_and_contoso_ones_are_not() 
     con = export_files(plan_of("contoso"))
     fab_inf = [v for k, v in fab.items() if k.endswith(".inf")]
     con_inf = [v for k, v in con.items() if k.endswith(".inf")]
+    # Every edge certificate is shared behind the load balancer; the reverse proxy's listener
+    # certificate stays on the one ISA server.
+    assert fab["certificates/reverse-proxy.inf"] in fab_inf
+    fab_inf.remove(fab["certificates/reverse-proxy.inf"])
+    assert b"\nExportable = FALSE\n" in fab["certificates/reverse-proxy.inf"]
     assert fab_inf and all(b"\nExportable = TRUE\n" in v for v in fab_inf)
     assert con_inf and all(b"\nExportable = FALSE\n" in v for v in con_inf)
 
@@ -367,7 +372,9 @@ def test_export_command_writes_the_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["export", str(INPUTS / "contoso.yaml"), "-o",
                                        str(tmp_path / "x")])
     assert result.exit_code == 0, result.output
-    assert result.output == f"wrote 12 file(s) to {tmp_path / 'x'}\n"
+    # 5 tables and scripts + README, then an INF and an OpenSSL config for each of the 4
+    # certificates (3 on the edge, 1 on the reverse proxy's listener): 14.
+    assert result.output == f"wrote 14 file(s) to {tmp_path / 'x'}\n"
     assert (tmp_path / "x" / "certificates" / "av-auth.cnf").is_file()
     assert (tmp_path / "x" / "dns-records.csv").read_bytes() == export_files(
         plan_of("contoso"))["dns-records.csv"]

@@ -25,6 +25,7 @@ ACCESS, WEBCONF, AV = "sip.contoso.com", "webconf.contoso.com", "av.contoso.com"
 ACCESS_PUBLIC, WEBCONF_PUBLIC, AV_IP = "198.51.100.10", "198.51.100.11", "198.51.100.12"
 INTERNAL_IP = "10.0.0.10"
 POOL = "pool01.contoso.local"
+RP, RP_PUBLIC = "webext.contoso.com", "198.51.100.20"  # reverse_proxy: fqdn, public_ip
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +104,14 @@ def test_three_certificates_internal_external_and_av_authentication(
         # already the Access Edge name, so it is not repeated
         ("access_webconf", ACCESS, [ACCESS, WEBCONF], "public", "DigiCert", False, [EDGE]),
         ("av_auth", AV, [AV], "internal", "Contoso Issuing CA", False, [EDGE]),
+        # The ISA listener: the external web farm FQDN alone, from the public CA.
+        ("reverse_proxy", RP, [RP], "public", "DigiCert", False,
+         ["reverse proxy (Microsoft ISA Server 2006)"]),
     ]
 
 
 def test_certificates_are_assigned_to_the_right_interfaces(plan: dict[str, Any]) -> None:
-    internal, external, av = (c["interface"] for c in plan["certificates"])
+    internal, external, av = (c["interface"] for c in plan["certificates"][:3])
     assert "Internal interface" in internal
     assert "Access Edge external" in external and "Web Conferencing Edge external" in external
     assert "A/V Authentication" in av
@@ -116,7 +120,8 @@ def test_certificates_are_assigned_to_the_right_interfaces(plan: dict[str, Any])
 
 def test_aol_puts_client_authentication_in_the_external_certificate_eku(
         plan: dict[str, Any]) -> None:
-    internal, external, av = (c["eku"] for c in plan["certificates"])
+    internal, external, av, rp = (c["eku"] for c in plan["certificates"])
+    assert rp == ["Server Authentication"]
     assert external == ["Server Authentication", "Client Authentication"]
     assert av == ["Server Authentication"]
     assert "Server Authentication" in internal
@@ -137,6 +142,7 @@ def test_dns_records_public_names_srv_records_and_the_manual_internal_a_record(
         ("contoso.com", "_sip._tls.contoso.com", "SRV", ACCESS, 443, 0, 0),
         ("contoso.com", "_sipfederationtls._tcp.contoso.com", "SRV", ACCESS, 5061, 0, 0),
         ("contoso.local", EDGE_FQDN, "A", INTERNAL_IP, None, None, None),
+        ("contoso.com", RP, "A", RP_PUBLIC, None, None, None),  # the ISA listener's NAT
     ]
     assert sorted(records, key=str) == sorted(expected, key=str)
     assert len(records) == len(expected)
@@ -169,6 +175,7 @@ EXTERNAL = [
     ("outbound", AV_IP, "Internet", "UDP", "50000-59999"),
     ("outbound", "172.16.0.10", "Internet", "TCP", "80"),        # CRLs, from the gateway NIC
     ("outbound", "172.16.0.10", "Internet", "UDP+TCP", "53"),    # DNS
+    ("inbound", "Internet", RP_PUBLIC, "TCP", "443"),            # reverse proxy listener
 ]
 INTERNAL = [
     ("inbound", POOL, INTERNAL_IP, "TCP", "5061"),               # SIP from the next hop
@@ -177,6 +184,7 @@ INTERNAL = [
     ("inbound", POOL, INTERNAL_IP, "TCP", "5062"),               # A/V authentication
     ("inbound", "Internal", INTERNAL_IP, "TCP", "443"),          # STUN from inside
     ("inbound", "Internal", INTERNAL_IP, "UDP", "3478"),
+    ("outbound", "10.0.0.20", POOL, "TCP", "443"),               # reverse proxy -> Web Comp.
 ]
 
 
@@ -195,7 +203,7 @@ def test_firewall_rules_are_exactly_the_ocs_2007_edge_ports(
 
 def test_firewall_rules_have_stable_ids(plan: dict[str, Any]) -> None:
     ids = [r["id"] for r in plan["firewall"]]
-    assert ids == [f"E{i:02d}" for i in range(1, 13)] + [f"I{i:02d}" for i in range(1, 7)]
+    assert ids == [f"E{i:02d}" for i in range(1, 14)] + [f"I{i:02d}" for i in range(1, 8)]
 
 
 # -- wizard ----------------------------------------------------------------------------------

@@ -102,15 +102,19 @@ class TestLoadBalancedEdge:
              True),
             ("internal", "avpool.corp.fabrikam.com", "internal", "Fabrikam Enterprise CA",
              True),
-            ("access_webconf", "sip.fabrikam.com", "public", "Entrust", True),
+            # certificates.external defaults to separate: one certificate per external role.
+            ("access", "sip.fabrikam.com", "public", "Entrust", True),
+            ("webconf", "meet.fabrikam.com", "public", "Entrust", True),
             ("av_auth", "av.fabrikam.com", "internal", "Fabrikam Enterprise CA", True),
+            ("reverse_proxy", "ocsweb.fabrikam.com", "public", "Entrust", False),
         }
         external = certs["external-sip-fabrikam-com"]
         # One name per SIP domain: fabrikam.net's clients look for sip.fabrikam.net.
-        assert external["sans"] == ["sip.fabrikam.com", "meet.fabrikam.com",
-                                    "sip.fabrikam.net"]
+        assert external["sans"] == ["sip.fabrikam.com", "sip.fabrikam.net"]
         assert external["servers"] == ["fbedge01", "fbedge02"]
         assert external["eku"] == ["Server Authentication"]  # no AOL, no client auth needed
+        assert certs["external-meet-fabrikam-com"]["sans"] == ["meet.fabrikam.com"]
+        assert certs["external-meet-fabrikam-com"]["servers"] == ["fbedge01", "fbedge02"]
         assert certs["av-auth"]["servers"] == ["fbav01", "fbav02"]
         assert certs["internal-edgepool"]["servers"] == ["fbedge01", "fbedge02"]
         # Internal Web Conferencing servers reach each member by its own name (8057 is not
@@ -125,6 +129,7 @@ class TestLoadBalancedEdge:
             ("fabrikam.com", "sip.fabrikam.com", "A", "198.51.100.40", None),
             ("fabrikam.com", "meet.fabrikam.com", "A", "198.51.100.41", None),
             ("fabrikam.com", "av.fabrikam.com", "A", "203.0.113.30", None),
+            ("fabrikam.com", "ocsweb.fabrikam.com", "A", "198.51.100.50", None),
             ("fabrikam.com", "_sip._tls.fabrikam.com", "SRV", "sip.fabrikam.com", 443),
             ("fabrikam.com", "_sipfederationtls._tcp.fabrikam.com", "SRV", "sip.fabrikam.com",
              5061),
@@ -156,12 +161,20 @@ class TestLoadBalancedEdge:
         assert fw(self.p, "external") == {
             ("inbound", "Internet", "198.51.100.40", "TCP", "443"),
             ("inbound", "Internet", "198.51.100.40", "TCP", "5061"),
-            ("outbound", "198.51.100.40", "Internet", "TCP", "5061"),
+            # The Access Edges open federation connections themselves, each from its own
+            # external address (no source-NAT address declared), never from the VIP.
+            ("outbound", "172.20.0.11", "Internet", "TCP", "5061"),
+            ("outbound", "172.20.0.12", "Internet", "TCP", "5061"),
             ("inbound", "Internet", "198.51.100.41", "TCP", "443"),
             ("inbound", "Internet", "203.0.113.30", "UDP", "3478"),
             ("inbound", "Internet", "203.0.113.30", "TCP", "443"),
+            # After the first packet an A/V Edge answers from its own address and clients
+            # send the rest there: each member needs UDP 3478 too.
+            ("inbound", "Internet", "203.0.113.31", "UDP", "3478"),
+            ("inbound", "Internet", "203.0.113.32", "UDP", "3478"),
+            ("inbound", "Internet", "198.51.100.50", "TCP", "443"),  # the ISA listener
         } | media | lookups
-        assert len([r for r in self.p["firewall"] if r["firewall"] == "external"]) == 22
+        assert len([r for r in self.p["firewall"] if r["firewall"] == "external"]) == 26
         # The Director's address is known (pools[0].ip), so rules name it.
         assert fw(self.p, "internal") == {
             ("inbound", "10.20.1.5", "10.20.0.10", "TCP", "5061"),
@@ -172,6 +185,7 @@ class TestLoadBalancedEdge:
             ("inbound", "Pools", "10.20.0.30", "TCP", "5062"),
             ("inbound", "Internal", "10.20.0.30", "TCP", "443"),
             ("inbound", "Internal", "10.20.0.30", "UDP", "3478"),
+            ("outbound", "10.20.0.50", "Web", "TCP", "443"),  # ISA -> Web Components
         }
         hop_rules = [r for r in self.p["firewall"] if r["ports"] == "5061"
                      and r["firewall"] == "internal"]
@@ -209,15 +223,16 @@ class TestLoadBalancedEdge:
         assert "A/V authentication: import the shared certificate" in titles
 
     def test_exported_keys_get_vault_entries_and_copies_are_deleted(self) -> None:
-        certs = [c["id"] for c in self.p["certificates"]]  # all four are shared
+        certs = [c["id"] for c in self.p["certificates"]]  # all five are shared
         first = step_actions(self.p, "fbedge01", "certificates")
         stored = [a["value"] for a in first if a["kind"] == "do" and "vault" in a["label"]]
         assert stored == ["fabrikam-lb/ocs-edge/pfx/internal-edgepool",
-                          "fabrikam-lb/ocs-edge/pfx/external-sip-fabrikam-com"]
+                          "fabrikam-lb/ocs-edge/pfx/external-sip-fabrikam-com",
+                          "fabrikam-lb/ocs-edge/pfx/external-meet-fabrikam-com"]
         second = step_actions(self.p, "fbedge02", "certificates")
         assert [a["value"] for a in second if a["kind"] == "vault"] == stored
-        assert sum(a["label"].startswith("Delete the .pfx") for a in second) == 2
-        assert any("ocs-edge/pfx/" in a["label"] and "4 exported" in a["label"]
+        assert sum(a["label"].startswith("Delete the .pfx") for a in second) == 3
+        assert any("ocs-edge/pfx/" in a["label"] and "5 exported" in a["label"]
                    for a in self.p["checklist"]), certs
 
     def test_director_is_next_hop_and_every_pool_is_authorized(self) -> None:
@@ -244,7 +259,9 @@ class TestImOnlyEdge:
 
     def test_nothing_of_web_conferencing_or_av_appears(self) -> None:
         assert {a["nic"] for a in self.p["addresses"]} == {"internal", "access"}
-        assert [c["purpose"] for c in self.p["certificates"]] == ["internal", "access_webconf"]
+        # Only an Access Edge: its external certificate is the Access Edge's alone.
+        assert [c["purpose"] for c in self.p["certificates"]] == ["internal", "access",
+                                                                  "reverse_proxy"]
         assert self.p["certificates"][1]["sans"] == ["sip.adatum.com"]
         ports = {r["ports"] for r in self.p["firewall"]}
         assert not ports & {"8057", "5062", "3478", "50000-59999"}
@@ -253,6 +270,7 @@ class TestImOnlyEdge:
             ("_sip._tls.adatum.com", "SRV", "sip.adatum.com"),
             ("_sipfederationtls._tcp.adatum.com", "SRV", "sip.adatum.com"),
             ("adedge01.ad.adatum.com", "A", "10.30.0.10"),
+            ("ocsweb.adatum.com", "A", "192.0.2.20"),  # the ISA listener's public address
         }
         services = [a["label"] for a in screen(self.p, "adedge01", "services", "Start")
                     if a["kind"] == "check"]
@@ -310,9 +328,12 @@ class TestSplitAccessEdges:
 
     def test_each_access_edge_gets_its_own_certificate_and_srv_record(self) -> None:
         external = {c["subject_cn"]: c for c in self.p["certificates"]
-                    if c["purpose"] == "access_webconf"}
-        assert external["sip.woodgrovebank.com"]["sans"] == ["sip.woodgrovebank.com",
-                                                             "meet.woodgrovebank.com"]
+                    if c["purpose"] in ("access", "webconf")}
+        # certificates.external: separate (the default): the Web Conferencing Edge on
+        # wgedge-ra has a certificate of its own.
+        assert external["sip.woodgrovebank.com"]["sans"] == ["sip.woodgrovebank.com"]
+        assert external["meet.woodgrovebank.com"]["sans"] == ["meet.woodgrovebank.com"]
+        assert external["meet.woodgrovebank.com"]["purpose"] == "webconf"
         assert external["sip.woodgrovebank.com"]["servers"] == ["wgedge-ra"]
         assert external["federation.woodgrovebank.com"]["servers"] == ["wgedge-fed"]
         # AOL is provided through the federation edge only, so only its certificate needs

@@ -164,11 +164,11 @@ def test_a_site_has_the_core_pages_plus_pic_and_load_balancer_only_when_used(
             "firewall.md"]
     assert [p.filename for p in site_pages(contoso_plan)] == [
         "index.md", "addressing.md", "runbook.md", "certificates.md", "dns.md", "firewall.md",
-        "pic.md"]
+        "reverse-proxy.md", "pic.md"]
     assert [p.filename for p in site_pages(fabrikam_plan)] == [
         "index.md", "addressing.md", "load-balancer.md", "runbook.md", "certificates.md",
-        "dns.md", "firewall.md", "pic.md"]
-    without_pic = {**contoso_plan, "pic": None}
+        "dns.md", "firewall.md", "reverse-proxy.md", "pic.md"]
+    without_pic = {**contoso_plan, "pic": None, "reverse_proxy": None}
     assert [p.filename for p in site_pages(without_pic)] == core
     assert site_pages(contoso_plan)[0].title == "Overview"
     rendered = render_site(without_pic, make_environment())
@@ -214,7 +214,7 @@ def test_overview_has_the_checklist_as_checkboxes_the_diagram_and_links_to_every
     text = pages["index.md"]
     page = read(text)
     boxes = [a for t, a in page.tags if t == "input" and a.get("type") == "checkbox"]
-    assert len(boxes) == len(contoso_plan["checklist"]) == 8
+    assert len(boxes) == len(contoso_plan["checklist"]) == 9  # 8 + the reverse proxy
     for item in contoso_plan["checklist"]:
         assert norm(item["label"]) in page.text
     assert ("img", {"alt": "Network diagram of contoso-hq", "src": "diagrams/network.svg"}) \
@@ -481,13 +481,15 @@ def test_home_page_lists_every_site_with_status_and_link(
     assert table[2][:5] == ["Fabrikam load-balanced edge (fabrikam-lb)", "Fabrikam Inc",
                             "production", "load-balanced", "warnings (2)"]
     links = [a["href"] for t, a in read(text).tags if t == "a"]
-    assert links == ["sites/contoso-hq/index.md", "sites/fabrikam-lb/index.md"]
+    assert links == ["sites/contoso-hq/index.md", "sites/fabrikam-lb/index.md",
+                     "reference/ocs2007.md"]
 
 
 def test_produce_returns_every_page_of_every_site_and_the_home_page(tmp_path: Path) -> None:
     sites = load_sites([ROOT / "inputs"])
     files = produce(sites, tmp_path)
-    expected = {"index.md"} | {f"sites/{s.slug}/{p.filename}" for s in sites
+    expected = {"index.md", "reference/ocs2007.md"} | {f"sites/{s.slug}/{p.filename}"
+                                                       for s in sites
                                for p in site_pages(s.plan.to_dict())}
     assert set(files) == expected
     assert all(isinstance(v, bytes) for v in files.values())
@@ -675,7 +677,7 @@ def test_user_templates_run_in_an_immutable_sandbox(tmp_path: Path, body: str,
     (tmp_path / "pages" / "dns.md.j2").write_text(body, encoding="utf-8")
     with pytest.raises(TemplateFailed, match=r"dns\.md\.j2"):
         render_site(contoso_plan, make_environment(tmp_path))
-    assert len(contoso_plan["dns"]) == 6
+    assert len(contoso_plan["dns"]) == 7
 
 
 def test_a_broken_user_template_is_a_clear_error(tmp_path: Path,

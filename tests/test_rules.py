@@ -498,9 +498,9 @@ def test_the_default_next_hop_is_the_director_when_there_is_one(tmp_path: Path) 
     assert problems(path) == []
     assert next_hop_pool(Topology.model_validate(t)).fqdn == "dir01.contoso.local"
     assert next_hop_on_the_wizard_screen(path) == ("dir01.contoso.local", "5061")
-    hop = plan_file(path).summary["next_hop"]
-    assert (hop["fqdn"], hop["kind"], hop["explicit"]) == ("dir01.contoso.local", "director",
-                                                           False)
+    hop = plan_file(path).summary.next_hop
+    assert hop is not None
+    assert (hop.fqdn, hop.kind, hop.explicit) == ("dir01.contoso.local", "director", False)
 
 
 def test_the_default_next_hop_is_the_first_pool_without_a_director(tmp_path: Path) -> None:
@@ -564,7 +564,7 @@ def test_aol_adds_client_authentication_to_the_external_certificate(tmp_path: Pa
     plan = plan_file(write(tmp_path, t))
     external = next(c for c in plan.certificates if c.purpose == "access_webconf")
     assert external.eku == ["Server Authentication", "Client Authentication"]
-    assert plan.pic is not None and plan.pic["needs_client_auth_eku"] is True
+    assert plan.pic is not None and plan.pic.needs_client_auth_eku is True
 
 
 def test_without_aol_the_external_certificate_has_server_authentication_only(
@@ -574,7 +574,7 @@ def test_without_aol_the_external_certificate_has_server_authentication_only(
     plan = plan_file(write(tmp_path, t))
     external = next(c for c in plan.certificates if c.purpose == "access_webconf")
     assert external.eku == ["Server Authentication"]
-    assert plan.pic is not None and plan.pic["needs_client_auth_eku"] is False
+    assert plan.pic is not None and plan.pic.needs_client_auth_eku is False
 
 
 # -- load balancing ----------------------------------------------------------------------------

@@ -52,8 +52,8 @@ def test_av_sharing_a_server_under_load_balancing_is_rejected(tmp_path: Path) ->
 
 def test_a_role_fqdn_that_differs_inside_one_pool_is_rejected(tmp_path: Path) -> None:
     path, text = variant(tmp_path, "fabrikam-lb",
-                         "    - name: fbedge02\n      roles: [access, webconf]\n",
-                         "    - name: fbedge02\n      roles: [access, webconf]\n"
+                         "      roles: [webconf, access]\n",
+                         "      roles: [webconf, access]\n"
                          "      fqdns: {access: sip2.fabrikam.com}\n")
     [(line, col, field, message)] = errors(path)
     assert field == "edge.servers[1].fqdns.access"

@@ -30,12 +30,13 @@ def digest(*parts: str | bytes) -> str:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """The package version and the source of every module (the build cache uses it too)."""
+    """The package version, the source of every module and the product catalogs' data
+    (``*.yaml`` in the package), so the build cache uses them too."""
     package = Path(__file__).resolve().parent.parent
     parts: list[str | bytes] = [__version__]
     for folder, dirs, names in sorted(os.walk(package)):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(n for n in names if n.endswith(".py")):
+        for name in sorted(n for n in names if n.endswith((".py", ".yaml"))):
             path = Path(folder, name)
             parts += [path.relative_to(package).as_posix(), path.read_bytes()]
     return digest(*parts)

@@ -61,11 +61,20 @@ MUTED = "#57606a"
 LINE = "#6e7781"
 # One colour per kind of thing, used in both diagrams and in their legends.
 ROLE_FILL = {"access": "#d6e6ff", "webconf": "#d4f1dc", "av": "#f6dcf3", "internal": "#e8e8e8",
-             "all": "#eeeeee"}
+             "all": "#eeeeee", "reverse_proxy": "#ffe9d6"}
 ROLE_LINE = {"access": "#2359a8", "webconf": "#22804a", "av": "#9a2f8c", "internal": "#57606a",
-             "all": "#57606a"}
-ROLE_LABEL = {"access": "Access Edge", "webconf": "Web Conferencing Edge", "av": "A/V Edge",
-              "internal": "Internal", "all": "All edge roles"}
+             "all": "#57606a", "reverse_proxy": "#b35c00"}
+ALL_ROLES = "All edge roles"
+
+
+def role_labels(plan: dict[str, Any]) -> dict[str, str]:
+    """Role key -> name, from the catalog of the plan's product (``all``: every role)."""
+    from runbook.plan.catalog import catalog
+
+    product = (plan.get("meta") or {}).get("product", "ocs2007")
+    return {**catalog(product).role_names(), "all": ALL_ROLES}
+
+
 SIDE_FILL = {"public": "#fde7cf", "perimeter": "#fff2c4", "internal": "#dcefd9"}
 SIDE_LINE = {"public": "#c2741b", "perimeter": "#a88a1d", "internal": "#3f7f3a"}
 SIDE_LABEL = {"public": "Public subnet", "perimeter": "Perimeter subnet",
@@ -290,6 +299,7 @@ def network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
 
     # Perimeter: one cluster per subnet (a bar for the segment, its VIPs beside it) and
     # one box per server with a row per NIC.
+    rp = plan.get("reverse_proxy")
     servers = {s["name"]: i for i, s in enumerate(plan["servers"])}
     server_ids = {name: node_id("server", i, name) for name, i in servers.items()}
     nics_of: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
@@ -325,12 +335,28 @@ def network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
             serves = features_of.get(name) if summary.get("split") else None
             per.node(server_ids[name], _server_label(plan["servers"][i], nics_of[name], serves),
                      shape="plain", style="")
+        if rp:
+            # The reverse proxy sits in the perimeter between both firewalls, like the edges.
+            public = f' (NAT {esc(rp["public_ip"])})' if rp.get("public_ip") else ""
+            per.node("reverse_proxy", html_label(
+                f'<b>Reverse proxy</b><br/>{esc(rp["product_name"])}<br/>'
+                f'{esc(rp["fqdn"])}<br/>'
+                + _small(f'external {esc(rp["external_ip"])}{public} · internal '
+                         f'{esc(rp["internal_ip"])}')),
+                fillcolor=ROLE_FILL["reverse_proxy"], color=ROLE_LINE["reverse_proxy"],
+                style="filled", penwidth="1.5")
         for role, vip in vips.items():  # a VIP outside every listed subnet still shows
             for vip_side, key in (("external", "external_ip"), ("internal", "internal_ip")):
                 vid = node_id("vip", role, vip_side)
                 if vip.get(key) and vid not in placed_vips:
                     per.node(vid, _vip_label(vip, vip_side, lb_name), fillcolor=VIP_FILL,
                              color=VIP_LINE, style="filled", penwidth="1.3")
+
+    if rp:
+        g.edge("fw_external", "reverse_proxy", dir="none", color=ROLE_LINE["reverse_proxy"],
+               penwidth="1.3")
+        g.edge("reverse_proxy", "fw_internal", dir="none", color=ROLE_LINE["reverse_proxy"],
+               penwidth="1.3")
 
     _keep_order(g, [server_ids[name] for name in servers])
     for k, subnet in enumerate(plan.get("subnets") or []):
@@ -399,7 +425,7 @@ def network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
         (CLIENT_FILL, INTERNET_LINE, "Internet client or provider"),
         (FIREWALL_FILL, FIREWALL_LINE, "Firewall"),
         (SERVER_HEAD, SERVER_HEAD, "Edge server (one row per NIC)"),
-        *[(ROLE_FILL[r], ROLE_LINE[r], f"{ROLE_LABEL[r]} NIC")
+        *[(ROLE_FILL[r], ROLE_LINE[r], f"{role_labels(plan)[r]} NIC")
           for r in ("access", "webconf", "av", "internal") if r in roles],
         *[(SIDE_FILL[s], SIDE_LINE[s], f"{SIDE_LABEL[s]} (bar = the network segment)")
           for s in ("public", "perimeter", "internal") if s in sides],
@@ -410,6 +436,9 @@ def network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
     legend.append((CA_FILL, CA_LINE, "Certificate authority"))
     if vips:
         legend.append((VIP_FILL, VIP_LINE, "Load balancer VIP (dashed: to its members)"))
+    if rp:
+        legend.append((ROLE_FILL["reverse_proxy"], ROLE_LINE["reverse_proxy"],
+                       "Reverse proxy (HTTPS to the Web Components)"))
     _heading(g, summary["title"], f'{meta["organization"]} · network diagram of site '
              f'{meta["site"]} · {summary["layout_text"]}', legend, columns=5)
     return g
@@ -513,10 +542,13 @@ def traffic_graph(plan: dict[str, Any]) -> graphviz.Digraph:
         g.edge(a, b, style="invis")
 
     present = {rule.get("role") or "all" for rule in plan.get("firewall") or []}
-    legend = [(ROLE_FILL[r], ROLE_LINE[r], f"Rule for the {ROLE_LABEL[r]}")
+    legend = [(ROLE_FILL[r], ROLE_LINE[r], f"Rule for the {role_labels(plan)[r]}")
               for r in ("access", "webconf", "av") if r in present]
-    if present - {"access", "webconf", "av"}:
+    if present - {"access", "webconf", "av", "reverse_proxy"}:
         legend.append((ROLE_FILL["all"], ROLE_LINE["all"], "Rule for every edge server"))
+    if "reverse_proxy" in present:
+        legend.append((ROLE_FILL["reverse_proxy"], ROLE_LINE["reverse_proxy"],
+                       "Rule for the reverse proxy"))
     _heading(g, summary["title"], f'{meta["organization"]} · firewall rules of site '
              f'{meta["site"]}; arrows point from the side that opens the connection',
              legend, columns=4)

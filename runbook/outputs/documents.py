@@ -58,6 +58,7 @@ ESTIMATED_STEP_MINUTES: dict[str, int] = {
     "services": 10,       # Step 5: Start Services
     "validate": 30,       # Step 6: Validate Edge Server and end-to-end tests
     "integration": 30,    # internal servers: trusted edge lists, federation route, users
+    "reverse_proxy": 45,  # the reverse proxy's listener certificate and publishing rule
 }
 
 NOT_PROVIDED = "______ (not provided)"
@@ -65,6 +66,8 @@ NOT_PROVIDED = "______ (not provided)"
 # How to undo each kind of implementation step; the step's owner does it.
 # {server} and {subject} come from the step.
 BACKOUT_BY_STEP: dict[str, str] = {
+    "reverse_proxy": "On the reverse proxy, disable and delete the publishing rule for "
+                     "{subject} and its web listener, then apply the configuration.",
     "network": "On {server}, remove the addresses and persistent routes added for the edge "
                "({subject}) and restore the previous NIC settings.",
     "dns": "Delete the records added in {subject}.",
@@ -339,6 +342,15 @@ def _integration_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] 
                       details=titles, when="in the window")
 
 
+def _reverse_proxy_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] | None:
+    rp = plan.get("reverse_proxy")
+    if not rp:
+        return None
+    return _step_item("reverse_proxy", f"Reverse proxy: publish {rp['fqdn']}", server=None,
+                      owner=implementer, subject=rp["fqdn"],
+                      details=[s["title"] for s in rp["screens"]], when="in the window")
+
+
 def _number(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for n, item in enumerate(items, 1):
         item["number"] = n
@@ -377,9 +389,10 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
     implementer = change.get("implementer") or "Implementer " + NOT_PROVIDED
     if delta is None:
         items = _prerequisite_items(plan, implementer) + _wizard_items(plan, implementer)
-        integration = _integration_item(plan, implementer)
-        if integration:
-            items.append(integration)
+        for extra in (_reverse_proxy_item(plan, implementer),
+                      _integration_item(plan, implementer)):
+            if extra:
+                items.append(extra)
         validation = _validation(plan)
     else:
         items = [dict(i) for i in delta["prerequisites"]]

@@ -426,7 +426,9 @@ def certreq_inf(plan: dict[str, Any], cert: dict[str, Any]) -> str:
         + ("; an enterprise CA also needs a template, e.g." if cert["issuer"] == "internal"
            else "."),
         *([f"   certreq -submit -attrib \"CertificateTemplate:WebServer\" {stem}.req"]
-          if cert["issuer"] == "internal" else []),
+          if cert["issuer"] == "internal" and "Client Authentication" not in cert["eku"]
+          else ["   a template issuing Server and Client Authentication (WebServer issues",
+                "   Server Authentication only)"] if cert["issuer"] == "internal" else []),
         f"3. On {cert['request_on']}: certreq -accept {stem}.cer",
         "",
         "The {text} SAN syntax below needs certreq from Windows Server 2008 or later; on",

@@ -105,9 +105,16 @@ _PAGES: tuple[PageSpec, ...] = (
     PageSpec("certificates.md", "Certificates", "pages/certificates.md.j2"),
     PageSpec("dns.md", "DNS records", "pages/dns.md.j2"),
     PageSpec("firewall.md", "Firewall rules", "pages/firewall.md.j2"),
+    PageSpec("reverse-proxy.md", "Reverse proxy", "pages/reverse-proxy.md.j2"),
     PageSpec("pic.md", "Public IM Connectivity", "pages/pic.md.j2"),
 )
 INDEX_TEMPLATE = "pages/index.md.j2"
+REFERENCE_TEMPLATE = "pages/reference.md.j2"
+
+
+def reference_path(product: str) -> str:
+    """The docs-relative path of a product's reference page, e.g. ``reference/ocs2007.md``."""
+    return f"reference/{product}.md"
 
 
 def site_pages(plan: Mapping[str, Any]) -> list[PageSpec]:
@@ -117,6 +124,8 @@ def site_pages(plan: Mapping[str, Any]) -> list[PageSpec]:
         if spec.filename == "pic.md" and not plan.get("pic"):
             continue
         if spec.filename == "load-balancer.md" and not plan.get("vips"):
+            continue
+        if spec.filename == "reverse-proxy.md" and not plan.get("reverse_proxy"):
             continue
         pages.append(spec)
     return pages
@@ -146,10 +155,24 @@ def render_site(plan: Mapping[str, Any], env: jinja2.Environment) -> dict[str, s
 
 
 def render_index(sites: Iterable[Mapping[str, Any]], env: jinja2.Environment) -> str:
-    """Render the home page: one table row per site (status, warnings, link)."""
+    """Render the home page: one table row per site (status, warnings, link), and the links
+    to the product reference pages."""
+    from runbook.plan.catalog import PRODUCTS, catalog
+
     plans = sorted(sites, key=lambda p: p["meta"]["site"])
-    return render_template(env, INDEX_TEMPLATE, {"sites": plans,
+    references = [{"title": catalog(p).name, "path": reference_path(p)} for p in PRODUCTS]
+    return render_template(env, INDEX_TEMPLATE, {"sites": plans, "references": references,
                                          "generator": f"runbook {runbook.__version__}"})
+
+
+def render_references(env: jinja2.Environment) -> dict[str, str]:
+    """Render each product's reference page (its catalog with the sources): path -> Markdown."""
+    from runbook.plan.catalog import PRODUCTS, catalog
+
+    generator = f"runbook {runbook.__version__}"
+    return {reference_path(p): render_template(env, REFERENCE_TEMPLATE, {
+        "catalog": catalog(p).model_dump(mode="json"), "generator": generator})
+        for p in PRODUCTS}
 
 
 
@@ -170,4 +193,6 @@ def produce(sites: list[Site], workdir: Path,
         for path, text in render_site(plan, env).items():
             files[path] = text.encode("utf-8")
     files["index.md"] = render_index(plans, env).encode("utf-8")
+    for path, text in render_references(env).items():
+        files[path] = text.encode("utf-8")
     return files

@@ -8,18 +8,49 @@ documents cannot disagree.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import ipaddress
-import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, cast
 
-from runbook import __version__
+from runbook.plan.catalog import catalog
+from runbook.plan.model import (
+    Action,
+    AddressRow,
+    Certificate,
+    CertificateAuthorities,
+    Change,
+    DnsRecord,
+    ExternalCertificates,
+    FeatureRow,
+    Finding,
+    FirewallRule,
+    HostEntry,
+    Layout,
+    Meta,
+    NextHop,
+    Pic,
+    PicField,
+    PicProvider,
+    PicStep,
+    Plan,
+    PoolRow,
+    Provenance,
+    PublishedUrl,
+    ReverseProxyPlan,
+    Role,
+    RouteRow,
+    Screen,
+    ServerRow,
+    ServerRunbook,
+    Step,
+    Subnet,
+    SubnetMember,
+    Summary,
+    Vip,
+    VipMember,
+)
 from runbook.topology.model import (
-    PROVIDERS,
-    ROLE_NAMES,
-    ROLES,
     Server,
     Topology,
     deployed_roles,
@@ -31,222 +62,14 @@ from runbook.topology.model import (
 )
 from runbook.topology.rules import is_public, is_split, load_balanced_roles
 
+__all__ = ["Plan", "Provenance", "build_plan", "domain_alias"]
+
 INTERNET = "Internet (any)"
-SERVICE_ACCOUNT = "RTCProxyService"
-SERVICES = {
-    "access": ["Office Communications Server Access Edge"],
-    "webconf": ["Office Communications Server Web Conferencing Edge"],
-    "av": ["Office Communications Server Audio/Video Edge",
-           "Office Communications Server Audio/Video Authentication"],
-}
-# Provider Access Edge addresses as published for OCS 2007; confirm against the provisioning
-# confirmation each provider sends (Microsoft KB 897567 lists their addresses).
-PROVIDER_ADDRESSES = {
-    "msn": "federation.messenger.msn.com",
-    "aol": "sip.oscar.aol.com",
-    "yahoo": "sip.yahoo.com",
-}
+ROLES: tuple[Role, ...] = ("access", "webconf", "av")
+NICS: tuple[Literal["internal", "access", "webconf", "av"], ...] = ("internal", "access",
+                                                                   "webconf", "av")
 KIND_NAMES = {"enterprise": "Enterprise pool", "standard": "Standard Edition server",
               "director": "Director"}
-
-
-@dataclass
-class Provenance:
-    """Where a plan came from: the topology file, its git revision, the generator."""
-
-    source: str
-    revision: str | None = None
-    generator: str = f"runbook {__version__}"
-
-    def line(self) -> str:
-        """One human line, the same on every page and document."""
-        rev = f" at {self.revision}" if self.revision else " (not in git)"
-        return f"Generated from {self.source}{rev} by {self.generator}"
-
-
-@dataclass
-class AddressRow:
-    server: str
-    nic: str
-    nic_name: str
-    role: str
-    role_name: str
-    ip: str
-    prefix: int
-    netmask: str
-    gateway: str | None
-    public_ip: str | None
-    fqdn: str
-    dns_address: str
-
-
-@dataclass
-class RouteRow:
-    server: str
-    to: str
-    via: str
-    command: str
-
-
-@dataclass
-class Vip:
-    role: str
-    role_name: str
-    fqdn: str | None
-    external_ip: str | None
-    public_ip: str | None
-    internal_ip: str | None
-    internal_fqdn: str | None
-    members: list[dict[str, str]]
-    external_ports: list[str]
-    internal_ports: list[str]
-    persistence: str
-    health_check: str
-    nat: str
-
-
-@dataclass
-class Certificate:
-    id: str
-    purpose: str
-    title: str
-    subject_cn: str
-    sans: list[str]
-    issuer: str
-    ca: str
-    exportable_key: bool
-    servers: list[str]
-    interface: str
-    eku: list[str]
-    key_size: int
-    request_on: str
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DnsRecord:
-    zone: str
-    scope: str
-    name: str
-    type: str
-    value: str
-    port: int | None
-    priority: int | None
-    weight: int | None
-    purpose: str
-    added_by: str
-    reason: str = ""
-
-
-@dataclass
-class FirewallRule:
-    id: str
-    firewall: str
-    direction: str
-    source: str
-    destination: str
-    protocol: str
-    ports: str
-    purpose: str
-    role: str
-    source_ip: str | None = None
-    destination_ip: str | None = None
-
-
-@dataclass
-class Action:
-    """One thing to do on a wizard screen; ``kind`` tells the renderer the verb."""
-
-    kind: str  # click | tick | clear | type | select | do | check | note | warning | vault
-    label: str
-    value: str | None = None
-    why: str | None = None
-
-
-@dataclass
-class Screen:
-    title: str
-    actions: list[Action]
-
-
-@dataclass
-class Step:
-    number: int
-    id: str
-    title: str
-    screens: list[Screen]
-
-
-@dataclass
-class ServerRunbook:
-    server: str
-    fqdn: str
-    roles: list[str]
-    role_names: list[str]
-    order: int
-    imports_from: str | None
-    exports_to: list[str]
-    steps: list[Step]
-
-
-@dataclass
-class Plan:
-    """Everything derived from one topology, ready to render."""
-
-    meta: dict[str, Any]
-    summary: dict[str, Any]
-    servers: list[dict[str, Any]]
-    addresses: list[AddressRow]
-    routes: list[RouteRow]
-    vips: list[Vip]
-    certificates: list[Certificate]
-    dns: list[DnsRecord]
-    firewall: list[FirewallRule]
-    wizard: list[ServerRunbook]
-    integration: list[Screen]
-    pic: dict[str, Any] | None
-    checklist: list[Action]
-    hosts_file: list[dict[str, str]]
-    subnets: list[dict[str, Any]]
-    warnings: list[dict[str, Any]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plan as plain JSON-ready data (the templates' context).
-
-        The same dict as ``dataclasses.asdict(self)``, made about five times faster.
-        """
-        return _plain(self)
-
-    def to_json(self) -> str:
-        """Deterministic JSON: same topology, same bytes."""
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
-
-
-_LEAVES = (str, int, float, bool, type(None))
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _plain(value: Any) -> Any:
-    """``dataclasses.asdict`` for a plan's values: dataclasses, lists, tuples, dicts, leaves.
-
-    ``asdict`` looks up each dataclass's fields and deep-copies every leaf on every call;
-    here the field names are looked up once per class, and immutable leaves are shared.
-    """
-    kind = type(value)
-    if kind in _LEAVES:
-        return value
-    if kind is list:
-        return [_plain(v) for v in value]
-    if kind is dict:
-        return {_plain(k): _plain(v) for k, v in value.items()}
-    if kind is tuple:
-        return tuple(_plain(v) for v in value)
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        if not (dataclasses.is_dataclass(value) and not isinstance(value, type)):
-            return copy.deepcopy(value)  # as asdict does with anything else
-        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
-    return {name: _plain(getattr(value, name)) for name in names}
 
 
 def _addr(ip: str) -> str:
@@ -268,11 +91,16 @@ class _Deriver:
     def __init__(self, t: Topology) -> None:
         self.t = t
         self.lb = t.edge.load_balancer
-        self.balanced = load_balanced_roles(t)
+        self.balanced = cast(list[Role], load_balanced_roles(t))
         self.split = is_split(t)
-        self.roles = deployed_roles(t)
+        self.roles = cast(list[Role], deployed_roles(t))
         self.hop = next_hop_pool(t)
         self.features = t.edge.features
+        self.cat = catalog(t.product)
+        self.names = self.cat.role_names()
+        self.providers: dict[str, str] = {k: v.name for k, v in self.cat.providers.items()}
+        self.provider_addresses: dict[str, str] = {
+            k: v.network_address for k, v in self.cat.providers.items()}
 
     # -- names and addresses -------------------------------------------------------------
 
@@ -306,7 +134,7 @@ class _Deriver:
     def access_servers(self) -> list[Server]:
         return servers_with(self.t, "access")
 
-    def layout(self) -> str:
+    def layout(self) -> Layout:
         if self.split:
             return "split"
         if self.balanced:
@@ -316,7 +144,7 @@ class _Deriver:
         return "single-site"
 
     def layout_text(self) -> str:
-        roles = " + ".join(ROLE_NAMES[r] for r in self.roles)
+        roles = " + ".join(self.names[r] for r in self.roles)
         return {
             "consolidated": "one Consolidated Edge Server running all three edge roles, each "
                             "on its own NIC and address",
@@ -336,7 +164,8 @@ class _Deriver:
         """The server whose exported configuration ``server`` imports (None if it is first)."""
         for role in self.balanced:
             if role in server.roles:
-                group = [s for s in self.t.edge.servers if s.roles == server.roles]
+                # One group per set of roles, whatever order the topology lists them in.
+                group = [s for s in self.t.edge.servers if set(s.roles) == set(server.roles)]
                 if group and group[0] is not server:
                     return group[0]
         return None
@@ -346,7 +175,7 @@ class _Deriver:
     def addresses(self) -> list[AddressRow]:
         rows = []
         for s in self.t.edge.servers:
-            for nic_key in ("internal", *ROLES):
+            for nic_key in NICS:
                 nic = getattr(s.nics, nic_key)
                 if nic is None:
                     continue
@@ -359,8 +188,8 @@ class _Deriver:
                     dns_address = self.public_address(s, nic_key)
                 rows.append(AddressRow(
                     server=s.name, nic=nic_key,
-                    nic_name=nic.name or f"{ROLE_NAMES[nic_key]}",
-                    role=nic_key, role_name=ROLE_NAMES[nic_key], ip=str(iface.ip),
+                    nic_name=nic.name or f"{self.names[nic_key]}",
+                    role=nic_key, role_name=self.names[nic_key], ip=str(iface.ip),
                     prefix=iface.network.prefixlen, netmask=str(iface.network.netmask),
                     gateway=nic.gateway, public_ip=nic.public_ip, fqdn=fqdn,
                     dns_address=dns_address))
@@ -375,7 +204,7 @@ class _Deriver:
                     f"route -p add {net.network_address} mask {net.netmask} {r.via}")))
         return rows
 
-    def subnets(self) -> list[dict[str, Any]]:
+    def subnets(self) -> list[Subnet]:
         """Networks the edge NICs and VIPs sit on, for diagrams and the addressing page."""
         nets: dict[str, dict[str, Any]] = {}
         for row in self.addresses():
@@ -395,14 +224,13 @@ class _Deriver:
                                                  "ip": ip})
                         break
         order = {"public": 0, "perimeter": 1, "internal": 2}
-        return sorted(nets.values(), key=lambda e: (order[e["side"]],
-                                                    ipaddress.IPv4Network(e["cidr"])))
+        return [Subnet(cidr=e["cidr"], side=e["side"],
+                       members=[SubnetMember(**m) for m in e["members"]])
+                for e in sorted(nets.values(), key=lambda e: (order[e["side"]],
+                                                              ipaddress.IPv4Network(e["cidr"])))]
 
     def vips(self) -> list[Vip]:
-        ports_ext = {"access": ["TCP 443", "TCP 5061"], "webconf": ["TCP 443"],
-                     "av": ["TCP 443", "UDP 3478"]}
-        ports_int = {"access": ["TCP 5061"], "webconf": [], "av": ["TCP 5062", "TCP 443",
-                                                                    "UDP 3478"]}
+        port = self.cat.port
         out = []
         for role in self.balanced:
             vip = self.vip(role)
@@ -411,21 +239,23 @@ class _Deriver:
             members = []
             for s in servers_with(self.t, role):
                 nic = getattr(s.nics, role)
-                members.append({"server": s.name, "external_ip": _addr(nic.ip),
-                                "internal_ip": _addr(s.nics.internal.ip)})
+                members.append(VipMember(server=s.name, external_ip=_addr(nic.ip),
+                                         internal_ip=_addr(s.nics.internal.ip)))
             out.append(Vip(
-                role=role, role_name=ROLE_NAMES[role], fqdn=getattr(self.t.edge.fqdns, role),
+                role=role, role_name=self.names[role], fqdn=getattr(self.t.edge.fqdns, role),
                 external_ip=vip.external_ip, public_ip=vip.public_ip,
                 internal_ip=vip.internal_ip, internal_fqdn=vip.internal_fqdn,
-                members=members, external_ports=ports_ext[role], internal_ports=ports_int[role],
+                members=members, external_ports=self.cat.vip_ports("external", role),
+                internal_ports=self.cat.vip_ports("internal", role),
                 persistence=("source address affinity; each A/V session stays on the A/V "
                              "Edge that answered first" if role == "av" else
                              "TCP session affinity (source address), long idle timeout "
                              "(at least 20 minutes) for SIP and PSOM connections"),
-                health_check=("TCP connect to each member's TCP 443 and 5062"
-                              if role == "av" else
-                              "TCP connect to each member's TCP 5061" if role == "access" else
-                              "TCP connect to each member's TCP 443"),
+                health_check=(f"TCP connect to each member's TCP {port('av-stun-tcp')} and "
+                              f"{port('av-auth')}" if role == "av" else
+                              f"TCP connect to each member's TCP {port('access-internal-in')}"
+                              if role == "access" else
+                              f"TCP connect to each member's TCP {port('webconf-psom')}"),
                 nat=("none: the A/V VIP and members use public addresses, never NAT"
                      if role == "av" else "destination NAT to the VIP is allowed")))
         return out
@@ -435,6 +265,7 @@ class _Deriver:
         certs: list[Certificate] = []
         internal_ca = t.certificates.internal_ca
         key_size = t.certificates.key_size
+        kinds = self.cat.certificates
         # Internal interface: one per server, or one per load-balanced array (VIP FQDN).
         done: set[str] = set()
         for s in t.edge.servers:
@@ -445,33 +276,79 @@ class _Deriver:
             members = [x for x in t.edge.servers if self.internal_name(x) == name]
             holders = [x.name for x in members]
             shared = len(holders) > 1
-            # Internal Web Conferencing servers connect to each member's own FQDN (port 8057
-            # is not load balanced), so the shared certificate names the members too.
-            sans = [name] + ([server_fqdn(t, x) for x in members] if shared else [])
+            # Internal Web Conferencing servers connect to each Web Conferencing Edge's own
+            # FQDN (its internal port is not load balanced), so an array running that role
+            # names its members too; an A/V array is reached through its internal VIP only.
+            direct = shared and any("webconf" in x.roles for x in members)
+            sans = [name] + ([server_fqdn(t, x) for x in members] if direct else [])
+            notes = (["Issued to the internal VIP's FQDN: request it on the first server "
+                      "with an exportable key, then export it with its key and import it "
+                      "on every other server behind the same VIP."] if shared else
+                     ["Unique to this server: its name is the server's internal FQDN."])
+            if direct:
+                notes.append("The members' own internal FQDNs are alternate names: internal "
+                             "Web Conferencing servers connect to each Web Conferencing Edge "
+                             f"directly on port {self.cat.port('webconf-internal')}, which "
+                             "the load balancer does not balance.")
+            elif shared:
+                notes.append("Only the VIP's name: internal servers reach these servers "
+                             "through the internal VIP (A/V authentication on port "
+                             f"{self.cat.port('av-auth')} and STUN are load balanced), never "
+                             "by a member's own name.")
             certs.append(Certificate(
                 id=f"internal-{name.split('.')[0] if shared else s.name}",
-                purpose="internal", title="Edge internal interface",
+                purpose="internal", title=kinds["internal"].title,
                 subject_cn=name, sans=sans, issuer="internal", ca=internal_ca,
                 exportable_key=shared, servers=holders,
-                interface="Internal interface (shared by every role on the server)",
-                eku=["Server Authentication", "Client Authentication"], key_size=key_size,
-                request_on=holders[0],
-                notes=(["Issued to the internal VIP's FQDN: request it on the first server "
-                        "with an exportable key, then export it with its key and import it "
-                        "on every other server behind the same VIP.",
-                        "The members' own internal FQDNs are alternate names: internal servers "
-                        "reach each member directly (Web Conferencing on port 8057 is not load "
-                        "balanced)."] if shared else
-                       ["Unique to this server: its name is the server's internal FQDN."])))
-        # External certificate(s): one per distinct set of public names.
+                interface=kinds["internal"].interface or "",
+                component=kinds["internal"].component,
+                eku=self.cat.eku_names("internal"), key_size=key_size,
+                request_on=holders[0], notes=notes))
+        certs += self.external_certificates()
+        rp_cert = self.reverse_proxy_certificate()
+        av = servers_with(t, "av")
+        if av:
+            cn = role_fqdn(t, av[0], "av") or ""
+            shared = len(av) > 1
+            certs.append(Certificate(
+                id="av-auth", purpose="av_auth", title=kinds["av_auth"].title,
+                subject_cn=cn, sans=[cn], issuer="internal", ca=internal_ca,
+                exportable_key=shared, servers=[s.name for s in av],
+                interface=kinds["av_auth"].interface or "",
+                component=kinds["av_auth"].component,
+                eku=self.cat.eku_names("av_auth"), key_size=key_size, request_on=av[0].name,
+                notes=["Its private key signs the media relay credentials, so every A/V Edge "
+                       "must hold the same certificate (same issuer and key).",
+                       "Never reuse the internal interface certificate for A/V "
+                       "authentication."] if shared else [
+                       "Keep it separate from the internal interface certificate: sharing one "
+                       "certificate for both is insecure."]))
+        if rp_cert is not None:
+            certs.append(rp_cert)
+        return certs
+
+    def external_certificates(self) -> list[Certificate]:
+        """The Access and Web Conferencing Edges' external certificates.
+
+        ``certificates.external: separate`` gives one per role and distinct public name;
+        ``combined`` one per distinct pair of names (the seed article's lab).
+        """
+        t = self.t
+        combined = t.certificates.external == "combined"
         groups: dict[tuple[str | None, str | None], list[Server]] = {}
         for s in t.edge.servers:
-            if "access" not in s.roles and "webconf" not in s.roles:
+            access = role_fqdn(t, s, "access") if "access" in s.roles else None
+            webconf = role_fqdn(t, s, "webconf") if "webconf" in s.roles else None
+            if combined:
+                if access or webconf:
+                    groups.setdefault((access, webconf), []).append(s)
                 continue
-            key = (role_fqdn(t, s, "access") if "access" in s.roles else None,
-                   role_fqdn(t, s, "webconf") if "webconf" in s.roles else None)
-            groups.setdefault(key, []).append(s)
+            if access:
+                groups.setdefault((access, None), []).append(s)
+            if webconf:
+                groups.setdefault((None, webconf), []).append(s)
         public = t.certificates.public_ca is not None
+        out = []
         for (access, webconf), members in groups.items():
             f = effective_features(t, members[0])
             sans = [n for n in (access, webconf) if n]
@@ -482,10 +359,13 @@ class _Deriver:
                     extra = domain_alias(access, domain)
                     if extra not in sans:
                         sans.append(extra)
-            eku = ["Server Authentication"]
+            purpose: Literal["access_webconf", "access", "webconf"] = (
+                "access_webconf" if access and webconf else "access" if access else "webconf")
+            kind = self.cat.certificates[purpose]
+            aol = bool(access) and "aol" in f.public_im
+            eku = self.cat.eku_names(purpose, aol=aol)
             notes = []
-            if "aol" in f.public_im:
-                eku.append("Client Authentication")
+            if aol:
                 notes.append("AOL Public IM Connectivity requires both Server and Client "
                              "Authentication in the enhanced key usage: ask the CA for both.")
             if access and len(sans) > (2 if webconf else 1):
@@ -499,38 +379,16 @@ class _Deriver:
             if not public:
                 notes.append("Issued by the internal CA: only clients that trust that CA can "
                              "connect; production deployments use a public CA.")
-            certs.append(Certificate(
-                id=f"external-{cn.replace('.', '-')}", purpose="access_webconf",
-                title="Access and Web Conferencing external interfaces" if webconf and access
-                else ("Access Edge external interface" if access else
-                      "Web Conferencing Edge external interface"),
+            interface = " and ".join(self.names[r] + " external"
+                                     for r, n in (("access", access), ("webconf", webconf)) if n)
+            out.append(Certificate(
+                id=f"external-{cn.replace('.', '-')}", purpose=purpose, title=kind.title,
                 subject_cn=cn, sans=sans, issuer="public" if public else "internal",
-                ca=t.certificates.public_ca or internal_ca, exportable_key=shared,
-                servers=[m.name for m in members],
-                interface=" and ".join(ROLE_NAMES[r] + " external"
-                                       for r in ("access", "webconf")
-                                       if (access if r == "access" else webconf)),
-                eku=eku, key_size=key_size, request_on=members[0].name, notes=notes))
-        av = servers_with(t, "av")
-        if av:
-            cn = role_fqdn(t, av[0], "av") or ""
-            shared = len(av) > 1
-            certs.append(Certificate(
-                id="av-auth", purpose="av_auth", title="A/V authentication",
-                subject_cn=cn, sans=[cn], issuer="internal", ca=internal_ca,
-                exportable_key=shared, servers=[s.name for s in av],
-                interface="A/V Authentication service (no certificate on the A/V external "
-                          "interface)",
-                eku=["Server Authentication"], key_size=key_size, request_on=av[0].name,
-                notes=["Its private key signs the media relay credentials, so every A/V Edge "
-                       "must hold the same certificate (same issuer and key)."
-                       if shared else "Keep it separate from the internal interface "
-                       "certificate: sharing one certificate for both is insecure.",
-                       "Never reuse the internal interface certificate for A/V "
-                       "authentication."] if shared else [
-                       "Keep it separate from the internal interface certificate: sharing one "
-                       "certificate for both is insecure."]))
-        return certs
+                ca=t.certificates.public_ca or t.certificates.internal_ca,
+                exportable_key=shared, servers=[m.name for m in members],
+                interface=interface, component=kind.component, eku=eku,
+                key_size=t.certificates.key_size, request_on=members[0].name, notes=notes))
+        return out
 
     def dns(self) -> list[DnsRecord]:
         t = self.t
@@ -545,7 +403,7 @@ class _Deriver:
         def add(rec: DnsRecord) -> None:
             key = (rec.zone, rec.name, rec.type + rec.value)
             if rec.added_by == ad_admin:
-                rec.reason = ad_reason
+                rec = dataclasses.replace(rec, reason=ad_reason)
             if key not in seen:
                 seen.add(key)
                 out.append(rec)
@@ -556,7 +414,11 @@ class _Deriver:
                 if name is None:
                     continue
                 add(DnsRecord(ext, "external", name, "A", self.public_address(s, role), None,
-                              None, None, f"{ROLE_NAMES[role]} public name", public_admin))
+                              None, None, f"{self.names[role]} public name", public_admin))
+        if t.reverse_proxy is not None:
+            add(DnsRecord(ext, "external", t.reverse_proxy.fqdn, "A", self.rp_address(), None,
+                          None, None, "Reverse proxy: the external web farm FQDN",
+                          public_admin))
         for s in self.access_servers():
             f = effective_features(t, s)
             access_name = role_fqdn(t, s, "access") or ""
@@ -572,12 +434,13 @@ class _Deriver:
                                   self.public_address(s, "access"), None, None, None,
                                   f"Access Edge name for SIP domain {domain}", public_admin))
                 if f.remote_access:
-                    add(DnsRecord(zone, "external", f"_sip._tls.{domain}", "SRV", target, 443, 0,
+                    add(DnsRecord(zone, "external", f"_sip._tls.{domain}", "SRV", target,
+                                  int(self.cat.port("access-remote")), 0,
                                   0, f"Automatic sign-in of remote users of {domain}",
                                   public_admin))
                 if f.federation:
                     add(DnsRecord(zone, "external", f"_sipfederationtls._tcp.{domain}", "SRV",
-                                  target, 5061, 0, 0,
+                                  target, int(self.cat.port("access-federation-in")), 0, 0,
                                   f"Federation and public IM discovery of {domain}",
                                   public_admin))
         internal = t.domains.internal
@@ -596,12 +459,18 @@ class _Deriver:
         t = self.t
         rules: list[FirewallRule] = []
 
-        def add(fw: str, direction: str, src: str, dst: str, proto: str, ports: str,
-                purpose: str, role: str) -> None:
+        def add(fw: Literal["external", "internal"], direction: Literal["inbound", "outbound"],
+                src: str, dst: str, proto: str, ports: str, purpose: str, role: str) -> None:
             rules.append(FirewallRule(f"{'E' if fw == 'external' else 'I'}"
                                       f"{sum(r.firewall == fw for r in rules) + 1:02d}",
                                       fw, direction, src, dst, proto, ports, purpose, role,
                                       addresses.get(src), addresses.get(dst)))
+
+        def allow(port_id: str, src: str, dst: str, proto: str | None = None) -> None:
+            # The catalog's port: firewall side, direction, protocol(s), port and purpose.
+            p = self.cat.ports[port_id]
+            for each in [proto] if proto else p.protocols:
+                add(p.side, p.direction, src, dst, each, p.port, p.purpose, p.role)
 
         labels: dict[str, str] = {}  # address -> its one label
         addresses: dict[str, str] = {}  # label -> address, for the rules' *_ip fields
@@ -624,6 +493,28 @@ class _Deriver:
                 return endpoint(nic.public_ip, f"{name}; NAT to {_addr(nic.ip)}")
             return endpoint(_addr(nic.ip), f"{name}")
 
+        def outbound_sources(s: Server) -> list[str]:
+            # Behind a load balancer the Access Edges open federation connections themselves:
+            # from each member's own external address, or from the source-NAT address the
+            # topology declares; never from the VIP.
+            vip = self.vip("access")
+            if vip is None:
+                return [external(s, "access")]
+            members = self.access_servers()
+            if vip.source_nat_ip:
+                names = ", ".join(m.name for m in members)
+                return [endpoint(vip.source_nat_ip, f"source NAT of {names}")]
+            out = []
+            for m in members:
+                nic = m.nics.access
+                assert nic is not None
+                if nic.public_ip:
+                    out.append(endpoint(nic.public_ip,
+                                        f"{m.name} Access Edge; NAT to {_addr(nic.ip)}"))
+                else:
+                    out.append(endpoint(_addr(nic.ip), f"{m.name} Access Edge"))
+            return out
+
         hop = self.hop.fqdn if self.hop else "next hop"
         hop_addr = endpoint(self.hop.ip, hop) if self.hop and self.hop.ip else hop
         seen_dest: set[tuple[str, str]] = set()
@@ -635,36 +526,36 @@ class _Deriver:
             seen_dest.add(("access", dst))
             label = external(s, "access")
             if f.remote_access:
-                add("external", "inbound", INTERNET, label, "TCP", "443",
-                    "SIP/TLS: remote user sign-in and signalling", "access")
+                allow("access-remote", INTERNET, label)
             if f.federation:
-                add("external", "inbound", INTERNET, label, "TCP", "5061",
-                    "SIP/MTLS: federation and public IM from partners", "access")
-                add("external", "outbound", label, INTERNET, "TCP", "5061",
-                    "SIP/MTLS: federation and public IM to partners", "access")
+                allow("access-federation-in", INTERNET, label)
+                for src in outbound_sources(s):
+                    allow("access-federation-out", src, INTERNET)
         for s in servers_with(t, "webconf"):
             dst = self.public_address(s, "webconf")
             if ("webconf", dst) in seen_dest:
                 continue
             seen_dest.add(("webconf", dst))
-            add("external", "inbound", INTERNET, external(s, "webconf"), "TCP",
-                "443", "PSOM/TLS: external Live Meeting clients join conferences", "webconf")
+            allow("webconf-psom", INTERNET, external(s, "webconf"))
         av = servers_with(t, "av")
         if av:
             vip = self.vip("av")
             front = [external(av[0], "av")] if vip else [external(s, "av") for s in av]
             for dst in front:
-                add("external", "inbound", INTERNET, dst, "UDP", "3478",
-                    "STUN/UDP: clients obtain media relay candidates", "av")
-                add("external", "inbound", INTERNET, dst, "TCP", "443",
-                    "STUN/TCP: clients obtain media relay candidates over TCP", "av")
+                allow("av-stun-udp", INTERNET, dst)
+                allow("av-stun-tcp", INTERNET, dst)
             for s in av:
                 member = endpoint(_addr(s.nics.av.ip), f"{s.name} A/V")
-                for proto in ("TCP", "UDP"):
-                    add("external", "inbound", INTERNET, member, proto, "50000-59999",
-                        "RTP media relay (OCS 2007 needs TCP and UDP, both directions)", "av")
-                    add("external", "outbound", member, INTERNET, proto, "50000-59999",
-                        "RTP media relay to external clients and partners", "av")
+                if vip:
+                    allow("av-stun-udp-member", INTERNET, member)
+                for proto in self.cat.ports["av-media-in"].protocols:
+                    allow("av-media-in", INTERNET, member, proto)
+                    allow("av-media-out", member, INTERNET, proto)
+        rp = t.reverse_proxy
+        if rp is not None:
+            nat = f"; NAT to {rp.external_ip}" if rp.public_ip else ""
+            allow("rp-https-in", INTERNET,
+                  endpoint(self.rp_address(), f"{rp.fqdn} reverse proxy{nat}"))
         for s in t.edge.servers:
             gw_role = next((r for r in ROLES if getattr(s.nics, r) is not None
                             and getattr(s.nics, r).gateway), None)
@@ -673,10 +564,8 @@ class _Deriver:
             nic = getattr(s.nics, gw_role)
             src = (external(s, gw_role) if gw_role not in self.balanced
                    else endpoint(_addr(nic.ip), s.name))
-            add("external", "outbound", src, INTERNET, "TCP", "80",
-                "HTTP: certificate revocation list downloads", "all")
-            add("external", "outbound", src, INTERNET, "UDP+TCP", "53",
-                "DNS: resolve federation partners and providers", "all")
+            allow("crl", src, INTERNET)
+            allow("dns", src, INTERNET)
         # Internal firewall.
         access_int: list[str] = []
         vip = self.vip("access")
@@ -688,28 +577,149 @@ class _Deriver:
         else:
             access_int = [internal(s) for s in self.access_servers()]
         for dst in access_int:
-            add("internal", "inbound", hop_addr, dst, "TCP", "5061",
-                "SIP/MTLS from the next hop to the Access Edge", "access")
+            allow("access-internal-in", hop_addr, dst)
         for s in self.access_servers():
-            add("internal", "outbound", internal(s), hop_addr,
-                "TCP", "5061", "SIP/MTLS from the Access Edge to the next hop", "access")
+            allow("access-internal-out", internal(s), hop_addr)
         pools = ", ".join(p.fqdn for p in t.pools if p.kind != "director") or hop
         for s in servers_with(t, "webconf"):
-            add("internal", "inbound", f"Web Conferencing servers ({pools})",
-                internal(s), "TCP", "8057",
-                "PSOM/MTLS: internal Web Conferencing servers connect to each edge", "webconf")
+            allow("webconf-internal", f"Web Conferencing servers ({pools})", internal(s))
+        if rp is not None:
+            allow("rp-web-components", endpoint(rp.internal_ip, "reverse proxy, internal"),
+                  f"Web Components ({self.web_farm()})")
         if av:
             vip = self.vip("av")
             targets = [endpoint(vip.internal_ip, f"{vip.internal_fqdn} VIP")] \
                 if vip and vip.internal_ip else [internal(s) for s in av]
             for dst in targets:
-                add("internal", "inbound", f"Pools and A/V Conferencing servers ({pools})", dst,
-                    "TCP", "5062", "A/V authentication (media relay credentials)", "av")
-                add("internal", "inbound", "Internal clients and A/V MCUs", dst, "TCP", "443",
-                    "STUN/TCP from the internal network", "av")
-                add("internal", "inbound", "Internal clients and A/V MCUs", dst, "UDP", "3478",
-                    "STUN/UDP from the internal network", "av")
+                allow("av-auth", f"Pools and A/V Conferencing servers ({pools})", dst)
+                allow("av-stun-tcp-internal", "Internal clients and A/V MCUs", dst)
+                allow("av-stun-udp-internal", "Internal clients and A/V MCUs", dst)
         return rules
+
+    # -- reverse proxy -------------------------------------------------------------------
+
+    def web_farm(self) -> str:
+        """The internal web farm the reverse proxy forwards to: the first pool (or Standard
+        Edition server) that runs Web Components, never a Director."""
+        pools = [p.fqdn for p in self.t.pools if p.kind != "director"]
+        return pools[0] if pools else (self.hop.fqdn if self.hop else "")
+
+    def rp_address(self) -> str:
+        rp = self.t.reverse_proxy
+        assert rp is not None
+        return rp.public_ip or rp.external_ip
+
+    def reverse_proxy_certificate(self) -> Certificate | None:
+        t = self.t
+        rp = t.reverse_proxy
+        if rp is None:
+            return None
+        kind = self.cat.certificates["reverse_proxy"]
+        product = self.cat.reverse_proxy.products[rp.product]
+        notes = ["Subject name = the external web farm FQDN the rules publish; remote "
+                 "Communicator clients download the address book over HTTPS and fail without "
+                 "a prompt if they do not trust it, so a public CA issues it."]
+        if rp.product == "isa2006":
+            notes.append("ISA Server 2006 before SP1 reads only the first subject alternative "
+                         "name: the published FQDN is the subject name and the first SAN."
+                         + ("" if rp.sp1 else " This ISA server has no SP1: request no "
+                            "other names on this certificate."))
+        notes.append(f"{product} bridges SSL to the Web Components, so it must trust the root "
+                     f"of {t.certificates.internal_ca}, which issued their certificate: import "
+                     "it into the computer's Trusted Root Certification Authorities store.")
+        return Certificate(
+            id="reverse-proxy", purpose="reverse_proxy", title=kind.title,
+            subject_cn=rp.fqdn, sans=[rp.fqdn],
+            issuer="public" if t.certificates.public_ca else "internal",
+            ca=t.certificates.public_ca or t.certificates.internal_ca, exportable_key=False,
+            servers=[f"reverse proxy ({product})"], interface=kind.interface or "",
+            component=kind.component, eku=self.cat.eku_names("reverse_proxy"),
+            key_size=t.certificates.key_size, request_on=f"the reverse proxy ({product})",
+            notes=notes)
+
+    def reverse_proxy(self) -> ReverseProxyPlan | None:
+        t = self.t
+        rp = t.reverse_proxy
+        if rp is None:
+            return None
+        facts = self.cat.reverse_proxy
+        product = facts.products[rp.product]
+        farm = self.web_farm()
+        urls = [PublishedUrl(url=f"https://{rp.fqdn}{p.path}", path=p.path, serves=p.serves)
+                for p in facts.paths]
+        paths = ", ".join(p.path + "/*" if not p.path.endswith(".asmx") else p.path
+                          for p in facts.paths)
+        cert = f"{rp.fqdn} (certificate reverse-proxy)"
+        before = Screen("Before the rule", [
+            Action("check", f"The reverse proxy has two NICs: external {rp.external_ip}"
+                   + (f" (NAT from {rp.public_ip})" if rp.public_ip else "")
+                   + f", internal {rp.internal_ip}"),
+            Action("check", f"It resolves {farm} (internal DNS on the internal NIC); if it "
+                   "cannot, enter the pool's address as the internal site name's IP"),
+            Action("do", f"Import the root certificate of {t.certificates.internal_ca} into the "
+                   "computer's Trusted Root Certification Authorities store",
+                   why="the reverse proxy opens HTTPS to the Web Components, whose certificate "
+                   "that CA issued"),
+            Action("do", f"Install the listener certificate {cert} with its private key in "
+                   "the computer's Personal store")])
+        screens = [before]
+        if rp.product == "isa2006":
+            port = self.cat.port("rp-https-in")
+            fields: dict[str, list[Action]] = {
+                "Firewall Policy, New, Web Site Publishing Rule": [
+                    Action("type", "Web publishing rule name",
+                           f"OCS Web Components ({rp.fqdn})")],
+                "Internal Publishing Details": [
+                    Action("type", "Internal site name", farm,
+                           why="on ISA 2006 before SP1 it must equal the first SAN of the "
+                           "Web Components' certificate"),
+                    Action("type", "Path", paths,
+                           why="the three Web Components directories remote users need; "
+                           "leave 'Forward the original host header' clear")],
+                "Public Name Details": [Action("type", "Public name", rp.fqdn)],
+                "Select Web Listener": [
+                    Action("select", "IP address", f"{rp.external_ip}:{port}"),
+                    Action("select", "Certificate", rp.fqdn)],
+            }
+            for sc in facts.isa_screens:
+                if sc.title.startswith("Completing"):
+                    actions = [Action("click", "Finish"), Action("click", "Apply")]
+                    if rp.sp1:
+                        actions.append(Action("click", "Test Rule",
+                                              why="SP1 checks the rule and that "
+                                              f"{farm} answers"))
+                elif sc.title in ("Firewall Policy, New, Web Site Publishing Rule",
+                                  "Internal Publishing Details"):
+                    actions = fields[sc.title]  # fields to fill in, no option to pick
+                else:
+                    actions = [Action("select", sc.choice, why=sc.unconfirmed and
+                                      f"Unconfirmed: {sc.unconfirmed}"),
+                               *fields.get(sc.title, [])]
+                screens.append(Screen(sc.title, actions))
+        else:
+            screens.append(Screen("Publishing rule", [
+                Action("type", "Published host name", rp.fqdn),
+                Action("select", "Listener", f"HTTPS on {rp.external_ip}:"
+                       f"{self.cat.port('rp-https-in')}, certificate {rp.fqdn}"),
+                Action("type", "Paths", paths),
+                Action("type", "Forward to", f"https://{farm}:"
+                       f"{self.cat.port('rp-web-components')}",
+                       why="SSL bridging: a new HTTPS session to the Web Components"),
+                Action("select", "Authentication", "none on the proxy: pass the client through",
+                       why="the Web Components (IIS) authenticate users themselves"),
+            ]))
+        screens.append(Screen("Test from the Internet", [
+            Action("check", f"{u.url} answers over HTTPS without a certificate warning",
+                   why=u.serves) for u in urls]))
+        notes = [f"Publishes only HTTPS content of {farm}; SIP, PSOM and media go through the "
+                 "edge roles.",
+                 f"The external web farm FQDN {rp.fqdn} is set on the pool (integration steps), "
+                 "which hands the external URLs to clients when they sign in."]
+        return ReverseProxyPlan(
+            fqdn=rp.fqdn, product=rp.product, product_name=product,
+            external_ip=rp.external_ip, public_ip=rp.public_ip, dns_address=self.rp_address(),
+            internal_ip=rp.internal_ip, internal_site=farm, urls=urls,
+            certificate="reverse-proxy", screens=screens, notes=notes)
 
     # -- runbook steps -------------------------------------------------------------------
 
@@ -721,7 +731,7 @@ class _Deriver:
                           if x is not s and self.first_of_group(x) is s]
             out.append(ServerRunbook(
                 server=s.name, fqdn=server_fqdn(self.t, s), roles=list(s.roles),
-                role_names=[ROLE_NAMES[r] for r in s.roles], order=order,
+                role_names=[self.names[r] for r in s.roles], order=order,
                 imports_from=source.name if source else None, exports_to=exports_to,
                 steps=[self.step_install(s), self.step_activate(s),
                        self.step_configure(s, source, exports_to),
@@ -732,15 +742,20 @@ class _Deriver:
     def vault_entry(self, which: str) -> str:
         v = self.t.vault
         if which == "service_account":
-            return v.service_account or f"{self.t.site}/ocs-edge/{SERVICE_ACCOUNT}"
+            return v.service_account or f"{self.t.site}/ocs-edge/{self.cat.service_account.name}"
         return v.product_key or f"{self.t.site}/ocs-edge/product-key"
 
     def pfx_vault_entry(self, cert: Certificate) -> str:
         """Vault entry for the password protecting an exported certificate key."""
         return f"{self.t.site}/ocs-edge/pfx/{cert.id}"
 
+    def step(self, number: int, screens: list[Screen]) -> Step:
+        """Wizard step ``number`` with its id and title from the catalog."""
+        facts = self.cat.steps[number - 1]
+        return Step(facts.number, facts.id, facts.title, screens)
+
     def step_install(self, s: Server) -> Step:
-        return Step(1, "install", "Install Files for Edge Server", [
+        return self.step(1, [
             Screen("Before the wizard", [
                 Action("check", f"You are signed in to {s.name} as a local Administrator "
                        "(the server is in a workgroup, so no domain account works)"),
@@ -775,26 +790,24 @@ class _Deriver:
     def step_activate(self, s: Server) -> Step:
         actions = []
         for role in ROLES:
-            label = {"access": "Activate Access Edge Server",
-                     "webconf": "Activate Web Conferencing Edge Server",
-                     "av": "Activate A/V Edge Server"}[role]
+            label = self.cat.roles[role].activate_option
             if role in s.roles:
-                actions.append(Action("tick", label, why=f"{ROLE_NAMES[role]} runs on {s.name}"))
+                actions.append(Action("tick", label, why=f"{self.names[role]} runs on {s.name}"))
             elif role in self.roles:
                 actions.append(Action("clear", label, why=self.why_role_absent(s, role)))
         if len(self.roles) < len(ROLES):
             actions.append(Action("note", "Leave every other role box clear",
                                   why="this site deploys only "
-                                  + " and ".join(ROLE_NAMES[r] for r in self.roles)))
+                                  + " and ".join(self.names[r] for r in self.roles)))
         actions.append(Action("click", "Next"))
-        return Step(2, "activate", "Activate Edge Server", [
+        return self.step(2, [
             Screen("Deployment Wizard", [Action("click", "Run",
                                                 why="Step 2: Activate Edge Server"),
                                          Action("click", "Next", why="Welcome screen")]),
             Screen("Select the edge roles", actions),
             Screen("Service account", [
-                Action("note", f"The service account is {SERVICE_ACCOUNT}"),
-                Action("vault", f"Password for {SERVICE_ACCOUNT}",
+                Action("note", f"The service account is {self.cat.service_account.name}"),
+                Action("vault", f"Password for {self.cat.service_account.name}",
                        self.vault_entry("service_account"),
                        why="paste it from the vault into both fields; a long random password; "
                        "never print or note it"),
@@ -811,10 +824,10 @@ class _Deriver:
 
     def why_role_absent(self, s: Server, role: str) -> str:
         if not servers_with(self.t, role):
-            return f"this site does not deploy the {ROLE_NAMES[role]}"
+            return f"this site does not deploy the {self.names[role]}"
         if "av" in self.balanced or (role == "av" and self.balanced):
-            return f"the {ROLE_NAMES[role]} runs on other servers of this site"
-        return f"the {ROLE_NAMES[role]} runs on another server of this site"
+            return f"the {self.names[role]} runs on other servers of this site"
+        return f"the {self.names[role]} runs on another server of this site"
 
     def step_configure(self, s: Server, source: Server | None, exports_to: list[str]) -> Step:
         t = self.t
@@ -823,7 +836,7 @@ class _Deriver:
             Action("click", "Next", why="Welcome screen")])]
         if source is not None:
             screens.append(Screen("Import settings", [
-                Action("select", "Import settings from a file",
+                Action("select", self.cat.label("import_settings"),
                        f"{t.site}-{source.name}-edge-config.xml",
                        why=f"every server behind the load balancer must be configured exactly "
                        f"like {source.name}; the file was exported there"),
@@ -832,7 +845,7 @@ class _Deriver:
                 Action("click", "Next")]))
         else:
             screens.append(Screen("Import settings", [
-                Action("clear", "Import settings from a file",
+                Action("clear", self.cat.label("import_settings"),
                        why="this is the first edge server of its kind on this site"),
                 Action("click", "Next")]))
         internal_name = self.internal_name(s)
@@ -857,9 +870,9 @@ class _Deriver:
             if role not in s.roles:
                 continue
             nic = getattr(s.nics, role)
-            ext.append(Action("select", f"{ROLE_NAMES[role]} IP address", _addr(nic.ip),
-                              why=f"the {nic.name or ROLE_NAMES[role]} NIC"))
-            ext.append(Action("type", f"{ROLE_NAMES[role]} FQDN", role_fqdn(t, s, role)))
+            ext.append(Action("select", f"{self.names[role]} IP address", _addr(nic.ip),
+                              why=f"the {nic.name or self.names[role]} NIC"))
+            ext.append(Action("type", f"{self.names[role]} FQDN", role_fqdn(t, s, role)))
             if role == "webconf":
                 ext.append(Action("note", "The Access Edge hands this name to Live Meeting "
                                   "clients, so it must resolve in public DNS"))
@@ -876,7 +889,8 @@ class _Deriver:
             Action("click", "Next")]))
         finish = [Action("tick", "View the log when you click Finish")]
         if exports_to:
-            finish.append(Action("click", "Export", f"{t.site}-{s.name}-edge-config.xml",
+            finish.append(Action("click", self.cat.label("export"),
+                                 f"{t.site}-{s.name}-edge-config.xml",
                                  why="save the configuration and copy it to "
                                  + ", ".join(exports_to)
                                  + (", which imports" if len(exports_to) == 1 else
@@ -884,7 +898,7 @@ class _Deriver:
         finish += [Action("click", "Finish"),
                    Action("check", "The log shows success; Step 3 shows Completed")]
         screens.append(Screen("Finish", finish))
-        return Step(3, "configure", "Configure Edge Server", screens)
+        return self.step(3, screens)
 
     def access_screens(self, s: Server) -> list[Screen]:
         t = self.t
@@ -894,52 +908,55 @@ class _Deriver:
         def box(on: bool, label: str, why: str) -> None:
             a.append(Action("tick" if on else "clear", label, why=why))
 
-        box(f.remote_access, "Enable remote user access",
+        box(f.remote_access, self.cat.label("remote_access"),
             "remote users sign in through this Access Edge" if f.remote_access else
             "remote user access runs elsewhere or is not offered")
-        box(f.federation, "Enable federation",
+        box(f.federation, self.cat.label("federation"),
             "partners and public IM providers connect through this Access Edge" if f.federation
             else "federation is not offered through this Access Edge")
         if f.federation:
-            box(f.federation_discovery, "Allow discovery of federation partners",
+            box(f.federation_discovery, self.cat.label("federation_discovery"),
                 "partners are found through their _sipfederationtls._tcp SRV record"
                 if f.federation_discovery else "only partners on the Allow list federate")
         if self.anonymous_on(s):
-            box(True, "Allow anonymous users to join meetings",
+            box(True, self.cat.label("anonymous"),
                 "external participants without an account may join web conferences")
         elif f.anonymous_meetings and servers_with(t, "webconf"):
-            box(False, "Allow anonymous users to join meetings",
+            box(False, self.cat.label("anonymous"),
                 "anonymous participants enter through the remote-access Access Edge")
         elif servers_with(t, "webconf"):
-            box(False, "Allow anonymous users to join meetings",
+            box(False, self.cat.label("anonymous"),
                 "only authenticated users join meetings")
-        box(bool(f.public_im), "Enable public IM connectivity",
-            "users may add " + ", ".join(PROVIDERS[p] for p in f.public_im) + " contacts"
+        box(bool(f.public_im), self.cat.label("public_im"),
+            "users may add " + ", ".join(self.providers[p] for p in f.public_im) + " contacts"
             if f.public_im else self.pic_elsewhere(s))
-        for p in PROVIDERS:
+        for p in self.providers:
             if f.public_im or p in f.public_im:
-                box(p in f.public_im, PROVIDERS[p], "licensed and provisioned for this site"
+                box(p in f.public_im, self.providers[p], "licensed and provisioned for this site"
                     if p in f.public_im else "not chosen for this site")
         if f.federation:
-            a.append(Action("note", "Allow remote users to communicate with federated contacts",
+            a.append(Action("note", self.cat.label("remote_federated"),
                             "greyed out",
                             why="it is only available on an Access Edge with federation "
                             "disabled (the remote-access half of a split design); here "
                             "federation runs on this edge, so remote users already reach "
                             "federated contacts"))
-        elif f.remote_access:
-            a.append(Action("tick", "Allow remote users to communicate with federated contacts",
+        elif f.remote_access and self.split:
+            a.append(Action("tick", self.cat.label("remote_federated"),
                             why="federation runs on another Access Edge of this site; this "
-                            "option lets the remote users signed in here reach partners"
-                            if self.split else "available because federation is disabled "
-                            "here"))
+                            "option lets the remote users signed in here reach partners"))
+        elif f.remote_access:
+            a.append(Action("clear", self.cat.label("remote_federated"),
+                            why="it belongs to the remote-access half of a split design; "
+                            "this site federates through no Access Edge, so there are no "
+                            "federated contacts to reach"))
         a.append(Action("click", "Next"))
         hop = self.hop
         hop_actions = []
         if hop is not None:
             hop_actions = [
                 Action("type", "Next hop FQDN", hop.fqdn, why=self.next_hop_reason()),
-                Action("type", "Port", "5061"),
+                Action("type", "Port", self.cat.port("access-internal-in")),
                 Action("note", "Enter a name, never an IP address: the certificate check "
                        "against the next hop needs its FQDN"),
                 Action("check", f"{s.name} resolves {hop.fqdn} (hosts file or perimeter DNS)"),
@@ -1002,7 +1019,7 @@ class _Deriver:
                     Action("select", "Import a certificate from a .pfx file", cert.subject_cn),
                     Action("vault", "PFX password", self.pfx_vault_entry(cert),
                            why=f"stored there when {cert.request_on} exported the key"),
-                    Action("select", "Assign to", cert.interface),
+                    Action("select", "Assign to", cert.component),
                     Action("click", "Finish"),
                     Action("do", "Delete the .pfx file from this server and from the share it "
                            "came through", why="a copied private key must not be left lying "
@@ -1010,7 +1027,7 @@ class _Deriver:
                 continue
             actions = [
                 Action("select", "Create a new certificate"),
-                Action("select", "Component", cert.interface),
+                Action("select", "Component", cert.component),
                 Action("select", "Prepare the request now, but send it later",
                        why="the edge is not a domain member, so the request is submitted, "
                        "approved and collected offline"),
@@ -1035,7 +1052,7 @@ class _Deriver:
                 Action("click", "Run", why="run Step 4 again: process the pending request"),
                 Action("select", "Process the pending certificate request"),
                 Action("type", "Certificate file", f"C:\\certreq\\{t.site}-{cert.id}.cer"),
-                Action("select", "Assign to", cert.interface),
+                Action("select", "Assign to", cert.component),
             ]
             if cert.exportable_key and len(cert.servers) > 1:
                 others = ", ".join(x for x in cert.servers if x != s.name)
@@ -1051,7 +1068,7 @@ class _Deriver:
         screens.append(Screen("Done", [
             Action("check", "Every certificate above shows as assigned; Step 4 shows "
                    "Completed")]))
-        return Step(4, "certificates", "Configure Certificates for Edge Server", screens)
+        return self.step(4, screens)
 
     def certs_for(self, s: Server) -> list[Certificate]:
         return [c for c in self._certs if s.name in c.servers]
@@ -1060,16 +1077,16 @@ class _Deriver:
         actions = [Action("click", "Run", why="Step 5: Start Services")]
         for role in ROLES:
             if role in s.roles:
-                for svc in SERVICES[role]:
+                for svc in self.cat.roles[role].services:
                     actions.append(Action("check", f"Service '{svc}' is Running"))
-        return Step(5, "services", "Start Services", [Screen("Start the services", actions)])
+        return self.step(5, [Screen("Start the services", actions)])
 
     def step_validate(self, s: Server) -> Step:
         t = self.t
         f = effective_features(t, s) if "access" in s.roles else None
         actions = [Action("click", "Run", why="Step 6: Validate Edge Server")]
         for role in s.roles:
-            actions.append(Action("tick", f"Validate {ROLE_NAMES[role]}"))
+            actions.append(Action("tick", f"Validate {self.names[role]}"))
         actions.append(Action("check", "The validation report shows no errors"))
         tests = []
         if f is not None and f.remote_access:
@@ -1088,7 +1105,7 @@ class _Deriver:
         screens = [Screen("Validation Wizard", actions)]
         if tests:
             screens.append(Screen("End-to-end tests", tests))
-        return Step(6, "validate", "Validate Edge Server", screens)
+        return self.step(6, screens)
 
     def integration(self) -> list[Screen]:
         """What the pool side must know about the edge (done on an internal server)."""
@@ -1100,14 +1117,16 @@ class _Deriver:
         av = servers_with(t, "av")
         if av:
             name = self.internal_name(av[0])
-            a.append(Action("type", "A/V authentication service", f"{name}:5062"))
+            a.append(Action("type", "A/V authentication service",
+                            f"{name}:{self.cat.port('av-auth')}"))
         screens.append(Screen("Forest Global Properties, Edge Servers tab", a))
         web = servers_with(t, "webconf")
         if web:
             screens.append(Screen("Pool Properties, Web Conferencing Edge Server tab", [
                 Action("type", "Web Conferencing Edge (internal FQDN:port, external "
                        "FQDN:port)",
-                       f"{server_fqdn(t, s)}:8057, {role_fqdn(t, s, 'webconf')}:443")
+                       f"{server_fqdn(t, s)}:{self.cat.port('webconf-internal')}, "
+                       f"{role_fqdn(t, s, 'webconf')}:{self.cat.port('webconf-psom')}")
                 for s in web]))
         if av:
             screens.append(Screen("Pool Properties, Media tab", [
@@ -1120,7 +1139,17 @@ class _Deriver:
                 Action("tick", "Enable federation and public IM connectivity"),
                 Action("type", "FQDN", route, why="the Director when there is one, else the "
                        "Access Edge's internal name"),
-                Action("type", "Port", "5061")]))
+                Action("type", "Port", self.cat.port("access-internal-in"))]))
+        if t.reverse_proxy is not None:
+            wcp = self.cat.reverse_proxy.web_component_properties
+            by_path = {p.path: p for p in self.cat.reverse_proxy.paths}
+            screens.append(Screen(wcp.label, [
+                Action("type", "External web farm FQDN", t.reverse_proxy.fqdn,
+                       why="the pool hands the external URLs to remote clients at sign-in; "
+                       + (wcp.unconfirmed or "")),
+                *[Action("check", f"External URL: https://{t.reverse_proxy.fqdn}{path}",
+                         why=by_path[path].serves)
+                  for path in by_path]]))
         users = []
         f_all = [effective_features(t, s) for s in self.access_servers()]
         if any(f.remote_access for f in f_all):
@@ -1135,7 +1164,7 @@ class _Deriver:
             screens.append(Screen("Configure Users wizard, for the users who need it", users))
         return screens
 
-    def pic(self) -> dict[str, Any] | None:
+    def pic(self) -> Pic | None:
         t = self.t
         owners = [s for s in self.access_servers() if effective_features(t, s).public_im]
         if not owners:
@@ -1143,54 +1172,54 @@ class _Deriver:
         s = owners[0]
         providers = list(effective_features(t, s).public_im)
         access = role_fqdn(t, s, "access")
-        rows = [{"id": p, "name": PROVIDERS[p], "network_address": PROVIDER_ADDRESSES[p],
-                 "filter": "Allow communications only from users verified by this provider"}
+        rows = [PicProvider(id=p, name=self.providers[p],
+                            network_address=self.provider_addresses[p],
+                            filter=self.cat.provider_filter.option)
                 for p in providers]
-        return {
-            "edge": s.name,
-            "access_fqdn": access,
-            "providers": rows,
-            "needs_client_auth_eku": "aol" in providers,
-            "submit": [
-                {"field": "SIP domain(s)", "value": ", ".join(t.domains.sip)},
-                {"field": "Access Edge external FQDN", "value": access},
-                {"field": "Organization", "value": t.organization},
-                {"field": "Providers", "value": ", ".join(PROVIDERS[p] for p in providers)},
-                {"field": "Volume Licensing agreement number", "value": None},
-                {"field": "Technical contact", "value": None},
+        return Pic(
+            edge=s.name,
+            access_fqdn=access,
+            providers=rows,
+            needs_client_auth_eku="aol" in providers,
+            submit=[
+                PicField("SIP domain(s)", ", ".join(t.domains.sip)),
+                PicField("Access Edge external FQDN", access),
+                PicField("Organization", t.organization),
+                PicField("Providers", ", ".join(self.providers[p] for p in providers)),
+                PicField("Volume Licensing agreement number", None),
+                PicField("Technical contact", None),
             ],
-            "steps": [
-                {"title": "Enable on the edge", "actions": [dataclasses.asdict(a) for a in [
+            steps=[
+                PicStep("Enable on the edge", [
                     Action("do", f"On {s.name}, open the Access Edge properties, IM Provider "
                            "tab"),
-                    *[Action("tick", f"Allow {PROVIDERS[p]}",
-                             f"network address {PROVIDER_ADDRESSES[p]}",
+                    *[Action("tick", f"Allow {self.providers[p]}",
+                             f"network address {self.provider_addresses[p]}",
                              why="the address published for OCS 2007; confirm it against the "
                              "provider's provisioning confirmation (Microsoft KB 897567 lists "
                              "the providers' addresses)") for p in providers],
-                    Action("check", "Federation is enabled on this Access Edge")]]},
-                {"title": "Enable users", "actions": [dataclasses.asdict(a) for a in [
+                    Action("check", "Federation is enabled on this Access Edge")]),
+                PicStep("Enable users", [
                     Action("tick", "Enable public IM connectivity",
                            why="Configure Users wizard or each user's Communications tab; "
-                           "needs federation enabled for the forest first")]]},
-                {"title": "Submit the provisioning request", "actions": [
-                    dataclasses.asdict(Action("type", "Provisioning form (Microsoft "
-                                              "licensing site)", why="with the values below; "
-                                              "the per-user PIC subscription must be bought "
-                                              "first"))]},
-                {"title": "Wait for each provider", "actions": [dataclasses.asdict(
-                    Action("check", f"{PROVIDERS[p]} has confirmed provisioning",
+                           "needs federation enabled for the forest first")]),
+                PicStep("Submit the provisioning request", [
+                    Action("type", "Provisioning form (Microsoft licensing site)",
+                           why="with the values below; the per-user PIC subscription must be "
+                           "bought first")]),
+                PicStep("Wait for each provider", [
+                    Action("check", f"{self.providers[p]} has confirmed provisioning",
                            why="providers activate separately and can take weeks; if the "
                            "Access Edge FQDN ever changes, every provider must be "
-                           "re-provisioned")) for p in providers]},
-                {"title": "Test", "actions": [dataclasses.asdict(
-                    Action("check", f"A user of this site adds a contact from {PROVIDERS[p]} and "
-                           "exchanges IM and presence (no file transfer, audio or video over "
-                           "public IM)")) for p in providers]},
+                           "re-provisioned") for p in providers]),
+                PicStep("Test", [
+                    Action("check", "A user of this site adds a contact from "
+                           f"{self.providers[p]} and exchanges IM and presence (no file "
+                           "transfer, audio or video over public IM)") for p in providers]),
             ],
-        }
+        )
 
-    def checklist(self, warnings: list[dict[str, Any]]) -> list[Action]:
+    def checklist(self, warnings: list[Finding]) -> list[Action]:
         t = self.t
         items = [
             Action("check", "Each edge server is a workgroup server, not joined to "
@@ -1215,6 +1244,11 @@ class _Deriver:
             items.append(Action("check", f"You can create vault entries under {t.site}/ocs-edge/"
                                 "pfx/: Step 4 stores there the passwords of the "
                                 f"{len(shared)} exported certificate key(s)"))
+        if t.reverse_proxy is not None:
+            items.append(Action("check", "The reverse proxy host is installed with its "
+                                f"external ({t.reverse_proxy.external_ip}) and internal "
+                                f"({t.reverse_proxy.internal_ip}) NICs, and its listener "
+                                f"certificate for {t.reverse_proxy.fqdn} is ordered"))
         if self.balanced:
             items.append(Action("check", "The load balancer VIPs on the Load balancer section "
                                 "are configured and their members are healthy"))
@@ -1223,69 +1257,76 @@ class _Deriver:
                                 "and accepted"))
         return items
 
-    def build(self, provenance: Provenance, warnings: list[dict[str, Any]]) -> Plan:
+    def build(self, provenance: Provenance, warnings: list[Finding]) -> Plan:
         t = self.t
         self._certs = self.certificates()
         hop = self.hop
         feature_rows = []
         for s in self.access_servers():
             f = effective_features(t, s)
-            feature_rows.append({
-                "server": s.name, "remote_access": f.remote_access,
-                "anonymous_meetings": self.anonymous_on(s),
-                "federation": f.federation,
-                "federation_discovery": f.federation and f.federation_discovery,
-                "public_im": [PROVIDERS[p] for p in f.public_im]})
-        servers = [{"name": s.name, "fqdn": server_fqdn(t, s), "roles": list(s.roles),
-                    "role_names": [ROLE_NAMES[r] for r in s.roles],
-                    "internal_name": self.internal_name(s)} for s in t.edge.servers]
-        summary = {
-            "title": t.title or f"{t.organization} edge deployment ({t.site})",
-            "layout": self.layout(),
-            "layout_text": self.layout_text(),
-            "sip_domains": list(t.domains.sip),
-            "default_sip_domain": t.domains.sip[0],
-            "internal_zone": t.domains.internal,
-            "external_zone": t.domains.external,
-            "next_hop": {"fqdn": hop.fqdn, "kind": hop.kind, "kind_name": KIND_NAMES[hop.kind],
-                         "reason": self.next_hop_reason(),
-                         "explicit": t.next_hop is not None} if hop else None,
-            "pools": [{"fqdn": p.fqdn, "kind": p.kind, "kind_name": KIND_NAMES[p.kind],
-                       "ip": p.ip} for p in t.pools],
-            "roles": list(self.roles),
-            "role_names": [ROLE_NAMES[r] for r in self.roles],
-            "role_fqdns": {r: getattr(t.edge.fqdns, r) for r in self.roles},
-            "features": feature_rows,
-            "public_im": sorted({p for s in self.access_servers()
-                                 for p in effective_features(t, s).public_im},
-                                key=list(PROVIDERS).index),
-            "load_balanced_roles": list(self.balanced),
-            "load_balancer_name": (self.lb.name if self.lb and self.lb.name else
-                                   "hardware load balancer") if self.balanced else None,
-            "split": self.split,
-            "certificate_authorities": {"public": t.certificates.public_ca,
-                                        "internal": t.certificates.internal_ca},
-            "change": t.change.model_dump() if t.change else None,
-            "status": "warnings" if warnings else "valid",
-        }
-        hosts = [{"ip": p.ip, "fqdn": p.fqdn} for p in t.pools if p.ip]
+            feature_rows.append(FeatureRow(
+                server=s.name, remote_access=f.remote_access,
+                anonymous_meetings=self.anonymous_on(s),
+                federation=f.federation,
+                federation_discovery=f.federation and f.federation_discovery,
+                public_im=[self.providers[p] for p in f.public_im]))
+        servers = [ServerRow(name=s.name, fqdn=server_fqdn(t, s), roles=list(s.roles),
+                             role_names=[self.names[r] for r in s.roles],
+                             internal_name=self.internal_name(s)) for s in t.edge.servers]
+        title = t.title or f"{t.organization} edge deployment ({t.site})"
+        summary = Summary(
+            title=title,
+            layout=self.layout(),
+            layout_text=self.layout_text(),
+            sip_domains=list(t.domains.sip),
+            default_sip_domain=t.domains.sip[0],
+            internal_zone=t.domains.internal,
+            external_zone=t.domains.external,
+            next_hop=NextHop(fqdn=hop.fqdn, kind=hop.kind, kind_name=KIND_NAMES[hop.kind],
+                             reason=self.next_hop_reason(),
+                             explicit=t.next_hop is not None) if hop else None,
+            pools=[PoolRow(fqdn=p.fqdn, kind=p.kind, kind_name=KIND_NAMES[p.kind], ip=p.ip)
+                   for p in t.pools],
+            roles=list(self.roles),
+            role_names=[self.names[r] for r in self.roles],
+            role_fqdns={r: getattr(t.edge.fqdns, r) for r in self.roles},
+            features=feature_rows,
+            public_im=sorted({p for s in self.access_servers()
+                              for p in effective_features(t, s).public_im},
+                             key=list(self.providers).index),
+            load_balanced_roles=list(self.balanced),
+            load_balancer_name=(self.lb.name if self.lb and self.lb.name else
+                                "hardware load balancer") if self.balanced else None,
+            split=self.split,
+            certificate_authorities=CertificateAuthorities(
+                public=t.certificates.public_ca, internal=t.certificates.internal_ca),
+            external_certificates=ExternalCertificates(
+                chosen=t.certificates.external,
+                recommended=self.cat.external_certificates.recommended,
+                reason=self.cat.external_certificates.reason),
+            change=Change(**t.change.model_dump()) if t.change else None,
+            status="warnings" if warnings else "valid",
+        )
+        hosts = [HostEntry(ip=p.ip, fqdn=p.fqdn) for p in t.pools if p.ip]
         return Plan(
-            meta={"site": t.site, "title": summary["title"], "organization": t.organization,
-                  "environment": t.environment, "source": provenance.source,
-                  "revision": provenance.revision, "generator": provenance.generator,
-                  "provenance": provenance.line()},
+            meta=Meta(site=t.site, title=title, organization=t.organization,
+                      environment=t.environment, product=t.product, source=provenance.source,
+                      revision=provenance.revision, generator=provenance.generator,
+                      provenance=provenance.line()),
             summary=summary, servers=servers, addresses=self.addresses(),
             routes=self.routes(), vips=self.vips(), certificates=self._certs, dns=self.dns(),
             firewall=self.firewall(), wizard=self.wizard(), integration=self.integration(),
-            pic=self.pic(), checklist=self.checklist(warnings), hosts_file=hosts,
+            pic=self.pic(), reverse_proxy=self.reverse_proxy(),
+            checklist=self.checklist(warnings), hosts_file=hosts,
             subnets=self.subnets(), warnings=warnings)
 
 
 def build_plan(topology: Topology, provenance: Provenance,
-               warnings: list[dict[str, Any]] | None = None) -> Plan:
+               warnings: Iterable[Mapping[str, Any]] | None = None) -> Plan:
     """Derive the plan of a valid topology.
 
     ``warnings`` are the rule findings to carry into the pages (plain dicts from
     :meth:`~runbook.errors.Problem.as_dict`).
     """
-    return _Deriver(topology).build(provenance, list(warnings or []))
+    findings = [Finding(**w) for w in warnings or []]
+    return _Deriver(topology).build(provenance, findings)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from runbook.errors import RunbookError, ValidationFailed
 
@@ -46,9 +46,16 @@ REISSUE_FIELDS = {"subject_cn": "subject CN", "sans": "subject alternative names
                   "ca": "issuing CA", "issuer": "issuer type", "eku": "enhanced key usage",
                   "exportable_key": "key exportability", "key_size": "key size"}
 NEW_SERVER = "new server: the whole runbook"
-STEP_TITLES = {1: "Install Files for Edge Server", 2: "Activate Edge Server",
-               3: "Configure Edge Server", 4: "Configure Certificates for Edge Server",
-               5: "Start Services", 6: "Validate Edge Server"}
+
+
+def _step_titles(plan: dict[str, Any]) -> dict[int, str]:
+    """The wizard's step titles from the catalog of the plan's product."""
+    from runbook.plan.catalog import catalog
+
+    return catalog(plan.get("meta", {}).get("product", "ocs2007")).step_titles()
+
+
+ChangeKind = Literal["added", "removed", "changed"]
 
 
 class GitError(RunbookError):
@@ -75,7 +82,7 @@ def check_same_site(old: Plan | dict[str, Any], new: Plan | dict[str, Any], *,
 class Change:
     """One row added, removed or changed; ``fields`` names what changed."""
 
-    kind: str  # added | removed | changed
+    kind: ChangeKind
     key: str
     old: Row | None = None
     new: Row | None = None
@@ -86,7 +93,7 @@ class Change:
 class CertificateChange:
     """A certificate to request (added), retire (removed) or re-issue / re-deploy (changed)."""
 
-    kind: str  # added | removed | changed
+    kind: ChangeKind
     id: str
     subject_cn: str
     reissue: bool
@@ -307,11 +314,12 @@ def _steps(old: dict[str, Any], new: dict[str, Any],
            certs: list[CertificateChange]) -> list[StepRerun]:
     before = {r["server"]: r for r in _rows(old, "wizard")}
     out: list[StepRerun] = []
+    known = _step_titles(new)
     for rb in _rows(new, "wizard"):
         name = rb["server"]
-        titles = {s["number"]: s["title"] for s in rb["steps"]} or STEP_TITLES
+        titles = {s["number"]: s["title"] for s in rb["steps"]} or known
         if name not in before:
-            out += [StepRerun(name, n, titles.get(n, STEP_TITLES.get(n, f"Step {n}")),
+            out += [StepRerun(name, n, titles.get(n, known.get(n, f"Step {n}")),
                               [NEW_SERVER]) for n in sorted(titles)]
             continue
         reasons: dict[int, list[str]] = {}
@@ -330,7 +338,7 @@ def _steps(old: dict[str, Any], new: dict[str, Any],
         if reasons:
             reasons[5] = ["restart the services so the changes take effect"]
             reasons[6] = ["validate after the changes"]
-        out += [StepRerun(name, n, titles.get(n, STEP_TITLES.get(n, f"Step {n}")), reasons[n])
+        out += [StepRerun(name, n, titles.get(n, known.get(n, f"Step {n}")), reasons[n])
                 for n in sorted(reasons)]
     return out
 

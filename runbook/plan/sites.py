@@ -22,7 +22,7 @@ class Site:
     @property
     def slug(self) -> str:
         """The site's slug, which names its pages and files."""
-        return self.plan.meta["site"]
+        return self.plan.meta.site
 
 
 def _plan(item: Loaded, revision: str | None) -> Plan:

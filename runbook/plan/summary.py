@@ -8,14 +8,14 @@ from runbook.plan.derive import Plan
 def summarize(plan: Plan) -> str:
     """A terminal-friendly digest: servers, addresses, certificates, DNS, firewall counts."""
     s = plan.summary
-    out = [f"{plan.meta['title']} [{plan.meta['site']}, {plan.meta['environment']}]",
-           plan.meta["provenance"], "",
-           f"Layout:      {s['layout_text']}",
-           f"SIP domains: {', '.join(s['sip_domains'])} (default {s['default_sip_domain']})",
-           f"Zones:       internal {s['internal_zone']}, external {s['external_zone']}"]
-    if s["next_hop"]:
-        hop = s["next_hop"]
-        out.append(f"Next hop:    {hop['fqdn']} ({hop['kind_name']})")
+    out = [f"{plan.meta.title} [{plan.meta.site}, {plan.meta.environment}]",
+           plan.meta.provenance, "",
+           f"Layout:      {s.layout_text}",
+           f"SIP domains: {', '.join(s.sip_domains)} (default {s.default_sip_domain})",
+           f"Zones:       internal {s.internal_zone}, external {s.external_zone}"]
+    if s.next_hop:
+        hop = s.next_hop
+        out.append(f"Next hop:    {hop.fqdn} ({hop.kind_name})")
     out += ["", "Addresses:"]
     for a in plan.addresses:
         public = f" -> {a.public_ip}" if a.public_ip else ""
@@ -36,7 +36,7 @@ def summarize(plan: Plan) -> str:
     out += ["", f"Firewall rules: {sum(r.firewall == 'external' for r in plan.firewall)} "
             f"external, {sum(r.firewall == 'internal' for r in plan.firewall)} internal"]
     if plan.pic:
-        out.append(f"Public IM:   {', '.join(p['name'] for p in plan.pic['providers'])}")
+        out.append(f"Public IM:   {', '.join(p.name for p in plan.pic.providers)}")
     if plan.warnings:
-        out += ["", "Warnings:"] + [f"  {w['path']}: {w['message']}" for w in plan.warnings]
+        out += ["", "Warnings:"] + [f"  {w.path}: {w.message}" for w in plan.warnings]
     return "\n".join(out)

@@ -97,6 +97,7 @@ nav:
   - About this site: about.md
 not_in_nav: |
   /sites/
+  /reference/
 extra:
   generator: false
 plugins:

@@ -436,11 +436,13 @@ def generate_uncached(sites: list[Site], workdir: Path, *, templates: Path | Non
 
 
 def _render_globals(sites: Sequence[Any], templates: Path | None) -> dict[str, bytes]:
-    from runbook.outputs.pages import render_index
+    from runbook.outputs.pages import render_index, render_references
     from runbook.outputs.templating import environment
 
     plans = [s.plan.to_dict() for s in sites]
-    return {"index.md": render_index(plans, environment(templates)).encode("utf-8")}
+    env = environment(templates)
+    pages = {"index.md": render_index(plans, env), **render_references(env)}
+    return {path: text.encode("utf-8") for path, text in pages.items()}
 
 
 # Producers that make files outside ``sites/<slug>/``: how to make those from every site.

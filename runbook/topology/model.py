@@ -288,6 +288,10 @@ class Vip(Strict):
     public_ip: IPv4 | None = Field(None, description="Address a NAT maps to the VIP.")
     internal_ip: IPv4 | None = Field(None, description="VIP on the internal network.")
     internal_fqdn: Fqdn | None = Field(None, description="FQDN of the internal VIP.")
+    source_nat_ip: IPv4 | None = Field(
+        None, description="Address the firewall or load balancer translates the members' own "
+        "outbound connections to (Access Edge: federation and public IM out); default: each "
+        "member's own external address.")
 
 
 class LoadBalancer(Strict):
@@ -308,6 +312,10 @@ class Certificates(Strict):
     public_ca: Text | None = Field(None, description="Issuer of the external certificate.")
     internal_ca: Text = Field("Internal enterprise CA", description="Internal issuing CA.")
     key_size: Literal[1024, 2048, 4096] = 2048
+    external: Literal["separate", "combined"] = Field(
+        "separate", description="One certificate per external role (Access Edge, Web "
+        "Conferencing Edge), as Microsoft's deployment guidance has it, or one certificate "
+        "carrying both names, as the seed article's lab does.")
 
 
 def _vault_entry(value: str) -> str:
@@ -320,6 +328,22 @@ def _vault_entry(value: str) -> str:
 
 VaultEntry = Annotated[StrictStr, AfterValidator(_vault_entry), _text_schema(
     f"^{_VAULT_ENTRY.pattern}$", "The name of a vault entry, never the secret")]
+
+
+class ReverseProxy(Strict):
+    fqdn: Fqdn = Field(description="External web farm FQDN the pool's Web Components are "
+                       "published under (e.g. webext.contoso.com).")
+    external_ip: IPv4 = Field(description="The listener's address on the reverse proxy's "
+                              "external NIC.")
+    public_ip: IPv4 | None = Field(None, description="Address a NAT maps to the listener; "
+                                   "public DNS points here when set.")
+    internal_ip: IPv4 = Field(description="The reverse proxy's internal address (source of "
+                              "its connections to the Web Components).")
+    product: Literal["isa2006", "generic"] = Field(
+        "isa2006", description="ISA Server 2006 (the wizard screen by screen) or any HTTPS "
+        "reverse proxy.")
+    sp1: StrictBool = Field(True, description="ISA Server 2006 SP1 is installed (certificates "
+                            "with several SAN entries, Test Rule); isa2006 only.")
 
 
 class Vault(Strict):
@@ -350,10 +374,16 @@ class Topology(Strict):
     title: Text | None = None
     organization: Text
     environment: Literal["production", "lab"] = "production"
+    product: Literal["ocs2007"] = Field(
+        "ocs2007", description="The product deployed: its catalog of ports, names and "
+        "addresses (runbook/plan/catalogs/). Only ocs2007 (Office Communications Server 2007).")
     domains: Domains
     pools: list[Pool] = Field(min_length=1)
     next_hop: Fqdn | None = None
     edge: Edge
+    reverse_proxy: ReverseProxy | None = Field(
+        None, description="The HTTPS reverse proxy publishing the pool's Web Components to "
+        "remote users (address book, group expansion, meeting content).")
     certificates: Certificates = Field(default_factory=lambda: Certificates.model_validate({}))
     vault: Vault = Field(default_factory=lambda: Vault.model_validate({}))
     change: Change | None = None

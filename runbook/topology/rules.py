@@ -408,6 +408,32 @@ def features_consistent(t: Topology, src: Source) -> Iterator[Problem]:
 
 
 @rule
+def reverse_proxy_present(t: Topology, src: Source) -> Iterator[Problem]:
+    rp = t.reverse_proxy
+    remote = any(effective_features(t, s).remote_access for s in servers_with(t, "access"))
+    if rp is None:
+        if remote and t.environment == "production":
+            lacking = "no address book and no distribution group expansion"
+            if servers_with(t, "webconf"):
+                lacking = ("no address book, no distribution group expansion and no meeting "
+                           "content (slides, handouts)")
+            yield src.problem(("edge", "features", "remote_access"), "remote access without a "
+                              f"reverse proxy: remote users will get {lacking}; add "
+                              "reverse_proxy: (fqdn, external_ip, internal_ip)",
+                              severity="warning", code="no-reverse-proxy")
+        return
+    zone = t.domains.external
+    if not (rp.fqdn == zone or rp.fqdn.endswith("." + zone)):
+        yield src.problem(("reverse_proxy", "fqdn"), f"'{rp.fqdn}' is not in the external "
+                          f"zone {zone}: public DNS must resolve it, so use a name under {zone}")
+    if not is_public(rp.public_ip or rp.external_ip):
+        path = ("reverse_proxy", "public_ip" if rp.public_ip else "external_ip")
+        yield src.problem(path, f"{rp.public_ip or rp.external_ip} is not reachable from the "
+                          "Internet: give the public address a NAT maps to the listener "
+                          "(reverse_proxy.public_ip)")
+
+
+@rule
 def load_balancing_layout(t: Topology, src: Source) -> Iterator[Problem]:
     lb = t.edge.load_balancer
     multi = [r for r in ROLES if len(servers_with(t, r)) > 1]

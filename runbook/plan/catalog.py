@@ -1,0 +1,269 @@
+"""Product facts as cited data: one catalog per product, shipped as YAML beside this module.
+
+``catalogs/<product>.yaml`` holds what the deriver must know about a product (ports and
+protocols per role and interface, services, DNS record kinds, certificate rules and EKUs,
+public IM provider addresses, wizard step, screen and option names), each fact with the
+sources it comes from. :func:`catalog` loads it into the frozen models below and checks
+that every cited source and every referenced port exists, so a typo fails at load, not in
+a page.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CATALOGS = Path(__file__).resolve().parent / "catalogs"
+RoleKey = Literal["access", "webconf", "av"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Cited(_Frozen):
+    """A fact with its sources (keys of :attr:`Catalog.sources`)."""
+
+    sources: tuple[str, ...] = Field(min_length=1)
+    unconfirmed: str | None = None
+    """What no source read backs up, if anything."""
+
+
+class Source(_Frozen):
+    """A page a fact comes from."""
+
+    title: str
+    url: str
+
+
+class RoleFacts(Cited):
+    """One edge role: its name, its box on the Activate screen, its Windows services."""
+
+    name: str
+    activate_option: str
+    services: tuple[str, ...]
+
+
+class ServiceAccount(Cited):
+    """The account the edge services run as (Activate Edge Server asks for its password)."""
+
+    name: str
+
+
+class Port(Cited):
+    """One port a role listens on or connects to, on one interface."""
+
+    role: Literal["access", "webconf", "av", "all", "reverse_proxy"]
+    side: Literal["external", "internal"]
+    direction: Literal["inbound", "outbound"]
+    protocols: tuple[str, ...] = Field(min_length=1)
+    port: str
+    purpose: str
+
+    def label(self) -> str:
+        """``TCP 443``: how a VIP's port list names it."""
+        return f"{'+'.join(self.protocols)} {self.port}"
+
+
+class LoadBalancer(Cited):
+    """The ports a hardware load balancer balances per role, by port id."""
+
+    external: dict[RoleKey, tuple[str, ...]]
+    internal: dict[RoleKey, tuple[str, ...]]
+
+
+class DnsRecordKind(Cited):
+    """One kind of DNS record the edge needs."""
+
+    type: Literal["A", "SRV"]
+    name: str
+    zone: Literal["external", "internal"]
+    port: str | None = None
+    """The port id an SRV record points at."""
+    purpose: str
+
+
+class CertificateKind(Cited):
+    """One kind of certificate the edge needs, with its rule and EKUs (keys of ``ekus``)."""
+
+    title: str
+    interface: str | None = None
+    component: str
+    """The Communications Certificate Wizard's Select Component option for it."""
+    ekus: tuple[str, ...]
+    aol_ekus: tuple[str, ...] | None = None
+    """The EKUs when AOL public IM connectivity is used, if different."""
+    rule: str
+
+
+CertificateKey = Literal["internal", "access_webconf", "access", "webconf", "av_auth",
+                         "reverse_proxy"]
+
+
+class ExternalCertificates(Cited):
+    """``certificates.external``: the way Microsoft recommends, and why."""
+
+    recommended: Literal["separate", "combined"]
+    reason: str
+
+
+class PublishedPath(Cited):
+    """A path of the pool's Web Components the reverse proxy publishes."""
+
+    path: str
+    serves: str
+    lacking: str
+    """What remote users lack without it."""
+
+
+class IsaScreen(Cited):
+    """A page of ISA Server 2006's New Web Publishing Rule wizard and the choice on it."""
+
+    title: str
+    choice: str
+
+
+class ReverseProxyFacts(Cited):
+    """The reverse proxy in front of the pool's Web Components."""
+
+    products: dict[Literal["isa2006", "generic"], str]
+    paths: tuple[PublishedPath, ...]
+    web_component_properties: Label
+    isa_screens: tuple[IsaScreen, ...]
+
+
+class Provider(Cited):
+    """A public IM provider: its name and its Access Edge's network address."""
+
+    name: str
+    network_address: str
+
+
+class Option(Cited):
+    """A filter option of the IM Provider tab."""
+
+    option: str
+
+
+class StepFacts(Cited):
+    """A Deployment Wizard step for an edge server."""
+
+    number: int
+    id: Literal["install", "activate", "configure", "certificates", "services", "validate"]
+    title: str
+
+
+class Label(Cited):
+    """A wizard screen, box or option name as the product shows it."""
+
+    label: str
+
+
+class Catalog(_Frozen):
+    """Every product fact the deriver reads, with its sources."""
+
+    product: str
+    name: str
+    version_note: str
+    sources: dict[str, Source]
+    roles: dict[RoleKey, RoleFacts]
+    interfaces: dict[str, str]
+    service_account: ServiceAccount
+    ports: dict[str, Port]
+    load_balancer: LoadBalancer
+    dns_records: dict[str, DnsRecordKind]
+    ekus: dict[str, str]
+    certificates: dict[CertificateKey, CertificateKind]
+    external_certificates: ExternalCertificates
+    reverse_proxy: ReverseProxyFacts
+    providers: dict[Literal["msn", "aol", "yahoo"], Provider]
+    provider_filter: Option
+    steps: tuple[StepFacts, ...]
+    wizard: dict[str, Label]
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Catalog:
+        cited: list[tuple[str, Cited]] = [
+            ("service_account", self.service_account), ("load_balancer", self.load_balancer),
+            ("provider_filter", self.provider_filter),
+            ("external_certificates", self.external_certificates),
+            ("reverse_proxy", self.reverse_proxy),
+            ("reverse_proxy.web_component_properties",
+             self.reverse_proxy.web_component_properties),
+            *((f"reverse_proxy.paths.{p.path}", p) for p in self.reverse_proxy.paths),
+            *((f"reverse_proxy.isa_screens.{x.title}", x)
+              for x in self.reverse_proxy.isa_screens),
+            *((f"roles.{k}", v) for k, v in self.roles.items()),
+            *((f"ports.{k}", v) for k, v in self.ports.items()),
+            *((f"dns_records.{k}", v) for k, v in self.dns_records.items()),
+            *((f"certificates.{k}", v) for k, v in self.certificates.items()),
+            *((f"providers.{k}", v) for k, v in self.providers.items()),
+            *((f"steps.{s.id}", s) for s in self.steps),
+            *((f"wizard.{k}", v) for k, v in self.wizard.items())]
+        for where, fact in cited:
+            for key in fact.sources:
+                if key not in self.sources:
+                    raise ValueError(f"{where} cites unknown source {key!r}")
+        ports = [p for side in (self.load_balancer.external, self.load_balancer.internal)
+                 for ids in side.values() for p in ids]
+        ports += [d.port for d in self.dns_records.values() if d.port]
+        for port in ports:
+            if port not in self.ports:
+                raise ValueError(f"unknown port id {port!r}")
+        for kind in self.certificates.values():
+            for eku in (*kind.ekus, *(kind.aol_ekus or ())):
+                if eku not in self.ekus:
+                    raise ValueError(f"unknown EKU {eku!r}")
+        return self
+
+    # -- what the deriver asks ------------------------------------------------------------
+
+    def port(self, port_id: str) -> str:
+        """The port number (or range) of ``port_id``, e.g. ``"5061"``."""
+        return self.ports[port_id].port
+
+    def role_name(self, role: str) -> str:
+        """``Access Edge`` for ``access``; interfaces such as ``internal`` too."""
+        if role in self.roles:
+            return self.roles[role].name
+        return self.interfaces[role]
+
+    def role_names(self) -> dict[str, str]:
+        """Role (and interface) key -> name, roles first in catalog order."""
+        return {**{k: v.name for k, v in self.roles.items()}, **self.interfaces}
+
+    def vip_ports(self, side: Literal["external", "internal"], role: RoleKey) -> list[str]:
+        """The labels (``TCP 443``) of the ports a VIP of ``role`` balances on ``side``."""
+        table = self.load_balancer.external if side == "external" else \
+            self.load_balancer.internal
+        return [self.ports[p].label() for p in table.get(role, ())]
+
+    def eku_names(self, kind: CertificateKey, aol: bool = False) -> list[str]:
+        """The EKU names a certificate of ``kind`` asks for."""
+        facts = self.certificates[kind]
+        keys = facts.aol_ekus if aol and facts.aol_ekus else facts.ekus
+        return [self.ekus[k] for k in keys]
+
+    def label(self, key: str) -> str:
+        """A wizard screen, box or option name."""
+        return self.wizard[key].label
+
+    def step_titles(self) -> dict[int, str]:
+        """Wizard step number -> title."""
+        return {s.number: s.title for s in self.steps}
+
+
+PRODUCTS = ("ocs2007",)
+
+
+@functools.cache
+def catalog(product: str = "ocs2007") -> Catalog:
+    """The catalog of ``product`` (``ocs2007``), loaded once per process."""
+    if product not in PRODUCTS:
+        raise ValueError(f"no catalog for product {product!r}; known: {', '.join(PRODUCTS)}")
+    data = yaml.safe_load((CATALOGS / f"{product}.yaml").read_text(encoding="utf-8"))
+    return Catalog.model_validate(data)
