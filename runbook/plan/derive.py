@@ -112,7 +112,8 @@ class _Deriver:
         for role in ("access", "av"):
             vip = self.vip(role)
             if vip is not None and role in server.roles and vip.internal_fqdn:
-                return vip.internal_fqdn
+                fqdn: str = vip.internal_fqdn
+                return fqdn
         return server_fqdn(self.t, server)
 
     def internal_vip_ip(self, server: Server) -> str | None:
@@ -120,14 +121,16 @@ class _Deriver:
         for role in ("access", "av"):
             vip = self.vip(role)
             if vip is not None and role in server.roles:
-                return vip.internal_ip
+                address: str | None = vip.internal_ip
+                return address
         return None
 
     def public_address(self, server: Server, role: str) -> str:
         """The address public DNS and remote clients use for ``role`` on ``server``."""
         vip = self.vip(role)
         if vip is not None:
-            return vip.public_ip or vip.external_ip
+            public: str = vip.public_ip or vip.external_ip
+            return public
         nic = getattr(server.nics, role)
         return nic.public_ip or _addr(nic.ip)
 
@@ -545,7 +548,9 @@ class _Deriver:
                 allow("av-stun-udp", INTERNET, dst)
                 allow("av-stun-tcp", INTERNET, dst)
             for s in av:
-                member = endpoint(_addr(s.nics.av.ip), f"{s.name} A/V")
+                av_nic = s.nics.av
+                assert av_nic is not None  # servers_with(t, "av"): each has its A/V NIC
+                member = endpoint(_addr(av_nic.ip), f"{s.name} A/V")
                 if vip:
                     allow("av-stun-udp-member", INTERNET, member)
                 for proto in self.cat.ports["av-media-in"].protocols:
