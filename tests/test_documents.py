@@ -454,6 +454,7 @@ def long_names(tmp_path: Path) -> Path:
     data["pools"][0]["fqdn"] = "pool01." + internal
     data["edge"]["fqdns"] = {"access": "sip." + ext, "webconf": "webconf." + ext,
                              "av": "av." + ext}
+    data["reverse_proxy"]["fqdn"] = "webfarm." + ext  # 252 characters
     server = data["edge"]["servers"][0]
     server["name"] = "x" * 63
     for nic in server["nics"].values():

@@ -146,7 +146,7 @@ def files_of(folder: Path) -> list[Path]:
 # removes that producer's entries first.
 EVERY_BUILD = ("site", "runbook.outputs.pages", "runbook.outputs.pages.global",
                "runbook.outputs.diagrams", "runbook.outputs.exports",
-               "runbook.outputs.documents", "page", "site-files", "files")
+               "runbook.outputs.documents", "files")
 PRODUCING = {"plan": "runbook.outputs.exports", "diagrams": "runbook.outputs.diagrams",
              "pdf": "runbook.outputs.documents"}
 GROUPS = {"read by every build": EVERY_BUILD, "read by producers": tuple(PRODUCING)}
@@ -297,7 +297,7 @@ def test_a_killed_build_leaves_the_previous_site_and_the_next_build_is_correct(
 
 def test_two_builds_of_one_project_at_once_end_with_a_correct_site(project: Project) -> None:
     project.reset()
-    for folder in ("page", "runbook.outputs.pages", "runbook.outputs.exports"):
+    for folder in ("runbook.outputs.pages", "runbook.outputs.exports"):
         shutil.rmtree(project.cache / folder)  # so that both write entries meanwhile
     both = [subprocess.Popen(command("build", "-q", "-j", "1"), cwd=project.root,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

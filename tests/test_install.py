@@ -28,7 +28,10 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 
 def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # As a user runs it: no checkout on the path, and the project's own cache folder
+    # (not the test run's RUNBOOK_CACHE_DIR).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "RUNBOOK_CACHE_DIR")}
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
 

@@ -80,8 +80,10 @@ def docs_tree(inputs: list[Path], *, templates: Path | None = None,
             files[page] = _front_matter(files[page], {"runbook_nav": {
                 "title": nav.title,
                 "home": _relative("index.md", page),
-                "pages": [{"title": e.title, "url": _relative(e.src_uri, page),
-                           "active": e.src_uri == page} for e in nav.pages],
+                "pages": [{"title": e.title,
+                           "url": _relative(e.src_uri, page) + (f"#{e.anchor}" if e.anchor
+                                                                else ""),
+                           "active": e.src_uri == page and not e.anchor} for e in nav.pages],
             }})
     return dict(sorted(files.items()))
 

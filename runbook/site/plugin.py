@@ -165,6 +165,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
 
         add_packaged_files(files, config)
         sites, generated = self._sites, self._generated
+        self._check_spilled(generated)
         for src_uri, content in generated.items():
             existing = files.get_file_from_path(src_uri)
             if existing is not None:
@@ -177,6 +178,25 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         self.site_navs = site_navigation(sites, set(generated))
         self._files = files
         return files
+
+    def _check_spilled(self, generated: dict[str, Any]) -> None:
+        """Check every spilled copy against its name before MkDocs copies it: a damaged one
+        is never published. ``runbook build`` then removes the damaged ones and builds once
+        more (:class:`runbook.engine.store.Damaged`); a plain ``mkdocs build`` stops with one
+        line, the damaged files removed, so that the next build makes them again."""
+        from runbook.engine.store import Damaged, check_named, read_named
+
+        for content in generated.values():
+            if not isinstance(content, Path):
+                continue
+            try:
+                read_named(content)
+            except Damaged:
+                if self._preloaded is not None:
+                    raise
+                count = check_named(content.parent)
+                raise PluginError(f"{content.parent}: {count} damaged cache file(s) removed; "
+                                  "run the build again to make them anew") from None
 
     def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig,
                          files: Files) -> str:
