@@ -42,6 +42,7 @@ case "$task" in
   serve) exec .venv/bin/runbook serve "$@" ;;
   test)
     .venv/bin/ruff check .
+    .venv/bin/mypy
     exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
   *) echo "usage: scripts/dev.sh build|test|serve" >&2; exit 2 ;;
 esac
