@@ -79,6 +79,16 @@ def repository_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return build_site([Path("inputs")], folder / "site", config_file=ROOT / "mkdocs.yml")
 
 
+@pytest.fixture(scope="module")
+def examples_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's build of every example in inputs/, from a folder laid out alike."""
+    folder = tmp_path_factory.mktemp("repo-examples")
+    shutil.copytree(ROOT / "inputs", folder / "inputs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        return build_site([Path("inputs")], folder / "site", config_file=ROOT / "mkdocs.yml")
+
+
 def test_the_wheel_holds_everything_the_site_needs(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("runbook/site/static/about.md", "runbook/site/static/assets/runbook.css",
@@ -245,16 +255,15 @@ def engines(runbook_exe: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("engine", ["properdocs", "zensical"])
 def test_build_with_each_engine_gives_the_same_pages(
-        engine: str, engines: dict[str, str], runbook_exe: Path, repository_site: Path,
+        engine: str, engines: dict[str, str], runbook_exe: Path, examples_site: Path,
         tmp_path: Path) -> None:
     if engine in engines:
         pytest.skip(f"{engine} does not install from the package index: {engines[engine]}")
-    (tmp_path / "inputs").mkdir()
-    shutil.copy(ROOT / "inputs" / "contoso.yaml", tmp_path / "inputs")
+    shutil.copytree(ROOT / "inputs", tmp_path / "inputs")
     done = _run([str(runbook_exe), "build", "--engine", engine, "-o", "site"], cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("built the site in site/")
     site = tmp_path / "site"
     assert (site / ".runbook-site").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "inputs", "site"]
-    _same_pages(site, repository_site)
+    _same_pages(site, examples_site)
