@@ -764,10 +764,9 @@ def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int, made: dict[
     """
     if not todo:
         return {}
-    try:
-        scratch = Path(tempfile.mkdtemp(prefix=".dot-", dir=workdir))
-    except OSError:  # a full or read-only cache disk: lay out elsewhere, keep nothing
-        scratch = Path(tempfile.mkdtemp(prefix="runbook-dot-"))
+    # Laid out in the system's temporary folder, never in the cache: a full or read-only
+    # cache disk must not stop the build (the layouts are stored afterwards, if they can be).
+    scratch = Path(tempfile.mkdtemp(prefix="runbook-dot-"))
     try:
         files = []
         for sha, source in todo.items():
