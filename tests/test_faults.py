@@ -260,7 +260,8 @@ MOMENTS = {
     "validation": ("runbook.topology.validate:load_topology", ("site",)),
     "producers": ("runbook.outputs.documents:produce",
                   ("runbook.outputs.exports", "runbook.outputs.documents")),
-    "mkdocs build": ("runbook.site.fastbuild:_copy_static_files", ()),
+    # MkDocs has read the files (the plugin's on_files makes the site navigation).
+    "mkdocs build": ("runbook.site.nav:site_navigation", ()),
     "before the swap": ("runbook.site.build:swap", ()),
     # The new site and the previous one trade names in one step: then the new one is there.
     "during the swap": ("runbook.site.publish:_exchange:after", ()),
