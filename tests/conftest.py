@@ -63,3 +63,19 @@ def examples_and_corpus(folder: Path) -> tuple[list[Any], dict[str, Any]]:
         sites = load_sites([ROOT / "inputs", Path("corpus")], builder)
         generated = generate(sites, cache_root, builder=builder, templates=ROOT / "templates")
     return sites, generated
+
+
+@pytest.fixture(scope="module")
+def repository_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's build (its mkdocs.yml, docs/, overrides/) of inputs/contoso.yaml alone,
+    run from a folder laid out like a user's, so files are named alike."""
+    import shutil
+
+    from runbook.site.build import build_site
+
+    folder = tmp_path_factory.mktemp("repo-build")
+    (folder / "inputs").mkdir()
+    shutil.copy(ROOT / "inputs" / "contoso.yaml", folder / "inputs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        return build_site([Path("inputs")], folder / "site", config_file=ROOT / "mkdocs.yml")

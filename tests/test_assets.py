@@ -38,16 +38,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture(scope="module")
-def repository_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("repo-build")
-    (folder / "inputs").mkdir()
-    shutil.copy(ROOT / "inputs" / "contoso.yaml", folder / "inputs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(folder)
-        return build_site([Path("inputs")], folder / "site", config_file=ROOT / "mkdocs.yml")
-
-
 def test_the_default_configuration_is_the_repository_one_less_its_folders() -> None:
     repo = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
     default = yaml.safe_load(assets.DEFAULT_CONFIG)

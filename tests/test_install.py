@@ -68,18 +68,6 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def repository_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository's build (its mkdocs.yml, docs/, overrides/) of inputs/contoso.yaml alone,
-    run from a folder laid out like a user's, so files are named alike."""
-    folder = tmp_path_factory.mktemp("repo-build")
-    (folder / "inputs").mkdir()
-    shutil.copy(ROOT / "inputs" / "contoso.yaml", folder / "inputs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(folder)
-        return build_site([Path("inputs")], folder / "site", config_file=ROOT / "mkdocs.yml")
-
-
-@pytest.fixture(scope="module")
 def examples_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's build of every example in inputs/, from a folder laid out alike."""
     folder = tmp_path_factory.mktemp("repo-examples")

@@ -227,11 +227,17 @@ def _ps_record(rec: dict[str, Any]) -> list[str]:
                       "DnsServer cmdlet mapping")
 
 
+def _scoped_records(plan: dict[str, Any], scope: str
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The DNS records of one scope (internal, external) and their zones, in plan order."""
+    records = [r for r in plan["dns"] if r["scope"] == scope]
+    return records, list(dict.fromkeys(r["zone"] for r in records))
+
+
 def dns_internal_ps1(plan: dict[str, Any]) -> str:
     """PowerShell adding the internal (AD zone) records with the DnsServer module."""
     meta = plan["meta"]
-    records = [r for r in plan["dns"] if r["scope"] == "internal"]
-    zones = list(dict.fromkeys(r["zone"] for r in records))
+    records, zones = _scoped_records(plan, "internal")
     out = _comment_block("#", [
         f"Internal DNS records for {meta['title']} (site {meta['site']})",
         meta["provenance"],
@@ -326,8 +332,7 @@ def dns_public_zone(plan: dict[str, Any]) -> str:
     wherever they are pasted; each block still sets ``$ORIGIN`` to its zone.
     """
     meta = plan["meta"]
-    records = [r for r in plan["dns"] if r["scope"] == "external"]
-    zones = list(dict.fromkeys(r["zone"] for r in records))
+    records, zones = _scoped_records(plan, "external")
     out = _comment_block(";", [
         f"Public DNS records for {meta['title']} (site {meta['site']})",
         meta["provenance"],
