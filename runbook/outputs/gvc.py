@@ -3,14 +3,18 @@
 Running ``dot`` once per diagram costs about 20 ms of start-up (loading plugins, fonts) for
 3 to 4 ms of layout. One process can lay out many graphs through ``libgvc``, but with
 Graphviz's stock id discipline an object's id is the address of its interned name, and
-subgraphs, clusters included, are kept in id order. In a fresh process those addresses
-follow the order of the source; after earlier graphs have freed memory they do not, so the
-order of the clusters, and with it the layout, would depend on what the process rendered
-before. (``dot`` given many files shows exactly that: ``bench/diagrams.py``.)
+subgraphs, clusters included, are kept in id order. After earlier graphs have freed memory
+those addresses follow no order at all, so the order of the clusters, and with it the
+layout, would depend on what the process rendered before. (``dot`` given many files shows
+exactly that: ``bench/diagrams.py``.) Even a fresh ``dot`` only mostly draws clusters in the
+order of the source: a block freed while one graph is read can be reused for a later name.
 
 :class:`Renderer` gives each graph its own id discipline instead: names are numbered in the
 order they first appear, so a graph's ids, and its layout, come from its source alone, in
 any process and after any other graph. Nodes and edges were already kept in creation order.
+The layouts agree with ``dot``'s; the order in which the SVG draws the clusters may not, so
+:func:`runbook.outputs.diagrams.clusters_in_source_order` puts both renderers' SVGs in the
+source's order.
 
 The C structures declared here match Graphviz's ``cgraph.h`` of the versions in
 :data:`VERIFIED_VERSIONS`. This is an opt-in fast path (:mod:`runbook.engine.optin`): the
