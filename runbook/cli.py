@@ -244,11 +244,12 @@ def _log_mkdocs(level: int) -> None:
     import logging
 
     logger = logging.getLogger("mkdocs")
-    if not any(getattr(h, "_runbook", False) for h in logger.handlers):
+    # Handler.name (documented) marks the handler this function adds, so it is added once.
+    if not any(h.name == "runbook" for h in logger.handlers):
         handler = logging.StreamHandler()
+        handler.name = "runbook"
         handler.setFormatter(logging.Formatter("%(levelname)-7s - %(message)s"))
         handler.setLevel(level)
-        handler._runbook = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
