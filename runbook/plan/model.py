@@ -816,11 +816,19 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def reference_markdown() -> str:
+#: What :func:`reference_markdown` says of where its text comes from, as ``schema/plan.md``.
+REFERENCE_FILE_NOTE = ("This file is generated from `runbook/plan/model.py`: run "
+                       "`runbook schema --plan --reference -o schema/plan.md` after changing "
+                       "the types.")
+
+
+def reference_markdown(note: str = REFERENCE_FILE_NOTE) -> str:
     """The template authors' reference: every section of the plan, field by field.
 
     Generated from the same types and docstrings as :func:`json_schema`; committed as
-    ``schema/plan.md``.
+    ``schema/plan.md`` and published as the site's Template reference page, which says where
+    it comes from in ``note`` (a Markdown paragraph) instead. Each type is a section whose
+    anchor is its name in lower case, which every field of that type links to.
     """
     schema = json_schema()
     defs: dict[str, Any] = schema.get("$defs", {})
@@ -829,9 +837,7 @@ def reference_markdown() -> str:
            "as `sites`): the data `runbook plan --json FILE` prints, described by "
            "`schema/plan.schema.json`. In Jinja a field is `plan.summary.next_hop.fqdn`; a "
            "field that may be null is tested with `{% if ... %}` before use.", "",
-           "This file is generated from `runbook/plan/model.py`: run "
-           "`runbook schema --plan --reference -o schema/plan.md` after changing the types.",
-           ""]
+           note, ""]
     sections = [("Plan", schema), *sorted(defs.items())]
     for name, definition in sections:
         out += [f"## {name}", "", _cell(definition.get("description", "")), ""]

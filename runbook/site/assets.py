@@ -94,6 +94,9 @@ theme:
     - content.code.copy
 nav:
   - Home: index.md
+  - Reference:
+      - OCS 2007 product facts: reference/ocs2007.md
+      - Template reference: reference/plan.md
   - About this site: about.md
 not_in_nav: |
   /sites/

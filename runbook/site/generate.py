@@ -436,12 +436,10 @@ def generate_uncached(sites: list[Site], workdir: Path, *, templates: Path | Non
 
 
 def _render_globals(sites: Sequence[Any], templates: Path | None) -> dict[str, bytes]:
-    from runbook.outputs.pages import render_index, render_references
+    from runbook.outputs.pages import render_globals
     from runbook.outputs.templating import environment
 
-    plans = [s.plan.to_dict() for s in sites]
-    env = environment(templates)
-    pages = {"index.md": render_index(plans, env), **render_references(env)}
+    pages = render_globals([s.plan.to_dict() for s in sites], environment(templates))
     return {path: text.encode("utf-8") for path, text in pages.items()}
 
 
