@@ -369,7 +369,8 @@ def next_hop_declared(t: Topology, src: Source) -> Iterator[Problem]:
 def features_consistent(t: Topology, src: Source) -> Iterator[Problem]:
     sev = _severity(t)
     edge_features = t.edge.features
-    if edge_features.anonymous_meetings and not servers_with(t, "webconf"):
+    webconf = bool(servers_with(t, "webconf"))
+    if edge_features.anonymous_meetings and not webconf:
         yield src.problem(("edge", "features", "anonymous_meetings"), "anonymous meetings need "
                           "a Web Conferencing Edge: add the webconf role or set this to false")
     for i, s in enumerate(t.edge.servers):
@@ -378,7 +379,7 @@ def features_consistent(t: Topology, src: Source) -> Iterator[Problem]:
                 yield src.problem(_server_path(i, "features"), "feature settings belong to "
                                   "Access Edge servers: remove them from this server")
             continue
-        f = effective_features(t, s)
+        f = effective_features(t, s, webconf_deployed=webconf)
         own = s.features is not None and s.features.public_im is not None
         path = _server_path(i, "features", "public_im") if own else (
             "edge", "features", "public_im")
@@ -391,8 +392,8 @@ def features_consistent(t: Topology, src: Source) -> Iterator[Problem]:
                               code="pic-public-ca")
         if len(set(f.public_im)) != len(f.public_im):
             yield src.problem(path, "a provider is listed twice: list each once")
-    anonymous = any(effective_features(t, s).anonymous_meetings
-                    for s in servers_with(t, "access")) and bool(servers_with(t, "webconf"))
+    anonymous = any(effective_features(t, s, webconf_deployed=webconf).anonymous_meetings
+                    for s in servers_with(t, "access")) and webconf
     if anonymous and t.certificates.public_ca is None:
         yield src.problem(("edge", "features", "anonymous_meetings"), "anonymous meeting "
                           "participants must trust the Web Conferencing Edge certificate, so it "
@@ -410,7 +411,9 @@ def features_consistent(t: Topology, src: Source) -> Iterator[Problem]:
 @rule
 def reverse_proxy_present(t: Topology, src: Source) -> Iterator[Problem]:
     rp = t.reverse_proxy
-    remote = any(effective_features(t, s).remote_access for s in servers_with(t, "access"))
+    webconf = bool(servers_with(t, "webconf"))
+    remote = any(effective_features(t, s, webconf_deployed=webconf).remote_access
+                 for s in servers_with(t, "access"))
     if rp is None:
         if remote and t.environment == "production":
             lacking = "no address book and no distribution group expansion"
@@ -509,9 +512,11 @@ def split_access_edges(t: Topology, src: Source) -> Iterator[Problem]:
                               f"of edge.servers[{names[name]}]: give each Access Edge its own")
         if name is not None:
             names.setdefault(name, i)
+    webconf = bool(servers_with(t, "webconf"))
+    features = {i: effective_features(t, s, webconf_deployed=webconf) for i, s in access}
     for feature, label in (("remote_access", "remote user access"),
                            ("federation", "federation"), ("public_im", "Public IM Connectivity")):
-        owners = [(i, s) for i, s in access if getattr(effective_features(t, s), feature)]
+        owners = [(i, s) for i, s in access if getattr(features[i], feature)]
         for i, s in owners[1:]:
             own = s.features is not None and getattr(s.features, feature) is not None
             path = _server_path(i, "features", feature) if own else ("edge", "features", feature)
