@@ -149,6 +149,29 @@ def _texts(slug: str) -> list[tuple[str, str | bytes, bool | None, list[str], li
     data_case("server-is-pool", lambda d: d["edge"]["servers"][0].update(
         fqdn="pool01.contoso.local"), False,
         ["edge.servers[0].fqdn: internal FQDN pool01.contoso.local is also the FQDN of pools[0]"])
+    # A public name equal to another host's FQDN: with the internal zone inside the public
+    # one (corp.contoso.com), the zone checks cannot tell them apart.
+    def under_external(stem: str, change: Callable[[dict[str, Any]], object],
+                       expect: str) -> None:
+        d = _data(f"{slug}-{stem}")
+        moved: dict[str, Any] = yaml.safe_load(_dump(d).replace("contoso.local",
+                                                                "corp.contoso.com"))
+        change(moved)
+        add(stem, _dump(moved), False, [expect])
+
+    under_external("access-is-pool", lambda d: d["edge"]["fqdns"].update(
+        access="pool01.corp.contoso.com"),
+        "edge.fqdns.access: pool01.corp.contoso.com is already the FQDN of pools[0]")
+    under_external("webconf-is-server", lambda d: d["edge"]["fqdns"].update(
+        webconf="edge01.corp.contoso.com"),
+        "edge.fqdns.webconf: edge01.corp.contoso.com is already the internal FQDN of "
+        "edge.servers[0]")
+    under_external("proxy-is-access", lambda d: d["reverse_proxy"].update(fqdn="sip.contoso.com"),
+                   "reverse_proxy.fqdn: sip.contoso.com is already the Access Edge's public name")
+    under_external("director-is-access", lambda d: (
+        d["pools"].insert(0, {"fqdn": "sip.contoso.com", "kind": "director"}),
+        d.update(next_hop="sip.contoso.com")),
+        "edge.fqdns.access: sip.contoso.com is already the FQDN of pools[0]")
     data_case("pool-is-ip", lambda d: d["pools"][0].update(fqdn="10.0.0.5"), False,
               ["pools[0].fqdn: '10.0.0.5' is an IP address, not a DNS name"])
     data_case("gateway-network", lambda d: d["edge"]["servers"][0]["nics"]["access"].update(

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from runbook.errors import Problem
+from runbook.errors import Problem, ValidationFailed
 from runbook.plan.sites import plan_file
 from runbook.topology.model import Topology, next_hop_pool
 from runbook.topology.rules import LB_SERVERS_HINT, is_public
-from tests.topo import at, contoso, one, problems, value_at, where, write
+from tests.topo import INPUTS, at, contoso, dump, one, problems, value_at, where, write
 
 S0 = "edge.servers[0]"
 NICS = f"{S0}.nics"
@@ -722,3 +723,92 @@ def test_a_route_via_the_network_broadcast_or_own_address_is_rejected(
     nics(t)["internal"]["routes"][0]["via"] = via  # the internal NIC is 10.0.0.10/24
     p, _ = error_at(tmp_path, t, f"{NICS}.internal.routes[0].via")
     assert p.message == message
+
+
+# -- every FQDN names one thing (issue 17, item 5) -------------------------------------------
+
+
+def internal_under_external(t: dict[str, Any]) -> dict[str, Any]:
+    """``t`` with its internal zone inside the public one (corp.contoso.com): internal names
+    then pass the external zone's check, so only the FQDN rule tells them apart."""
+    moved: dict[str, Any] = yaml.safe_load(dump(t).replace("contoso.local", "corp.contoso.com"))
+    return moved
+
+
+RP_FQDN = "webext.contoso.com"  # contoso's reverse proxy
+
+
+@pytest.mark.parametrize(("field", "change", "first"), [
+    ("edge.fqdns.access", lambda t: t["edge"]["fqdns"].update(access="pool01.corp.contoso.com"),
+     "the FQDN of pools[0]"),
+    ("edge.fqdns.webconf", lambda t: t["edge"]["fqdns"].update(
+        webconf="edge01.corp.contoso.com"), "the internal FQDN of edge.servers[0]"),
+    ("edge.fqdns.av", lambda t: t["edge"]["fqdns"].update(av="pool01.corp.contoso.com"),
+     "the FQDN of pools[0]"),
+    ("reverse_proxy.fqdn", lambda t: t["reverse_proxy"].update(fqdn="sip.contoso.com"),
+     "the Access Edge's public name (edge.fqdns.access)"),
+    ("reverse_proxy.fqdn", lambda t: t["reverse_proxy"].update(fqdn="av.contoso.com"),
+     "the A/V Edge's public name (edge.fqdns.av)"),
+    ("reverse_proxy.fqdn", lambda t: t["reverse_proxy"].update(fqdn="pool01.corp.contoso.com"),
+     "the FQDN of pools[0]"),
+    ("reverse_proxy.fqdn", lambda t: t["reverse_proxy"].update(fqdn="edge01.corp.contoso.com"),
+     "the internal FQDN of edge.servers[0]"),
+    (f"{S0}.fqdns.webconf", lambda t: server(t).update(fqdns={"webconf": "sip.contoso.com"}),
+     "the Access Edge's public name (edge.fqdns.access)"),
+])
+def test_a_public_name_that_is_another_hosts_fqdn_is_rejected(
+        tmp_path: Path, field: str, change: Any, first: str) -> None:
+    t = internal_under_external(contoso())
+    change(t)
+    p, path = error_at(tmp_path, t, field)
+    name = p.message.split(" ", 1)[0]
+    # The later of the two places the name is written.
+    key = field.rsplit(".", 1)[1]
+    nth = 2 if f"fqdn: {name}\n" in path.read_text("utf-8").split("reverse_proxy:")[0] \
+        and key == "fqdn" else 1
+    assert (p.line, p.col) == value_at(path, key, name, nth=nth)
+    assert p.message == (f"{name} is already {first}: one name for two hosts or roles sends "
+                         "DNS, certificates and clients to the wrong one; give this one a name "
+                         "of its own")
+
+
+@pytest.mark.parametrize(("role", "fqdn", "first"), [
+    ("access", "pool01.corp.contoso.com", "the FQDN of pools[0]"),
+    ("access", "edge01.corp.contoso.com", "the internal FQDN of edge.servers[0]"),
+    ("av", "av01.corp.contoso.com", "the internal FQDN of edge.servers[2]"),
+    ("av", "edgepool.corp.contoso.com", "the internal FQDN of the Access Edge VIP"),
+])
+def test_an_internal_vip_named_like_another_host_is_rejected(
+        tmp_path: Path, role: str, fqdn: str, first: str) -> None:
+    t = internal_under_external(load_balanced())
+    t["edge"]["load_balancer"][role]["internal_fqdn"] = fqdn
+    p, path = error_at(tmp_path, t, f"edge.load_balancer.{role}.internal_fqdn")
+    assert (p.line, p.col) == value_at(path, "internal_fqdn", fqdn,
+                                       nth=2 if "VIP" in first else 1)
+    assert p.message.startswith(f"{fqdn} is already {first}: ")
+
+
+def test_a_director_named_as_the_access_edge_is_rejected_and_nothing_is_planned(
+        tmp_path: Path) -> None:
+    # The plan used to take the Access Edge's public name as the next hop's.
+    t = internal_under_external(contoso())
+    t["pools"].insert(0, {"fqdn": "dir01.corp.contoso.com", "kind": "director"})
+    t["next_hop"] = "dir01.corp.contoso.com"
+    t["edge"]["fqdns"]["access"] = "dir01.corp.contoso.com"
+    p, path = error_at(tmp_path, t, "edge.fqdns.access")
+    assert p.message.startswith("dir01.corp.contoso.com is already the FQDN of pools[0]: ")
+    with pytest.raises(ValidationFailed):
+        plan_file(path)
+
+
+def test_a_servers_own_name_for_the_edge_wide_role_is_not_a_repeat(tmp_path: Path) -> None:
+    t = internal_under_external(contoso())
+    server(t)["fqdns"] = {"access": "sip.contoso.com"}
+    found, _ = check(tmp_path, t)
+    assert at(found, f"{S0}.fqdns.access") == []
+    assert not [p for p in found if "is already" in p.message]
+
+
+def test_the_examples_pass_the_fqdn_rule(tmp_path: Path) -> None:
+    for example in sorted(INPUTS.glob("*.yaml")):
+        assert not [p.format() for p in problems(example) if "is already" in p.message]

@@ -51,6 +51,7 @@ from runbook.plan.model import (
     VipMember,
 )
 from runbook.topology.model import (
+    EffectiveFeatures,
     Server,
     Topology,
     deployed_roles,
@@ -101,6 +102,13 @@ class _Deriver:
         self.providers: dict[str, str] = {k: v.name for k, v in self.cat.providers.items()}
         self.provider_addresses: dict[str, str] = {
             k: v.network_address for k, v in self.cat.providers.items()}
+        # Indexes made once, so that no part of the plan scans every server per server.
+        self._with_role: dict[str, list[Server]] = {r: servers_with(t, r) for r in ROLES}
+        self._features: dict[int, EffectiveFeatures] = {}
+        self._group_first: dict[frozenset[str], Server] = {}
+        self._pic_owners: list[Server] | None = None
+        for s in t.edge.servers:
+            self._group_first.setdefault(frozenset(s.roles), s)
 
     # -- names and addresses -------------------------------------------------------------
 
@@ -135,7 +143,20 @@ class _Deriver:
         return nic.public_ip or _addr(nic.ip)
 
     def access_servers(self) -> list[Server]:
-        return servers_with(self.t, "access")
+        return self._with_role["access"]
+
+    def with_role(self, role: str) -> list[Server]:
+        """The servers running ``role``, in file order (one list per plan: do not change it)."""
+        return self._with_role[role]
+
+    def features_of(self, server: Server) -> EffectiveFeatures:
+        """``server``'s effective features, worked out once per server."""
+        found = self._features.get(id(server))
+        if found is None:
+            found = effective_features(self.t, server,
+                                       webconf_deployed=bool(self._with_role["webconf"]))
+            self._features[id(server)] = found
+        return found
 
     def layout(self) -> Layout:
         if self.split:
@@ -165,12 +186,11 @@ class _Deriver:
 
     def first_of_group(self, server: Server) -> Server | None:
         """The server whose exported configuration ``server`` imports (None if it is first)."""
-        for role in self.balanced:
-            if role in server.roles:
-                # One group per set of roles, whatever order the topology lists them in.
-                group = [s for s in self.t.edge.servers if set(s.roles) == set(server.roles)]
-                if group and group[0] is not server:
-                    return group[0]
+        if any(role in server.roles for role in self.balanced):
+            # One group per set of roles, whatever order the topology lists them in.
+            first = self._group_first[frozenset(server.roles)]
+            if first is not server:
+                return first
         return None
 
     # -- plan parts ----------------------------------------------------------------------
@@ -240,7 +260,7 @@ class _Deriver:
             if vip is None:
                 continue
             members = []
-            for s in servers_with(self.t, role):
+            for s in self.with_role(role):
                 nic = getattr(s.nics, role)
                 members.append(VipMember(server=s.name, external_ip=_addr(nic.ip),
                                          internal_ip=_addr(s.nics.internal.ip)))
@@ -270,13 +290,11 @@ class _Deriver:
         key_size = t.certificates.key_size
         kinds = self.cat.certificates
         # Internal interface: one per server, or one per load-balanced array (VIP FQDN).
-        done: set[str] = set()
-        for s in t.edge.servers:
-            name = self.internal_name(s)
-            if name in done:
-                continue
-            done.add(name)
-            members = [x for x in t.edge.servers if self.internal_name(x) == name]
+        arrays: dict[str, list[Server]] = {}
+        for x in t.edge.servers:
+            arrays.setdefault(self.internal_name(x), []).append(x)
+        for name, members in arrays.items():
+            s = members[0]
             holders = [x.name for x in members]
             shared = len(holders) > 1
             # Internal Web Conferencing servers connect to each Web Conferencing Edge's own
@@ -309,7 +327,7 @@ class _Deriver:
                 request_on=holders[0], notes=notes))
         certs += self.external_certificates()
         rp_cert = self.reverse_proxy_certificate()
-        av = servers_with(t, "av")
+        av = self.with_role("av")
         if av:
             cn = role_fqdn(t, av[0], "av") or ""
             shared = len(av) > 1
@@ -353,7 +371,7 @@ class _Deriver:
         public = t.certificates.public_ca is not None
         out = []
         for (access, webconf), members in groups.items():
-            f = effective_features(t, members[0])
+            f = self.features_of(members[0])
             sans = [n for n in (access, webconf) if n]
             if access:
                 for domain in t.domains.sip:
@@ -412,7 +430,7 @@ class _Deriver:
                 out.append(rec)
 
         for role in self.roles:
-            for s in servers_with(t, role):
+            for s in self.with_role(role):
                 name = role_fqdn(t, s, role)
                 if name is None:
                     continue
@@ -423,7 +441,7 @@ class _Deriver:
                           None, None, "Reverse proxy: the external web farm FQDN",
                           public_admin))
         for s in self.access_servers():
-            f = effective_features(t, s)
+            f = self.features_of(s)
             access_name = role_fqdn(t, s, "access") or ""
             for domain in t.domains.sip:
                 target = access_name
@@ -461,11 +479,12 @@ class _Deriver:
     def firewall(self) -> list[FirewallRule]:
         t = self.t
         rules: list[FirewallRule] = []
+        counts = {"external": 0, "internal": 0}
 
         def add(fw: Literal["external", "internal"], direction: Literal["inbound", "outbound"],
                 src: str, dst: str, proto: str, ports: str, purpose: str, role: str) -> None:
-            rules.append(FirewallRule(f"{'E' if fw == 'external' else 'I'}"
-                                      f"{sum(r.firewall == fw for r in rules) + 1:02d}",
+            counts[fw] += 1
+            rules.append(FirewallRule(f"{'E' if fw == 'external' else 'I'}{counts[fw]:02d}",
                                       fw, direction, src, dst, proto, ports, purpose, role,
                                       addresses.get(src), addresses.get(dst)))
 
@@ -522,7 +541,7 @@ class _Deriver:
         hop_addr = endpoint(self.hop.ip, hop) if self.hop and self.hop.ip else hop
         seen_dest: set[tuple[str, str]] = set()
         for s in self.access_servers():
-            f = effective_features(t, s)
+            f = self.features_of(s)
             dst = self.public_address(s, "access")
             if ("access", dst) in seen_dest:
                 continue
@@ -534,13 +553,13 @@ class _Deriver:
                 allow("access-federation-in", INTERNET, label)
                 for src in outbound_sources(s):
                     allow("access-federation-out", src, INTERNET)
-        for s in servers_with(t, "webconf"):
+        for s in self.with_role("webconf"):
             dst = self.public_address(s, "webconf")
             if ("webconf", dst) in seen_dest:
                 continue
             seen_dest.add(("webconf", dst))
             allow("webconf-psom", INTERNET, external(s, "webconf"))
-        av = servers_with(t, "av")
+        av = self.with_role("av")
         if av:
             vip = self.vip("av")
             front = [external(av[0], "av")] if vip else [external(s, "av") for s in av]
@@ -549,7 +568,7 @@ class _Deriver:
                 allow("av-stun-tcp", INTERNET, dst)
             for s in av:
                 av_nic = s.nics.av
-                assert av_nic is not None  # servers_with(t, "av"): each has its A/V NIC
+                assert av_nic is not None  # with_role("av"): each has its A/V NIC
                 member = endpoint(_addr(av_nic.ip), f"{s.name} A/V")
                 if vip:
                     allow("av-stun-udp-member", INTERNET, member)
@@ -586,7 +605,7 @@ class _Deriver:
         for s in self.access_servers():
             allow("access-internal-out", internal(s), hop_addr)
         pools = ", ".join(p.fqdn for p in t.pools if p.kind != "director") or hop
-        for s in servers_with(t, "webconf"):
+        for s in self.with_role("webconf"):
             allow("webconf-internal", f"Web Conferencing servers ({pools})", internal(s))
         if rp is not None:
             allow("rp-web-components", endpoint(rp.internal_ip, "reverse proxy, internal"),
@@ -730,10 +749,14 @@ class _Deriver:
 
     def wizard(self) -> list[ServerRunbook]:
         out = []
+        importers: dict[int, list[str]] = {}
+        for x in self.t.edge.servers:
+            first = self.first_of_group(x)
+            if first is not None:
+                importers.setdefault(id(first), []).append(x.name)
         for order, s in enumerate(self.server_order(), start=1):
             source = self.first_of_group(s)
-            exports_to = [x.name for x in self.t.edge.servers
-                          if x is not s and self.first_of_group(x) is s]
+            exports_to = importers.get(id(s), [])
             out.append(ServerRunbook(
                 server=s.name, fqdn=server_fqdn(self.t, s), roles=list(s.roles),
                 role_names=[self.names[r] for r in s.roles], order=order,
@@ -828,7 +851,7 @@ class _Deriver:
         ])
 
     def why_role_absent(self, s: Server, role: str) -> str:
-        if not servers_with(self.t, role):
+        if not self.with_role(role):
             return f"this site does not deploy the {self.names[role]}"
         if "av" in self.balanced or (role == "av" and self.balanced):
             return f"the {self.names[role]} runs on other servers of this site"
@@ -907,7 +930,7 @@ class _Deriver:
 
     def access_screens(self, s: Server) -> list[Screen]:
         t = self.t
-        f = effective_features(t, s)
+        f = self.features_of(s)
         a = []
 
         def box(on: bool, label: str, why: str) -> None:
@@ -926,10 +949,10 @@ class _Deriver:
         if self.anonymous_on(s):
             box(True, self.cat.label("anonymous"),
                 "external participants without an account may join web conferences")
-        elif f.anonymous_meetings and servers_with(t, "webconf"):
+        elif f.anonymous_meetings and self.with_role("webconf"):
             box(False, self.cat.label("anonymous"),
                 "anonymous participants enter through the remote-access Access Edge")
-        elif servers_with(t, "webconf"):
+        elif self.with_role("webconf"):
             box(False, self.cat.label("anonymous"),
                 "only authenticated users join meetings")
         box(bool(f.public_im), self.cat.label("public_im"),
@@ -980,14 +1003,19 @@ class _Deriver:
     def anonymous_on(self, s: Server) -> bool:
         """Anonymous meetings are enabled on this Access Edge (in a split design only on
         the one that serves remote users)."""
-        f = effective_features(self.t, s)
-        return (f.anonymous_meetings and bool(servers_with(self.t, "webconf"))
+        f = self.features_of(s)
+        return (f.anonymous_meetings and bool(self.with_role("webconf"))
                 and (f.remote_access or not self.split))
+
+    def pic_owners(self) -> list[Server]:
+        """The Access Edges that run public IM connectivity, in file order."""
+        if self._pic_owners is None:
+            self._pic_owners = [x for x in self.access_servers() if self.features_of(x).public_im]
+        return self._pic_owners
 
     def pic_elsewhere(self, s: Server) -> str:
         """Why public IM stays off on this Access Edge."""
-        owners = [x.name for x in self.access_servers()
-                  if x is not s and effective_features(self.t, x).public_im]
+        owners = [x.name for x in self.pic_owners() if x is not s]
         if owners:
             return f"public IM connectivity runs on {', '.join(owners)}"
         return "no public IM provider is licensed for this site"
@@ -1076,7 +1104,7 @@ class _Deriver:
         return self.step(4, screens)
 
     def certs_for(self, s: Server) -> list[Certificate]:
-        return [c for c in self._certs if s.name in c.servers]
+        return self._certs_of.get(s.name, [])
 
     def step_services(self, s: Server) -> Step:
         actions = [Action("click", "Run", why="Step 5: Start Services")]
@@ -1088,7 +1116,7 @@ class _Deriver:
 
     def step_validate(self, s: Server) -> Step:
         t = self.t
-        f = effective_features(t, s) if "access" in s.roles else None
+        f = self.features_of(s) if "access" in s.roles else None
         actions = [Action("click", "Run", why="Step 6: Validate Edge Server")]
         for role in s.roles:
             actions.append(Action("tick", f"Validate {self.names[role]}"))
@@ -1102,7 +1130,7 @@ class _Deriver:
                                 "exchanges IM with a user of this site"))
         if "webconf" in s.roles:
             tests.append(Action("check", "An external user joins a Live Meeting conference"
-                                + (" anonymously" if effective_features(t, s).anonymous_meetings
+                                + (" anonymously" if self.features_of(s).anonymous_meetings
                                    else "")))
         if "av" in s.roles:
             tests.append(Action("check", "A remote user completes an audio/video call with an "
@@ -1119,13 +1147,13 @@ class _Deriver:
         trusted = sorted({self.internal_name(s) for s in self.access_servers()})
         a = [Action("type", "Trusted Access Edge internal FQDN", n,
                     why="internal servers refuse an edge not on this list") for n in trusted]
-        av = servers_with(t, "av")
+        av = self.with_role("av")
         if av:
             name = self.internal_name(av[0])
             a.append(Action("type", "A/V authentication service",
                             f"{name}:{self.cat.port('av-auth')}"))
         screens.append(Screen("Forest Global Properties, Edge Servers tab", a))
-        web = servers_with(t, "webconf")
+        web = self.with_role("webconf")
         if web:
             screens.append(Screen("Pool Properties, Web Conferencing Edge Server tab", [
                 Action("type", "Web Conferencing Edge (internal FQDN:port, external "
@@ -1136,7 +1164,7 @@ class _Deriver:
         if av:
             screens.append(Screen("Pool Properties, Media tab", [
                 Action("select", "A/V Authentication Service", self.internal_name(av[0]))]))
-        fed = [s for s in self.access_servers() if effective_features(t, s).federation]
+        fed = [s for s in self.access_servers() if self.features_of(s).federation]
         if fed:
             route = self.hop.fqdn if self.hop and self.hop.kind == "director" else \
                 self.internal_name(fed[0])
@@ -1156,7 +1184,7 @@ class _Deriver:
                          why=by_path[path].serves)
                   for path in by_path]]))
         users = []
-        f_all = [effective_features(t, s) for s in self.access_servers()]
+        f_all = [self.features_of(s) for s in self.access_servers()]
         if any(f.remote_access for f in f_all):
             users.append(Action("tick", "Enable remote user access"))
         if any(f.federation for f in f_all):
@@ -1171,11 +1199,11 @@ class _Deriver:
 
     def pic(self) -> Pic | None:
         t = self.t
-        owners = [s for s in self.access_servers() if effective_features(t, s).public_im]
+        owners = self.pic_owners()
         if not owners:
             return None
         s = owners[0]
-        providers = list(effective_features(t, s).public_im)
+        providers = list(self.features_of(s).public_im)
         access = role_fqdn(t, s, "access")
         rows = [PicProvider(id=p, name=self.providers[p],
                             network_address=self.provider_addresses[p],
@@ -1265,10 +1293,14 @@ class _Deriver:
     def build(self, provenance: Provenance, warnings: list[Finding]) -> Plan:
         t = self.t
         self._certs = self.certificates()
+        self._certs_of: dict[str, list[Certificate]] = {}
+        for cert in self._certs:
+            for holder in dict.fromkeys(cert.servers):
+                self._certs_of.setdefault(holder, []).append(cert)
         hop = self.hop
         feature_rows = []
         for s in self.access_servers():
-            f = effective_features(t, s)
+            f = self.features_of(s)
             feature_rows.append(FeatureRow(
                 server=s.name, remote_access=f.remote_access,
                 anonymous_meetings=self.anonymous_on(s),
@@ -1297,7 +1329,7 @@ class _Deriver:
             role_fqdns={r: getattr(t.edge.fqdns, r) for r in self.roles},
             features=feature_rows,
             public_im=sorted({p for s in self.access_servers()
-                              for p in effective_features(t, s).public_im},
+                              for p in self.features_of(s).public_im},
                              key=list(self.providers).index),
             load_balanced_roles=list(self.balanced),
             load_balancer_name=(self.lb.name if self.lb and self.lb.name else

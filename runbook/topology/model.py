@@ -422,8 +422,13 @@ def deployed_roles(topology: Topology) -> list[str]:
     return [r for r in ROLES if servers_with(topology, r)]
 
 
-def effective_features(topology: Topology, server: Server) -> EffectiveFeatures:
-    """Edge-wide features with the server's own overrides applied."""
+def effective_features(topology: Topology, server: Server, *,
+                       webconf_deployed: bool | None = None) -> EffectiveFeatures:
+    """Edge-wide features with the server's own overrides applied.
+
+    ``webconf_deployed`` (whether some server runs the Web Conferencing Edge, the default of
+    anonymous meetings) spares a caller asking for every server a scan of them all each time.
+    """
     base = topology.edge.features
     over = server.features or FeatureOverrides()
 
@@ -433,7 +438,8 @@ def effective_features(topology: Topology, server: Server) -> EffectiveFeatures:
 
     anonymous = pick("anonymous_meetings")
     if anonymous is None:
-        anonymous = bool(servers_with(topology, "webconf"))
+        anonymous = (bool(servers_with(topology, "webconf")) if webconf_deployed is None
+                     else webconf_deployed)
     return EffectiveFeatures(
         remote_access=bool(pick("remote_access")),
         anonymous_meetings=bool(anonymous),

@@ -306,6 +306,64 @@ def servers_unique(t: Topology, src: Source) -> Iterator[Problem]:
                               "Director; give the edge server its own name")
 
 
+# Pairs of kinds whose shared name another rule reports (servers_unique, names_in_zones,
+# split_access_edges, load_balancing_layout), or that may share one: a server's own public
+# name for a role and the edge-wide one for the same role.
+_REPORTED_ELSEWHERE = {("pool", "pool"), ("pool", "server"), ("server", "server"),
+                       ("role", "role")}
+
+
+@rule
+def fqdns_distinct(t: Topology, src: Source) -> Iterator[Problem]:
+    """Every FQDN names one thing: a pool or Director, an edge server, an internal VIP, a
+    role's public name, or the reverse proxy.
+
+    Compared in that order, each repeat reported once, where it is written later. One name
+    for two of them gives two hosts one DNS name, so the plan's records, certificates and
+    wizard screens would send clients to the wrong one.
+    """
+    named: list[tuple[PathKey, str, str, str, str]] = []  # path, fqdn, kind, role, what
+    for j, pool in enumerate(t.pools):
+        named.append((("pools", j, "fqdn"), pool.fqdn, "pool", "",
+                      f"the FQDN of pools[{j}]"))
+    for i, s in enumerate(t.edge.servers):
+        path = _server_path(i, "fqdn") if s.fqdn else _server_path(i, "name")
+        named.append((path, server_fqdn(t, s), "server", "",
+                      f"the internal FQDN of edge.servers[{i}]"))
+    lb = t.edge.load_balancer
+    for role in ("access", "av"):
+        vip = getattr(lb, role) if lb is not None else None
+        if vip is not None and vip.internal_fqdn:
+            named.append((("edge", "load_balancer", role, "internal_fqdn"), vip.internal_fqdn,
+                          "vip", role, f"the internal FQDN of the {ROLE_NAMES[role]} VIP"))
+    for role in ROLES:
+        name = getattr(t.edge.fqdns, role)
+        if name is not None:
+            named.append((("edge", "fqdns", role), name, "role", role,
+                          f"the {ROLE_NAMES[role]}'s public name (edge.fqdns.{role})"))
+    for i, s in enumerate(t.edge.servers):
+        for role in ROLES:
+            name = getattr(s.fqdns, role) if s.fqdns is not None else None
+            if name is not None:
+                named.append((_server_path(i, "fqdns", role), name, "role", role,
+                              f"the {ROLE_NAMES[role]}'s public name on edge.servers[{i}]"))
+    if t.reverse_proxy is not None:
+        named.append((("reverse_proxy", "fqdn"), t.reverse_proxy.fqdn, "proxy", "",
+                      "the reverse proxy's FQDN"))
+    first: dict[str, tuple[str, str, str]] = {}
+    for path, fqdn, kind, role, what in named:
+        seen = first.setdefault(fqdn, (kind, role, what))
+        if seen == (kind, role, what):
+            continue
+        seen_kind, seen_role, seen_what = seen
+        if (seen_kind, kind) in _REPORTED_ELSEWHERE and (kind != "role" or role == seen_role
+                                                         or path[1] == "fqdns"):
+            continue
+        yield src.problem(path, f"{fqdn} is already {seen_what}: one name for two hosts or "
+                          "roles sends DNS, certificates and clients to the wrong one; give "
+                          "this one a name of its own")
+
+
 @rule
 def names_in_zones(t: Topology, src: Source) -> Iterator[Problem]:
     internal, external = t.domains.internal, t.domains.external
@@ -369,7 +427,8 @@ def next_hop_declared(t: Topology, src: Source) -> Iterator[Problem]:
 def features_consistent(t: Topology, src: Source) -> Iterator[Problem]:
     sev = _severity(t)
     edge_features = t.edge.features
-    if edge_features.anonymous_meetings and not servers_with(t, "webconf"):
+    webconf = bool(servers_with(t, "webconf"))
+    if edge_features.anonymous_meetings and not webconf:
         yield src.problem(("edge", "features", "anonymous_meetings"), "anonymous meetings need "
                           "a Web Conferencing Edge: add the webconf role or set this to false")
     for i, s in enumerate(t.edge.servers):
@@ -378,7 +437,7 @@ def features_consistent(t: Topology, src: Source) -> Iterator[Problem]:
                 yield src.problem(_server_path(i, "features"), "feature settings belong to "
                                   "Access Edge servers: remove them from this server")
             continue
-        f = effective_features(t, s)
+        f = effective_features(t, s, webconf_deployed=webconf)
         own = s.features is not None and s.features.public_im is not None
         path = _server_path(i, "features", "public_im") if own else (
             "edge", "features", "public_im")
@@ -391,8 +450,8 @@ def features_consistent(t: Topology, src: Source) -> Iterator[Problem]:
                               code="pic-public-ca")
         if len(set(f.public_im)) != len(f.public_im):
             yield src.problem(path, "a provider is listed twice: list each once")
-    anonymous = any(effective_features(t, s).anonymous_meetings
-                    for s in servers_with(t, "access")) and bool(servers_with(t, "webconf"))
+    anonymous = any(effective_features(t, s, webconf_deployed=webconf).anonymous_meetings
+                    for s in servers_with(t, "access")) and webconf
     if anonymous and t.certificates.public_ca is None:
         yield src.problem(("edge", "features", "anonymous_meetings"), "anonymous meeting "
                           "participants must trust the Web Conferencing Edge certificate, so it "
@@ -410,7 +469,9 @@ def features_consistent(t: Topology, src: Source) -> Iterator[Problem]:
 @rule
 def reverse_proxy_present(t: Topology, src: Source) -> Iterator[Problem]:
     rp = t.reverse_proxy
-    remote = any(effective_features(t, s).remote_access for s in servers_with(t, "access"))
+    webconf = bool(servers_with(t, "webconf"))
+    remote = any(effective_features(t, s, webconf_deployed=webconf).remote_access
+                 for s in servers_with(t, "access"))
     if rp is None:
         if remote and t.environment == "production":
             lacking = "no address book and no distribution group expansion"
@@ -509,9 +570,11 @@ def split_access_edges(t: Topology, src: Source) -> Iterator[Problem]:
                               f"of edge.servers[{names[name]}]: give each Access Edge its own")
         if name is not None:
             names.setdefault(name, i)
+    webconf = bool(servers_with(t, "webconf"))
+    features = {i: effective_features(t, s, webconf_deployed=webconf) for i, s in access}
     for feature, label in (("remote_access", "remote user access"),
                            ("federation", "federation"), ("public_im", "Public IM Connectivity")):
-        owners = [(i, s) for i, s in access if getattr(effective_features(t, s), feature)]
+        owners = [(i, s) for i, s in access if getattr(features[i], feature)]
         for i, s in owners[1:]:
             own = s.features is not None and getattr(s.features, feature) is not None
             path = _server_path(i, "features", feature) if own else ("edge", "features", feature)
