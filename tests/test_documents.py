@@ -164,7 +164,8 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
     actions = list(plan["checklist"])
     actions += [a for w in plan["wizard"] for s in w["steps"] for sc in s["screens"]
                 for a in sc["actions"]]
-    actions += [a for sc in plan["integration"] for a in sc["actions"]]
+    actions += [a for sc in plan["pool_side"]["screens"] for a in sc["actions"]]
+    actions += [a for sc in (plan["federation"] or {}).get("screens", []) for a in sc["actions"]]
     actions += [a for sc in (plan["pic"] or {}).get("steps", []) for a in sc["actions"]]
     actions += [a for sc in (plan["reverse_proxy"] or {}).get("screens", [])
                 for a in sc["actions"]]
