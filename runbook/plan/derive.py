@@ -1175,8 +1175,9 @@ class _Deriver:
             where = self.place("webconf_edge")
             settings.append(PoolSetting(
                 "webconf-edge", "Web Conferencing Edge",
-                [f"{e.internal_fqdn}:{e.internal_port}, {e.external_fqdn}:{e.external_port}"
-                 for e in wce], where,
+                [part for e in wce for part in (f"internal {e.internal_fqdn}:{e.internal_port}",
+                                                f"external {e.external_fqdn}:{e.external_port}")],
+                where,
                 "the Web Conferencing servers connect to each edge on its internal port and "
                 "give external participants its external name"))
             actions = [self.open_action(where),
@@ -1205,7 +1206,7 @@ class _Deriver:
             where = self.place("mediation_av_edge")
             settings.append(PoolSetting(
                 "mediation-av-edge", "A/V Edge of each Mediation Server",
-                [f"{m.fqdn}: {m.av_edge}" for m in mediation], where,
+                [f"{m.fqdn} → {m.av_edge}" for m in mediation], where,
                 "remote users' calls to and from phones relay their media through the A/V "
                 "Edge; the Mediation Server must trust its authentication service"))
             actions = []
@@ -1276,7 +1277,7 @@ class _Deriver:
                 "has no forest-wide switch"))
             screens.append(Screen("Configure Office Communications Server Users Wizard", [
                 self.open_action(where),
-                *[Action("tick", label, "Enable",
+                *[Action("tick", label,
                          why="federation and public IM take effect only once the Federation "
                          "tab enables them for the forest" if label != "Remote user access"
                          else "remote access is set per user (or pool) only")
@@ -1349,7 +1350,7 @@ class _Deriver:
                                       "this Access Edge federates with nobody (public IM "
                                       "providers aside)"))
             screens.append(Screen(f"{s.name}: Access Edge properties, Allow tab", actions))
-        notes = [facts.throttling.label + ": list every partner you trust, even with "
+        notes = [facts.throttling.label + ". List every partner you trust, even with "
                  "discovery on."]
         if discovery:
             notes.append("Discovery is on: a partner not on the list is found through its "
@@ -1358,9 +1359,9 @@ class _Deriver:
         else:
             notes.append("Discovery is off: only the partners on the Allow list can "
                          "federate with this site.")
-        notes.append("Partners find this site through the records below (with discovery on "
-                     "their side) or through an Allow tab entry naming this site's Access "
-                     "Edge.")
+        notes.append("Partners find this site through its own records (above), with "
+                     "discovery on their side, or through an Allow tab entry naming this "
+                     "site's Access Edge.")
         notes.append(facts.firewall.label + ".")
         return FederationPlan(edges=[s.name for s in fed], discovery=discovery, partners=rows,
                               our_records=ours, where=where, screens=screens, notes=notes)
