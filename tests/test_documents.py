@@ -164,7 +164,8 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
     actions = list(plan["checklist"])
     actions += [a for w in plan["wizard"] for s in w["steps"] for sc in s["screens"]
                 for a in sc["actions"]]
-    actions += [a for sc in plan["integration"] for a in sc["actions"]]
+    actions += [a for sc in plan["pool_side"]["screens"] for a in sc["actions"]]
+    actions += [a for sc in (plan["federation"] or {}).get("screens", []) for a in sc["actions"]]
     actions += [a for sc in (plan["pic"] or {}).get("steps", []) for a in sc["actions"]]
     actions += [a for sc in (plan["reverse_proxy"] or {}).get("screens", [])
                 for a in sc["actions"]]
@@ -178,10 +179,13 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
     assert text.count("Seen:") == checks
     steps = [f"{w['server']} Step {s['number']} done" for w in plan["wizard"]
              for s in w["steps"]]
-    # One sign-off per wizard step, plus readiness, reverse proxy, internal servers and public
-    # IM, plus the cover's "received by".
+    # One sign-off per wizard step, plus readiness, reverse proxy, pool side, federation
+    # partners and public IM, plus the cover's "received by".
     assert all(text.count(step) == 1 for step in steps)
-    assert text.count("Initials") == len(steps) + 4 + 1
+    for part in ("Readiness check", "Reverse proxy", "Pool side", "Federation partners",
+                 "Public IM connectivity"):
+        assert text.count(f"{part} done") == 1, part
+    assert text.count("Initials") == len(steps) + 5 + 1
 
 
 def test_runbook_follows_the_wizard_order_of_servers(
@@ -252,8 +256,8 @@ def test_backout_undoes_every_implementation_step_in_reverse_order(
     # The printed backout table lists the steps from the last to the first.
     text = pdf_text(cr_pdfs["contoso-hq"])
     section = text[text.index("6. Backout plan"):text.index("7. Risk and impact")]
-    numbers = [int(n) for n in re.findall(r"(?:^|\s)(\d+) (?:Step \d|NICs|DNS|Rules|Internal)",
-                                          section)]
+    numbers = [int(n) for n in re.findall(
+        r"(?:^|\s)(\d+) (?:Step \d|NICs|DNS|Rules|Pool side|Federation)", section)]
     assert numbers == sorted(numbers, reverse=True)
     assert numbers[0] == len(forward) and numbers[-1] == 1
 

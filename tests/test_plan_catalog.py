@@ -95,6 +95,10 @@ def test_every_fact_cites_a_source_with_a_title_and_a_web_address() -> None:
         - set(c.reverse_proxy.sources) - set(c.reverse_proxy.web_component_properties.sources) \
         - {s for p in c.reverse_proxy.paths for s in p.sources} \
         - {s for x in c.reverse_proxy.isa_screens for s in x.sources} \
+        - {s for u in c.pool_side.values() for s in u.sources} \
+        - {s for f in (c.federation, c.federation.allow_tab, c.federation.partner_domain,
+                       c.federation.partner_edge, c.federation.partner_srv,
+                       c.federation.throttling, c.federation.firewall) for s in f.sources} \
         == set()  # no source listed but never cited
 
 

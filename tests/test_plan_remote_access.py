@@ -336,7 +336,7 @@ class TestReverseProxy:
         assert done == ["Finish", "Apply", "Test Rule"]
 
     def test_the_pool_is_given_the_external_web_farm_fqdn(self) -> None:
-        screen = next(sc for sc in self.p["integration"]
+        screen = next(sc for sc in self.p["pool_side"]["screens"]
                       if sc["title"] == "Pool Properties, Web Component Properties")
         assert screen["actions"][0]["value"] == "webext.contoso.com"
 
@@ -405,7 +405,7 @@ class TestReverseProxyInTheDocuments:
         assert "Reverse proxy: publish webext.contoso.com" in titles
         # Published before the pool is told its external web farm FQDN.
         assert titles.index("Reverse proxy: publish webext.contoso.com") < titles.index(
-            "Internal servers: trust and route to the edge")
+            "Pool side: trust the edge, route federation, enable users")
         undo = next(i for i in cr["backout"] if i["id"] == "reverse_proxy")
         assert "webext.contoso.com" in undo["backout"]
 

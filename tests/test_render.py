@@ -152,7 +152,7 @@ def fabrikam_pages(fabrikam_plan: dict[str, Any]) -> dict[str, str]:
 def actions_of(plan: dict[str, Any]) -> list[dict[str, Any]]:
     found = [a for w in plan["wizard"] for step in w["steps"] for screen in step["screens"]
              for a in screen["actions"]]
-    return found + [a for screen in plan["integration"] for a in screen["actions"]]
+    return found
 
 
 # --- which pages a site has ------------------------------------------------------------------
@@ -160,15 +160,16 @@ def actions_of(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_a_site_has_the_core_pages_plus_pic_and_load_balancer_only_when_used(
         contoso_plan: dict[str, Any], fabrikam_plan: dict[str, Any]) -> None:
-    core = ["index.md", "addressing.md", "runbook.md", "certificates.md", "dns.md",
+    core = ["index.md", "addressing.md", "runbook.md", "pool.md", "certificates.md", "dns.md",
             "firewall.md"]
     assert [p.filename for p in site_pages(contoso_plan)] == [
-        "index.md", "addressing.md", "runbook.md", "certificates.md", "dns.md", "firewall.md",
-        "reverse-proxy.md", "pic.md"]
+        "index.md", "addressing.md", "runbook.md", "pool.md", "federation.md",
+        "certificates.md", "dns.md", "firewall.md", "reverse-proxy.md", "pic.md"]
     assert [p.filename for p in site_pages(fabrikam_plan)] == [
-        "index.md", "addressing.md", "load-balancer.md", "runbook.md", "certificates.md",
-        "dns.md", "firewall.md", "reverse-proxy.md", "pic.md"]
-    without_pic = {**contoso_plan, "pic": None, "reverse_proxy": None}
+        "index.md", "addressing.md", "load-balancer.md", "runbook.md", "pool.md",
+        "federation.md", "certificates.md", "dns.md", "firewall.md", "reverse-proxy.md",
+        "pic.md"]
+    without_pic = {**contoso_plan, "pic": None, "reverse_proxy": None, "federation": None}
     assert [p.filename for p in site_pages(without_pic)] == core
     assert site_pages(contoso_plan)[0].title == "Overview"
     rendered = render_site(without_pic, make_environment())
@@ -347,13 +348,16 @@ def test_runbook_shows_warnings_as_admonitions_inside_their_screen(
                      r'<div class="admonition warning">', source, flags=re.S)
 
 
-def test_runbook_ends_with_the_pool_side_integration(pages: dict[str, str],
-                                                     contoso_plan: dict[str, Any]) -> None:
+def test_runbook_ends_by_sending_the_reader_to_the_pool_side(pages: dict[str, str]) -> None:
     text = pages["runbook.md"]
-    tail = read(text[text.index("## After the edge"):]).text
-    for screen in contoso_plan["integration"]:
-        assert screen["title"] in tail
-    assert "Type edge01.contoso.local:5062 in A/V authentication service" in tail
+    tail = text[text.index("## After the edge"):]
+    assert "[Pool side](pool.md)" in tail
+    assert "[Federation partners](federation.md)" in tail
+    # The pool-side steps live on their own page, once.
+    assert "Global Properties, Edge Servers tab" not in tail
+    pool = read(pages["pool.md"]).text
+    assert ("Type edge01.contoso.local:5062 in A/V Edge Servers list (internal FQDN and port)"
+            in pool)
 
 
 # --- secrets ---------------------------------------------------------------------------------

@@ -219,6 +219,7 @@ def test_a_server_without_the_av_role_and_nic_is_accepted(tmp_path: Path) -> Non
     server(t)["roles"] = ["access", "webconf"]
     del nics(t)["av"]
     t["edge"]["fqdns"].pop("av")
+    del t["mediation"]  # its A/V Edge setting would point nowhere (a warning)
     assert_clean(tmp_path, t)
 
 
@@ -535,6 +536,7 @@ def test_public_im_without_federation_is_rejected(tmp_path: Path) -> None:
 def test_no_federation_and_no_public_im_is_accepted(tmp_path: Path) -> None:
     t = contoso()
     t["edge"]["features"].update(federation=False, public_im=[])
+    del t["edge"]["federation_partners"]  # unused without federation (a warning)
     assert_clean(tmp_path, t)
 
 

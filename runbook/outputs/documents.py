@@ -57,7 +57,8 @@ ESTIMATED_STEP_MINUTES: dict[str, int] = {
     "certificates": 60,   # Step 4: request, offline CA approval, import, assign
     "services": 10,       # Step 5: Start Services
     "validate": 30,       # Step 6: Validate Edge Server and end-to-end tests
-    "integration": 30,    # internal servers: trusted edge lists, federation route, users
+    "integration": 30,    # pool side: trusted edge lists, federation route, meetings, users
+    "federation": 15,     # federation partners on the Access Edge's Allow tab
     "reverse_proxy": 45,  # the reverse proxy's listener certificate and publishing rule
 }
 
@@ -91,6 +92,7 @@ BACKOUT_BY_STEP: dict[str, str] = {
                 "with the change record.",
     "integration": "On the internal servers, remove this edge from the lists set after the "
                    "installation ({subject}) and turn off the user settings enabled for it.",
+    "federation": "On {server}, remove the partners added to the Allow tab ({subject}).",
 }
 
 ACTION_VERBS: dict[str, str] = {
@@ -334,12 +336,26 @@ def _wizard_items(plan: dict[str, Any], implementer: str,
 
 
 def _integration_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] | None:
-    if not plan["integration"]:
+    screens = plan["pool_side"]["screens"]
+    if not screens:
         return None
-    titles = [s["title"] for s in plan["integration"]]
-    return _step_item("integration", "Internal servers: trust and route to the edge",
-                      server=None, owner=implementer, subject="; ".join(titles),
+    titles = [s["title"] for s in screens]
+    return _step_item("integration", "Pool side: trust the edge, route federation, enable "
+                      "users", server=None, owner=implementer, subject="; ".join(titles),
                       details=titles, when="in the window")
+
+
+def _federation_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] | None:
+    fed = plan.get("federation")
+    if not fed or not fed["partners"]:
+        return None
+    domains = [p["domain"] for p in fed["partners"]]
+    return _step_item("federation", "Federation partners on the Allow tab",
+                      server=", ".join(fed["edges"]), owner=implementer,
+                      subject=", ".join(domains),
+                      details=[f"{p['domain']}" + (f" via {p['access_edge']}"
+                                                   if p["access_edge"] else " (DNS SRV)")
+                               for p in fed["partners"]], when="in the window")
 
 
 def _reverse_proxy_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] | None:
@@ -390,7 +406,8 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
     if delta is None:
         items = _prerequisite_items(plan, implementer) + _wizard_items(plan, implementer)
         for extra in (_reverse_proxy_item(plan, implementer),
-                      _integration_item(plan, implementer)):
+                      _integration_item(plan, implementer),
+                      _federation_item(plan, implementer)):
             if extra:
                 items.append(extra)
         validation = _validation(plan)

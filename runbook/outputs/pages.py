@@ -102,6 +102,8 @@ _PAGES: tuple[PageSpec, ...] = (
     PageSpec("addressing.md", "Addressing", "pages/addressing.md.j2"),
     PageSpec("load-balancer.md", "Load balancer", "pages/load-balancer.md.j2"),
     PageSpec("runbook.md", "Edge installation runbook", "pages/runbook.md.j2"),
+    PageSpec("pool.md", "Pool side", "pages/pool.md.j2"),
+    PageSpec("federation.md", "Federation partners", "pages/federation.md.j2"),
     PageSpec("certificates.md", "Certificates", "pages/certificates.md.j2"),
     PageSpec("dns.md", "DNS records", "pages/dns.md.j2"),
     PageSpec("firewall.md", "Firewall rules", "pages/firewall.md.j2"),
@@ -122,7 +124,8 @@ def reference_path(product: str) -> str:
 
 
 def site_pages(plan: Mapping[str, Any]) -> list[PageSpec]:
-    """The pages of one site, in navigation order (PIC and load balancer only when used)."""
+    """The pages of one site, in navigation order (PIC, load balancer, reverse proxy and
+    federation partners only when used)."""
     pages = []
     for spec in _PAGES:
         if spec.filename == "pic.md" and not plan.get("pic"):
@@ -130,6 +133,8 @@ def site_pages(plan: Mapping[str, Any]) -> list[PageSpec]:
         if spec.filename == "load-balancer.md" and not plan.get("vips"):
             continue
         if spec.filename == "reverse-proxy.md" and not plan.get("reverse_proxy"):
+            continue
+        if spec.filename == "federation.md" and not plan.get("federation"):
             continue
         pages.append(spec)
     return pages

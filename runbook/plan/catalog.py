@@ -163,6 +163,44 @@ class Label(Cited):
     label: str
 
 
+class UiPlace(Cited):
+    """Where a setting lives in the OCS 2007 administration tools."""
+
+    console: str
+    path: str
+    """The way to the dialog, e.g. ``Forest node, Properties, Global Properties``."""
+    tab: str | None
+    field: str
+    """The box, list or option to use."""
+    options: dict[str, str] = Field(default_factory=dict)
+    """The choices of a list, by id, as the dialog names them."""
+
+
+PoolSettingKey = Literal["trusted_access_edge", "trusted_av_auth", "webconf_edge",
+                         "pool_av_auth", "federation_route", "mediation_av_edge",
+                         "anonymous_participants", "anonymous_per_user", "users_wizard",
+                         "user_properties"]
+
+
+class PartnerSrv(Cited):
+    """The DNS SRV record a federation partner publishes for discovery."""
+
+    name: str
+    port: str
+    """The port id it points at."""
+
+
+class FederationFacts(Cited):
+    """Federation partners on the Access Edge: the Allow tab, its fields, DNS, limits."""
+
+    allow_tab: UiPlace
+    partner_domain: Label
+    partner_edge: Label
+    partner_srv: PartnerSrv
+    throttling: Label
+    firewall: Label
+
+
 class Catalog(_Frozen):
     """Every product fact the deriver reads, with its sources."""
 
@@ -184,6 +222,8 @@ class Catalog(_Frozen):
     provider_filter: Option
     steps: tuple[StepFacts, ...]
     wizard: dict[str, Label]
+    pool_side: dict[PoolSettingKey, UiPlace]
+    federation: FederationFacts
 
     @model_validator(mode="after")
     def _references_exist(self) -> Catalog:
@@ -203,7 +243,12 @@ class Catalog(_Frozen):
             *((f"certificates.{k}", v) for k, v in self.certificates.items()),
             *((f"providers.{k}", v) for k, v in self.providers.items()),
             *((f"steps.{s.id}", s) for s in self.steps),
-            *((f"wizard.{k}", v) for k, v in self.wizard.items())]
+            *((f"wizard.{k}", v) for k, v in self.wizard.items()),
+            *((f"pool_side.{k}", v) for k, v in self.pool_side.items()),
+            ("federation", self.federation),
+            *((f"federation.{k}", getattr(self.federation, k))
+              for k in ("allow_tab", "partner_domain", "partner_edge", "partner_srv",
+                        "throttling", "firewall"))]
         for where, fact in cited:
             for key in fact.sources:
                 if key not in self.sources:
@@ -211,6 +256,7 @@ class Catalog(_Frozen):
         ports = [p for side in (self.load_balancer.external, self.load_balancer.internal)
                  for ids in side.values() for p in ids]
         ports += [d.port for d in self.dns_records.values() if d.port]
+        ports.append(self.federation.partner_srv.port)
         for port in ports:
             if port not in self.ports:
                 raise ValueError(f"unknown port id {port!r}")

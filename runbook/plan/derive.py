@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, cast
 
-from runbook.plan.catalog import catalog
+from runbook.plan.catalog import PoolSettingKey, catalog
 from runbook.plan.model import (
     Action,
     AddressRow,
@@ -23,10 +23,14 @@ from runbook.plan.model import (
     DnsRecord,
     ExternalCertificates,
     FeatureRow,
+    FederationPartnerRow,
+    FederationPlan,
+    FederationRoute,
     Finding,
     FirewallRule,
     HostEntry,
     Layout,
+    MediationRow,
     Meta,
     NextHop,
     Pic,
@@ -35,6 +39,8 @@ from runbook.plan.model import (
     PicStep,
     Plan,
     PoolRow,
+    PoolSetting,
+    PoolSide,
     Provenance,
     PublishedUrl,
     ReverseProxyPlan,
@@ -47,8 +53,10 @@ from runbook.plan.model import (
     Subnet,
     SubnetMember,
     Summary,
+    UiPlace,
     Vip,
     VipMember,
+    WebConfEdgeEntry,
 )
 from runbook.topology.model import (
     EffectiveFeatures,
@@ -1140,39 +1148,139 @@ class _Deriver:
             screens.append(Screen("End-to-end tests", tests))
         return self.step(6, screens)
 
-    def integration(self) -> list[Screen]:
-        """What the pool side must know about the edge (done on an internal server)."""
+    # -- pool side -----------------------------------------------------------------------
+
+    def place(self, key: PoolSettingKey) -> UiPlace:
+        """Where the catalog says pool-side setting ``key`` lives."""
+        facts = self.cat.pool_side[key]
+        return UiPlace(console=facts.console, path=facts.path, tab=facts.tab,
+                       field=facts.field, sources=list(facts.sources),
+                       unconfirmed=facts.unconfirmed)
+
+    @staticmethod
+    def open_action(where: UiPlace) -> Action:
+        tab = f", {where.tab} tab" if where.tab else ""
+        return Action("do", f"In the {where.console}, open {where.path}{tab}")
+
+    def pool_side(self) -> PoolSide:
+        """What the pool and the forest must be told about the edge (on an internal server)."""
         t = self.t
-        screens = []
+        settings: list[PoolSetting] = []
+        screens: list[Screen] = []
         trusted = sorted({self.internal_name(s) for s in self.access_servers()})
-        a = [Action("type", "Trusted Access Edge internal FQDN", n,
-                    why="internal servers refuse an edge not on this list") for n in trusted]
         av = self.with_role("av")
-        if av:
-            name = self.internal_name(av[0])
-            a.append(Action("type", "A/V authentication service",
-                            f"{name}:{self.cat.port('av-auth')}"))
-        screens.append(Screen("Forest Global Properties, Edge Servers tab", a))
+        av_name = self.internal_name(av[0]) if av else None
+        av_port = int(self.cat.port("av-auth"))
+        edge_tab = self.place("trusted_access_edge")
+        mras = self.place("trusted_av_auth")
+        if trusted:
+            settings.append(PoolSetting(
+                "trusted-access-edge", "Trusted Access Edge", trusted, edge_tab,
+                "internal servers refuse SIP from an edge that is not on this list"))
+        if av_name:
+            settings.append(PoolSetting(
+                "trusted-av-auth", "Trusted A/V authentication service",
+                [f"{av_name}:{av_port}"], mras,
+                "the pool asks this service for the media relay credentials it hands to "
+                "clients at sign-in"))
+        edge_actions = [self.open_action(edge_tab)]
+        edge_actions += [Action("type", edge_tab.field, n, why="internal servers refuse an "
+                                "edge that is not on this list") for n in trusted]
+        if av_name:
+            edge_actions += [Action("type", mras.field, f"{av_name}:{av_port}",
+                                    why="the A/V authentication service listens on this port")]
+        if trusted or av_name:
+            screens.append(Screen("Global Properties, Edge Servers tab", edge_actions))
         web = self.with_role("webconf")
-        if web:
-            screens.append(Screen("Pool Properties, Web Conferencing Edge Server tab", [
-                Action("type", "Web Conferencing Edge (internal FQDN:port, external "
-                       "FQDN:port)",
-                       f"{server_fqdn(t, s)}:{self.cat.port('webconf-internal')}, "
-                       f"{role_fqdn(t, s, 'webconf')}:{self.cat.port('webconf-psom')}")
-                for s in web]))
-        if av:
+        wce = [WebConfEdgeEntry(server=s.name, internal_fqdn=server_fqdn(t, s),
+                                internal_port=int(self.cat.port("webconf-internal")),
+                                external_fqdn=role_fqdn(t, s, "webconf") or "",
+                                external_port=int(self.cat.port("webconf-psom")))
+               for s in web]
+        pools = [p.fqdn for p in t.pools if p.kind != "director"]
+        pool_names = ", ".join(pools) if pools else "the pool"
+        if wce:
+            where = self.place("webconf_edge")
+            settings.append(PoolSetting(
+                "webconf-edge", "Web Conferencing Edge",
+                [part for e in wce for part in (f"internal {e.internal_fqdn}:{e.internal_port}",
+                                                f"external {e.external_fqdn}:{e.external_port}")],
+                where,
+                "the Web Conferencing servers connect to each edge on its internal port and "
+                "give external participants its external name"))
+            actions = [self.open_action(where),
+                       Action("note", f"Do this on every pool that hosts meetings: {pool_names}")]
+            for e in wce:
+                actions += [Action("type", "Internal FQDN and port",
+                                   f"{e.internal_fqdn}:{e.internal_port}",
+                                   why=f"one entry per Web Conferencing Edge ({e.server})"),
+                            Action("type", "External FQDN and port",
+                                   f"{e.external_fqdn}:{e.external_port}",
+                                   why=f"one entry per Web Conferencing Edge ({e.server})")]
+            screens.append(Screen("Pool Properties, Web Conferencing Edge Server tab", actions))
+        if av_name:
+            where = self.place("pool_av_auth")
+            settings.append(PoolSetting(
+                "pool-av-auth", "A/V authentication service of the pool", [av_name], where,
+                "the pool's A/V Conferencing servers authenticate remote media through it"))
             screens.append(Screen("Pool Properties, Media tab", [
-                Action("select", "A/V Authentication Service", self.internal_name(av[0]))]))
+                self.open_action(where),
+                Action("note", f"Do this on every pool: {pool_names}"),
+                Action("select", where.field, av_name,
+                       why="listed once the Edge Servers tab names the A/V Edge")]))
+        mediation = [MediationRow(fqdn=m.fqdn, av_edge=av_name)
+                     for m in t.mediation] if av_name else []
+        if mediation:
+            where = self.place("mediation_av_edge")
+            settings.append(PoolSetting(
+                "mediation-av-edge", "A/V Edge of each Mediation Server",
+                [f"{m.fqdn} → {m.av_edge}" for m in mediation], where,
+                "remote users' calls to and from phones relay their media through the A/V "
+                "Edge; the Mediation Server must trust its authentication service"))
+            actions = []
+            for m in mediation:
+                actions += [Action("do", f"In the {where.console}, open {where.path} of "
+                                   f"{m.fqdn}, {where.tab} tab"),
+                            Action("select", where.field, m.av_edge)]
+            screens.append(Screen("Mediation Server Properties, General tab", actions))
         fed = [s for s in self.access_servers() if self.features_of(s).federation]
+        route = None
         if fed:
-            route = self.hop.fqdn if self.hop and self.hop.kind == "director" else \
-                self.internal_name(fed[0])
-            screens.append(Screen("Forest Global Properties, Federation tab", [
-                Action("tick", "Enable federation and public IM connectivity"),
-                Action("type", "FQDN", route, why="the Director when there is one, else the "
-                       "Access Edge's internal name"),
-                Action("type", "Port", self.cat.port("access-internal-in"))]))
+            director = self.hop is not None and self.hop.kind == "director"
+            route = FederationRoute(
+                fqdn=self.hop.fqdn if director and self.hop else self.internal_name(fed[0]),
+                port=int(self.cat.port("access-internal-in")),
+                via="director" if director else "access_edge")
+            where = self.place("federation_route")
+            settings.append(PoolSetting(
+                "federation-route", "Global federation route", [f"{route.fqdn}:{route.port}"],
+                where, "internal servers send federated and public IM traffic to the Director "
+                "when there is one, else to the Access Edge's internal side"))
+            screens.append(Screen("Global Properties, Federation tab", [
+                self.open_action(where),
+                Action("tick", "Enable federation and public IM connectivity",
+                       why="users can be enabled for federation and public IM only once the "
+                       "forest allows it"),
+                Action("type", "FQDN", route.fqdn, why="the Director when there is one, else "
+                       "the Access Edge's internal name"),
+                Action("type", "Port", str(route.port))]))
+        anonymous = None
+        if any(self.anonymous_on(s) for s in self.access_servers()):
+            where = self.place("anonymous_participants")
+            options = self.cat.pool_side["anonymous_participants"].options
+            anonymous = options["allow"]
+            per_user = self.cat.pool_side["anonymous_per_user"]
+            settings.append(PoolSetting(
+                "anonymous-participants", "Meeting policy for anonymous participants",
+                [anonymous], where, "the edge admits anonymous users, but only organizers "
+                "the meeting policy allows can invite them"))
+            screens.append(Screen("Global Properties, Meetings tab", [
+                self.open_action(where),
+                Action("select", where.field, anonymous,
+                       why="anonymous meetings are on at the edge; to let only chosen "
+                       f"organizers invite anonymous users, choose {options['per_user']} "
+                       f"instead and tick {per_user.field} in each organizer's "
+                       "Meeting Options")]))
         if t.reverse_proxy is not None:
             wcp = self.cat.reverse_proxy.web_component_properties
             by_path = {p.path: p for p in self.cat.reverse_proxy.paths}
@@ -1183,19 +1291,108 @@ class _Deriver:
                 *[Action("check", f"External URL: https://{t.reverse_proxy.fqdn}{path}",
                          why=by_path[path].serves)
                   for path in by_path]]))
-        users = []
         f_all = [self.features_of(s) for s in self.access_servers()]
-        if any(f.remote_access for f in f_all):
-            users.append(Action("tick", "Enable remote user access"))
-        if any(f.federation for f in f_all):
-            users.append(Action("tick", "Enable federation"))
-        if any(f.public_im for f in f_all):
-            users.append(Action("tick", "Enable public IM connectivity"))
-        if any(self.anonymous_on(s) for s in self.access_servers()):
-            users.append(Action("tick", "Allow anonymous participation in meetings"))
+        users = [label for on, label in (
+            (any(f.remote_access for f in f_all), "Remote user access"),
+            (any(f.federation for f in f_all), "Federation"),
+            (any(f.public_im for f in f_all), "Public IM connectivity")) if on]
         if users:
-            screens.append(Screen("Configure Users wizard, for the users who need it", users))
-        return screens
+            where = self.place("users_wizard")
+            tab = self.place("user_properties")
+            settings.append(PoolSetting(
+                "user-access", "Users enabled for external access", users, where,
+                "each user must be enabled for what they use from outside; remote access "
+                "has no forest-wide switch"))
+            screens.append(Screen("Configure Office Communications Server Users Wizard", [
+                self.open_action(where),
+                *[Action("tick", label,
+                         why="federation and public IM take effect only once the Federation "
+                         "tab enables them for the forest" if label != "Remote user access"
+                         else "remote access is set per user (or pool) only")
+                  for label in users],
+                Action("note", f"For a single user: {tab.path}, {tab.tab} tab")]))
+        return PoolSide(
+            access_edges=trusted, av_auth_fqdn=av_name,
+            av_auth_port=av_port if av_name else None, webconf_edges=wce,
+            federation_route=route, mediation=mediation, anonymous_participants=anonymous,
+            user_settings=users, settings=settings, screens=screens)
+
+    # -- federation partners --------------------------------------------------------------
+
+    def federation(self, dns: list[DnsRecord]) -> FederationPlan | None:
+        """The Allow tab entries and the DNS both sides need (None: nobody federates)."""
+        t = self.t
+        fed = [s for s in self.access_servers() if self.features_of(s).federation]
+        if not fed:
+            return None
+        facts = self.cat.federation
+        discovery = self.features_of(fed[0]).federation_discovery
+        port = self.cat.port(facts.partner_srv.port)
+        srv = facts.partner_srv.name.split("<", 1)[0]
+        rows = []
+        for p in t.edge.federation_partners:
+            srv_name = f"{srv}{p.domain}"
+            if p.access_edge:
+                rows.append(FederationPartnerRow(
+                    domain=p.domain, access_edge=p.access_edge, entry="domain-and-edge",
+                    found_by=f"the Allow tab entry: our Access Edge connects to "
+                    f"{p.access_edge} on TCP {port}",
+                    partner_dns=f"a public A record for {p.access_edge}, and a certificate "
+                    "on that Access Edge whose subject name is that FQDN"))
+            else:
+                rows.append(FederationPartnerRow(
+                    domain=p.domain, access_edge=None, entry="domain",
+                    found_by=f"the partner's SRV record {srv_name}",
+                    partner_dns=f"{srv_name} SRV pointing at the partner's Access Edge "
+                    f"external FQDN, port {port}, and that FQDN's public A record"))
+        fed_srv = [r for r in dns if r.type == "SRV" and r.name.startswith(srv)]
+        targets = {r.value for r in fed_srv}
+        ours = fed_srv + [r for r in dns if r.type == "A" and r.value != ""
+                          and r.scope == "external" and r.name in targets]
+        a = facts.allow_tab
+        where = UiPlace(console=a.console, path=a.path, tab=a.tab, field=a.field,
+                        sources=list(a.sources), unconfirmed=a.unconfirmed)
+        screens = []
+        for s in fed:
+            actions = [Action("do", f"On {s.name}, open {a.console}: {a.path}, {a.tab} tab",
+                              why="the edge is not a domain member: its federation settings "
+                              "are made on the edge itself"),
+                       Action("check", self.cat.label("federation_discovery"),
+                              "ticked" if discovery else "cleared",
+                              why="set in Step 3 (Configure Edge Server)")]
+            for r in rows:
+                actions.append(Action("click", "Add", why=f"partner {r.domain}"))
+                actions.append(Action("type", facts.partner_domain.label, r.domain))
+                if r.access_edge:
+                    actions.append(Action("type", facts.partner_edge.label, r.access_edge,
+                                          why="direct federation with this Access Edge"))
+                else:
+                    actions.append(Action("note", f"Leave {facts.partner_edge.label} empty",
+                                          why=f"found through {srv}{r.domain}"))
+                actions.append(Action("click", "OK"))
+            if rows:
+                actions.append(Action("check", f"The Allow tab lists {len(rows)} partner(s)",
+                                      ", ".join(r.domain for r in rows)))
+            elif not discovery:
+                actions.append(Action("warning", "No partner is listed and discovery is off: "
+                                      "this Access Edge federates with nobody (public IM "
+                                      "providers aside)"))
+            screens.append(Screen(f"{s.name}: Access Edge properties, Allow tab", actions))
+        notes = [facts.throttling.label + ". List every partner you trust, even with "
+                 "discovery on."]
+        if discovery:
+            notes.append("Discovery is on: a partner not on the list is found through its "
+                         f"{facts.partner_srv.name} SRV record, at a lower trust level than "
+                         "a listed one.")
+        else:
+            notes.append("Discovery is off: only the partners on the Allow list can "
+                         "federate with this site.")
+        notes.append("Partners find this site through its own records (above), with "
+                     "discovery on their side, or through an Allow tab entry naming this "
+                     "site's Access Edge.")
+        notes.append(facts.firewall.label + ".")
+        return FederationPlan(edges=[s.name for s in fed], discovery=discovery, partners=rows,
+                              our_records=ours, where=where, screens=screens, notes=notes)
 
     def pic(self) -> Pic | None:
         t = self.t
@@ -1345,15 +1542,16 @@ class _Deriver:
             status="warnings" if warnings else "valid",
         )
         hosts = [HostEntry(ip=p.ip, fqdn=p.fqdn) for p in t.pools if p.ip]
+        dns = self.dns()
         return Plan(
             meta=Meta(site=t.site, title=title, organization=t.organization,
                       environment=t.environment, product=t.product, source=provenance.source,
                       revision=provenance.revision, generator=provenance.generator,
                       provenance=provenance.line()),
             summary=summary, servers=servers, addresses=self.addresses(),
-            routes=self.routes(), vips=self.vips(), certificates=self._certs, dns=self.dns(),
-            firewall=self.firewall(), wizard=self.wizard(), integration=self.integration(),
-            pic=self.pic(), reverse_proxy=self.reverse_proxy(),
+            routes=self.routes(), vips=self.vips(), certificates=self._certs, dns=dns,
+            firewall=self.firewall(), wizard=self.wizard(), pool_side=self.pool_side(),
+            federation=self.federation(dns), pic=self.pic(), reverse_proxy=self.reverse_proxy(),
             checklist=self.checklist(warnings), hosts_file=hosts,
             subnets=self.subnets(), warnings=warnings)
 

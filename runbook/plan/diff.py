@@ -351,7 +351,9 @@ def _cert_verb(c: CertificateChange) -> str:
 
 def _integration(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     def values(plan: dict[str, Any]) -> list[tuple[str, str]]:
-        return [(f"{s['title']} › {label}", value) for s in _rows(plan, "integration")
+        screens = list((plan.get("pool_side") or {}).get("screens") or [])
+        screens += (plan.get("federation") or {}).get("screens") or []
+        return [(f"{s['title']} › {label}", value) for s in screens
                 for label, value in _entered(s["actions"])]
 
     return _value_changes(values(old), values(new))

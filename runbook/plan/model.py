@@ -692,6 +692,159 @@ class ReverseProxyPlan:
 
 
 @dataclass(frozen=True)
+class UiPlace:
+    """Where a setting lives in the OCS 2007 administration tools (from the catalog)."""
+
+    __pydantic_config__ = _CONFIG
+
+    console: str
+    """The console to open, e.g. the OCS 2007 administrative snap-in."""
+    path: str
+    """The way to the dialog, e.g. ``Forest node, Properties, Global Properties``."""
+    tab: str | None
+    """The dialog's tab (None for a wizard)."""
+    field: str
+    """The box, list or option to use."""
+    sources: list[str]
+    """The catalog's sources for this place (keys of the Reference page's source list)."""
+    unconfirmed: str | None
+    """What no source read backs up, if anything."""
+
+
+@dataclass(frozen=True)
+class PoolSetting:
+    """One setting the pool side must hold for the edge, with where it lives."""
+
+    __pydantic_config__ = _CONFIG
+
+    id: Literal["trusted-access-edge", "trusted-av-auth", "webconf-edge", "pool-av-auth",
+                "federation-route", "mediation-av-edge", "anonymous-participants",
+                "user-access"]
+    """What kind of setting it is."""
+    title: str
+    """The setting, in words."""
+    entries: list[str]
+    """What to enter or choose, one value per entry (e.g. ``FQDN:port``)."""
+    where: UiPlace
+    """Where it lives in the UI."""
+    why: str
+    """Why the pool needs it."""
+
+
+@dataclass(frozen=True)
+class WebConfEdgeEntry:
+    """One Web Conferencing Edge as the pool's Web Conferencing Edge Server tab lists it."""
+
+    __pydantic_config__ = _CONFIG
+
+    server: str
+    """The edge server's name."""
+    internal_fqdn: str
+    """Its internal FQDN."""
+    internal_port: int
+    """The internal (PSOM/MTLS) port the Web Conferencing servers connect to."""
+    external_fqdn: str
+    """Its public FQDN, handed to external meeting clients."""
+    external_port: int
+    """The external port those clients use."""
+
+
+@dataclass(frozen=True)
+class FederationRoute:
+    """Where the internal servers send federated and public IM traffic (Federation tab)."""
+
+    __pydantic_config__ = _CONFIG
+
+    fqdn: str
+    """The Director, or the Access Edge's internal name when there is no Director."""
+    port: int
+    """Its port."""
+    via: Literal["director", "access_edge"]
+    """A Director or the Access Edge."""
+
+
+@dataclass(frozen=True)
+class MediationRow:
+    """One Mediation Server and the A/V authentication service it must use."""
+
+    __pydantic_config__ = _CONFIG
+
+    fqdn: str
+    """The Mediation Server's FQDN."""
+    av_edge: str
+    """The A/V Edge's internal name to select (the A/V authentication service)."""
+
+
+@dataclass(frozen=True)
+class PoolSide:
+    """What the pool and the forest must be told about the edge, done on an internal server."""
+
+    __pydantic_config__ = _CONFIG
+
+    access_edges: list[str]
+    """The trusted Access Edge internal FQDNs (the internal VIP's in an array)."""
+    av_auth_fqdn: str | None
+    """The A/V authentication service's internal FQDN (None without an A/V Edge)."""
+    av_auth_port: int | None
+    """Its port (None without an A/V Edge)."""
+    webconf_edges: list[WebConfEdgeEntry]
+    """The Web Conferencing Edges the pool uses."""
+    federation_route: FederationRoute | None
+    """The global federation route (None when no Access Edge federates)."""
+    mediation: list[MediationRow]
+    """The Mediation Servers to point at the A/V Edge."""
+    anonymous_participants: str | None
+    """The Meetings tab's Anonymous participants choice (None: anonymous meetings are off)."""
+    user_settings: list[str]
+    """The per-user settings to enable for the users who need them."""
+    settings: list[PoolSetting]
+    """Every setting with where it lives in the UI."""
+    screens: list[Screen]
+    """The same, as steps to follow."""
+
+
+@dataclass(frozen=True)
+class FederationPartnerRow:
+    """One federation partner and what each side needs."""
+
+    __pydantic_config__ = _CONFIG
+
+    domain: str
+    """The partner's SIP domain."""
+    access_edge: str | None
+    """The partner's Access Edge FQDN, when the topology names it."""
+    entry: Literal["domain-and-edge", "domain"]
+    """What the Allow tab entry holds: the domain and the partner's Access Edge FQDN, or
+    the domain alone."""
+    found_by: str
+    """How our Access Edge finds the partner's edge."""
+    partner_dns: str
+    """The DNS record the partner must publish for that."""
+
+
+@dataclass(frozen=True)
+class FederationPlan:
+    """Federation with partners: the Allow tab entries, DNS on both sides, the limits."""
+
+    __pydantic_config__ = _CONFIG
+
+    edges: list[str]
+    """The Access Edge servers that federate."""
+    discovery: bool
+    """Discovery of federation partners is allowed (enhanced federation)."""
+    partners: list[FederationPartnerRow]
+    """The partners on the Allow list."""
+    our_records: list[DnsRecord]
+    """Our public records partners use to find this site's Access Edge."""
+    where: UiPlace
+    """Where the Allow tab lives."""
+    screens: list[Screen]
+    """The Allow tab entries, step by step."""
+    notes: list[str]
+    """Why it is set up this way (trust, throttling, firewall)."""
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything derived from one topology, ready to render."""
 
@@ -717,8 +870,10 @@ class Plan:
     """The firewall rules, external then internal."""
     wizard: list[ServerRunbook]
     """The installation runbook, server by server in installation order."""
-    integration: list[Screen]
-    """What the pool side must configure."""
+    pool_side: PoolSide
+    """What the pool and the forest must configure for the edge."""
+    federation: FederationPlan | None
+    """Federation partners (None when no Access Edge federates)."""
     pic: Pic | None
     """Public IM Connectivity (None when no provider is used)."""
     reverse_proxy: ReverseProxyPlan | None

@@ -220,6 +220,11 @@ class Pool(Strict):
     ip: IPv4 | None = Field(None, description="Optional address, for the edge's hosts file.")
 
 
+class MediationServer(Strict):
+    fqdn: Fqdn = Field(description="The Mediation Server's internal FQDN (Enterprise Voice "
+                       "gateway side); it is pointed at the A/V Edge for remote callers.")
+
+
 class Route(Strict):
     to: IPv4Net = Field(description="Internal network reached through the internal NIC.")
     via: IPv4 = Field(description="Router on the internal NIC's subnet.")
@@ -301,9 +306,22 @@ class LoadBalancer(Strict):
     av: Vip | None = None
 
 
+class FederationPartner(Strict):
+    """A federated partner for the Access Edge's Allow tab."""
+
+    domain: Fqdn = Field(description="The partner's SIP domain (e.g. fabrikam.com).")
+    access_edge: Fqdn | None = Field(
+        None, description="The FQDN of the partner's Access Edge (or LCS 2005 Access "
+        "Proxy). Optional: without it the edge finds the partner through the partner's "
+        "_sipfederationtls._tcp DNS SRV record.")
+
+
 class Edge(Strict):
     fqdns: RoleFqdns
     features: Features = Field(default_factory=lambda: Features.model_validate({}))
+    federation_partners: list[FederationPartner] = Field(
+        default_factory=list, description="Federated partners to put on the Access Edge's "
+        "Allow tab (with discovery off, the only domains it federates with).")
     servers: list[Server] = Field(min_length=1)
     load_balancer: LoadBalancer | None = None
 
@@ -380,6 +398,9 @@ class Topology(Strict):
     domains: Domains
     pools: list[Pool] = Field(min_length=1)
     next_hop: Fqdn | None = None
+    mediation: list[MediationServer] = Field(
+        default_factory=list, description="Mediation Servers (Enterprise Voice): each needs "
+        "the A/V Edge's authentication service set on its General tab.")
     edge: Edge
     reverse_proxy: ReverseProxy | None = Field(
         None, description="The HTTPS reverse proxy publishing the pool's Web Components to "

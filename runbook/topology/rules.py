@@ -583,6 +583,73 @@ def split_access_edges(t: Topology, src: Source) -> Iterator[Problem]:
                               "Edge; set it to false on one of them")
 
 
+@rule
+def federation_partners(t: Topology, src: Source) -> Iterator[Problem]:
+    """Partners are other organizations, listed once each; an Allow list with discovery off
+    is the only way such an edge federates with anyone."""
+    ours = set(t.domains.sip)
+    own_edges = {name for s in servers_with(t, "access")
+                 for name in [role_fqdn(t, s, "access")] if name}
+    seen: dict[str, int] = {}
+    for j, p in enumerate(t.edge.federation_partners):
+        path: PathKey = ("edge", "federation_partners", j)
+        if p.domain in ours:
+            yield src.problem((*path, "domain"), f"{p.domain} is one of this site's own SIP "
+                              "domains (domains.sip): a federation partner is another "
+                              "organization; remove the entry or correct the domain")
+        # Fqdn values are stored lower-cased, so this comparison ignores case as DNS does.
+        first = seen.setdefault(p.domain, j)
+        if first != j:
+            yield src.problem((*path, "domain"), f"partner {p.domain} is already listed as "
+                              f"edge.federation_partners[{first}] (domains are compared "
+                              "without case): list each partner once")
+        if p.access_edge is not None and p.access_edge in own_edges:
+            yield src.problem((*path, "access_edge"), f"{p.access_edge} is this site's own "
+                              "Access Edge: give the partner's Access Edge FQDN, or leave "
+                              "access_edge out to find it through the partner's DNS SRV record")
+    federating = [s for s in servers_with(t, "access") if effective_features(t, s).federation]
+    if t.edge.federation_partners and not federating:
+        yield src.problem(("edge", "federation_partners"), "federation partners are listed "
+                          "but no Access Edge has federation enabled, so the Allow tab is never "
+                          "used: set edge.features.federation: true or remove the partners",
+                          severity="warning", code="partners-without-federation")
+    closed = [s for s in federating if not effective_features(t, s).federation_discovery]
+    if closed and not t.edge.federation_partners:
+        names = ", ".join(s.name for s in closed)
+        yield src.problem(("edge", "features", "federation_discovery"), "federation is on and "
+                          f"discovery of partners is off on {names}, but no partner is listed: "
+                          "the Access Edge will federate with nobody (public IM providers "
+                          "aside); add edge.federation_partners or allow discovery",
+                          severity="warning", code="no-federation-partners")
+
+
+@rule
+def mediation_servers(t: Topology, src: Source) -> Iterator[Problem]:
+    """Each Mediation Server is listed once and is not also a pool or an edge server."""
+    pools = {p.fqdn: j for j, p in enumerate(t.pools)}
+    edges = {server_fqdn(t, s): i for i, s in enumerate(t.edge.servers)}
+    seen: dict[str, int] = {}
+    for j, m in enumerate(t.mediation):
+        path: PathKey = ("mediation", j, "fqdn")
+        first = seen.setdefault(m.fqdn, j)
+        if first != j:
+            yield src.problem(path, f"Mediation Server {m.fqdn} is already listed as "
+                              f"mediation[{first}]: list each once")
+        if m.fqdn in pools:
+            yield src.problem(path, f"{m.fqdn} is also pools[{pools[m.fqdn]}]: a Mediation "
+                              "Server is its own server (it is never the edge's next hop); "
+                              "remove it from one of the lists")
+        if m.fqdn in edges:
+            yield src.problem(path, f"{m.fqdn} is the internal FQDN of edge.servers"
+                              f"[{edges[m.fqdn]}]: a Mediation Server sits on the internal "
+                              "network, never on an edge server")
+    if t.mediation and not servers_with(t, "av"):
+        yield src.problem(("mediation",), "Mediation Servers are listed but no server runs "
+                          "the A/V Edge: remote users' calls to phones have no media path "
+                          "through the edge; add the av role or ignore this for internal "
+                          "calls only", severity="warning", code="mediation-without-av")
+
+
 def check(topology: Topology, src: Source) -> list[Problem]:
     """Run every rule and return all problems found, errors and warnings alike."""
     out: list[Problem] = []
