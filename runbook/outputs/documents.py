@@ -374,9 +374,20 @@ def _validation(plan: dict[str, Any], servers: Iterable[str] | None = None) -> l
                 for a in screen["actions"]:
                     if a["kind"] in ("check", "tick"):
                         checks.setdefault(a["label"], []).append(w["server"])
-    return [{"title": title, "checks": [{"label": label, "servers": on}
-                                        for label, on in checks.items()]}
-            for title, checks in sections.items() if checks]
+    out = [{"title": title, "checks": [{"label": label, "servers": on}
+                                       for label, on in checks.items()]}
+           for title, checks in sections.items() if checks]
+    rp = plan.get("reverse_proxy")
+    if rp:
+        out.append({"title": f"Reverse proxy ({rp['fqdn']})", "checks": [
+            {"label": a["label"], "servers": []} for screen in rp["screens"]
+            for a in screen["actions"] if a["kind"] == "check"
+            and screen["title"] == "Test from the Internet"]})
+    tests = plan["validation"]["tests"]
+    if tests:
+        out.append({"title": "End-to-end tests from outside", "checks": [
+            {"label": f"{x['title']}: {x['success']}", "servers": []} for x in tests]})
+    return out
 
 
 def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) -> dict[str, Any]:
