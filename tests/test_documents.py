@@ -168,6 +168,7 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
     actions += [a for sc in (plan["pic"] or {}).get("steps", []) for a in sc["actions"]]
     actions += [a for sc in (plan["reverse_proxy"] or {}).get("screens", [])
                 for a in sc["actions"]]
+    actions += [a for sc in plan["validation"]["screens"] for a in sc["actions"]]
     page = field_runbook_html(plan)
     notes = sum(a["kind"] == "note" for a in actions)
     assert notes  # a note is read, not done: no box (as on the web page)
@@ -179,9 +180,11 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
     steps = [f"{w['server']} Step {s['number']} done" for w in plan["wizard"]
              for s in w["steps"]]
     # One sign-off per wizard step, plus readiness, reverse proxy, internal servers and public
-    # IM, plus the cover's "received by".
+    # IM, one per end-to-end test, plus the cover's "received by".
     assert all(text.count(step) == 1 for step in steps)
-    assert text.count("Initials") == len(steps) + 4 + 1
+    tests = [t["title"] for t in plan["validation"]["tests"]]
+    assert len(tests) == 7
+    assert text.count("Initials") == len(steps) + 4 + len(tests) + 1
 
 
 def test_runbook_follows_the_wizard_order_of_servers(

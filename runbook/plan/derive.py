@@ -1234,21 +1234,24 @@ class _Deriver:
             ca=public or "public CAs of partners and providers", issuer="public", url=None,
             scheme="http", host=INTERNET, port=self.cat.port("crl"), firewall="external",
             rules=list(self.rule_ids.get("crl", [])), servers=edges))
+        rp_product = (self.cat.reverse_proxy.products[t.reverse_proxy.product]
+                      if t.reverse_proxy else None)
+        rp_name = [f"reverse proxy ({rp_product})"] if rp_product else []
         imports = [
-            CaImport(f"Root certificate of {ca}'s hierarchy", root, edges,
-                     "the edges are workgroup servers, so Group Policy does not deliver the "
-                     "enterprise root; their internal certificates and the internal servers' "
-                     "certificates chain to it"),
+            CaImport(f"Root certificate of {ca}'s hierarchy", root, edges + rp_name,
+                     "these are workgroup servers, so Group Policy does not deliver the "
+                     "enterprise root; the edges' internal certificates and the internal "
+                     "servers' certificates chain to it"
+                     + (", and the reverse proxy bridges SSL to the Web Components, whose "
+                        "certificate it issued" if rp_name else "")),
             CaImport(f"CA certificate of {ca}, when it is an issuing CA below a separate root",
                      inter, edges, "the edge presents the whole chain on its internal interface "
                      "and must build it without Active Directory")]
         holders = sorted({srv for c in self._certs if c.issuer == "public"
                           and c.purpose != "reverse_proxy" for srv in c.servers},
                          key=edges.index)
-        rp_product = (self.cat.reverse_proxy.products[t.reverse_proxy.product]
-                      if t.reverse_proxy else None)
         if public:
-            on = holders + ([f"reverse proxy ({rp_product})"] if rp_product else [])
+            on = holders + rp_name
             if on:
                 imports.append(CaImport(
                     f"Intermediate CA certificate(s) of {public}, from its download page",
@@ -1258,11 +1261,6 @@ class _Deriver:
                     f"Root certificate of {public}", root, on,
                     "Windows ships the roots of public CAs: check it is listed, import it only "
                     "if it is missing"))
-        if rp_product:
-            imports.append(CaImport(f"Root certificate of {ca}'s hierarchy", root,
-                                    [f"reverse proxy ({rp_product})"],
-                                    "it bridges SSL to the Web Components, whose certificate "
-                                    f"{ca} issued"))
         screens = [Screen(x.title, [Action("select", x.choice,
                                            why=x.unconfirmed and f"Unconfirmed: {x.unconfirmed}")])
                    for x in facts.snap_in]
