@@ -172,3 +172,21 @@ def test_a_distribution_point_off_the_internal_routes_warns(tmp_path: Path) -> N
     [problem] = at(problems(write(tmp_path, data)), "certificates.internal_crl[0].ip")
     assert (problem.severity, problem.code) == ("warning", "crl-unrouted")
     assert "edge01" in problem.message and "routes" in problem.message
+
+
+def test_a_distribution_point_url_is_data_on_every_page(tmp_path: Path) -> None:
+    from runbook.outputs.pages import render_site
+    from runbook.outputs.templating import make_environment
+
+    data = contoso()
+    payload = "http://pki.contoso.local/<script>alert(1)</script>{{7*7}}.crl"
+    data["certificates"]["internal_crl"] = [{"url": payload, "ip": "10.0.0.30"}]
+    p = plan_file(write(tmp_path, data)).to_dict()
+    assert p["trust"]["crl"][0]["url"] == payload
+    pages = render_site(p, make_environment())
+    for name in ("certificates.md", "firewall.md"):
+        text = pages[f"sites/contoso-hq/{name}"]
+        assert "<script>" not in text, name
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text, name
+        after = text.split("alert(1)&lt;/script&gt;")[1][:40]
+        assert "7*7" in after and "49" not in after, name  # shown, never evaluated

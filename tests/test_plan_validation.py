@@ -120,8 +120,8 @@ def test_federation_without_a_named_partner_asks_for_one() -> None:
     p = plan_of("contoso.yaml")
     t = by_id(p)["federation"]
     assert t["title"] == "Federation with a named partner"
-    assert t["steps"][0]["kind"] == "note" and "names no federation partner" in \
-        t["steps"][0]["label"]
+    assert t["steps"][0]["kind"] == "check"  # with a line to write the agreed domain on
+    assert "names no federation partner" in (t["steps"][0]["why"] or "")
     assert t["rules"] == ["E02", "E03"]
     assert t["on_failure"][0] == ("The partner finds _sipfederationtls._tcp.contoso.com -> "
                                   "sip.contoso.com, port 5061")
@@ -182,8 +182,8 @@ def test_the_tests_become_screens_with_success_failure_and_what_to_check() -> No
         assert labels[0] == f"Where: {test['where']}"
         assert f"Success: {test['success']}" in labels
         assert len([x for x in labels if x.startswith("Failure: ")]) == len(test["failure"])
-        assert len([x for x in labels if x.startswith("If it fails, check: ")]) == \
-            len(test["on_failure"])
+        [checks] = [a for a in screen["actions"] if a["label"] == "If it fails, check"]
+        assert checks["why"] == "; ".join(test["on_failure"])
 
 
 def test_the_change_requests_validation_plan_has_the_reverse_proxy_and_the_tests() -> None:
@@ -198,4 +198,5 @@ def test_the_change_requests_validation_plan_has_the_reverse_proxy_and_the_tests
     text = change_request_markdown(p)
     assert "### Reverse proxy (webext.contoso.com)" in text
     assert "### End-to-end tests from outside" in text
+    assert "### Validate Edge Server: Validation options" in text
     assert "- Validate Local Server Configuration (edge01)" in text

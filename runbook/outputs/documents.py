@@ -59,6 +59,7 @@ ESTIMATED_STEP_MINUTES: dict[str, int] = {
     "validate": 30,       # Step 6: Validate Edge Server and end-to-end tests
     "integration": 30,    # internal servers: trusted edge lists, federation route, users
     "reverse_proxy": 45,  # the reverse proxy's listener certificate and publishing rule
+    "trust": 20,          # CA certificates imported by hand on every server that needs them
 }
 
 NOT_PROVIDED = "______ (not provided)"
@@ -66,6 +67,8 @@ NOT_PROVIDED = "______ (not provided)"
 # How to undo each kind of implementation step; the step's owner does it.
 # {server} and {subject} come from the step.
 BACKOUT_BY_STEP: dict[str, str] = {
+    "trust": "On {server}, delete the CA certificates imported for the edge ({subject}) from "
+             "the computer's stores, unless other services rely on them.",
     "reverse_proxy": "On the reverse proxy, disable and delete the publishing rule for "
                      "{subject} and its web listener, then apply the configuration.",
     "network": "On {server}, remove the addresses and persistent routes added for the edge "
@@ -342,6 +345,18 @@ def _integration_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] 
                       details=titles, when="in the window")
 
 
+def _trust_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] | None:
+    imports = plan["trust"]["imports"]
+    if not imports:
+        return None
+    servers = list(dict.fromkeys(s for i in imports for s in i["servers"]))
+    return _step_item("trust", "Certificate chains: import the CA certificates",
+                      server=", ".join(servers), owner=implementer,
+                      subject="; ".join(f"{i['certificate']} ({i['store']})" for i in imports),
+                      details=[f"{i['certificate']}: {i['store']}, on {', '.join(i['servers'])}"
+                               for i in imports], when="in the window")
+
+
 def _reverse_proxy_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] | None:
     rp = plan.get("reverse_proxy")
     if not rp:
@@ -370,7 +385,7 @@ def _validation(plan: dict[str, Any], servers: Iterable[str] | None = None) -> l
             if step["id"] != "validate":
                 continue
             for screen in step["screens"]:
-                checks = sections.setdefault(screen["title"], {})
+                checks = sections.setdefault(f"{step['title']}: {screen['title']}", {})
                 for a in screen["actions"]:
                     if a["kind"] in ("check", "tick"):
                         checks.setdefault(a["label"], []).append(w["server"])
@@ -399,7 +414,9 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
     change = _change(plan)
     implementer = change.get("implementer") or "Implementer " + NOT_PROVIDED
     if delta is None:
-        items = _prerequisite_items(plan, implementer) + _wizard_items(plan, implementer)
+        items = _prerequisite_items(plan, implementer)
+        trust = _trust_item(plan, implementer)
+        items += ([trust] if trust else []) + _wizard_items(plan, implementer)
         for extra in (_reverse_proxy_item(plan, implementer),
                       _integration_item(plan, implementer)):
             if extra:

@@ -1231,7 +1231,8 @@ class _Deriver:
                         port=p.port, firewall="internal", rules=ids, servers=edges)
                for p, ids in zip(self.crl_points(), self.cdp_rules, strict=True)]
         crl.append(CrlPoint(
-            ca=public or "public CAs of partners and providers", issuer="public", url=None,
+            ca=(f"{public}, and the CAs of partners and providers" if public
+                else "The CAs of partners and providers"), issuer="public", url=None,
             scheme="http", host=INTERNET, port=self.cat.port("crl"), firewall="external",
             rules=list(self.rule_ids.get("crl", [])), servers=edges))
         rp_product = (self.cat.reverse_proxy.products[t.reverse_proxy.product]
@@ -1322,8 +1323,7 @@ class _Deriver:
 
         remote = [s for s in self.access_servers() if effective_features(t, s).remote_access]
         port = self.cat.port("access-remote")
-        user = Action("vault", "Password of test user 1", self.test_user_vault(1),
-                      why="paste it from the vault")
+        user = Action("vault", "Password of test user 1", self.test_user_vault(1))
         if remote:
             ae = role_fqdn(t, remote[0], "access") or ""
             ae_ip = self.public_address(remote[0], "access")
@@ -1423,8 +1423,9 @@ class _Deriver:
             f0 = effective_features(t, fed[0])
             partner = self.partner_domain()
             steps = [] if partner else [Action(
-                "note", "This site names no federation partner: agree a test with one and "
-                "write its SIP domain here", why="a partner that federates with this site")]
+                "check", "The partner domain agreed for this test",
+                why="this site names no federation partner: agree a test with one and write "
+                "its SIP domain down")]
             steps += [
                 Action("do", f"A user of {domain} adds a contact of "
                        f"{partner or 'the partner domain'}"),
@@ -1457,7 +1458,7 @@ class _Deriver:
             test("pic", "Any signed-in user of this site, and a user of the provider", [
                 Action("check", f"{first.name} has confirmed provisioning",
                        why="test only then: providers go live separately"),
-                Action("do", f"A user of {domain} adds a {first.name} contact"),
+                Action("do", f"A user of {domain} adds a contact on {first.name}"),
                 Action("do", "Both send an IM and change presence")],
                 checks, self.rules_for("access-federation-in", "access-federation-out"),
                 title=f"Public IM with {first.name}")
@@ -1467,7 +1468,7 @@ class _Deriver:
                 Action("note", f"Where: {x.where}"), *x.steps,
                 Action("check", f"Success: {x.success}"),
                 *[Action("note", f"Failure: {sign}") for sign in x.failure],
-                *[Action("note", f"If it fails, check: {c}") for c in x.on_failure]]))
+                Action("note", "If it fails, check", why="; ".join(x.on_failure))]))
         return Validation(not_proof=self.cat.validation.not_proof.label, tests=tests,
                           screens=screens)
 
