@@ -169,6 +169,8 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
     actions += [a for sc in (plan["pic"] or {}).get("steps", []) for a in sc["actions"]]
     actions += [a for sc in (plan["reverse_proxy"] or {}).get("screens", [])
                 for a in sc["actions"]]
+    actions += [a for sc in plan["validation"]["screens"] for a in sc["actions"]]
+    actions += [a for sc in plan["trust"]["screens"] for a in sc["actions"]]
     page = field_runbook_html(plan)
     notes = sum(a["kind"] == "note" for a in actions)
     assert notes  # a note is read, not done: no box (as on the web page)
@@ -179,13 +181,16 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
     assert text.count("Seen:") == checks
     steps = [f"{w['server']} Step {s['number']} done" for w in plan["wizard"]
              for s in w["steps"]]
-    # One sign-off per wizard step, plus readiness, reverse proxy, pool side, federation
-    # partners and public IM, plus the cover's "received by".
+    # One sign-off per wizard step, plus readiness, certificate chains, reverse proxy, pool
+    # side, federation partners and public IM, one per end-to-end test, plus the cover's
+    # "received by".
     assert all(text.count(step) == 1 for step in steps)
     for part in ("Readiness check", "Reverse proxy", "Pool side", "Federation partners",
                  "Public IM connectivity"):
         assert text.count(f"{part} done") == 1, part
-    assert text.count("Initials") == len(steps) + 5 + 1
+    tests = [t["title"] for t in plan["validation"]["tests"]]
+    assert len(tests) == 7
+    assert text.count("Initials") == len(steps) + 6 + len(tests) + 1
 
 
 def test_runbook_follows_the_wizard_order_of_servers(
@@ -254,10 +259,11 @@ def test_backout_undoes_every_implementation_step_in_reverse_order(
     assert "Certificate Enrollment Requests" in by_id["certificates"]
     assert "E01" in by_id["firewall"] or "I01" in by_id["firewall"]
     # The printed backout table lists the steps from the last to the first.
-    text = pdf_text(cr_pdfs["contoso-hq"])
+    # With -layout each table row starts with its number, even where a row crosses a page.
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=cr_pdfs["contoso-hq"],
+                          capture_output=True, check=True).stdout.decode("utf-8")
     section = text[text.index("6. Backout plan"):text.index("7. Risk and impact")]
-    numbers = [int(n) for n in re.findall(
-        r"(?:^|\s)(\d+) (?:Step \d|NICs|DNS|Rules|Pool side|Federation)", section)]
+    numbers = [int(n) for n in re.findall(r"^\s*(\d+)\s{2,}\S", section, flags=re.M)]
     assert numbers == sorted(numbers, reverse=True)
     assert numbers[0] == len(forward) and numbers[-1] == 1
 

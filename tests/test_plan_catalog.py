@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from runbook.plan import derive
-from runbook.plan.catalog import CATALOGS, Catalog, catalog
+from runbook.plan.catalog import CATALOGS, Catalog, Cited, catalog
 from runbook.plan.sites import plan_file
 from tests.topo import INPUTS, ROOT, contoso, one, problems, write
 
@@ -80,26 +80,60 @@ def test_names_services_steps_and_certificate_rules() -> None:
                                         "this provider")
 
 
+def _facts(value: Any, where: str = "") -> list[tuple[str, Cited]]:
+    """Every cited fact in a catalog value, found by walking it (no section can be missed)."""
+    found: list[tuple[str, Cited]] = []
+    if isinstance(value, Cited):
+        found.append((where, value))
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            found += _facts(getattr(value, name), f"{where}.{name}")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            found += _facts(v, f"{where}.{k}")
+    elif isinstance(value, tuple | list):
+        for i, v in enumerate(value):
+            found += _facts(v, f"{where}[{i}]")
+    return found
+
+
 def test_every_fact_cites_a_source_with_a_title_and_a_web_address() -> None:
     c = catalog()
     for key, source in c.sources.items():
         assert source.title and re.match(r"https?://[^\s/]+/\S*", source.url), key
     text = (CATALOGS / "ocs2007.yaml").read_text("utf-8")
     assert "/work/" not in text and "/tmp/" not in text  # nothing machine-specific
-    cited = {s for kind in (c.ports, c.roles, c.dns_records, c.certificates, c.providers,
-                            c.wizard) for fact in kind.values() for s in fact.sources}
-    assert cited <= set(c.sources)
-    assert set(c.sources) - cited - {s for st in c.steps for s in st.sources} \
-        - set(c.load_balancer.sources) - set(c.service_account.sources) \
-        - set(c.provider_filter.sources) - set(c.external_certificates.sources) \
-        - set(c.reverse_proxy.sources) - set(c.reverse_proxy.web_component_properties.sources) \
-        - {s for p in c.reverse_proxy.paths for s in p.sources} \
-        - {s for x in c.reverse_proxy.isa_screens for s in x.sources} \
-        - {s for u in c.pool_side.values() for s in u.sources} \
-        - {s for f in (c.federation, c.federation.allow_tab, c.federation.partner_domain,
-                       c.federation.partner_edge, c.federation.partner_srv,
-                       c.federation.throttling, c.federation.firewall) for s in f.sources} \
-        == set()  # no source listed but never cited
+    facts = _facts(c)
+    cited = {s for _, fact in facts for s in fact.sources}
+    for where, fact in facts:
+        assert fact.sources and set(fact.sources) <= set(c.sources), where
+    assert set(c.sources) - cited == set()  # no source listed but never cited
+
+
+def test_every_port_record_certificate_rule_and_label_is_a_cited_fact() -> None:
+    # Each kind of product fact is a Cited model, whose sources the loader requires.
+    c = catalog()
+    where = {w for w, _ in _facts(c)}
+    kinds = {"ports": c.ports, "dns_records": c.dns_records, "certificates": c.certificates,
+             "wizard": c.wizard, "providers": c.providers, "roles": c.roles,
+             "validation.wizard": c.validation.wizard, "validation.tests": c.validation.tests,
+             "trust.stores": c.trust.stores, "pool_side": c.pool_side}
+    for section, table in kinds.items():
+        assert table, section
+        for key in table:
+            assert f".{section}.{key}" in where, (section, key)
+    for i, _ in enumerate(c.reverse_proxy.isa_screens):
+        assert f".reverse_proxy.isa_screens[{i}]" in where
+    for i, _ in enumerate(c.trust.snap_in):
+        assert f".trust.snap_in[{i}]" in where
+    data = raw()
+    data["validation"]["tests"]["av-call"].pop("sources")
+    with pytest.raises(ValidationError, match="sources"):
+        Catalog.model_validate(data)
+    data = raw()
+    data["trust"]["snap_in"][0]["sources"] = ["nowhere"]
+    with pytest.raises(ValidationError, match="unknown source 'nowhere'"):
+        Catalog.model_validate(data)
 
 
 def test_the_provider_addresses_are_marked_unconfirmed() -> None:

@@ -185,6 +185,7 @@ INTERNAL = [
     ("inbound", "Internal", INTERNAL_IP, "TCP", "443"),          # STUN from inside
     ("inbound", "Internal", INTERNAL_IP, "UDP", "3478"),
     ("outbound", "10.0.0.20", POOL, "TCP", "443"),               # reverse proxy -> Web Comp.
+    ("outbound", INTERNAL_IP, "10.0.0.30", "TCP", "80"),         # the internal CA's CRL
 ]
 
 
@@ -203,7 +204,7 @@ def test_firewall_rules_are_exactly_the_ocs_2007_edge_ports(
 
 def test_firewall_rules_have_stable_ids(plan: dict[str, Any]) -> None:
     ids = [r["id"] for r in plan["firewall"]]
-    assert ids == [f"E{i:02d}" for i in range(1, 14)] + [f"I{i:02d}" for i in range(1, 8)]
+    assert ids == [f"E{i:02d}" for i in range(1, 14)] + [f"I{i:02d}" for i in range(1, 9)]
 
 
 # -- wizard ----------------------------------------------------------------------------------
@@ -234,7 +235,10 @@ def test_secrets_are_vault_actions_naming_the_entries_from_the_topology(
              if a["kind"] == "vault"]
     assert [(a["label"], a["value"]) for a in vault] == [
         ("Product key", "contoso-hq/ocs/product-key"),
-        ("Password for RTCProxyService", "contoso-hq/ocs/RTCProxyService")]
+        ("Password for RTCProxyService", "contoso-hq/ocs/RTCProxyService"),
+        # the Validation Wizard's two test users: passwords from the vault, never printed
+        ("User 1: password", "contoso-hq/ocs-edge/test-user-1"),
+        ("User 2: password", "contoso-hq/ocs-edge/test-user-2")]
     assert typed(screen(plan, "install", "Customer Information")) == {
         "Organization": "Contoso Ltd"}
 
@@ -285,10 +289,9 @@ def test_every_role_service_is_started_and_validated(plan: dict[str, Any]) -> No
     services = [a["label"] for a in screen(plan, "services", "Start the services")
                 if a["kind"] == "check"]
     assert len(services) == 4  # Access, Web Conferencing, A/V and A/V Authentication
-    validated = [a["label"] for a in screen(plan, "validate", "Validation Wizard")
+    validated = [a["label"] for a in screen(plan, "validate", "Validation options")
                  if a["kind"] == "tick"]
-    assert validated == ["Validate Access Edge", "Validate Web Conferencing Edge",
-                         "Validate A/V Edge"]
+    assert validated == ["Validate Local Server Configuration", "Validate Connectivity"]
 
 
 # -- Public IM Connectivity ------------------------------------------------------------------

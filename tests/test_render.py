@@ -152,7 +152,8 @@ def fabrikam_pages(fabrikam_plan: dict[str, Any]) -> dict[str, str]:
 def actions_of(plan: dict[str, Any]) -> list[dict[str, Any]]:
     found = [a for w in plan["wizard"] for step in w["steps"] for screen in step["screens"]
              for a in screen["actions"]]
-    return found
+    found += [a for screen in plan["pool_side"]["screens"] for a in screen["actions"]]
+    return found + [a for test in plan["validation"]["tests"] for a in test["steps"]]
 
 
 # --- which pages a site has ------------------------------------------------------------------
@@ -215,7 +216,7 @@ def test_overview_has_the_checklist_as_checkboxes_the_diagram_and_links_to_every
     text = pages["index.md"]
     page = read(text)
     boxes = [a for t, a in page.tags if t == "input" and a.get("type") == "checkbox"]
-    assert len(boxes) == len(contoso_plan["checklist"]) == 9  # 8 + the reverse proxy
+    assert len(boxes) == len(contoso_plan["checklist"]) == 10  # 8 + test users + reverse proxy
     for item in contoso_plan["checklist"]:
         assert norm(item["label"]) in page.text
     assert ("img", {"alt": "Network diagram of contoso-hq", "src": "diagrams/network.svg"}) \
@@ -283,7 +284,10 @@ def test_addressing_lists_vips_and_hosts_file_entries_when_the_plan_has_them(
 
 def test_runbook_has_six_steps_per_server_in_wizard_order(
         fabrikam_pages: dict[str, str], fabrikam_plan: dict[str, Any]) -> None:
-    headings = re.findall(r"^### (.+)$", fabrikam_pages["runbook.md"], flags=re.M)
+    steps, _, tests = fabrikam_pages["runbook.md"].partition("\n## Prove the deployment")
+    headings = re.findall(r"^### (.+)$", steps, flags=re.M)
+    assert re.findall(r"^### Test \d+: (.+)$", tests, flags=re.M) == [
+        t["title"] for t in fabrikam_plan["validation"]["tests"]]
     expected = [f"{w['server']} — Step {s['number']}: {s['title']}"
                 for w in fabrikam_plan["wizard"] for s in w["steps"]]
     assert [Page(to_html(h)).text for h in headings] == expected

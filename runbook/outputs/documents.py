@@ -60,6 +60,7 @@ ESTIMATED_STEP_MINUTES: dict[str, int] = {
     "integration": 30,    # pool side: trusted edge lists, federation route, meetings, users
     "federation": 15,     # federation partners on the Access Edge's Allow tab
     "reverse_proxy": 45,  # the reverse proxy's listener certificate and publishing rule
+    "trust": 20,          # CA certificates imported by hand on every server that needs them
 }
 
 NOT_PROVIDED = "______ (not provided)"
@@ -67,6 +68,8 @@ NOT_PROVIDED = "______ (not provided)"
 # How to undo each kind of implementation step; the step's owner does it.
 # {server} and {subject} come from the step.
 BACKOUT_BY_STEP: dict[str, str] = {
+    "trust": "On {server}, delete the CA certificates imported for the edge ({subject}) from "
+             "the computer's stores, unless other services rely on them.",
     "reverse_proxy": "On the reverse proxy, disable and delete the publishing rule for "
                      "{subject} and its web listener, then apply the configuration.",
     "network": "On {server}, remove the addresses and persistent routes added for the edge "
@@ -356,6 +359,16 @@ def _federation_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] |
                       details=[f"{p['domain']}" + (f" via {p['access_edge']}"
                                                    if p["access_edge"] else " (DNS SRV)")
                                for p in fed["partners"]], when="in the window")
+def _trust_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] | None:
+    imports = plan["trust"]["imports"]
+    if not imports:
+        return None
+    servers = list(dict.fromkeys(s for i in imports for s in i["servers"]))
+    return _step_item("trust", "Certificate chains: import the CA certificates",
+                      server=", ".join(servers), owner=implementer,
+                      subject="; ".join(f"{i['certificate']} ({i['store']})" for i in imports),
+                      details=[f"{i['certificate']}: {i['store']}, on {', '.join(i['servers'])}"
+                               for i in imports], when="in the window")
 
 
 def _reverse_proxy_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] | None:
@@ -386,13 +399,24 @@ def _validation(plan: dict[str, Any], servers: Iterable[str] | None = None) -> l
             if step["id"] != "validate":
                 continue
             for screen in step["screens"]:
-                checks = sections.setdefault(screen["title"], {})
+                checks = sections.setdefault(f"{step['title']}: {screen['title']}", {})
                 for a in screen["actions"]:
                     if a["kind"] in ("check", "tick"):
                         checks.setdefault(a["label"], []).append(w["server"])
-    return [{"title": title, "checks": [{"label": label, "servers": on}
-                                        for label, on in checks.items()]}
-            for title, checks in sections.items() if checks]
+    out = [{"title": title, "checks": [{"label": label, "servers": on}
+                                       for label, on in checks.items()]}
+           for title, checks in sections.items() if checks]
+    rp = plan.get("reverse_proxy")
+    if rp:
+        out.append({"title": f"Reverse proxy ({rp['fqdn']})", "checks": [
+            {"label": a["label"], "servers": []} for screen in rp["screens"]
+            for a in screen["actions"] if a["kind"] == "check"
+            and screen["title"] == "Test from the Internet"]})
+    tests = plan["validation"]["tests"]
+    if tests:
+        out.append({"title": "End-to-end tests from outside", "checks": [
+            {"label": f"{x['title']}: {x['success']}", "servers": []} for x in tests]})
+    return out
 
 
 def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -404,7 +428,9 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
     change = _change(plan)
     implementer = change.get("implementer") or "Implementer " + NOT_PROVIDED
     if delta is None:
-        items = _prerequisite_items(plan, implementer) + _wizard_items(plan, implementer)
+        items = _prerequisite_items(plan, implementer)
+        trust = _trust_item(plan, implementer)
+        items += ([trust] if trust else []) + _wizard_items(plan, implementer)
         for extra in (_reverse_proxy_item(plan, implementer),
                       _integration_item(plan, implementer),
                       _federation_item(plan, implementer)):

@@ -136,6 +136,44 @@ class ReverseProxyFacts(Cited):
     isa_screens: tuple[IsaScreen, ...]
 
 
+class UiStep(Cited):
+    """A screen of a Windows tool (the Certificates snap-in) and what to choose on it."""
+
+    title: str
+    choice: str
+
+
+class TrustFacts(Cited):
+    """Certificate chains and revocation: the computer's stores and the snap-in screens."""
+
+    stores: dict[Literal["root", "intermediate"], Label]
+    snap_in: tuple[UiStep, ...]
+    revocation: Label
+    """Why every server must reach the CRL of every certificate in a chain."""
+    ldap_cdp: Label
+    """Why an LDAP distribution point does not serve a workgroup edge."""
+
+
+class ValidationTestFacts(Cited):
+    """An end-to-end test from outside: what success and failure look like."""
+
+    title: str
+    success: str
+    failure: tuple[str, ...] = Field(min_length=1)
+
+
+ValidationTestKey = Literal["signin-auto", "signin-manual", "address-book", "meeting-anonymous",
+                            "av-call", "federation", "pic"]
+
+
+class ValidationFacts(Cited):
+    """Step 6 (the Validation Wizard) and the tests that prove the deployment."""
+
+    wizard: dict[Literal["local", "connectivity", "users", "federated"], Label]
+    not_proof: Label
+    tests: dict[ValidationTestKey, ValidationTestFacts]
+
+
 class Provider(Cited):
     """A public IM provider: its name and its Access Edge's network address."""
 
@@ -218,6 +256,8 @@ class Catalog(_Frozen):
     certificates: dict[CertificateKey, CertificateKind]
     external_certificates: ExternalCertificates
     reverse_proxy: ReverseProxyFacts
+    trust: TrustFacts
+    validation: ValidationFacts
     providers: dict[Literal["msn", "aol", "yahoo"], Provider]
     provider_filter: Option
     steps: tuple[StepFacts, ...]
@@ -248,7 +288,15 @@ class Catalog(_Frozen):
             ("federation", self.federation),
             *((f"federation.{k}", getattr(self.federation, k))
               for k in ("allow_tab", "partner_domain", "partner_edge", "partner_srv",
-                        "throttling", "firewall"))]
+                        "throttling", "firewall")),
+            ("trust", self.trust), ("trust.revocation", self.trust.revocation),
+            ("trust.ldap_cdp", self.trust.ldap_cdp),
+            *((f"trust.stores.{k}", v) for k, v in self.trust.stores.items()),
+            *((f"trust.snap_in.{x.title}", x) for x in self.trust.snap_in),
+            ("validation", self.validation),
+            ("validation.not_proof", self.validation.not_proof),
+            *((f"validation.wizard.{k}", v) for k, v in self.validation.wizard.items()),
+            *((f"validation.tests.{k}", v) for k, v in self.validation.tests.items())]
         for where, fact in cited:
             for key in fact.sources:
                 if key not in self.sources:

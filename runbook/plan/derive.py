@@ -12,14 +12,17 @@ import dataclasses
 import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
-from runbook.plan.catalog import PoolSettingKey, catalog
+from runbook.plan.catalog import PoolSettingKey, ValidationTestKey, catalog
 from runbook.plan.model import (
     Action,
     AddressRow,
+    CaImport,
     Certificate,
     CertificateAuthorities,
     Change,
+    CrlPoint,
     DnsRecord,
     ExternalCertificates,
     FeatureRow,
@@ -53,7 +56,10 @@ from runbook.plan.model import (
     Subnet,
     SubnetMember,
     Summary,
+    Trust,
     UiPlace,
+    Validation,
+    ValidationTest,
     Vip,
     VipMember,
     WebConfEdgeEntry,
@@ -81,6 +87,17 @@ KIND_NAMES = {"enterprise": "Enterprise pool", "standard": "Standard Edition ser
               "director": "Director"}
 
 
+@dataclasses.dataclass(frozen=True)
+class _Cdp:
+    url: str | None
+    scheme: Literal["http", "ldap"]
+    host: str
+    ip: str | None
+    port_id: str
+    port: str
+    label: str
+
+
 def _addr(ip: str) -> str:
     return ip.split("/")[0]
 
@@ -99,6 +116,7 @@ class _Deriver:
 
     def __init__(self, t: Topology) -> None:
         self.t = t
+        self.partners = [p.domain for p in t.edge.federation_partners]
         self.lb = t.edge.load_balancer
         self.balanced = cast(list[Role], load_balanced_roles(t))
         self.split = is_split(t)
@@ -496,11 +514,15 @@ class _Deriver:
                                       fw, direction, src, dst, proto, ports, purpose, role,
                                       addresses.get(src), addresses.get(dst)))
 
-        def allow(port_id: str, src: str, dst: str, proto: str | None = None) -> None:
+        self.rule_ids: dict[str, list[str]] = {}  # catalog port id -> the rules opening it
+
+        def allow(port_id: str, src: str, dst: str, proto: str | None = None,
+                  port: str | None = None) -> None:
             # The catalog's port: firewall side, direction, protocol(s), port and purpose.
             p = self.cat.ports[port_id]
             for each in [proto] if proto else p.protocols:
-                add(p.side, p.direction, src, dst, each, p.port, p.purpose, p.role)
+                add(p.side, p.direction, src, dst, each, port or p.port, p.purpose, p.role)
+                self.rule_ids.setdefault(port_id, []).append(rules[-1].id)
 
         labels: dict[str, str] = {}  # address -> its one label
         addresses: dict[str, str] = {}  # label -> address, for the rules' *_ip fields
@@ -588,14 +610,26 @@ class _Deriver:
             nat = f"; NAT to {rp.external_ip}" if rp.public_ip else ""
             allow("rp-https-in", INTERNET,
                   endpoint(self.rp_address(), f"{rp.fqdn} reverse proxy{nat}"))
+        seen_src: set[str] = set()
         for s in t.edge.servers:
             gw_role = next((r for r in ROLES if getattr(s.nics, r) is not None
                             and getattr(s.nics, r).gateway), None)
             if gw_role is None:
                 continue
             nic = getattr(s.nics, gw_role)
-            src = (external(s, gw_role) if gw_role not in self.balanced
-                   else endpoint(_addr(nic.ip), s.name))
+            vip = self.vip(gw_role)
+            if vip is None:
+                src = external(s, gw_role)
+            elif gw_role == "access" and vip.source_nat_ip:
+                # Like the member's federation connections: the declared source-NAT address.
+                src = outbound_sources(s)[0]
+            elif nic.public_ip:
+                src = endpoint(nic.public_ip, f"{s.name}; NAT to {_addr(nic.ip)}")
+            else:
+                src = endpoint(_addr(nic.ip), s.name)
+            if src in seen_src:
+                continue
+            seen_src.add(src)
             allow("crl", src, INTERNET)
             allow("dns", src, INTERNET)
         # Internal firewall.
@@ -626,7 +660,37 @@ class _Deriver:
                 allow("av-auth", f"Pools and A/V Conferencing servers ({pools})", dst)
                 allow("av-stun-tcp-internal", "Internal clients and A/V MCUs", dst)
                 allow("av-stun-udp-internal", "Internal clients and A/V MCUs", dst)
+        # Each edge checks the internal CA's revocation list from its own internal address.
+        self.cdp_rules: list[list[str]] = []
+        for point in self.crl_points():
+            dst = (endpoint(point.ip, f"{point.host}, CRL distribution point") if point.ip
+                   else point.label)
+            first = len(rules)
+            for s in t.edge.servers:
+                allow(point.port_id, internal(s), dst, port=point.port)
+            self.cdp_rules.append([r.id for r in rules[first:]])
         return rules
+
+    def crl_points(self) -> list[_Cdp]:
+        """The internal CA's CRL distribution points (one assumed HTTP point when unknown)."""
+        t = self.t
+        ca = t.certificates.internal_ca
+        out = []
+        for p in t.certificates.internal_crl:
+            parts = urlsplit(p.url)
+            scheme: Literal["http", "ldap"] = "ldap" if parts.scheme.lower() == "ldap" \
+                else "http"
+            port_id = f"crl-internal-{scheme}"
+            host = (parts.hostname or "").lower()
+            out.append(_Cdp(p.url, scheme, host, p.ip, port_id,
+                            str(parts.port or self.cat.port(port_id)),
+                            f"{host} (CRL distribution point of {ca})"))
+        if not out:
+            out.append(_Cdp(None, "http", "not named in the topology", None,
+                            "crl-internal-http", self.cat.port("crl-internal-http"),
+                            f"CRL distribution point of {ca} (host to be named: "
+                            "certificates.internal_crl)"))
+        return out
 
     # -- reverse proxy -------------------------------------------------------------------
 
@@ -669,6 +733,12 @@ class _Deriver:
             key_size=t.certificates.key_size, request_on=f"the reverse proxy ({product})",
             notes=notes)
 
+    def _rp_urls(self) -> list[PublishedUrl]:
+        rp = self.t.reverse_proxy
+        assert rp is not None
+        return [PublishedUrl(url=f"https://{rp.fqdn}{p.path}", path=p.path, serves=p.serves)
+                for p in self.cat.reverse_proxy.paths]
+
     def reverse_proxy(self) -> ReverseProxyPlan | None:
         t = self.t
         rp = t.reverse_proxy
@@ -677,8 +747,7 @@ class _Deriver:
         facts = self.cat.reverse_proxy
         product = facts.products[rp.product]
         farm = self.web_farm()
-        urls = [PublishedUrl(url=f"https://{rp.fqdn}{p.path}", path=p.path, serves=p.serves)
-                for p in facts.paths]
+        urls = self._rp_urls()
         paths = ", ".join(p.path + "/*" if not p.path.endswith(".asmx") else p.path
                           for p in facts.paths)
         cert = f"{rp.fqdn} (certificate reverse-proxy)"
@@ -745,7 +814,7 @@ class _Deriver:
                    why=u.serves) for u in urls]))
         notes = [f"Publishes only HTTPS content of {farm}; SIP, PSOM and media go through the "
                  "edge roles.",
-                 f"The external web farm FQDN {rp.fqdn} is set on the pool (integration steps), "
+                 f"The external web farm FQDN {rp.fqdn} is set on the pool (Pool side page), "
                  "which hands the external URLs to clients when they sign in."]
         return ReverseProxyPlan(
             fqdn=rp.fqdn, product=rp.product, product_name=product,
@@ -1047,7 +1116,14 @@ class _Deriver:
             Action("check", f"The root certificate of {t.certificates.internal_ca} is in the "
                    "computer's Trusted Root Certification Authorities store (import it with "
                    "the Certificates MMC snap-in: the edge is not a domain member, so Group "
-                   "Policy does not deliver it)")]),
+                   "Policy does not deliver it)"),
+            *([Action("check", f"The intermediate CA certificate(s) of "
+                      f"{t.certificates.public_ca} are in the computer's Intermediate "
+                      "Certification Authorities store",
+                      why="this server hands the chain of its public certificate to remote "
+                      "clients and partners (Certificates page: chains and revocation)")]
+              if t.certificates.public_ca and any(
+                  c.issuer == "public" for c in self.certs_for(s)) else [])]),
             Screen("Deployment Wizard", [Action("click", "Run",
                                                 why="Step 4: Configure Certificates"),
                                          Action("click", "Next", why="Welcome screen")])]
@@ -1124,29 +1200,313 @@ class _Deriver:
 
     def step_validate(self, s: Server) -> Step:
         t = self.t
+        v = self.cat.validation
         f = self.features_of(s) if "access" in s.roles else None
-        actions = [Action("click", "Run", why="Step 6: Validate Edge Server")]
-        for role in s.roles:
-            actions.append(Action("tick", f"Validate {self.names[role]}"))
-        actions.append(Action("check", "The validation report shows no errors"))
-        tests = []
-        if f is not None and f.remote_access:
-            tests.append(Action("check", f"From the Internet, Communicator signs in to "
-                                f"{t.domains.sip[0]} through {role_fqdn(t, s, 'access')}"))
-        if f is not None and f.federation:
-            tests.append(Action("check", "A federated partner's user sees presence and "
-                                "exchanges IM with a user of this site"))
-        if "webconf" in s.roles:
-            tests.append(Action("check", "An external user joins a Live Meeting conference"
-                                + (" anonymously" if self.features_of(s).anonymous_meetings
-                                   else "")))
-        if "av" in s.roles:
-            tests.append(Action("check", "A remote user completes an audio/video call with an "
-                                "internal user"))
-        screens = [Screen("Validation Wizard", actions)]
-        if tests:
-            screens.append(Screen("End-to-end tests", tests))
+        start = Screen("Deployment Wizard", [
+            Action("click", "Run", why="Step 6: Validate Edge Server"),
+            Action("click", "Next", why="Welcome screen")])
+        options = [Action("tick", v.wizard["local"].label,
+                          why="checks this server's configuration, certificates and services"
+                          + (f"; unconfirmed: {v.wizard['local'].unconfirmed}"
+                             if v.wizard["local"].unconfirmed else "")),
+                   Action("tick", v.wizard["connectivity"].label,
+                          why=f"checks that {s.name} reaches "
+                          + (self.hop.fqdn if self.hop and "access" in s.roles
+                             else "the internal servers")
+                          + " and that they reach it"),
+                   Action("click", "Next")]
+        screens = [start, Screen("Validation options", options)]
+        if f is not None and (f.remote_access or f.federation):
+            users = []
+            for n in (1, 2):
+                users += [
+                    Action("type", f"User {n}: SIP URI", f"sip:<test user {n}>@{t.domains.sip[0]}",
+                           why="a test user enabled for remote access" if f.remote_access
+                           else "a test user enabled for federation"),
+                    Action("vault", f"User {n}: password", self.test_user_vault(n),
+                           why="paste it from the vault; never type it from paper")]
+            users.append(Action("type", "Pool", self.web_farm(),
+                                why="the pool the test users are homed on"))
+            if f.federation:
+                partner = self.partner_domain()
+                users.append(Action("type", v.wizard["federated"].label,
+                                    f"sip:<partner user>@{partner}" if partner else None,
+                                    why="a user of the partner that agreed to test"
+                                    if partner else "a user of a partner that agreed to test; "
+                                    "this site names no partner domain"))
+            users.append(Action("click", "Next"))
+            screens.append(Screen(v.wizard["users"].label, users))
+        screens.append(Screen("Results", [
+            Action("tick", "View the log when you click Finish"),
+            Action("click", "Finish"),
+            Action("check", "Every task in the log shows success; save the log with the change "
+                   "record"),
+            Action("note", v.not_proof.label,
+                   why="the end-to-end tests at the end of this runbook are the proof")]))
         return self.step(6, screens)
+
+    def test_user_vault(self, n: int) -> str:
+        """Vault entry of test user ``n``'s password (the runbooks never hold it)."""
+        return f"{self.t.site}/ocs-edge/test-user-{n}"
+
+    def partner_domain(self) -> str | None:
+        """The federation partner the tests use: the first one named, if any."""
+        return self.partners[0] if self.partners else None
+
+    # -- revocation and chains -----------------------------------------------------------
+
+    def trust(self) -> Trust:
+        t = self.t
+        facts = self.cat.trust
+        root = facts.stores["root"].label
+        inter = facts.stores["intermediate"].label
+        ca = t.certificates.internal_ca
+        public = t.certificates.public_ca
+        edges = [s.name for s in t.edge.servers]
+        crl = [CrlPoint(ca=ca, issuer="internal", url=p.url, scheme=p.scheme, host=p.host,
+                        port=p.port, firewall="internal", rules=ids, servers=edges)
+               for p, ids in zip(self.crl_points(), self.cdp_rules, strict=True)]
+        crl.append(CrlPoint(
+            ca=(f"{public}, and the CAs of partners and providers" if public
+                else "The CAs of partners and providers"), issuer="public", url=None,
+            scheme="http", host=INTERNET, port=self.cat.port("crl"), firewall="external",
+            rules=list(self.rule_ids.get("crl", [])), servers=edges))
+        rp_product = (self.cat.reverse_proxy.products[t.reverse_proxy.product]
+                      if t.reverse_proxy else None)
+        rp_name = [f"reverse proxy ({rp_product})"] if rp_product else []
+        imports = [
+            CaImport(f"Root certificate of {ca}'s hierarchy", root, edges + rp_name,
+                     "these are workgroup servers, so Group Policy does not deliver the "
+                     "enterprise root; the edges' internal certificates and the internal "
+                     "servers' certificates chain to it"
+                     + (", and the reverse proxy bridges SSL to the Web Components, whose "
+                        "certificate it issued" if rp_name else "")),
+            CaImport(f"CA certificate of {ca}, when it is an issuing CA below a separate root",
+                     inter, edges, "the edge presents the whole chain on its internal interface "
+                     "and must build it without Active Directory")]
+        holders = sorted({srv for c in self._certs if c.issuer == "public"
+                          and c.purpose != "reverse_proxy" for srv in c.servers},
+                         key=edges.index)
+        if public:
+            on = holders + rp_name
+            if on:
+                imports.append(CaImport(
+                    f"Intermediate CA certificate(s) of {public}, from its download page",
+                    inter, on, "each server hands its public certificate's chain to remote "
+                    "clients and partners, who cannot complete it without the intermediates"))
+                imports.append(CaImport(
+                    f"Root certificate of {public}", root, on,
+                    "Windows ships the roots of public CAs: check it is listed, import it only "
+                    "if it is missing"))
+        screens = [Screen(x.title, [Action("select", x.choice,
+                                           why=x.unconfirmed and f"Unconfirmed: {x.unconfirmed}")])
+                   for x in facts.snap_in]
+        for store in (root, inter):
+            these = [i for i in imports if i.store == store]
+            if not these:
+                continue
+            screens.append(Screen(f"Certificates (Local Computer), {store}", [
+                Action("do", f"Expand {store}, right-click Certificates, All Tasks, Import"),
+                *[Action("type", "File to import", i.certificate,
+                         why="on " + ", ".join(i.servers)) for i in these],
+                Action("select", "Place all certificates in the following store", store),
+                Action("check", f"Each certificate above is listed under {store}, Certificates")]))
+        internal = [Action("check", f"The pool servers trust {ca}: as domain members they "
+                           "receive its root through Active Directory, so nothing is imported "
+                           "there for the edge's internal certificate")]
+        if public:
+            internal.append(Action(
+                "check", f"Remote users' computers trust the root of {public} (Windows root "
+                "certificate update, or Group Policy for managed computers)",
+                why="they check the Access Edge's, the Web Conferencing Edge's and the reverse "
+                "proxy's certificates; the internal servers never see those certificates"))
+        else:
+            internal.append(Action(
+                "warning", f"The external certificates come from {ca}: every computer that "
+                f"connects from outside (remote users' own PCs, anonymous participants, partners' "
+                f"edges) must have its root in {root} first"))
+        notes = [facts.revocation.label]
+        if any(p.scheme == "ldap" for p in crl):
+            notes.append(facts.ldap_cdp.label)
+        if not t.certificates.internal_crl:
+            notes.append(f"The topology does not name the CRL distribution point of {ca}: ask "
+                         "its administrator (it is in the CDP field of any certificate the CA "
+                         "issued) and add it under certificates.internal_crl, so the internal "
+                         "firewall rule names its host.")
+        return Trust(crl=crl, imports=imports, screens=screens, internal=internal, notes=notes)
+
+    # -- validation ----------------------------------------------------------------------
+
+    def rules_for(self, *port_ids: str) -> list[str]:
+        """The ids of the firewall rules opening ``port_ids``, in rule order."""
+        return [i for p in port_ids for i in self.rule_ids.get(p, [])]
+
+    def validation(self) -> Validation:
+        t = self.t
+        facts = self.cat.validation.tests
+        domain = t.domains.sip[0]
+        outside = "A computer on the Internet, outside the corporate network, without VPN"
+        tests: list[ValidationTest] = []
+
+        def test(key: ValidationTestKey, where: str, steps: list[Action], on_failure: list[str],
+                 rules: list[str], title: str | None = None) -> None:
+            f = facts[key]
+            tests.append(ValidationTest(
+                id=key, title=title or f.title, where=where, steps=steps, success=f.success,
+                failure=list(f.failure), on_failure=on_failure + (
+                    [f"Firewall rules {', '.join(rules)} are in place"] if rules else []),
+                rules=rules))
+
+        remote = [s for s in self.access_servers() if self.features_of(s).remote_access]
+        port = self.cat.port("access-remote")
+        user = Action("vault", "Password of test user 1", self.test_user_vault(1))
+        if remote:
+            ae = role_fqdn(t, remote[0], "access") or ""
+            ae_ip = self.public_address(remote[0], "access")
+            srv = next((r for r in self.dns_records if r.name == f"_sip._tls.{domain}"), None)
+            cert = next((c for c in self._certs if ae in c.sans), None)
+            trust = (f"the certificate of {ae} comes from {cert.ca} and the test computer "
+                     "trusts that CA's root" if cert else f"{ae} has a certificate")
+            others = [Action("note", f"Repeat with a test user of {d}",
+                             why=f"its SRV record is _sip._tls.{d}") for d in t.domains.sip[1:]]
+            test("signin-auto", outside, [
+                Action("do", "Start Communicator 2007 on the test computer"),
+                Action("type", "Sign-in address", f"<test user 1>@{domain}",
+                       why="a user enabled for remote user access"),
+                Action("select", "Configuration", "Automatic configuration"),
+                user, Action("click", "Sign In"), *others],
+                [f"nslookup -type=SRV _sip._tls.{domain} answers "
+                 f"{srv.value if srv else ae}, port {port}",
+                 f"{ae} resolves to {ae_ip} from outside",
+                 f"telnet {ae} {port} opens a connection from outside", trust,
+                 "The user is enabled for remote user access (Configure Users wizard or the "
+                 "user's Communications tab)"],
+                self.rules_for("access-remote"))
+            test("signin-manual", outside, [
+                Action("do", "Sign out of Communicator"),
+                Action("do", "Open Options, Personal, Advanced",
+                       why=f"unconfirmed: {facts['signin-manual'].unconfirmed}"),
+                Action("select", "Configure settings"),
+                Action("type", "External server name", f"{ae}:{port}"),
+                Action("select", "Transport", "TLS"),
+                Action("click", "OK"), user, Action("click", "Sign In"),
+                Action("do", "Set Advanced back to automatic configuration afterwards")],
+                [f"The A record {ae} -> {ae_ip}", f"telnet {ae} {port} from outside", trust],
+                self.rules_for("access-remote"))
+        rp = t.reverse_proxy
+        if rp is not None and remote:
+            rp_cert = next((c for c in self._certs if c.purpose == "reverse_proxy"), None)
+            test("address-book", outside, [
+                *[Action("check", f"{u.url} opens in a browser without a certificate warning",
+                         why=u.serves) for u in self._rp_urls()],
+                Action("do", "Sign in to Communicator from outside (test above) and wait a few "
+                       "minutes for the address book download"),
+                Action("do", "Search for a colleague by name who is not in your contact list"),
+                Action("do", "Add a distribution group to the contact list and expand it")],
+                [f"{rp.fqdn} resolves to {self.rp_address()} from outside",
+                 f"The pool's external web farm FQDN is {rp.fqdn} (Web Component Properties)",
+                 f"The listener certificate ({rp_cert.ca if rp_cert else 'its CA'}) is trusted "
+                 "by the test computer, and the reverse proxy trusts "
+                 f"{t.certificates.internal_ca}",
+                 "Communicator's configuration information (Ctrl + right-click the tray icon) "
+                 "lists the external address book URL"],
+                self.rules_for("rp-https-in", "rp-web-components"))
+        anon = [s for s in self.access_servers() if self.anonymous_on(s)]
+        web = self.with_role("webconf")
+        if anon and web:
+            wce = role_fqdn(t, web[0], "webconf") or ""
+            content = ([f"Meeting content comes through {rp.fqdn}: the address-book test "
+                        "above passes"] if rp else
+                       ["This site has no reverse proxy: the meeting's slides and handouts "
+                        "cannot download from outside (expected)"])
+            test("meeting-anonymous",
+                 "A computer on the Internet with no account in the organization", [
+                     Action("do", "An internal user schedules a Live Meeting that allows "
+                            "anonymous participants and sends the invitation with the meeting "
+                            "key to the tester"),
+                     Action("do", "On the outside computer, open the invitation's link and "
+                            "install the Live Meeting 2007 client if asked (from Microsoft's "
+                            "download link)"),
+                     Action("type", "Meeting key", "the key from the invitation"),
+                     Action("type", "Name", "any display name: you join as a guest"),
+                     Action("do", "The organizer shares a slide")],
+                 [f"telnet {wce} {self.cat.port('webconf-psom')} opens from outside",
+                  f"The certificate of {wce} is from a CA the outside computer trusts",
+                  "Forest Global Properties, Meetings tab: anonymous participants are allowed "
+                  "(or enforced per user, and allowed for the organizer)", *content],
+                 self.rules_for("webconf-psom"))
+        av = self.with_role("av")
+        if av and remote:
+            ave = role_fqdn(t, av[0], "av") or ""
+            ids = self.rules_for("av-stun-udp", "av-stun-tcp", "av-stun-udp-member",
+                                 "av-media-in", "av-media-out", "av-auth")
+            test("av-call", outside, [
+                Action("do", "Signed in from outside (test above), call an internal user with "
+                       "audio and video"),
+                Action("do", "Talk for a minute: both sides hear and see each other"),
+                Action("do", "Add a third participant to the call")],
+                [f"From outside, telnet {ave} {self.cat.port('av-stun-tcp')} opens and UDP "
+                 f"{self.cat.port('av-stun-udp')} reaches {ave}",
+                 f"The A/V Edge's external address ({self.public_address(av[0], 'av')}) is "
+                 "public and not behind NAT",
+                 f"Pool Properties, Media tab: A/V Authentication Service = "
+                 f"{self.internal_name(av[0])}",
+                 "The A/V authentication certificate is the same (issuer and key) on "
+                 + ", ".join(s.name for s in av)],
+                ids)
+        fed = [s for s in self.access_servers() if self.features_of(s).federation]
+        if fed:
+            f0 = self.features_of(fed[0])
+            partner = self.partner_domain()
+            steps = [] if partner else [Action(
+                "check", "The partner domain agreed for this test",
+                why="this site names no federation partner: agree a test with one and write "
+                "its SIP domain down")]
+            steps += [
+                Action("do", f"A user of {domain} adds a contact of "
+                       f"{partner or 'the partner domain'}"),
+                Action("do", "The partner's user accepts; both send an IM and change presence")]
+            checks = [f"Event 14428 on {fed[0].name}: import the partner's CA chain into "
+                      f"{self.cat.trust.stores['root'].label} / "
+                      f"{self.cat.trust.stores['intermediate'].label}",
+                      "Forest Global Properties, Federation tab: federation is enabled with "
+                      "the route to the edge",
+                      "Both users are enabled for federation"]
+            if f0.federation_discovery:
+                checks.insert(0, f"The partner finds _sipfederationtls._tcp.{domain} -> "
+                              f"{role_fqdn(t, fed[0], 'access')}, port "
+                              f"{self.cat.port('access-federation-in')}")
+            else:
+                checks.insert(0, f"{partner or 'The partner domain'} is on the Allow tab of "
+                              f"{fed[0].name} (discovery is off)")
+            test("federation", "Any signed-in user of this site, and a user of the partner",
+                 steps, checks, self.rules_for("access-federation-in", "access-federation-out"),
+                 title=f"Federation with {partner}" if partner else None)
+        pic = self.pic_plan
+        if pic is not None:
+            first = pic.providers[0]
+            checks = [f"{first.name} has confirmed provisioning of {pic.access_fqdn}",
+                      f"{first.name} is allowed on the IM Provider tab of {pic.edge} "
+                      f"(network address {first.network_address})",
+                      "The user is enabled for public IM connectivity"]
+            if first.id == "aol":
+                checks.append("The external certificate has the Client Authentication EKU too")
+            test("pic", "Any signed-in user of this site, and a user of the provider", [
+                Action("check", f"{first.name} has confirmed provisioning",
+                       why="test only then: providers go live separately"),
+                Action("do", f"A user of {domain} adds a contact on {first.name}"),
+                Action("do", "Both send an IM and change presence")],
+                checks, self.rules_for("access-federation-in", "access-federation-out"),
+                title=f"Public IM with {first.name}")
+        screens = []
+        for x in tests:
+            screens.append(Screen(x.title, [
+                Action("note", f"Where: {x.where}"), *x.steps,
+                Action("check", f"Success: {x.success}"),
+                *[Action("note", f"Failure: {sign}") for sign in x.failure],
+                Action("note", "If it fails, check", why="; ".join(x.on_failure))]))
+        return Validation(not_proof=self.cat.validation.not_proof.label, tests=tests,
+                          screens=screens)
 
     # -- pool side -----------------------------------------------------------------------
 
@@ -1474,6 +1834,15 @@ class _Deriver:
             items.append(Action("check", f"You can create vault entries under {t.site}/ocs-edge/"
                                 "pfx/: Step 4 stores there the passwords of the "
                                 f"{len(shared)} exported certificate key(s)"))
+        if not t.certificates.internal_crl:
+            items.append(Action("check", "The administrator of "
+                                f"{t.certificates.internal_ca} has named its CRL distribution "
+                                "point (host and URL) for the internal firewall rule",
+                                why="add it to the topology under certificates.internal_crl"))
+        items.append(Action("check", "Two test users exist, enabled for the features under "
+                            "test, with their passwords in the vault entries "
+                            f"{self.test_user_vault(1)} and {self.test_user_vault(2)}; a "
+                            "computer on the Internet without VPN is ready for the tests"))
         if t.reverse_proxy is not None:
             items.append(Action("check", "The reverse proxy host is installed with its "
                                 f"external ({t.reverse_proxy.external_ip}) and internal "
@@ -1542,16 +1911,21 @@ class _Deriver:
             status="warnings" if warnings else "valid",
         )
         hosts = [HostEntry(ip=p.ip, fqdn=p.fqdn) for p in t.pools if p.ip]
-        dns = self.dns()
+        # Trust and validation name the firewall rules, the DNS records and PIC.
+        firewall = self.firewall()
+        self.dns_records = self.dns()
+        self.pic_plan = self.pic()
         return Plan(
             meta=Meta(site=t.site, title=title, organization=t.organization,
                       environment=t.environment, product=t.product, source=provenance.source,
                       revision=provenance.revision, generator=provenance.generator,
                       provenance=provenance.line()),
             summary=summary, servers=servers, addresses=self.addresses(),
-            routes=self.routes(), vips=self.vips(), certificates=self._certs, dns=dns,
-            firewall=self.firewall(), wizard=self.wizard(), pool_side=self.pool_side(),
-            federation=self.federation(dns), pic=self.pic(), reverse_proxy=self.reverse_proxy(),
+            routes=self.routes(), vips=self.vips(), certificates=self._certs,
+            dns=self.dns_records, firewall=firewall, wizard=self.wizard(),
+            pool_side=self.pool_side(), federation=self.federation(self.dns_records),
+            pic=self.pic_plan, reverse_proxy=self.reverse_proxy(), trust=self.trust(),
+            validation=self.validation(),
             checklist=self.checklist(warnings), hosts_file=hosts,
             subnets=self.subnets(), warnings=warnings)
 

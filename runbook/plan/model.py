@@ -845,6 +845,105 @@ class FederationPlan:
 
 
 @dataclass(frozen=True)
+class CrlPoint:
+    """One certificate revocation list the edge servers must be able to download."""
+
+    __pydantic_config__ = _CONFIG
+
+    ca: str
+    """The CA whose list it is."""
+    issuer: Literal["internal", "public"]
+    """The internal CA, or the public CAs (this site's and its partners')."""
+    url: str | None
+    """The distribution point as the CA's certificates name it (None: not known here)."""
+    scheme: Literal["http", "ldap"]
+    """How the list is fetched."""
+    host: str
+    """The distribution point's host (or ``Internet (any)`` for the public CAs)."""
+    port: str
+    """The TCP port the rule opens."""
+    firewall: Literal["external", "internal"]
+    """The firewall the download crosses."""
+    rules: list[str]
+    """The ids of the firewall rules that allow it."""
+    servers: list[str]
+    """The servers that download it."""
+
+
+@dataclass(frozen=True)
+class CaImport:
+    """One CA certificate to import into a computer's store by hand."""
+
+    __pydantic_config__ = _CONFIG
+
+    certificate: str
+    """Which CA certificate, in words."""
+    store: str
+    """The computer account's store it goes into."""
+    servers: list[str]
+    """The servers (or other computers) it is imported on."""
+    why: str
+    """Why it is needed there."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Certificate chains and revocation: what each server imports and must reach."""
+
+    __pydantic_config__ = _CONFIG
+
+    crl: list[CrlPoint]
+    """The revocation lists the edges download, with their firewall rules."""
+    imports: list[CaImport]
+    """The CA certificates imported by hand (the edges are not domain members)."""
+    screens: list[Screen]
+    """Importing them with the Certificates snap-in, screen by screen."""
+    internal: list[Action]
+    """What the internal servers and the clients must trust."""
+    notes: list[str]
+    """Why it is set up this way."""
+
+
+@dataclass(frozen=True)
+class ValidationTest:
+    """One end-to-end test from outside that proves part of the deployment."""
+
+    __pydantic_config__ = _CONFIG
+
+    id: str
+    """Its id: ``signin-auto``, ``signin-manual``, ``address-book``, ``meeting-anonymous``,
+    ``av-call``, ``federation`` or ``pic``."""
+    title: str
+    """What it proves."""
+    where: str
+    """Where to run it from."""
+    steps: list[Action]
+    """What to do."""
+    success: str
+    """What success looks like."""
+    failure: list[str]
+    """What failure looks like."""
+    on_failure: list[str]
+    """What to check when it fails, with this site's names and rules."""
+    rules: list[str]
+    """The ids of the firewall rules the test crosses."""
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Proving the deployment: the Validation Wizard, then tests from outside."""
+
+    __pydantic_config__ = _CONFIG
+
+    not_proof: str
+    """Why the wizard's pass is not enough."""
+    tests: list[ValidationTest]
+    """The end-to-end tests this site's features call for, in order."""
+    screens: list[Screen]
+    """The same tests as screens of actions (the field runbook signs each one off)."""
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything derived from one topology, ready to render."""
 
@@ -878,6 +977,10 @@ class Plan:
     """Public IM Connectivity (None when no provider is used)."""
     reverse_proxy: ReverseProxyPlan | None
     """The reverse proxy for the Web Components (None when the topology has none)."""
+    trust: Trust
+    """Certificate chains and revocation lists."""
+    validation: Validation
+    """The tests that prove the deployment."""
     checklist: list[Action]
     """The "before you start" checklist."""
     hosts_file: list[HostEntry]

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -326,9 +327,63 @@ class Edge(Strict):
     load_balancer: LoadBalancer | None = None
 
 
+_CRL_SCHEMES = ("http", "ldap")
+
+
+def _crl_url(value: str) -> str:
+    if any(c.isspace() or unicodedata.category(c)[0] == "C" for c in value):
+        raise ValueError(f"{shown(value)} holds white space or control characters: write the "
+                         "URL as the CA's certificates show it, spaces encoded as %20")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{shown(value)} is not a URL: write the CRL distribution point as "
+                         "the internal CA's certificates show it (e.g. "
+                         "http://pki.contoso.local/CertEnroll/ca.crl)") from None
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        raise ValueError(f"{shown(value)} is an HTTPS URL: revocation lists are fetched over "
+                         "HTTP or LDAP (an HTTPS distribution point would need a revocation "
+                         "check of its own first); write the CA's http:// distribution point")
+    if scheme not in _CRL_SCHEMES:
+        raise ValueError(f"{shown(value)} is not an http:// or ldap:// URL: write the CRL "
+                         "distribution point as the internal CA's certificates show it")
+    if not parts.hostname:
+        raise ValueError(f"{shown(value)} names no host: an LDAP distribution point without "
+                         "one is looked up in the domain, which a workgroup edge is not part "
+                         "of; write the host (ldap://dc01.contoso.local/...) or the CA's "
+                         "http:// distribution point")
+    try:
+        ipaddress.IPv4Address(parts.hostname)
+    except ValueError:
+        _fqdn(parts.hostname)
+    if port == 0:
+        raise ValueError(f"{shown(value)} names port 0: remove the port, or write the one the "
+                         "distribution point listens on")
+    return value
+
+
+CrlUrl = Annotated[StrictStr, Field(max_length=500), AfterValidator(_crl_url), _text_schema(
+    r"^(?:[hH][tT][tT][pP]|[lL][dD][aA][pP])://[^\s/?#@]+(?:[/?#]\S*)?$",
+    "An http:// or ldap:// URL with a host, as the CA's certificates show their CRL "
+    "distribution point", maxLength=500)]
+
+
+class CrlPoint(Strict):
+    url: CrlUrl = Field(description="The CRL distribution point of the internal CA, as its "
+                        "certificates show it (http:// or ldap:// with a host).")
+    ip: IPv4 | None = Field(None, description="The distribution point host's address: the "
+                            "destination of the internal firewall rule (default: its name).")
+
+
 class Certificates(Strict):
     public_ca: Text | None = Field(None, description="Issuer of the external certificate.")
     internal_ca: Text = Field("Internal enterprise CA", description="Internal issuing CA.")
+    internal_crl: list[CrlPoint] = Field(
+        default_factory=list, description="Where the edge servers download the internal CA's "
+        "certificate revocation list (its CRL distribution points); each becomes an internal "
+        "firewall rule from the edges' internal addresses.")
     key_size: Literal[1024, 2048, 4096] = 2048
     external: Literal["separate", "combined"] = Field(
         "separate", description="One certificate per external role (Access Edge, Web "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Interface
+from urllib.parse import urlsplit
 
 from runbook.errors import Problem
 from runbook.topology.loader import PathKey, Source, format_path
@@ -492,6 +493,35 @@ def reverse_proxy_present(t: Topology, src: Source) -> Iterator[Problem]:
         yield src.problem(path, f"{rp.public_ip or rp.external_ip} is not reachable from the "
                           "Internet: give the public address a NAT maps to the listener "
                           "(reverse_proxy.public_ip)")
+
+
+@rule
+def crl_reachable(t: Topology, src: Source) -> Iterator[Problem]:
+    points = t.certificates.internal_crl
+    schemes = [urlsplit(p.url).scheme.lower() for p in points]
+    if points and "http" not in schemes:
+        yield src.problem(("certificates", "internal_crl", 0, "url"), "only LDAP distribution "
+                          "points: the edges are workgroup servers in the perimeter network, so "
+                          "reading the CRL from Active Directory needs LDAP through the internal "
+                          "firewall to a domain controller that answers anonymous reads; publish "
+                          "the CRL over HTTP on a host the perimeter reaches and add its http:// "
+                          "URL", severity="warning", code="crl-ldap")
+    for i, p in enumerate(points):
+        if p.ip is None:
+            continue
+        addr = IPv4Address(p.ip)
+        for j, s in enumerate(t.edge.servers):
+            nic = s.nics.internal
+            nets = [IPv4Interface(nic.ip).network,
+                    *(ipaddress.IPv4Network(r.to) for r in nic.routes)]
+            if not any(addr in n for n in nets):
+                yield src.problem(("certificates", "internal_crl", i, "ip"), f"{p.ip} is neither "
+                                  f"on {s.name}'s internal subnet nor on a route of its internal "
+                                  "NIC: the CRL download would leave through the default gateway "
+                                  "on the external side; add a route (edge.servers["
+                                  f"{j}].nics.internal.routes)", severity="warning",
+                                  code="crl-unrouted")
+                break
 
 
 @rule
