@@ -1,6 +1,6 @@
 """Change requests and field runbooks: what a change board and a field engineer get on paper.
 
-The PDFs are real WeasyPrint output; their text is read back with ``pdftotext`` and their pages
+The PDFs are real Typst output; their text is read back with ``pdftotext`` and their pages
 with ``pdfinfo`` (poppler). The Markdown change request is rendered with Python-Markdown, as the
 site does, before its text is checked.
 """
@@ -23,19 +23,19 @@ from runbook.outputs.documents import (
     ESTIMATED_STEP_MINUTES,
     NOT_PROVIDED,
     change_request,
-    change_request_html,
     change_request_markdown,
     change_request_pdf,
     delta_scope,
-    field_runbook_html,
+    field_runbook_data,
     field_runbook_pdf,
     network_diagrams,
 )
-from runbook.outputs.pdf import PdfFailed, html_to_pdf
+from runbook.outputs.pdf import PdfFailed
 from runbook.plan.sites import load_sites, plan_file
 from tests.topo import INPUTS, contoso, write
 
 EXAMPLES = {"contoso-hq": INPUTS / "contoso.yaml", "fabrikam-lb": INPUTS / "fabrikam-lb.yaml"}
+BOX = "\u2610"  # the box to tick before an action
 
 
 
@@ -43,6 +43,13 @@ def pdf_text(data: bytes) -> str:
     """The text of a PDF, whitespace collapsed (table cells wrap onto several lines)."""
     done = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True)
     return " ".join(done.stdout.decode("utf-8").split())
+
+
+def unwrapped(text: str) -> str:
+    """PDF text with the line breaks after a name's dots undone (names wrap there on paper:
+    ``pool01.`` at a line's end, ``contoso.local`` on the next). A sentence's end is left
+    alone: what follows it starts with a capital or is not a name."""
+    return re.sub(r"(?<=[\w-]\.) (?=[a-z0-9_])", "", text)
 
 
 def pdf_pages(data: bytes) -> list[str]:
@@ -132,7 +139,7 @@ def cr_pdfs(plans: dict[str, dict[str, Any]]) -> dict[str, bytes]:
 def test_field_runbook_pdf_holds_every_address_name_record_and_port(
         slug: str, plans: dict[str, dict[str, Any]], field_pdfs: dict[str, bytes]) -> None:
     text = pdf_text(field_pdfs[slug])
-    assert missing(plan_facts(plans[slug]), text) == []
+    assert missing(plan_facts(plans[slug]), unwrapped(text)) == []
     assert plans[slug]["meta"]["provenance"] in text
 
 
@@ -141,7 +148,7 @@ def test_change_request_pdf_and_page_hold_every_fact(
         slug: str, plans: dict[str, dict[str, Any]], cr_pdfs: dict[str, bytes]) -> None:
     plan = plans[slug]
     facts = plan_facts(plan, netmasks=False)
-    assert missing(facts, pdf_text(cr_pdfs[slug])) == []
+    assert missing(facts, unwrapped(pdf_text(cr_pdfs[slug]))) == []
     page = md_text(change_request_markdown(plan))
     assert missing(facts, page) == []
     assert plan["meta"]["provenance"] in page
@@ -151,9 +158,7 @@ def test_change_request_pdf_and_page_hold_every_fact(
 @pytest.mark.parametrize("path", sorted(INPUTS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_example_renders_with_every_fact(path: Path) -> None:
     plan = plan_file(path).to_dict()
-    runbook_text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", field_runbook_html(plan)))
-                            .split())
-    assert missing(plan_facts(plan), runbook_text) == []
+    assert missing(plan_facts(plan), unwrapped(pdf_text(field_runbook_pdf(plan)))) == []
     assert missing(plan_facts(plan, netmasks=False),
                    md_text(change_request_markdown(plan))) == []
 
@@ -171,13 +176,14 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
                 for a in sc["actions"]]
     actions += [a for sc in plan["validation"]["screens"] for a in sc["actions"]]
     actions += [a for sc in plan["trust"]["screens"] for a in sc["actions"]]
-    page = field_runbook_html(plan)
     notes = sum(a["kind"] == "note" for a in actions)
     assert notes  # a note is read, not done: no box (as on the web page)
-    assert page.count('<span class="box"></span>') == len(actions) - notes
-    assert page.count('<span class="nobox"></span>') == notes
-    checks = sum(a["kind"] == "check" for a in actions)
     text = pdf_text(field_pdfs["fabrikam-lb"])
+    # The box is a character (a ballot box), so it is on paper and in the text: one before
+    # every action's verb but a note's.
+    assert text.count(BOX) == len(actions) - notes
+    assert text.count(f"{BOX} Note ") == 0 and text.count("Note ") >= notes
+    checks = sum(a["kind"] == "check" for a in actions)
     assert text.count("Seen:") == checks
     steps = [f"{w['server']} Step {s['number']} done" for w in plan["wizard"]
              for s in w["steps"]]
@@ -382,21 +388,45 @@ def test_since_an_identical_version_there_is_nothing_to_do(tmp_path: Path) -> No
 
 
 HOSTILE = "<script>alert(1)</script> {{ 7*7 }} | *x* [l](javascript:x)"
+# Typst markup and code: each would do something if a value were parsed as a template.
+TYPST_HOSTILE = ['#import "/etc/passwd"', '#read("/etc/passwd")', "$x^2$", "*bold* _em_",
+                 "] [", "back\\slash", "@label <ref>", "`code`", "#panic(1)", "// no comment",
+                 "= Heading", '#{"x"}', "~ non-breaking"]
 
 
-def test_topology_values_are_data_in_html_markdown_and_pdf(tmp_path: Path) -> None:
+def test_topology_values_are_data_in_markdown_and_pdf(tmp_path: Path) -> None:
     data = contoso()
     data["organization"] = HOSTILE
     data["change"]["title"] = HOSTILE
     plan = plan_file(write(tmp_path, data)).to_dict()
-    for page in (change_request_html(plan), field_runbook_html(plan)):
-        assert "<script>" not in page
-        assert "&lt;script&gt;alert(1)&lt;/script&gt; {{ 7*7 }}" in page
     rendered = markdown.markdown(change_request_markdown(plan), extensions=["tables"])
     assert "<script>" not in rendered and "javascript:" not in rendered.replace(
         "(javascript:x)", "") and "<em>" not in rendered
     assert HOSTILE in md_text(change_request_markdown(plan))
     assert HOSTILE in pdf_text(change_request_pdf(plan))
+    assert HOSTILE in pdf_text(field_runbook_pdf(plan))
+
+
+@pytest.mark.parametrize("value", TYPST_HOSTILE)
+def test_typst_markup_in_topology_values_prints_verbatim(tmp_path: Path, value: str) -> None:
+    # Free-text fields of both documents: the organisation, the site's title, the change's
+    # title, requester and business reason, an approver and a contact.
+    data = contoso()
+    data["organization"] = f"Org {value} end"
+    data["title"] = f"Site {value} end"
+    data["change"].update(title=f"Title {value} end", requester=f"Req {value} end",
+                          business_reason=f"Why {value} end",
+                          approvers=[f"CAB {value} end"], contacts=[f"Desk {value} end"])
+    plan = plan_file(write(tmp_path, data)).to_dict()
+    # Compared without white space: a value may wrap after a slash or a dot on paper.
+    cr, field = (pdf_text(pdf).replace(" ", "") for pdf in (change_request_pdf(plan),
+                                                            field_runbook_pdf(plan)))
+    bare = "".join(value.split())
+    for label in ("Org", "Site", "Title", "Req", "Why", "CAB", "Desk"):
+        assert f"{label}{bare}end" in cr, label
+    for label in ("Org", "Site", "Title", "Req", "CAB", "Desk"):
+        assert f"{label}{bare}end" in field, label
+    assert "root:" not in cr + field  # no file was read
 
 
 def test_secrets_are_never_printed_only_vault_entry_names(
@@ -420,9 +450,29 @@ def test_pdfs_are_byte_identical_across_renders(plans: dict[str, dict[str, Any]]
     assert b"/CreationDate" not in cr_pdfs["contoso-hq"]
 
 
-def test_rendering_is_offline(tmp_path: Path) -> None:
-    with pytest.raises(PdfFailed, match=r"http://example\.invalid/x\.png"):
-        html_to_pdf('<img src="http://example.invalid/x.png">')
+def test_a_template_reads_no_file_outside_the_templates_folder(tmp_path: Path) -> None:
+    from runbook.outputs.pdf import typst_pdf
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "secret.txt").write_text("outside", encoding="utf-8")
+    for source in ('#read("/etc/passwd")', '#read("../secret.txt")',
+                   '#image("/usr/share/pixmaps/debian-logo.png")'):
+        template = root / "t.typ"
+        template.write_text(source, encoding="utf-8")
+        with pytest.raises(PdfFailed) as caught:
+            typst_pdf(template, {})
+        assert "\n" not in str(caught.value) and "t.typ" in str(caught.value)
+
+
+def test_a_typst_error_is_one_line_naming_the_template(tmp_path: Path) -> None:
+    template = tmp_path / "broken.typ"
+    template.write_text("#let x = (\n", encoding="utf-8")
+    from runbook.outputs.pdf import typst_pdf
+
+    with pytest.raises(PdfFailed, match=r"^PDF rendering failed: broken\.typ: ") as caught:
+        typst_pdf(template, {})
+    assert "\n" not in str(caught.value)
 
 
 # --- layout --------------------------------------------------------------------------------------
@@ -441,15 +491,22 @@ def test_paper_sizes_and_a_landscape_diagram_page(plans: dict[str, dict[str, Any
     assert all(f"Page {n} of {len(pages)}" in p for n, p in enumerate(pages, 1))
     letter = field_runbook_pdf(plans["contoso-hq"], diagrams["contoso-hq"], paper="letter")
     assert page_sizes(letter, tmp_path)[0] == pytest.approx((612, 792), abs=0.5)
-    assert diagrams["contoso-hq"] and "data:image/svg+xml;base64," in field_runbook_html(
-        plans["contoso-hq"], diagrams["contoso-hq"])
+    tiles = field_runbook_data(plans["contoso-hq"], diagrams["contoso-hq"])["diagram_tiles"]
+    assert diagrams["contoso-hq"] and tiles and "<svg" in tiles[0]["svg"]
 
 
 # --- paper that fits ----------------------------------------------------------------------------
 
 MM = 72 / 25.4
-# pdftotext's word box is the font's ascent plus descent: 1.164 em for DejaVu Sans (and Mono).
-EM = 1.164
+# pdftotext's word box is the font's ascent plus descent as the PDF's font descriptors give
+# them (per 1000 units of the em): the height of a word's box over this is its size in pt.
+def em(data: bytes) -> float:
+    """Ascent minus descent of the PDF's fonts, in em: one value for all of them."""
+    found = {round((float(a) - float(d)) / 1000, 3) for a, d in re.findall(
+        rb"/FontDescriptor/FontName/[^/]+/.*?/Ascent ([\d.]+)/Descent (-[\d.]+)", data)}
+    assert len(found) == 1, found
+    return found.pop()
+
 
 
 def long_names(tmp_path: Path) -> Path:
@@ -521,12 +578,13 @@ def test_every_character_of_every_pdf_lies_inside_the_margins(
 def test_body_text_is_at_least_10_pt(paper_pdfs: dict[str, bytes]) -> None:
     small = []
     for name, data in paper_pdfs.items():
+        size = em(data)
         for number, page in enumerate(words(data), 1):
             if "Appendix A: Network diagram" in " ".join(t for *_, t in page[:16]):
                 continue  # the diagram page has its own rule
-            small += [f"{name} page {number}: {text!r} {(y1 - y0) / EM:.1f} pt"
+            small += [f"{name} page {number}: {text!r} {(y1 - y0) / size:.1f} pt"
                       for w, h, x0, y0, x1, y1, text in page
-                      if y0 > 18 * MM and y1 < h - 20 * MM and (y1 - y0) / EM < 9.95]
+                      if y0 > 18 * MM and y1 < h - 20 * MM and (y1 - y0) / size < 9.95]
     assert small == []
 
 
@@ -538,10 +596,11 @@ def test_the_diagram_is_on_landscape_pages_its_text_7_pt_or_more(
         pages = [page for page in words(data)
                  if "Appendix A: Network diagram" in " ".join(t for *_, t in page[:16])]
         assert pages, name
+        size = em(data)
         for page in pages:
             assert page[0][0] > page[0][1], name  # landscape
-            small = [(text, round((y1 - y0) / EM, 1)) for _, _, _, y0, _, y1, text in page
-                     if (y1 - y0) / EM < 6.95]
+            small = [(text, round((y1 - y0) / size, 1)) for _, _, _, y0, _, y1, text in page
+                     if (y1 - y0) / size < 6.95]
             assert small == [], name
         # Graphviz's labels are on paper: the server names of the site, for one.
         text = " ".join(t for page in pages for *_, t in page)
@@ -580,16 +639,6 @@ def test_long_names_wrap_after_dots_and_addresses_never_wrap(
             if not piece.endswith(".") and fqdn[len(piece)] != "."] == []
 
 
-def test_breakable_marks_break_points_in_text_never_in_markup() -> None:
-    page = ('<head><title>a.b</title></head><body><p title="x.y">wgedge-fed.corp.example.com '
-            '10.0.0.10/24 TCP 50000-59999 ' + "x" * 40 + "</p></body>")
-    assert documents.breakable(page) == (
-        '<head><title>a.b</title></head><body><p title="x.y">'
-        '<span class="nw">wgedge-fed</span>.<wbr>corp.<wbr>example.<wbr>com '
-        '<span class="nw">10.0.0.10/24</span> TCP <span class="nw">50000-59999</span> '
-        + "x" * 18 + "<wbr>" + "x" * 18 + "<wbr>" + "x" * 4 + "</p></body>")
-
-
 # --- producer and commands --------------------------------------------------------------------
 
 
@@ -604,10 +653,10 @@ def test_produce_writes_three_documents_per_site_and_caches_pdfs(
     assert "Appendix A: Network diagram" in pdf_text(out[f"{base}/field-runbook.pdf"])
     assert out[f"{base}/change-request.md"].decode("utf-8").startswith("# Change request")
 
-    def no_render(html: str) -> bytes:
+    def no_render(*args: Any) -> bytes:
         raise AssertionError("an unchanged site was rendered again")
 
-    monkeypatch.setattr("runbook.outputs.pdf.html_to_pdf", no_render)
+    monkeypatch.setattr("runbook.outputs.pdf.typst_pdf", no_render)
     assert documents.produce(sites, tmp_path) == out
 
 
@@ -680,3 +729,23 @@ def test_the_site_change_request_names_its_printable_copies_apart(built_site: Pa
     page = (built_site / "sites/contoso-hq/documents/change-request.html").read_text()
     assert ('Printable copies: <a href="change-request.pdf">change request (PDF)</a> · '
             '<a href="field-runbook.pdf">field runbook (PDF)</a>') in page
+
+
+def _render_in_child(send: Any) -> None:
+    send.send(change_request_pdf(plan_file(EXAMPLES["contoso-hq"]).to_dict())[:5])
+
+
+def test_a_process_forked_after_a_render_renders_too(plans: dict[str, dict[str, Any]]) -> None:
+    # The compiler's worker threads do not survive a fork: a build's worker forked by a
+    # program that already printed a document must not hang.
+    import multiprocessing
+
+    change_request_pdf(plans["contoso-hq"])
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_render_in_child, args=(send,))
+    child.start()
+    assert receive.poll(120), "the forked process did not finish its PDF"
+    assert receive.recv() == b"%PDF-"
+    child.join(10)
+    assert child.exitcode == 0

@@ -4,10 +4,10 @@ The cached, parallel page build is the opt-in split path (``RUNBOOK_SITE_BUILD=s
 runbook.site.fastbuild), asked for by every test here; the default path (MkDocs' own build)
 must give the same bytes as it.
 
-Real parts throughout: real topology files, real producers (Graphviz, WeasyPrint), a real strict
+Real parts throughout: real topology files, real producers (Graphviz, Typst), a real strict
 MkDocs build. To keep the runtime small, three sites are built; builds that must be cold get an
-empty runbook cache, but share WeasyPrint's own PDF folder (``<cache>/pdf``, keyed by the
-document's HTML), because laying out PDFs is what this module does not test.
+empty runbook cache, but share the PDF folder (``<cache>/pdf``, keyed by the document's
+template and data), because laying out PDFs is what this module does not test.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def entries(cache: Path) -> dict[str, set[str]]:
 
 
 def seed_pdfs(source_cache: Path, cache: Path) -> None:
-    """Give a cold cache the PDFs WeasyPrint already laid out (its own cache, by HTML)."""
+    """Give a cold cache the PDFs Typst already laid out (its own cache, by template and data)."""
     if (source_cache / "pdf").is_dir():
         shutil.copytree(source_cache / "pdf", cache / "pdf")
 
@@ -316,7 +316,7 @@ def test_a_few_sites_are_produced_in_the_build_process_and_many_in_workers(
     assert FEW_SITES < 5 <= len(list((ROOT / "inputs").glob("*.yaml")))
     assert pids("runbook.outputs.pages", FEW_SITES) == {os.getpid()}  # an edit: no worker started
     assert os.getpid() not in pids("runbook.outputs.exports", 5)  # a build: workers
-    # WeasyPrint stays large once loaded: documents never load it in the build process.
+    # The documents producer always runs in a worker (HEAVY_PRODUCERS), never in the build process.
     assert os.getpid() not in pids("runbook.outputs.documents", 1)
 
 

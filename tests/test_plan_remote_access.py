@@ -410,13 +410,13 @@ class TestReverseProxyInTheDocuments:
         assert "webext.contoso.com" in undo["backout"]
 
     def test_the_field_runbook_has_the_isa_screens_and_a_sign_off(self) -> None:
-        import html
-        import re
+        import subprocess
 
-        from runbook.outputs.documents import field_runbook_html
+        from runbook.outputs.documents import field_runbook_pdf
 
-        text = html.unescape(re.sub(r"<[^>]+>", " ", field_runbook_html(self.p)))
-        text = " ".join(text.split())
+        done = subprocess.run(["pdftotext", "-", "-"], input=field_runbook_pdf(self.p),
+                              capture_output=True, check=True)
+        text = " ".join(done.stdout.decode("utf-8").split())
         assert "Reverse proxy: publish webext.contoso.com" in text
         assert "Use SSL to connect to the published Web server or server farm" in text
         assert "Reverse proxy done" in text

@@ -4,13 +4,13 @@ Both are read off the plan; nothing here derives a topology fact. The change req
 will be done, by whom, how long it should take and how to undo it; the field runbook is the
 wizard walk-through a field engineer ticks off on paper.
 
-Templates live in ``templates/documents/``: ``*.html.j2`` render with HTML autoescape (for
-WeasyPrint), ``*.md.j2`` with Markdown escaping of every value by default.
+Templates live in ``templates/documents/``: the PDFs are Typst templates (``*.typ``) that read
+the plan and the document's context as JSON data (:mod:`runbook.outputs.pdf`), the site's
+change request page is ``*.md.j2``, rendered with Markdown escaping of every value by default.
 """
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 Paper = Literal["a4", "letter"]
 PAPER_SIZES: dict[str, str] = {"a4": "A4", "letter": "Letter"}
+# Typst's names of the same papers.
+TYPST_PAPERS: dict[str, str] = {"a4": "a4", "letter": "us-letter"}
 
 # Estimated minutes per implementation step, keyed by step id. These are planning
 # ESTIMATES for the change window, not measurements: adjust them to the site's experience.
@@ -121,7 +123,7 @@ class DocumentError(RunbookError):
 # page. Markup marks text a filter already escaped; everything else is escaped on output.
 
 
-def _html_finalize(value: Any) -> Any:
+def _finalize(value: Any) -> Any:
     # A None printed as "None" would look like data; a template must say what to show.
     if value is None:
         raise DocumentError("a document template printed a missing value (None)")
@@ -132,7 +134,7 @@ def _md_finalize(value: Any) -> Any:
     # Every {{ }} in a Markdown template is escaped unless a filter already did it.
     if isinstance(value, Markup):
         return value
-    return md(_html_finalize(value))
+    return md(_finalize(value))
 
 
 # --- Template environments ---------------------------------------------------------------
@@ -157,42 +159,74 @@ _USER_TEMPLATES: ContextVar[Path | None] = ContextVar("runbook_document_template
 
 
 @lru_cache(maxsize=8)
-def _environment(kind: Literal["html", "md"], user_dir: str | None = None
-                 ) -> jinja2.Environment:
+def _environment(user_dir: str | None = None) -> jinja2.Environment:
     # Search path [user's documents/, packaged documents/]; user templates are untrusted, so
     # they run sandboxed, as page templates do.
     search = ([str(Path(user_dir) / "documents")] if user_dir else []) + [str(templates_dir())]
     loader = ConfinedLoader(search)
     env_class = user_sandbox if user_dir else jinja2.Environment
-    if kind == "html":
-        env = env_class(loader=loader, autoescape=True,
-                                 undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                 lstrip_blocks=True, keep_trailing_newline=True,
-                                 finalize=_html_finalize)
-    else:
-        env = env_class(loader=loader, autoescape=False,
-                                 undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                 lstrip_blocks=True, keep_trailing_newline=True,
-                                 finalize=_md_finalize)
-        env.filters.update(md_text=lambda v: Markup(md(v)), md_cell=lambda v: Markup(cell(v)),
-                           md_code=lambda v: Markup(code(v)), md_url=lambda v: Markup(url(v)))
+    env = env_class(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined,
+                    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                    finalize=_md_finalize)
+    env.filters.update(md_text=lambda v: Markup(md(v)), md_cell=lambda v: Markup(cell(v)),
+                       md_code=lambda v: Markup(code(v)), md_url=lambda v: Markup(url(v)))
     env.filters.update(_filters())
     env.globals["not_provided"] = NOT_PROVIDED
     return env
 
 
-def _render(name: str, **context: Any) -> str:
-    kind: Literal["html", "md"] = "html" if name.endswith(".html.j2") else "md"
+def _user_templates() -> Path | None:
     user = _USER_TEMPLATES.get()
     if user is not None and Path(user).resolve() == default_templates_dir().resolve():
-        user = None
+        return None
+    return user
+
+
+def _render(name: str, **context: Any) -> str:
+    user = _user_templates()
     try:
-        env = _environment(kind, str(user) if user else None)
+        env = _environment(str(user) if user else None)
         if user:  # untrusted: a read-only plan, bounded resources
             return render_bounded(env.get_template(name), read_only(context), name)
         return env.get_template(name).render(**context)
     except jinja2.TemplateError as exc:
         raise DocumentError(f"template {name}: {type(exc).__name__}: {exc}") from exc
+
+
+def typst_template(name: str) -> Path:
+    """The Typst template ``name``: the user's ``documents/<name>`` if there is one (a regular
+    file inside that folder, not a link out of it), else the packaged one.
+
+    Either way it is compiled with the packaged folder as Typst's root, so it may import
+    ``_common.typ`` and can read no other file.
+    """
+    user = _user_templates()
+    if user is not None:
+        folder = (Path(user) / "documents").resolve()
+        candidate = folder / name
+        if candidate.exists():
+            real = candidate.resolve()
+            if real.parent != folder or not real.is_file():
+                raise DocumentError(f"template {name}: {candidate} is not a file inside "
+                                    f"{folder}")
+            return real
+    return templates_dir() / name
+
+
+def _pdf(name: str, data: dict[str, Any], workdir: Path | None) -> bytes:
+    return cached_pdf(typst_template(name), data, workdir, root=templates_dir())
+
+
+def _truncate(text: str, length: int) -> str:
+    # The running header and footer hold one line each: long values are shortened there
+    # (the cover and the body give them in full).
+    return text if len(text) <= length else text[:length - 1] + "\u2026"
+
+
+def _page(doc_title: str, right: str, provenance: str, paper: Paper) -> dict[str, str]:
+    return {"title": doc_title, "paper": TYPST_PAPERS[paper],
+            "head_left": _truncate(doc_title, 48), "head_right": _truncate(right, 64),
+            "foot": _truncate(provenance, 110)}
 
 
 # --- Small formatting helpers ---------------------------------------------------------------
@@ -772,83 +806,41 @@ def change_request_markdown(plan: dict[str, Any], delta: dict[str, Any] | None =
                    copies=SITE_COPIES if copies is None else copies)
 
 
-def change_request_html(plan: dict[str, Any], delta: dict[str, Any] | None = None,
-                        paper: Paper = "a4") -> str:
-    """The change request as print HTML for WeasyPrint."""
-    return _render("change-request.html.j2", cr=change_request(plan, delta),
-                   paper=PAPER_SIZES[paper], doc_title="Change request")
+def change_request_data(plan: dict[str, Any], delta: dict[str, Any] | None = None,
+                        paper: Paper = "a4") -> dict[str, Any]:
+    """What ``change-request.typ`` reads, as JSON data: the change request, its page."""
+    cr = change_request(plan, delta)
+    data = {key: cr[key] for key in (
+        "meta", "plan", "title", "fields", "field", "contacts", "features", "firewalls",
+        "firewall_rules", "zones", "certificates", "dns_groups", "validation", "owners",
+        "window_fit")}
+    data["implementation"] = [dict(i, estimate=format_minutes(i["minutes"]))
+                              for i in cr["implementation"]]
+    data["backout"] = list(reversed(data["implementation"]))
+    data["in_window_text"] = format_minutes(cr["window_minutes"])
+    data["before_text"] = format_minutes(cr["total_minutes"] - cr["window_minutes"])
+    data["delta"] = None if delta is None else {
+        "since": delta["since"], "summary": delta["summary"], "rerun": sorted(delta["rerun"]),
+        "tables": delta["tables"], "notices": delta["notices"], "empty": delta["empty"]}
+    m = plan["meta"]
+    title = "Change request" + (f" {cr['change']['id']}" if cr["change"].get("id") else "")
+    return {"cr": data, "not_provided": NOT_PROVIDED, "verbs": ACTION_VERBS,
+            "doc": _page(title, f"{m['title']} ({m['site']})", m["provenance"], paper)
+            | {"title": f"Change request: {cr['title']}"}}
 
 
 def change_request_pdf(plan: dict[str, Any], delta: dict[str, Any] | None = None,
                        paper: Paper = "a4", workdir: Path | None = None) -> bytes:
-    """The change request as PDF bytes."""
-    return cached_pdf(breakable(change_request_html(plan, delta, paper)), workdir)
-
-
-# --- Line breaks for paper ------------------------------------------------------------------
-# Tag or text: the body is split into tags (left alone, attributes included) and text runs.
-_TAG = re.compile(r"(<[^>]*>)")
-# A run longer than this with no break opportunity (a 63-character label) breaks every so many
-# characters; the longest English words and SRV labels (_sipfederationtls, 17) are shorter.
-LONGEST_UNBROKEN = 18
-# A hyphenated label up to this long (a host name such as wgedge-fed) stays on one line.
-LONGEST_HYPHENATED = 24
-_LONG = re.compile(r"[^\s.,;/&<>-]{" + str(LONGEST_UNBROKEN + 1) + ",}")
-# In a text run: an IPv4 address (optionally /prefix or :port) or a port range, which stays on
-# one line, or a word or dotted name, which may break after its dots.
-_TOKEN = re.compile(r"(?<![\w.-])(\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2}|:\d{1,5})?|\d+-\d+)"
-                    r"(?![\w.-]*\w)|([\w-]+(?:\.[\w-]+)*)")
-
-
-def _chop(run: re.Match[str]) -> str:
-    text = run.group(0)
-    return "<wbr>".join(text[i:i + LONGEST_UNBROKEN] for i in range(0, len(text),
-                                                                   LONGEST_UNBROKEN))
-
-
-def _break_label(label: str) -> str:
-    if "-" in label.strip("-") and len(label) <= LONGEST_HYPHENATED:
-        return f'<span class="nw">{label}</span>'
-    return _LONG.sub(_chop, label)
-
-
-def _break_token(match: re.Match[str]) -> str:
-    if match.group(1):
-        return f'<span class="nw">{match.group(1)}</span>'
-    return ".<wbr>".join(_break_label(label) for label in match.group(2).split("."))
-
-
-def breakable(html: str) -> str:
-    """The print HTML with sensible line breaks in the body's text (not its markup).
-
-    Paper cannot scroll: a table cell holding a 253-character FQDN must wrap. Names may break
-    after each dot (``<wbr>``); addresses, port ranges and hyphenated host names never (a
-    no-wrap span); a run longer than :data:`LONGEST_UNBROKEN` characters (a 63-character
-    label), which has no better place, every :data:`LONGEST_UNBROKEN` characters.
-    Extracted PDF text is unchanged: ``<wbr>`` adds no character.
-    """
-    head, sep, body = html.partition("<body")
-    if not sep:
-        return html
-    parts = _TAG.split(body)
-    for i in range(2, len(parts), 2):  # parts[0] is the rest of the <body ...> tag
-        if parts[i]:
-            parts[i] = _TOKEN.sub(_break_token, parts[i])
-    return head + sep + "".join(parts)
+    """The change request as PDF bytes (``change-request.typ``)."""
+    return _pdf("change-request.typ", change_request_data(plan, delta, paper), workdir)
 
 
 # --- The field runbook ------------------------------------------------------------------
 
 
-def _svg_data_uri(svg: bytes | None) -> str | None:
-    if not svg:
-        return None
-    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
-
-
 # The diagram on paper: Graphviz's smallest text is 9 pt, and on paper it must be 7 pt or more,
 # so the diagram is drawn at 80 % of its size or larger, on as many landscape pages as that
-# takes. The printable area of a landscape diagram page (see field-runbook.html.j2), in pt:
+# takes. The printable area of a landscape diagram page (see field-runbook.typ), in pt:
 # the page less 15 mm margins each side, 12 mm at the top, 16 mm at the bottom, the heading.
 DIAGRAM_SCALE = 0.8
 DIAGRAM_AREA = {"A4": (841.9 - 85.0, 595.3 - 79.4 - 34.0),
@@ -870,8 +862,13 @@ def _ranges(extent: float, tile: float, spans: list[float]) -> list[tuple[float,
     return [(i * step, i * step + tile) for i in range(count)]
 
 
+def _tile(svg: bytes, width: float, height: float) -> dict[str, Any]:
+    return {"svg": svg.decode("utf-8", "replace"), "width": round(width, 2),
+            "height": round(height, 2)}
+
+
 def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
-    """The diagram as tiles for landscape pages, each ``{"uri", "width", "height"}`` in pt.
+    """The diagram as tiles for landscape pages, each ``{"svg", "width", "height"}`` in pt.
 
     A diagram that fits a page at :data:`DIAGRAM_SCALE` or larger is one tile; a larger one
     is cut into as few overlapping tiles as fit. A tile keeps only the labels wholly inside
@@ -879,7 +876,7 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
     """
     root, move = _SVG_ROOT.search(svg), _SVG_TRANSLATE.search(svg)
     if root is None or move is None:  # not Graphviz's layout: one page, fitted
-        return [{"uri": _svg_data_uri(svg), "width": None, "height": None}]
+        return [_tile(svg, *DIAGRAM_AREA[paper])]
     width, height = float(root.group(1)), float(root.group(2))
     dx, dy = float(move.group(1)), float(move.group(2))
     labels = []
@@ -894,7 +891,7 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
     area_w, area_h = DIAGRAM_AREA[paper]
     scale = min(1.0, area_w / width, area_h / height)
     if scale >= DIAGRAM_SCALE:
-        return [{"uri": _svg_data_uri(svg), "width": width * scale, "height": height * scale}]
+        return [_tile(svg, width * scale, height * scale)]
     area_w, area_h = area_w / DIAGRAM_SCALE, area_h / DIAGRAM_SCALE
     xs = _ranges(width, area_w, [x1 - x0 for _, (x0, x1), _ in labels])
     ys = _ranges(height, area_h, [y1 - y0 for _, _, (y0, y1) in labels])
@@ -913,27 +910,29 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
             head = (f'<svg width="{w:.2f}pt" height="{h:.2f}pt" '
                     f'viewBox="{left:.2f} {top:.2f} {w:.2f} {h:.2f}"').encode()
             tile = _SVG_ROOT.sub(head, tile, count=1)
-            tiles.append({"uri": _svg_data_uri(tile), "width": w * DIAGRAM_SCALE,
-                          "height": h * DIAGRAM_SCALE})
+            tiles.append(_tile(tile, w * DIAGRAM_SCALE, h * DIAGRAM_SCALE))
     return tiles
 
 
-def field_runbook_html(plan: dict[str, Any], diagram_svg: bytes | None = None,
-                       paper: Paper = "a4") -> str:
-    """The printable field runbook as HTML for WeasyPrint."""
+def field_runbook_data(plan: dict[str, Any], diagram_svg: bytes | None = None,
+                       paper: Paper = "a4") -> dict[str, Any]:
+    """What ``field-runbook.typ`` reads, as JSON data: the plan and the document's context."""
     change = _change(plan)
-    return _render("field-runbook.html.j2", plan=plan, change=change, window=_window(change),
-                   diagram=_svg_data_uri(diagram_svg), paper=PAPER_SIZES[paper],
-                   diagram_tiles=diagram_tiles(diagram_svg, PAPER_SIZES[paper])
-                   if diagram_svg else [],
-                   doc_title="Field runbook", dns_groups=dns_groups(plan),
-                   estimates=ESTIMATED_STEP_MINUTES)
+    m = plan["meta"]
+    return {"plan": plan, "change": change, "window": _window(change),
+            "not_provided": NOT_PROVIDED, "verbs": ACTION_VERBS,
+            "estimates": {k: format_minutes(v) for k, v in ESTIMATED_STEP_MINUTES.items()},
+            "dns_groups": dns_groups(plan),
+            "diagram_tiles": diagram_tiles(diagram_svg, PAPER_SIZES[paper])
+            if diagram_svg else [],
+            "doc": _page("Field runbook", f"{m['title']} ({m['site']})", m["provenance"], paper)
+            | {"title": f"Field runbook: {m['title']}"}}
 
 
 def field_runbook_pdf(plan: dict[str, Any], diagram_svg: bytes | None = None,
                       paper: Paper = "a4", workdir: Path | None = None) -> bytes:
-    """The printable field runbook as PDF bytes."""
-    return cached_pdf(breakable(field_runbook_html(plan, diagram_svg, paper)), workdir)
+    """The printable field runbook as PDF bytes (``field-runbook.typ``)."""
+    return _pdf("field-runbook.typ", field_runbook_data(plan, diagram_svg, paper), workdir)
 
 
 def network_diagrams(plans: list[dict[str, Any]], workdir: Path) -> dict[str, bytes | None]:

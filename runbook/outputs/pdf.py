@@ -1,17 +1,31 @@
-"""HTML to PDF with WeasyPrint: offline, deterministic, cached.
+"""PDF documents with Typst: data in, PDF out, offline, deterministic, cached.
 
-WeasyPrint lays out our own HTML and CSS; no browser runs. Two properties matter here:
+A document is a Typst template (``templates/documents/*.typ``) and its data: the plan and
+the document's context as one JSON string, handed over as ``sys.inputs.data`` and parsed
+by the template with ``json``. Topology strings are data, never markup: the template places
+them as text, so ``#``, ``$``, ``*`` or ``#import`` in a value print as themselves.
 
-- Offline: the only resources a document may load are ``data:`` URIs (the inline diagram).
-  Any other URL fails the build instead of silently reaching the network.
-- Same input, same bytes: no creation date is written (the templates carry no
-  ``dcterms.created`` meta) and the PDF identifier is a hash of the HTML, not random.
+- Confined: the compiler's root is the packaged templates folder (a template may import
+  ``_common.typ`` beside it, and read nothing else); Typst has no network access without a
+  package import, and the templates import no package.
+- Fonts: DejaVu Sans and DejaVu Sans Mono from the system's DejaVu folder only (the system's
+  other fonts are ignored), plus the fonts built into the typst package, so the same
+  input gives the same bytes wherever the same DejaVu files are installed.
+- Same bytes: the templates set ``document(date: none)``; Typst writes no creation date and
+  derives the PDF identifier from the document.
+- Fork-safe: the compiler runs worker threads, which a forked child does not have. A process
+  forked after its parent laid out a PDF (a build's worker started by a program that printed
+  a document first) lays out its PDFs in a fresh Python process instead of deadlocking.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
+import json
+import os
+import subprocess
+import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,68 +34,136 @@ from runbook.errors import RunbookError, ToolMissing
 
 
 class PdfFailed(RunbookError):
-    """WeasyPrint could not render a document."""
+    """Typst could not lay out a document (a template error)."""
 
 
-def _offline_fetcher() -> Any:
-    """A fetcher that loads ``data:`` URIs only and fails the render on anything else."""
+# Where Debian (fonts-dejavu-core), Fedora and Arch keep DejaVu; the first that exists is used.
+FONT_FOLDERS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu-sans-fonts",
+                "/usr/share/fonts/TTF")
+
+
+def font_folder() -> Path:
+    """The system's DejaVu folder; a one-line error when DejaVu Sans is not installed."""
+    for folder in FONT_FOLDERS:
+        if (Path(folder) / "DejaVuSans.ttf").is_file():
+            return Path(folder)
+    raise ToolMissing("the PDFs are set in DejaVu Sans, which is not installed "
+                      "(Debian: apt-get install fonts-dejavu-core)")
+
+
+def renderer_version() -> str:
+    """The typst package's version (part of every cache key)."""
     try:
-        from weasyprint.urls import URLFetcher
-    except ImportError:  # WeasyPrint < 66 takes a plain function
-        from weasyprint.urls import default_url_fetcher
+        from importlib.metadata import version
 
-        def fetch(url: str, *args: Any, **kwargs: Any) -> Any:
-            if url.startswith("data:"):
-                return default_url_fetcher(url, *args, **kwargs)
-            raise PdfFailed(f"documents are rendered offline; refusing to load {url}")
-
-        return fetch
-    return URLFetcher(allowed_protocols=["data"], fail_on_errors=True)
+        return version("typst")
+    except Exception as exc:  # pragma: no cover - typst is a dependency
+        raise ToolMissing(f"the typst package is not installed ({exc}); pip install typst"
+                          ) from exc
 
 
-def html_to_pdf(html: str) -> bytes:
-    """Render one HTML document (with inline CSS) to PDF bytes, deterministically."""
+# The process that loaded the compiler (None: not loaded). In any other process (a fork
+# of it) the compiler's threads are gone, so it must not be called there.
+_LOADED_IN: int | None = None
+
+
+@lru_cache(maxsize=4)
+def _compiler(root: str, fonts: str) -> Any:
+    # One compiler per templates folder: it keeps the parsed fonts between documents.
+    import typst
+
+    global _LOADED_IN
+    _LOADED_IN = os.getpid()
+    return typst.Compiler(root=root, font_paths=typst.Fonts(
+        include_system_fonts=False, include_embedded_fonts=True, font_paths=[fonts]))
+
+
+def _one_line(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(message).split())
+
+
+def typst_pdf(template: Path, data: dict[str, Any], root: Path | None = None) -> bytes:
+    """Lay out ``template`` (a ``.typ`` file) with ``data`` (JSON) to PDF bytes.
+
+    ``root`` is the folder the template may read (its imports); by default the template's
+    own folder. A compile error is one line naming the template, never a traceback.
+    """
     try:
-        from weasyprint import HTML
-    except ImportError as exc:  # pragma: no cover - weasyprint is a dependency
-        raise ToolMissing(f"WeasyPrint is not installed ({exc}); pip install weasyprint") from exc
-    # WeasyPrint logs every unsupported CSS property at WARNING; keep the CLI quiet.
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii")
+        import typst
+    except ImportError as exc:  # pragma: no cover - typst is a dependency
+        raise ToolMissing(f"the typst package is not installed ({exc}); pip install typst"
+                          ) from exc
+    source = template.read_bytes()
+    folder = root if root is not None else template.parent
+    payload = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
+    if _LOADED_IN is not None and os.getpid() != _LOADED_IN:
+        return _in_fresh_process(template, folder, payload)
+    compiler = _compiler(str(folder.resolve()), str(font_folder()))
     try:
-        document = HTML(string=html, url_fetcher=_offline_fetcher(), base_url=None)
-        data: bytes | None = document.write_pdf(pdf_identifier=identifier)
-    except RunbookError:
-        raise
-    except BaseException as exc:
-        # WeasyPrint raises many types (FatalURLFetchingError derives from BaseException);
-        # the user needs one line.
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
-        raise PdfFailed(f"PDF rendering failed: {type(exc).__name__}: {exc}") from exc
-    assert data is not None
-    return data
+        out = compiler.compile(input=source, format="pdf", sys_inputs={"data": payload},
+                               pdf_tags=False)
+    except typst.TypstError as exc:
+        raise PdfFailed(f"PDF rendering failed: {template.name}: {_one_line(exc)}") from exc
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise PdfFailed(f"PDF rendering failed: {template.name}: {type(exc).__name__}: "
+                        f"{_one_line(exc)}") from exc
+    if not isinstance(out, bytes):  # pragma: no cover - one PDF for format="pdf"
+        raise PdfFailed(f"PDF rendering failed: {template.name}: no PDF returned")
+    return out
 
 
-def cached_pdf(html: str, workdir: Path | None) -> bytes:
-    """``html_to_pdf`` behind a file cache in ``workdir/pdf/``.
+def _in_fresh_process(template: Path, folder: Path, payload: str) -> bytes:
+    request = json.dumps({"template": str(template), "root": str(folder), "data": payload})
+    done = subprocess.run([sys.executable, "-m", "runbook.outputs.pdf"], input=request.encode(),
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"]
+        raise PdfFailed(lines[-1])
+    return done.stdout
 
-    The key is a hash of the complete HTML (which holds the plan's values, the templates'
-    output and the generator version from the provenance line) and the WeasyPrint version,
-    so an unchanged site is not laid out again. Without a ``workdir`` nothing is cached. A
-    kept PDF is checked when read: a damaged one is laid out again.
+
+def _serve() -> None:
+    """Lay out one document for a forked process (``python -m runbook.outputs.pdf``): the
+    request is JSON on standard input, the PDF goes to standard output."""
+    request = json.loads(sys.stdin.buffer.read())
+    try:
+        out = typst_pdf(Path(request["template"]), json.loads(request["data"]),
+                        Path(request["root"]))
+    except RunbookError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(1) from None
+    sys.stdout.buffer.write(out)
+
+
+def cache_key(template: Path, data: dict[str, Any]) -> str:
+    """What a kept PDF depends on: the typst version, the template bytes (and the shared
+    ``_common.typ``), and the data."""
+    parts = [f"entry-2 typst {renderer_version()}", template.name]
+    for path in (template, template.parent / "_common.typ"):
+        if path.is_file():
+            parts.append(hashlib.sha256(path.read_bytes()).hexdigest())
+    parts.append(json.dumps(data, ensure_ascii=False, sort_keys=True, default=str))
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def cached_pdf(template: Path, data: dict[str, Any], workdir: Path | None,
+               root: Path | None = None) -> bytes:
+    """``typst_pdf`` behind a file cache in ``workdir/pdf/``.
+
+    An unchanged document is not laid out again; without a ``workdir`` nothing is cached.
+    A kept PDF is checked when read: a damaged one is laid out again.
     """
     if workdir is None:
-        return html_to_pdf(html)
-    import weasyprint
+        return typst_pdf(template, data, root)
+    path = Path(workdir) / "pdf" / f"{cache_key(template, data)}.pdf"
+    kept = read_entry(path, "pdf")  # checked: a damaged PDF is laid out again
+    if kept is not None:
+        return kept
+    out = typst_pdf(template, data, root)
+    write_entry(path, out)  # a full cache disk stores nothing, and the build goes on
+    return out
 
-    # "entry-1": the PDFs are kept as checked entries (runbook.engine.store) since then.
-    key = f"entry-1 weasyprint {weasyprint.__version__}\n{html}"
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    path = Path(workdir) / "pdf" / f"{digest}.pdf"
-    data = read_entry(path, "pdf")  # checked: a damaged PDF is laid out again
-    if data is not None:
-        return data
-    data = html_to_pdf(html)
-    write_entry(path, data)  # a full cache disk stores nothing, and the build goes on
-    return data
+
+if __name__ == "__main__":
+    _serve()

@@ -6,7 +6,7 @@ Two things are cached under the build's cache folder (default ``.cache/runbook/`
   (both appear in the provenance line), and the code fingerprint below;
 - per site and producer, the files the producer made for that site. Key: the site's key, the
   producer's name, every template file (packaged defaults and the user's folder) and the
-  versions of the external tools whose output lands in files (``dot``, WeasyPrint).
+  versions of the external tools whose output lands in files (``dot``, Typst).
 
 The code fingerprint hashes the package version *and* every ``.py`` file of the package, so a
 changed generator never serves files made by the old one, even without a version bump.
@@ -64,7 +64,7 @@ def tools_fingerprint() -> str:
             parts.append(done.stderr.strip() or done.stdout.strip())
         except (OSError, subprocess.SubprocessError):
             parts.append("dot: unavailable")
-    for dist in ("weasyprint", "graphviz", "jinja2"):
+    for dist in ("typst", "graphviz", "jinja2"):
         try:
             parts.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
@@ -451,8 +451,8 @@ GLOBAL_BUILDERS: dict[str, Callable[[Sequence[Any], Path | None], dict[str, byte
 
 # Up to this many sites to produce, a producer runs in the build process (see produce_cached).
 FEW_SITES = 4
-# Producers whose libraries take a hundred megabytes once imported (WeasyPrint): always run
-# in a worker, so the build process that later forks the site build's workers stays small.
+# Producers that always run in a worker: the build process that later forks the site build's
+# workers stays small, and never holds the PDF compiler's threads across a fork.
 HEAVY_PRODUCERS = frozenset({"runbook.outputs.documents"})
 
 # Chunks of sites per worker for a producer: enough that the last chunk to finish leaves the
