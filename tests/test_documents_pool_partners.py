@@ -66,8 +66,8 @@ def test_the_federation_section_lists_each_allow_tab_entry(pages: list[str]) -> 
     text = section(pages, "Federation partners on the Access Edge's Allow tab",
                    "Federation partners")
     assert "Discovery of federation partners off; 2 partner(s) to list" in text
-    assert ("Federated partner domain name: contoso.com Type Federated partner Access Edge "
-            "Server: sip.contoso.com") in text
+    assert ("Federated partner domain name: contoso.com ☐ Type Federated partner Access "
+            "Edge Server: sip.contoso.com") in text
     assert "Federated partner domain name: tailspintoys.com" in text
     assert "Leave Federated partner Access Edge Server empty" in text
     assert "found through _sipfederationtls._tcp.tailspintoys.com" in text
