@@ -157,7 +157,7 @@ def _environment(kind: Literal["html", "md"], user_dir: str | None = None
     # Search path [user's documents/, packaged documents/]; user templates are untrusted, so
     # they run sandboxed, as page templates do.
     search = ([str(Path(user_dir) / "documents")] if user_dir else []) + [str(templates_dir())]
-    loader = ConfinedLoader(search)
+    loader = ConfinedLoader(search, untrusted=search[:-1])
     env_class = user_sandbox if user_dir else jinja2.Environment
     if kind == "html":
         env = env_class(loader=loader, autoescape=True,
