@@ -316,8 +316,18 @@ class OverBudget(SecurityError):
 _DEADLINE: ContextVar[float | None] = ContextVar("runbook_template_deadline", default=None)
 
 
+_TICKS = [0]
+
+
 def _tick() -> None:
-    """Stop the template being rendered once its time is up (every sandbox hook calls this)."""
+    """Stop the template being rendered once its time is up (every sandbox hook calls this;
+    the clock is read on every 64th call, which keeps the hooks cheap)."""
+    _TICKS[0] += 1
+    if not _TICKS[0] & 63:
+        _over_time()
+
+
+def _over_time() -> None:
     deadline = _DEADLINE.get()
     if deadline is not None and time.thread_time() > deadline:
         raise OverBudget(f"the template took more than {MAX_SECONDS:g} s of CPU time")
@@ -327,7 +337,7 @@ def _on_timer(signum: int, frame: object) -> None:
     # Loops that call nothing (``{% for c in s %}{% for d in s %}{% endfor %}{% endfor %}``)
     # pass no hook: the interval timer (every 50 ms once the budget is spent) stops them
     # between two bytecodes.
-    _tick()
+    _over_time()
 
 
 def _address_space() -> int | None:
@@ -590,14 +600,14 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
     above :data:`MAX_SIZE` or a result longer than it; join, replace, indent and format work
     out their result's size before making it."""
 
+    # The value is the first argument after the environment, context or eval context, when
+    # the filter asks for one (pass_environment, pass_context, pass_eval_context).
+    k = 1 if hasattr(function, "jinja_pass_arg") else 0
+    checked = name in _WIDTH_FILTERS or name in ("replace", "join", "wordwrap")
+
     def bounded(*args: Any, **kwargs: Any) -> Any:
         _tick()
-        # The value is the first argument after the environment or context, if passed.
-        k = 0
-        while k < len(args) and isinstance(args[k], jinja2.Environment | jinja2.runtime.Context
-                                           | jinja2.nodes.EvalContext):
-            k += 1
-        if k < len(args):
+        if checked and k < len(args):
             value, rest = args[k], args[k + 1:]
             if name in _WIDTH_FILTERS:
                 _check_sizes(tuple(rest), kwargs)
