@@ -5,17 +5,25 @@ template, never a traceback."""
 from __future__ import annotations
 
 import copy
+import os
+import re
+import resource
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 from click.testing import CliRunner
 
+from runbook.outputs import templating
 from runbook.outputs.documents import DocumentError
 from runbook.outputs.documents import produce as produce_documents
 from runbook.outputs.pages import render_site
 from runbook.outputs.templating import (
     MAX_OUTPUT,
+    ConfinedLoader,
     TemplateFailed,
     make_environment,
     read_only,
@@ -195,6 +203,143 @@ def test_a_resource_bomb_in_a_document_template_is_a_one_line_error(
     assert "\n" not in str(failed.value)
 
 
+# Ways round the bounds above, each refused before it makes what it would make.
+BYPASSES = [
+    "{{ '%*d' % (10**9, 1) }}",  # the width from an argument
+    "{{ '%.*f' % (10**9, 1.0) }}",
+    "{{ '{:>{}}'.format(1, 10**9) }}",  # a nested field as the width
+    "{{ '{:>{}}'.format(1, '1000000000') }}",
+    "{{ '{a:>{w}}'.format_map({'a': 1, 'w': 10**9}) }}",
+    "{{ ''.replace('', 'x' * 1000).replace('', 'y' * 1000).replace('', 'z' * 1000) }}",
+    "{{ 'ab'|replace('', 'x' * 100000)|replace('', 'y' * 1000) }}",
+    # 'x' * n made by one filter, grown by the next:
+    "{{ 'x'|center(15000000)|replace(' ', 'xx') }}",
+    "{{ range(99999)|join('x' * 10000) }}",
+    "{{ ('x' * 10000).join(range(99999)) }}",
+    "{{ range(99999)|map('center', 15000)|join }}",
+    "{{ ('x\n' * 1000000)|indent(1000) }}",
+    "{{ ('x\n' * 1000000)|indent('y' * 100) }}",
+    "{{ ('x ' * 1000000)|wordwrap(1, wrapstring='y' * 100) }}",
+    "{{ ('x\t' * 1000).expandtabs(1000000) }}",
+]
+
+
+@pytest.mark.parametrize("body", BYPASSES)
+def test_a_size_bomb_is_refused_before_it_is_made(
+        tmp_path: Path, contoso_plan: dict[str, Any], body: str) -> None:
+    user = user_page(tmp_path, body)
+    with pytest.raises(TemplateFailed, match=r"pages/dns\.md\.j2") as failed:
+        render_site(contoso_plan, make_environment(user))
+    text = str(failed.value)
+    assert "\n" not in text and len(text) < 400
+    assert re.search("(larger|longer) than the sandbox allows", text), text
+    # Refused before the work: this process never held the gigabyte it asked for.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 900 * 1024
+
+
+def test_lipsum_is_bounded(tmp_path: Path, contoso_plan: dict[str, Any]) -> None:
+    user = user_page(tmp_path, "{{ lipsum(10**6) }}")
+    with pytest.raises(TemplateFailed, match=r"lipsum\(\) makes at most 1000 paragraphs"):
+        render_site(contoso_plan, make_environment(user))
+    user = user_page(tmp_path, "{{ lipsum(2, html=false)|wordcount >= 40 }}")  # 20+ a paragraph
+    assert render_site(contoso_plan, make_environment(user))["sites/contoso-hq/dns.md"] == \
+        "True\n"
+
+
+@pytest.fixture
+def short_budget(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Half a second of CPU time per user template, a quarter gigabyte of memory."""
+    monkeypatch.setattr(templating, "MAX_SECONDS", 0.5, raising=False)
+    monkeypatch.setattr(templating, "MAX_MEMORY", 256 << 20, raising=False)
+    return 0.5
+
+
+SLOW = [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", 1),
+    ("{% set ns = namespace(s='') %}\n{% for i in range(100000) %}{% for j in range(1000) %}"
+     "{% set ns.s = ns.s ~ 'x' %}{% endfor %}{% endfor %}", 2),
+    # No hook runs inside these loops: the interval timer stops them.
+    ("{% set s = 'x' * 5000 %}\n\n{% for c in s %}{% for d in s %}{% for e in s %}"
+     "{% endfor %}{% endfor %}{% endfor %}", 3),
+    ("{{ ('x ' * 2000000)|wordwrap(1)|length }}", 1),
+]
+
+
+@pytest.mark.parametrize(("body", "line"), SLOW)
+def test_a_template_that_runs_too_long_is_stopped_at_its_line(
+        tmp_path: Path, contoso_plan: dict[str, Any], short_budget: float, body: str,
+        line: int) -> None:
+    user = user_page(tmp_path, body)
+    start = time.process_time()
+    with pytest.raises(TemplateFailed) as failed:
+        render_site(contoso_plan, make_environment(user))
+    assert time.process_time() - start < 20 * short_budget
+    assert str(failed.value) == (f"pages/dns.md.j2:{line}: the template took more than 0.5 s "
+                                 "of CPU time (a loop too large or without end?); stopped")
+
+
+def test_memory_no_hook_sees_is_bounded_too(tmp_path: Path, contoso_plan: dict[str, Any],
+                                            short_budget: float) -> None:
+    # '~' joins strings without a sandbox hook: eight doublings of 15 MB ask for 3.8 GB.
+    doublings = "".join(f"{{% set s{i + 1} = s{i} ~ s{i} %}}\n" for i in range(8))
+    user = user_page(tmp_path, "{% set s0 = 'x' * 15000000 %}\n" + doublings + "{{ s8 }}")
+    with pytest.raises(TemplateFailed) as failed:
+        render_site(contoso_plan, make_environment(user))
+    assert re.fullmatch(r"pages/dns\.md\.j2:\d: the template ran out of memory \(it may use "
+                        r"256 MB; a string or list too large\)", str(failed.value))
+    # The limit is the process's again: a gigabyte can be had now.
+    assert len("y" * (1 << 30)) == 1 << 30
+
+
+def test_the_budget_is_put_back_after_each_render(tmp_path: Path,
+                                                 contoso_plan: dict[str, Any]) -> None:
+    limits = resource.getrlimit(resource.RLIMIT_AS)
+    handler = signal.getsignal(signal.SIGVTALRM)
+    user = user_page(tmp_path, "{{ plan.meta.site|md }}")
+    assert render_site(contoso_plan, make_environment(user))["sites/contoso-hq/dns.md"] == \
+        "contoso-hq\n"
+    assert resource.getrlimit(resource.RLIMIT_AS) == limits
+    assert signal.getsignal(signal.SIGVTALRM) == handler
+    assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
+
+
+def test_a_template_that_is_a_hard_link_is_not_read(tmp_path: Path,
+                                                    contoso_plan: dict[str, Any]) -> None:
+    # A hard link is a regular file inside the folder, with the content of one outside it.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET {{ 7 * 6 }}", encoding="utf-8")
+    (tmp_path / "user" / "pages").mkdir(parents=True)
+    os.link(secret, tmp_path / "user" / "pages" / "dns.md.j2")
+    with pytest.raises(TemplateFailed, match=r"pages/dns\.md\.j2: refusing to read this "
+                                             r"template: it is a hard link \(2 names for one "
+                                             r"file\)") as failed:
+        render_site(contoso_plan, make_environment(tmp_path / "user"))
+    assert "TOP-SECRET" not in str(failed.value) and "\n" not in str(failed.value)
+
+
+def test_a_document_template_that_is_a_hard_link_is_not_read(tmp_path: Path,
+                                                             contoso_site: Site) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET", encoding="utf-8")
+    (tmp_path / "user" / "documents").mkdir(parents=True)
+    os.link(secret, tmp_path / "user" / "documents" / "change-request.md.j2")
+    with pytest.raises((TemplateFailed, DocumentError), match="it is a hard link"):
+        produce_documents([contoso_site], tmp_path / "work", templates_dir=tmp_path / "user")
+
+
+def test_hard_links_among_the_packaged_templates_are_read(tmp_path: Path) -> None:
+    # Installers may hard-link a package's files from their cache: only the user's folder
+    # is held to one name per file.
+    (tmp_path / "defaults").mkdir()
+    (tmp_path / "store.j2").write_text("packaged", encoding="utf-8")
+    os.link(tmp_path / "store.j2", tmp_path / "defaults" / "page.j2")
+    (tmp_path / "user").mkdir()
+    loader = ConfinedLoader([str(tmp_path / "user"), str(tmp_path / "defaults")],
+                            untrusted=[str(tmp_path / "user")])
+    env = jinja2.Environment(loader=loader)
+    assert env.get_template("page.j2").render() == "packaged"
+
+
 def test_ordinary_arithmetic_and_formatting_still_work(tmp_path: Path,
                                                        contoso_plan: dict[str, Any]) -> None:
     user = user_page(tmp_path, "{{ '-' * 20 }} {{ 2 ** 10 }} {{ '%5s'|format('ab') }} "
@@ -205,7 +350,13 @@ def test_ordinary_arithmetic_and_formatting_still_work(tmp_path: Path,
         f"{'-' * 20} 1024    ab x   |    y {2 * len(contoso_plan['dns'])}\n"
 
 
-def test_the_build_command_reports_a_hostile_template_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("body", "says"), [
+    ("{{ 'x' * 10**10 }}", "repetition"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "pages/dns.md.j2:1: the template took more than 0.5 s of CPU time"),
+])
+def test_the_build_command_reports_a_hostile_template_in_one_line(
+        tmp_path: Path, short_budget: float, body: str, says: str) -> None:
     from runbook.cli import main
 
     project = tmp_path / "project"
@@ -217,7 +368,7 @@ def test_the_build_command_reports_a_hostile_template_in_one_line(tmp_path: Path
             import shutil
 
             shutil.copytree(ROOT / folder, project / folder)
-    user = user_page(tmp_path, "{{ 'x' * 10**10 }}")
+    user = user_page(tmp_path, body)
     result = CliRunner().invoke(main, ["build", "-j", "1", "-q", "-f",
                                        str(project / "mkdocs.yml"), "-o",
                                        str(project / "site"), "--templates", str(user),
@@ -225,6 +376,6 @@ def test_the_build_command_reports_a_hostile_template_in_one_line(tmp_path: Path
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "pages/dns.md.j2" in lines[0] and "repetition" in lines[0], \
+    assert len(lines) == 1 and "pages/dns.md.j2" in lines[0] and says in lines[0], \
         result.output
     assert not (project / "site").exists()

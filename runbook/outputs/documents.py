@@ -163,7 +163,7 @@ def _environment(user_dir: str | None = None) -> jinja2.Environment:
     # Search path [user's documents/, packaged documents/]; user templates are untrusted, so
     # they run sandboxed, as page templates do.
     search = ([str(Path(user_dir) / "documents")] if user_dir else []) + [str(templates_dir())]
-    loader = ConfinedLoader(search)
+    loader = ConfinedLoader(search, untrusted=search[:-1])
     env_class = user_sandbox if user_dir else jinja2.Environment
     env = env_class(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined,
                     trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
-from functools import lru_cache
+import signal
+import threading
+import time
+import traceback
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import lru_cache, update_wrapper
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -14,13 +21,22 @@ from urllib.parse import quote
 
 import jinja2
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import Namespace
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEscapeFormatter,
+    SandboxedFormatter,
+)
+from jinja2.utils import Namespace, generate_lorem_ipsum
 from markupsafe import Markup
 
 import runbook
 from runbook.engine.store import digest, tree_digest
 from runbook.errors import RunbookError
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not POSIX
+    resource = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     pass
@@ -243,7 +259,16 @@ MAX_OUTPUT = 64_000_000
 MAX_SIZE = 16_000_000
 # The largest exponent of ``**`` on integers: 2**4096 has 1,234 digits; 9**10**9 would not end.
 MAX_EXPONENT = 4096
+# The CPU time one user template may take to render, and the memory it may add to the process
+# (every string and list it makes, also through ``~``, which no sandbox hook sees). The default
+# pages of a 2,000-server site take under 7 s of CPU together.
+MAX_SECONDS = 30.0
+MAX_MEMORY = 1 << 30
+# lipsum(n, min, max): paragraphs and words per paragraph.
+MAX_LIPSUM = 1000
 _BIG_NUMBER = re.compile(r"\d{8,}")
+# A printf-style conversion: mapping key, flags, width, precision (``*`` takes an argument).
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
 
 
 class ConfinedLoader(jinja2.FileSystemLoader):
@@ -251,8 +276,14 @@ class ConfinedLoader(jinja2.FileSystemLoader):
 
     A template (or a folder on its way) that is a symbolic link is followed only when its
     target lies inside the same search folder; one pointing outside is refused, so a
-    ``--templates`` folder cannot make the build read ``/etc/passwd`` or a private key.
+    ``--templates`` folder cannot make the build read ``/etc/passwd`` or a private key. In the
+    folders named ``untrusted``, a template with more than one name (a hard link, which may
+    be the same file as one outside) is refused too.
     """
+
+    def __init__(self, searchpath: Sequence[str], *, untrusted: Sequence[str] = ()) -> None:
+        super().__init__(list(searchpath))
+        self.untrusted = {str(Path(u)) for u in untrusted}
 
     def get_source(self, environment: jinja2.Environment,
                    template: str) -> tuple[str, str, Callable[[], bool]]:
@@ -267,21 +298,109 @@ class ConfinedLoader(jinja2.FileSystemLoader):
                 raise TemplateFailed(f"{candidate}: refusing to read this template: it "
                                      f"resolves to {target}, outside {root}")
             if target.is_file():
+                links = target.stat().st_nlink
+                if str(Path(folder)) in self.untrusted and links > 1:
+                    raise TemplateFailed(f"{candidate}: refusing to read this template: it is "
+                                         f"a hard link ({links} names for one file), so it "
+                                         "may be a file from outside the templates folder; "
+                                         "copy the file there instead")
                 break
         return super().get_source(environment, template)
 
 
+class OverBudget(SecurityError):
+    """A user template ran out of its CPU time (:data:`MAX_SECONDS`)."""
+
+
+# The thread CPU time at which the user template being rendered is stopped (None: no limit).
+_DEADLINE: ContextVar[float | None] = ContextVar("runbook_template_deadline", default=None)
+
+
+_TICKS = [0]
+
+
+def _tick() -> None:
+    """Stop the template being rendered once its time is up (every sandbox hook calls this;
+    the clock is read on every 64th call, which keeps the hooks cheap)."""
+    _TICKS[0] += 1
+    if not _TICKS[0] & 63:
+        _over_time()
+
+
+def _over_time() -> None:
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.thread_time() > deadline:
+        raise OverBudget(f"the template took more than {MAX_SECONDS:g} s of CPU time")
+
+
+def _on_timer(signum: int, frame: object) -> None:
+    # Loops that call nothing (``{% for c in s %}{% for d in s %}{% endfor %}{% endfor %}``)
+    # pass no hook: the interval timer (every 50 ms once the budget is spent) stops them
+    # between two bytecodes.
+    _over_time()
+
+
+def _address_space() -> int | None:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return None
+
+
+@contextmanager
+def _budget() -> Iterator[None]:
+    """Run a user template's render with its time and memory budget.
+
+    The time is thread CPU time, checked by every sandbox hook; in the main thread an interval
+    timer (``ITIMER_VIRTUAL``, process CPU) also interrupts code that passes no hook. The
+    memory is the process's address space limit (``RLIMIT_AS``), lowered to what it uses now
+    plus :data:`MAX_MEMORY` while the template runs: an allocation beyond it is a
+    :class:`MemoryError` however the template made it. Both are put back afterwards.
+    """
+    token = _DEADLINE.set(time.thread_time() + MAX_SECONDS)
+    main = threading.current_thread() is threading.main_thread()
+    handler: Any = None
+    timer = main and hasattr(signal, "setitimer") and \
+        signal.getsignal(signal.SIGVTALRM) in (signal.SIG_DFL, None)
+    limits = None
+    try:
+        if timer:
+            handler = signal.signal(signal.SIGVTALRM, _on_timer)
+            signal.setitimer(signal.ITIMER_VIRTUAL, MAX_SECONDS, 0.05)
+        used = _address_space() if main and resource is not None else None
+        if used is not None and resource is not None:
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            cap = used + MAX_MEMORY
+            if hard != resource.RLIM_INFINITY:
+                cap = min(cap, hard)
+            if soft == resource.RLIM_INFINITY or soft > cap:
+                resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+                limits = (soft, hard)
+        yield
+    finally:
+        _DEADLINE.reset(token)  # first: a timer signal still on its way now does nothing
+        if timer:
+            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+            signal.signal(signal.SIGVTALRM, handler)
+        if limits is not None and resource is not None:
+            resource.setrlimit(resource.RLIMIT_AS, limits)
+
+
 class UserSandbox(ImmutableSandboxedEnvironment):
     """The sandbox user templates run in: immutable, and bounded in what one operation
-    makes (``'x' * 10**10``, ``'%999999999s' % x``, ``''.ljust(10**10)``, ``9 ** (10 ** 10)``)."""
+    makes (``'x' * 10**10``, ``'%*d' % (10**9, 1)``, ``''.ljust(10**10)``, ``9 ** (10 ** 10)``,
+    ``s.replace('', s)``, ``s.join(range(10**5))``) and in time (every hook checks it)."""
 
     intercepted_binops = frozenset({"*", "**", "%", "+"})
+    intercepted_unops = frozenset({"-", "+"})
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any,
                    right: Any) -> Any:
+        _tick()
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
-                if (isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if (isinstance(seq, str | bytes | list | tuple) and isinstance(times, int)
                         and len(seq) * times > MAX_SIZE):
                     raise SecurityError(f"a repetition of {len(seq)} item(s) {times} times "
                                         f"is larger than the sandbox allows ({MAX_SIZE:,})")
@@ -291,29 +410,104 @@ class UserSandbox(ImmutableSandboxedEnvironment):
                 raise SecurityError(f"the exponent {right} is larger than the sandbox allows "
                                     f"({MAX_EXPONENT})")
         elif operator == "%":
-            _check_format(left)
-        elif operator == "+" and isinstance(left, str | list | tuple) \
-                and isinstance(right, str | list | tuple) and len(left) + len(right) > MAX_SIZE:
+            _check_percent(left, right)
+        elif operator == "+" and isinstance(left, str | bytes | list | tuple) \
+                and isinstance(right, str | bytes | list | tuple) \
+                and len(left) + len(right) > MAX_SIZE:
             raise SecurityError(f"a value longer than the sandbox allows ({MAX_SIZE:,})")
-        return super().call_binop(context, operator, left, right)
+        return _checked(super().call_binop(context, operator, left, right))
+
+    def call_unop(self, context: jinja2.runtime.Context, operator: str, arg: Any) -> Any:
+        _tick()
+        return super().call_unop(context, operator, arg)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _tick()
+        return super().getitem(obj, argument)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
-        wrapped = super().wrap_str_format(value)
-        if wrapped is None:
+        # Jinja's own wrapper, with formatters that check each field's final format spec
+        # ('{:>999999999}', '{:>{}}' with a width from an argument) and what it makes.
+        if not isinstance(value, types.MethodType | types.BuiltinMethodType) or \
+                value.__name__ not in ("format", "format_map") or \
+                not isinstance(value.__self__, str):
             return None
-        _check_format(value.__self__)  # '{:>999999999}'.format(x)
-        return wrapped
+        text: str = value.__self__
+        mapping = value.__name__ == "format_map"
+        formatter: SandboxedFormatter = (
+            _BoundedEscapeFormatter(self, escape=text.escape) if isinstance(text, Markup)
+            else _BoundedFormatter(self))
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            _tick()
+            fields: Mapping[str, Any] = kwargs
+            if mapping:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                fields = args[0]
+                args = ()
+            made: str = _checked(type(text)(formatter.vformat(text, args, fields)))
+            return made
+
+        return update_wrapper(bounded, value)
 
     def call(__self, __context: jinja2.runtime.Context, __obj: Any,
              *args: Any, **kwargs: Any) -> Any:
+        _tick()
         # A macro doubling its argument on every call (f(s ~ s)) ends here.
         _check_lengths((*args, *kwargs.values()))
-        # str.ljust/rjust/center/zfill/expandtabs/format take a width: bound it.
-        if isinstance(getattr(__obj, "__self__", None), str):
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str | bytes):
+            # str.ljust/rjust/center/zfill/expandtabs take a width: bound it, and work out
+            # what replace, join and expandtabs would make before they make it.
             _check_sizes(args, kwargs)
-            if getattr(__obj, "__name__", "") in ("format", "format_map"):
-                _check_format(__obj.__self__)
-        return super().call(__context, __obj, *args, **kwargs)
+            method = getattr(__obj, "__name__", "")
+            if method == "replace" and len(args) >= 2:
+                _check_replace(owner, args[0], args[1], args[2] if len(args) > 2 else -1)
+            elif method == "join" and args:
+                args = (_joinable(owner, args[0]), *args[1:])
+            elif method == "expandtabs":
+                size = args[0] if args else kwargs.get("tabsize", 8)
+                tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
+                if isinstance(size, int) and len(owner) + tabs * size > MAX_SIZE:
+                    raise SecurityError(_TOO_LONG)
+        return _checked(super().call(__context, __obj, *args, **kwargs))
+
+
+_TOO_LONG = f"the result would be longer than the sandbox allows ({MAX_SIZE:,})"
+
+
+def _checked(value: Any) -> Any:
+    """``value``, refused when it is a string or list longer than :data:`MAX_SIZE` (what
+    no check before the operation bounded)."""
+    if isinstance(value, str | bytes | list | tuple) and len(value) > MAX_SIZE:
+        raise SecurityError(f"a value of {len(value):,} items is longer than the sandbox "
+                            f"allows ({MAX_SIZE:,})")
+    return value
+
+
+class _FieldBound:
+    """Each replacement field of ``str.format`` checked: its format spec once nested fields
+    are filled in, and what it makes."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        _tick()
+        if _BIG_NUMBER.search(format_spec):
+            raise SecurityError("a format string with a width or precision larger than the "
+                                "sandbox allows")
+        return _checked(super().format_field(value, format_spec))  # type: ignore[misc]
+
+
+class _BoundedFormatter(_FieldBound, SandboxedFormatter):
+    pass
+
+
+class _BoundedEscapeFormatter(_FieldBound, SandboxedEscapeFormatter):
+    pass
 
 
 class BoundedNamespace(Namespace):
@@ -321,15 +515,14 @@ class BoundedNamespace(Namespace):
     :data:`MAX_SIZE` is refused (``{% set ns.s = ns.s ~ ns.s %}`` in a loop doubles)."""
 
     def __setitem__(self, name: str, value: Any) -> None:
+        _tick()
         _check_lengths((value,))
         super().__setitem__(name, value)
 
 
 def _check_lengths(values: tuple[Any, ...]) -> None:
     for value in values:
-        if isinstance(value, str | list | tuple) and len(value) > MAX_SIZE:
-            raise SecurityError(f"a value of {len(value):,} items is longer than the sandbox "
-                                f"allows ({MAX_SIZE:,})")
+        _checked(value)
 
 
 def _check_sizes(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
@@ -339,23 +532,108 @@ def _check_sizes(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
                                 f"({MAX_SIZE:,})")
 
 
-def _check_format(text: object) -> None:
-    if isinstance(text, str) and _BIG_NUMBER.search(text):
+def _check_format(text: object, args: tuple[Any, ...] = ()) -> None:
+    """Refuse a ``str.format`` string whose width or precision exceeds :data:`MAX_SIZE`,
+    written in it or taken from an argument (``'{:>{}}'``)."""
+    if not isinstance(text, str):
+        return
+    if _BIG_NUMBER.search(text):
         raise SecurityError("a format string with a width or precision larger than the "
                             "sandbox allows")
+    if "{" in text and any(isinstance(a, int) and not isinstance(a, bool)
+                           and abs(a) > MAX_SIZE for a in args):
+        raise SecurityError(f"a format argument larger than the sandbox allows ({MAX_SIZE:,}): "
+                            "it could be a width")
+
+
+def _check_percent(text: object, args: object) -> None:
+    """Refuse a ``%`` format whose width or precision exceeds :data:`MAX_SIZE`, written in it
+    or taken from an argument (``'%*d' % (10**9, 1)``)."""
+    if not isinstance(text, str):
+        return
+    values = list(args) if isinstance(args, tuple) else [args]
+    for width, precision, _ in _PERCENT.findall(text):
+        for part in (width, precision):
+            if part == "*":
+                size = values.pop(0) if values else 0
+            elif part:
+                size = int(part) if len(part) < 12 else MAX_SIZE + 1
+            else:
+                continue
+            if isinstance(size, int) and abs(size) > MAX_SIZE:
+                raise SecurityError("a format string with a width or precision larger than "
+                                    f"the sandbox allows ({MAX_SIZE:,})")
+
+
+def _check_replace(text: str | bytes, old: object, new: object, count: object) -> None:
+    if not isinstance(old, str | bytes) or not isinstance(new, str | bytes):
+        return
+    hits = len(text) + 1 if not old else text.count(old)  # type: ignore[arg-type]
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    if len(text) + hits * (len(new) - len(old)) > MAX_SIZE:
+        raise SecurityError(_TOO_LONG)
+
+
+def _joinable(separator: str | bytes, items: Iterable[Any]) -> list[Any]:
+    """``items`` as a list, refused as soon as joining them with ``separator`` would make
+    more than :data:`MAX_SIZE` (counted while they are taken, so a generator of large
+    strings stops early)."""
+    out: list[Any] = []
+    size = 0
+    for item in items:
+        size += (len(item) if isinstance(item, str | bytes) else 24) + (len(separator)
+                                                                         if out else 0)
+        if size > MAX_SIZE:
+            raise SecurityError(_TOO_LONG)
+        out.append(item)
+    return out
+
+
+# Filters whose numeric arguments are widths or counts.
+_WIDTH_FILTERS = frozenset({"center", "indent", "format", "truncate", "wordwrap", "batch",
+                            "slice", "round", "filesizeformat"})
 
 
 def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` (a filter) refusing a width or count argument above :data:`MAX_SIZE`."""
+    """``function`` (a filter) checking the time, and refusing a width or count argument
+    above :data:`MAX_SIZE` or a result longer than it; join, replace, indent and format work
+    out their result's size before making it."""
+
+    # The value is the first argument after the environment, context or eval context, when
+    # the filter asks for one (pass_environment, pass_context, pass_eval_context).
+    k = 1 if hasattr(function, "jinja_pass_arg") else 0
+    checked = name in _WIDTH_FILTERS or name in ("replace", "join", "wordwrap")
 
     def bounded(*args: Any, **kwargs: Any) -> Any:
-        # The value is the first argument (after the environment or context, if passed).
-        rest = [a for a in args if not isinstance(a, jinja2.Environment | jinja2.runtime.Context
-                                                 | jinja2.nodes.EvalContext)][1:]
-        _check_sizes(tuple(rest), kwargs)
-        if name == "format" and args:
-            _check_format(next((a for a in args if isinstance(a, str)), None))
-        return function(*args, **kwargs)
+        _tick()
+        if checked and k < len(args):
+            value, rest = args[k], args[k + 1:]
+            if name in _WIDTH_FILTERS:
+                _check_sizes(tuple(rest), kwargs)
+            if name == "format":
+                _check_percent(value, tuple(rest))
+                _check_format(value, (*rest, *kwargs.values()))
+            elif name == "replace" and len(rest) >= 2:
+                _check_replace(str(value), rest[0], rest[1],
+                               rest[2] if len(rest) > 2 else kwargs.get("count", -1))
+            elif name == "indent":
+                width = rest[0] if rest else kwargs.get("width", 4)
+                step = len(width) if isinstance(width, str) else width
+                text = str(value)
+                if isinstance(step, int) and len(text) + (text.count("\n") + 1) * step > MAX_SIZE:
+                    raise SecurityError(_TOO_LONG)
+            elif name == "join" and not kwargs.get("attribute") and len(rest) < 2:
+                separator = rest[0] if rest else kwargs.get("d", "")
+                args = (*args[:k], _joinable(str(separator), value), *rest)
+            elif name == "wordwrap":
+                wrap = rest[2] if len(rest) > 2 else kwargs.get("wrapstring")
+                text = str(value)
+                lines = len(text.split()) + text.count("\n") + len(text) // max(
+                    1, rest[0] if rest and isinstance(rest[0], int) else 79) + 1
+                if len(text) + lines * len(str(wrap or "\n")) > MAX_SIZE:
+                    raise SecurityError(_TOO_LONG)
+        return _checked(function(*args, **kwargs))
 
     for attr in ("jinja_pass_arg",):
         if hasattr(function, attr):
@@ -363,15 +641,21 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
     return bounded
 
 
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+    if not all(isinstance(v, int) and v <= MAX_LIPSUM for v in (n, min, max)):
+        raise SecurityError(f"lipsum() makes at most {MAX_LIPSUM} paragraphs of at most "
+                            f"{MAX_LIPSUM} words in the sandbox")
+    return generate_lorem_ipsum(n=n, html=html, min=min, max=max)
+
+
 def user_sandbox(**options: Any) -> UserSandbox:
-    """A :class:`UserSandbox` whose width-taking filters (center, indent, format, truncate,
-    wordwrap, ...) are bounded too."""
+    """A :class:`UserSandbox` whose filters are bounded too (a width, a count, the size of
+    what they make) and whose ``lipsum`` and ``namespace`` are."""
     env = UserSandbox(**options)
     env.globals["namespace"] = BoundedNamespace
-    for name in ("center", "indent", "format", "truncate", "wordwrap", "batch", "slice",
-                 "round", "filesizeformat"):
-        if name in env.filters:
-            env.filters[name] = _bounded_filter(name, env.filters[name])
+    env.globals["lipsum"] = _lipsum
+    for name, function in list(env.filters.items()):
+        env.filters[name] = _bounded_filter(name, function)
     return env
 
 
@@ -390,29 +674,46 @@ def read_only(value: Any) -> Any:
     return value
 
 
-def render_bounded(template: jinja2.Template, context: Mapping[str, Any], name: str) -> str:
-    """Render ``template``, stopping once it has written :data:`MAX_OUTPUT` characters.
+def _where(name: str, template: jinja2.Template, exc: BaseException) -> str:
+    """``name:line`` of the innermost line of ``template`` the traceback of ``exc`` passes
+    (Jinja rewrites it to template lines), or ``name`` alone."""
+    line = None
+    for entry in traceback.extract_tb(exc.__traceback__):
+        if template.filename is not None and entry.filename == template.filename:
+            line = entry.lineno
+    return f"{name}:{line}" if line else name
 
-    Resource errors of a user template (a range beyond the sandbox's limit, a string bomb,
-    unbounded recursion) become one :class:`TemplateFailed` line naming ``name``; what the
-    sandbox refuses stays a :class:`jinja2.exceptions.SecurityError` for the caller to word.
+
+def render_bounded(template: jinja2.Template, context: Mapping[str, Any], name: str) -> str:
+    """Render a user template within its budget: :data:`MAX_OUTPUT` characters written,
+    :data:`MAX_SECONDS` of CPU time, :data:`MAX_MEMORY` of memory.
+
+    Resource errors of a user template (out of time or memory, a range beyond the sandbox's
+    limit, a string bomb, unbounded recursion) become one :class:`TemplateFailed` line naming
+    ``name`` (and the line, where known); what the sandbox refuses stays a
+    :class:`jinja2.exceptions.SecurityError` for the caller to word.
     """
     try:
-        parts: list[str] = []
-        size = 0
-        for chunk in template.generate(context):
-            size += len(chunk)
-            if size > MAX_OUTPUT:
-                raise TemplateFailed(f"{name}: the template wrote more than {MAX_OUTPUT:,} "
-                                     "characters; stopped")
-            parts.append(chunk)
-        return "".join(parts)
+        with _budget():
+            parts: list[str] = []
+            size = 0
+            for chunk in template.generate(context):
+                size += len(chunk)
+                if size > MAX_OUTPUT:
+                    raise TemplateFailed(f"{name}: the template wrote more than "
+                                         f"{MAX_OUTPUT:,} characters; stopped")
+                parts.append(chunk)
+            return "".join(parts)
+    except OverBudget as exc:
+        raise TemplateFailed(f"{_where(name, template, exc)}: {exc} (a loop too large or "
+                             "without end?); stopped") from None
     except RecursionError:
         raise TemplateFailed(f"{name}: the template recursed too deeply (a macro calling "
                              "itself without end?)") from None
-    except MemoryError:
-        raise TemplateFailed(f"{name}: the template ran out of memory (a string or list "
-                             "too large)") from None
+    except MemoryError as exc:
+        raise TemplateFailed(f"{_where(name, template, exc)}: the template ran out of memory "
+                             f"(it may use {MAX_MEMORY >> 20:,} MB; a string or list too "
+                             "large)") from None
     except OverflowError as exc:
         raise TemplateFailed(f"{name}: {exc}") from None
 
@@ -453,7 +754,7 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
             raise TemplateFailed(f"{user / name}: this template is no longer used; {instead}")
     search = [str(user), str(defaults)] if user else [str(defaults)]
     options: dict[str, Any] = {
-        "loader": ConfinedLoader(search),
+        "loader": ConfinedLoader(search, untrusted=search[:-1]),
         "undefined": jinja2.StrictUndefined,
         # Markdown templates escape by filter; HTML partials (*.html.j2) are autoescaped.
         "autoescape": jinja2.select_autoescape(["html.j2"], default_for_string=False,
