@@ -158,3 +158,18 @@ def test_discovery_on_and_no_partner_is_fine(tmp_path: Path) -> None:
     data = contoso_data()
     del data["edge"]["federation_partners"]
     assert problems(write(tmp_path, data)) == []
+
+
+def test_a_new_partner_shows_in_the_diff_as_an_allow_tab_entry(tmp_path: Path) -> None:
+    from runbook.plan.diff import diff_plans
+
+    old = contoso_data()
+    new = contoso_data()
+    new["edge"]["federation_partners"].append(
+        {"domain": "tailspintoys.com", "access_edge": "sip.tailspintoys.com"})
+    d = diff_plans(plan_file(write(tmp_path, old, "old.yaml")),
+                   plan_file(write(tmp_path, new, "new.yaml")))
+    tab = "edge01: Access Edge properties, Allow tab"
+    assert f"{tab} › Federated partner domain name: add tailspintoys.com" in d.integration
+    assert (f"{tab} › Federated partner Access Edge Server: add sip.tailspintoys.com"
+            in d.integration)

@@ -225,8 +225,9 @@ def test_the_pool_side_page_through_a_real_build(repository_site: Path) -> None:
     page = (repository_site / "sites" / "contoso-hq" / "pool.html").read_text("utf-8")
     text = visible(page)
     assert "Pool side — Contoso HQ edge deployment" in text
-    assert "Forest node, Properties, Global Properties, Edge Servers tab: A/V Edge Servers " \
-        "list (internal FQDN and port)" in text
+    assert "Trusted A/V authentication service edge01.contoso.local:5062 Edge Servers tab of " \
+        "Forest node, Properties, Global Properties Field: A/V Edge Servers list (internal " \
+        "FQDN and port)" in text
     assert "Type edge01.contoso.local:5062 in A/V Edge Servers list" in text
     assert "Select A/V Edge Server (the A/V authentication service to use): " \
         "edge01.contoso.local" in text
