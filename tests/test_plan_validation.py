@@ -16,10 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.outputs.documents import change_request, change_request_markdown
-from runbook.plan.derive import build_plan
-from runbook.plan.model import Provenance
 from runbook.plan.sites import plan_file
-from runbook.topology.validate import load_topology
 from tests.topo import INPUTS, contoso, write
 
 
@@ -46,8 +43,11 @@ def test_an_im_only_site_tests_sign_in_the_address_book_and_federation_only() ->
     p = plan_of("adatum-im.yaml")
     tests = by_id(p)
     assert list(tests) == ["signin-auto", "signin-manual", "address-book", "federation"]
+    # Discovery is off: the test's partner, adatum's first (contoso.com), must be on the
+    # Allow tab.
+    assert tests["federation"]["title"] == "Federation with contoso.com"
     assert tests["federation"]["on_failure"][0] == (
-        "The partner domain is on the Allow tab of adedge01 (discovery is off)")
+        "contoso.com is on the Allow tab of adedge01 (discovery is off)")
 
 
 def test_automatic_sign_in_names_the_srv_record_the_address_and_the_rule() -> None:
@@ -116,8 +116,10 @@ def test_load_balanced_av_edges_are_tested_on_each_members_own_address() -> None
                                    "and key) on fbav01, fbav02")
 
 
-def test_federation_without_a_named_partner_asks_for_one() -> None:
-    p = plan_of("contoso.yaml")
+def test_federation_without_a_named_partner_asks_for_one(tmp_path: Path) -> None:
+    data = contoso()
+    data["edge"]["federation_partners"] = []
+    p = plan_file(write(tmp_path, data)).to_dict()
     t = by_id(p)["federation"]
     assert t["title"] == "Federation with a named partner"
     assert t["steps"][0]["kind"] == "check"  # with a line to write the agreed domain on
@@ -128,11 +130,9 @@ def test_federation_without_a_named_partner_asks_for_one() -> None:
     assert any("Event 14428" in c for c in t["on_failure"])
 
 
-def test_a_partner_domain_given_to_the_deriver_names_the_test_and_the_wizard_uri() -> None:
-    loaded = load_topology(INPUTS / "contoso.yaml")
-    assert loaded.topology is not None
-    p = build_plan(loaded.topology, Provenance("inputs/contoso.yaml"),
-                   federation_partners=["fabrikam.com"]).to_dict()
+def test_the_first_federation_partner_names_the_test_and_the_wizard_uri() -> None:
+    # contoso lists fabrikam.com first (edge.federation_partners).
+    p = plan_of("contoso.yaml")
     t = by_id(p)["federation"]
     assert t["title"] == "Federation with fabrikam.com"
     assert t["steps"][0]["label"] == "A user of contoso.com adds a contact of fabrikam.com"
