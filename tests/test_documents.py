@@ -18,10 +18,13 @@ import pytest
 from click.testing import CliRunner
 
 from runbook.cli import main
+from runbook.engine.parallel import map_chunks
 from runbook.outputs import documents
+from runbook.outputs.diagrams import default_workers
 from runbook.outputs.documents import (
     ESTIMATED_STEP_MINUTES,
     NOT_PROVIDED,
+    Paper,
     change_request,
     change_request_markdown,
     change_request_pdf,
@@ -122,14 +125,40 @@ def diagrams(plans: dict[str, dict[str, Any]],
 
 
 @pytest.fixture(scope="module")
-def field_pdfs(plans: dict[str, dict[str, Any]],
-               diagrams: dict[str, bytes | None]) -> dict[str, bytes]:
-    return {slug: field_runbook_pdf(plan, diagrams[slug]) for slug, plan in plans.items()}
+def pdf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's PDF cache (``cached_pdf``, keyed by the whole HTML): a document the
+    fixtures below ask for twice, such as contoso's A4 field runbook, is laid out once.
+    test_pdfs_are_byte_identical_across_renders renders without it."""
+    return tmp_path_factory.mktemp("pdf-cache")
+
+
+def _render(job: tuple[str, dict[str, Any], bytes | None, Paper, Path]) -> bytes:
+    kind, plan, svg, paper, cache = job
+    if kind == "field runbook":
+        return field_runbook_pdf(plan, svg, paper=paper, workdir=cache)
+    return change_request_pdf(plan, paper=paper, workdir=cache)
+
+
+def render_all(jobs: list[tuple[str, dict[str, Any], bytes | None, Paper, Path]]
+               ) -> list[bytes]:
+    """Each ``(kind, plan, diagram, paper, cache)`` as PDF, in order, on every core: a
+    WeasyPrint layout runs on one core, and the suite is waited for on two."""
+    parts = map_chunks(lambda chunk: [_render(job) for job in chunk], jobs,
+                       default_workers(), tasks_per_job=len(jobs))
+    return [pdf for part in parts for pdf in part]
 
 
 @pytest.fixture(scope="module")
-def cr_pdfs(plans: dict[str, dict[str, Any]]) -> dict[str, bytes]:
-    return {slug: change_request_pdf(plan) for slug, plan in plans.items()}
+def field_pdfs(plans: dict[str, dict[str, Any]], diagrams: dict[str, bytes | None],
+               pdf_cache: Path) -> dict[str, bytes]:
+    return dict(zip(plans, render_all([("field runbook", plan, diagrams[slug], "a4", pdf_cache)
+                                       for slug, plan in plans.items()]), strict=True))
+
+
+@pytest.fixture(scope="module")
+def cr_pdfs(plans: dict[str, dict[str, Any]], pdf_cache: Path) -> dict[str, bytes]:
+    return dict(zip(plans, render_all([("change request", plan, None, "a4", pdf_cache)
+                                       for plan in plans.values()]), strict=True))
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -481,7 +510,7 @@ def test_a_typst_error_is_one_line_naming_the_template(tmp_path: Path) -> None:
 def test_paper_sizes_and_a_landscape_diagram_page(plans: dict[str, dict[str, Any]],
                                                   diagrams: dict[str, bytes | None],
                                                   field_pdfs: dict[str, bytes],
-                                                  tmp_path: Path) -> None:
+                                                  pdf_cache: Path, tmp_path: Path) -> None:
     a4 = field_pdfs["contoso-hq"]
     sizes = page_sizes(a4, tmp_path)
     pages = pdf_pages(a4)
@@ -489,7 +518,8 @@ def test_paper_sizes_and_a_landscape_diagram_page(plans: dict[str, dict[str, Any
     assert sizes[0] == pytest.approx((595.28, 841.89), abs=0.5)  # A4 portrait
     assert sizes[diagram_page] == pytest.approx((841.89, 595.28), abs=0.5)  # A4 landscape
     assert all(f"Page {n} of {len(pages)}" in p for n, p in enumerate(pages, 1))
-    letter = field_runbook_pdf(plans["contoso-hq"], diagrams["contoso-hq"], paper="letter")
+    letter = field_runbook_pdf(plans["contoso-hq"], diagrams["contoso-hq"], paper="letter",
+                               workdir=pdf_cache)
     assert page_sizes(letter, tmp_path)[0] == pytest.approx((612, 792), abs=0.5)
     tiles = field_runbook_data(plans["contoso-hq"], diagrams["contoso-hq"])["diagram_tiles"]
     assert diagrams["contoso-hq"] and tiles and "<svg" in tiles[0]["svg"]
@@ -530,19 +560,17 @@ def long_names(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def paper_pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+def paper_pdfs(tmp_path_factory: pytest.TempPathFactory, pdf_cache: Path) -> dict[str, bytes]:
     """Both documents of every example and of the long-name topology, at A4 and Letter."""
     folder = tmp_path_factory.mktemp("paper")
     plans = [s.plan.to_dict() for s in load_sites([INPUTS, long_names(folder)])]
     svgs = network_diagrams(plans, folder / "diagrams")
-    out = {}
-    for plan in plans:
-        slug = plan["meta"]["site"][:20]
-        for paper in ("a4", "letter"):
-            out[f"{slug} {paper} field runbook"] = field_runbook_pdf(
-                plan, svgs[plan["meta"]["site"]], paper=paper)
-            out[f"{slug} {paper} change request"] = change_request_pdf(plan, paper=paper)
-    return out
+    papers: tuple[Paper, ...] = ("a4", "letter")
+    jobs = [(kind, plan, svgs[plan["meta"]["site"]] if kind == "field runbook" else None,
+             paper, pdf_cache)
+            for plan in plans for paper in papers for kind in ("field runbook", "change request")]
+    return {f"{plan['meta']['site'][:20]} {paper} {kind}": pdf
+            for (kind, plan, _, paper, _), pdf in zip(jobs, render_all(jobs), strict=True)}
 
 
 def words(data: bytes) -> list[list[tuple[float, float, float, float, float, float, str]]]:

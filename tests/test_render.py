@@ -489,15 +489,14 @@ def test_home_page_lists_every_site_with_status_and_link(
                             "production", "load-balanced", "warnings (2)"]
     links = [a["href"] for t, a in read(text).tags if t == "a"]
     assert links == ["sites/contoso-hq/index.md", "sites/fabrikam-lb/index.md",
-                     "reference/ocs2007.md"]
+                     "reference/ocs2007.md", "reference/plan.md"]
 
 
 def test_produce_returns_every_page_of_every_site_and_the_home_page(tmp_path: Path) -> None:
     sites = load_sites([ROOT / "inputs"])
     files = produce(sites, tmp_path)
-    expected = {"index.md", "reference/ocs2007.md"} | {f"sites/{s.slug}/{p.filename}"
-                                                       for s in sites
-                               for p in site_pages(s.plan.to_dict())}
+    expected = {"index.md", "reference/ocs2007.md", "reference/plan.md"} | {
+        f"sites/{s.slug}/{p.filename}" for s in sites for p in site_pages(s.plan.to_dict())}
     assert set(files) == expected
     assert all(isinstance(v, bytes) for v in files.values())
     assert files["sites/contoso-hq/runbook.md"].decode("utf-8").startswith("# Edge installation")
