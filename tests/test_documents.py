@@ -126,7 +126,7 @@ def diagrams(plans: dict[str, dict[str, Any]],
 
 @pytest.fixture(scope="module")
 def pdf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The module's PDF cache (``cached_pdf``, keyed by the whole HTML): a document the
+    """The module's PDF cache (``cached_pdf``, keyed by the templates and the data): a document the
     fixtures below ask for twice, such as contoso's A4 field runbook, is laid out once.
     test_pdfs_are_byte_identical_across_renders renders without it."""
     return tmp_path_factory.mktemp("pdf-cache")
@@ -142,7 +142,7 @@ def _render(job: tuple[str, dict[str, Any], bytes | None, Paper, Path]) -> bytes
 def render_all(jobs: list[tuple[str, dict[str, Any], bytes | None, Paper, Path]]
                ) -> list[bytes]:
     """Each ``(kind, plan, diagram, paper, cache)`` as PDF, in order, on every core: a
-    WeasyPrint layout runs on one core, and the suite is waited for on two."""
+    layout runs on one core, and the suite is waited for on two."""
     parts = map_chunks(lambda chunk: [_render(job) for job in chunk], jobs,
                        default_workers(), tasks_per_job=len(jobs))
     return [pdf for part in parts for pdf in part]
