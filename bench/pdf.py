@@ -13,8 +13,9 @@ cache) with:
   instead of subset, ``full_fonts=True``).
 
 Each figure is ``time.process_time()`` around one site's two documents, after one warm-up
-document (imports, font loading), the median of ``--repeat`` runs. The diagrams are made
-before the clock starts (their cost is the diagram stage's).
+document (imports, font loading), the median of ``--repeat`` runs; each Typst run is a fresh
+process, since Typst memoizes what it laid out. The diagrams are made before the clock
+starts (their cost is the diagram stage's).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ def weasyprint_figures(rev: str, diagram_dir: Path, repeat: int) -> dict[str, An
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
         done = subprocess.run([sys.executable, "-c", WORKER, str(Path(tmp) / "inputs"),
                                str(diagram_dir), str(repeat)], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": tmp})
+                              env={**os.environ, "PYTHONPATH": tmp}, cwd=tmp)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["?"])[-1]
             print(f"WeasyPrint at {rev} did not run: {last}")
@@ -95,24 +95,45 @@ def weasyprint_figures(rev: str, diagram_dir: Path, repeat: int) -> dict[str, An
         return result
 
 
-def typst_figures(diagrams: dict[str, bytes | None], repeat: int) -> dict[str, Any]:
-    """The working tree's renderer: per site, CPU seconds and bytes of its two PDFs."""
-    from runbook.outputs import documents
-    from runbook.outputs.pdf import renderer_version
-    from runbook.plan.sites import plan_file
+TYPST_WORKER = r"""
+import json, sys, time
+from pathlib import Path
+from runbook.outputs import documents
+from runbook.plan.sites import plan_file
 
-    plans = {p["meta"]["site"]: p for p in
-             (plan_file(path).to_dict() for path in sorted((ROOT / "inputs").glob("*.yaml")))}
-    documents.change_request_pdf(next(iter(plans.values())))  # warm-up
-    sites = {}
-    for slug, plan in plans.items():
-        times, size = [], 0
-        for _ in range(repeat):
-            t = time.process_time()
-            size = len(documents.field_runbook_pdf(plan, diagrams.get(slug)))
-            size += len(documents.change_request_pdf(plan))
-            times.append(time.process_time() - t)
-        sites[slug] = {"typst": {"cpu": statistics.median(times), "bytes": size}}
+diagram_dir = Path(sys.argv[1])
+plans = [plan_file(p).to_dict() for p in sorted(Path("inputs").glob("*.yaml"))]
+# Warm-up (imports, fonts, the templates parsed): a document of no example.
+warm = json.loads(json.dumps(plans[0]))
+warm["meta"]["title"] = "warm-up"
+documents.change_request_pdf(warm)
+out = {}
+for plan in plans:
+    slug = plan["meta"]["site"]
+    svg_path = diagram_dir / f"{slug}.svg"
+    svg = svg_path.read_bytes() if svg_path.exists() else None
+    t = time.process_time()
+    size = len(documents.field_runbook_pdf(plan, svg)) + len(documents.change_request_pdf(plan))
+    out[slug] = {"cpu": time.process_time() - t, "bytes": size}
+print(json.dumps(out))
+"""
+
+
+def typst_figures(diagram_dir: Path, repeat: int) -> dict[str, Any]:
+    """The working tree's renderer: per site, CPU seconds and bytes of its two PDFs.
+
+    Typst memoizes what it laid out within a process, so each run is a fresh process and
+    each site's documents are laid out once in it (the median is over the runs).
+    """
+    from runbook.outputs.pdf import renderer_version
+
+    runs = []
+    for _ in range(repeat):
+        done = subprocess.run([sys.executable, "-c", TYPST_WORKER, str(diagram_dir)],
+                              capture_output=True, text=True, cwd=ROOT, check=True)
+        runs.append(json.loads(done.stdout))
+    sites = {slug: {"typst": {"cpu": statistics.median(r[slug]["cpu"] for r in runs),
+                              "bytes": runs[0][slug]["bytes"]}} for slug in runs[0]}
     return {"version": renderer_version(), "sites": sites}
 
 
@@ -131,7 +152,7 @@ def main() -> None:
         for slug, svg in diagrams.items():
             if svg:
                 (Path(tmp) / f"{slug}.svg").write_bytes(svg)
-        typst = typst_figures(diagrams, args.repeat)
+        typst = typst_figures(Path(tmp), args.repeat)
         weasy = weasyprint_figures(args.weasyprint_rev, Path(tmp), args.repeat)
     columns = ["typst"] + (["weasyprint", "weasyprint tuned"] if weasy else [])
     print(f"typst {typst['version']}" + (f", weasyprint {weasy['version']} at "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -477,6 +478,13 @@ def test_pdfs_are_byte_identical_across_renders(plans: dict[str, dict[str, Any]]
     assert field_runbook_pdf(plan, diagrams["contoso-hq"]) == field_pdfs["contoso-hq"]
     assert change_request_pdf(plan) == cr_pdfs["contoso-hq"]
     assert b"/CreationDate" not in cr_pdfs["contoso-hq"]
+    # Typst keeps what it laid out in memory: a fresh process gives the same bytes too.
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import sys; from runbook.outputs.documents import "
+         "change_request_pdf; from runbook.plan.sites import plan_file; "
+         f"sys.stdout.buffer.write(change_request_pdf(plan_file({str(EXAMPLES['contoso-hq'])!r})"
+         ".to_dict()))"], capture_output=True, check=True)
+    assert fresh.stdout == cr_pdfs["contoso-hq"]
 
 
 def test_a_template_reads_no_file_outside_the_templates_folder(tmp_path: Path) -> None:
@@ -492,6 +500,15 @@ def test_a_template_reads_no_file_outside_the_templates_folder(tmp_path: Path) -
         with pytest.raises(PdfFailed) as caught:
             typst_pdf(template, {})
         assert "\n" not in str(caught.value) and "t.typ" in str(caught.value)
+
+
+def test_a_template_that_imports_a_typst_package_is_refused_offline(tmp_path: Path) -> None:
+    from runbook.outputs.pdf import typst_pdf
+
+    template = tmp_path / "t.typ"
+    template.write_text('#import "@preview/cetz:0.3.0": *\nx', encoding="utf-8")
+    with pytest.raises(PdfFailed, match=r"t\.typ: imports a Typst package"):
+        typst_pdf(template, {})
 
 
 def test_a_typst_error_is_one_line_naming_the_template(tmp_path: Path) -> None:
@@ -777,3 +794,24 @@ def test_a_process_forked_after_a_render_renders_too(plans: dict[str, dict[str, 
     assert receive.recv() == b"%PDF-"
     child.join(10)
     assert child.exitcode == 0
+
+
+def test_a_user_typst_template_replaces_the_packaged_one(tmp_path: Path) -> None:
+    from runbook.outputs.documents import DocumentError, produce
+
+    user = tmp_path / "templates" / "documents"
+    user.mkdir(parents=True)
+    (user / "change-request.typ").write_text(
+        '#import "_common.typ": *\n#set document(date: none)\nOur own for #data.cr.meta.site\n',
+        encoding="utf-8")
+    sites = load_sites([INPUTS / "contoso.yaml"])
+    files = produce(sites, tmp_path / "work", templates_dir=tmp_path / "templates")
+    assert pdf_text(files["sites/contoso-hq/documents/change-request.pdf"]) == \
+        "Our own for contoso-hq"
+    assert "Field runbook" in pdf_text(files["sites/contoso-hq/documents/field-runbook.pdf"])
+    # A link out of the folder is not followed.
+    (user / "change-request.typ").unlink()
+    (tmp_path / "elsewhere.typ").write_text("x", encoding="utf-8")
+    (user / "change-request.typ").symlink_to(tmp_path / "elsewhere.typ")
+    with pytest.raises(DocumentError, match="not a file inside"):
+        produce(sites, tmp_path / "work2", templates_dir=tmp_path / "templates")

@@ -69,7 +69,8 @@ def test_a_500_server_topology_gets_its_field_runbook(plan: dict[str, Any]) -> N
             assert f"{name} Step {step} done" in body, (name, step)
     assert body.index("fbedge0000: Step 1, Install Files for Edge Server") < body.index(
         "fbav0499: Step 1, Install Files for Edge Server")
-    assert "10.20.11.101/16" in body and "131.107.11.101/16" in body  # the last server's NICs
+    # The last server (i = 499): 10 + 599 // 250 = 12, 599 % 250 + 2 = 101.
+    assert "10.20.12.101/16" in body and "131.107.12.101/16" in body
     assert "Appendix E: Firewall rules" in body
 
 

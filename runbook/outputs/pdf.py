@@ -6,8 +6,9 @@ by the template with ``json``. Topology strings are data, never markup: the temp
 them as text, so ``#``, ``$``, ``*`` or ``#import`` in a value print as themselves.
 
 - Confined: the compiler's root is the packaged templates folder (a template may import
-  ``_common.typ`` beside it, and read nothing else); Typst has no network access without a
-  package import, and the templates import no package.
+  ``_common.typ`` beside it, and read nothing else). Typst goes to the network only to
+  download a package (``#import "@preview/..."``): a template that names one is refused
+  before it is compiled, and the packaged templates name none.
 - Fonts: DejaVu Sans and DejaVu Sans Mono from the system's DejaVu folder only (the system's
   other fonts are ignored), plus the fonts built into the typst package, so the same
   input gives the same bytes wherever the same DejaVu files are installed.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from functools import lru_cache
@@ -31,6 +33,9 @@ from typing import Any
 
 from runbook.engine.store import read_entry, write_entry
 from runbook.errors import RunbookError, ToolMissing
+
+# A package specification in a template's source: "@namespace/name:version".
+_PACKAGE = re.compile(rb"""["']@[A-Za-z0-9_-]+/""")
 
 
 class PdfFailed(RunbookError):
@@ -95,6 +100,9 @@ def typst_pdf(template: Path, data: dict[str, Any], root: Path | None = None) ->
         raise ToolMissing(f"the typst package is not installed ({exc}); pip install typst"
                           ) from exc
     source = template.read_bytes()
+    if _PACKAGE.search(source):
+        raise PdfFailed(f"PDF rendering failed: {template.name}: imports a Typst package "
+                        "(\"@...\"); documents are laid out offline, from their own templates")
     folder = root if root is not None else template.parent
     payload = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
     if _LOADED_IN is not None and os.getpid() != _LOADED_IN:
