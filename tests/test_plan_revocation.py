@@ -113,7 +113,14 @@ def test_the_edges_import_the_internal_root_and_the_public_intermediates() -> No
     screens = [s["title"] for s in p["trust"]["screens"]]
     assert screens[2] == "Certificates snap-in"
     assert p["trust"]["screens"][2]["actions"][0]["label"] == "Computer account"
-    assert f"Certificates (Local Computer), {inter}" in screens
+    assert screens[-2:] == [f"Certificate Import Wizard: {root}",
+                            f"Certificate Import Wizard: {inter}"]
+    imported = [a["label"] for a in p["trust"]["screens"][-1]["actions"] if a["kind"] == "do"]
+    assert imported[1:] == [
+        "Import the .cer file of: CA certificate of Contoso Issuing CA, when it is an issuing "
+        "CA below a separate root",
+        "Import the .cer file of: Intermediate CA certificate(s) of DigiCert, from its "
+        "download page"]
 
 
 def test_the_av_only_servers_import_no_public_intermediate() -> None:

@@ -1262,18 +1262,20 @@ class _Deriver:
                     f"Root certificate of {public}", root, on,
                     "Windows ships the roots of public CAs: check it is listed, import it only "
                     "if it is missing"))
-        screens = [Screen(x.title, [Action("select", x.choice,
+        *console, importer = facts.snap_in
+        screens = [Screen(x.title, [Action(x.kind, x.choice,
                                            why=x.unconfirmed and f"Unconfirmed: {x.unconfirmed}")])
-                   for x in facts.snap_in]
+                   for x in console]
         for store in (root, inter):
             these = [i for i in imports if i.store == store]
             if not these:
                 continue
-            screens.append(Screen(f"Certificates (Local Computer), {store}", [
-                Action("do", f"Expand {store}, right-click Certificates, All Tasks, Import"),
-                *[Action("type", "File to import", i.certificate,
+            screens.append(Screen(f"{importer.title}: {store}", [
+                Action("do", f"Expand Certificates (Local Computer), {store}; right-click "
+                       "Certificates, All Tasks, Import"),
+                *[Action("do", f"Import the .cer file of: {i.certificate}",
                          why="on " + ", ".join(i.servers)) for i in these],
-                Action("select", "Place all certificates in the following store", store),
+                Action("select", importer.choice, store),
                 Action("check", f"Each certificate above is listed under {store}, Certificates")]))
         internal = [Action("check", f"The pool servers trust {ca}: as domain members they "
                            "receive its root through Active Directory, so nothing is imported "
