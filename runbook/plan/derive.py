@@ -1393,8 +1393,8 @@ class _Deriver:
                      Action("do", "On the outside computer, open the invitation's link and "
                             "install the Live Meeting 2007 client if asked (from Microsoft's "
                             "download link)"),
-                     Action("type", "Meeting key", "the key from the invitation"),
-                     Action("type", "Name", "any display name: you join as a guest"),
+                     Action("type", "Meeting key", why="the key from the invitation"),
+                     Action("type", "Name", why="any display name: you join as a guest"),
                      Action("do", "The organizer shares a slide")],
                  [f"telnet {wce} {self.cat.port('webconf-psom')} opens from outside",
                   f"The certificate of {wce} is from a CA the outside computer trusts",
