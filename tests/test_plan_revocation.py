@@ -107,6 +107,7 @@ def test_the_edges_import_the_internal_root_and_the_public_intermediates() -> No
     assert imports[("Root certificate of Contoso Issuing CA's hierarchy", root)] == [
         "edge01", "reverse proxy (Microsoft ISA Server 2006)"]
     assert len(imports) == len(p["trust"]["imports"])
+    assert p["trust"]["computers"] == ["edge01", "reverse proxy (Microsoft ISA Server 2006)"]
     # edge01 and the ISA server hold DigiCert certificates: both hand its chain to clients.
     assert imports[("Intermediate CA certificate(s) of DigiCert, from its download page",
                     inter)] == ["edge01", "reverse proxy (Microsoft ISA Server 2006)"]

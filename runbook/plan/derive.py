@@ -1299,7 +1299,9 @@ class _Deriver:
                          "its administrator (it is in the CDP field of any certificate the CA "
                          "issued) and add it under certificates.internal_crl, so the internal "
                          "firewall rule names its host.")
-        return Trust(crl=crl, imports=imports, screens=screens, internal=internal, notes=notes)
+        computers = list(dict.fromkeys(c for i in imports for c in i.servers))
+        return Trust(crl=crl, imports=imports, computers=computers, screens=screens,
+                     internal=internal, notes=notes)
 
     # -- validation ----------------------------------------------------------------------
 
@@ -1432,7 +1434,8 @@ class _Deriver:
                 Action("do", f"A user of {domain} adds a contact of "
                        f"{partner or 'the partner domain'}"),
                 Action("do", "The partner's user accepts; both send an IM and change presence")]
-            checks = [f"Event 14428 on {fed[0].name}: import the partner's CA chain into "
+            checks = [f"Event 14428 on {', '.join(x.name for x in fed)}: import the "
+                      "partner's CA chain into "
                       f"{self.cat.trust.stores['root'].label} / "
                       f"{self.cat.trust.stores['intermediate'].label}",
                       "Forest Global Properties, Federation tab: federation is enabled with "
