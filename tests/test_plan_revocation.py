@@ -107,13 +107,21 @@ def test_the_edges_import_the_internal_root_and_the_public_intermediates() -> No
     assert imports[("Root certificate of Contoso Issuing CA's hierarchy", root)] == [
         "edge01", "reverse proxy (Microsoft ISA Server 2006)"]
     assert len(imports) == len(p["trust"]["imports"])
+    assert p["trust"]["computers"] == ["edge01", "reverse proxy (Microsoft ISA Server 2006)"]
     # edge01 and the ISA server hold DigiCert certificates: both hand its chain to clients.
     assert imports[("Intermediate CA certificate(s) of DigiCert, from its download page",
                     inter)] == ["edge01", "reverse proxy (Microsoft ISA Server 2006)"]
     screens = [s["title"] for s in p["trust"]["screens"]]
     assert screens[2] == "Certificates snap-in"
     assert p["trust"]["screens"][2]["actions"][0]["label"] == "Computer account"
-    assert f"Certificates (Local Computer), {inter}" in screens
+    assert screens[-2:] == [f"Certificate Import Wizard: {root}",
+                            f"Certificate Import Wizard: {inter}"]
+    imported = [a["label"] for a in p["trust"]["screens"][-1]["actions"] if a["kind"] == "do"]
+    assert imported[1:] == [
+        "Import the .cer file of: CA certificate of Contoso Issuing CA, when it is an issuing "
+        "CA below a separate root",
+        "Import the .cer file of: Intermediate CA certificate(s) of DigiCert, from its "
+        "download page"]
 
 
 def test_the_av_only_servers_import_no_public_intermediate() -> None:

@@ -397,9 +397,8 @@ def _trust_item(plan: dict[str, Any], implementer: str) -> dict[str, Any] | None
     imports = plan["trust"]["imports"]
     if not imports:
         return None
-    servers = list(dict.fromkeys(s for i in imports for s in i["servers"]))
     return _step_item("trust", "Certificate chains: import the CA certificates",
-                      server=", ".join(servers), owner=implementer,
+                      server=", ".join(plan["trust"]["computers"]), owner=implementer,
                       subject="; ".join(f"{i['certificate']} ({i['store']})" for i in imports),
                       details=[f"{i['certificate']}: {i['store']}, on {', '.join(i['servers'])}"
                                for i in imports], when="in the window")

@@ -141,6 +141,8 @@ class UiStep(Cited):
 
     title: str
     choice: str
+    kind: Literal["do", "select"] = "select"
+    """``do`` for a menu path to follow, ``select`` for an option to choose."""
 
 
 class TrustFacts(Cited):

@@ -1298,18 +1298,20 @@ class _Deriver:
                     f"Root certificate of {public}", root, on,
                     "Windows ships the roots of public CAs: check it is listed, import it only "
                     "if it is missing"))
-        screens = [Screen(x.title, [Action("select", x.choice,
+        *console, importer = facts.snap_in
+        screens = [Screen(x.title, [Action(x.kind, x.choice,
                                            why=x.unconfirmed and f"Unconfirmed: {x.unconfirmed}")])
-                   for x in facts.snap_in]
+                   for x in console]
         for store in (root, inter):
             these = [i for i in imports if i.store == store]
             if not these:
                 continue
-            screens.append(Screen(f"Certificates (Local Computer), {store}", [
-                Action("do", f"Expand {store}, right-click Certificates, All Tasks, Import"),
-                *[Action("type", "File to import", i.certificate,
+            screens.append(Screen(f"{importer.title}: {store}", [
+                Action("do", f"Expand Certificates (Local Computer), {store}; right-click "
+                       "Certificates, All Tasks, Import"),
+                *[Action("do", f"Import the .cer file of: {i.certificate}",
                          why="on " + ", ".join(i.servers)) for i in these],
-                Action("select", "Place all certificates in the following store", store),
+                Action("select", importer.choice, store),
                 Action("check", f"Each certificate above is listed under {store}, Certificates")]))
         internal = [Action("check", f"The pool servers trust {ca}: as domain members they "
                            "receive its root through Active Directory, so nothing is imported "
@@ -1333,7 +1335,9 @@ class _Deriver:
                          "its administrator (it is in the CDP field of any certificate the CA "
                          "issued) and add it under certificates.internal_crl, so the internal "
                          "firewall rule names its host.")
-        return Trust(crl=crl, imports=imports, screens=screens, internal=internal, notes=notes)
+        computers = list(dict.fromkeys(c for i in imports for c in i.servers))
+        return Trust(crl=crl, imports=imports, computers=computers, screens=screens,
+                     internal=internal, notes=notes)
 
     # -- validation ----------------------------------------------------------------------
 
@@ -1427,8 +1431,8 @@ class _Deriver:
                      Action("do", "On the outside computer, open the invitation's link and "
                             "install the Live Meeting 2007 client if asked (from Microsoft's "
                             "download link)"),
-                     Action("type", "Meeting key", "the key from the invitation"),
-                     Action("type", "Name", "any display name: you join as a guest"),
+                     Action("type", "Meeting key", why="the key from the invitation"),
+                     Action("type", "Name", why="any display name: you join as a guest"),
                      Action("do", "The organizer shares a slide")],
                  [f"telnet {wce} {self.cat.port('webconf-psom')} opens from outside",
                   f"The certificate of {wce} is from a CA the outside computer trusts",
@@ -1466,7 +1470,8 @@ class _Deriver:
                 Action("do", f"A user of {domain} adds a contact of "
                        f"{partner or 'the partner domain'}"),
                 Action("do", "The partner's user accepts; both send an IM and change presence")]
-            checks = [f"Event 14428 on {fed[0].name}: import the partner's CA chain into "
+            checks = [f"Event 14428 on {', '.join(x.name for x in fed)}: import the "
+                      "partner's CA chain into "
                       f"{self.cat.trust.stores['root'].label} / "
                       f"{self.cat.trust.stores['intermediate'].label}",
                       "Forest Global Properties, Federation tab: federation is enabled with "

@@ -896,6 +896,8 @@ class Trust:
     """The revocation lists the edges download, with their firewall rules."""
     imports: list[CaImport]
     """The CA certificates imported by hand (the edges are not domain members)."""
+    computers: list[str]
+    """Every computer that imports one of them, in order."""
     screens: list[Screen]
     """Importing them with the Certificates snap-in, screen by screen."""
     internal: list[Action]
