@@ -330,7 +330,9 @@ def convert_pages(config: MkDocsConfig, files: Files, cache_root: str, jobs: int
 
     keys = Keys(config, files)
     prepared = Prepared()
-    todo: list[tuple[File, str, str, str]] = []  # file, markdown, key, digest
+    # The pages to convert, without their Markdown: a thousand sites' pages are hundreds of
+    # megabytes, so each worker reads its own pages' sources again.
+    todo: list[tuple[File, str, str]] = []  # file, key, digest of its Markdown
     for file in files.documentation_pages():
         if site_of(file.src_uri) is None:
             continue
@@ -339,18 +341,23 @@ def convert_pages(config: MkDocsConfig, files: Files, cache_root: str, jobs: int
             prepared.left += 1
             continue
         key = keys.key(file.src_uri, body)
-        item = (file, body, key, text_digest(body))
+        text_hash = text_digest(body)
         if os.path.exists(entry_path(cache_root, key)):
-            prepared.pages[file.src_uri] = (key, item[3])
+            prepared.pages[file.src_uri] = (key, text_hash)
             prepared.cached += 1
         else:
-            todo.append(item)
+            todo.append((file, key, text_hash))
+        del body
 
-    def run(chunk: Sequence[tuple[File, str, str, str]]
+    def run(chunk: Sequence[tuple[File, str, str]]
             ) -> list[tuple[str, str, str, bytes | None, bool]]:
         converter = Converter(config, files)
         out: list[tuple[str, str, str, bytes | None, bool]] = []
-        for file, body, key, text_hash in chunk:
+        for file, key, text_hash in chunk:
+            body, _ = split_source(file.content_string)
+            if text_digest(body) != text_hash:  # changed meanwhile: MkDocs reads it anew
+                out.append((file.src_uri, key, text_hash, None, False))
+                continue
             try:
                 page = converter.convert(file, body)
             except _Unsupported:
