@@ -221,7 +221,8 @@ def bare_jinja(sites: list[Any]) -> float:
         pages = [dc_asdict(p) for p in specs]
         for spec, page in zip(specs, pages, strict=True):
             env.get_template(spec.template).render(plan=plan, page=page, pages=pages)
-    env.get_template(INDEX_TEMPLATE).render(sites=plans, generator=f"runbook {__version__}")
+    env.get_template(INDEX_TEMPLATE).render(sites=plans, references=[],
+                                            generator=f"runbook {__version__}")
     return time.perf_counter() - start
 
 

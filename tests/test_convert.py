@@ -142,17 +142,21 @@ def test_a_rebuild_after_an_edit_converts_only_the_edited_sites_pages(
     inputs, first, cold_cache = two_sites
     cache = tmp_path / "cache"
     shutil.copytree(cold_cache, cache)
-    shutil.copytree(inputs, tmp_path / "inputs")
     adatum, litware = _pages(first, "adatum-im"), _pages(first, "litware-noav")
     assert len(adatum) >= 6 and len(litware) >= 6
     converted = _counting(monkeypatch)
-    path = tmp_path / "inputs" / "adatum-im.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace(
-        "title: Adatum IM-only Access Edge", "title: Adatum instant messaging edge"),
-        encoding="utf-8")
-    # One job: the pages are converted in this process, where they are counted.
-    second = build_site([tmp_path / "inputs"], tmp_path / "second", config_file=CONFIG,
-                        jobs=1, cache_dir=cache)
+    # Edited where it is: a file's name as printed (outside the working folder, its full
+    # path) is part of its site's pages.
+    path = inputs / "adatum-im.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("title: Adatum IM-only Access Edge",
+                                 "title: Adatum instant messaging edge"), encoding="utf-8")
+    try:
+        # One job: the pages are converted in this process, where they are counted.
+        second = build_site([inputs], tmp_path / "second", config_file=CONFIG, jobs=1,
+                            cache_dir=cache)
+    finally:
+        path.write_text(text, encoding="utf-8")
     # Every page of the edited site (its change request under documents/ too), once each,
     # and no other.
     assert sorted(converted) == [p[:-5] + ".md" for p in adatum]
