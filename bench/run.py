@@ -52,7 +52,6 @@ from runbook.outputs import gvc  # noqa: E402
 from runbook.site import fastbuild  # noqa: E402
 from runbook.site.generate import (  # noqa: E402
     Builder,
-    load_sites,
     produce_cached,
     spilled_names,
 )
@@ -133,16 +132,21 @@ def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Pa
                          strict=True)
     plugin = _plugin(config)
     plugin.config.inputs = [str(inputs)]
-    plugin.preload(sites, generated)
+    split = fastbuild.chosen()
+    plugin.preload(sites, generated, jobs=jobs, cache_root=cache.root, convert=not split)
     config.plugins.on_startup(command="build", dirty=False)
     try:
-        if fastbuild.chosen():
+        if split:
             stats = fastbuild.build(config, jobs=jobs, cache=cache, previous_site=out)
         else:
             start = time.perf_counter()
             mkdocs_build(config)
             stats = fastbuild.BuildStats(seconds=time.perf_counter() - start)
-            stats.pages = stats.converted = sum(1 for _ in staging.rglob("*.html"))
+            stats.pages = sum(1 for _ in staging.rglob("*.html"))
+            # Site pages converted by runbook's workers or by MkDocs; the rest from the cache.
+            done = plugin.conversion
+            stats.cached = done.cached if done else 0
+            stats.converted = stats.pages - stats.cached
         swap(staging, out)
         return stats
     finally:
@@ -159,7 +163,7 @@ def build(meter: Meter, inputs: Path, out: Path, cache_dir: Path, jobs: int, pre
     builder = Builder(cache, jobs=jobs, spill_dir=cache_dir / "files")  # as runbook build
     templates = ROOT / "templates"
     workdir = cache_dir
-    sites = meter.run(prefix + "validate+plan", lambda: load_sites([inputs], builder))
+    sites = meter.run(prefix + "validate+plan", lambda: builder.load_sites([inputs]))
     both = meter.rows.pop()
     stats = builder.load_stats
     share = stats.validate_seconds / max(1e-9, stats.validate_seconds + stats.plan_seconds)
@@ -208,7 +212,7 @@ def bare_jinja(sites: list[Any]) -> float:
     from runbook.outputs.templating import make_environment
 
     env = make_environment(ROOT / "templates")
-    plans = [s.plan.to_dict() for s in sites]
+    plans = [s.plan_dict() for s in sites]
     start = time.perf_counter()
     for plan in plans:
         specs = site_pages(plan)
@@ -348,7 +352,7 @@ def examples_pdfs(jobs: int, root: Path) -> dict[str, float]:
     from runbook.outputs import documents
 
     builder = Builder(Cache(root / "examples-cache"), jobs=jobs)
-    sites = load_sites([ROOT / "inputs"], builder)
+    sites = builder.load_sites([ROOT / "inputs"])
     meter = Meter()
     files = meter.run("documents", lambda: produce_cached(
         "runbook.outputs.documents", documents.produce, sites, root / "examples-cache",

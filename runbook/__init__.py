@@ -29,7 +29,8 @@ if TYPE_CHECKING:
         validate_and_report,
     )
     from runbook.errors import Problem, RunbookError, ValidationFailed
-    from runbook.plan.derive import Plan, Provenance
+    from runbook.plan.model import Plan, Provenance
+    from runbook.plan.sites import PlanHead
 
 _API = ("Site", "build_site", "change_request", "diff", "diff_revision", "export",
         "field_runbooks", "load_sites", "plan_file", "prune_cache", "topology_schema",
@@ -37,7 +38,8 @@ _API = ("Site", "build_site", "change_request", "diff", "diff_revision", "export
 _LAZY = {
     **dict.fromkeys(_API, "api"),
     **dict.fromkeys(("Problem", "RunbookError", "ValidationFailed"), "errors"),
-    **dict.fromkeys(("Plan", "Provenance"), "plan.derive"),
+    **dict.fromkeys(("Plan", "Provenance"), "plan.model"),
+    "PlanHead": "plan.sites",
 }
 
 
@@ -51,6 +53,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Plan",
+    "PlanHead",
     "Problem",
     "Provenance",
     "RunbookError",

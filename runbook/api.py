@@ -55,15 +55,23 @@ def __getattr__(name: str) -> Any:
         from runbook.plan.sites import Site
 
         return Site
+
     raise AttributeError(f"module 'runbook.api' has no attribute {name!r}")
 
 
-def load_sites(paths: Iterable[Path | str]) -> list[Site]:
+def load_sites(paths: Iterable[Path | str], *, cache_dir: Path | None = None,
+               jobs: int = 1) -> list[Site]:
     """Validate every topology under ``paths`` and plan each one, sorted by slug
-    (raises :class:`~runbook.errors.ValidationFailed` listing every problem)."""
+    (raises :class:`~runbook.errors.ValidationFailed` listing every problem).
+
+    With ``cache_dir``, through the build cache there, as ``runbook build`` and the MkDocs
+    plugin do: unchanged files are not validated again, and each site's plan is read from
+    the cache when asked for (:attr:`Site.plan`). ``jobs`` processes share the validation.
+    """
+    from runbook.engine.store import Cache
     from runbook.plan.sites import load_sites as load
 
-    return load(paths)
+    return load(paths, cache=Cache(cache_dir) if cache_dir is not None else None, jobs=jobs)
 
 
 def plan_file(path: Path | str) -> Plan:

@@ -50,7 +50,7 @@ def examples_and_corpus(folder: Path) -> tuple[list[Any], dict[str, Any]]:
     import sys
 
     from runbook.engine.store import Cache
-    from runbook.site.generate import Builder, generate, load_sites
+    from runbook.site.generate import Builder, generate
 
     sys.path.insert(0, str(ROOT / "bench"))
     import corpus
@@ -60,7 +60,7 @@ def examples_and_corpus(folder: Path) -> tuple[list[Any], dict[str, Any]]:
         mp.chdir(folder)
         corpus.write(Path("corpus"), len(corpus.KINDS), seed=7)
         builder = Builder(Cache(cache_root), jobs=1)
-        sites = load_sites([ROOT / "inputs", Path("corpus")], builder)
+        sites = builder.load_sites([ROOT / "inputs", Path("corpus")])
         generated = generate(sites, cache_root, builder=builder, templates=ROOT / "templates")
     return sites, generated
 

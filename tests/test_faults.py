@@ -146,7 +146,7 @@ def files_of(folder: Path) -> list[Path]:
 # removes that producer's entries first.
 EVERY_BUILD = ("site", "runbook.outputs.pages", "runbook.outputs.pages.global",
                "runbook.outputs.diagrams", "runbook.outputs.exports",
-               "runbook.outputs.documents", "files")
+               "runbook.outputs.documents", "files", "page")
 PRODUCING = {"plan": "runbook.outputs.exports", "diagrams": "runbook.outputs.diagrams",
              "pdf": "runbook.outputs.documents"}
 GROUPS = {"read by every build": EVERY_BUILD, "read by producers": tuple(PRODUCING)}

@@ -208,24 +208,29 @@ def test_editing_one_topology_rebuilds_only_that_site(
     assert differing(snapshot(second), snapshot(fresh)) == []
 
 
-def test_a_cached_plan_loads_whole_only_when_more_than_its_head_is_read() -> None:
-    from runbook.site.generate import LazyPlan
+def test_a_cached_site_reads_its_whole_plan_from_the_cache_only_when_asked(
+        tmp_path: Path) -> None:
+    from runbook.engine.store import Cache
+    from runbook.plan.model import Plan
+    from runbook.plan.sites import PlanHead, load_sites, plan_file
 
-    loads: list[int] = []
-
-    def load() -> dict[str, object]:
-        loads.append(1)
-        return {"meta": {"site": "x"}, "summary": {}, "routes": [1, 2]}
-
-    plan = LazyPlan({"meta": {"site": "x"}, "summary": {}}, load)
-    assert plan["meta"]["site"] == "x" and plan.get("summary") == {}
-    assert loads == []
-    assert plan.get("routes") == [1, 2]
-    assert loads == [1]
-    again = LazyPlan({"meta": {}}, load)
-    assert "routes" in again and sorted(again) == ["meta", "routes", "summary"]
-    with pytest.raises(KeyError):
-        again["nothing"]
+    cache = Cache(tmp_path / "cache")
+    load_sites([ROOT / "inputs" / "fabrikam-lb.yaml"], cache=cache)  # cold: stores it
+    cache.hits.clear()
+    cache.misses.clear()
+    (site,) = load_sites([ROOT / "inputs" / "fabrikam-lb.yaml"], cache=cache)
+    # The site and its head come from the site entry; the plan entry is not read yet.
+    assert cache.counts() == {"site": {"hits": 1, "misses": 0}}
+    assert isinstance(site.head, PlanHead)
+    assert site.head.meta.site == site.slug == "fabrikam-lb"
+    assert len(site.head.vips) == 3 and site.head.pic is not None
+    assert cache.hits["plan"] == 0
+    assert site.head.vips == site.plan.vips
+    assert cache.hits["plan"] == 1
+    # The typed plan read back is the plan made from the file, field for field.
+    assert isinstance(site.plan, Plan)
+    assert site.plan == plan_file(ROOT / "inputs" / "fabrikam-lb.yaml")
+    assert site.plan_dict() == site.plan.to_dict()
 
 
 def test_progress_draws_only_on_a_terminal_and_not_when_quiet() -> None:
@@ -253,14 +258,14 @@ def test_the_cached_parallel_producers_give_what_the_producers_give_directly(
         inputs: Path, cold: tuple[Path, Path], tmp_path: Path) -> None:
     from runbook.engine.store import Cache
     from runbook.plan.sites import load_sites as reference_load
-    from runbook.site.generate import Builder, generate, generate_uncached, load_sites
+    from runbook.site.generate import Builder, generate, generate_uncached
 
     _, cache = cold
     seed_pdfs(cache, tmp_path / "direct")
     direct = generate_uncached(reference_load([inputs]), tmp_path / "direct")
     seed_pdfs(cache, tmp_path / "cached")
     builder = Builder(Cache(tmp_path / "cached"), jobs=2, spill_dir=tmp_path / "cached/files")
-    made = generate(load_sites([inputs], builder), tmp_path / "cached", builder=builder)
+    made = generate(builder.load_sites([inputs]), tmp_path / "cached", builder=builder)
     assert sorted(made) == sorted(direct)
     # Every file of a site, its Markdown pages too, is handed on by path: none is held.
     held = [p for p, v in made.items() if not isinstance(v, Path) and p.startswith("sites/")]
@@ -273,10 +278,10 @@ def test_a_warm_build_reads_spilled_files_by_name_and_remakes_a_site_whose_copie
         inputs: Path, tmp_path: Path) -> None:
     from runbook.engine.store import Cache
     from runbook.outputs import exports
-    from runbook.site.generate import Builder, load_sites, produce_cached
+    from runbook.site.generate import Builder, produce_cached
 
     builder = Builder(Cache(tmp_path / "cache"), jobs=1, spill_dir=tmp_path / "cache/files")
-    sites = load_sites([inputs], builder)
+    sites = builder.load_sites([inputs])
 
     def build() -> dict[str, Any]:
         return produce_cached("runbook.outputs.exports", exports.produce, sites, tmp_path / "work",
@@ -301,14 +306,14 @@ def test_a_few_sites_are_produced_in_the_build_process_and_many_in_workers(
     import os
 
     from runbook.engine.store import Cache
-    from runbook.site.generate import FEW_SITES, Builder, load_sites, produce_cached
+    from runbook.site.generate import FEW_SITES, Builder, produce_cached
 
     def produce(sites: list[Any], workdir: Path) -> dict[str, bytes]:
         return {f"sites/{s.slug}/pid.txt": str(os.getpid()).encode() for s in sites}
 
     def pids(name: str, count: int) -> set[int]:
         builder = Builder(Cache(tmp_path / name), jobs=2, spill_dir=tmp_path / name / "files")
-        sites = load_sites([ROOT / "inputs"], builder)[:count]
+        sites = builder.load_sites([ROOT / "inputs"])[:count]
         made = produce_cached(name, produce, sites, tmp_path, None, builder)
         return {int(v.read_bytes() if isinstance(v, Path) else v)
                 for path, v in made.items() if path.endswith("/pid.txt")}
@@ -325,10 +330,10 @@ def test_a_build_lists_the_spill_folder_once_for_all_producers(
     import os
 
     from runbook.engine.store import Cache
-    from runbook.site.generate import Builder, generate, load_sites
+    from runbook.site.generate import Builder, generate
 
     builder = Builder(Cache(tmp_path / "cache"), jobs=1, spill_dir=tmp_path / "cache/files")
-    sites = load_sites([inputs], builder)
+    sites = builder.load_sites([inputs])
     seed_pdfs(shared_cache(), tmp_path / "cache")
     first = generate(sites, tmp_path / "cache", builder=builder)
     listed: list[str] = []

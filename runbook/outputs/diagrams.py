@@ -843,7 +843,7 @@ def produce(sites: Iterable[Site], workdir: Path) -> dict[str, bytes]:
     ``workdir`` is the build's cache folder; rendered SVGs are kept under
     ``workdir/diagrams`` by content hash.
     """
-    plans = [site.plan.to_dict() for site in sites]
+    plans = [site.plan_dict() for site in sites]
     rendered = render_svgs(plans, Path(workdir) / "diagrams")
     return {f"sites/{slug}/diagrams/{name}": data
             for slug in sorted(rendered) for name, data in sorted(rendered[slug].items())}

@@ -960,7 +960,7 @@ def produce(sites: list[Site], workdir: Path,
 
 
 def _produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:
-    plans = [s.plan.to_dict() for s in sites]
+    plans = [s.plan_dict() for s in sites]
     # Same cache folder as runbook.outputs.diagrams.produce: the SVGs are rendered once per build.
     diagrams = network_diagrams(plans, Path(workdir) / "diagrams")
     out: dict[str, bytes] = {}
@@ -1016,7 +1016,7 @@ def write_field_runbooks(paths: Iterable[Path], outdir: Path, *,
 
     from runbook.plan.sites import load_sites
 
-    plans = [s.plan.to_dict() for s in load_sites(paths)]
+    plans = [s.plan_dict() for s in load_sites(paths)]
     with tempfile.TemporaryDirectory(prefix="runbook-print-") as work:
         diagrams = network_diagrams(plans, Path(work))
     outdir.mkdir(parents=True, exist_ok=True)

@@ -571,7 +571,7 @@ def produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:
     del workdir  # nothing to cache: building the exports takes milliseconds
     out: dict[str, bytes] = {}
     for site in sites:
-        for name, content in export_files(site.plan).items():
+        for name, content in export_files(site.plan_dict()).items():
             out[f"sites/{site.slug}/exports/{name}"] = content
     return out
 

@@ -216,7 +216,7 @@ def produce(sites: list[Site], workdir: Path,
     the user's override folder, if any.
     """
     env = environment(templates_dir)
-    plans = [site.plan.to_dict() for site in sites]
+    plans = [site.plan_dict() for site in sites]
     files: dict[str, bytes] = {}
     for plan in plans:
         for path, text in render_site(plan, env).items():

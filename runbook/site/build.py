@@ -204,11 +204,10 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
     from mkdocs.exceptions import Abort
 
     from runbook.site import fastbuild
-    from runbook.site.generate import load_sites
 
     assert builder.cache is not None  # build_site gives its builder a cache
     cache_root = builder.cache.root
-    sites = load_sites(inputs, builder)
+    sites = builder.load_sites(inputs)
     output.parent.mkdir(parents=True, exist_ok=True)
     with staging_folder(output) as staging:
         config.site_dir = str(staging)
@@ -220,10 +219,12 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
         plugin_templates = (base / plugin.config.templates).resolve()
         generated = generate(sites, cache_root, builder=builder,
                              templates=plugin_templates if plugin_templates.is_dir() else None)
-        plugin.preload(sites, generated)
+        split = fastbuild.chosen()
+        plugin.preload(sites, generated, jobs=builder.jobs, cache_root=cache_root,
+                       convert=not split)
         config.plugins.on_startup(command="build", dirty=False)
         try:
-            if fastbuild.chosen():
+            if split:
                 fastbuild.build(config, jobs=builder.jobs, cache=builder.cache,
                                 progress=progress, previous_site=output)
             else:

@@ -57,14 +57,15 @@ def _relative(src_uri: str, page_uri: str) -> str:
 def docs_tree(inputs: list[Path], *, templates: Path | None = None,
               cache_dir: Path = Path(".cache/runbook")) -> dict[str, bytes]:
     """Every file of the docs folder, path -> bytes, site pages with their navigation."""
-    from runbook.plan.sites import load_sites
-    from runbook.site.generate import generate
+    from runbook.engine.store import Cache
+    from runbook.site.generate import Builder, generate
     from runbook.site.nav import site_navigation
     from runbook.site.prune import using
 
-    sites = load_sites(inputs)
     with using(cache_dir.resolve()):
-        generated = generate(sites, cache_dir.resolve(), templates=templates)
+        builder = Builder(Cache(cache_dir.resolve()))
+        sites = builder.load_sites(inputs)
+        generated = generate(sites, cache_dir.resolve(), templates=templates, builder=builder)
     files: dict[str, bytes] = {uri: path.read_bytes() for uri, path in assets.static_files()}
     own = Path("docs")
     if own.is_dir():

@@ -36,9 +36,10 @@ def site_navigation(sites: Iterable[Site], generated: set[str]) -> dict[str, Sit
 
     navs: dict[str, SiteNav] = {}
     for site in sites:
-        plan = site.plan.to_dict()
+        head = site.head
         entries = []
-        for spec in site_pages(plan):
+        for spec in site_pages({"pic": head.pic, "vips": head.vips,
+                                "reverse_proxy": head.reverse_proxy}):
             src_uri = f"sites/{site.slug}/{spec.filename}"
             if src_uri in generated:
                 entries.append(SiteNavEntry(src_uri, spec.title))
@@ -50,5 +51,5 @@ def site_navigation(sites: Iterable[Site], generated: set[str]) -> dict[str, Sit
         overview = f"sites/{site.slug}/index.md"
         if overview in generated:
             entries.append(SiteNavEntry(overview, "Downloads", anchor="downloads"))
-        navs[site.slug] = SiteNav(site.slug, str(plan["meta"]["title"]), tuple(entries))
+        navs[site.slug] = SiteNav(site.slug, head.meta.title, tuple(entries))
     return navs

@@ -6,7 +6,9 @@ Topologies are validated and the producers run in ``on_pre_build`` (before MkDoc
 (``File.generated``); nothing is written into ``docs_dir``, so ``mkdocs serve`` does not
 rebuild itself in a loop. Each site's pages stay outside the global navigation and get a small
 navigation of their own (the site's pages) through ``on_page_context`` and
-``overrides/main.html``.
+``overrides/main.html``. The site pages' Markdown is converted in ``on_nav``, on every core
+and through the build cache (:mod:`runbook.site.convert`), and handed back to MkDocs in
+``on_page_markdown``, ``on_page_content`` and ``on_page_context``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
+from runbook.engine.parallel import default_jobs
 from runbook.errors import RunbookError
+from runbook.site.convert import Converted, Converter, Prepared
 from runbook.site.nav import SiteNav
 from runbook.site.prune import DEFAULT_MAX_AGE_DAYS
 from runbook.site.search import SiteSearch, site_of
@@ -73,6 +77,17 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
     def __init__(self) -> None:
         super().__init__()
         self._preloaded: tuple[list[Any], dict[str, bytes]] | None = None
+        #: Worker processes for the page conversion (runbook build sets its ``-j``).
+        self.jobs = default_jobs()
+        #: What on_nav did with the site pages (runbook.site.convert): converted, from the
+        #: cache, left to MkDocs.
+        self.conversion: Prepared | None = None
+        # Converted site pages whose HTML the theme template has still to get (src_uri ->
+        # their entry's key).
+        self._converted: dict[str, str] = {}
+        self._config: MkDocsConfig | None = None
+        self._cache_root: Path | None = None
+        self.convert = True
         self._sites: list[Any] = []
         self._generated: dict[str, bytes] = {}
         self.site_navs: dict[str, SiteNav] = {}
@@ -80,12 +95,21 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         self._base = Path.cwd()
         #: The site pages' search entries, written per site after the build.
         self.search = SiteSearch()
-        # Site pages' HTML, compressed, from conversion until their template is rendered.
+        # Site pages' HTML left to MkDocs to convert, compressed, until their template is
+        # rendered.
         self._held: dict[str, bytes] = {}
 
-    def preload(self, sites: list[Any], generated: dict[str, bytes]) -> None:
-        """Use sites and files ``runbook build`` already made instead of reading ``inputs``."""
+    def preload(self, sites: list[Any], generated: dict[str, bytes], *,
+                jobs: int | None = None, cache_root: Path | None = None,
+                convert: bool = True) -> None:
+        """Use sites and files ``runbook build`` already made instead of reading ``inputs``;
+        ``jobs`` workers to convert the pages and ``cache_root`` to keep them (default: every
+        core, the plugin's cache); ``convert`` False leaves every page to MkDocs (the split
+        build converts them itself)."""
         self._preloaded = (sites, generated)
+        self.jobs = jobs or self.jobs
+        self._cache_root = cache_root
+        self.convert = convert
 
     def _path(self, value: str) -> Path:
         return (self._base / value).resolve()
@@ -123,6 +147,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         from runbook.outputs.htmlblocks import HtmlBlocks
         from runbook.site.defaults import apply_defaults
 
+        self._config = config
         if config.config_file_path:
             self._base = Path(config.config_file_path).resolve().parent
         apply_defaults(config)
@@ -136,23 +161,27 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         This runs before MkDocs empties ``site_dir``, so invalid input leaves the previous
         site in place even under a plain ``mkdocs build``.
         """
-        from runbook.engine.store import FAULTS
-        from runbook.plan.sites import load_sites
-        from runbook.site.generate import generate
+        from runbook.engine.store import FAULTS, Cache
+        from runbook.site.generate import Builder, generate
         from runbook.site.prune import using
 
         self._held.clear()
+        self._converted.clear()
+        self.conversion = None
         self.search.pages.clear()
         if self._preloaded is not None:
             self._sites, self._generated = self._preloaded
             return
         try:
-            self._sites = load_sites(self.input_paths)
             templates = self.templates_dir if self.templates_dir.is_dir() else None
             cache_dir = self.cache_path
             FAULTS.clear()
             with using(cache_dir):  # no prune meanwhile
-                self._generated = generate(self._sites, cache_dir, templates=templates)
+                # The same cached, parallel path as runbook build (runbook.site.build).
+                builder = Builder(Cache(cache_dir))
+                self._sites = builder.load_sites(self.input_paths)
+                self._generated = generate(self._sites, cache_dir, templates=templates,
+                                           builder=builder)
             for line in FAULTS.notices():  # damaged cache files made again, a full disk
                 log.info(line)
         except RunbookError as exc:
@@ -198,32 +227,101 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                 raise PluginError(f"{content.parent}: {count} damaged cache file(s) removed; "
                                   "run the build again to make them anew") from None
 
+    def on_nav(self, nav: Navigation, /, *, config: MkDocsConfig, files: Files) -> Navigation:
+        """Convert the site pages on every core, or read them from the cache
+        (:mod:`runbook.site.convert`), before MkDocs reads the first page."""
+        from runbook.site.convert import convert_pages, log_counts
+
+        if not self.convert:
+            return nav
+        root = str(self._cache_root or self.cache_path)
+        self.conversion = convert_pages(config, files, root, self.jobs)
+        log_counts(self.conversion)
+        return nav
+
+    # Before other plugins' page_markdown: a converted page's Markdown is its title alone.
+    @event_priority(50)
     def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig,
                          files: Files) -> str:
-        """Leave a site page out of Material's search index: its site's own index has it."""
-        if site_of(page.file.src_uri) is not None:
-            search = page.meta.get("search")
-            page.meta["search"] = {**(search if isinstance(search, dict) else {}),
-                                   "exclude": True}
-        return markdown
+        """Leave a site page out of Material's search index (its site's own index has it),
+        and give MkDocs only the title line of a page converted already."""
+        from runbook.site.convert import text_digest, tiny_source
 
+        src_uri = page.file.src_uri
+        if site_of(src_uri) is None:
+            return markdown
+        search = page.meta.get("search")
+        page.meta["search"] = {**(search if isinstance(search, dict) else {}),
+                               "exclude": True}
+        prepared = self.conversion.pages.get(src_uri) if self.conversion else None
+        tiny = tiny_source(markdown)
+        if prepared is None or tiny is None or prepared[1] != text_digest(markdown):
+            return markdown  # MkDocs converts it, as it converts any page
+        self._converted[src_uri] = prepared[0]
+        return tiny
+
+    # Before other plugins' page_content: they get the page's HTML.
+    @event_priority(50)
     def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig,
                         files: Files) -> str:
-        """Take a site page's search entries from its converted Markdown.
+        """Give a converted site page its table of contents, anchors and links to anchors,
+        and take its search entries; any other site page's from its converted Markdown.
 
         MkDocs converts every page before it writes any, so it would hold every page's
         Markdown and HTML at once (about 0.6 MB per site). A site page lets go of its
-        Markdown now (only its title is read later, and kept) and holds its HTML compressed
-        until its template is rendered (:meth:`on_page_context`).
+        Markdown now (only its title is read later, and kept); its HTML is read back from the
+        cache, or held compressed, until its template is rendered (:meth:`on_page_context`).
         """
         src_uri = page.file.src_uri
-        self.search.add(src_uri, page.url, html, page.title or "")
         if site_of(src_uri) is None:
             return html
+        key = self._converted.get(src_uri)
+        if key is not None:
+            converted = self._read_converted(page, files, key)
+            self._set_page(page, files, converted)
+            if converted.titled:
+                self.search.put(src_uri, converted.entries)
+            else:
+                self.search.add(src_uri, page.url, converted.html, page.title or "")
+        else:
+            self.search.add(src_uri, page.url, html, page.title or "")
+            self._held[src_uri] = zlib.compress(html.encode("utf-8"), 1)
         # Not None: MkDocs reads a page without Markdown as one without a title.
         page.markdown = ""
-        self._held[src_uri] = zlib.compress(html.encode("utf-8"), 1)
         return ""
+
+    def _read_converted(self, page: Page, files: Files, key: str) -> Converted:
+        """A converted page from the cache; one whose entry is damaged or gone (counted) is
+        converted again here and stored anew."""
+        from runbook.engine.store import write_entry
+        from runbook.site.convert import entry_path, read_converted, split_source
+
+        assert self.conversion is not None
+        root = str(self._cache_root or self.cache_path)
+        converted = read_converted(root, page.file.src_uri, key, self.conversion)
+        if converted is None:
+            body, _ = split_source(page.file.content_string)
+            assert self._config is not None
+            converted = Converter(self._config, files).convert(page.file, body)
+            if not write_entry(entry_path(root, key), converted.to_data()):
+                self.conversion.held[page.file.src_uri] = converted.to_data()
+        return converted
+
+    @staticmethod
+    def _set_page(page: Page, files: Files, converted: Converted) -> None:
+        """What MkDocs' ``Page.render`` sets besides the HTML, from a converted page."""
+        from mkdocs.structure.toc import get_toc
+
+        page.toc = get_toc(converted.toc)  # type: ignore[arg-type]
+        page.present_anchor_ids = set(converted.anchors)
+        # As Page.render does: kept only when MkDocs' page logger reports above debug.
+        if logging.getLogger("mkdocs.structure.pages").getEffectiveLevel() > logging.DEBUG:
+            links: dict[File, dict[str, str]] = {}
+            for target_uri, anchor, url in converted.links:
+                target = files.get_file_from_path(target_uri)
+                if target is not None:
+                    links.setdefault(target, {}).setdefault(anchor, url)
+            page.links_to_anchors = links
 
     # Before any other plugin's page_context: they may read the page's HTML.
     @event_priority(50)
@@ -236,6 +334,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         held = self._held.pop(page.file.src_uri, None)
         if held is not None:
             page.content = zlib.decompress(held).decode("utf-8")
+        key = self._converted.pop(page.file.src_uri, None)
+        if key is not None:
+            assert self._files is not None
+            page.content = self._read_converted(page, self._files, key).html
         parts = page.file.src_uri.split("/")
         if len(parts) < 3 or parts[0] != "sites" or parts[1] not in self.site_navs:
             return context
