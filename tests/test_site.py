@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -84,6 +85,23 @@ def test_a_site_page_carries_its_own_site_navigation_not_every_site(built_site: 
     assert "fabrikam" not in page
 
 
+def test_the_site_navigation_lists_every_page_the_site_has(built_site: Path) -> None:
+    # contoso federates (edge.federation_partners) and has a reverse proxy and PIC; litware
+    # has none of these, so neither its Federation partners nor its Reverse proxy page exists.
+    def nav_of(slug: str) -> str:
+        page = (built_site / "sites" / slug / "dns.html").read_text(encoding="utf-8")
+        nav = page[page.index('class="md-nav md-nav--primary runbook-site-nav"'):]
+        return nav[:nav.index("</nav>")]
+
+    contoso = nav_of("contoso-hq")
+    for name in ("index", "addressing", "runbook", "pool", "federation", "certificates", "dns",
+                 "firewall", "reverse-proxy", "pic"):
+        assert f'href="{name}.html"' in contoso, name
+    litware = nav_of("litware-noav")
+    assert 'href="pool.html"' in litware
+    assert 'href="federation.html"' not in litware and 'href="pic.html"' not in litware
+
+
 def test_a_site_page_is_titled_by_its_heading(built_site: Path) -> None:
     """The plugin lets go of a page's Markdown once converted, but not of its title."""
     page = (built_site / "sites" / "contoso-hq" / "dns.html").read_text(encoding="utf-8")
@@ -92,6 +110,16 @@ def test_a_site_page_is_titled_by_its_heading(built_site: Path) -> None:
     title = re.sub(r"<[^>]+>", "", heading.group(1)).replace("&para;", "").strip()
     assert title.startswith("DNS")
     assert f"<title>{title} - Edge deployment runbooks</title>" in page
+
+
+def test_the_sitemap_carries_no_build_date(built_site: Path) -> None:
+    # MkDocs writes the build day into sitemap.xml.gz's gzip header (bytes 4 to 8, the
+    # modification time) and the pages' lastmod unless SOURCE_DATE_EPOCH is set: a build on
+    # another day would differ. The plugin dates them at the epoch (or SOURCE_DATE_EPOCH).
+    header = (built_site / "sitemap.xml.gz").read_bytes()[:10]
+    assert int.from_bytes(header[4:8], "little") == int(os.environ.get("SOURCE_DATE_EPOCH", 0))
+    assert "<lastmod>" not in (built_site / "sitemap.xml").read_text("utf-8") or \
+        "<lastmod>1970-01-01</lastmod>" in (built_site / "sitemap.xml").read_text("utf-8")
 
 
 def test_two_builds_of_the_same_inputs_are_identical(built_site: Path, tmp_path: Path) -> None:

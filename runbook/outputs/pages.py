@@ -123,6 +123,12 @@ def reference_path(product: str) -> str:
     return f"reference/{product}.md"
 
 
+def all_site_pages() -> tuple[PageSpec, ...]:
+    """Every page a site can have, in navigation order (``site_pages`` keeps those a plan
+    uses)."""
+    return _PAGES
+
+
 def site_pages(plan: Mapping[str, Any]) -> list[PageSpec]:
     """The pages of one site, in navigation order (PIC, load balancer, reverse proxy and
     federation partners only when used)."""

@@ -32,14 +32,14 @@ class SiteNav:
 def site_navigation(sites: Iterable[Site], generated: set[str]) -> dict[str, SiteNav]:
     """Each site's own navigation: its Markdown pages in the order ``site_pages`` gives, then
     its change request and the Overview's Downloads section."""
-    from runbook.outputs.pages import site_pages
+    from runbook.outputs.pages import all_site_pages
 
     navs: dict[str, SiteNav] = {}
     for site in sites:
-        head = site.head
         entries = []
-        for spec in site_pages({"pic": head.pic, "vips": head.vips,
-                                "reverse_proxy": head.reverse_proxy}):
+        # The pages the site's plan uses are the ones generated for it (site_pages), so the
+        # navigation needs no section of the plan to choose them.
+        for spec in all_site_pages():
             src_uri = f"sites/{site.slug}/{spec.filename}"
             if src_uri in generated:
                 entries.append(SiteNavEntry(src_uri, spec.title))
@@ -51,5 +51,5 @@ def site_navigation(sites: Iterable[Site], generated: set[str]) -> dict[str, Sit
         overview = f"sites/{site.slug}/index.md"
         if overview in generated:
             entries.append(SiteNavEntry(overview, "Downloads", anchor="downloads"))
-        navs[site.slug] = SiteNav(site.slug, head.meta.title, tuple(entries))
+        navs[site.slug] = SiteNav(site.slug, site.head.meta.title, tuple(entries))
     return navs

@@ -14,6 +14,7 @@ and through the build cache (:mod:`runbook.site.convert`), and handed back to Mk
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,6 +148,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         from runbook.outputs.htmlblocks import HtmlBlocks
         from runbook.site.defaults import apply_defaults
 
+        # MkDocs dates every page, and so sitemap.xml and the gzip header of sitemap.xml.gz,
+        # with the day of the build unless SOURCE_DATE_EPOCH is set (its documented switch,
+        # reproducible-builds.org): without one, the date is the epoch, so the same inputs
+        # give the same bytes on any day.
+        os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
         self._config = config
         if config.config_file_path:
             self._base = Path(config.config_file_path).resolve().parent
