@@ -64,7 +64,8 @@ def test_pages_read_the_same_without_the_extension_but_for_the_marker_comments(
     # Every site page has its tables or wizard screens as blocks (the home page does not).
     assert {uri.rsplit("/", 1)[1] for uri in with_blocks} == {
         "index.md", "addressing.md", "runbook.md", "certificates.md", "dns.md", "firewall.md",
-        "pic.md", "load-balancer.md", "reverse-proxy.md", "change-request.md"}
+        "pic.md", "load-balancer.md", "reverse-proxy.md", "change-request.md", "pool.md",
+        "federation.md"}
     for uri in with_blocks:
         fast = convert(generated_pages[uri])
         plain = convert(generated_pages[uri], blocks=False)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import copy
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from runbook.outputs.documents import change_request_pdf, field_runbook_pdf
 from runbook.plan.sites import plan_file
 from tests.topo import INPUTS, write
 
 SERVERS = 500
+RUNBOOK = Path(sys.executable).with_name("runbook")  # the console script users run
 
 
 def array(n: int) -> dict[str, Any]:
@@ -55,14 +56,28 @@ def text(pdf: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def plan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    path = write(tmp_path_factory.mktemp("array"), array(SERVERS), "array.yaml")
-    return plan_file(Path(path)).to_dict()
+def pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Both PDFs as a user makes them: `runbook print` and `runbook cr` on the file, each in
+    a process of its own (a 500-server layout holds gigabytes while it runs; the test
+    process must not keep that peak)."""
+    folder = tmp_path_factory.mktemp("array")
+    path = write(folder, array(SERVERS), "array.yaml")
+    for command in ("print", "cr"):
+        done = subprocess.run([str(RUNBOOK), command, str(path), "-o", str(folder / "out")],
+                              capture_output=True, text=True, check=False, cwd=folder)
+        assert done.returncode == 0, done.stderr
+    site = f"array-{SERVERS}"
+    return {kind: (folder / "out" / f"{site}-{kind}.pdf").read_bytes()
+            for kind in ("field-runbook", "change-request")}
 
 
-def test_a_500_server_topology_gets_its_field_runbook(plan: dict[str, Any]) -> None:
+def test_a_500_server_topology_is_planned_with_every_server(tmp_path: Path) -> None:
+    plan = plan_file(Path(write(tmp_path, array(SERVERS), "array.yaml"))).to_dict()
     assert len(plan["servers"]) == SERVERS
-    body = text(field_runbook_pdf(plan))
+
+
+def test_a_500_server_topology_gets_its_field_runbook(pdfs: dict[str, bytes]) -> None:
+    body = text(pdfs["field-runbook"])
     # Every server's six wizard steps, each with its sign-off, in the wizard order.
     for name in ("fbedge0000", "fbedge0249", "fbav0250", "fbav0499"):
         for step in range(1, 7):
@@ -74,8 +89,8 @@ def test_a_500_server_topology_gets_its_field_runbook(plan: dict[str, Any]) -> N
     assert "Appendix E: Firewall rules" in body
 
 
-def test_a_500_server_topology_gets_its_change_request(plan: dict[str, Any]) -> None:
-    body = text(change_request_pdf(plan))
+def test_a_500_server_topology_gets_its_change_request(pdfs: dict[str, bytes]) -> None:
+    body = text(pdfs["change-request"])
     assert "Step 1: Install Files for Edge Server" in body
     assert "fbav0499" in body and "fbedge0000" in body
     assert "6. Backout plan" in body and "8. Communication" in body

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import markdown
+from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AMP_SUBSTITUTE
 
@@ -202,9 +203,7 @@ class _Anchors(Treeprocessor):
                 self.found.add(anchor)
 
 
-class _RawAnchors(HTMLParser):
-    """The ids in a page's raw HTML (its HTML blocks), as MkDocs collects them."""
-
+class _RawIds(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.found: set[str] = set()
@@ -213,6 +212,24 @@ class _RawAnchors(HTMLParser):
         for name, value in attrs:
             if value is not None and (name == "id" or (name == "name" and tag == "a")):
                 self.found.add(value)
+
+
+class _RawAnchors(Preprocessor):
+    """The ids in a page's raw HTML, as MkDocs collects them: a preprocessor just before
+    Python-Markdown's ``html_block`` (priority 21, as MkDocs registers its own), so it reads
+    the text the earlier preprocessors leave, and not what they stashed (the HTML blocks of
+    :mod:`runbook.outputs.htmlblocks`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: set[str] = set()
+
+    def run(self, lines: list[str]) -> list[str]:
+        parser = _RawIds()
+        parser.feed("\n".join(lines))
+        parser.close()
+        self.found = parser.found
+        return lines
 
 
 class Converter:
@@ -224,6 +241,8 @@ class Converter:
                                     extension_configs=config.mdx_configs or {})
         self.anchors = _Anchors(self.md)
         self.md.treeprocessors.register(self.anchors, "mkdocs_extract_anchors", 5)
+        self.raw = _RawAnchors()
+        self.md.preprocessors.register(self.raw, "mkdocs_raw_html", 21)
         self.links = _Links(self.md, files)
         self.md.treeprocessors.register(self.links, "relpath", 0)
 
@@ -235,9 +254,7 @@ class Converter:
         self.md.reset()
         self.anchors.found = set()
         self.links.start(file)
-        raw = _RawAnchors()
-        raw.feed(text)
-        raw.close()
+        self.raw.found = set()
         html = self.md.convert(text)
         toc = getattr(self.md, "toc_tokens", [])
         location = file.url
@@ -247,7 +264,7 @@ class Converter:
         entries = page_entries(html, location, "")
         return Converted(
             html=html, toc=_plain_tokens(toc),
-            anchors=sorted(self.anchors.found | raw.found), links=list(self.links.links),
+            anchors=sorted(self.anchors.found | self.raw.found), links=list(self.links.links),
             entries=entries, titled=bool(json.loads(entries[0])["title"]),
             cacheable=not self.links.foreign)
 
