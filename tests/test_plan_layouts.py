@@ -185,7 +185,7 @@ class TestLoadBalancedEdge:
             ("inbound", "Pools", "10.20.0.30", "TCP", "5062"),
             ("inbound", "Internal", "10.20.0.30", "TCP", "443"),
             ("inbound", "Internal", "10.20.0.30", "UDP", "3478"),
-            ("outbound", "10.20.0.50", "Web", "TCP", "443"),  # ISA -> Web Components
+            ("outbound", "10.20.0.50", "10.20.2.10", "TCP", "443"),  # ISA -> pool01 (pools[1].ip)
             # every edge reaches both CRL distribution points of the internal CA
             *(("outbound", f"10.20.0.{n}", "10.20.5.20", "TCP", "80") for n in (11, 12, 31, 32)),
             *(("outbound", f"10.20.0.{n}", "10.20.1.10", "TCP", "389") for n in (11, 12, 31, 32)),

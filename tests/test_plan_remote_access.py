@@ -420,3 +420,23 @@ class TestReverseProxyInTheDocuments:
         assert "Reverse proxy: publish webext.contoso.com" in text
         assert "Use SSL to connect to the published Web server or server farm" in text
         assert "Reverse proxy done" in text
+
+
+def test_the_proxy_to_web_components_rule_names_the_pools_address() -> None:
+    # fabrikam-lb: the reverse proxy forwards to pool01's
+    # Web Components, whose address the topology gives (pools[1].ip: 10.20.2.10).
+    p = plan("fabrikam-lb")
+    [rule] = [r for r in p["firewall"]
+              if r["role"] == "reverse_proxy" and r["firewall"] == "internal"]
+    assert rule["destination_ip"] == "10.20.2.10"
+    assert rule["destination"] == "10.20.2.10 (Web Components, pool01.corp.fabrikam.com)"
+    assert rule["protocol"] == "TCP" and rule["ports"] == "443"
+
+
+def test_a_second_pool_is_not_published_and_the_page_says_so() -> None:
+    # fabrikam-lb has two Enterprise pools; the proxy publishes the first one only.
+    notes = plan("fabrikam-lb")["reverse_proxy"]["notes"]
+    [note] = [n for n in notes if n.startswith("Not published")]
+    assert "pool02.corp.fabrikam.com" in note and "pool01" not in note
+    assert not [n for n in plan("contoso")["reverse_proxy"]["notes"]
+                if n.startswith("Not published")]

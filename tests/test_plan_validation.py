@@ -200,3 +200,11 @@ def test_the_change_requests_validation_plan_has_the_reverse_proxy_and_the_tests
     assert "### End-to-end tests from outside" in text
     assert "### Validate Edge Server: Validation options" in text
     assert "- Validate Local Server Configuration (edge01)" in text
+
+
+def test_the_change_request_markdown_lists_each_validation_check_on_its_own_line() -> None:
+    md = change_request_markdown(plan_of("contoso.yaml"))
+    section = md[md.index("## 5. Validation plan"):md.index("## 6. Backout plan")]
+    assert ("\n- Validate Local Server Configuration (edge01)\n"
+            "- Validate Connectivity (edge01)\n\n### ") in section
+    assert "(edge01)-" not in section  # no two checks run together on one line

@@ -437,7 +437,10 @@ def certreq_inf(plan: dict[str, Any], cert: dict[str, Any]) -> str:
         f"3. On {cert['request_on']}: certreq -accept {stem}.cer",
         "",
         "The {text} SAN syntax below needs certreq from Windows Server 2008 or later; on",
-        "Windows Server 2003 use the OCS Certificate Wizard (Step 4 of the runbook) instead.",
+        *(["Windows Server 2003 request the listener certificate from the CA's web enrollment",
+           "pages or the Certificates snap-in (ISA Server has no OCS Certificate Wizard)."]
+          if cert.get("purpose") == "reverse_proxy" else
+          ["Windows Server 2003 use the OCS Certificate Wizard (Step 4 of the runbook) instead."]),
     ])
     out += "\n[Version]\nSignature = \"$Windows NT$\"\n\n[NewRequest]\n"
     out += f"Subject = {_inf_string(subject)}\n"

@@ -650,8 +650,11 @@ class _Deriver:
         for s in self.with_role("webconf"):
             allow("webconf-internal", f"Web Conferencing servers ({pools})", internal(s))
         if rp is not None:
+            farm = self.web_farm()
+            farm_ip = next((p.ip for p in t.pools if p.fqdn == farm and p.ip), None)
             allow("rp-web-components", endpoint(rp.internal_ip, "reverse proxy, internal"),
-                  f"Web Components ({self.web_farm()})")
+                  endpoint(_addr(farm_ip), f"Web Components, {farm}") if farm_ip
+                  else f"Web Components ({farm})")
         if av:
             vip = self.vip("av")
             targets = [endpoint(vip.internal_ip, f"{vip.internal_fqdn} VIP")] \
@@ -792,6 +795,8 @@ class _Deriver:
                 elif sc.title in ("Firewall Policy, New, Web Site Publishing Rule",
                                   "Internal Publishing Details"):
                     actions = fields[sc.title]  # fields to fill in, no option to pick
+                    if sc.unconfirmed:
+                        actions = [*actions, Action("note", f"Unconfirmed: {sc.unconfirmed}")]
                 else:
                     actions = [Action("select", sc.choice, why=sc.unconfirmed and
                                       f"Unconfirmed: {sc.unconfirmed}"),
@@ -812,8 +817,14 @@ class _Deriver:
         screens.append(Screen("Test from the Internet", [
             Action("check", f"{u.url} answers over HTTPS without a certificate warning",
                    why=u.serves) for u in urls]))
+        farms = [p.fqdn for p in t.pools if p.kind != "director"]
         notes = [f"Publishes only HTTPS content of {farm}; SIP, PSOM and media go through the "
                  "edge roles.",
+                 *([f"Not published: the Web Components of {', '.join(farms[1:])}. Remote users "
+                    "homed there get no address book, group expansion or meeting content "
+                    "from outside until each of those pools is published under an external "
+                    "web farm FQDN of its own (one reverse proxy per pool is not modelled)."]
+                   if len(farms) > 1 else []),
                  f"The external web farm FQDN {rp.fqdn} is set on the pool (Pool side page), "
                  "which hands the external URLs to clients when they sign in."]
         return ReverseProxyPlan(
@@ -1172,11 +1183,13 @@ class _Deriver:
                 Action("select", "Assign to", cert.component),
             ]
             if cert.exportable_key and len(cert.servers) > 1:
-                others = ", ".join(x for x in cert.servers if x != s.name)
+                rest = [x for x in cert.servers if x != s.name]
+                others = ", ".join(rest)
                 actions += [
                     Action("do", "Generate a new long random password for the exported key and "
                            "store it in the vault as entry", self.pfx_vault_entry(cert),
-                           why=f"{others} need it to import the certificate"),
+                           why=f"{others} {'needs' if len(rest) == 1 else 'need'} it to "
+                           "import the certificate"),
                     Action("click", "Export with private key", f"{t.site}-{cert.id}.pfx",
                            why="protect the file with the password from that vault entry; "
                            "copy it to " + others
