@@ -7,47 +7,20 @@ load-balanced edge with 500 servers (half Access + Web Conferencing, half A/V).
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from runbook.plan.sites import plan_file
-from tests.topo import INPUTS, write
+from tests.topo import fabrikam_array, write
 
 SERVERS = 500
 RUNBOOK = Path(sys.executable).with_name("runbook")  # the console script users run
 
 
-def array(n: int) -> dict[str, Any]:
-    """Fabrikam with ``n`` edge servers on /16 networks: ``fbedge0000``... then ``fbav....``."""
-    data: dict[str, Any] = copy.deepcopy(
-        yaml.safe_load((INPUTS / "fabrikam-lb.yaml").read_text("utf-8")))
-    servers = []
-    for i in range(n):
-        host = f"{10 + (i + 100) // 250}.{(i + 100) % 250 + 2}"
-        internal = {"name": "LAN", "ip": f"10.20.{host}/16",
-                    "routes": [{"to": "10.0.0.0/8", "via": "10.20.0.1"}]}
-        if i < n // 2:
-            servers.append({"name": f"fbedge{i:04d}", "roles": ["access", "webconf"], "nics": {
-                "internal": internal,
-                "access": {"name": "DMZ-AE", "ip": f"172.20.{host}/16", "gateway": "172.20.0.1"},
-                "webconf": {"name": "DMZ-WCE", "ip": f"172.21.{host}/16"}}})
-        else:
-            servers.append({"name": f"fbav{i:04d}", "roles": ["av"], "nics": {
-                "internal": internal,
-                "av": {"name": "PUBLIC-AV", "ip": f"131.107.{host}/16",
-                       "gateway": "131.107.0.1"}}})
-    data["site"] = f"array-{n}"
-    data["edge"]["servers"] = servers
-    lb = data["edge"]["load_balancer"]
-    lb["webconf"]["external_ip"] = "172.21.0.20"
-    lb["av"]["external_ip"] = "131.107.0.30"
-    return data
+array = fabrikam_array
 
 
 def text(pdf: bytes) -> str:

@@ -9,7 +9,6 @@ ratio of 500 to 50 servers about a hundred times too large.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -17,16 +16,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-import yaml
 
 from runbook.outputs.exports import export_files
 from runbook.outputs.pages import render_site
 from runbook.outputs.templating import make_environment
 from runbook.plan.derive import Provenance, build_plan
 from runbook.topology.validate import load_topology
-from tests.topo import INPUTS, write
-
-FABRIKAM: dict[str, Any] = yaml.safe_load((INPUTS / "fabrikam-lb.yaml").read_text("utf-8"))
+from tests.topo import fabrikam_array, write
 
 # Ten times the servers may cost at most this many times the CPU: linear work gives about
 # ten (less, with the fixed costs), work growing with the square of the servers about a
@@ -34,31 +30,7 @@ FABRIKAM: dict[str, Any] = yaml.safe_load((INPUTS / "fabrikam-lb.yaml").read_tex
 MAX_RATIO = 15
 
 
-def array(n: int) -> dict[str, Any]:
-    """Fabrikam's load-balanced edge with ``n`` servers: the first half Access + Web
-    Conferencing (``fbedge0000``...), the rest A/V (``fbav....``), on /16 networks."""
-    data = copy.deepcopy(FABRIKAM)
-    servers = []
-    for i in range(n):
-        host = f"{10 + (i + 100) // 250}.{(i + 100) % 250 + 2}"
-        internal = {"name": "LAN", "ip": f"10.20.{host}/16",
-                    "routes": [{"to": "10.0.0.0/8", "via": "10.20.0.1"}]}
-        if i < n // 2:
-            servers.append({"name": f"fbedge{i:04d}", "roles": ["access", "webconf"], "nics": {
-                "internal": internal,
-                "access": {"name": "DMZ-AE", "ip": f"172.20.{host}/16", "gateway": "172.20.0.1"},
-                "webconf": {"name": "DMZ-WCE", "ip": f"172.21.{host}/16"}}})
-        else:
-            servers.append({"name": f"fbav{i:04d}", "roles": ["av"], "nics": {
-                "internal": internal,
-                "av": {"name": "PUBLIC-AV", "ip": f"131.107.{host}/16",
-                       "gateway": "131.107.0.1"}}})
-    data["site"] = f"array-{n}"
-    data["edge"]["servers"] = servers
-    lb = data["edge"]["load_balancer"]
-    lb["webconf"]["external_ip"] = "172.21.0.20"
-    lb["av"]["external_ip"] = "131.107.0.30"
-    return data
+array = fabrikam_array
 
 
 def cpu(work: Callable[[], object]) -> float:

@@ -87,3 +87,31 @@ def value_at(path: Path, key: str, value: str, nth: int = 1) -> tuple[int, int]:
     """Where the value of the ``nth`` line ``key: value`` starts in the file at ``path``."""
     line, col = where(path, f"{key}: {value}\n", nth)
     return line, col + len(key) + 2
+
+
+def fabrikam_array(n: int) -> dict[str, Any]:
+    """Fabrikam's load-balanced edge with ``n`` servers: the first half Access + Web
+    Conferencing (``fbedge0000``...), the rest A/V (``fbav....``), on /16 networks."""
+    data: dict[str, Any] = copy.deepcopy(
+        yaml.safe_load((INPUTS / "fabrikam-lb.yaml").read_text("utf-8")))
+    servers = []
+    for i in range(n):
+        host = f"{10 + (i + 100) // 250}.{(i + 100) % 250 + 2}"
+        internal = {"name": "LAN", "ip": f"10.20.{host}/16",
+                    "routes": [{"to": "10.0.0.0/8", "via": "10.20.0.1"}]}
+        if i < n // 2:
+            servers.append({"name": f"fbedge{i:04d}", "roles": ["access", "webconf"], "nics": {
+                "internal": internal,
+                "access": {"name": "DMZ-AE", "ip": f"172.20.{host}/16", "gateway": "172.20.0.1"},
+                "webconf": {"name": "DMZ-WCE", "ip": f"172.21.{host}/16"}}})
+        else:
+            servers.append({"name": f"fbav{i:04d}", "roles": ["av"], "nics": {
+                "internal": internal,
+                "av": {"name": "PUBLIC-AV", "ip": f"131.107.{host}/16",
+                       "gateway": "131.107.0.1"}}})
+    data["site"] = f"array-{n}"
+    data["edge"]["servers"] = servers
+    lb = data["edge"]["load_balancer"]
+    lb["webconf"]["external_ip"] = "172.21.0.20"
+    lb["av"]["external_ip"] = "131.107.0.30"
+    return data
