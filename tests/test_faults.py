@@ -41,7 +41,9 @@ from tests.conftest import ROOT
 from tests.test_incremental import differing, snapshot
 
 SITES = ("contoso.yaml", "fabrikam-lb.yaml")
-WAYS = ("truncated", "emptied", "garbage", "flipped")
+# The four ways of the issue, then two more: a named pipe in an entry's place (a read would
+# block) and an intact entry of another name copied over it.
+WAYS = ("truncated", "emptied", "garbage", "flipped", "fifo", "swapped")
 NOTICE = "damaged cache file(s) ignored and made again"
 
 
@@ -122,6 +124,17 @@ def damage(path: Path, way: str) -> None:
     """Damage ``path`` in one of :data:`WAYS`, keeping its modification time."""
     data = path.read_bytes()
     assert data, f"{path} was empty already"
+    before = path.stat()
+    if way == "fifo":
+        path.unlink()
+        os.mkfifo(path)
+        return
+    if way == "swapped":
+        cache = next(p for p in path.parents if p.name == "runbook")
+        other = next(p for p in files_of(cache) if p != path and p.read_bytes() != data)
+        shutil.copyfile(other, path)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        return
     if way == "truncated":
         data = data[: len(data) // 2]
     elif way == "emptied":
@@ -132,7 +145,6 @@ def damage(path: Path, way: str) -> None:
         flipped = bytearray(data)
         flipped[len(flipped) // 2] ^= 0x20
         data = bytes(flipped)
-    before = path.stat()
     path.write_bytes(data)
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
@@ -160,7 +172,7 @@ def victim(project: Project, kind: str) -> Path:
         copied = set()
         for producer in project.cache.glob("runbook.outputs.*"):
             for entry in files_of(producer):
-                files = load_value(unseal(entry.read_bytes()))
+                files = load_value(unseal(entry.read_bytes(), entry.name))
                 copied |= {name for path, name in files.items()
                            if isinstance(name, str) and not path.endswith(".md")}
         found = [p for p in found if p.name in copied]
@@ -199,8 +211,8 @@ def test_every_spilled_copy_damaged_at_once_is_one_notice_and_one_more_build(
         project: Project, capfd: pytest.CaptureFixture[str]) -> None:
     project.reset()
     copies = files_of(project.cache / "files")
-    for i, path in enumerate(copies):
-        damage(path, WAYS[i % len(WAYS)])
+    for i, path in enumerate(copies):  # the issue's four ways, in turn
+        damage(path, WAYS[i % 4])
     done = runbook(project.root, "build", "-q")
     assert (done.returncode, done.stdout) == (0, "")
     assert done.stderr == f"runbook: {len(copies)} {NOTICE} (files {len(copies)})\n"

@@ -60,6 +60,8 @@ def test_a_500_server_topology_gets_its_field_runbook(pdfs: dict[str, bytes]) ->
     # The last server (i = 499): 10 + 599 // 250 = 12, 599 % 250 + 2 = 101.
     assert "10.20.12.101/16" in body and "131.107.12.101/16" in body
     assert "Appendix E: Firewall rules" in body
+    # 366 landscape pages of diagram would help no one: the page says so instead.
+    assert "The network diagram is too large to print legibly" in body
 
 
 def test_a_500_server_topology_gets_its_change_request(pdfs: dict[str, bytes]) -> None:

@@ -103,9 +103,9 @@ def test_spilled_copies_stay_while_a_remaining_producer_entry_names_them(tmp_pat
     loose_old = spilled(tmp_path, "c" * 40, days=31)
     loose_recent = spilled(tmp_path, "d" * 40, days=1)
     entry(tmp_path, "runbook.outputs.pages", "aa01", days=2, data=seal(marshal.dumps(
-        {"sites/x/index.md": "a" * 40, "sites/x/inline.txt": b"bytes"})))
+        {"sites/x/index.md": "a" * 40, "sites/x/inline.txt": b"bytes"}), "aa01"))
     entry(tmp_path, "runbook.outputs.diagrams", "aa02", days=31, data=seal(marshal.dumps(
-        {"sites/y/diagrams/network.svg": "b" * 40})))
+        {"sites/y/diagrams/network.svg": "b" * 40}), "aa02"))
     done = p.prune(tmp_path, 30)
     assert named.exists() and loose_recent.exists()
     assert not of_old_entry.exists() and not loose_old.exists()
@@ -146,10 +146,10 @@ def test_after_a_build_the_cache_is_pruned_at_most_once_a_day(tmp_path: Path) ->
 def test_a_dry_run_counts_the_copies_of_the_entries_it_would_remove(tmp_path: Path) -> None:
     copy = spilled(tmp_path, "b" * 40, days=300)
     entry(tmp_path, "runbook.outputs.diagrams", "aa02", days=31, data=seal(marshal.dumps(
-        {"sites/y/diagrams/network.svg": "b" * 40})))
+        {"sites/y/diagrams/network.svg": "b" * 40}), "aa02"))
     done = p.prune(tmp_path, 30, dry_run=True)
     assert done.by_namespace == {"runbook.outputs.diagrams": [1, len(seal(marshal.dumps(
-        {"sites/y/diagrams/network.svg": "b" * 40})))], "files": [1, 6]}
+        {"sites/y/diagrams/network.svg": "b" * 40}), "aa02"))], "files": [1, 6]}
     assert copy.exists()
 
 

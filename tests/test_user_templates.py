@@ -5,6 +5,8 @@ template, never a traceback."""
 from __future__ import annotations
 
 import copy
+import html
+import json
 import os
 import re
 import resource
@@ -387,3 +389,11 @@ def test_the_build_command_reports_a_hostile_template_in_one_line(
     assert len(lines) == 1 and "pages/dns.md.j2" in lines[0] and says in lines[0], \
         result.output
     assert not (project / "site").exists()
+
+
+def test_a_user_template_can_still_write_the_plan_as_json(
+        tmp_path: Path, contoso_plan: dict[str, Any]) -> None:
+    # The plan is read-only (mappings, not dicts), which Jinja's tojson could not serialise.
+    user = user_page(tmp_path, "{{ plan.meta|tojson }}")
+    page = render_site(contoso_plan, make_environment(user))["sites/contoso-hq/dns.md"]
+    assert json.loads(html.unescape(page)) == contoso_plan["meta"]

@@ -124,6 +124,19 @@ def test_a_product_key_as_a_key_is_refused_and_not_even_its_path_shows_it(
     assert "BCDFG" not in found[0].format()  # no "unknown key" complaint quoting it either
 
 
+@pytest.mark.parametrize("text", [
+    f"site: x\ntitle: !<tag:{KEY}> x\n",  # a YAML tag, refused with its name
+    f"site: x\ntitle: !{KEY.replace('-', '')} x\n",
+    f"site: x\ntitle: *{KEY.replace('-', '')}\n",  # an undefined alias, named by the parser
+])
+def test_a_product_key_in_a_syntax_error_is_never_echoed(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(text, "utf-8")
+    found = problems(path)
+    assert found and all("BCDFG" not in p.format() for p in found)
+    assert found[0].line == 2
+
+
 def test_a_product_key_in_a_valid_dns_name_is_kept_out_of_every_rule_message(
         tmp_path: Path) -> None:
     t = contoso()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import stat
 import time
 from collections import Counter
 from functools import lru_cache
@@ -63,12 +64,10 @@ def mark_used(path: str | os.PathLike[str], mtime: float) -> None:
 def read_used(path: str | os.PathLike[str]) -> bytes | None:
     """The bytes of the cache file ``path``, marked as used (:func:`mark_used`); None when
     it cannot be read. The bytes are not checked: :func:`read_entry` checks them."""
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read()
-            mtime = os.fstat(stream.fileno()).st_mtime
-    except OSError:
+    found = _read_regular(path)
+    if found is None:
         return None
+    data, mtime = found
     mark_used(path, mtime)
     return data
 
@@ -79,7 +78,7 @@ def read_used(path: str | os.PathLike[str]) -> bytes | None:
 # overwritten or with bytes flipped (a full disk, a killed copy, a sync tool) is never served:
 #
 # - an entry (what Cache, the verdicts, the PDFs and the diagram layouts keep) is HEADER, the
-#   SHA-256 of the payload, then the payload (write_entry, read_entry);
+#   SHA-256 of its name and the payload, then the payload (write_entry, read_entry);
 # - a spilled copy of a generated file (runbook.site.generate.spill) is the bare file, handed
 #   to MkDocs as it is: its name is the start of its content's SHA-256 (content_name,
 #   read_named, copy_named).
@@ -88,7 +87,7 @@ def read_used(path: str | os.PathLike[str]) -> bytes | None:
 # content again. Failing to write (a full or read-only disk) is counted too, never raised: the
 # cache is an optimisation.
 
-HEADER = b"runbook-cache-1\n"
+HEADER = b"runbook-cache-2\n"
 _SUM = hashlib.sha256().digest_size
 NAME_LENGTH = 40  # hex digits of a spilled copy's name
 
@@ -186,20 +185,47 @@ def unwritten(path: str | os.PathLike[str], exc: OSError) -> None:
                                                                 exc.strerror or str(exc))
 
 
-def seal(payload: bytes) -> bytes:
-    """``payload`` as an entry's bytes: :data:`HEADER`, its SHA-256, then itself."""
-    return b"".join((HEADER, hashlib.sha256(payload).digest(), payload))
+def seal(payload: bytes, name: str = "") -> bytes:
+    """``payload`` as the bytes of the entry called ``name``: :data:`HEADER`, the SHA-256 of
+    the name and the payload, then the payload. The name is in the sum so that an intact
+    entry copied over another one (a sync tool, a careless restore) is not taken for it."""
+    return b"".join((HEADER, _sum(payload, name), payload))
 
 
-def unseal(data: bytes) -> bytes | None:
-    """The payload of an entry's bytes, or None when they are not a whole, intact entry."""
+def _sum(payload: bytes, name: str) -> bytes:
+    return hashlib.sha256(name.encode("utf-8") + b"\0" + payload).digest()
+
+
+def unseal(data: bytes, name: str = "") -> bytes | None:
+    """The payload of the bytes of the entry called ``name``, or None when they are not a
+    whole, intact entry of that name."""
     start = len(HEADER) + _SUM
     if len(data) < start or not data.startswith(HEADER):
         return None
     payload = data[start:]
-    if hashlib.sha256(payload).digest() != data[len(HEADER):start]:
+    if _sum(payload, name) != data[len(HEADER):start]:
         return None
     return payload
+
+
+def _read_regular(path: str | os.PathLike[str]) -> tuple[bytes, float] | None:
+    """The bytes and modification time of the regular file ``path``; b"" for anything else
+    found there (a named pipe would block the build, a device never end: both are damage);
+    None when it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return b"", info.st_mtime
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            return stream.read(), info.st_mtime
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def read_entry(path: str | os.PathLike[str], kind: str | None = None) -> bytes | None:
@@ -208,7 +234,7 @@ def read_entry(path: str | os.PathLike[str], kind: str | None = None) -> bytes |
     data = read_used(path)
     if data is None:
         return None
-    payload = unseal(data)
+    payload = unseal(data, os.path.basename(os.fspath(path)))
     if payload is None:
         damaged(path, kind)
     return payload
@@ -238,7 +264,7 @@ def write_file(path: str | os.PathLike[str], data: bytes) -> bool:
 
 def write_entry(path: str | os.PathLike[str], payload: bytes) -> bool:
     """Store ``payload`` as a checked entry at ``path`` (:func:`seal`, :func:`write_file`)."""
-    return write_file(path, seal(payload))
+    return write_file(path, seal(payload, os.path.basename(os.fspath(path))))
 
 
 def load_value(payload: bytes | None) -> Any:
@@ -266,11 +292,10 @@ def read_named(path: str | os.PathLike[str]) -> bytes | None:
     when absent or unreadable. For a damaged file :class:`Damaged` is raised: whoever named
     it expected it (see :func:`runbook.site.build.build_site`, which then calls
     :func:`check_named`)."""
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read()
-    except OSError:
+    found = _read_regular(path)
+    if found is None:
         return None
+    data = found[0]
     if content_name(data) != os.path.basename(os.fspath(path)):
         raise Damaged(path)  # left for check_named, which counts and removes every one
     return data

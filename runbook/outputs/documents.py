@@ -866,6 +866,19 @@ def _tile(svg: bytes, width: float, height: float) -> dict[str, Any]:
             "height": round(height, 2)}
 
 
+#: A diagram that would take more landscape pages than this at a readable size is not
+#: printed: the field runbook says so and points to the site's copy.
+MAX_DIAGRAM_PAGES = 12
+
+
+class DiagramTooLarge(Exception):
+    """The diagram needs more than :data:`MAX_DIAGRAM_PAGES` pages at a readable size."""
+
+    def __init__(self, pages: int) -> None:
+        super().__init__(pages)
+        self.pages = pages
+
+
 def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
     """The diagram as tiles for landscape pages, each ``{"svg", "width", "height"}`` in pt.
 
@@ -894,6 +907,8 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
     area_w, area_h = area_w / DIAGRAM_SCALE, area_h / DIAGRAM_SCALE
     xs = _ranges(width, area_w, [x1 - x0 for _, (x0, x1), _ in labels])
     ys = _ranges(height, area_h, [y1 - y0 for _, _, (y0, y1) in labels])
+    if len(xs) * len(ys) > MAX_DIAGRAM_PAGES:
+        raise DiagramTooLarge(len(xs) * len(ys))
     tiles = []
     for top, bottom in ys:
         for left, right in xs:
@@ -902,15 +917,32 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
             # 200-character title) is left out of the diagram on paper.
             drop = [m for m, (x0, x1), (y0, y1) in labels
                     if not (left <= x0 and x1 <= right and top <= y0 and y1 <= bottom)]
-            tile = svg
-            for m in reversed(drop):
-                tile = tile[:m.start()] + tile[m.end():]
+            # One pass over the diagram: the text between the labels left out.
+            parts, pos = [], 0
+            for m in drop:
+                parts.append(svg[pos:m.start()])
+                pos = m.end()
+            parts.append(svg[pos:])
+            tile = b"".join(parts)
             w, h = right - left, bottom - top
             head = (f'<svg width="{w:.2f}pt" height="{h:.2f}pt" '
                     f'viewBox="{left:.2f} {top:.2f} {w:.2f} {h:.2f}"').encode()
             tile = _SVG_ROOT.sub(head, tile, count=1)
             tiles.append(_tile(tile, w * DIAGRAM_SCALE, h * DIAGRAM_SCALE))
     return tiles
+
+
+def _diagram(svg: bytes | None, paper: Paper) -> dict[str, Any]:
+    if not svg:
+        return {"diagram_tiles": [], "diagram_note": "The network diagram is not available in "
+                "this build (Graphviz diagrams not generated)."}
+    try:
+        return {"diagram_tiles": diagram_tiles(svg, PAPER_SIZES[paper]), "diagram_note": None}
+    except DiagramTooLarge as big:
+        return {"diagram_tiles": [], "diagram_note": (
+            f"The network diagram is too large to print legibly: at 7 pt text it would take "
+            f"{big.pages} landscape pages. Use the diagram on the site's Overview page (its "
+            "SVG is in the Downloads), where it can be zoomed.")}
 
 
 def field_runbook_data(plan: dict[str, Any], diagram_svg: bytes | None = None,
@@ -922,8 +954,7 @@ def field_runbook_data(plan: dict[str, Any], diagram_svg: bytes | None = None,
             "not_provided": NOT_PROVIDED, "verbs": ACTION_VERBS,
             "estimates": {k: format_minutes(v) for k, v in ESTIMATED_STEP_MINUTES.items()},
             "dns_groups": dns_groups(plan),
-            "diagram_tiles": diagram_tiles(diagram_svg, PAPER_SIZES[paper])
-            if diagram_svg else [],
+            **_diagram(diagram_svg, paper),
             "doc": _page("Field runbook", f"{m['title']} ({m['site']})", m["provenance"], paper)
             | {"title": f"Field runbook: {m['title']}"}}
 

@@ -654,9 +654,20 @@ def user_sandbox(**options: Any) -> UserSandbox:
     env = UserSandbox(**options)
     env.globals["namespace"] = BoundedNamespace
     env.globals["lipsum"] = _lipsum
+    # The read-only plan's mappings are not dicts: `tojson` (Jinja's documented policy)
+    # writes them as objects, as it would the plan itself.
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _json_default}
     for name, function in list(env.filters.items()):
         env.filters[name] = _bounded_filter(name, function)
     return env
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    if isinstance(value, frozenset):
+        return sorted(value, key=repr)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def read_only(value: Any) -> Any:

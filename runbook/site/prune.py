@@ -175,7 +175,8 @@ def _referenced(root: Path, producers: tuple[str, ...], removed: set[Path]) -> s
                 data = path.read_bytes()
             except OSError:
                 continue
-            payload = unseal(data)  # a damaged entry names nothing (the next build remakes it)
+            # A damaged entry names nothing (the next build remakes it).
+            payload = unseal(data, path.name)
             entry = load_value(payload) if payload is not None else None
             if isinstance(entry, dict):
                 names.update(v for v in entry.values() if isinstance(v, str))

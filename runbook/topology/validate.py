@@ -304,7 +304,9 @@ def load_topology(path: Path | str) -> Loaded:
     path = Path(path)
     src, problems = load_file(path, display_name(path))
     if problems:
-        return Loaded(path, src, None, problems)
+        # A syntax error can quote the text it stopped at (a tag, an alias name): never a
+        # product key.
+        return Loaded(path, src, None, [_redacted(p) for p in problems])
     return check_source(src, path)
 
 
