@@ -6,9 +6,9 @@ N/10 sites (``--compare``) for the linearity ratios, so one run prints every fig
 For each size it writes the seeded corpus (``bench/corpus.py``) as YAML files into a fresh git
 repository in a temporary folder, then builds cold (empty cache) exactly as ``runbook build``
 does: validate and plan, each producer (render, diagrams, exports, documents), then the MkDocs
-build: MkDocs' own ``build`` with the runbook plugin (the default path), or the split build
-of :mod:`runbook.site.fastbuild` when ``RUNBOOK_SITE_BUILD=split`` is set (opt-in; likewise
-``RUNBOOK_GRAPHVIZ=libgvc`` for the diagrams). Per stage it prints the wall time, the CPU
+build: MkDocs' own ``build`` with the runbook plugin, which builds the site pages in site
+builds forked from it and keeps them (:mod:`runbook.site.finish`); ``RUNBOOK_GRAPHVIZ=libgvc``
+(opt-in) draws the diagrams in-process. Per stage it prints the wall time, the CPU
 time of this process and its children (``os.times``), and peak resident memory: of this
 process (Linux VmHWM, reset before each stage through ``/proc/self/clear_refs``) and of the
 largest worker process (each forked worker reports its own VmHWM). Then it edits one
@@ -49,7 +49,6 @@ import yaml  # noqa: E402
 from runbook.engine import parallel  # noqa: E402
 from runbook.engine.store import Cache  # noqa: E402
 from runbook.outputs import gvc  # noqa: E402
-from runbook.site import fastbuild  # noqa: E402
 from runbook.site.generate import (  # noqa: E402
     Builder,
     produce_cached,
@@ -115,8 +114,20 @@ def _write_corpus(folder: Path, n: int, seed: int) -> list[Path]:
     return paths
 
 
+@dataclass
+class SiteStats:
+    """What the site build did with the site pages (runbook.site.finish.FinishStats)."""
+
+    pages: int = 0
+    built: int = 0
+    cached: int = 0
+    site_builds: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+    reused: int = 0
+
+
 def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Path,
-            cache: Cache, jobs: int) -> fastbuild.BuildStats:
+            cache: Cache, jobs: int) -> SiteStats:
     """The site build as ``runbook build`` runs it: into a folder beside ``out``, swapped in."""
     import tempfile
 
@@ -132,21 +143,15 @@ def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Pa
                          strict=True)
     plugin = _plugin(config)
     plugin.config.inputs = [str(inputs)]
-    split = fastbuild.chosen()
-    plugin.preload(sites, generated, jobs=jobs, cache_root=cache.root, convert=not split)
+    plugin.preload(sites, generated, jobs=jobs, cache_root=cache.root)
     config.plugins.on_startup(command="build", dirty=False)
     try:
-        if split:
-            stats = fastbuild.build(config, jobs=jobs, cache=cache, previous_site=out)
-        else:
-            start = time.perf_counter()
-            mkdocs_build(config)
-            stats = fastbuild.BuildStats(seconds=time.perf_counter() - start)
-            stats.pages = sum(1 for _ in staging.rglob("*.html"))
-            # Site pages converted by runbook's workers or by MkDocs; the rest from the cache.
-            done = plugin.conversion
-            stats.cached = done.cached if done else 0
-            stats.converted = stats.pages - stats.cached
+        mkdocs_build(config)
+        stats = SiteStats(pages=sum(1 for _ in staging.rglob("*.html")))
+        done = plugin.finish_stats
+        if done is not None:
+            stats.built, stats.cached = done.pages_built, done.pages_cached
+            stats.site_builds = done.site_builds
         swap(staging, out)
         return stats
     finally:
@@ -194,9 +199,9 @@ def build(meter: Meter, inputs: Path, out: Path, cache_dir: Path, jobs: int, pre
     generated = dict(sorted(generated.items()))
     site_stats = meter.run(prefix + "site build (mkdocs)",
                            lambda: _mkdocs(sites, generated, inputs, out, cache, jobs))
-    meter.rows[-1].note = (f"{site_stats.pages} pages, {site_stats.converted} converted, "
-                           f"{site_stats.cached} from cache, {site_stats.workers} workers, "
-                           f"{site_stats.reused} files linked from the previous site")
+    meter.rows[-1].note = (f"{site_stats.pages} pages; site pages: {site_stats.built} built "
+                           f"in {site_stats.site_builds} site build(s), {site_stats.cached} "
+                           "from cache")
     return {"sites": sites, "generated": generated, "site": site_stats}
 
 
@@ -208,7 +213,7 @@ def bare_jinja(sites: list[Any]) -> float:
     from dataclasses import asdict as dc_asdict
 
     from runbook import __version__
-    from runbook.outputs.pages import INDEX_TEMPLATE, site_pages
+    from runbook.outputs.pages import INDEX_TEMPLATE, PLAN_REFERENCE_PATH, site_pages
     from runbook.outputs.templating import make_environment
 
     env = make_environment(ROOT / "templates")
@@ -220,6 +225,7 @@ def bare_jinja(sites: list[Any]) -> float:
         for spec, page in zip(specs, pages, strict=True):
             env.get_template(spec.template).render(plan=plan, page=page, pages=pages)
     env.get_template(INDEX_TEMPLATE).render(sites=plans, references=[],
+                                            plan_reference=PLAN_REFERENCE_PATH,
                                             generator=f"runbook {__version__}")
     return time.perf_counter() - start
 
@@ -463,6 +469,8 @@ def _table(title: str, rows: list[Row]) -> None:
 
 
 def _phases(phases: dict[str, float]) -> None:
+    if not phases:
+        return
     text = ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
     print(f"  site build phases: {text} (generate: plugin on_files and nav; pages: workers;"
           " finish: static files, theme templates, search index, anchor checks)")
@@ -524,7 +532,7 @@ def main() -> None:
     n = args.sites
     print(f"\nrunbook benchmark: {n} sites (seed {args.seed}), {args.jobs} jobs, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, mkdocs {mkdocs.__version__}")
-    print(f"site build: {'split (opt-in)' if fastbuild.chosen() else 'mkdocs build (default)'};"
+    print("site build: mkdocs build with finished site pages (default);"
           f" diagrams: {gvc.engine()}")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
           f"(other processes share these cores); total run {time.perf_counter() - started:.0f} s")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,6 +200,7 @@ def render_globals(plans: Iterable[Mapping[str, Any]], env: jinja2.Environment
             PLAN_REFERENCE_PATH: render_plan_reference()}
 
 
+@cache  # a function of the code alone, and costly (pydantic builds the schema anew)
 def render_plan_reference() -> str:
     """The Template reference page: what templates read, field by field, generated from the
     plan's types at build time (the text of ``schema/plan.md``, with its provenance)."""
