@@ -158,7 +158,7 @@ def files_of(folder: Path) -> list[Path]:
 # removes that producer's entries first.
 EVERY_BUILD = ("site", "runbook.outputs.pages", "runbook.outputs.pages.global",
                "runbook.outputs.diagrams", "runbook.outputs.exports",
-               "runbook.outputs.documents", "files", "page")
+               "runbook.outputs.documents", "files", "finished")
 PRODUCING = {"plan": "runbook.outputs.exports", "diagrams": "runbook.outputs.diagrams",
              "pdf": "runbook.outputs.documents"}
 GROUPS = {"read by every build": EVERY_BUILD, "read by producers": tuple(PRODUCING)}
@@ -166,7 +166,7 @@ GROUPS = {"read by every build": EVERY_BUILD, "read by producers": tuple(PRODUCI
 
 def victim(project: Project, kind: str) -> Path:
     """The file of ``kind`` a case damages; of the spilled copies, one that is no Markdown
-    page (a warm build converts no page, so it reads none of those)."""
+    page (a warm build publishes the finished pages, so it reads none of those)."""
     found = files_of(project.cache / kind)
     if kind == "files":
         copied = set()

@@ -1,8 +1,8 @@
 """Incremental and parallel builds: the same bytes however built; an edit costs one site.
 
-The cached, parallel page build is the opt-in split path (``RUNBOOK_SITE_BUILD=split``,
-runbook.site.fastbuild), asked for by every test here; the default path (MkDocs' own build)
-must give the same bytes as it.
+Every build here is ``runbook build``'s: the producers in parallel and cached, the site pages
+built in site builds and kept as finished pages (runbook.site.finish); a plain ``mkdocs build``
+must give the same bytes.
 
 Real parts throughout: real topology files, real producers (Graphviz, Typst), a real strict
 MkDocs build. To keep the runtime small, three sites are built; builds that must be cold get an
@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from runbook.site.build import build_site
-from runbook.site.fastbuild import SITE_FILES
 from tests.conftest import ROOT, shared_cache
 
 SITES = ("contoso.yaml", "fabrikam-lb.yaml", "adatum-im.yaml")
@@ -52,13 +51,9 @@ def differing(a: dict[str, bytes], b: dict[str, bytes]) -> list[str]:
 def entries(cache: Path) -> dict[str, set[str]]:
     """The runbook cache's entries, by namespace (see runbook.site.generate).
 
-    Left out: the record, per output folder, of which cached files a built site holds
-    (``fastbuild.SITE_FILES``): bookkeeping of a build, not something it produced.
     """
     found: dict[str, set[str]] = {}
     for path in cache.glob("*/??/*"):
-        if path.parent.parent.name == SITE_FILES:
-            continue
         if path.is_file() and not path.name.startswith("."):
             found.setdefault(path.parent.parent.name, set()).add(path.name)
     return found
@@ -68,17 +63,6 @@ def seed_pdfs(source_cache: Path, cache: Path) -> None:
     """Give a cold cache the PDFs Typst already laid out (its own cache, by template and data)."""
     if (source_cache / "pdf").is_dir():
         shutil.copytree(source_cache / "pdf", cache / "pdf")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def split_build() -> Any:
-    """Every build of this module opts in to the split path (one test opts out again)."""
-    from runbook.site import fastbuild
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(fastbuild.ENV, fastbuild.SPLIT)
-        assert fastbuild.chosen()
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +81,12 @@ def cold(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     root = tmp_path_factory.mktemp("cold")
     site = build_site([inputs], root / "site", config_file=CONFIG, jobs=2,
                       cache_dir=root / "cache")
-    # The pages really were converted by two worker processes (the last parallel step).
+    # The site pages really were built by two worker processes (the last parallel step).
     assert parallel.LAST.workers == 2
     return site, root / "cache"
 
 
-def test_a_warm_build_gives_the_same_bytes_and_converts_nothing(
+def test_a_warm_build_gives_the_same_bytes_and_builds_nothing(
         inputs: Path, cold: tuple[Path, Path], tmp_path: Path) -> None:
     site, cache = cold
     before = entries(cache)
@@ -120,7 +104,8 @@ def test_a_serial_cold_build_gives_the_same_bytes_as_a_parallel_one(
 
     serial = build_site([inputs], tmp_path / "serial", config_file=CONFIG, jobs=1,
                         cache_dir=tmp_path / "cache")
-    assert parallel.LAST.workers == 0
+    # One process at a time: the site pages' one site build, forked.
+    assert parallel.LAST.workers == 1
     assert differing(snapshot(site), snapshot(serial)) == []
     # It really was cold: it made as many entries as the parallel build did.
     assert {k: len(v) for k, v in entries(tmp_path / "cache").items() if k != "pdf"} == \
@@ -146,21 +131,6 @@ def test_runbook_build_gives_the_same_bytes_as_plain_mkdocs_build(
     finally:
         config.plugins.on_shutdown()
     assert differing(snapshot(site), snapshot(tmp_path / "mkdocs")) == []
-
-
-def test_the_default_build_gives_the_same_bytes_as_the_split_one(
-        inputs: Path, cold: tuple[Path, Path], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from runbook.site import fastbuild
-
-    site, cache = cold
-    seed_pdfs(cache, tmp_path / "cache")
-    monkeypatch.delenv(fastbuild.ENV)
-    default = build_site([inputs], tmp_path / "default", config_file=CONFIG, jobs=2,
-                         cache_dir=tmp_path / "cache")
-    assert differing(snapshot(site), snapshot(default)) == []
-    # The default path converts the site pages itself and keeps them (runbook.site.convert).
-    assert entries(tmp_path / "cache").get("page")
 
 
 def test_editing_one_topology_rebuilds_only_that_site(
@@ -190,8 +160,7 @@ def test_editing_one_topology_rebuilds_only_that_site(
         "site": 1, "plan": 1, "runbook.outputs.pages": 1, "runbook.outputs.diagrams": 1,
         "runbook.outputs.exports": 1, "runbook.outputs.documents": 1,
         "runbook.outputs.pages.global": 1,
-        "page": len([p for p in snapshot(second) if p.startswith("sites/fabrikam-lb/")
-                     and p.endswith(".html")]),
+        "finished": 1,
     }
     # ...and the output changed only where that site's files are, plus the site-wide indexes.
     changed = differing(snapshot(first), snapshot(second))

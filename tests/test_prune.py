@@ -54,17 +54,17 @@ def spilled(root: Path, name: str, days: float) -> Path:
 
 
 def test_entries_no_build_used_for_the_age_go_and_the_others_stay(tmp_path: Path) -> None:
-    old = entry(tmp_path, "page", "aa01", b"12345", days=31)
-    recent = entry(tmp_path, "page", "aa02", days=29)
+    old = entry(tmp_path, "finished", "aa01", b"12345", days=31)
+    recent = entry(tmp_path, "finished", "aa02", days=29)
     verdict = entry(tmp_path, "validate", "bb01", days=40)
     done = p.prune(tmp_path, 30)
     assert not old.exists() and not verdict.exists() and recent.exists()
     assert (done.removed, done.removed_bytes, done.kept) == (2, 6, 1)
-    assert done.by_namespace == {"page": [1, 5], "validate": [1, 1]}
+    assert done.by_namespace == {"finished": [1, 5], "validate": [1, 1]}
 
 
 def test_a_dry_run_removes_nothing_and_says_what_would_go(tmp_path: Path) -> None:
-    old = entry(tmp_path, "page", "aa01", days=31)
+    old = entry(tmp_path, "finished", "aa01", days=31)
     done = p.prune(tmp_path, 30, dry_run=True)
     assert old.exists() and done.removed == 1
     assert not (tmp_path / p.STAMP).exists()
@@ -72,12 +72,13 @@ def test_a_dry_run_removes_nothing_and_says_what_would_go(tmp_path: Path) -> Non
 
 def test_reading_an_entry_a_day_after_its_time_marks_it_used(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    cache.put("page", "aa01", b"page")
-    cache.put("page", "aa02", b"page")
-    stale = age(tmp_path / "page" / "aa" / "aa01", 40)
-    fresh = age(tmp_path / "page" / "aa" / "aa02", TOUCH_AFTER / DAY / 2)
+    cache.put("finished", "aa01", b"finished")
+    cache.put("finished", "aa02", b"finished")
+    stale = age(tmp_path / "finished" / "aa" / "aa01", 40)
+    fresh = age(tmp_path / "finished" / "aa" / "aa02", TOUCH_AFTER / DAY / 2)
     before = fresh.stat().st_mtime
-    assert cache.get("page", "aa01") == b"page" and cache.get("page", "aa02") == b"page"
+    assert cache.get("finished", "aa01") == b"finished"
+    assert cache.get("finished", "aa02") == b"finished"
     assert stale.stat().st_mtime > NOW - 60  # used now
     assert fresh.stat().st_mtime == before  # within a day: no write for a read
     p.prune(tmp_path, 30)
@@ -113,15 +114,15 @@ def test_spilled_copies_stay_while_a_remaining_producer_entry_names_them(tmp_pat
 
 
 def test_temporary_files_of_a_killed_build_go_after_an_hour(tmp_path: Path) -> None:
-    old_tmp = entry(tmp_path, "page", ".aa01.123.tmp", days=2 / 24)
-    new_tmp = entry(tmp_path, "page", ".aa02.123.tmp", days=0)
+    old_tmp = entry(tmp_path, "finished", ".aa01.123.tmp", days=2 / 24)
+    new_tmp = entry(tmp_path, "finished", ".aa02.123.tmp", days=0)
     old_spill = spilled(tmp_path, ".e.123.tmp", days=2 / 24)
     p.prune(tmp_path, 30)
     assert not old_tmp.exists() and new_tmp.exists() and not old_spill.exists()
 
 
 def test_a_build_using_the_cache_keeps_prunes_away(tmp_path: Path) -> None:
-    old = entry(tmp_path, "page", "aa01", days=31)
+    old = entry(tmp_path, "finished", "aa01", days=31)
     with p.using(tmp_path), pytest.raises(p.CacheBusy, match="a build is using this cache"):
         p.prune(tmp_path, 30)
     assert old.exists()
@@ -131,7 +132,7 @@ def test_a_build_using_the_cache_keeps_prunes_away(tmp_path: Path) -> None:
 
 
 def test_after_a_build_the_cache_is_pruned_at_most_once_a_day(tmp_path: Path) -> None:
-    old = entry(tmp_path, "page", "aa01", days=31)
+    old = entry(tmp_path, "finished", "aa01", days=31)
     stamp = tmp_path / p.STAMP
     assert p.prune_if_due(tmp_path, 30) is None  # first use by this version: stamped only
     assert stamp.exists() and old.exists()
@@ -159,31 +160,31 @@ def test_only_runbooks_own_folders_are_pruned(tmp_path: Path) -> None:
     stray = tmp_path / "notes.txt"
     stray.write_text("x")
     age(stray, 400)
-    ours = entry(tmp_path, "page", "aa01", days=400)
+    ours = entry(tmp_path, "finished", "aa01", days=400)
     done = p.prune(tmp_path, 30)
     assert others.exists() and stray.exists() and not ours.exists()
-    assert set(done.by_namespace) == {"page"}
-    assert {"page", "site", "plan", "files", "diagrams", "pdf", "validate", "site-files",
+    assert set(done.by_namespace) == {"finished"}
+    assert {"finished", "site", "plan", "files", "diagrams", "pdf", "validate",
             "runbook.outputs.pages", "runbook.outputs.pages.global"} <= p.namespaces()
 
 
 def test_emptied_folders_go_too(tmp_path: Path) -> None:
-    entry(tmp_path, "page", "aa01", days=31)
-    kept = entry(tmp_path, "page", "bb01")
+    entry(tmp_path, "finished", "aa01", days=31)
+    kept = entry(tmp_path, "finished", "bb01")
     scratch = tmp_path / "diagrams" / ".dot-x" / "sub"  # left by a killed build
     scratch.mkdir(parents=True)
     (scratch / "a.gv").write_text("x")
     age(scratch / "a.gv", 31)
     p.prune(tmp_path, 30)
-    assert not (tmp_path / "page" / "aa").exists() and kept.exists()
+    assert not (tmp_path / "finished" / "aa").exists() and kept.exists()
     assert not (tmp_path / "diagrams" / ".dot-x").exists() and (tmp_path / "diagrams").exists()
 
 
 def test_a_file_that_cannot_be_removed_is_counted_and_the_prune_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
         ) -> None:
-    stuck = entry(tmp_path, "page", "aa01", days=31)
-    other = entry(tmp_path, "page", "aa02", days=31)
+    stuck = entry(tmp_path, "finished", "aa01", days=31)
+    other = entry(tmp_path, "finished", "aa02", days=31)
     unlink = Path.unlink
 
     def refuse(path: Path, missing_ok: bool = False) -> None:
@@ -210,7 +211,7 @@ def test_without_locks_builds_go_on_and_the_cache_is_not_pruned(
         raise OSError(errno.ENOLCK, "No locks available")
 
     monkeypatch.setattr(fcntl, "flock", no_locks)
-    old = entry(tmp_path, "page", "aa01", days=31)
+    old = entry(tmp_path, "finished", "aa01", days=31)
     with p.using(tmp_path):
         pass
     with pytest.raises(p.CacheBusy, match="cannot be locked here"):
@@ -317,7 +318,8 @@ def test_pruning_keeps_everything_a_warm_build_reads(built: tuple[Path, Path, Pa
     done = p.prune(cache, 30)
     # Gone: what only a cold build reads (layouts, PDFs by HTML).
     assert {"diagrams", "pdf"} <= set(done.by_namespace)
-    assert not {"page", "site", "plan", "files", "runbook.outputs.pages"} & set(done.by_namespace)
+    kept = {"finished", "site", "plan", "files", "runbook.outputs.pages"}
+    assert not kept & set(done.by_namespace)
     left = cache_files(cache)
     again = build_site([inputs], tmp_path / "again", config_file=CONFIG, cache_dir=cache)
     assert tree(again) == tree(site)
@@ -347,7 +349,7 @@ def test_runbook_build_prunes_once_a_day_as_the_plugin_says(built: tuple[Path, P
     inputs, _, cold_cache = built
     cache = tmp_path / "cache"
     shutil.copytree(cold_cache, cache)
-    stale = entry(cache, "page", "ff" + "0" * 62, days=31)
+    stale = entry(cache, "finished", "ff" + "0" * 62, days=31)
     age(cache / p.STAMP, 2)
     config = project(tmp_path, max_age=0)
     build_site([inputs], tmp_path / "off", config_file=config, cache_dir=cache)
@@ -386,7 +388,7 @@ def test_builds_hold_the_cache_while_they_use_it(built: tuple[Path, Path, Path],
     assert len(refused) == 1  # runbook build, in its MkDocs build
     # plain mkdocs build: while the plugin generates, and it prunes after the build
     monkeypatch.setattr(site, "generate", trying(site.generate))
-    stale = entry(cache, "page", "ff" + "0" * 62, days=31)
+    stale = entry(cache, "finished", "ff" + "0" * 62, days=31)
     age(cache / p.STAMP, 2)
     config = load_config(config_file=str(CONFIG), site_dir=str(tmp_path / "mkdocs"))
     plugin = _plugin(config)
@@ -415,7 +417,7 @@ def test_a_negative_age_in_mkdocs_yml_is_refused(tmp_path: Path,
 
 def test_the_command_prunes_and_refuses_while_a_build_runs(tmp_path: Path) -> None:
     cache = tmp_path / ".cache" / "runbook"
-    old = entry(cache, "page", "aa01", days=31)
+    old = entry(cache, "finished", "aa01", days=31)
     project(tmp_path)
     runbook = [sys.executable, "-c", "from runbook.cli import main; main()", "cache", "prune"]
 
@@ -426,7 +428,7 @@ def test_the_command_prunes_and_refuses_while_a_build_runs(tmp_path: Path) -> No
     dry = run("--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines() == [
-        "  page: 1 file(s), 0.0 MB",
+        "  finished: 1 file(s), 0.0 MB",
         f"{cache.resolve()}: would remove 1 file(s), 0.0 MB, unused for 30 day(s); "
         "kept 0 file(s), 0.0 MB"]
     assert old.exists()
@@ -438,7 +440,7 @@ def test_the_command_prunes_and_refuses_while_a_build_runs(tmp_path: Path) -> No
     assert "removed 0 file(s)" in run("--older-than", "40").stdout and old.exists()
     assert "removed 1 file(s)" in run().stdout and not old.exists()
     # cache_max_age_days: 0 turns pruning off, for the command too unless told a number
-    again = entry(cache, "page", "aa01", days=31)
+    again = entry(cache, "finished", "aa01", days=31)
     project(tmp_path, max_age=0)
     off = run()
     assert off.returncode == 0 and "pruning is turned off" in off.stdout and again.exists()

@@ -13,8 +13,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "runbook"
-#: The opt-in fast paths: in-process Graphviz (ctypes structures) and the split MkDocs build.
-OPT_IN = frozenset({"site/fastbuild.py", "outputs/gvc.py"})
+#: The opt-in fast path: in-process Graphviz (ctypes structures).
+OPT_IN = frozenset({"outputs/gvc.py"})
 #: Underscore names that are public by their library's documentation.
 DOCUMENTED = frozenset({
     "_asdict", "_replace", "_fields", "_make",  # collections.namedtuple's API
@@ -91,13 +91,11 @@ def test_the_default_path_uses_no_private_name_of_another_package() -> None:
 def test_the_opt_in_fast_paths_exist_and_are_the_ones_exempted() -> None:
     """An exemption for a file that is gone (or renamed) would exempt nothing, silently.
 
-    The split build is exempt because it calls MkDocs' private page-building steps (the
-    check sees them); in-process Graphviz declares Graphviz's C structures through ctypes,
-    which no Python name shows.
+    In-process Graphviz is exempt because it declares Graphviz's C structures through
+    ctypes, which no Python name shows.
     """
     trees = package_trees()
     assert set(trees) >= OPT_IN
-    assert foreign_private_uses(trees["site/fastbuild.py"], own_private_names(trees))
 
 
 def test_the_check_finds_each_kind_of_private_use() -> None:

@@ -140,7 +140,8 @@ def _run(index: int) -> tuple[Any, int, Any]:
     return result, peak_rss(), FAULTS.as_data()
 
 
-def _can_fork() -> bool:
+def can_fork() -> bool:
+    """True when workers can be forked from this process (see the comment below)."""
     # Forking while other threads run (mkdocs serve's server and watcher) can copy a lock
     # some thread holds into a child that never sees it released: stay in this process then.
     return ("fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
@@ -163,7 +164,7 @@ def map_chunks(fn: Callable[[Sequence[T]], R], items: Sequence[T], jobs: int,
     LAST.workers, LAST.worker_peak_rss, LAST.tasks = 0, 0, len(parts)
     if not parts:
         return []
-    if ((jobs <= 1 or len(parts) <= 1) and not isolate) or not _can_fork():
+    if ((jobs <= 1 or len(parts) <= 1) and not isolate) or not can_fork():
         results = []
         for part in parts:
             results.append(fn(part))

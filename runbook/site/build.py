@@ -123,10 +123,10 @@ def build_site(
     swapped in only when the build succeeded, so a failure leaves the previous site intact.
 
     ``jobs`` processes share the work (default: every core); ``cache_dir`` (default: the
-    plugin's ``cache_dir``) keeps plans and producers' files of unchanged sites, so a rebuild
-    redoes only what changed. The pages are built by MkDocs' own ``build``; with
-    ``RUNBOOK_SITE_BUILD=split`` (opt-in, :mod:`runbook.site.fastbuild`) they are built on
-    ``jobs`` cores and kept in the cache too. ``progress`` is a
+    plugin's ``cache_dir``) keeps plans, producers' files and finished pages of unchanged
+    sites, so a rebuild redoes only what changed. The pages are built by MkDocs' own
+    ``build``, the site pages in site builds on ``jobs`` cores (:mod:`runbook.site.finish`).
+    ``progress`` is a
     :class:`runbook.engine.progress.Progress`.
     The output is the same, byte for byte, whatever the jobs and the cache.
 
@@ -203,8 +203,6 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.exceptions import Abort
 
-    from runbook.site import fastbuild
-
     assert builder.cache is not None  # build_site gives its builder a cache
     cache_root = builder.cache.root
     sites = builder.load_sites(inputs)
@@ -219,17 +217,12 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
         plugin_templates = (base / plugin.config.templates).resolve()
         generated = generate(sites, cache_root, builder=builder,
                              templates=plugin_templates if plugin_templates.is_dir() else None)
-        split = fastbuild.chosen()
-        plugin.preload(sites, generated, jobs=builder.jobs, cache_root=cache_root,
-                       convert=not split)
+        plugin.preload(sites, generated, jobs=builder.jobs, cache_root=cache_root)
         config.plugins.on_startup(command="build", dirty=False)
         try:
-            if split:
-                fastbuild.build(config, jobs=builder.jobs, cache=builder.cache,
-                                progress=progress, previous_site=output)
-            else:
-                # The default path: MkDocs' own build, public API and plugin events only.
-                mkdocs_build(config)
+            # MkDocs' own build, public API and plugin events only; the plugin builds the
+            # site pages in site builds forked from it (runbook.site.finish).
+            mkdocs_build(config)
         except Abort as exc:
             raise SiteBuildFailed(f"mkdocs build failed: {exc}") from None
         finally:

@@ -6,15 +6,19 @@ Topologies are validated and the producers run in ``on_pre_build`` (before MkDoc
 (``File.generated``); nothing is written into ``docs_dir``, so ``mkdocs serve`` does not
 rebuild itself in a loop. Each site's pages stay outside the global navigation and get a small
 navigation of their own (the site's pages) through ``on_page_context`` and
-``overrides/main.html``. The site pages' Markdown is converted in ``on_nav``, on every core
-and through the build cache (:mod:`runbook.site.convert`), and handed back to MkDocs in
-``on_page_markdown``, ``on_page_content`` and ``on_page_context``.
+``overrides/main.html``.
+
+The site pages are built by MkDocs builds forked from this one, a few sites each, on every
+core, and kept in the build cache as finished pages; this build publishes them as files
+(:mod:`runbook.site.finish`). Where workers cannot be forked (``mkdocs serve``, whose server
+runs threads), MkDocs builds every page in this build, as any page.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +34,7 @@ from mkdocs.utils import get_relative_url
 
 from runbook.engine.parallel import default_jobs
 from runbook.errors import RunbookError
-from runbook.site.convert import Converted, Converter, Prepared
+from runbook.site.finish import FinishedPage, FinishStats
 from runbook.site.nav import SiteNav
 from runbook.site.prune import DEFAULT_MAX_AGE_DAYS
 from runbook.site.search import SiteSearch, site_of
@@ -40,6 +44,9 @@ if TYPE_CHECKING:
     from mkdocs.utils.templates import TemplateContext
 
 log = logging.getLogger("mkdocs.plugins.runbook")
+
+# The home page's link to a site's first page, as a site build publishes it.
+_HOME_LINK = re.compile(r"\]\((sites/[^/()\s]+/)index\.html\)")
 
 
 class _Days(c.Type[int]):
@@ -78,17 +85,20 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
     def __init__(self) -> None:
         super().__init__()
         self._preloaded: tuple[list[Any], dict[str, bytes]] | None = None
-        #: Worker processes for the page conversion (runbook build sets its ``-j``).
+        #: Worker processes for the site builds (runbook build sets its ``-j``).
         self.jobs = default_jobs()
-        #: What on_nav did with the site pages (runbook.site.convert): converted, from the
-        #: cache, left to MkDocs.
-        self.conversion: Prepared | None = None
-        # Converted site pages whose HTML the theme template has still to get (src_uri ->
-        # their entry's key).
-        self._converted: dict[str, str] = {}
+        #: What the last build did with the site pages (runbook.site.finish).
+        self.finish_stats: FinishStats | None = None
         self._config: MkDocsConfig | None = None
         self._cache_root: Path | None = None
-        self.convert = True
+        #: False: MkDocs builds every site page in this build (no site builds, no cache).
+        self.finish = True
+        # In a site build (a forked worker, runbook.site.finish): the sites it builds, and
+        # their finished pages by site and page (dest_uri, url, HTML, search entries).
+        self._site_build: set[str] | None = None
+        self._built: dict[str, dict[str, tuple[str, str, bytes, list[str]]]] = {}
+        # Finished site pages published as files in this build: (their file, their URL).
+        self._published: dict[str, str] = {}
         self._sites: list[Any] = []
         self._generated: dict[str, bytes] = {}
         self.site_navs: dict[str, SiteNav] = {}
@@ -102,15 +112,34 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
 
     def preload(self, sites: list[Any], generated: dict[str, bytes], *,
                 jobs: int | None = None, cache_root: Path | None = None,
-                convert: bool = True) -> None:
+                finish: bool = True) -> None:
         """Use sites and files ``runbook build`` already made instead of reading ``inputs``;
-        ``jobs`` workers to convert the pages and ``cache_root`` to keep them (default: every
-        core, the plugin's cache); ``convert`` False leaves every page to MkDocs (the split
-        build converts them itself)."""
+        ``jobs`` workers for the site builds and ``cache_root`` to keep their pages
+        (default: every core, the plugin's cache); ``finish`` False has MkDocs build every
+        site page in this build."""
         self._preloaded = (sites, generated)
         self.jobs = jobs or self.jobs
         self._cache_root = cache_root
-        self.convert = convert
+        self.finish = finish
+
+    def begin_site_build(self, slugs: set[str]) -> None:
+        """Make this (forked) plugin's next build a site build of ``slugs``
+        (:func:`runbook.site.finish.build_sites`)."""
+        self._site_build = slugs
+        self._built = {}
+
+    def outside_pages(self) -> list[str]:
+        """The documentation pages of this build outside ``sites/``."""
+        if self._files is None:
+            return []
+        return [f.src_uri for f in self._files.documentation_pages()
+                if site_of(f.src_uri) is None]
+
+    def end_site_build(self) -> dict[str, dict[str, tuple[str, str, bytes, list[str]]]]:
+        """The site build's finished pages: by site, by page, (dest_uri, url, HTML, search
+        entries)."""
+        built, self._built, self._site_build = self._built, {}, None
+        return built
 
     def _path(self, value: str) -> Path:
         return (self._base / value).resolve()
@@ -171,9 +200,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         from runbook.site.generate import Builder, generate
         from runbook.site.prune import using
 
+        if self._site_build is not None:
+            return  # a site build: its parent build has validated and produced
         self._held.clear()
-        self._converted.clear()
-        self.conversion = None
+        self._published.clear()
+        self.finish_stats = None
         self.search.pages.clear()
         if self._preloaded is not None:
             self._sites, self._generated = self._preloaded
@@ -200,17 +231,93 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
 
         add_packaged_files(files, config)
         sites, generated = self._sites, self._generated
+        if self._site_build is not None:
+            return self._site_build_files(files, config)
         self._check_spilled(generated)
-        for src_uri, content in generated.items():
-            existing = files.get_file_from_path(src_uri)
-            if existing is not None:
+        for src_uri in generated:
+            if files.get_file_from_path(src_uri) is not None:
                 # A static docs/ file would silently shadow generated content: refuse.
                 raise PluginError(f"docs/{src_uri} clashes with a generated file of that name")
-            if isinstance(content, Path):  # runbook build hands large files on by path
-                files.append(File.generated(config, src_uri, abs_src_path=str(content)))
+        finished = self._finished_pages(files, config) if self._finishing() else None
+        for src_uri, content in generated.items():
+            slug = site_of(src_uri)
+            if finished is not None and slug is not None and src_uri.endswith(".md"):
+                page = finished[src_uri]
+                # The finished page, published as the file MkDocs would have written.
+                path = self._files_root() / page.name
+                files.append(File.generated(config, page.dest_uri, content=page.html)
+                             if page.html is not None else
+                             File.generated(config, page.dest_uri, abs_src_path=str(path)))
+                self._published[page.dest_uri] = page.url
+                self.search.put(src_uri, list(page.entries))
             else:
-                files.append(File.generated(config, src_uri, content=content))
+                files.append(self._generated_file(config, src_uri, content))
         self.site_navs = site_navigation(sites, set(generated))
+        self._files = files
+        return files
+
+    @staticmethod
+    def _generated_file(config: MkDocsConfig, src_uri: str, content: Any) -> File:
+        if isinstance(content, Path):  # runbook build hands large files on by path
+            return File.generated(config, src_uri, abs_src_path=str(content))
+        return File.generated(config, src_uri, content=content)
+
+    def _root(self) -> Path:
+        return self._cache_root or self.cache_path
+
+    def _files_root(self) -> Path:
+        return self._root() / "files"
+
+    def _finishing(self) -> bool:
+        """Whether the site pages come from site builds and the cache (else MkDocs builds
+        them here): only where workers can be forked safely."""
+        from runbook.engine.parallel import can_fork
+
+        return self.finish and can_fork() and any(site_of(p) for p in self._generated)
+
+    def _finished_pages(self, files: Files, config: MkDocsConfig) -> dict[str, FinishedPage]:
+        """Every site page finished: from the cache, or built now by site builds."""
+        from runbook.engine.store import Cache
+        from runbook.site.finish import build_sites, lookup, published_files, site_keys
+
+        root = self._root()
+        outside = published_files(files) + [p for p in self._generated if site_of(p) is None]
+        keys = site_keys(config, self, self._generated, outside)
+        cache = Cache(root)
+        try:
+            present = frozenset(os.listdir(self._files_root()))
+        except OSError:
+            present = frozenset()
+        found, missing = lookup(cache, keys, present)
+        built, stats = build_sites(config, self, missing, keys, root, self.jobs)
+        stats.sites_cached = len(found)
+        stats.pages_cached = sum(len(p) for p in found.values())
+        found.update(built)
+        self.finish_stats = stats
+        out = {page.src_uri: page for pages in found.values() for page in pages}
+        # Each copy checked against its name before MkDocs copies it: a damaged one is never
+        # published (see _check_spilled).
+        self._check_spilled({uri: self._files_root() / p.name for uri, p in out.items()
+                             if p.html is None})
+        log.info("site pages: %d site(s) built (%d pages, %d build(s)), %d from the cache",
+                 stats.sites_built, stats.pages_built, stats.site_builds, stats.sites_cached)
+        return out
+
+    def _site_build_files(self, files: Files, config: MkDocsConfig) -> Files:
+        """A site build's files: everything outside ``sites/``, and its sites' files (the
+        pages, and the other files empty: the pages only link to them)."""
+        from runbook.site.nav import site_navigation
+
+        assert self._site_build is not None
+        ours = self._site_build
+        for src_uri, content in self._generated.items():
+            slug = site_of(src_uri)
+            if slug is None or (slug in ours and src_uri.endswith(".md")):
+                files.append(self._generated_file(config, src_uri, content))
+            elif slug in ours:
+                files.append(File.generated(config, src_uri, content=b""))
+        self.site_navs = site_navigation([s for s in self._sites if s.slug in ours],
+                                         set(self._generated))
         self._files = files
         return files
 
@@ -233,101 +340,49 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                 raise PluginError(f"{content.parent}: {count} damaged cache file(s) removed; "
                                   "run the build again to make them anew") from None
 
-    def on_nav(self, nav: Navigation, /, *, config: MkDocsConfig, files: Files) -> Navigation:
-        """Convert the site pages on every core, or read them from the cache
-        (:mod:`runbook.site.convert`), before MkDocs reads the first page."""
-        from runbook.site.convert import convert_pages, log_counts
-
-        if not self.convert:
-            return nav
-        root = str(self._cache_root or self.cache_path)
-        self.conversion = convert_pages(config, files, root, self.jobs)
-        log_counts(self.conversion)
-        return nav
-
-    # Before other plugins' page_markdown: a converted page's Markdown is its title alone.
+    # Before other plugins' page_markdown.
     @event_priority(50)
     def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig,
                          files: Files) -> str:
-        """Leave a site page out of Material's search index (its site's own index has it),
-        and give MkDocs only the title line of a page converted already."""
-        from runbook.site.convert import text_digest, tiny_source
+        """Leave a site page out of Material's search index (its site's own index has it).
 
+        The home page links to each site's first page as the file a site build publishes
+        (``sites/<slug>/index.html``); a site build, which holds a few sites, gets the home
+        page's title line alone (the page is not published from there), and a build that
+        builds every page itself gets links to the sites' Markdown pages.
+        """
         src_uri = page.file.src_uri
+        if src_uri == "index.md" and src_uri in self._generated:
+            if self._site_build is not None:
+                return markdown.split("\n", 1)[0] + "\n"
+            if not self._published:
+                return _HOME_LINK.sub(r"](\1index.md)", markdown)
         if site_of(src_uri) is None:
             return markdown
         search = page.meta.get("search")
         page.meta["search"] = {**(search if isinstance(search, dict) else {}),
                                "exclude": True}
-        prepared = self.conversion.pages.get(src_uri) if self.conversion else None
-        tiny = tiny_source(markdown)
-        if prepared is None or tiny is None or prepared[1] != text_digest(markdown):
-            return markdown  # MkDocs converts it, as it converts any page
-        self._converted[src_uri] = prepared[0]
-        return tiny
+        return markdown
 
     # Before other plugins' page_content: they get the page's HTML.
     @event_priority(50)
     def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig,
                         files: Files) -> str:
-        """Give a converted site page its table of contents, anchors and links to anchors,
-        and take its search entries; any other site page's from its converted Markdown.
+        """Take a site page's search entries from its HTML.
 
         MkDocs converts every page before it writes any, so it would hold every page's
         Markdown and HTML at once (about 0.6 MB per site). A site page lets go of its
-        Markdown now (only its title is read later, and kept); its HTML is read back from the
-        cache, or held compressed, until its template is rendered (:meth:`on_page_context`).
+        Markdown now (only its title is read later, and kept); its HTML is held compressed
+        until its template is rendered (:meth:`on_page_context`).
         """
         src_uri = page.file.src_uri
         if site_of(src_uri) is None:
             return html
-        key = self._converted.get(src_uri)
-        if key is not None:
-            converted = self._read_converted(page, files, key)
-            self._set_page(page, files, converted)
-            if converted.titled:
-                self.search.put(src_uri, converted.entries)
-            else:
-                self.search.add(src_uri, page.url, converted.html, page.title or "")
-        else:
-            self.search.add(src_uri, page.url, html, page.title or "")
-            self._held[src_uri] = zlib.compress(html.encode("utf-8"), 1)
+        self.search.add(src_uri, page.url, html, page.title or "")
+        self._held[src_uri] = zlib.compress(html.encode("utf-8"), 1)
         # Not None: MkDocs reads a page without Markdown as one without a title.
         page.markdown = ""
         return ""
-
-    def _read_converted(self, page: Page, files: Files, key: str) -> Converted:
-        """A converted page from the cache; one whose entry is damaged or gone (counted) is
-        converted again here and stored anew."""
-        from runbook.engine.store import write_entry
-        from runbook.site.convert import entry_path, read_converted, split_source
-
-        assert self.conversion is not None
-        root = str(self._cache_root or self.cache_path)
-        converted = read_converted(root, page.file.src_uri, key, self.conversion)
-        if converted is None:
-            body, _ = split_source(page.file.content_string)
-            assert self._config is not None
-            converted = Converter(self._config, files).convert(page.file, body)
-            if not write_entry(entry_path(root, key), converted.to_data()):
-                self.conversion.held[page.file.src_uri] = converted.to_data()
-        return converted
-
-    @staticmethod
-    def _set_page(page: Page, files: Files, converted: Converted) -> None:
-        """What MkDocs' ``Page.render`` sets besides the HTML, from a converted page."""
-        from mkdocs.structure.toc import get_toc
-
-        page.toc = get_toc(converted.toc)  # type: ignore[arg-type]
-        page.present_anchor_ids = set(converted.anchors)
-        # As Page.render does: kept only when MkDocs' page logger reports above debug.
-        if logging.getLogger("mkdocs.structure.pages").getEffectiveLevel() > logging.DEBUG:
-            links: dict[File, dict[str, str]] = {}
-            for target_uri, anchor, url in converted.links:
-                target = files.get_file_from_path(target_uri)
-                if target is not None:
-                    links.setdefault(target, {}).setdefault(anchor, url)
-            page.links_to_anchors = links
 
     # Before any other plugin's page_context: they may read the page's HTML.
     @event_priority(50)
@@ -340,10 +395,6 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         held = self._held.pop(page.file.src_uri, None)
         if held is not None:
             page.content = zlib.decompress(held).decode("utf-8")
-        key = self._converted.pop(page.file.src_uri, None)
-        if key is not None:
-            assert self._files is not None
-            page.content = self._read_converted(page, self._files, key).html
         parts = page.file.src_uri.split("/")
         if len(parts) < 3 or parts[0] != "sites" or parts[1] not in self.site_navs:
             return context
@@ -371,10 +422,51 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         return context
 
     def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
-        """Let go of a site page's converted Markdown: its finished page is ``output``."""
-        if site_of(page.file.src_uri) is not None:
+        """Let go of a site page's converted Markdown: its finished page is ``output``.
+
+        In a site build, a site page's ``output`` is kept (with its search entries) instead
+        of written, and no page is written: the build that forked it publishes them."""
+        slug = site_of(page.file.src_uri)
+        if slug is not None:
             page.content = None
-        return output
+        if self._site_build is None:
+            return output
+        if slug in self._site_build:
+            # As MkDocs writes a page (mkdocs.commands.build).
+            html = output.encode("utf-8", errors="xmlcharrefreplace")
+            self._built.setdefault(slug, {})[page.file.src_uri] = (
+                page.file.dest_uri, page.url, html, self.search.take(page.file.src_uri))
+        return ""
+
+    def on_template_context(self, context: TemplateContext, /, *, template_name: str,
+                            config: MkDocsConfig) -> TemplateContext:
+        """Give ``sitemap.xml`` (overrides/sitemap.xml) the site pages published as files,
+        in the place MkDocs would list their pages."""
+        if template_name != "sitemap.xml" or not self._published or self._files is None:
+            return context
+        from types import SimpleNamespace
+        from urllib.parse import urljoin, urlsplit
+
+        from mkdocs.utils import get_build_date
+
+        base = config.site_url or ""
+        if base and not base.endswith("/"):
+            base += "/"
+        listed = {id(f) for f in context["pages"]}
+        entries: list[Any] = []
+        date = get_build_date()
+        for file in self._files:
+            if id(file) in listed:
+                entries.append(file)
+            elif file.src_uri in self._published:
+                url = self._published[file.src_uri]
+                canonical = urljoin(base, url) if base else None
+                entries.append(SimpleNamespace(page=SimpleNamespace(
+                    is_link=False, canonical_url=canonical,
+                    abs_url=urlsplit(canonical).path if canonical else None,
+                    update_date=date)))
+        context["runbook_sitemap"] = entries  # type: ignore[typeddict-unknown-key]
+        return context
 
     # After Material's search plugin wrote its index (priority 0), before its offline plugin
     # turns that into a script (-100).
@@ -386,6 +478,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         from runbook.site.prune import prune_if_due
         from runbook.site.publish import mark
 
+        if self._site_build is not None:
+            return  # a site build publishes nothing
         self._write_search(Path(config.site_dir), config)
         mark(Path(config.site_dir))
         if self._preloaded is None:

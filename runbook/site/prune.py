@@ -7,9 +7,9 @@ use costs one ``utime`` per entry per day. :func:`prune` removes what no build h
 
 * the entries of every namespace, by that time. A site's plan (``plan/``) goes with its head
   (``site/``), which every build reads, while a warm build may never read the plan;
-* the spilled copies of generated files (``files/``) that no remaining producer entry names
-  and that are as old (a warm build reads the entry, never the copies, so the copies' own
-  times say nothing);
+* the spilled copies of generated files and finished pages (``files/``) that no remaining
+  producer entry or finished-pages entry names and that are as old (a warm build reads the
+  entry, never the copies, so the copies' own times say nothing);
 * temporary files that a killed build left behind, after an hour.
 
 Only the folders runbook writes are looked at (:func:`namespaces`), whatever else shares the
@@ -120,12 +120,11 @@ def _exclusive(root: Path, *, dry_run: bool) -> Iterator[None]:
 
 def namespaces() -> frozenset[str]:
     """The folders of a cache root that runbook writes: a prune touches nothing else."""
-    from runbook.site.fastbuild import NAMESPACE as PAGES
-    from runbook.site.fastbuild import SITE_FILES
+    from runbook.site.finish import NAMESPACE as FINISHED
     from runbook.site.generate import PRODUCERS
     from runbook.topology.verdicts import NAMESPACE as VERDICTS
 
-    return frozenset({SITE, PLAN, SPILL, "diagrams", "pdf", PAGES, SITE_FILES, VERDICTS,
+    return frozenset({SITE, PLAN, SPILL, "diagrams", "pdf", FINISHED, VERDICTS,
                       *PRODUCERS, *(f"{name}.global" for name in PRODUCERS)})
 
 
@@ -180,6 +179,9 @@ def _referenced(root: Path, producers: tuple[str, ...], removed: set[Path]) -> s
             entry = load_value(payload) if payload is not None else None
             if isinstance(entry, dict):
                 names.update(v for v in entry.values() if isinstance(v, str))
+            elif isinstance(entry, list):  # a site's finished pages (runbook.site.finish)
+                names.update(p[3] for p in entry
+                             if isinstance(p, list) and len(p) > 3 and isinstance(p[3], str))
     return names
 
 
@@ -239,7 +241,9 @@ def prune(root: Path, max_age_days: float, *, dry_run: bool = False,
                 else:
                     result._keep(st.st_size)
         if SPILL in present:
-            named = _referenced(root, PRODUCERS, removed)
+            from runbook.site.finish import NAMESPACE as FINISHED
+
+            named = _referenced(root, (*PRODUCERS, FINISHED), removed)
             for path, st in _files(root / SPILL):
                 temporary = ".tmp" in path.name
                 old = st.st_mtime < (now - TEMP_AGE if temporary else cutoff)

@@ -1,0 +1,215 @@
+"""Finished site pages (runbook.site.finish): each site built once by a MkDocs build forked
+from the build, kept in the cache, published as files; the same bytes as MkDocs building
+every page itself.
+
+Real parts: the examples' and corpus sites' real pages and files, real strict
+``mkdocs build`` runs of the whole site, the real build cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mkdocs.commands.build import build as mkdocs_build
+from mkdocs.config import load_config
+from mkdocs.exceptions import Abort
+
+from runbook.site import finish
+from runbook.site.build import _plugin, build_site
+from tests.conftest import ROOT, examples_and_corpus
+from tests.test_incremental import differing, snapshot
+
+CONFIG = ROOT / "mkdocs.yml"
+
+
+@pytest.fixture(scope="module")
+def produced(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], dict[str, Any]]:
+    """The examples and five corpus sites, validated, planned and produced."""
+    return examples_and_corpus(tmp_path_factory.mktemp("finish"))
+
+
+def _config(produced: tuple[list[Any], dict[str, Any]], site_dir: Path, *, cache: Path,
+            finish_pages: bool = True, jobs: int = 2, **settings: Any) -> Any:
+    config = load_config(config_file=str(CONFIG), strict=True, **settings)
+    config.site_dir = str(site_dir)
+    _plugin(config).preload(*produced, jobs=jobs, cache_root=cache, finish=finish_pages)
+    return config
+
+
+def _plain(produced: tuple[list[Any], dict[str, Any]], site_dir: Path, cache: Path,
+           **settings: Any) -> None:
+    """MkDocs builds every page itself. The home page then links to the sites' Markdown
+    pages (the plugin's on_page_markdown)."""
+    config = _config(produced, site_dir, cache=cache, finish_pages=False, **settings)
+    mkdocs_build(config)
+    assert not (cache / finish.NAMESPACE).exists()
+    assert _plugin(config).finish_stats is None
+
+
+def _site_pages(produced: tuple[list[Any], dict[str, Any]]) -> list[str]:
+    return [p for p in produced[1] if p.startswith("sites/") and p.endswith(".md")]
+
+
+def test_the_site_built_from_finished_pages_is_the_plain_mkdocs_build_byte_for_byte(
+        produced: tuple[list[Any], dict[str, Any]], tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _plain(produced, tmp_path / "plain", cache)
+    cold = _config(produced, tmp_path / "cold", cache=cache)
+    mkdocs_build(cold)
+    stats = _plugin(cold).finish_stats
+    sites = {p.split("/")[1] for p in _site_pages(produced)}
+    assert stats is not None
+    assert (stats.sites_built, stats.sites_cached) == (len(sites), 0)
+    assert stats.pages_built == len(_site_pages(produced))
+    assert stats.site_builds >= 2  # on both cores
+    assert len(list((cache / finish.NAMESPACE).glob("??/*"))) == len(sites)
+    plain = snapshot(tmp_path / "plain")
+    assert differing(plain, snapshot(tmp_path / "cold")) == []
+    # Warm: every site from the cache, no site build, the same bytes.
+    warm = _config(produced, tmp_path / "warm", cache=cache)
+    mkdocs_build(warm)
+    stats = _plugin(warm).finish_stats
+    assert stats is not None
+    assert (stats.sites_built, stats.sites_cached, stats.site_builds) == (0, len(sites), 0)
+    assert differing(plain, snapshot(tmp_path / "warm")) == []
+
+
+def test_with_a_site_url_the_sitemap_lists_the_published_pages_as_mkdocs_does(
+        produced: tuple[list[Any], dict[str, Any]], tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    url = "https://runbooks.example.net/edge/"
+    _plain(produced, tmp_path / "plain", cache, site_url=url)
+    mkdocs_build(_config(produced, tmp_path / "finished", cache=cache, site_url=url))
+    plain = (tmp_path / "plain" / "sitemap.xml").read_text(encoding="utf-8")
+    assert f"<loc>{url}sites/contoso-hq/addressing.html</loc>" in plain
+    assert (tmp_path / "finished" / "sitemap.xml").read_text(encoding="utf-8") == plain
+
+
+@pytest.fixture(scope="module")
+def two_sites(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Two small examples built cold: (inputs, site, cache). Tests copy the cache before
+    they change it."""
+    root = tmp_path_factory.mktemp("two")
+    folder = root / "inputs"
+    folder.mkdir()
+    for name in ("adatum-im.yaml", "litware-noav.yaml"):
+        shutil.copy(ROOT / "inputs" / name, folder / name)
+    site = build_site([folder], root / "site", config_file=CONFIG, cache_dir=root / "cache")
+    return folder, site, root / "cache"
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    built: list[list[str]] = []
+    real = finish.build_sites
+
+    def counted(config: Any, plugin: Any, slugs: Any, *args: Any) -> Any:
+        built.append(sorted(slugs))
+        return real(config, plugin, slugs, *args)
+
+    monkeypatch.setattr(finish, "build_sites", counted)
+    return built
+
+
+def test_a_rebuild_after_an_edit_builds_only_the_edited_site(
+        two_sites: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs, first, cold_cache = two_sites
+    cache = tmp_path / "cache"
+    shutil.copytree(cold_cache, cache)
+    built = _counting(monkeypatch)
+    path = inputs / "adatum-im.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("title: Adatum IM-only Access Edge",
+                                 "title: Adatum instant messaging edge"), encoding="utf-8")
+    try:
+        second = build_site([inputs], tmp_path / "second", config_file=CONFIG,
+                            cache_dir=cache)
+    finally:
+        path.write_text(text, encoding="utf-8")
+    assert built == [["adatum-im"]]
+    old, new = snapshot(first), snapshot(second)
+    litware = [p for p in old if p.startswith("sites/litware-noav/")]
+    assert len(litware) > 6 and [p for p in litware if old[p] != new[p]] == []
+    assert "Adatum instant messaging edge" in (second / "sites/adatum-im/index.html"
+                                               ).read_text(encoding="utf-8")
+    # Unchanged again: nothing to build.
+    built.clear()
+    third = build_site([inputs], tmp_path / "third", config_file=CONFIG, cache_dir=cache)
+    assert built == [[]] and differing(snapshot(first), snapshot(third)) == []
+
+
+def test_a_change_of_the_theme_or_of_the_configuration_builds_every_site_again(
+        two_sites: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs, first, cold_cache = two_sites
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "docs", project / "docs")
+    shutil.copytree(ROOT / "overrides", project / "overrides")
+    shutil.copy(CONFIG, project / "mkdocs.yml")
+    cache = tmp_path / "cache"
+    shutil.copytree(cold_cache, cache)
+    built = _counting(monkeypatch)
+    site = build_site([inputs], tmp_path / "a", config_file=project / "mkdocs.yml",
+                      cache_dir=cache)
+    assert built == [[]] and differing(snapshot(first), snapshot(site)) == []
+    # A theme override the pages use.
+    main = project / "overrides" / "main.html"
+    main.write_text(main.read_text(encoding="utf-8") + "\n{# changed #}\n", encoding="utf-8")
+    build_site([inputs], tmp_path / "b", config_file=project / "mkdocs.yml", cache_dir=cache)
+    assert built[-1] == ["adatum-im", "litware-noav"]
+    # A setting every page shows.
+    config = project / "mkdocs.yml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "site_name: Edge deployment runbooks", "site_name: Edge runbooks"), encoding="utf-8")
+    site = build_site([inputs], tmp_path / "c", config_file=config, cache_dir=cache)
+    assert built[-1] == ["adatum-im", "litware-noav"]
+    assert "Edge runbooks" in (site / "sites/adatum-im/index.html").read_text(encoding="utf-8")
+
+
+def test_a_damaged_finished_copy_is_never_published_and_its_site_is_built_again(
+        two_sites: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs, first, cold_cache = two_sites
+    cache = tmp_path / "cache"
+    shutil.copytree(cold_cache, cache)
+    entry = next((cache / finish.NAMESPACE).glob("??/*"))
+    from runbook.engine.store import load_value, read_entry
+
+    pages = [finish.FinishedPage.from_data(p) for p in load_value(read_entry(entry))]
+    victim = cache / "files" / pages[0].name  # type: ignore[union-attr]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    victim.write_bytes(bytes(data))
+    built = _counting(monkeypatch)
+    again = build_site([inputs], tmp_path / "again", config_file=CONFIG, cache_dir=cache)
+    assert len(built) == 2 and len(built[1]) == 1  # found damaged, removed, that site rebuilt
+    assert differing(snapshot(first), snapshot(again)) == []
+
+
+def test_a_warning_of_a_site_build_fails_the_strict_build_and_is_reported_every_time(
+        produced: tuple[list[Any], dict[str, Any]], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    sites, generated = produced
+    page = "sites/contoso-hq/addressing.md"
+    broken = dict(generated)
+    original = generated[page]
+    text = original.read_text(encoding="utf-8") if isinstance(original, Path) else \
+        original.decode("utf-8")
+    broken[page] = (text + "\nSee [the plan](no-such-page.md).\n").encode("utf-8")
+    cache = tmp_path / "cache"
+    for attempt in range(2):
+        config = _config((sites, broken), tmp_path / f"site{attempt}", cache=cache)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING), pytest.raises(Abort, match="1 warnings"):
+            mkdocs_build(config)
+        messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any("no-such-page.md" in m and page in m for m in messages), messages
+        stats = _plugin(config).finish_stats
+        assert stats is not None and stats.not_kept == ["contoso-hq"]
+        # Every other site was kept: the second build builds that one site alone.
+        assert stats.sites_built == (len({p.split("/")[1] for p in _site_pages(produced)})
+                                     if attempt == 0 else 1)
