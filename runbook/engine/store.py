@@ -402,3 +402,66 @@ def cache_dir_override() -> Path | None:
     ``cache_dir`` (as ``MYPY_CACHE_DIR`` does for mypy), or None."""
     value = os.environ.get(CACHE_DIR_VARIABLE)
     return Path(value).resolve() if value else None
+
+
+class Verified:
+    """Spilled copies known to match their names, remembered by their file status.
+
+    Checking a copy means reading it whole and hashing it: at a thousand sites, forty
+    thousand files and a second and a half on every build. A copy checked once is
+    remembered by its inode, size, modification time and status-change time (``ctime``,
+    which no program can set back: writing the file or setting its times changes it), so a
+    build reads again only what changed since. The record is one sealed cache file
+    (``<root>/verified``); a damaged or missing record means every copy is checked.
+    """
+
+    FILE = "verified"
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / self.FILE
+        value = load_value(read_entry(self.path, self.FILE))
+        self.known: dict[str, tuple[int, int, int, int]] = value if isinstance(
+            value, dict) else {}
+        self.seen: dict[str, tuple[int, int, int, int]] = {}
+
+    @staticmethod
+    def _status(path: str) -> tuple[int, int, int, int] | None:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+    def check(self, path: str | os.PathLike[str]) -> bytes | None:
+        """Check the copy ``path`` unless its status is the one recorded when it was last
+        found intact; its bytes when they were read, else None. Raises :class:`Damaged` for
+        a damaged copy and ``FileNotFoundError`` for a missing one."""
+        name = os.path.basename(os.fspath(path))
+        status = self._status(os.fspath(path))
+        if status is not None and self.known.get(name) == status:
+            self.seen[name] = status
+            return None
+        data = read_named(path)
+        if data is None:
+            raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
+        status = self._status(os.fspath(path))
+        if status is not None:
+            self.seen[name] = status
+        return data
+
+    def refresh(self, folder: Path) -> None:
+        """Take the status of every copy seen anew (linking a file into a site, or removing
+        such a link, changes its status-change time), then store the record."""
+        for name in list(self.seen):
+            status = self._status(os.fspath(folder / name))
+            if status is None:
+                del self.seen[name]
+            else:
+                self.seen[name] = status
+        self.save()
+
+    def save(self) -> None:
+        """Store the copies seen by this build as the record (what it did not see goes)."""
+        write_entry(self.path, marshal.dumps(self.seen))

@@ -229,3 +229,4 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
             config.plugins.on_shutdown()
         mark(staging)
         swap(staging, output)
+        plugin.refresh_verified()

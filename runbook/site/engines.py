@@ -100,7 +100,8 @@ def write_tree(inputs: list[Path], folder: Path, *, site_dir: str = "site",
         written.append(target)
     theme = assets.theme_dir()
     for path in sorted(theme.rglob("*")):
-        if path.is_file():
+        # The tree's site pages are pages of its own: each engine's own sitemap lists them.
+        if path.is_file() and path.relative_to(theme).as_posix() != "sitemap.xml":
             target = folder / "overrides" / path.relative_to(theme)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(path.read_bytes())

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.engine.parallel import map_chunks
 from runbook.engine.store import Cache, code_fingerprint, content_name, digest, write_file
-from runbook.site.search import site_of
+from runbook.site.search import site_index, site_of
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
@@ -56,6 +56,9 @@ NAMESPACE = "finished"
 # Site builds per worker: each costs a fixed part (the home and reference pages, the theme's
 # files), so few, but more than one so the last to finish leaves the other core idle briefly.
 TASKS_PER_JOB = 3
+# At most this many sites per site build, whatever the number of sites: a build holds every
+# page of its sites (MkDocs reads them all before it writes one), so its memory stays bounded.
+MAX_SITES_PER_BUILD = 150
 # Distributions whose code takes part in a finished page.
 DISTS = ("markdown", "pymdown-extensions", "pygments", "mkdocs", "mkdocs-material", "jinja2",
          "markupsafe", "pyyaml")
@@ -66,33 +69,37 @@ _NOT_OUTPUT = frozenset({"site_dir", "config_file_path", "docs_dir", "dev_addr",
 
 @dataclass(frozen=True)
 class FinishedPage:
-    """One site page as MkDocs built it: where it goes and its search entries."""
+    """One published file of a site build: a site page as MkDocs built it, or a file of the
+    site's search index (``url`` empty)."""
 
-    src_uri: str  # the page's Markdown, sites/<slug>/....md
-    dest_uri: str  # where MkDocs writes it
-    url: str  # its URL, as MkDocs gives it
+    src_uri: str  # the page's Markdown (sites/<slug>/....md), or "" for a search index file
+    dest_uri: str  # where it is published in the site
+    url: str  # the page's URL as MkDocs gives it ("" for a search index file)
     name: str  # the cached copy's name in the cache's files/ folder
-    entries: tuple[str, ...]  # its search entries (runbook.site.search), as JSON texts
-    #: The page itself when its copy could not be written (a full cache disk): it is
+    #: The file itself when its copy could not be written (a full cache disk): it is
     #: published from memory then, and not kept.
-    html: bytes | None = None
+    data: bytes | None = None
 
     def to_data(self) -> list[Any]:
-        """The page as cache data (with its HTML when it has no copy)."""
-        data = [self.src_uri, self.dest_uri, self.url, self.name, list(self.entries)]
-        return data if self.html is None else [*data, self.html]
+        """The file as cache data (with its bytes when it has no copy)."""
+        data: list[Any] = [self.src_uri, self.dest_uri, self.url, self.name]
+        return data if self.data is None else [*data, self.data]
 
     @classmethod
     def from_data(cls, data: Any) -> FinishedPage | None:
-        """A page from :meth:`to_data`, or None for anything else."""
-        if (not isinstance(data, list) or len(data) not in (5, 6)
+        """A file from :meth:`to_data`, or None for anything else."""
+        if (not isinstance(data, list) or len(data) not in (4, 5)
                 or not all(isinstance(v, str) for v in data[:4])
-                or not isinstance(data[4], list)
-                or not all(isinstance(e, str) for e in data[4])
-                or (len(data) == 6 and not isinstance(data[5], bytes))):
+                or (len(data) == 5 and not isinstance(data[4], bytes))):
             return None
-        return cls(data[0], data[1], data[2], data[3], tuple(data[4]),
-                   data[5] if len(data) == 6 else None)
+        return cls(data[0], data[1], data[2], data[3], data[4] if len(data) == 5 else None)
+
+
+def entry_names(value: Any) -> list[str]:
+    """The cached copies a finished-pages entry names (for the prune)."""
+    if not isinstance(value, list):
+        return []
+    return [p.name for p in map(FinishedPage.from_data, value) if p is not None]
 
 
 @dataclass
@@ -233,7 +240,7 @@ def lookup(cache: Cache, keys: Mapping[str, str], present: frozenset[str]
     for slug, key in keys.items():
         value = cache.get_value(NAMESPACE, key)
         pages = [FinishedPage.from_data(p) for p in value] if isinstance(value, list) else []
-        if (not pages or any(p is None or p.html is not None or p.name not in present
+        if (not pages or any(p is None or p.data is not None or p.name not in present
                              for p in pages)):
             if value is not None:
                 cache.hits[NAMESPACE] -= 1
@@ -294,27 +301,46 @@ def _build_chunk(slugs: Sequence[str]) -> tuple[dict[str, list[list[Any]]],
         with contextlib.suppress(Abort):
             build(config)
         pages = job.plugin.end_site_build()
+        head = _search_head(scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     records, not_kept = _attribute(capture.records, slugs, job.plugin.outside_pages())
-    folder = job.cache_root / "files"
+    script = job.plugin.search_script(config)
     cache = Cache(job.cache_root)
     out: dict[str, list[list[Any]]] = {}
     for slug in slugs:
-        entry = []
-        whole = True
-        for src_uri, (dest_uri, url, html, entries) in sorted(pages.get(slug, {}).items()):
-            name = content_name(html)
-            target = folder / name
-            if target.is_file() or write_file(target, html):
-                entry.append(FinishedPage(src_uri, dest_uri, url, name, tuple(entries)))
-            else:  # a full disk (counted by write_file): handed on, not kept
-                entry.append(FinishedPage(src_uri, dest_uri, url, name, tuple(entries), html))
-                whole = False
+        made = pages.get(slug, {})
+        entry = [FinishedPage(src_uri, dest_uri, url, name, data)
+                 for src_uri, (dest_uri, url, name, data, _) in sorted(made.items())]
+        if head is not None:
+            entries = [e for _, (*_, found) in sorted(made.items()) for e in found]
+            for path, data in site_index(head, entries, script).items():
+                name, kept = spill_copy(job.cache_root / "files", data)
+                entry.append(FinishedPage("", f"sites/{slug}/{path}", "", name,
+                                          None if kept else data))
         out[slug] = [page.to_data() for page in entry]
+        whole = all(page.data is None for page in entry)
         if slug not in not_kept and entry and whole:
             cache.put_value(NAMESPACE, job.keys[slug], out[slug])
     return out, records, sorted(not_kept)
+
+
+def spill_copy(folder: Path, data: bytes) -> tuple[str, bool]:
+    """``data`` kept in ``folder`` under its content's name: (the name, whether it is kept;
+    not on a full disk, which write_file counts)."""
+    name = content_name(data)
+    target = folder / name
+    return name, target.is_file() or write_file(target, data)
+
+
+def _search_head(site_dir: Path) -> dict[str, Any] | None:
+    """The ``config`` of Material's search index a build wrote (None: no search plugin)."""
+    path = site_dir / "search" / "search_index.json"
+    try:
+        head: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["config"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return head
 
 
 def _attribute(records: list[tuple[str, int, str]], slugs: Sequence[str],
@@ -350,7 +376,8 @@ def build_sites(config: MkDocsConfig, plugin: RunbookPlugin, slugs: Sequence[str
         return {}, stats
     _JOB = _Job(config, plugin, keys, cache_root)
     try:
-        results = map_chunks(_build_chunk, list(slugs), jobs, tasks_per_job=TASKS_PER_JOB,
+        per_job = max(TASKS_PER_JOB, -(-len(slugs) // (max(1, jobs) * MAX_SITES_PER_BUILD)))
+        results = map_chunks(_build_chunk, list(slugs), jobs, tasks_per_job=per_job,
                              isolate=True)
     finally:
         _JOB = None
@@ -366,7 +393,7 @@ def build_sites(config: MkDocsConfig, plugin: RunbookPlugin, slugs: Sequence[str
         for slug, entry in pages.items():
             found[slug] = [p for p in map(FinishedPage.from_data, entry) if p is not None]
     stats.sites_built = len(found)
-    stats.pages_built = sum(len(p) for p in found.values())
+    stats.pages_built = sum(1 for p in found.values() for page in p if page.url)
     return found, stats
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.engine.parallel import default_jobs, map_chunks, release_memory
-from runbook.engine.store import Cache, content_name, digest, write_file
+from runbook.engine.store import Cache, content_name, damaged, digest, write_file
 from runbook.engine.store import code_fingerprint as code_fingerprint  # re-exported
 from runbook.plan.sites import LoadStats, Site, load_sites
 
@@ -353,6 +353,8 @@ def spill(files: dict[str, bytes], folder: Path, key: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for path, content in files.items():
         target = folder / content_name(content)
+        if not target.is_file() and os.path.lexists(target):
+            damaged(target)  # a pipe, a device or a link in its place: counted, replaced
         if not target.is_file() and not write_file(target, content):
             out[path] = content  # a full cache disk: this one is handed on in memory
             continue

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,9 +43,6 @@ if TYPE_CHECKING:
     from mkdocs.utils.templates import TemplateContext
 
 log = logging.getLogger("mkdocs.plugins.runbook")
-
-# The home page's link to a site's first page, as a site build publishes it.
-_HOME_LINK = re.compile(r"\]\((sites/[^/()\s]+/)index\.html\)")
 
 
 class _Days(c.Type[int]):
@@ -96,9 +92,15 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         # In a site build (a forked worker, runbook.site.finish): the sites it builds, and
         # their finished pages by site and page (dest_uri, url, HTML, search entries).
         self._site_build: set[str] | None = None
-        self._built: dict[str, dict[str, tuple[str, str, bytes, list[str]]]] = {}
-        # Finished site pages published as files in this build: (their file, their URL).
-        self._published: dict[str, str] = {}
+        self._built: dict[str, dict[str, tuple[str, str, str, bytes | None, list[str]]]] = {}
+        # What this build places in site_dir after MkDocs' build: the sites' files, their
+        # finished pages and search indexes (site-relative path -> spilled copy or bytes).
+        self._placed: list[tuple[str, Any]] = []
+        self._page_urls: dict[str, str] = {}
+        # The site pages' URLs for sitemap.xml, by the file MkDocs would list them after.
+        self._sitemap_after: dict[str | None, list[str]] = {}
+        #: The spilled copies checked while placing them (runbook.engine.store.Verified).
+        self.verified: Any = None
         self._sites: list[Any] = []
         self._generated: dict[str, bytes] = {}
         self.site_navs: dict[str, SiteNav] = {}
@@ -135,9 +137,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         return [f.src_uri for f in self._files.documentation_pages()
                 if site_of(f.src_uri) is None]
 
-    def end_site_build(self) -> dict[str, dict[str, tuple[str, str, bytes, list[str]]]]:
-        """The site build's finished pages: by site, by page, (dest_uri, url, HTML, search
-        entries)."""
+    def end_site_build(self) -> dict[str, dict[str, tuple[str, str, str, bytes | None,
+                                                         list[str]]]]:
+        """The site build's finished pages: by site, by page, (dest_uri, url, the copy's
+        name, the HTML when no copy could be written, search entries)."""
         built, self._built, self._site_build = self._built, {}, None
         return built
 
@@ -181,6 +184,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         # with the day of the build unless SOURCE_DATE_EPOCH is set (its documented switch,
         # reproducible-builds.org): without one, the date is the epoch, so the same inputs
         # give the same bytes on any day.
+        if self._site_build is not None:
+            return config  # a site build: its parent build's configuration, set already
         os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
         self._config = config
         if config.config_file_path:
@@ -203,7 +208,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         if self._site_build is not None:
             return  # a site build: its parent build has validated and produced
         self._held.clear()
-        self._published.clear()
+        self._placed.clear()
+        self._page_urls.clear()
+        self._sitemap_after.clear()
+        self.verified = None
         self.finish_stats = None
         self.search.pages.clear()
         if self._preloaded is not None:
@@ -233,27 +241,41 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         sites, generated = self._sites, self._generated
         if self._site_build is not None:
             return self._site_build_files(files, config)
-        self._check_spilled(generated)
         for src_uri in generated:
             if files.get_file_from_path(src_uri) is not None:
                 # A static docs/ file would silently shadow generated content: refuse.
                 raise PluginError(f"docs/{src_uri} clashes with a generated file of that name")
-        finished = self._finished_pages(files, config) if self._finishing() else None
-        for src_uri, content in generated.items():
-            slug = site_of(src_uri)
-            if finished is not None and slug is not None and src_uri.endswith(".md"):
-                page = finished[src_uri]
-                # The finished page, published as the file MkDocs would have written.
-                path = self._files_root() / page.name
-                files.append(File.generated(config, page.dest_uri, content=page.html)
-                             if page.html is not None else
-                             File.generated(config, page.dest_uri, abs_src_path=str(path)))
-                self._published[page.dest_uri] = page.url
-                self.search.put(src_uri, list(page.entries))
-            else:
-                files.append(self._generated_file(config, src_uri, content))
-        self.site_navs = site_navigation(sites, set(generated))
         self._files = files
+        if not self._finishing():
+            # MkDocs builds every page here, and copies every file.
+            self._check_spilled(generated)
+            for src_uri, content in generated.items():
+                files.append(self._generated_file(config, src_uri, content))
+            self.site_navs = site_navigation(sites, set(generated))
+            return files
+        # The site pages come finished from site builds or the cache, and with the other
+        # files of the sites they are placed in site_dir after the build (on_post_build):
+        # MkDocs knows only the pages outside sites/ and their files.
+        outside = {p: c for p, c in generated.items() if site_of(p) is None}
+        self._check_spilled(outside)
+        last: str | None = None  # the file MkDocs would list the next generated page after
+        for file in files:
+            last = file.src_uri
+        for src_uri, content in outside.items():
+            files.append(self._generated_file(config, src_uri, content))
+        finished = self._finished_pages(files, config)
+        for src_uri, content in generated.items():
+            if src_uri in outside:
+                last = src_uri
+            elif src_uri in self._page_urls:
+                # Where MkDocs would list this site page in sitemap.xml.
+                self._sitemap_after.setdefault(last, []).append(self._page_urls[src_uri])
+            elif not src_uri.endswith(".md"):
+                self._placed.append((src_uri, content))
+        for pages in finished.values():
+            for page in pages:
+                self._placed.append((page.dest_uri, page.data if page.data is not None
+                                     else self._files_root() / page.name))
         return files
 
     @staticmethod
@@ -275,14 +297,15 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
 
         return self.finish and can_fork() and any(site_of(p) for p in self._generated)
 
-    def _finished_pages(self, files: Files, config: MkDocsConfig) -> dict[str, FinishedPage]:
-        """Every site page finished: from the cache, or built now by site builds."""
+    def _finished_pages(self, files: Files, config: MkDocsConfig
+                        ) -> dict[str, list[FinishedPage]]:
+        """Every site's finished pages and search files: from the cache, or built now by
+        site builds."""
         from runbook.engine.store import Cache
         from runbook.site.finish import build_sites, lookup, published_files, site_keys
 
         root = self._root()
-        outside = published_files(files) + [p for p in self._generated if site_of(p) is None]
-        keys = site_keys(config, self, self._generated, outside)
+        keys = site_keys(config, self, self._generated, published_files(files))
         cache = Cache(root)
         try:
             present = frozenset(os.listdir(self._files_root()))
@@ -291,17 +314,14 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         found, missing = lookup(cache, keys, present)
         built, stats = build_sites(config, self, missing, keys, root, self.jobs)
         stats.sites_cached = len(found)
-        stats.pages_cached = sum(len(p) for p in found.values())
+        stats.pages_cached = sum(1 for p in found.values() for page in p if page.url)
         found.update(built)
         self.finish_stats = stats
-        out = {page.src_uri: page for pages in found.values() for page in pages}
-        # Each copy checked against its name before MkDocs copies it: a damaged one is never
-        # published (see _check_spilled).
-        self._check_spilled({uri: self._files_root() / p.name for uri, p in out.items()
-                             if p.html is None})
+        self._page_urls = {page.src_uri: page.url for pages in found.values()
+                           for page in pages if page.url}
         log.info("site pages: %d site(s) built (%d pages, %d build(s)), %d from the cache",
                  stats.sites_built, stats.pages_built, stats.site_builds, stats.sites_cached)
-        return out
+        return found
 
     def _site_build_files(self, files: Files, config: MkDocsConfig) -> Files:
         """A site build's files: everything outside ``sites/``, and its sites' files (the
@@ -346,17 +366,13 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                          files: Files) -> str:
         """Leave a site page out of Material's search index (its site's own index has it).
 
-        The home page links to each site's first page as the file a site build publishes
-        (``sites/<slug>/index.html``); a site build, which holds a few sites, gets the home
-        page's title line alone (the page is not published from there), and a build that
-        builds every page itself gets links to the sites' Markdown pages.
+        A site build, which holds a few sites, gets the home page's title line alone: the
+        page is not published from there.
         """
         src_uri = page.file.src_uri
-        if src_uri == "index.md" and src_uri in self._generated:
-            if self._site_build is not None:
-                return markdown.split("\n", 1)[0] + "\n"
-            if not self._published:
-                return _HOME_LINK.sub(r"](\1index.md)", markdown)
+        if (src_uri == "index.md" and src_uri in self._generated
+                and self._site_build is not None):
+            return markdown.split("\n", 1)[0] + "\n"
         if site_of(src_uri) is None:
             return markdown
         search = page.meta.get("search")
@@ -432,17 +448,22 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         if self._site_build is None:
             return output
         if slug in self._site_build:
-            # As MkDocs writes a page (mkdocs.commands.build).
+            from runbook.site.finish import spill_copy
+
+            # As MkDocs writes a page (mkdocs.commands.build); its copy is written now, so
+            # a site build holds no page's HTML until its end.
             html = output.encode("utf-8", errors="xmlcharrefreplace")
+            name, kept = spill_copy(self._files_root(), html)
             self._built.setdefault(slug, {})[page.file.src_uri] = (
-                page.file.dest_uri, page.url, html, self.search.take(page.file.src_uri))
+                page.file.dest_uri, page.url, name, None if kept else html,
+                self.search.take(page.file.src_uri))
         return ""
 
     def on_template_context(self, context: TemplateContext, /, *, template_name: str,
                             config: MkDocsConfig) -> TemplateContext:
-        """Give ``sitemap.xml`` (overrides/sitemap.xml) the site pages published as files,
-        in the place MkDocs would list their pages."""
-        if template_name != "sitemap.xml" or not self._published or self._files is None:
+        """Give ``sitemap.xml`` (overrides/sitemap.xml) the site pages placed after the
+        build, where MkDocs would list their pages."""
+        if template_name != "sitemap.xml" or not self._sitemap_after or self._files is None:
             return context
         from types import SimpleNamespace
         from urllib.parse import urljoin, urlsplit
@@ -452,19 +473,24 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         base = config.site_url or ""
         if base and not base.endswith("/"):
             base += "/"
-        listed = {id(f) for f in context["pages"]}
-        entries: list[Any] = []
         date = get_build_date()
-        for file in self._files:
-            if id(file) in listed:
-                entries.append(file)
-            elif file.src_uri in self._published:
-                url = self._published[file.src_uri]
+
+        def standins(after: str | None) -> list[Any]:
+            out = []
+            for url in self._sitemap_after.get(after, []):
                 canonical = urljoin(base, url) if base else None
-                entries.append(SimpleNamespace(page=SimpleNamespace(
+                out.append(SimpleNamespace(page=SimpleNamespace(
                     is_link=False, canonical_url=canonical,
                     abs_url=urlsplit(canonical).path if canonical else None,
                     update_date=date)))
+            return out
+
+        listed = {id(f) for f in context["pages"]}
+        entries: list[Any] = standins(None)
+        for file in self._files:
+            if id(file) in listed:
+                entries.append(file)
+            entries += standins(file.src_uri)
         context["runbook_sitemap"] = entries  # type: ignore[typeddict-unknown-key]
         return context
 
@@ -480,10 +506,62 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
 
         if self._site_build is not None:
             return  # a site build publishes nothing
+        self._place(Path(config.site_dir))
         self._write_search(Path(config.site_dir), config)
         mark(Path(config.site_dir))
         if self._preloaded is None:
             prune_if_due(self.cache_path, self.config.cache_max_age_days)
+
+    def _place(self, site_dir: Path) -> None:
+        """Place the sites' files in ``site_dir``: each spilled copy checked against its
+        name (a damaged one is never published, see :meth:`_check_spilled`) and linked
+        there (copied where the cache's file system cannot link to it)."""
+        from runbook.engine.store import Damaged, Verified, check_named
+
+        if not self._placed:
+            return
+        verified = Verified(self._root())
+        made: set[Path] = set()
+        for dest_uri, source in self._placed:
+            target = site_dir / dest_uri
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            if isinstance(source, bytes):
+                target.write_bytes(source)
+                continue
+            try:
+                data = verified.check(source)
+            except Damaged:
+                if self._preloaded is not None:
+                    raise
+                count = check_named(source.parent)
+                raise PluginError(f"{source.parent}: {count} damaged cache file(s) removed; "
+                                  "run the build again to make them anew") from None
+            try:
+                os.link(source, target)
+            except OSError:  # another file system, or one without links: a copy
+                target.write_bytes(data if data is not None else source.read_bytes())
+        self._placed.clear()
+        self.verified = verified
+        if self._preloaded is None:
+            # A plain mkdocs build emptied site_dir before: nothing changes these copies'
+            # status any more. runbook build refreshes after swapping the site in.
+            verified.refresh(self._files_root())
+
+    def refresh_verified(self) -> None:
+        """Record the checked copies' status, once the previous site (whose links changed
+        it) is gone: ``runbook build`` calls it after the swap."""
+        if self.verified is not None:
+            self.verified.refresh(self._files_root())
+            self.verified = None
+
+    def search_script(self, config: MkDocsConfig) -> bool:
+        """Whether each site's search index also gets its script form (the offline plugin
+        is on, so search works from ``file://``)."""
+        return any(name.rsplit("/", 1)[-1] == "offline"
+                   and getattr(plugin.config, "enabled", True)
+                   for name, plugin in config.plugins.items())
 
     def _write_search(self, site_dir: Path, config: MkDocsConfig) -> None:
         import json
@@ -492,11 +570,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         if not home.is_file():  # no search plugin: no index for the sites either
             self.search.pages.clear()
             return
+        if not self.search.pages:
+            return
         head = json.loads(home.read_text(encoding="utf-8"))["config"]
-        offline = any(name.rsplit("/", 1)[-1] == "offline"
-                      and getattr(plugin.config, "enabled", True)
-                      for name, plugin in config.plugins.items())
-        self.search.write(site_dir, head, script=offline)
+        self.search.write(site_dir, head, script=self.search_script(config))
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         """Rebuild the live preview when a topology or a template changes."""

@@ -88,6 +88,19 @@ def _unpack(packed: bytes) -> list[str]:
     return text.split("\n") if text else []
 
 
+def site_index(config: dict[str, Any], entries: list[str], script: bool) -> dict[str, bytes]:
+    """One site's search index from its pages' entries: ``search/search_index.json`` (and
+    its script form ``search/search_index.js`` if ``script``), paths relative to the site's
+    folder. ``config`` is the head of Material's own index (language, separator, pipeline,
+    fields): every site is searched as the home page is."""
+    head = json.dumps({"config": config}, separators=(",", ":"))
+    data = "".join((head[:-1], ',"docs":[', ",".join(entries), "]}"))
+    out = {"search/search_index.json": data.encode("utf-8")}
+    if script:
+        out["search/search_index.js"] = f"var __index = {data}".encode()
+    return out
+
+
 @dataclass
 class SiteSearch:
     """The entries of every site page, by page, until the indexes are written.
@@ -126,19 +139,13 @@ class SiteSearch:
             slug = site_of(src_uri)
             assert slug is not None
             by_site.setdefault(slug, []).append(src_uri)
-        head = json.dumps({"config": config}, separators=(",", ":"))
         written = []
         # One site's entries unpacked at a time.
         for slug, pages in by_site.items():
             entries = [e for src_uri in pages for e in _unpack(self.pages.pop(src_uri))]
-            folder = site_dir / "sites" / slug / "search"
-            folder.mkdir(parents=True, exist_ok=True)
-            data = "".join((head[:-1], ',"docs":[', ",".join(entries), "]}"))
-            path = folder / "search_index.json"
-            path.write_text(data, encoding="utf-8")
-            written.append(path)
-            if script:
-                path = folder / "search_index.js"
-                path.write_text(f"var __index = {data}", encoding="utf-8")
+            for name, data in site_index(config, entries, script).items():
+                path = site_dir / "sites" / slug / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
                 written.append(path)
         return written
