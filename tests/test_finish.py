@@ -9,6 +9,7 @@ Real parts: the examples' and corpus sites' real pages and files, real strict
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from mkdocs.commands.build import build as mkdocs_build
 from mkdocs.config import load_config
 from mkdocs.exceptions import Abort
 
+from runbook.engine.store import content_name
 from runbook.site import finish
 from runbook.site.build import _plugin, build_site
 from tests.conftest import ROOT, examples_and_corpus
@@ -213,3 +215,67 @@ def test_a_warning_of_a_site_build_fails_the_strict_build_and_is_reported_every_
         # Every other site was kept: the second build builds that one site alone.
         assert stats.sites_built == (len({p.split("/")[1] for p in _site_pages(produced)})
                                      if attempt == 0 else 1)
+
+
+def test_a_published_file_is_a_link_to_its_checked_copy_in_the_cache(
+        two_sites: tuple[Path, Path, Path]) -> None:
+    _, site, cache = two_sites
+    page = site / "sites" / "adatum-im" / "index.html"
+    copy = cache / "files" / content_name(page.read_bytes())
+    assert copy.is_file() and os.path.samefile(page, copy)
+    index = site / "sites" / "adatum-im" / "search" / "search_index.json"
+    assert os.path.samefile(index, cache / "files" / content_name(index.read_bytes()))
+
+
+def test_where_the_cache_cannot_be_linked_to_the_files_are_copied(
+        two_sites: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    inputs, first, cold_cache = two_sites
+    cache = tmp_path / "cache"
+    shutil.copytree(cold_cache, cache)
+
+    def cross_device(source: Any, target: Any) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    copied = build_site([inputs], tmp_path / "copied", config_file=CONFIG, cache_dir=cache)
+    assert differing(snapshot(first), snapshot(copied)) == []
+    page = copied / "sites" / "adatum-im" / "index.html"
+    assert os.stat(page).st_nlink == 1
+
+
+def test_a_copy_checked_once_is_read_again_only_when_its_file_changed(
+        two_sites: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.engine import store
+
+    inputs, first, cold_cache = two_sites
+    cache = tmp_path / "cache"
+    shutil.copytree(cold_cache, cache, copy_function=shutil.copy2)
+    read: list[str] = []
+    real = store.read_named
+
+    def counted(path: Any) -> Any:
+        read.append(os.path.basename(path))
+        return real(path)
+
+    monkeypatch.setattr(store, "read_named", counted)
+    build_site([inputs], tmp_path / "a", config_file=CONFIG, cache_dir=cache)
+    placed = len(read)
+    assert placed > 20  # a new cache folder: every copy is checked once
+    read.clear()
+    build_site([inputs], tmp_path / "b", config_file=CONFIG, cache_dir=cache)
+    assert read == []  # the same files, untouched since: none is read again
+    # A byte flipped, the modification time kept: the status says the file changed.
+    victim = tmp_path / "b" / "sites" / "litware-noav" / "index.html"
+    copy = cache / "files" / content_name(victim.read_bytes())
+    before = copy.stat()
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    copy.write_bytes(bytes(data))
+    os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns))
+    third = build_site([inputs], tmp_path / "c", config_file=CONFIG, cache_dir=cache)
+    assert copy.name in read
+    assert differing(snapshot(first), snapshot(third)) == []

@@ -217,11 +217,12 @@ def site_keys(config: MkDocsConfig, own: object, generated: Mapping[str, Any],
               outside: Sequence[str]) -> dict[str, str]:
     """The cache key of each site's finished pages: its pages' Markdown and paths, the names
     of its folder's files and of the files outside ``sites/`` (``outside``: what its links
-    may reach), the configuration, the theme, the versions of Python, runbook and
-    :data:`DISTS`."""
+    may reach), the configuration, the theme, the build date (``SOURCE_DATE_EPOCH``), the
+    versions of Python, runbook and :data:`DISTS`."""
     base = digest(NAMESPACE, "3", code_fingerprint(), sys.version, *_dist_versions(),
                   config_fingerprint(config, own), theme_fingerprint(config),
-                  *sorted(outside))
+                  # The build date MkDocs gives the templates.
+                  os.environ.get("SOURCE_DATE_EPOCH", ""), *sorted(outside))
     parts: dict[str, list[str]] = {}
     for path, content in generated.items():
         slug = site_of(path)
