@@ -208,7 +208,7 @@ def bare_jinja(sites: list[Any]) -> float:
     from dataclasses import asdict as dc_asdict
 
     from runbook import __version__
-    from runbook.outputs.pages import INDEX_TEMPLATE, site_pages
+    from runbook.outputs.pages import INDEX_TEMPLATE, PLAN_REFERENCE_PATH, site_pages
     from runbook.outputs.templating import make_environment
 
     env = make_environment(ROOT / "templates")
@@ -220,6 +220,7 @@ def bare_jinja(sites: list[Any]) -> float:
         for spec, page in zip(specs, pages, strict=True):
             env.get_template(spec.template).render(plan=plan, page=page, pages=pages)
     env.get_template(INDEX_TEMPLATE).render(sites=plans, references=[],
+                                            plan_reference=PLAN_REFERENCE_PATH,
                                             generator=f"runbook {__version__}")
     return time.perf_counter() - start
 
