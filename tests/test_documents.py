@@ -652,6 +652,61 @@ def test_the_diagram_is_on_landscape_pages_its_text_7_pt_or_more(
         assert "Internet" in text and "firewall" in text, name
 
 
+# A diagram as Graphviz writes one (the graph's transform, labels as <text>), small enough for
+# one landscape page at full size: its labels hold Typst markup and an SVG entity.
+SMALL_DIAGRAM = b"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<svg width="300pt" height="200pt"
+ viewBox="0.00 0.00 300.00 200.00" xmlns="http://www.w3.org/2000/svg">
+<g id="graph0" class="graph" transform="scale(1 1) rotate(0) translate(4 196)">
+<polygon fill="white" stroke="transparent" points="-4,4 -4,-196 296,-196 296,4 -4,4"/>
+<text text-anchor="start" x="20" y="-150" font-family="DejaVu Sans,Verdana,sans-serif" \
+font-weight="bold" font-size="10.00" fill="#1f2328">#strong[x] $1$ &lt;b&gt;</text>
+<text text-anchor="middle" x="150" y="-100" font-family="DejaVu Sans" font-size="10.00" \
+fill="white">centred</text>
+<polygon fill="#2e3b4e" stroke="black" points="100,-90 200,-90 200,-115 100,-115 100,-90"/>
+</g>
+</svg>
+"""
+
+
+def test_diagram_tiles_carry_the_labels_as_data_and_the_drawing_without_text(
+        diagrams: dict[str, bytes | None]) -> None:
+    svg = diagrams["fabrikam-lb"]
+    assert svg
+    said = {html.unescape(m).strip(" ") for m in re.findall(
+        r"<text [^>]*>(.*?)</text>", svg.decode("utf-8"))} - {"\xa0"}
+    tiles = documents.diagram_tiles(svg, "A4")
+    assert len(tiles) > 1  # Fabrikam's diagram takes several pages
+    placed = set()
+    for tile in tiles:
+        assert "<text" not in tile["svg"] and "<polygon" in tile["svg"]
+        for label in tile["labels"]:
+            assert 0 <= label["x"] <= tile["width"] and 0 <= label["y"] <= tile["height"]
+            assert label["size"] >= 7
+            placed.add(label["text"])
+    # Every label is whole on some page; the longest (the subtitle, wider than a third of a
+    # tile) may be on none.
+    assert len(said - placed) <= 1, said - placed
+
+
+def test_a_diagram_label_prints_where_graphviz_put_it_and_as_itself(
+        plans: dict[str, dict[str, Any]]) -> None:
+    tile, = documents.diagram_tiles(SMALL_DIAGRAM, "A4")
+    assert [label["text"] for label in tile["labels"]] == ["#strong[x] $1$ <b>", "centred"]
+    page = next(page for page in words(field_runbook_pdf(plans["contoso-hq"], SMALL_DIAGRAM))
+                if "Appendix A: Network diagram" in " ".join(t for *_, t in page[:16]))
+    found = {text: (x0, y1, x1) for _, _, x0, _, x1, y1, text in page}
+    # Markup in a label is text: "#strong[x]" and "$1$" print as they are.
+    assert {"#strong[x]", "$1$", "<b>", "centred"} <= set(found)
+    # At full size, 1 pt of the diagram is 1 pt on paper, from the 15 mm margin: the first
+    # label starts at x = 4 + 20, the second is centred on x = 4 + 150, 50 pt lower.
+    left = 15 * MM
+    assert found["#strong[x]"][0] == pytest.approx(left + 24, abs=0.5)
+    x0, y1, x1 = found["centred"]
+    assert (x0 + x1) / 2 == pytest.approx(left + 154, abs=0.5)
+    assert y1 - found["#strong[x]"][1] == pytest.approx(50, abs=0.5)
+
+
 def test_wide_tables_are_set_landscape(paper_pdfs: dict[str, bytes]) -> None:
     for name, data in paper_pdfs.items():
         for page in words(data):

@@ -11,6 +11,7 @@ change request page is ``*.md.j2``, rendered with Markdown escaping of every val
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -846,8 +847,12 @@ DIAGRAM_AREA = {"A4": (841.9 - 85.0, 595.3 - 79.4 - 34.0),
                 "Letter": (792.0 - 85.0, 612.0 - 79.4 - 34.0)}
 _SVG_ROOT = re.compile(rb'<svg width="([\d.]+)pt" height="([\d.]+)pt"\s+viewBox="([^"]*)"')
 _SVG_TRANSLATE = re.compile(rb'class="graph" transform="[^"]*translate\(([-\d.]+) ([-\d.]+)\)"')
-_SVG_TEXT = re.compile(rb'<text text-anchor="(\w+)" x="([-\d.]+)" y="([-\d.]+)"[^>]*?'
-                       rb'font-size="([\d.]+)"[^>]*>(.*?)</text>\n?', re.S)
+_SVG_TEXT = re.compile(rb'<text ([^>]*)>(.*?)</text>\n?', re.S)
+_SVG_ATTR = re.compile(rb'([\w:-]+)="([^"]*)"')
+_SVG_VIEWBOX = re.compile(r"[-\d.]+")
+_SVG_SPACE = re.compile(r"[ \t\r\n]+")
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+_NAMED_COLOURS = {"white": "#ffffff", "black": "#000000"}
 
 
 def _ranges(extent: float, tile: float, spans: list[float]) -> list[tuple[float, float]]:
@@ -861,9 +866,69 @@ def _ranges(extent: float, tile: float, spans: list[float]) -> list[tuple[float,
     return [(i * step, i * step + tile) for i in range(count)]
 
 
-def _tile(svg: bytes, width: float, height: float) -> dict[str, Any]:
+def _tile(svg: bytes, width: float, height: float,
+          labels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"svg": svg.decode("utf-8", "replace"), "width": round(width, 2),
-            "height": round(height, 2)}
+            "height": round(height, 2), "labels": labels or []}
+
+
+class _Label:
+    """One ``<text>`` of Graphviz's SVG: where it is (viewBox units), what it says and how."""
+
+    def __init__(self, match: re.Match[bytes], x: float, y: float, size: float,
+                 attrs: dict[str, str]) -> None:
+        self.match, self.x, self.y, self.size = match, x, y, size
+        self.anchor = attrs.get("text-anchor", "start")
+        # As SVG reads it: runs of white space are one space (a no-break space is a character).
+        self.text = _SVG_SPACE.sub(" ", html.unescape(match.group(2).decode("utf-8", "replace"))
+                                   ).strip(" ")
+        self.bold = attrs.get("font-weight", "") in ("bold", "bolder", "600", "700", "800")
+        self.italic = attrs.get("font-style", "") in ("italic", "oblique")
+        self.mono = "mono" in attrs.get("font-family", "").lower()
+        fill = attrs.get("fill", "#000000")
+        self.fill = fill if _HEX_COLOUR.fullmatch(fill) else _NAMED_COLOURS.get(fill, "#000000")
+        # DejaVu Sans averages 0.6 em per character (bold a little more): a safe overestimate.
+        w = len(self.text) * size * 0.62
+        x0 = {"middle": x - w / 2, "end": x - w}.get(self.anchor, x)
+        self.xs, self.ys = (x0, x0 + w), (y - size, y + size * 0.3)
+
+    def inside(self, left: float, top: float, right: float, bottom: float) -> bool:
+        return (left <= self.xs[0] and self.xs[1] <= right and top <= self.ys[0]
+                and self.ys[1] <= bottom)
+
+    def placed(self, left: float, top: float, scale: float) -> dict[str, Any]:
+        """The label for the template: its baseline's anchor point in pt from the tile's top
+        left corner, its size in pt on paper."""
+        return {"text": self.text, "x": round((self.x - left) * scale, 2),
+                "y": round((self.y - top) * scale, 2), "size": round(self.size * scale, 2),
+                "anchor": self.anchor, "bold": self.bold, "italic": self.italic,
+                "mono": self.mono, "fill": self.fill}
+
+
+def _labels(svg: bytes, dx: float, dy: float) -> list[_Label]:
+    labels = []
+    for m in _SVG_TEXT.finditer(svg):
+        attrs = {k.decode(): v.decode("utf-8", "replace")
+                 for k, v in _SVG_ATTR.findall(m.group(1))}
+        try:
+            x, y = float(attrs["x"]) + dx, float(attrs["y"]) + dy
+            size = float(attrs["font-size"])
+        except (KeyError, ValueError):
+            continue  # not a label of Graphviz's: left in the drawing
+        label = _Label(m, x, y, size, attrs)
+        if label.text:
+            labels.append(label)
+    return labels
+
+
+def _without(svg: bytes, labels: list[_Label]) -> bytes:
+    # One pass over the diagram: the text between the labels taken out.
+    parts, pos = [], 0
+    for label in labels:
+        parts.append(svg[pos:label.match.start()])
+        pos = label.match.end()
+    parts.append(svg[pos:])
+    return b"".join(parts)
 
 
 #: A diagram that would take more landscape pages than this at a readable size is not
@@ -880,33 +945,36 @@ class DiagramTooLarge(Exception):
 
 
 def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
-    """The diagram as tiles for landscape pages, each ``{"svg", "width", "height"}`` in pt.
+    """The diagram as tiles for landscape pages, each ``{"svg", "width", "height", "labels"}``
+    in pt.
 
     A diagram that fits a page at :data:`DIAGRAM_SCALE` or larger is one tile; a larger one
-    is cut into as few overlapping tiles as fit. A tile keeps only the labels wholly inside
-    it (so the PDF holds no hidden text), and the shapes, clipped at its edges.
+    is cut into as few overlapping tiles as fit. The shapes stay in the SVG, clipped at a
+    tile's edges; Graphviz's labels are taken out of it and set by the template as text of
+    the document (its fonts, laid out once: an SVG's own text costs several times more to
+    convert), each tile holding only the labels wholly inside it, so the PDF holds no
+    hidden text.
     """
     root, move = _SVG_ROOT.search(svg), _SVG_TRANSLATE.search(svg)
-    if root is None or move is None:  # not Graphviz's layout: one page, fitted
+    if root is None or move is None:  # not Graphviz's layout: one page, fitted, as it is
         return [_tile(svg, *DIAGRAM_AREA[paper])]
     width, height = float(root.group(1)), float(root.group(2))
-    dx, dy = float(move.group(1)), float(move.group(2))
-    labels = []
-    for m in _SVG_TEXT.finditer(svg):
-        anchor, x, y, size = m.group(1), float(m.group(2)) + dx, float(m.group(3)) + dy, \
-            float(m.group(4))
-        # DejaVu Sans averages 0.6 em per character (bold a little more): a safe overestimate.
-        text = re.sub(rb"&#?\w+;", b"x", m.group(5))
-        w = len(text.decode("utf-8", "replace")) * size * 0.62
-        x0 = {"middle": x - w / 2, "end": x - w}.get(anchor.decode(), x)
-        labels.append((m, (x0, x0 + w), (y - size, y + size * 0.3)))
+    labels = _labels(svg, float(move.group(1)), float(move.group(2)))
+    drawing = _without(svg, labels)
     area_w, area_h = DIAGRAM_AREA[paper]
     scale = min(1.0, area_w / width, area_h / height)
     if scale >= DIAGRAM_SCALE:
-        return [_tile(svg, width * scale, height * scale)]
+        box = [float(v) for v in _SVG_VIEWBOX.findall(root.group(3).decode())]
+        left, top, view_w = (box[0], box[1], box[2]) if len(box) == 4 else (0.0, 0.0, width)
+        view_h = box[3] if len(box) == 4 else height
+        # Typst scales the viewBox to cover the image's box: one unit is this many pt.
+        unit = max(width * scale / view_w, height * scale / view_h) if view_w > 0 < view_h \
+            else scale
+        return [_tile(drawing, width * scale, height * scale,
+                      [label.placed(left, top, unit) for label in labels])]
     area_w, area_h = area_w / DIAGRAM_SCALE, area_h / DIAGRAM_SCALE
-    xs = _ranges(width, area_w, [x1 - x0 for _, (x0, x1), _ in labels])
-    ys = _ranges(height, area_h, [y1 - y0 for _, _, (y0, y1) in labels])
+    xs = _ranges(width, area_w, [label.xs[1] - label.xs[0] for label in labels])
+    ys = _ranges(height, area_h, [label.ys[1] - label.ys[0] for label in labels])
     if len(xs) * len(ys) > MAX_DIAGRAM_PAGES:
         raise DiagramTooLarge(len(xs) * len(ys))
     tiles = []
@@ -915,20 +983,13 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
             # A tile holds the labels wholly inside it: a label across its edge is whole in
             # the neighbouring tile (they overlap). A longer one that no tile holds whole (a
             # 200-character title) is left out of the diagram on paper.
-            drop = [m for m, (x0, x1), (y0, y1) in labels
-                    if not (left <= x0 and x1 <= right and top <= y0 and y1 <= bottom)]
-            # One pass over the diagram: the text between the labels left out.
-            parts, pos = [], 0
-            for m in drop:
-                parts.append(svg[pos:m.start()])
-                pos = m.end()
-            parts.append(svg[pos:])
-            tile = b"".join(parts)
+            kept = [label.placed(left, top, DIAGRAM_SCALE) for label in labels
+                    if label.inside(left, top, right, bottom)]
             w, h = right - left, bottom - top
             head = (f'<svg width="{w:.2f}pt" height="{h:.2f}pt" '
                     f'viewBox="{left:.2f} {top:.2f} {w:.2f} {h:.2f}"').encode()
-            tile = _SVG_ROOT.sub(head, tile, count=1)
-            tiles.append(_tile(tile, w * DIAGRAM_SCALE, h * DIAGRAM_SCALE))
+            tile = _SVG_ROOT.sub(head, drawing, count=1)
+            tiles.append(_tile(tile, w * DIAGRAM_SCALE, h * DIAGRAM_SCALE, kept))
     return tiles
 
 
