@@ -150,14 +150,16 @@ def can_fork() -> bool:
 
 def map_chunks(fn: Callable[[Sequence[T]], R], items: Sequence[T], jobs: int,
                tasks_per_job: int = 4, on_done: Callable[[int], None] | None = None,
-               isolate: bool = False) -> list[R]:
+               isolate: bool = False, fresh: bool = False) -> list[R]:
     """``fn`` applied to contiguous chunks of ``items``; results in chunk order.
 
     Up to ``jobs`` processes run at once; ``items`` is cut into ``jobs * tasks_per_job``
     chunks so a slow chunk does not leave a core idle at the end. ``on_done(n)`` is called
     with each finished chunk's length (for progress). Exceptions raised by ``fn`` in a worker
     are raised here. With ``isolate``, even a single chunk runs in a forked process, so its
-    memory is given back when it ends.
+    memory is given back when it ends. With ``fresh``, every ``jobs`` chunks get new
+    processes: a library whose memory grows with what it did (the PDF compiler) is bounded
+    by one chunk's work, whatever the number of items.
     """
     global _JOB
     parts = chunks(items, max(1, jobs) * tasks_per_job if jobs > 1 else 1)
@@ -179,16 +181,19 @@ def map_chunks(fn: Callable[[Sequence[T]], R], items: Sequence[T], jobs: int,
         # An executor rather than multiprocessing.Pool: when a worker dies (a crash in C code,
         # the out-of-memory killer), Pool waits for its result forever; the executor raises
         # BrokenProcessPool.
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            try:
-                for index, item in enumerate(pool.map(_run, range(len(parts)))):
-                    done.append(item)
-                    FAULTS.add(item[2])  # the cache files the worker found damaged
-                    if on_done:
-                        on_done(len(parts[index]))
-            except BrokenProcessPool:
-                raise WorkerDied("a worker process ended abruptly (killed, or crashed in native "
-                                 "code); run again with -j 1 to see where") from None
+        step = workers if fresh else len(parts)
+        for start in range(0, len(parts), step):
+            batch = range(start, min(start + step, len(parts)))
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                try:
+                    for index, item in zip(batch, pool.map(_run, batch), strict=True):
+                        done.append(item)
+                        FAULTS.add(item[2])  # the cache files the worker found damaged
+                        if on_done:
+                            on_done(len(parts[index]))
+                except BrokenProcessPool:
+                    raise WorkerDied("a worker process ended abruptly (killed, or crashed in "
+                                     "native code); run again with -j 1 to see where") from None
     finally:
         _JOB = None
     LAST.workers = workers

@@ -454,8 +454,9 @@ class Verified:
     def refresh(self, folder: Path) -> None:
         """Take the status of every copy seen anew (linking a file into a site, or removing
         such a link, changes its status-change time), then store the record."""
+        root = os.fspath(folder)
         for name in list(self.seen):
-            status = self._status(os.fspath(folder / name))
+            status = self._status(f"{root}/{name}")
             if status is None:
                 del self.seen[name]
             else:

@@ -175,25 +175,44 @@ def generate_uncached(sites: list[Site], workdir: Path, *, templates: Path | Non
 
 
 
-def _render_globals(sites: Sequence[Site], templates: Path | None) -> dict[str, bytes]:
-    from runbook.outputs.pages import render_globals
+def _render_home(sites: Sequence[Site], templates: Path | None) -> dict[str, bytes]:
+    from runbook.outputs.pages import render_index
     from runbook.outputs.templating import environment
 
     # The home page reads each site's plan head only (see runbook.plan.sites.PlanHead).
-    pages = render_globals([s.head.to_dict() for s in sites], environment(templates))
+    page = render_index([s.head.to_dict() for s in sites], environment(templates))
+    return {"index.md": page.encode("utf-8")}
+
+
+def _render_references(templates: Path | None) -> dict[str, bytes]:
+    from runbook.outputs.pages import (
+        PLAN_REFERENCE_PATH,
+        render_plan_reference,
+        render_references,
+    )
+    from runbook.outputs.templating import environment
+
+    pages = {**render_references(environment(templates)),
+             PLAN_REFERENCE_PATH: render_plan_reference()}
     return {path: text.encode("utf-8") for path, text in pages.items()}
 
 
-# Producers that make files outside ``sites/<slug>/``: how to make those from every site.
+# Producers that make files outside ``sites/<slug>/``: how to make those from every site
+# (kept under a key of every site's), and those that depend on no site at all (the
+# reference pages: kept under the producer's own key, so an edit does not make them again).
 GLOBAL_BUILDERS: dict[str, Callable[[Sequence[Site], Path | None], dict[str, bytes]]] = {
-    "runbook.outputs.pages": _render_globals,
+    "runbook.outputs.pages": _render_home,
+}
+FIXED_BUILDERS: dict[str, Callable[[Path | None], dict[str, bytes]]] = {
+    "runbook.outputs.pages": _render_references,
 }
 
 
 # Up to this many sites to produce, a producer runs in the build process (see produce_cached).
 FEW_SITES = 4
 # Producers that always run in a worker: the build process that later forks the site build's
-# workers stays small, and never holds the PDF compiler's threads across a fork.
+# workers stays small, and never holds the PDF compiler's threads across a fork. Their
+# workers are new for every chunk (the compiler's memory grows with what it laid out).
 HEAVY_PRODUCERS = frozenset({"runbook.outputs.documents"})
 
 # Chunks of sites per worker for a producer: enough that the last chunk to finish leaves the
@@ -303,7 +322,8 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
     # more than the work; except by producers whose libraries stay large once loaded.
     few = len(missed) <= FEW_SITES and name not in HEAVY_PRODUCERS
     results = map_chunks(run, missed, 1 if few else builder.jobs, tasks_per_job=TASKS_PER_JOB,
-                         on_done=tick, isolate=spill_dir is not None and not few)
+                         on_done=tick, isolate=spill_dir is not None and not few,
+                         fresh=name in HEAVY_PRODUCERS)
     builder._done()
     global_paths: set[str] = set()
     for done, outside in results:
@@ -319,6 +339,14 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
         made = cache.get_value(name + ".global", key) if cache else None
         if made is None:
             made = GLOBAL_BUILDERS[name](sites, templates)
+            if cache:
+                cache.put_value(name + ".global", key, made)
+        out.update(made)
+    if name in FIXED_BUILDERS:
+        key = digest("fixed", fixed)
+        made = cache.get_value(name + ".global", key) if cache else None
+        if made is None:
+            made = FIXED_BUILDERS[name](templates)
             if cache:
                 cache.put_value(name + ".global", key, made)
         out.update(made)
