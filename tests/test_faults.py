@@ -181,7 +181,21 @@ def victim(project: Project, kind: str) -> Path:
 
 def test_the_cold_build_left_every_kind_of_cache_file(project: Project) -> None:
     kinds = {p.name for p in project.cold_cache.joinpath("runbook").iterdir() if p.is_dir()}
-    assert kinds == {*EVERY_BUILD, *PRODUCING, "validate"}
+    assert kinds == {*EVERY_BUILD, *PRODUCING, "validate", "jinja"}
+
+
+def test_damaged_compiled_templates_are_compiled_again_and_the_build_is_the_cold_one(
+        project: Project, caplog: pytest.LogCaptureFixture) -> None:
+    project.reset()
+    kept = files_of(project.cache / "jinja")
+    assert len(kept) > 10  # the theme's templates, kept by the cold build
+    for i, path in enumerate(kept):
+        damage(path, WAYS[i % len(WAYS)])
+    with caplog.at_level(logging.WARNING, logger="runbook"):
+        project.build()
+    assert differing(project.site, snapshot(project.output)) == []
+    notices = [r.getMessage() for r in caplog.records if r.name == "runbook"]
+    assert len(notices) == 1 and NOTICE in notices[0] and "jinja" in notices[0], notices
 
 
 @pytest.mark.parametrize("way", WAYS)

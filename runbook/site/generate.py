@@ -259,7 +259,10 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
     """
     cache = builder.cache
     from runbook.outputs.gvc import engine
-    from runbook.outputs.templating import templates_fingerprint
+    from runbook.outputs.templating import templates_fingerprint, use_bytecode_cache
+
+    if cache is not None:
+        use_bytecode_cache(cache.root)  # compiled page templates kept beside the rest
 
     # The renderer is outside tools_fingerprint()'s process-wide memo: RUNBOOK_GRAPHVIZ may
     # change between builds of one process (runbook serve).

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
     from mkdocs.utils.templates import TemplateContext
 
 log = logging.getLogger("mkdocs.plugins.runbook")
+
+# A Markdown heading line (``## Sources``, ``# Title {#id}``).
+_HEADING = re.compile(r"#{1,6}\s")
 
 
 class _Days(c.Type[int]):
@@ -367,13 +371,19 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                          files: Files) -> str:
         """Leave a site page out of Material's search index (its site's own index has it).
 
-        A site build, which holds a few sites, gets the home page's title line alone: the
-        page is not published from there.
+        A site build publishes none of the pages outside ``sites/``: it gets their headings
+        alone (what a site page's link to one of their anchors needs), and the home page's
+        title alone (its links reach sites that build does not hold).
         """
         src_uri = page.file.src_uri
-        if (src_uri == "index.md" and src_uri in self._generated
-                and self._site_build is not None):
-            return markdown.split("\n", 1)[0] + "\n"
+        if self._site_build is not None and site_of(src_uri) is None:
+            search = page.meta.get("search")
+            page.meta["search"] = {**(search if isinstance(search, dict) else {}),
+                                   "exclude": True}
+            if src_uri == "index.md" and src_uri in self._generated:
+                return markdown.split("\n", 1)[0] + "\n"
+            return "".join(line + "\n\n" for line in markdown.splitlines()
+                           if _HEADING.match(line))
         if site_of(src_uri) is None:
             return markdown
         search = page.meta.get("search")
@@ -437,6 +447,16 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
             "search_base": get_relative_url(f"sites/{parts[1]}/", page.file.url),
         }
         return context
+
+    def on_env(self, env: Any, /, *, config: MkDocsConfig, files: Files) -> Any:
+        """Keep the theme's compiled templates in the build cache (Jinja's public bytecode
+        cache: :class:`runbook.outputs.templating.SealedBytecodeCache`), so a build and each
+        of its site builds do not compile the theme again."""
+        from runbook.outputs.templating import SealedBytecodeCache
+
+        if env.bytecode_cache is None:
+            env.bytecode_cache = SealedBytecodeCache(self._root(), "theme")
+        return env
 
     def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
         """Let go of a site page's converted Markdown: its finished page is ``output``.

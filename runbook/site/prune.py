@@ -124,7 +124,7 @@ def namespaces() -> frozenset[str]:
     from runbook.site.generate import PRODUCERS
     from runbook.topology.verdicts import NAMESPACE as VERDICTS
 
-    return frozenset({SITE, PLAN, SPILL, "diagrams", "pdf", FINISHED, VERDICTS,
+    return frozenset({SITE, PLAN, SPILL, "diagrams", "pdf", FINISHED, VERDICTS, "jinja",
                       *PRODUCERS, *(f"{name}.global" for name in PRODUCERS)})
 
 
