@@ -24,6 +24,17 @@ def test_results_come_back_in_order_from_several_processes() -> None:
     assert os.getpid() not in pids and len(pids) == 2
 
 
+def test_fresh_workers_are_new_processes_for_every_round_of_chunks() -> None:
+    parts = parallel.map_chunks(_square_and_pid, list(range(40)), jobs=2, tasks_per_job=4,
+                                fresh=True)
+    assert [value for part in parts for value, _ in part] == [n * n for n in range(40)]
+    # Eight chunks, two at a time: four rounds, each in processes no other round used.
+    pids = [pid for part in parts for _, pid in part[:1]]
+    rounds = [set(pids[i:i + 2]) for i in range(0, 8, 2)]
+    assert len(pids) == 8 and os.getpid() not in pids
+    assert len(set().union(*rounds)) == sum(len(r) for r in rounds) >= 4
+
+
 def test_one_job_runs_here() -> None:
     parts = parallel.map_chunks(_square_and_pid, [1, 2, 3], jobs=1)
     assert [pid for part in parts for _, pid in part] == [os.getpid()] * 3
