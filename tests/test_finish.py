@@ -104,6 +104,14 @@ def two_sites(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     return folder, site, root / "cache"
 
 
+def _copied(two_sites: tuple[Path, Path, Path], tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(inputs, the cold site, a copy of the cold cache a test may change)."""
+    inputs, first, cold_cache = two_sites
+    cache = tmp_path / "cache"
+    shutil.copytree(cold_cache, cache)
+    return inputs, first, cache
+
+
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     built: list[list[str]] = []
     real = finish.build_sites
@@ -119,9 +127,7 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 def test_a_rebuild_after_an_edit_builds_only_the_edited_site(
         two_sites: tuple[Path, Path, Path], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    inputs, first, cold_cache = two_sites
-    cache = tmp_path / "cache"
-    shutil.copytree(cold_cache, cache)
+    inputs, first, cache = _copied(two_sites, tmp_path)
     built = _counting(monkeypatch)
     path = inputs / "adatum-im.yaml"
     text = path.read_text(encoding="utf-8")
@@ -147,13 +153,11 @@ def test_a_rebuild_after_an_edit_builds_only_the_edited_site(
 def test_a_change_of_the_theme_or_of_the_configuration_builds_every_site_again(
         two_sites: tuple[Path, Path, Path], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    inputs, first, cold_cache = two_sites
+    inputs, first, cache = _copied(two_sites, tmp_path)
     project = tmp_path / "project"
     shutil.copytree(ROOT / "docs", project / "docs")
     shutil.copytree(ROOT / "overrides", project / "overrides")
     shutil.copy(CONFIG, project / "mkdocs.yml")
-    cache = tmp_path / "cache"
-    shutil.copytree(cold_cache, cache)
     built = _counting(monkeypatch)
     site = build_site([inputs], tmp_path / "a", config_file=project / "mkdocs.yml",
                       cache_dir=cache)
@@ -175,9 +179,7 @@ def test_a_change_of_the_theme_or_of_the_configuration_builds_every_site_again(
 def test_a_damaged_finished_copy_is_never_published_and_its_site_is_built_again(
         two_sites: tuple[Path, Path, Path], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    inputs, first, cold_cache = two_sites
-    cache = tmp_path / "cache"
-    shutil.copytree(cold_cache, cache)
+    inputs, first, cache = _copied(two_sites, tmp_path)
     entry = next((cache / finish.NAMESPACE).glob("??/*"))
     from runbook.engine.store import load_value, read_entry
 
@@ -232,9 +234,7 @@ def test_where_the_cache_cannot_be_linked_to_the_files_are_copied(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    inputs, first, cold_cache = two_sites
-    cache = tmp_path / "cache"
-    shutil.copytree(cold_cache, cache)
+    inputs, first, cache = _copied(two_sites, tmp_path)
 
     def cross_device(source: Any, target: Any) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
@@ -251,9 +251,7 @@ def test_a_copy_checked_once_is_read_again_only_when_its_file_changed(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from runbook.engine import store
 
-    inputs, first, cold_cache = two_sites
-    cache = tmp_path / "cache"
-    shutil.copytree(cold_cache, cache, copy_function=shutil.copy2)
+    inputs, first, cache = _copied(two_sites, tmp_path)
     read: list[str] = []
     real = store.read_named
 
