@@ -374,6 +374,24 @@ def test_a_delta_change_request_reads_right(tmp_path: Path) -> None:
             if line.startswith("| Window")] == ["Window"]
 
 
+def test_the_markdown_file_handed_out_escapes_values_with_backslashes_not_entities(
+        tmp_path: Path) -> None:
+    data = contoso()
+    data["change"] = {"title": "R&D <b> -> x", "requester": "A & B ~ <c>"}
+    written = documents.write_change_request(write(tmp_path, data), tmp_path / "out")
+    page = written[0].read_text(encoding="utf-8")
+    assert re.findall(r"&[#\w]+;", page) == []
+    assert "# Change request: R\\&D \\<b\\> -\\> x" in page
+    assert "A \\& B ~ \\<c\\>" in page
+    # CommonMark renders each backslash escape as its character (any ASCII punctuation may
+    # be escaped); even a renderer that does not, Python-Markdown, makes no markup of it.
+    rendered = markdown.markdown(page, extensions=["tables"])
+    assert "<b>" not in rendered and "<c>" not in rendered
+    # The site's own page keeps character references, which Python-Markdown needs for <.
+    site_page = documents.change_request_markdown(plan_file(write(tmp_path, data)).to_dict())
+    assert "R&amp;D &lt;b&gt;" in site_page
+
+
 def test_a_delta_change_request_names_the_git_revision(tmp_path: Path) -> None:
     plan = plan_file(write(tmp_path, contoso())).to_dict()
     old = dict(plan, meta=dict(plan["meta"], source="inputs/contoso.yaml", revision="4362d7b"))

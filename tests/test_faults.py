@@ -181,7 +181,7 @@ def victim(project: Project, kind: str) -> Path:
 
 def test_the_cold_build_left_every_kind_of_cache_file(project: Project) -> None:
     kinds = {p.name for p in project.cold_cache.joinpath("runbook").iterdir() if p.is_dir()}
-    assert kinds == {*EVERY_BUILD, *PRODUCING, "validate", "jinja"}
+    assert kinds == {*EVERY_BUILD, *PRODUCING, "validate", "jinja", "site-files"}
 
 
 def test_damaged_compiled_templates_are_compiled_again_and_the_build_is_the_cold_one(
@@ -228,7 +228,7 @@ def test_every_spilled_copy_damaged_at_once_is_one_notice_and_one_more_build(
     for i, path in enumerate(copies):  # the four ways, in turn
         damage(path, WAYS[i % 4])
     done = runbook(project.root, "build", "-q")
-    assert (done.returncode, done.stdout) == (0, "")
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
     assert done.stderr == f"runbook: {len(copies)} {NOTICE} (files {len(copies)})\n"
     assert differing(project.site, snapshot(project.output)) == []
 

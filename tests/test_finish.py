@@ -219,31 +219,45 @@ def test_a_warning_of_a_site_build_fails_the_strict_build_and_is_reported_every_
                                      if attempt == 0 else 1)
 
 
-def test_a_published_file_is_a_link_to_its_checked_copy_in_the_cache(
-        two_sites: tuple[Path, Path, Path]) -> None:
-    _, site, cache = two_sites
-    page = site / "sites" / "adatum-im" / "index.html"
+def test_a_published_file_is_no_cache_copy_and_a_rebuild_links_it_from_the_site_it_replaces(
+        two_sites: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    inputs, first, cache = _copied(two_sites, tmp_path)
+    out = tmp_path / "out"
+    build_site([inputs], out, config_file=CONFIG, cache_dir=cache)
+    page = out / "sites" / "adatum-im" / "index.html"
     copy = cache / "files" / content_name(page.read_bytes())
-    assert copy.is_file() and os.path.samefile(page, copy)
-    index = site / "sites" / "adatum-im" / "search" / "search_index.json"
-    assert os.path.samefile(index, cache / "files" / content_name(index.read_bytes()))
+    assert copy.is_file() and not os.path.samefile(page, copy)
+    assert os.stat(page).st_nlink == 1
+    inode = os.stat(page).st_ino
+    build_site([inputs], out, config_file=CONFIG, cache_dir=cache)
+    # The same file, now under the new site's name alone (the old site is gone).
+    assert os.stat(page).st_ino == inode and os.stat(page).st_nlink == 1
+    assert differing(snapshot(first), snapshot(out)) == []
+    # A tool that edits the published site in place edits nothing else; the next build
+    # publishes the file anew instead of linking the edited one.
+    with page.open("ab") as stream:
+        stream.write(b"<!-- edited -->")
+    assert b"edited" not in copy.read_bytes()
+    build_site([inputs], out, config_file=CONFIG, cache_dir=cache)
+    assert os.stat(page).st_ino != inode
+    assert differing(snapshot(first), snapshot(out)) == []
 
 
-def test_where_the_cache_cannot_be_linked_to_the_files_are_copied(
+def test_where_the_previous_site_cannot_be_linked_from_the_files_are_copied(
         two_sites: tuple[Path, Path, Path], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
     inputs, first, cache = _copied(two_sites, tmp_path)
+    out = tmp_path / "out"
+    build_site([inputs], out, config_file=CONFIG, cache_dir=cache)
 
     def cross_device(source: Any, target: Any) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", cross_device)
-    copied = build_site([inputs], tmp_path / "copied", config_file=CONFIG, cache_dir=cache)
-    assert differing(snapshot(first), snapshot(copied)) == []
-    page = copied / "sites" / "adatum-im" / "index.html"
-    assert os.stat(page).st_nlink == 1
+    build_site([inputs], out, config_file=CONFIG, cache_dir=cache)
+    assert differing(snapshot(first), snapshot(out)) == []
 
 
 def test_a_copy_checked_once_is_read_again_only_when_its_file_changed(

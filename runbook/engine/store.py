@@ -451,18 +451,6 @@ class Verified:
             self.seen[name] = status
         return data
 
-    def refresh(self, folder: Path) -> None:
-        """Take the status of every copy seen anew (linking a file into a site, or removing
-        such a link, changes its status-change time), then store the record."""
-        root = os.fspath(folder)
-        for name in list(self.seen):
-            status = self._status(f"{root}/{name}")
-            if status is None:
-                del self.seen[name]
-            else:
-                self.seen[name] = status
-        self.save()
-
     def save(self) -> None:
         """Store the copies seen by this build as the record (what it did not see goes)."""
         write_entry(self.path, marshal.dumps(self.seen))

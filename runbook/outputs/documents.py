@@ -138,6 +138,26 @@ def _md_finalize(value: Any) -> Any:
     return md(_finalize(value))
 
 
+# The character references md() and cell() write, and the CommonMark escape of each: the
+# site's pages need the references (Python-Markdown has no escape for & and <), a Markdown
+# file handed out reads as text with the escapes, which every CommonMark reader renders.
+_REFERENCES = re.compile(r"&(amp|lt|gt|#126|#63|#58|#61);")
+_ESCAPES = {"amp": "\\&", "lt": "\\<", "gt": "\\>", "#126": "\\~", "#63": "\\?",
+            "#58": "\\:", "#61": "\\="}
+
+
+def commonmark(escaped: str) -> str:
+    """Text escaped by :func:`md` or :func:`cell` with its character references written as
+    CommonMark backslash escapes instead (every ``&`` of the value is one of them)."""
+    return _REFERENCES.sub(lambda m: _ESCAPES[m.group(1)], escaped)
+
+
+def _commonmark_finalize(value: Any) -> Any:
+    if isinstance(value, Markup):
+        return value
+    return commonmark(md(_finalize(value)))
+
+
 # --- Template environments ---------------------------------------------------------------
 
 
@@ -160,16 +180,19 @@ _USER_TEMPLATES: ContextVar[Path | None] = ContextVar("runbook_document_template
 
 
 @lru_cache(maxsize=8)
-def _environment(user_dir: str | None = None) -> jinja2.Environment:
+def _environment(user_dir: str | None = None, plain: bool = False) -> jinja2.Environment:
     # Search path [user's documents/, packaged documents/]; user templates are untrusted, so
-    # they run sandboxed, as page templates do.
+    # they run sandboxed, as page templates do. ``plain``: a Markdown file handed out, its
+    # values escaped with backslashes alone (commonmark()), not character references.
     search = ([str(Path(user_dir) / "documents")] if user_dir else []) + [str(templates_dir())]
     loader = ConfinedLoader(search, untrusted=search[:-1])
     env_class = user_sandbox if user_dir else jinja2.Environment
     env = env_class(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined,
                     trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                    finalize=_md_finalize)
-    env.filters.update(md_text=lambda v: Markup(md(v)), md_cell=lambda v: Markup(cell(v)),
+                    finalize=_commonmark_finalize if plain else _md_finalize)
+    text, table_cell = ((lambda v: commonmark(md(v)), lambda v: commonmark(cell(v))) if plain
+                        else (md, cell))
+    env.filters.update(md_text=lambda v: Markup(text(v)), md_cell=lambda v: Markup(table_cell(v)),
                        md_code=lambda v: Markup(code(v)), md_url=lambda v: Markup(url(v)))
     env.filters.update(_filters())
     env.globals["not_provided"] = NOT_PROVIDED
@@ -183,10 +206,10 @@ def _user_templates() -> Path | None:
     return user
 
 
-def _render(name: str, **context: Any) -> str:
+def _render(name: str, plain: bool = False, **context: Any) -> str:
     user = _user_templates()
     try:
-        env = _environment(str(user) if user else None)
+        env = _environment(str(user) if user else None, plain)
         if user:  # untrusted: a read-only plan, bounded resources
             return render_bounded(env.get_template(name), read_only(context), name)
         return env.get_template(name).render(**context)
@@ -797,12 +820,15 @@ SITE_COPIES = {"change request (PDF)": "change-request.pdf",
 
 
 def change_request_markdown(plan: dict[str, Any], delta: dict[str, Any] | None = None,
-                            copies: dict[str, str] | None = None) -> str:
+                            copies: dict[str, str] | None = None, *,
+                            plain: bool = False) -> str:
     """The change request as a Markdown page (valid site page; every value escaped).
 
     ``copies`` maps link text to the printable files beside the page (the site's by default).
+    ``plain``: the Markdown file ``runbook cr`` hands out, which reads as text: values are
+    escaped with CommonMark's backslash escapes, never character references.
     """
-    return _render("change-request.md.j2", cr=change_request(plan, delta),
+    return _render("change-request.md.j2", plain, cr=change_request(plan, delta),
                    copies=SITE_COPIES if copies is None else copies)
 
 
@@ -1096,7 +1122,7 @@ def write_change_request(path: Path, outdir: Path, *, since: Path | None = None,
     md_path = outdir / f"{slug}-change-request.md"
     pdf_path = outdir / f"{slug}-change-request.pdf"
     md_path.write_text(change_request_markdown(
-        plan, delta, {"change request (PDF)": pdf_path.name}), encoding="utf-8")
+        plan, delta, {"change request (PDF)": pdf_path.name}, plain=True), encoding="utf-8")
     pdf_path.write_bytes(change_request_pdf(plan, delta, paper))
     return [md_path, pdf_path]
 

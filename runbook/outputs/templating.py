@@ -752,8 +752,9 @@ class SealedBytecodeCache(jinja2.BytecodeCache):
     Compiling the templates costs every build process a few tenths of a second (Material's
     theme, runbook's pages). Jinja checks a kept template against its source's checksum and
     its own and Python's version; each entry is also sealed with its SHA-256, so a damaged
-    one is a miss. ``kind`` keeps the environments of different classes (the user-template
-    sandbox, the trusted pages, the theme) apart.
+    one is a miss. ``kind`` keeps environments of different classes and settings apart (the
+    user-template sandbox, the trusted pages, the theme with MkDocs' and Material's
+    versions); runbook's own code is part of every key.
     """
 
     NAMESPACE = "jinja"
@@ -763,9 +764,10 @@ class SealedBytecodeCache(jinja2.BytecodeCache):
         self.kind = kind
 
     def _path(self, key: str) -> Path:
-        from runbook.engine.store import digest
+        from runbook.engine.store import code_fingerprint, digest
 
-        name = digest(self.kind, key)
+        # runbook's code too: the sandbox and the escaping take effect when Jinja compiles.
+        name = digest(self.kind, code_fingerprint(), key)
         return self.root / self.NAMESPACE / name[:2] / name
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:

@@ -474,8 +474,10 @@ def load_plan_at_revision(path: Path | str, rev: str) -> Plan:
         text = _git(["show", f"{commit}:{rel}"], root)
     except GitError:
         raise GitError(f"{rel} does not exist at revision {rev} ({commit})") from None
-    # Like the pages' provenance: the last commit (at or before rev) that touched the file.
-    touched = _git(["log", "-1", "--format=%h", commit, "--", rel], root).strip() or commit
+    # As the pages' provenance names it (runbook.plan.provenance): the last commit at or
+    # before rev that changed the file, merges left out (their --name-only lists nothing).
+    touched = _git(["log", "-1", "--no-merges", "--format=%h", commit, "--", rel],
+                   root).strip() or commit
     shown = display_name(path)
     src, problems = load_text(text, f"{shown}@{rev}")
     loaded = check_source(src, path) if not problems else None

@@ -218,6 +218,7 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
         generated = generate(sites, cache_root, builder=builder,
                              templates=plugin_templates if plugin_templates.is_dir() else None)
         plugin.preload(sites, generated, jobs=builder.jobs, cache_root=cache_root)
+        plugin.previous_site = output if output.is_dir() else None
         config.plugins.on_startup(command="build", dirty=False)
         try:
             # MkDocs' own build, public API and plugin events only; the plugin builds the
@@ -229,4 +230,4 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
             config.plugins.on_shutdown()
         mark(staging)
         swap(staging, output)
-        plugin.refresh_verified()
+        plugin.record_published(output)

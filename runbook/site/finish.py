@@ -29,6 +29,7 @@ messages reach the build's own log, so ``strict`` fails there.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -36,6 +37,7 @@ import os
 import shutil
 import sys
 import tempfile
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
     from runbook.site.plugin import RunbookPlugin
 
 NAMESPACE = "finished"
+# The cache's record of what each output folder holds, by its path (the plugin's _place).
+PUBLISHED = "site-files"
 # Site builds per worker: each costs a fixed part (the home and reference pages, the theme's
 # files), so few, but more than one so the last to finish leaves the other core idle briefly.
 TASKS_PER_JOB = 3
@@ -192,15 +196,56 @@ def theme_fingerprint(config: MkDocsConfig) -> str:
     return digest("theme", str(theme.name), json.dumps(settings, sort_keys=True), *folders)
 
 
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def code_of(module_name: str, module: Any = None) -> str:
+    """What names the code of ``module_name``: the versions of the distributions that install
+    its top-level package, else its file's content (a project's hooks.py), else its name."""
+    top = module_name.split(".", 1)[0]
+    found = _distributions().get(top)
+    if found:
+        versions = []
+        for dist in sorted(set(found)):
+            try:
+                versions.append(f"{dist} {metadata.version(dist)}")
+            except metadata.PackageNotFoundError:
+                versions.append(f"{dist} absent")
+        return f"{top}: {', '.join(versions)}"
+    path = getattr(module if module is not None else sys.modules.get(module_name),
+                   "__file__", None)
+    if isinstance(path, str) and os.path.isfile(path):
+        return f"{module_name}: {hashlib.sha256(Path(path).read_bytes()).hexdigest()}"
+    return module_name
+
+
+def _plugin_part(name: str, plugin: Any, own: object) -> list[Any]:
+    if plugin is own:  # runbook's settings reach pages through the Markdown it makes
+        return [name, _name(plugin), None]
+    if isinstance(plugin, types.ModuleType):  # a hook (mkdocs.yml hooks:): a module
+        return [name, code_of(plugin.__name__, plugin), None]
+    settings = getattr(plugin, "config", None)
+    return [name, code_of(type(plugin).__module__), _name(plugin),
+            _plain(dict(settings)) if isinstance(settings, Mapping) else None]
+
+
+def _extension_part(extension: Any) -> Any:
+    if isinstance(extension, str):
+        module = extension if "." in extension else f"markdown.extensions.{extension}"
+        return [extension, code_of(module)]
+    return [_plain(extension), code_of(type(extension).__module__)]
+
+
 def config_fingerprint(config: MkDocsConfig, own: object) -> str:
     """Every setting of ``config`` that reaches a page (not where or how it is built), the
-    Markdown extensions and their settings, and the plugins and their settings but
-    ``own`` (the runbook plugin, whose settings reach pages through the Markdown)."""
+    Markdown extensions and their settings, and the plugins and hooks with their settings
+    but ``own`` (the runbook plugin, whose settings reach pages through the Markdown); each
+    extension, plugin and hook with its code (:func:`code_of`)."""
     settings = {k: _plain(v) for k, v in config.items() if k not in _NOT_OUTPUT}
-    extensions = [_plain(e) if not isinstance(e, str) else e
-                  for e in config.markdown_extensions]
-    plugins = [[name, _name(plugin), None if plugin is own else _plain(dict(plugin.config))]
-               for name, plugin in config.plugins.items()]
+    extensions = [_extension_part(e) for e in config.markdown_extensions]
+    plugins = [_plugin_part(name, plugin, own) for name, plugin in config.plugins.items()]
     return digest("config", json.dumps(settings, sort_keys=True),
                   json.dumps(extensions), json.dumps(_plain(config.mdx_configs or {})),
                   json.dumps(plugins))

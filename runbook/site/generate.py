@@ -261,8 +261,7 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
     from runbook.outputs.gvc import engine
     from runbook.outputs.templating import templates_fingerprint, use_bytecode_cache
 
-    if cache is not None:
-        use_bytecode_cache(cache.root)  # compiled page templates kept beside the rest
+    use_bytecode_cache(cache.root if cache is not None else None)  # compiled templates
 
     # The renderer is outside tools_fingerprint()'s process-wide memo: RUNBOOK_GRAPHVIZ may
     # change between builds of one process (runbook serve).

@@ -16,9 +16,12 @@ runs threads), MkDocs builds every page in this build, as any page.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import shutil
+import stat
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +37,7 @@ from mkdocs.utils import get_relative_url
 
 from runbook.engine.parallel import default_jobs
 from runbook.errors import RunbookError
-from runbook.site.finish import FinishedPage, FinishStats
+from runbook.site.finish import PUBLISHED, FinishedPage, FinishStats
 from runbook.site.nav import SiteNav
 from runbook.site.prune import DEFAULT_MAX_AGE_DAYS
 from runbook.site.search import SiteSearch, site_of
@@ -44,6 +47,18 @@ if TYPE_CHECKING:
     from mkdocs.utils.templates import TemplateContext
 
 log = logging.getLogger("mkdocs.plugins.runbook")
+
+
+def _status(path: str) -> tuple[int, int, int, int] | None:
+    """A regular file's inode, size, modification and status-change times (None for
+    anything else, or nothing)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 # A Markdown heading line (``## Sources``, ``# Title {#id}``).
 _HEADING = re.compile(r"#{1,6}\s")
@@ -103,8 +118,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         self._page_urls: dict[str, str] = {}
         # The site pages' URLs for sitemap.xml, by the file MkDocs would list them after.
         self._sitemap_after: dict[str | None, list[str]] = {}
-        #: The spilled copies checked while placing them (runbook.engine.store.Verified).
-        self.verified: Any = None
+        #: The site this build replaces (runbook build), whose unchanged files it links.
+        self.previous_site: Path | None = None
+        # What _place placed: site-relative path -> the copy's name.
+        self._names: dict[str, str] = {}
         self._sites: list[Any] = []
         self._generated: dict[str, bytes] = {}
         self.site_navs: dict[str, SiteNav] = {}
@@ -215,7 +232,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         self._placed.clear()
         self._page_urls.clear()
         self._sitemap_after.clear()
-        self.verified = None
+        self._names = {}
         self.finish_stats = None
         self.search.pages.clear()
         if self._preloaded is not None:
@@ -453,9 +470,12 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         cache: :class:`runbook.outputs.templating.SealedBytecodeCache`), so a build and each
         of its site builds do not compile the theme again."""
         from runbook.outputs.templating import SealedBytecodeCache
+        from runbook.site.finish import code_of
 
         if env.bytecode_cache is None:
-            env.bytecode_cache = SealedBytecodeCache(self._root(), "theme")
+            # MkDocs makes the theme's environment: its settings are MkDocs' and the theme's.
+            kind = f"theme {type(env).__name__} {code_of('mkdocs')} {code_of('material')}"
+            env.bytecode_cache = SealedBytecodeCache(self._root(), kind)
         return env
 
     def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
@@ -534,16 +554,25 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
             prune_if_due(self.cache_path, self.config.cache_max_age_days)
 
     def _place(self, site_dir: Path) -> None:
-        """Place the sites' files in ``site_dir``: each spilled copy checked against its
-        name (a damaged one is never published, see :meth:`_check_spilled`) and linked
-        there (copied where the cache's file system cannot link to it)."""
+        """Place the sites' files in ``site_dir``.
+
+        A file the site being replaced (``previous_site``) holds, unchanged since this
+        plugin placed it there, is linked from there: once that site is removed, the link
+        is the file's only name. Any other file is copied from the cache's checked copy (a
+        damaged one is never published, see :meth:`_check_spilled`). The published site
+        never shares a file with the cache, so a tool that edits it in place edits nothing
+        else.
+        """
         from runbook.engine.store import Damaged, Verified, check_named
 
         if not self._placed:
             return
         verified = Verified(self._root())
+        before = self._published_record(self.previous_site) if self.previous_site else {}
+        old = os.fspath(self.previous_site) if self.previous_site else ""
         made: set[str] = set()
         root = os.fspath(site_dir)
+        names: dict[str, str] = {}
         # Plain strings, not pathlib: forty thousand files at a thousand sites.
         for dest_uri, source in self._placed:
             target = f"{root}/{dest_uri}"
@@ -556,6 +585,14 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                     stream.write(source)
                 continue
             path = os.fspath(source)
+            name = os.path.basename(path)
+            names[dest_uri] = name
+            known = before.get(dest_uri)
+            if known is not None and known[0] == name and _status(f"{old}/{dest_uri}") == \
+                    tuple(known[1:]):
+                with contextlib.suppress(OSError):
+                    os.link(f"{old}/{dest_uri}", target)
+                    continue
             try:
                 data = verified.check(path)
             except Damaged:
@@ -564,27 +601,47 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                 count = check_named(os.path.dirname(path))
                 raise PluginError(f"{os.path.dirname(path)}: {count} damaged cache file(s) "
                                   "removed; run the build again to make them anew") from None
-            try:
-                os.link(path, target)
-            except OSError:  # another file system, or one without links: a copy
-                if data is None:
-                    with open(path, "rb") as stream:
-                        data = stream.read()
+            if data is None:
+                shutil.copyfile(path, target)
+            else:
                 with open(target, "wb") as stream:
                     stream.write(data)
         self._placed.clear()
-        self.verified = verified
+        verified.save()
+        self._names = names
         if self._preloaded is None:
-            # A plain mkdocs build emptied site_dir before: nothing changes these copies'
-            # status any more. runbook build refreshes after swapping the site in.
-            verified.refresh(self._files_root())
+            # A plain mkdocs build: site_dir is where the site stays.
+            self.record_published(site_dir)
 
-    def refresh_verified(self) -> None:
-        """Record the checked copies' status, once the previous site (whose links changed
-        it) is gone: ``runbook build`` calls it after the swap."""
-        if self.verified is not None:
-            self.verified.refresh(self._files_root())
-            self.verified = None
+    def _record_key(self, output: Path) -> str:
+        from runbook.engine.store import digest
+
+        return digest("published", os.fspath(output.resolve()))
+
+    def _published_record(self, output: Path) -> dict[str, list[Any]]:
+        """What this plugin placed in the site at ``output`` last: site-relative path ->
+        [the copy's name, its inode, size, modification and status-change times]."""
+        from runbook.engine.store import Cache
+
+        value = Cache(self._root()).get_value(PUBLISHED, self._record_key(output))
+        return value if isinstance(value, dict) else {}
+
+    def record_published(self, output: Path) -> None:
+        """Record the files placed in the site now at ``output`` (``runbook build`` calls it
+        once the site is swapped in and the one it replaced is gone), so the next build can
+        link the unchanged ones from there."""
+        from runbook.engine.store import Cache
+
+        names, self._names = self._names, {}
+        if not names:
+            return
+        root = os.fspath(output)
+        record = {}
+        for dest_uri, name in names.items():
+            status = _status(f"{root}/{dest_uri}")
+            if status is not None:
+                record[dest_uri] = [name, *status]
+        Cache(self._root()).put_value(PUBLISHED, self._record_key(output), record)
 
     def search_script(self, config: MkDocsConfig) -> bool:
         """Whether each site's search index also gets its script form (the offline plugin

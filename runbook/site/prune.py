@@ -121,10 +121,12 @@ def _exclusive(root: Path, *, dry_run: bool) -> Iterator[None]:
 def namespaces() -> frozenset[str]:
     """The folders of a cache root that runbook writes: a prune touches nothing else."""
     from runbook.site.finish import NAMESPACE as FINISHED
+    from runbook.site.finish import PUBLISHED
     from runbook.site.generate import PRODUCERS
     from runbook.topology.verdicts import NAMESPACE as VERDICTS
 
     return frozenset({SITE, PLAN, SPILL, "diagrams", "pdf", FINISHED, VERDICTS, "jinja",
+                      PUBLISHED,
                       *PRODUCERS, *(f"{name}.global" for name in PRODUCERS)})
 
 
