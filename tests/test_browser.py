@@ -331,6 +331,68 @@ def test_the_checklist_remembers_ticks_from_the_file_system(browser: Any,
     tick_reload_reset(browser, (built_site / "sites/contoso-hq/runbook.html").as_uri())
 
 
+def site_count(page: Any) -> tuple[str, str]:
+    """The site's count and the pages it says it has not counted yet."""
+    return (page.locator(".runbook-checklist-summary__count").text_content() or "",
+            page.locator(".runbook-checklist-summary__unseen").text_content() or "")
+
+
+def page_boxes(page: Any) -> int:
+    """The number of tickable boxes on the open page."""
+    return int(page.locator(".runbook-checklist input[type=checkbox]:enabled").count())
+
+
+def ticks_across_pages(browser: Any, base: str) -> None:
+    """A tick on one page counts on the site's other pages; the Overview, Reverse proxy and
+    PIC lists tick and remember; the reset on one page clears every page."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(base + "runbook.html", wait_until="load")
+    runbook = page_boxes(page)
+    tick(page, 0, 0)
+    count, unseen = site_count(page)
+    assert count == f"Checklist: 1 of {runbook} boxes ticked on this site."
+    assert unseen == ("Not counted yet, as not opened in this browser: Overview, Pool side, "
+                      "Federation partners, Certificates, Reverse proxy, "
+                      "Public IM Connectivity.")
+    total = runbook
+    for name in ("pool.html", "reverse-proxy.html", "pic.html", "index.html"):
+        page.goto(base + name, wait_until="load")
+        state = checklist_state(page)
+        assert state["boxes"] > 0 and state["disabled"] == 0, name
+        assert not any(state["ticked"]), name
+        total += state["boxes"]
+        # The runbook's tick, and one more on each page opened since.
+        ticked = 1 + ("pool.html", "reverse-proxy.html", "pic.html",
+                      "index.html").index(name)
+        assert site_count(page)[0] == f"Checklist: {ticked} of {total} boxes ticked on this site."
+        tick(page, 0, 0)
+        page.reload(wait_until="load")
+        assert checklist_state(page)["ticked"][0] == [0], name
+        assert site_count(page)[0] == (
+            f"Checklist: {ticked + 1} of {total} boxes ticked on this site.")
+    assert site_count(page)[1] == ("Not counted yet, as not opened in this browser: "
+                                   "Federation partners, Certificates.")
+    page.goto(base + "runbook.html", wait_until="load")
+    assert site_count(page)[0] == f"Checklist: 5 of {total} boxes ticked on this site."
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(".runbook-checklist-summary__reset")
+    assert site_count(page)[0] == f"Checklist: 0 of {total} boxes ticked on this site."
+    page.goto(base + "pic.html", wait_until="load")
+    assert not any(checklist_state(page)["ticked"])
+    assert site_count(page)[0] == f"Checklist: 0 of {total} boxes ticked on this site."
+    context.close()
+
+
+def test_the_site_count_covers_every_page_over_http(browser: Any, served: str) -> None:
+    ticks_across_pages(browser, served + "sites/contoso-hq/")
+
+
+def test_the_site_count_covers_every_page_from_the_file_system(browser: Any,
+                                                               built_site: Path) -> None:
+    ticks_across_pages(browser, (built_site / "sites/contoso-hq").as_uri() + "/")
+
+
 def test_a_step_whose_instructions_change_starts_unticked(browser: Any, served: str) -> None:
     url = served + "sites/contoso-hq/runbook.html"
     context = browser.new_context()

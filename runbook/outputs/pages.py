@@ -91,25 +91,28 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One Markdown page of a site: its file name in the site folder, nav title, template."""
+    """One Markdown page of a site: its file name in the site folder, nav title, template,
+    and whether it holds tickable steps (docs/assets/checklist.js counts those pages for the
+    site)."""
 
     filename: str
     title: str
     template: str
+    checklist: bool = False
 
 
 _PAGES: tuple[PageSpec, ...] = (
-    PageSpec("index.md", "Overview", "pages/overview.md.j2"),
+    PageSpec("index.md", "Overview", "pages/overview.md.j2", checklist=True),
     PageSpec("addressing.md", "Addressing", "pages/addressing.md.j2"),
     PageSpec("load-balancer.md", "Load balancer", "pages/load-balancer.md.j2"),
-    PageSpec("runbook.md", "Edge installation runbook", "pages/runbook.md.j2"),
-    PageSpec("pool.md", "Pool side", "pages/pool.md.j2"),
-    PageSpec("federation.md", "Federation partners", "pages/federation.md.j2"),
-    PageSpec("certificates.md", "Certificates", "pages/certificates.md.j2"),
+    PageSpec("runbook.md", "Edge installation runbook", "pages/runbook.md.j2", checklist=True),
+    PageSpec("pool.md", "Pool side", "pages/pool.md.j2", checklist=True),
+    PageSpec("federation.md", "Federation partners", "pages/federation.md.j2", checklist=True),
+    PageSpec("certificates.md", "Certificates", "pages/certificates.md.j2", checklist=True),
     PageSpec("dns.md", "DNS records", "pages/dns.md.j2"),
     PageSpec("firewall.md", "Firewall rules", "pages/firewall.md.j2"),
-    PageSpec("reverse-proxy.md", "Reverse proxy", "pages/reverse-proxy.md.j2"),
-    PageSpec("pic.md", "Public IM Connectivity", "pages/pic.md.j2"),
+    PageSpec("reverse-proxy.md", "Reverse proxy", "pages/reverse-proxy.md.j2", checklist=True),
+    PageSpec("pic.md", "Public IM Connectivity", "pages/pic.md.j2", checklist=True),
 )
 INDEX_TEMPLATE = "pages/index.md.j2"
 REFERENCE_TEMPLATE = "pages/reference.md.j2"
