@@ -249,7 +249,7 @@ def test_build_with_each_engine_gives_the_same_pages(
         pytest.skip(f"{engine} does not install from the package index: {engines[engine]}")
     shutil.copytree(ROOT / "inputs", tmp_path / "inputs")
     # What is tested is the engine. The documents' PDFs, most of a cold build's time, are
-    # cached under the hash of their whole HTML and WeasyPrint's version: hand the project
+    # cached under the hash of their template, their data and Typst's version: hand the project
     # the ones the plugin build of the same inputs laid out (examples_site), so a PDF is
     # only laid out again if this build would make a different one. (That a build makes
     # the project's .cache itself: test_a_folder_with_only_inputs_builds_the_same_site.)

@@ -123,11 +123,6 @@ class SiteSearch:
         packed = self.pages.pop(src_uri, None)
         return _unpack(packed) if packed is not None else []
 
-    def put(self, src_uri: str, entries: list[str]) -> None:
-        """Entries of a page indexed elsewhere (a worker, or the split build's cache)."""
-        if site_of(src_uri) is not None:
-            self.pages[src_uri] = _pack(entries)
-
     def write(self, site_dir: Path, config: dict[str, Any], script: bool) -> list[Path]:
         """Write every site's index (and its script form if ``script``); the files written.
 
