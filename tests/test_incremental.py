@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from runbook.site.build import build_site
+from runbook.site.finish import PUBLISHED
 from tests.conftest import ROOT, shared_cache
 
 SITES = ("contoso.yaml", "fabrikam-lb.yaml", "adatum-im.yaml")
@@ -51,9 +52,13 @@ def differing(a: dict[str, bytes], b: dict[str, bytes]) -> list[str]:
 def entries(cache: Path) -> dict[str, set[str]]:
     """The runbook cache's entries, by namespace (see runbook.site.generate).
 
+    Left out: the record, per output folder, of which files a built site holds
+    (``site-files``): bookkeeping of a build, not something it produced.
     """
     found: dict[str, set[str]] = {}
     for path in cache.glob("*/??/*"):
+        if path.parent.parent.name == PUBLISHED:
+            continue
         if path.is_file() and not path.name.startswith("."):
             found.setdefault(path.parent.parent.name, set()).add(path.name)
     return found

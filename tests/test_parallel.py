@@ -21,7 +21,8 @@ def test_results_come_back_in_order_from_several_processes() -> None:
     flat = [value for part in parts for value, _ in part]
     assert flat == [n * n for n in range(40)]
     pids = {pid for part in parts for _, pid in part}
-    assert os.getpid() not in pids and len(pids) == 2
+    # Two workers (on a loaded machine one of them may take every chunk).
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
 def test_fresh_workers_are_new_processes_for_every_round_of_chunks() -> None:
