@@ -620,6 +620,30 @@ def test_every_character_of_every_pdf_lies_inside_the_margins(
     assert outside == []
 
 
+def overprints(page: list[tuple[float, float, float, float, float, float, str]]) -> list[str]:
+    """Pairs of words on the same line whose boxes overlap across: text over other text."""
+    found = []
+    lines = sorted(page, key=lambda word: word[3])
+    for i, (_, _, x0, y0, x1, y1, text) in enumerate(lines):
+        for _, _, u0, v0, u1, v1, other in lines[i + 1:]:
+            if v0 >= y1 - 0.5:
+                break
+            # The same line: most of the shorter box's height is shared.
+            if min(y1, v1) - max(y0, v0) > 0.5 * min(y1 - y0, v1 - v0) \
+                    and min(x1, u1) - max(x0, u0) > 0.5:
+                found.append(f"{text[:30]!r} at x {x0:.1f}-{x1:.1f} over {other[:30]!r} "
+                             f"at x {u0:.1f}-{u1:.1f}, y {y0:.1f}")
+    return found
+
+
+def test_no_text_of_any_pdf_prints_over_other_text(paper_pdfs: dict[str, bytes]) -> None:
+    # A word wider than its table cell runs into the next column: both are on the page and
+    # inside the margins, and neither can be read.
+    over = [f"{name} page {number}: {pair}" for name, data in paper_pdfs.items()
+            for number, page in enumerate(words(data), 1) for pair in overprints(page)]
+    assert over == [], "\n".join(over)
+
+
 def test_body_text_is_at_least_10_pt(paper_pdfs: dict[str, bytes]) -> None:
     small = []
     for name, data in paper_pdfs.items():
