@@ -895,7 +895,37 @@ def _ranges(extent: float, tile: float, spans: list[float]) -> list[tuple[float,
 def _tile(svg: bytes, width: float, height: float,
           labels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"svg": svg.decode("utf-8", "replace"), "width": round(width, 2),
-            "height": round(height, 2), "labels": labels or []}
+            "height": round(height, 2), "labels": labels or [], "heading": [],
+            "heading_pad": 0}
+
+
+# The graph's own title and subtitle: the labels right after its background, before the
+# legend's first shape.
+_SVG_SHAPE = re.compile(rb"<polygon ")
+# A line of heading text on paper is at most this many pt per character and pt of size
+# (DejaVu Sans averages 0.6 em per character), and this high per pt of size.
+_HEADING_ADVANCE, _HEADING_LEADING = 0.62, 1.35
+
+
+def _heading_labels(svg: bytes, labels: list[_Label]) -> list[_Label]:
+    background = _SVG_SHAPE.search(svg)
+    legend = _SVG_SHAPE.search(svg, background.end()) if background else None
+    if background is None or legend is None:
+        return []
+    return [label for label in labels
+            if background.end() < label.match.start() < legend.start()]
+
+
+def _heading_text(label: _Label) -> dict[str, Any]:
+    return {"text": label.text, "size": round(max(7.0, label.size * DIAGRAM_SCALE), 2),
+            "bold": label.bold, "fill": label.fill}
+
+
+def _heading_height(heading: list[dict[str, Any]], width: float) -> float:
+    """How much height the heading takes above the tiles, wrapped to ``width`` pt: more than
+    it does, so the tile under it stays on the page."""
+    return sum(math.ceil(len(h["text"]) * float(h["size"]) * _HEADING_ADVANCE / width)
+               * float(h["size"]) * _HEADING_LEADING + 3 for h in heading)
 
 
 class _Label:
@@ -959,7 +989,7 @@ def _without(svg: bytes, labels: list[_Label]) -> bytes:
 
 #: A diagram that would take more landscape pages than this at a readable size is not
 #: printed: the field runbook says so and points to the site's copy.
-MAX_DIAGRAM_PAGES = 12
+MAX_DIAGRAM_PAGES = 16
 
 
 class DiagramTooLarge(Exception):
@@ -998,6 +1028,16 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
             else scale
         return [_tile(drawing, width * scale, height * scale,
                       [label.placed(left, top, unit) for label in labels])]
+    # Cut into tiles, the graph's title and subtitle (longer than a third of a tile, they
+    # would be whole in none) are set above the first tile as text of the page that wraps.
+    # They are set over the band at the drawing's top where Graphviz put them (blank
+    # without them): only what they take beyond it is taken from the tiles' height.
+    heading_labels = _heading_labels(svg, labels)
+    heading = [_heading_text(label) for label in heading_labels]
+    labels = [label for label in labels if label not in heading_labels]
+    band = max([label.ys[1] for label in heading_labels], default=0.0) * DIAGRAM_SCALE
+    pad = max(0.0, _heading_height(heading, area_w) - band) if heading else 0.0
+    area_h -= pad
     area_w, area_h = area_w / DIAGRAM_SCALE, area_h / DIAGRAM_SCALE
     xs = _ranges(width, area_w, [label.xs[1] - label.xs[0] for label in labels])
     ys = _ranges(height, area_h, [label.ys[1] - label.ys[0] for label in labels])
@@ -1007,8 +1047,7 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
     for top, bottom in ys:
         for left, right in xs:
             # A tile holds the labels wholly inside it: a label across its edge is whole in
-            # the neighbouring tile (they overlap). A longer one that no tile holds whole (a
-            # 200-character title) is left out of the diagram on paper.
+            # the neighbouring tile (they overlap).
             kept = [label.placed(left, top, DIAGRAM_SCALE) for label in labels
                     if label.inside(left, top, right, bottom)]
             w, h = right - left, bottom - top
@@ -1016,6 +1055,7 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
                     f'viewBox="{left:.2f} {top:.2f} {w:.2f} {h:.2f}"').encode()
             tile = _SVG_ROOT.sub(head, drawing, count=1)
             tiles.append(_tile(tile, w * DIAGRAM_SCALE, h * DIAGRAM_SCALE, kept))
+    tiles[0]["heading"], tiles[0]["heading_pad"] = heading, round(pad, 2)
     return tiles
 
 
