@@ -404,6 +404,19 @@ def cache_dir_override() -> Path | None:
     return Path(value).resolve() if value else None
 
 
+def file_status(path: str) -> tuple[int, int, int, int] | None:
+    """A regular file's inode, size, modification and status-change times (``ctime``, which
+    no program can set back: writing the file or setting its times changes it); None for
+    anything else, or nothing."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 class Verified:
     """Spilled copies known to match their names, remembered by their file status.
 
@@ -424,29 +437,19 @@ class Verified:
             value, dict) else {}
         self.seen: dict[str, tuple[int, int, int, int]] = {}
 
-    @staticmethod
-    def _status(path: str) -> tuple[int, int, int, int] | None:
-        try:
-            info = os.lstat(path)
-        except OSError:
-            return None
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
     def check(self, path: str | os.PathLike[str]) -> bytes | None:
         """Check the copy ``path`` unless its status is the one recorded when it was last
         found intact; its bytes when they were read, else None. Raises :class:`Damaged` for
         a damaged copy and ``FileNotFoundError`` for a missing one."""
         name = os.path.basename(os.fspath(path))
-        status = self._status(os.fspath(path))
+        status = file_status(os.fspath(path))
         if status is not None and self.known.get(name) == status:
             self.seen[name] = status
             return None
         data = read_named(path)
         if data is None:
             raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
-        status = self._status(os.fspath(path))
+        status = file_status(os.fspath(path))
         if status is not None:
             self.seen[name] = status
         return data

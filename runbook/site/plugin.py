@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shutil
-import stat
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,18 +46,6 @@ if TYPE_CHECKING:
     from mkdocs.utils.templates import TemplateContext
 
 log = logging.getLogger("mkdocs.plugins.runbook")
-
-
-def _status(path: str) -> tuple[int, int, int, int] | None:
-    """A regular file's inode, size, modification and status-change times (None for
-    anything else, or nothing)."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 # A Markdown heading line (``## Sources``, ``# Title {#id}``).
 _HEADING = re.compile(r"#{1,6}\s")
@@ -563,7 +550,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         never shares a file with the cache, so a tool that edits it in place edits nothing
         else.
         """
-        from runbook.engine.store import Damaged, Verified, check_named
+        from runbook.engine.store import Damaged, Verified, check_named, file_status
 
         if not self._placed:
             return
@@ -588,7 +575,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
             name = os.path.basename(path)
             names[dest_uri] = name
             known = before.get(dest_uri)
-            if known is not None and known[0] == name and _status(f"{old}/{dest_uri}") == \
+            if known is not None and known[0] == name and file_status(f"{old}/{dest_uri}") == \
                     tuple(known[1:]):
                 with contextlib.suppress(OSError):
                     os.link(f"{old}/{dest_uri}", target)
@@ -630,7 +617,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         """Record the files placed in the site now at ``output`` (``runbook build`` calls it
         once the site is swapped in and the one it replaced is gone), so the next build can
         link the unchanged ones from there."""
-        from runbook.engine.store import Cache
+        from runbook.engine.store import Cache, file_status
 
         names, self._names = self._names, {}
         if not names:
@@ -638,7 +625,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         root = os.fspath(output)
         record = {}
         for dest_uri, name in names.items():
-            status = _status(f"{root}/{dest_uri}")
+            status = file_status(f"{root}/{dest_uri}")
             if status is not None:
                 record[dest_uri] = [name, *status]
         Cache(self._root()).put_value(PUBLISHED, self._record_key(output), record)
