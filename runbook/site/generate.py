@@ -218,10 +218,6 @@ HEAVY_PRODUCERS = frozenset({"runbook.outputs.documents"})
 # Chunks of sites per worker for a producer: enough that the last chunk to finish leaves the
 # other cores idle only briefly, few enough that per-chunk costs stay small.
 TASKS_PER_JOB = 16
-# At most this many sites per chunk of a heavy producer, whatever the number of sites: each
-# chunk gets a new worker, whose peak memory grows with the documents it lays out (Typst:
-# about 270 MB for a few sites, 440 MB for 31, 610 MB for 125).
-HEAVY_CHUNK = 12
 
 
 def call_producer(produce: Produce, sites: Sequence[Site], workdir: Path,
@@ -327,11 +323,7 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
     # rebuild after an edit) are produced here instead, where starting a worker would cost
     # more than the work; except by producers whose libraries stay large once loaded.
     few = len(missed) <= FEW_SITES and name not in HEAVY_PRODUCERS
-    jobs = 1 if few else builder.jobs
-    per_job = TASKS_PER_JOB
-    if name in HEAVY_PRODUCERS:
-        per_job = max(per_job, -(-len(missed) // (max(1, jobs) * HEAVY_CHUNK)))
-    results = map_chunks(run, missed, jobs, tasks_per_job=per_job,
+    results = map_chunks(run, missed, 1 if few else builder.jobs, tasks_per_job=TASKS_PER_JOB,
                          on_done=tick, isolate=spill_dir is not None and not few,
                          fresh=name in HEAVY_PRODUCERS)
     builder._done()
