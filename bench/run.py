@@ -144,6 +144,8 @@ def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Pa
     plugin = _plugin(config)
     plugin.config.inputs = [str(inputs)]
     plugin.preload(sites, generated, jobs=jobs, cache_root=cache.root)
+    # As runbook.site.build: unchanged files are linked from the site being replaced.
+    plugin.previous_site = out if out.is_dir() else None
     config.plugins.on_startup(command="build", dirty=False)
     try:
         mkdocs_build(config)
@@ -153,6 +155,7 @@ def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Pa
             stats.built, stats.cached = done.pages_built, done.pages_cached
             stats.site_builds = done.site_builds
         swap(staging, out)
+        plugin.record_published(out)
         return stats
     finally:
         config.plugins.on_shutdown()
