@@ -439,8 +439,13 @@ def build_sites(config: MkDocsConfig, plugin: RunbookPlugin, slugs: Sequence[str
         for slug, entry in pages.items():
             found[slug] = [p for p in map(FinishedPage.from_data, entry) if p is not None]
     stats.sites_built = len(found)
-    stats.pages_built = sum(1 for p in found.values() for page in p if page.url)
+    stats.pages_built = page_count(found)
     return found, stats
+
+
+def page_count(found: Mapping[str, list[FinishedPage]]) -> int:
+    """How many site pages ``found`` holds (not their search index files)."""
+    return sum(1 for pages in found.values() for page in pages if page.url)
 
 
 def published_files(files: Files) -> list[str]:

@@ -23,7 +23,7 @@ import re
 import shutil
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config, ValidationError
@@ -311,7 +311,13 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         """Every site's finished pages and search files: from the cache, or built now by
         site builds."""
         from runbook.engine.store import Cache
-        from runbook.site.finish import build_sites, lookup, published_files, site_keys
+        from runbook.site.finish import (
+            build_sites,
+            lookup,
+            page_count,
+            published_files,
+            site_keys,
+        )
 
         root = self._root()
         keys = site_keys(config, self, self._generated, published_files(files))
@@ -323,7 +329,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         found, missing = lookup(cache, keys, present)
         built, stats = build_sites(config, self, missing, keys, root, self.jobs)
         stats.sites_cached = len(found)
-        stats.pages_cached = sum(1 for p in found.values() for page in p if page.url)
+        stats.pages_cached = page_count(found)
         found.update(built)
         self.finish_stats = stats
         self._page_urls = {page.src_uri: page.url for pages in found.values()
@@ -355,7 +361,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         is never published. ``runbook build`` then removes the damaged ones and builds once
         more (:class:`runbook.engine.store.Damaged`); a plain ``mkdocs build`` stops with one
         line, the damaged files removed, so that the next build makes them again."""
-        from runbook.engine.store import Damaged, check_named, read_named
+        from runbook.engine.store import Damaged, read_named
 
         for content in generated.values():
             if not isinstance(content, Path):
@@ -363,11 +369,20 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
             try:
                 read_named(content)
             except Damaged:
-                if self._preloaded is not None:
-                    raise
-                count = check_named(content.parent)
-                raise PluginError(f"{content.parent}: {count} damaged cache file(s) removed; "
-                                  "run the build again to make them anew") from None
+                self._damaged(os.fspath(content))
+
+    def _damaged(self, path: str) -> NoReturn:
+        """A spilled copy found damaged: :class:`Damaged` again for ``runbook build`` (which
+        removes every damaged copy and builds once more), else one line, the damaged copies
+        removed so that the next build makes them again."""
+        from runbook.engine.store import Damaged, check_named
+
+        if self._preloaded is not None:
+            raise Damaged(path)
+        folder = os.path.dirname(path)
+        count = check_named(folder)
+        raise PluginError(f"{folder}: {count} damaged cache file(s) removed; run the build "
+                          "again to make them anew") from None
 
     # Before other plugins' page_markdown.
     @event_priority(50)
@@ -550,7 +565,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         never shares a file with the cache, so a tool that edits it in place edits nothing
         else.
         """
-        from runbook.engine.store import Damaged, Verified, check_named, file_status
+        from runbook.engine.store import Damaged, Verified, file_status
 
         if not self._placed:
             return
@@ -583,11 +598,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
             try:
                 data = verified.check(path)
             except Damaged:
-                if self._preloaded is not None:
-                    raise
-                count = check_named(os.path.dirname(path))
-                raise PluginError(f"{os.path.dirname(path)}: {count} damaged cache file(s) "
-                                  "removed; run the build again to make them anew") from None
+                self._damaged(path)
             if data is None:
                 shutil.copyfile(path, target)
             else:

@@ -166,6 +166,7 @@ def _files(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
 def _referenced(root: Path, producers: tuple[str, ...], removed: set[Path]) -> set[str]:
     """The spilled copies named by the producer entries that stay."""
     from runbook.engine.store import load_value, unseal
+    from runbook.site.finish import entry_names
 
     names: set[str] = set()
     for namespace in producers:
@@ -182,8 +183,7 @@ def _referenced(root: Path, producers: tuple[str, ...], removed: set[Path]) -> s
             if isinstance(entry, dict):
                 names.update(v for v in entry.values() if isinstance(v, str))
             elif isinstance(entry, list):  # a site's finished pages (runbook.site.finish)
-                names.update(p[3] for p in entry
-                             if isinstance(p, list) and len(p) > 3 and isinstance(p[3], str))
+                names.update(entry_names(entry))
     return names
 
 
