@@ -29,16 +29,70 @@ if TYPE_CHECKING:
         validate_and_report,
     )
     from runbook.errors import Problem, RunbookError, ValidationFailed
-    from runbook.plan.model import Plan, Provenance
+    from runbook.plan.model import *  # noqa: F403 - the plan's types, listed in its __all__
     from runbook.plan.sites import PlanHead
 
+# The plan's types, as runbook.plan.model lists them in its __all__ (a test checks the two agree).
+PLAN_TYPES = (
+    "Action",
+    "ActionKind",
+    "AddressRow",
+    "CaImport",
+    "Certificate",
+    "CertificateAuthorities",
+    "Change",
+    "CrlPoint",
+    "DnsRecord",
+    "ExternalCertificates",
+    "FeatureRow",
+    "FederationPartnerRow",
+    "FederationPlan",
+    "FederationRoute",
+    "Finding",
+    "FirewallRule",
+    "HostEntry",
+    "Layout",
+    "MediationRow",
+    "Meta",
+    "NextHop",
+    "NicKind",
+    "Pic",
+    "PicField",
+    "PicProvider",
+    "PicStep",
+    "Plan",
+    "PoolKind",
+    "PoolRow",
+    "PoolSetting",
+    "PoolSide",
+    "Provenance",
+    "PublishedUrl",
+    "ReverseProxyPlan",
+    "Role",
+    "RouteRow",
+    "Screen",
+    "ServerRow",
+    "ServerRunbook",
+    "Step",
+    "StepId",
+    "Subnet",
+    "SubnetMember",
+    "Summary",
+    "Trust",
+    "UiPlace",
+    "Validation",
+    "ValidationTest",
+    "Vip",
+    "VipMember",
+    "WebConfEdgeEntry",
+)
 _API = ("Site", "build_site", "change_request", "diff", "diff_revision", "export",
         "field_runbooks", "load_sites", "plan_file", "prune_cache", "topology_schema",
         "validate", "validate_and_report")
 _LAZY = {
     **dict.fromkeys(_API, "api"),
     **dict.fromkeys(("Problem", "RunbookError", "ValidationFailed"), "errors"),
-    **dict.fromkeys(("Plan", "Provenance"), "plan.model"),
+    **dict.fromkeys(PLAN_TYPES, "plan.model"),
     "PlanHead": "plan.sites",
 }
 
@@ -52,10 +106,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Plan",
+    *PLAN_TYPES,
     "PlanHead",
     "Problem",
-    "Provenance",
     "RunbookError",
     "Site",
     "ValidationFailed",

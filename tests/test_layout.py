@@ -117,3 +117,25 @@ def test_stages_import_only_the_stages_below_them() -> None:
 
 def test_the_cycle_check_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_package_exports_the_api_and_every_type_of_the_plan() -> None:
+    import dataclasses
+    import typing
+
+    import runbook
+    import runbook.api
+    from runbook.plan import model
+
+    plan_types = {name for name, value in vars(model).items()
+                  if (dataclasses.is_dataclass(value) and value.__module__ == model.__name__)
+                  or typing.get_origin(value) is typing.Literal}
+    assert plan_types <= set(runbook.__all__)
+    assert set(model.__all__) == plan_types
+    for name in runbook.__all__:
+        value = getattr(runbook, name)
+        if name == "__version__":
+            continue
+        home = model.__name__ if typing.get_origin(value) is typing.Literal else value.__module__
+        assert home in ("runbook.api", "runbook.errors") or home.startswith("runbook.plan."), name
+        assert name in runbook.api.__all__ or home != "runbook.api", name

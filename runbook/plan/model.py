@@ -35,6 +35,62 @@ Layout = Literal["consolidated", "single-server", "single-site", "load-balanced"
 StepId = Literal["install", "activate", "configure", "certificates", "services", "validate"]
 
 
+# The plan's types: what templates and renderers read (exported by the runbook package).
+__all__ = [
+    "Action",
+    "ActionKind",
+    "AddressRow",
+    "CaImport",
+    "Certificate",
+    "CertificateAuthorities",
+    "Change",
+    "CrlPoint",
+    "DnsRecord",
+    "ExternalCertificates",
+    "FeatureRow",
+    "FederationPartnerRow",
+    "FederationPlan",
+    "FederationRoute",
+    "Finding",
+    "FirewallRule",
+    "HostEntry",
+    "Layout",
+    "MediationRow",
+    "Meta",
+    "NextHop",
+    "NicKind",
+    "Pic",
+    "PicField",
+    "PicProvider",
+    "PicStep",
+    "Plan",
+    "PoolKind",
+    "PoolRow",
+    "PoolSetting",
+    "PoolSide",
+    "Provenance",
+    "PublishedUrl",
+    "ReverseProxyPlan",
+    "Role",
+    "RouteRow",
+    "Screen",
+    "ServerRow",
+    "ServerRunbook",
+    "Step",
+    "StepId",
+    "Subnet",
+    "SubnetMember",
+    "Summary",
+    "Trust",
+    "UiPlace",
+    "Validation",
+    "ValidationTest",
+    "Vip",
+    "VipMember",
+    "WebConfEdgeEntry",
+]
+
+
 @dataclass(frozen=True)
 class Provenance:
     """Where a plan came from: the topology file, its git revision, the generator."""
