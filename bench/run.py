@@ -9,10 +9,11 @@ does: validate and plan, each producer (render, diagrams, exports, documents), t
 build: MkDocs' own ``build`` with the runbook plugin, which builds the site pages in site
 builds forked from it and keeps them (:mod:`runbook.site.finish`); ``RUNBOOK_GRAPHVIZ=libgvc``
 (opt-in) draws the diagrams in-process. Per stage it prints the wall time, the CPU
-time of this process and its children (``os.times``), and peak resident memory: of this
-process (Linux VmHWM, reset before each stage through ``/proc/self/clear_refs``) and of the
-largest worker process (each forked worker reports its own VmHWM). Then it edits one
-topology and rebuilds with the warm cache.
+time of this process and its children (``os.times``, plus what the detached PDF workers
+report of their own, :func:`runbook.engine.parallel.map_detached`), and peak resident
+memory: of this process (Linux VmHWM, reset before each stage through
+``/proc/self/clear_refs``) and of the largest worker process (each worker reports its own
+VmHWM). Then it edits one topology and rebuilds with the warm cache.
 
 Beside the smaller size it also runs the baseline of the site stage: a plain ``mkdocs build``
 (no runbook plugin) of the same pages and files written into a docs folder, with the same
@@ -84,12 +85,15 @@ class Meter:
         parallel.reset_peak_rss()
         parallel.LAST.worker_peak_rss = 0
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        detached = parallel.LAST.detached_cpu
         t0, w0 = os.times(), time.perf_counter()
         value = fn()
         wall = time.perf_counter() - w0
         t1 = os.times()
         cpu = (t1.user - t0.user) + (t1.system - t0.system) + \
               (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
+        # Detached workers (the PDFs) are not this process's children: they report their own.
+        cpu += parallel.LAST.detached_cpu - detached
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         worker = max(parallel.LAST.worker_peak_rss,
                      children if children > children_before else 0)

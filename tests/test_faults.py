@@ -284,7 +284,9 @@ def command(*args: str, kill_at: str | None = None) -> list[str]:
 # moment -> (what to call instead, the cache folders to remove so that it runs)
 MOMENTS = {
     "validation": ("runbook.topology.validate:load_topology", ("site",)),
-    "producers": ("runbook.outputs.documents:produce",
+    # The PDFs are laid out in detached workers, which see nothing patched here: killed as
+    # the build hands them their work.
+    "producers": ("runbook.site.generate:map_detached",
                   ("runbook.outputs.exports", "runbook.outputs.documents")),
     # MkDocs has read the files (the plugin's on_files makes the site navigation).
     "mkdocs build": ("runbook.site.nav:site_navigation", ()),

@@ -75,3 +75,47 @@ def test_a_worker_that_dies_stops_the_run_instead_of_hanging_it() -> None:
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("died: a worker process ended abruptly")
+
+
+# --- detached workers -------------------------------------------------------------------------
+
+
+def _detached_facts(n: int) -> tuple[int, int, str | None, bool, int]:
+    return (n * n, os.getpid(), os.environ.get("RUNBOOK_TEST_SETTING"), parallel.in_worker(),
+            parallel.current_rss())
+
+
+def _fail_on_three(n: int) -> int:
+    if n == 3:
+        raise ValueError("bad item 3")
+    return n
+
+
+def test_detached_workers_return_results_in_order_and_see_the_environment_of_the_call(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNBOOK_TEST_SETTING", "first")
+    parallel.map_detached(_detached_facts, [0], jobs=2)  # the server starts under "first"
+    monkeypatch.setenv("RUNBOOK_TEST_SETTING", "second")
+    seen = parallel.map_detached(_detached_facts, list(range(6)), jobs=2, fresh=True)
+    assert [square for square, *_ in seen] == [0, 1, 4, 9, 16, 25]
+    assert {setting for _, _, setting, _, _ in seen} == {"second"}
+    assert all(worker for *_, worker, _ in seen)
+    pids = [pid for _, pid, *_ in seen]
+    assert os.getpid() not in pids and len(set(pids)) == 6  # fresh: a process per call
+
+
+def test_a_detached_worker_does_not_carry_the_memory_of_the_process_that_called_it() -> None:
+    held = bytearray(300 * 1024 * 1024)  # 300 MB, every page touched
+    for at in range(0, len(held), 4096):
+        held[at] = 1
+    forked = parallel.map_chunks(lambda chunk: [parallel.current_rss()], [0, 1], jobs=2)
+    detached = parallel.map_detached(_detached_facts, [0, 1], jobs=2)
+    assert min(rss for part in forked for rss in part) > len(held)
+    assert max(rss for *_, rss in detached) < 150 * 1024 * 1024
+    assert parallel.LAST.worker_peak_rss < 150 * 1024 * 1024
+    del held
+
+
+def test_an_exception_in_a_detached_worker_is_raised_here() -> None:
+    with pytest.raises(ValueError, match="bad item 3"):
+        parallel.map_detached(_fail_on_three, list(range(6)), jobs=2)

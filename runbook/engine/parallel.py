@@ -5,6 +5,12 @@ a forked worker inherits the parent's imported modules and data, so starting it 
 milliseconds and the items need not be pickled on the way in (only chunk numbers travel).
 Results come back in chunk order, so the output never depends on which worker finished
 first. With ``jobs == 1`` (or one chunk) everything runs in this process.
+
+A worker forked from the build process shares the build's memory, but counts all of it as its
+own: its resident size starts at the build's. Work whose own peak is large (laying out PDFs)
+runs in *detached* workers instead (:func:`map_detached`): forked from a small process that
+holds only the imported modules (multiprocessing's ``forkserver``), with their arguments
+pickled, so their size does not grow with the number of sites the build holds.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from runbook.engine.store import FAULTS
 from runbook.errors import RunbookError
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 class WorkerDied(RunbookError):
@@ -97,12 +104,18 @@ def reset_peak_rss() -> None:
 
 @dataclass
 class Stats:
-    """What a parallel run cost: worker count and the largest worker's peak memory."""
+    """What a parallel run cost: worker count and the largest worker's peak memory.
+
+    ``detached_cpu`` adds up, over the life of the process, the CPU seconds of detached
+    workers (:func:`map_detached`), which are not this process's children: ``os.times()``
+    does not count them.
+    """
 
     workers: int = 0
     worker_peak_rss: int = 0
     tasks: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    detached_cpu: float = 0.0
 
 
 LAST = Stats()
@@ -138,6 +151,79 @@ def _run(index: int) -> tuple[Any, int, Any]:
     FAULTS.clear()  # the parent's, inherited: the parent counts those itself
     result = fn(parts[index])
     return result, peak_rss(), FAULTS.as_data()
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _run_detached(fn: Callable[[A], R], arg: A, env: dict[str, str]
+                  ) -> tuple[R, int, Any, float]:
+    global _IN_WORKER
+    _IN_WORKER = True
+    # The server process was started by an earlier build, maybe under other settings.
+    os.environ.clear()
+    os.environ.update(env)
+    start = _cpu_seconds()
+    reset_peak_rss()
+    FAULTS.clear()
+    result = fn(arg)
+    return result, peak_rss(), FAULTS.as_data(), _cpu_seconds() - start
+
+
+def can_detach() -> bool:
+    """True when :func:`map_detached` can start workers from a server process."""
+    return "forkserver" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
+
+
+def map_detached(fn: Callable[[A], R], args: Sequence[A], jobs: int, *,
+                 preload: Sequence[str] = (), on_done: Callable[[int], None] | None = None,
+                 fresh: bool = False) -> list[R]:
+    """``fn(arg)`` for each of ``args``, in detached worker processes; results in order.
+
+    ``fn`` must be a module-level function and ``args`` picklable: each call is sent to a
+    worker forked from multiprocessing's ``forkserver`` process, which imports ``preload``
+    once and never holds the build's data. A worker sees this process's environment
+    variables of the moment, nothing else of its state (nothing set or patched at run time).
+    ``on_done(i)`` is called with each finished argument's index. With ``fresh``, each call
+    gets a new process (a library whose memory grows with what it did is then bounded by
+    one call's work). Where no server process can be used, or with ``jobs <= 1``,
+    the calls run here.
+    """
+    LAST.workers, LAST.worker_peak_rss, LAST.tasks = 0, 0, len(args)
+    if not args:
+        return []
+    if jobs <= 1 or not can_detach():
+        results = []
+        for index, arg in enumerate(args):
+            results.append(fn(arg))
+            if on_done:
+                on_done(index)
+        return results
+    context = multiprocessing.get_context("forkserver")
+    # Without a list of its own, the server would import the __main__ script again.
+    context.set_forkserver_preload(["runbook.engine.parallel", *preload])
+    env = dict(os.environ)
+    workers = max(1, min(jobs, len(args)))
+    done: list[tuple[R, int, Any, float]] = []
+    with ProcessPoolExecutor(workers, mp_context=context,
+                             max_tasks_per_child=1 if fresh else None) as pool:
+        try:
+            futures = [pool.submit(_run_detached, fn, arg, env) for arg in args]
+            for index, future in enumerate(futures):
+                item = future.result()
+                done.append(item)
+                FAULTS.add(item[2])  # the cache files the worker found damaged
+                LAST.detached_cpu += item[3]
+                if on_done:
+                    on_done(index)
+        except BrokenProcessPool:
+            raise WorkerDied("a worker process ended abruptly (killed, or crashed in "
+                             "native code); run again with -j 1 to see where") from None
+    LAST.workers = workers
+    LAST.worker_peak_rss = max(rss for _, rss, _, _ in done)
+    return [result for result, _, _, _ in done]
 
 
 def can_fork() -> bool:

@@ -282,6 +282,26 @@ def _plan_again(cache: Cache, key: str, path: Path, rev: str | None) -> dict[str
     return plan
 
 
+class CachedPlan:
+    """A site's plan read from the build cache, or made again when its entry is gone.
+
+    A plain object rather than a closure, so a :class:`Site` can be pickled (to a detached
+    worker, :func:`runbook.engine.parallel.map_detached`).
+    """
+
+    __slots__ = ("cache", "key", "path", "rev")
+
+    def __init__(self, cache: Cache, key: str, path: Path, rev: str | None) -> None:
+        self.cache, self.key, self.path, self.rev = cache, key, path, rev
+
+    def __call__(self) -> dict[str, Any]:
+        value = self.cache.get_value("plan", self.key)
+        if isinstance(value, dict):
+            return value
+        # Damaged (and counted), or removed.
+        return _plan_again(self.cache, self.key, self.path, self.rev)
+
+
 def load_sites(paths: Iterable[Path | str], *, cache: Cache | None = None, jobs: int = 1,
                progress: Any = None, stats: LoadStats | None = None) -> list[Site]:
     """Validate and plan every topology under ``paths``; the sites sorted by slug.
@@ -352,14 +372,8 @@ def load_sites(paths: Iterable[Path | str], *, cache: Cache | None = None, jobs:
             sites.append(Site(heads[key]["slug"], key, path, plan_head, data=fresh[key]))
             continue
         assert cache is not None
-
-        def load(key: str = key, path: Path = path, rev: str | None = rev) -> dict[str, Any]:
-            value = cache.get_value("plan", key)
-            if isinstance(value, dict):
-                return value
-            return _plan_again(cache, key, path, rev)  # damaged (and counted), or removed
-
-        sites.append(Site(heads[key]["slug"], key, path, plan_head, load=load))
+        sites.append(Site(heads[key]["slug"], key, path, plan_head,
+                          load=CachedPlan(cache, key, path, rev)))
     return sorted(sites, key=lambda s: s.slug)
 
 

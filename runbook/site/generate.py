@@ -32,7 +32,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from runbook.engine.parallel import default_jobs, map_chunks, release_memory
+from runbook.engine.parallel import (
+    can_detach,
+    chunks,
+    default_jobs,
+    map_chunks,
+    map_detached,
+    release_memory,
+)
 from runbook.engine.store import Cache, content_name, damaged, digest, write_file
 from runbook.engine.store import code_fingerprint as code_fingerprint  # re-exported
 from runbook.plan.sites import LoadStats, Site, load_sites
@@ -274,9 +281,6 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
     form = "spilled" if spill_dir is not None else "whole"
     keys = {s.slug: digest("produce", fixed, form, s.key) for s in sites}
 
-    def finish(slug: str, files: dict[str, bytes]) -> dict[str, Any]:
-        return files if spill_dir is None else spill(files, spill_dir, keys[slug])
-
     out: dict[str, Any] = {}
     missed: list[Any] = []
     # One listing of the spill folder instead of a look at the disk per cached file.
@@ -293,39 +297,31 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
         else:
             out.update(value)
 
-    def run(chunk: Sequence[Site]) -> tuple[dict[str, dict[str, Any]], list[str]]:
-        # In a worker: produce, split by site, store, spill; only what remains travels back.
-        made = call_producer(produce, chunk, workdir, templates)
-        per_site: dict[str, dict[str, bytes]] = {s.slug: {} for s in chunk}
-        outside: list[str] = []
-        for path, content in made.items():
-            slug = _slug_of(path)
-            if slug is None or slug not in per_site:
-                outside.append(path)
-                continue
-            if not isinstance(content, bytes):
-                raise TypeError(f"{name} produced {type(content).__name__} for {path}")
-            per_site[slug][path] = content
-        del made
-        done = {}
-        for slug in list(per_site):
-            files = finish(slug, per_site.pop(slug))
-            if cache:
-                cache.put_value(name, keys[slug], {
-                    path: content.name if isinstance(content, Path) else content
-                    for path, content in files.items()})
-            done[slug] = files
-        return done, outside
-
     tick = builder._tick(name.rsplit(".", 1)[-1], len(missed))
     # With files spilled to disk, even a one-process producer runs in a forked worker: its
     # memory high-water mark then never becomes the build process's own. A few sites (the
     # rebuild after an edit) are produced here instead, where starting a worker would cost
     # more than the work; except by producers whose libraries stay large once loaded.
     few = len(missed) <= FEW_SITES and name not in HEAVY_PRODUCERS
-    results = map_chunks(run, missed, 1 if few else builder.jobs, tasks_per_job=TASKS_PER_JOB,
-                         on_done=tick, isolate=spill_dir is not None and not few,
-                         fresh=name in HEAVY_PRODUCERS)
+    cache_root = cache.root if cache is not None else None
+
+    def task(chunk: Sequence[Site]) -> Chunk:
+        return Chunk(name, list(chunk), workdir, templates, cache_root, spill_dir,
+                     {s.slug: keys[s.slug] for s in chunk})
+
+    results: list[tuple[dict[str, dict[str, Any]], list[str]]]
+    if (name in HEAVY_PRODUCERS and produce is importlib.import_module(name).produce
+            and can_detach() and missed):
+        # Detached workers: their size does not grow with the sites this process holds.
+        parts = chunks(missed, builder.jobs * TASKS_PER_JOB)
+        results = map_detached(produce_chunk, [task(part) for part in parts], builder.jobs,
+                               preload=(name, __name__), fresh=True,
+                               on_done=lambda i: tick(len(parts[i])))
+    else:
+        results = map_chunks(lambda chunk: produce_chunk(task(chunk), produce), missed,
+                             1 if few else builder.jobs, tasks_per_job=TASKS_PER_JOB,
+                             on_done=tick, isolate=spill_dir is not None and not few,
+                             fresh=name in HEAVY_PRODUCERS)
     builder._done()
     global_paths: set[str] = set()
     for done, outside in results:
@@ -353,6 +349,56 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
                 cache.put_value(name + ".global", key, made)
         out.update(made)
     return out
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """What producing one chunk of sites takes: plain, picklable data (a detached worker
+    receives it, :func:`runbook.engine.parallel.map_detached`)."""
+
+    producer: str  # the producer's module
+    sites: list[Site]
+    workdir: Path
+    templates: Path | None
+    cache_root: Path | None
+    spill_dir: Path | None
+    keys: dict[str, str]  # slug -> the site's key in the producer's namespace
+
+
+def produce_chunk(chunk: Chunk, produce: Producer | None = None
+                  ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Produce ``chunk``'s sites, split the files by site, store and spill each site's:
+    ``{slug: files}`` and the paths made outside ``sites/``. Runs in a worker; only what it
+    returns travels back. ``produce`` defaults to the producer module's own."""
+    from runbook.outputs.templating import use_bytecode_cache
+
+    name = chunk.producer
+    cache = Cache(chunk.cache_root) if chunk.cache_root is not None else None
+    use_bytecode_cache(chunk.cache_root)  # in a detached worker, nothing is set up yet
+    produce = produce or importlib.import_module(name).produce
+    made = call_producer(produce, chunk.sites, chunk.workdir, chunk.templates)
+    per_site: dict[str, dict[str, bytes]] = {s.slug: {} for s in chunk.sites}
+    outside: list[str] = []
+    for path, content in made.items():
+        slug = _slug_of(path)
+        if slug is None or slug not in per_site:
+            outside.append(path)
+            continue
+        if not isinstance(content, bytes):
+            raise TypeError(f"{name} produced {type(content).__name__} for {path}")
+        per_site[slug][path] = content
+    del made
+    done = {}
+    for slug in list(per_site):
+        files: dict[str, Any] = per_site.pop(slug)
+        if chunk.spill_dir is not None:
+            files = spill(files, chunk.spill_dir, chunk.keys[slug])
+        if cache:
+            cache.put_value(name, chunk.keys[slug], {
+                path: content.name if isinstance(content, Path) else content
+                for path, content in files.items()})
+        done[slug] = files
+    return done, outside
 
 
 def _unspill(entry: dict[str, Any], folder: Path, present: frozenset[str]
