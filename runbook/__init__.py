@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         load_sites,
         plan_file,
         prune_cache,
+        site_files,
         topology_schema,
         validate,
         validate_and_report,
@@ -87,8 +88,8 @@ PLAN_TYPES = (
     "WebConfEdgeEntry",
 )
 _API = ("Site", "build_site", "change_request", "diff", "diff_revision", "export",
-        "field_runbooks", "load_sites", "plan_file", "prune_cache", "topology_schema",
-        "validate", "validate_and_report")
+        "field_runbooks", "load_sites", "plan_file", "prune_cache", "site_files",
+        "topology_schema", "validate", "validate_and_report")
 _LAZY = {
     **dict.fromkeys(_API, "api"),
     **dict.fromkeys(("Problem", "RunbookError", "ValidationFailed"), "errors"),
@@ -122,6 +123,7 @@ __all__ = [
     "load_sites",
     "plan_file",
     "prune_cache",
+    "site_files",
     "topology_schema",
     "validate",
     "validate_and_report",

@@ -41,6 +41,7 @@ __all__ = [
     "plan_schema",
     "progress_display",
     "prune_cache",
+    "site_files",
     "summarize",
     "topology_schema",
     "validate",
@@ -118,6 +119,23 @@ def build_site(inputs: list[Path], output: Path, **options: Any) -> Path:
     from runbook.site.build import build_site as build
 
     return build(inputs, output, **options)
+
+
+def site_files(inputs: Iterable[Path | str], *, cache_dir: Path,
+               templates: Path | None = None, jobs: int | None = None
+               ) -> tuple[list[Site], dict[str, Any]]:
+    """Every site under ``inputs`` and every file generated for the site (docs-relative path
+    -> bytes), through the build cache in ``cache_dir``: what ``runbook build`` and the MkDocs
+    plugin give MkDocs to build (raises :class:`~runbook.errors.ValidationFailed` first,
+    listing every problem). ``templates`` is a folder of template overrides."""
+    from runbook.engine.parallel import default_jobs
+    from runbook.engine.store import Cache
+    from runbook.site.generate import Builder, produce_site
+    from runbook.site.prune import using
+
+    with using(cache_dir):  # no prune meanwhile
+        return produce_site([Path(p) for p in inputs],
+                            Builder(Cache(cache_dir), jobs=jobs or default_jobs()), templates)
 
 
 def generate_tree(inputs: list[Path], output: Path, *, templates: Path | None = None) -> Path:

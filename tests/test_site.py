@@ -259,3 +259,18 @@ def test_mkdocs_build_reports_invalid_topologies_and_keeps_the_previous_site(
     assert "Traceback" not in done.stderr
     # Validation runs before MkDocs empties site_dir: the previous site is still there.
     assert (tmp_path / "site" / "index.html").read_text(encoding="utf-8") == "previous build\n"
+
+
+def test_the_api_gives_the_files_a_build_hands_mkdocs_and_refuses_bad_input_first(
+        tmp_path: Path) -> None:
+    import runbook
+
+    sites, files = runbook.site_files([ROOT / "inputs" / "contoso.yaml"],
+                                      cache_dir=tmp_path / "cache", jobs=1)
+    assert [s.slug for s in sites] == ["contoso-hq"]
+    assert "index.md" in files and "sites/contoso-hq/index.md" in files
+    assert files["sites/contoso-hq/documents/field-runbook.pdf"][:5] == b"%PDF-"
+    bad = write(tmp_path, "site: x\n")
+    with pytest.raises(ValidationFailed):
+        runbook.site_files([bad], cache_dir=tmp_path / "cache2", jobs=1)
+    assert not (tmp_path / "cache2" / "runbook.outputs.pages").exists()

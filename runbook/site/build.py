@@ -1,7 +1,8 @@
 """Building the static site: run every producer, then a real MkDocs build.
 
-``generate`` is what the MkDocs plugin calls; ``build_site`` is ``runbook build``: it validates
-first, builds into a temporary folder beside the output and only then swaps it in, so a failed
+``build_site`` is ``runbook build``: it validates first (the sites' files are made by
+:func:`runbook.site.generate.produce_site`, as the plugin makes them under a plain ``mkdocs
+build``), builds into a temporary folder beside the output and only then swaps it in, so a failed
 build leaves the previous site untouched.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.errors import RunbookError
-from runbook.site.generate import generate
+from runbook.site.generate import produce_site
 from runbook.site.publish import (
     check_output,
     describe_os_error,
@@ -205,18 +206,15 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
 
     assert builder.cache is not None  # build_site gives its builder a cache
     cache_root = builder.cache.root
-    sites = builder.load_sites(inputs)
+    if templates is not None:
+        plugin.config.templates = str(templates.resolve())
+    # Produced here rather than inside MkDocs, so a producer's error surfaces as itself.
+    sites, generated = produce_site(inputs, builder, (base / plugin.config.templates).resolve())
     output.parent.mkdir(parents=True, exist_ok=True)
     with staging_folder(output) as staging:
         config.site_dir = str(staging)
         plugin.config.inputs = [str(p.resolve()) for p in inputs]
         plugin.config.cache_dir = str(cache_root)
-        if templates is not None:
-            plugin.config.templates = str(templates.resolve())
-        # Generate here rather than inside MkDocs, so a producer's error surfaces as itself.
-        plugin_templates = (base / plugin.config.templates).resolve()
-        generated = generate(sites, cache_root, builder=builder,
-                             templates=plugin_templates if plugin_templates.is_dir() else None)
         plugin.preload(sites, generated, jobs=builder.jobs, cache_root=cache_root)
         plugin.previous_site = output if output.is_dir() else None
         config.plugins.on_startup(command="build", dirty=False)

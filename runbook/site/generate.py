@@ -156,6 +156,24 @@ def generate(sites: Sequence[Site], workdir: Path, *, templates: Path | None = N
                        PRODUCERS)
 
 
+def produce_site(inputs: Sequence[Path], builder: Builder, templates: Path | None = None
+                 ) -> tuple[list[Site], dict[str, Any]]:
+    """Validate and plan every topology under ``inputs``, then run every producer through
+    ``builder``'s cache: the sites, and every generated file (docs-relative path -> bytes,
+    or the path of its spilled copy). The one way both ``runbook build`` and a plain
+    ``mkdocs build`` (the plugin's ``on_pre_build``) make a site's files.
+
+    ``templates`` is the user's override folder (ignored when it is not a folder). Raises
+    :class:`~runbook.errors.ValidationFailed` listing every problem before producing anything.
+    """
+    assert builder.cache is not None, "a build produces through its cache"
+    sites = builder.load_sites(inputs)
+    generated = generate(sites, builder.cache.root, builder=builder,
+                         templates=templates if templates is not None and templates.is_dir()
+                         else None)
+    return sites, generated
+
+
 def generate_uncached(sites: list[Site], workdir: Path, *, templates: Path | None = None
                       ) -> dict[str, bytes]:
     """:func:`generate` without the build cache: every producer over every site, here.

@@ -210,7 +210,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         site in place even under a plain ``mkdocs build``.
         """
         from runbook.engine.store import FAULTS, Cache
-        from runbook.site.generate import Builder, generate
+        from runbook.site.generate import Builder, produce_site
         from runbook.site.prune import using
 
         if self._site_build is not None:
@@ -226,15 +226,12 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
             self._sites, self._generated = self._preloaded
             return
         try:
-            templates = self.templates_dir if self.templates_dir.is_dir() else None
             cache_dir = self.cache_path
             FAULTS.clear()
             with using(cache_dir):  # no prune meanwhile
-                # The same cached, parallel path as runbook build (runbook.site.build).
-                builder = Builder(Cache(cache_dir))
-                self._sites = builder.load_sites(self.input_paths)
-                self._generated = generate(self._sites, cache_dir, templates=templates,
-                                           builder=builder)
+                # What runbook build runs, with the same cache (runbook.site.build).
+                self._sites, self._generated = produce_site(
+                    self.input_paths, Builder(Cache(cache_dir)), self.templates_dir)
             for line in FAULTS.notices():  # damaged cache files made again, a full disk
                 log.info(line)
         except RunbookError as exc:
