@@ -185,6 +185,15 @@ def test_change_request_pdf_and_page_hold_every_fact(
     assert plan["meta"]["provenance"] in pdf_text(cr_pdfs[slug])
 
 
+def test_the_scope_names_zones_whole_and_keeps_its_punctuation(
+        cr_pdfs: dict[str, bytes]) -> None:
+    # contoso.yaml: internal zone contoso.local, external contoso.com; its records are in both.
+    # "contoso." at a line's end would read as a sentence's end, and Typst took the ";" after
+    # a value for the end of the code that set it.
+    assert ("Zones: internal contoso.local, external contoso.com; DNS records change in "
+            "contoso.com, contoso.local") in pdf_text(cr_pdfs["contoso-hq"])
+
+
 @pytest.mark.parametrize("path", sorted(INPUTS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_example_renders_with_every_fact(path: Path) -> None:
     plan = plan_file(path).to_dict()
