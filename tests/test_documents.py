@@ -673,6 +673,23 @@ def test_no_text_of_any_pdf_prints_over_other_text(paper_pdfs: dict[str, bytes])
     assert over == [], "\n".join(over)
 
 
+def test_the_running_header_stands_clear_of_the_text_under_it(
+        paper_pdfs: dict[str, bytes]) -> None:
+    # The header's line of 8 pt text and its rule sit in the top margin; a page's first
+    # heading starts 4 mm or more under the header's text, not against its rule.
+    tight = []
+    for name, data in paper_pdfs.items():
+        for number, page in enumerate(words(data)[1:], 2):
+            if "Appendix A: Network diagram" in " ".join(t for *_, t in page[:16]):
+                continue  # landscape diagram pages have no running header
+            header = min(page, key=lambda w: w[3])
+            bottom = max(w[5] for w in page if w[3] < header[5])
+            first = min(w[3] for w in page if w[3] >= bottom)
+            if first - bottom < 4 * MM:
+                tight.append(f"{name} page {number}: {first - bottom:.1f} pt")
+    assert tight == []
+
+
 def test_body_text_is_at_least_10_pt(paper_pdfs: dict[str, bytes]) -> None:
     small = []
     for name, data in paper_pdfs.items():
