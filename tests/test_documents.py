@@ -787,6 +787,32 @@ def test_diagram_tiles_carry_the_labels_as_data_and_the_drawing_without_text(
     assert tiles[0]["height"] + tiles[0]["heading_pad"] <= documents.DIAGRAM_AREA["A4"][1] + 0.01
 
 
+# Fabrikam's legend: its clients and firewalls, edge servers with NICs of all four roles on
+# public, perimeter and internal subnets, a Director next hop with two more pools, its CAs,
+# the load balancer's VIPs and the reverse proxy.
+FABRIKAM_LEGEND = [
+    "Legend", "Internet client or provider", "Firewall", "Edge server (one row per NIC)",
+    "Access Edge NIC", "Web Conferencing Edge NIC", "A/V Edge NIC", "Internal NIC",
+    "Public subnet (bar = the network segment)", "Perimeter subnet (bar = the network segment)",
+    "Internal subnet (bar = the network segment)", "Next hop of the edge (SIP)", "Other pool",
+    "Certificate authority", "Load balancer VIP (dashed: to its members)",
+    "Reverse proxy (HTTPS to the Web Components)"]
+
+
+@pytest.mark.parametrize("paper", ["A4", "Letter"])
+def test_every_entry_of_the_legend_is_whole_on_a_tile(plans: dict[str, dict[str, Any]],
+                                                      diagrams: dict[str, bytes | None],
+                                                      paper: str) -> None:
+    svg = diagrams["fabrikam-lb"]
+    assert svg
+    tiles = documents.diagram_tiles(svg, paper, documents.diagram_heading(plans["fabrikam-lb"]))
+    # The legend starts on the first tile and is wider than a page: the tiles overlap by
+    # the longest label, so each entry is whole on one of them.
+    assert "Legend" in [label["text"] for label in tiles[0]["labels"]]
+    placed = {label["text"].rstrip("\xa0") for tile in tiles for label in tile["labels"]}
+    assert [text for text in FABRIKAM_LEGEND if text not in placed] == []
+
+
 def diagram_pages(data: bytes) -> list[list[tuple[float, float, float, float, float, float,
                                                   str]]]:
     """The words of each page of Appendix A, the diagram."""
