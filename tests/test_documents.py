@@ -185,6 +185,15 @@ def test_change_request_pdf_and_page_hold_every_fact(
     assert plan["meta"]["provenance"] in pdf_text(cr_pdfs[slug])
 
 
+def test_the_scope_names_zones_whole_and_keeps_its_punctuation(
+        cr_pdfs: dict[str, bytes]) -> None:
+    # contoso.yaml: internal zone contoso.local, external contoso.com; its records are in both.
+    # "contoso." at a line's end would read as a sentence's end, and Typst took the ";" after
+    # a value for the end of the code that set it.
+    assert ("Zones: internal contoso.local, external contoso.com; DNS records change in "
+            "contoso.com, contoso.local") in pdf_text(cr_pdfs["contoso-hq"])
+
+
 @pytest.mark.parametrize("path", sorted(INPUTS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_example_renders_with_every_fact(path: Path) -> None:
     plan = plan_file(path).to_dict()
@@ -664,6 +673,23 @@ def test_no_text_of_any_pdf_prints_over_other_text(paper_pdfs: dict[str, bytes])
     assert over == [], "\n".join(over)
 
 
+def test_the_running_header_stands_clear_of_the_text_under_it(
+        paper_pdfs: dict[str, bytes]) -> None:
+    # The header's line of 8 pt text and its rule sit in the top margin; a page's first
+    # heading starts 4 mm or more under the header's text, not against its rule.
+    tight = []
+    for name, data in paper_pdfs.items():
+        for number, page in enumerate(words(data)[1:], 2):
+            if "Appendix A: Network diagram" in " ".join(t for *_, t in page[:16]):
+                continue  # landscape diagram pages have no running header
+            header = min(page, key=lambda w: w[3])
+            bottom = max(w[5] for w in page if w[3] < header[5])
+            first = min(w[3] for w in page if w[3] >= bottom)
+            if first - bottom < 4 * MM:
+                tight.append(f"{name} page {number}: {first - bottom:.1f} pt")
+    assert tight == []
+
+
 def test_body_text_is_at_least_10_pt(paper_pdfs: dict[str, bytes]) -> None:
     small = []
     for name, data in paper_pdfs.items():
@@ -713,13 +739,33 @@ fill="white">centred</text>
 """
 
 
+# The network diagram's title and subtitle, worked out from the topology files: the title, then
+# "<organization> · network diagram of site <site> · <the layout in words>".
+CONTOSO_LAYOUT = ("one Consolidated Edge Server running all three edge roles, each on its own "
+                  "NIC and address")
+HEADINGS = {
+    "fabrikam-lb": ("Fabrikam load-balanced edge",
+                    "Fabrikam Inc · network diagram of site fabrikam-lb · edge servers behind a "
+                    "hardware load balancer, one VIP per role, with the A/V Edge on servers of "
+                    "its own"),
+    "contoso-hq": ("Contoso HQ edge deployment",
+                   f"Contoso Ltd · network diagram of site contoso-hq · {CONTOSO_LAYOUT}"),
+    "s" * 20: ("T" * 200, f"{'O' * 200} · network diagram of site {'s' * 63} · {CONTOSO_LAYOUT}"),
+}
+
+
 def test_diagram_tiles_carry_the_labels_as_data_and_the_drawing_without_text(
-        diagrams: dict[str, bytes | None]) -> None:
+        plans: dict[str, dict[str, Any]], diagrams: dict[str, bytes | None]) -> None:
     svg = diagrams["fabrikam-lb"]
     assert svg
     said = {html.unescape(m).strip(" ") for m in re.findall(
         r"<text [^>]*>(.*?)</text>", svg.decode("utf-8"))} - {"\xa0"}
-    tiles = documents.diagram_tiles(svg, "A4")
+    title, subtitle = HEADINGS["fabrikam-lb"]
+    # The diagram for paper is drawn without its title and subtitle, with its legend.
+    assert "Legend" in said and "Internet" in said
+    assert not [t for t in said if "Fabrikam load-balanced" in t or "network diagram" in t]
+    heading = documents.diagram_heading(plans["fabrikam-lb"])
+    tiles = documents.diagram_tiles(svg, "A4", heading)
     assert len(tiles) > 1  # Fabrikam's diagram takes several pages
     placed = set()
     for tile in tiles:
@@ -728,13 +774,108 @@ def test_diagram_tiles_carry_the_labels_as_data_and_the_drawing_without_text(
             assert 0 <= label["x"] <= tile["width"] and 0 <= label["y"] <= tile["height"]
             assert label["size"] >= 7
             placed.add(label["text"])
-    # The graph's title and subtitle are text above the first tile, where they wrap; every
-    # other label is whole on some tile.
-    heading = [h["text"] for h in tiles[0]["heading"]]
-    assert heading == ["Fabrikam load-balanced edge",
-                       next(t for t in said if " · network diagram of site " in t)]
+    # Every label is whole on some tile; the title and subtitle come from the plan, at 80 %
+    # of the label's 14 pt (bold) and 10 pt, above the first tile only.
+    assert said == placed - {"\xa0"}
+    assert tiles[0]["heading"] == [
+        {"text": title, "size": 11.2, "bold": True, "fill": "#1f2328"},
+        {"text": subtitle, "size": 8.0, "bold": False, "fill": "#57606a"}]
     assert all(tile["heading"] == [] for tile in tiles[1:])
-    assert said - placed == set(heading)
+    # The first tile leaves the heading its room: one line each at A4's 756.9 pt.
+    assert tiles[0]["heading_pad"] == pytest.approx(
+        3 + 11.2 * 1.35 + 3 + 8 * 1.35 + 3, abs=0.01)
+    assert tiles[0]["height"] + tiles[0]["heading_pad"] <= documents.DIAGRAM_AREA["A4"][1] + 0.01
+
+
+# Fabrikam's legend: its clients and firewalls, edge servers with NICs of all four roles on
+# public, perimeter and internal subnets, a Director next hop with two more pools, its CAs,
+# the load balancer's VIPs and the reverse proxy.
+FABRIKAM_LEGEND = [
+    "Legend", "Internet client or provider", "Firewall", "Edge server (one row per NIC)",
+    "Access Edge NIC", "Web Conferencing Edge NIC", "A/V Edge NIC", "Internal NIC",
+    "Public subnet (bar = the network segment)", "Perimeter subnet (bar = the network segment)",
+    "Internal subnet (bar = the network segment)", "Next hop of the edge (SIP)", "Other pool",
+    "Certificate authority", "Load balancer VIP (dashed: to its members)",
+    "Reverse proxy (HTTPS to the Web Components)"]
+
+
+@pytest.mark.parametrize("paper", ["A4", "Letter"])
+def test_every_entry_of_the_legend_is_whole_on_a_tile(plans: dict[str, dict[str, Any]],
+                                                      diagrams: dict[str, bytes | None],
+                                                      paper: str) -> None:
+    svg = diagrams["fabrikam-lb"]
+    assert svg
+    tiles = documents.diagram_tiles(svg, paper, documents.diagram_heading(plans["fabrikam-lb"]))
+    # The legend starts on the first tile and is wider than a page: the tiles overlap by
+    # the longest label, so each entry is whole on one of them.
+    assert "Legend" in [label["text"] for label in tiles[0]["labels"]]
+    placed = {label["text"].rstrip("\xa0") for tile in tiles for label in tile["labels"]}
+    assert [text for text in FABRIKAM_LEGEND if text not in placed] == []
+
+
+def diagram_pages(data: bytes) -> list[list[tuple[float, float, float, float, float, float,
+                                                  str]]]:
+    """The words of each page of Appendix A, the diagram."""
+    return [page for page in words(data)
+            if "Appendix A: Network diagram" in " ".join(t for *_, t in page[:16])]
+
+
+@pytest.mark.parametrize("site", sorted(HEADINGS))
+@pytest.mark.parametrize("paper", ["a4", "letter"])
+def test_the_first_diagram_page_carries_the_title_and_subtitle_as_text(
+        paper_pdfs: dict[str, bytes], site: str, paper: str) -> None:
+    title, subtitle = HEADINGS[site]
+    data = paper_pdfs[f"{site} {paper} field runbook"]
+    size = em(data)
+    first, *others = diagram_pages(data)
+    assert others  # cut into tiles
+    # The page's own title, then the heading: the words of 11.2 pt and of 8 pt above the
+    # drawing's legend, which the drawing (its labels 7.2 pt and more) starts with.
+    top = next(w for w in first if w[6] == "Appendix")
+    page_title = [w for w in first if w[3] == top[3]]
+    assert " ".join(w[6] for w in page_title).startswith("Appendix A: Network diagram (part 1 of")
+    legend = next(w for w in first if w[6] == "Legend")
+    heading = [w for w in first if page_title[0][5] < w[3] and w[5] <= legend[3]]
+    of_size = {pt: [w for w in heading if abs((w[5] - w[3]) / size - pt) < 0.1]
+               for pt in (11.2, 8.0)}
+    assert sorted(of_size[11.2] + of_size[8.0]) == sorted(heading)
+    lines = {pt: sorted({round(w[3], 1) for w in ws}) for pt, ws in of_size.items()}
+    # In reading order, each line from the left margin: the title, then the subtitle.
+    text = {pt: " ".join(w[6] for w in sorted(ws, key=lambda w: (round(w[3], 1), w[2])))
+            for pt, ws in of_size.items()}
+    if site == "s" * 20:  # its names are longer than a line: they break inside
+        assert text[11.2].replace(" ", "") == title
+        assert text[8.0].replace(" ", "") == subtitle.replace(" ", "")
+        assert len(lines[11.2]) == 3 and len(lines[8.0]) == 3
+    else:
+        assert (text[11.2], text[8.0]) == (title, subtitle)
+    for ws in of_size.values():
+        starts = {y: min(w[2] for w in ws if round(w[3], 1) == y) for y in lines[11.2]
+                  + lines[8.0] if any(round(w[3], 1) == y for w in ws)}
+        assert all(x == pytest.approx(15 * MM, abs=0.5) for x in starts.values())
+    assert max(w[5] for w in of_size[11.2]) <= min(w[3] for w in of_size[8.0])
+    # Below the page's title with room between, and nothing of the drawing beside them.
+    assert min(w[3] for w in heading) >= page_title[0][5] + 2 * MM
+    below = max(w[5] for w in heading)
+    assert all(w[3] >= below for w in first if w not in heading and w not in page_title)
+    # Only the first page holds them, and the drawing holds neither.
+    for page in [first, *others]:
+        said = " ".join(w[6] for w in page if w not in heading)
+        assert "network diagram of site" not in said and title[:12] not in said
+
+
+def test_the_diagram_heading_prints_markup_in_the_topology_as_itself(tmp_path: Path) -> None:
+    data = contoso()
+    data["title"] = "Site #strong[x] $1$ <b>&amp;</b> \\N end"
+    data["organization"] = 'Org #read("/etc/passwd") ] [ *b* end'
+    plan = plan_file(write(tmp_path, data)).to_dict()
+    svg = network_diagrams([plan], tmp_path / "diagrams")["contoso-hq"]
+    first = diagram_pages(field_runbook_pdf(plan, svg))[0]
+    said = " ".join(w[6] for w in sorted(first, key=lambda w: (round(w[3], 1), w[2])))
+    assert "Site #strong[x] $1$ <b>&amp;</b> \\N end" in said
+    assert ('Org #read("/etc/passwd") ] [ *b* end · network diagram of site contoso-hq'
+            in said)
+    assert "root:x:0:0" not in said
 
 
 def test_a_diagram_label_prints_where_graphviz_put_it_and_as_itself(

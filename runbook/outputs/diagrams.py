@@ -41,7 +41,7 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import graphviz
 
@@ -169,9 +169,21 @@ def _cluster_attrs(label: str, fill: str, line: str) -> dict[str, str]:
             "labeljust": "l", "margin": "10"}
 
 
-def _heading(g: graphviz.Digraph, title: str, subtitle: str,
+# The title and subtitle of a diagram's label, in pt.
+TITLE_SIZE, SUBTITLE_SIZE = 14, 10
+
+
+class Heading(NamedTuple):
+    """A diagram's title and subtitle as plain text, as its label shows them."""
+
+    title: str
+    subtitle: str
+
+
+def _heading(g: graphviz.Digraph, heading: Heading | None,
              legend: Sequence[tuple[str, str, str]], columns: int) -> None:
-    """Title, subtitle and legend as the graph's label, above the drawing.
+    """Title and subtitle (unless ``heading`` is None) and legend as the graph's label, above
+    the drawing.
 
     Set last, so no cluster declared before inherits the label. A legend in the label cannot
     disturb the layout, unlike a legend node that dot places among the others.
@@ -183,11 +195,13 @@ def _heading(g: graphviz.Digraph, title: str, subtitle: str,
     key = ('<table border="1" color="#9aa4ad" cellborder="0" cellspacing="2" cellpadding="2" '
            f'bgcolor="white"><tr><td colspan="{2 * columns}" align="left"><b>Legend</b>'
            f"</td></tr>{body}</table>")
+    head = "" if heading is None else (
+        f'<tr><td align="left"><font point-size="{TITLE_SIZE}"><b>{esc(heading.title)}</b>'
+        f'</font></td></tr><tr><td align="left">'
+        f'{_small(esc(heading.subtitle), size=SUBTITLE_SIZE)}</td></tr>')
     g.attr(labelloc="t", labeljust="l", label=html_label(
         '<table border="0" cellborder="0" cellspacing="0" cellpadding="1">'
-        f'<tr><td align="left"><font point-size="14"><b>{esc(title)}</b></font></td></tr>'
-        f'<tr><td align="left">{_small(esc(subtitle), size=10)}</td></tr>'
-        f'<tr><td align="left" cellpadding="6">{key}</td></tr></table>'))
+        f'{head}<tr><td align="left" cellpadding="6">{key}</td></tr></table>'))
 
 
 def _keep_order(g: graphviz.Digraph, nodes: Sequence[str]) -> None:
@@ -256,9 +270,21 @@ def _vip_label(vip: dict[str, Any], side: str, lb_name: str) -> str:
     return html_label('<br align="left"/>'.join(lines) + '<br align="left"/>')
 
 
-def network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
-    """The site's network: Internet, firewalls, perimeter subnets and servers, internal side."""
+def network_heading(plan: dict[str, Any]) -> Heading:
+    """The network diagram's title and subtitle, as its label shows them."""
     meta, summary = plan["meta"], plan["summary"]
+    return Heading(_CONTROL.sub(" ", str(summary["title"])), _CONTROL.sub(
+        " ", f'{meta["organization"]} · network diagram of site {meta["site"]} · '
+        f'{summary["layout_text"]}'))
+
+
+def network_graph(plan: dict[str, Any], titled: bool = True) -> graphviz.Digraph:
+    """The site's network: Internet, firewalls, perimeter subnets and servers, internal side.
+
+    ``titled=False`` leaves the title and subtitle (:func:`network_heading`) out of the
+    graph's label, keeping the legend: the field runbook sets them as text of its own.
+    """
+    summary = plan["summary"]
     g = _base_graph("network")
     features = summary.get("features") or []
     lb_name = summary.get("load_balancer_name") or "load balancer"
@@ -441,8 +467,7 @@ def network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
     if rp:
         legend.append((ROLE_FILL["reverse_proxy"], ROLE_LINE["reverse_proxy"],
                        "Reverse proxy (HTTPS to the Web Components)"))
-    _heading(g, summary["title"], f'{meta["organization"]} · network diagram of site '
-             f'{meta["site"]} · {summary["layout_text"]}', legend, columns=5)
+    _heading(g, network_heading(plan) if titled else None, legend, columns=5)
     return g
 
 
@@ -551,13 +576,24 @@ def traffic_graph(plan: dict[str, Any]) -> graphviz.Digraph:
     if "reverse_proxy" in present:
         legend.append((ROLE_FILL["reverse_proxy"], ROLE_LINE["reverse_proxy"],
                        "Rule for the reverse proxy"))
-    _heading(g, summary["title"], f'{meta["organization"]} · firewall rules of site '
-             f'{meta["site"]}; arrows point from the side that opens the connection',
+    _heading(g, Heading(summary["title"], f'{meta["organization"]} · firewall rules of site '
+                        f'{meta["site"]}; arrows point from the side that opens the connection'),
              legend, columns=4)
     return g
 
 
 DIAGRAMS = {"network": network_graph, "traffic": traffic_graph}
+
+
+def untitled_network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
+    """The network diagram for paper: its label holds the legend only (see
+    :func:`network_graph`)."""
+    return network_graph(plan, titled=False)
+
+
+#: Diagrams drawn for the documents only, never part of the site: :func:`render_svgs` draws
+#: them when ``names`` asks for them.
+PRINT_DIAGRAMS = {"network-untitled": untitled_network_graph}
 
 
 def diagram_sources(plan: dict[str, Any]) -> dict[str, str]:
@@ -647,7 +683,8 @@ def render_svgs(plans: list[dict[str, Any]], workdir: Path, workers: int | None 
                 names: Sequence[str] | None = None) -> dict[str, dict[str, bytes]]:
     """Network and traffic diagrams of every plan, as SVG and DOT bytes, keyed by site slug.
 
-    ``names`` limits the diagrams to some of :data:`DIAGRAMS` (default: all of them).
+    ``names`` limits the diagrams to some of :data:`DIAGRAMS` (default: all of them) or asks
+    for those of :data:`PRINT_DIAGRAMS`.
     Each diagram's layout source is hashed with the renderer (:func:`runbook.outputs.gvc.engine`);
     ``<sha256>.svg`` in ``workdir`` is reused when present, and everything else is rendered.
     The plans are shared out over ``workers`` processes (default: one per core), which build
@@ -692,7 +729,7 @@ def _sources(plans: list[dict[str, Any]], names: Sequence[str] | None = None) ->
     out = []
     for plan in plans:
         made = diagram_sources(plan) if names is None else {
-            name: DIAGRAMS[name](plan).source for name in names}
+            name: (DIAGRAMS | PRINT_DIAGRAMS)[name](plan).source for name in names}
         for name, source in made.items():
             sha = hashlib.sha256(engine + source.encode()).hexdigest()
             out.append((plan["meta"]["site"], name, source, sha))

@@ -899,33 +899,63 @@ def _tile(svg: bytes, width: float, height: float,
             "heading_pad": 0}
 
 
-# The graph's own title and subtitle: the labels right after its background, before the
-# legend's first shape.
-_SVG_SHAPE = re.compile(rb"<polygon ")
-# A line of heading text on paper is at most this many pt per character and pt of size
-# (DejaVu Sans averages 0.6 em per character), and this high per pt of size.
-_HEADING_ADVANCE, _HEADING_LEADING = 0.62, 1.35
+# The heading's lines on paper are this high per pt of size, with this much space after each;
+# above the heading, this much more than below the page's title (field-runbook.typ).
+_HEADING_LEADING, _HEADING_BELOW, _HEADING_ABOVE = 1.35, 3.0, 3.0
+# An upper bound of the advance of a character of DejaVu Sans (regular, bold), in em, by
+# kind: M, W, m, w, @, % and any character outside ASCII (bold "W" is the widest of ASCII,
+# 1.103 em); the other capitals, digits, # and &; the narrow ones; the rest of ASCII.
+_WIDE, _CAPITAL = frozenset("MWmw@%"), frozenset("ABCDEFGHKLNOPQRSTUVXYZ0123456789#&")
+_NARROW = frozenset(" .,:;!'|()[]/-ijlftrIJ")
+_ADVANCE = {False: (1.0, 0.8, 0.42, 0.65), True: (1.11, 0.88, 0.5, 0.73)}
 
 
-def _heading_labels(svg: bytes, labels: list[_Label]) -> list[_Label]:
-    background = _SVG_SHAPE.search(svg)
-    legend = _SVG_SHAPE.search(svg, background.end()) if background else None
-    if background is None or legend is None:
-        return []
-    return [label for label in labels
-            if background.end() < label.match.start() < legend.start()]
+def _advance(text: str, size: float, bold: bool) -> float:
+    wide, capital, narrow, other = _ADVANCE[bold]
+    return size * sum(wide if c in _WIDE or not c.isascii() else capital if c in _CAPITAL
+                      else narrow if c in _NARROW else other for c in text)
 
 
-def _heading_text(label: _Label) -> dict[str, Any]:
-    return {"text": label.text, "size": round(max(7.0, label.size * DIAGRAM_SCALE), 2),
-            "bold": label.bold, "fill": label.fill}
+def _split_after(text: str, chars: str) -> list[str]:
+    return [p for p in re.split(f"(?<=[{re.escape(chars)}])", text) if p]
+
+
+def _pieces(word: str) -> list[str]:
+    """The unbreakable pieces of a word as brk (_common.typ) sets it without a width: cut
+    after "." and "/", then after "-" (a segment of more than 24 characters or without
+    one), and a run of more than 18 characters in twelves."""
+    if len(word) <= 12 and "-" not in word:
+        return [word]
+    out = []
+    for seg in _split_after(word, "./"):
+        if len(seg) <= 24 and "-" in seg:
+            out.append(seg)
+            continue
+        for run in _split_after(seg, "-"):
+            out += [run] if len(run) <= 18 else [run[i:i + 12] for i in range(0, len(run), 12)]
+    return out
+
+
+def _heading_lines(text: str, size: float, bold: bool, width: float) -> int:
+    """How many lines ``text`` takes at ``size`` pt wrapped to ``width`` pt: no fewer than
+    Typst sets (each character at its kind's widest, lines broken where brk lets them)."""
+    lines, used = 1, 0.0
+    for word in text.split(" "):
+        for i, piece in enumerate(_pieces(word) or [""]):
+            w = _advance((" " if i == 0 and used else "") + piece, size, bold)
+            if used and used + w > width:
+                lines, used = lines + 1, _advance(piece, size, bold)
+            else:
+                used += w
+    return lines
 
 
 def _heading_height(heading: list[dict[str, Any]], width: float) -> float:
-    """How much height the heading takes above the tiles, wrapped to ``width`` pt: more than
-    it does, so the tile under it stays on the page."""
-    return sum(math.ceil(len(h["text"]) * float(h["size"]) * _HEADING_ADVANCE / width)
-               * float(h["size"]) * _HEADING_LEADING + 3 for h in heading)
+    """How much height the heading takes above the tiles, wrapped to ``width`` pt: no less
+    than it does, so the tile under it stays on the page."""
+    return _HEADING_ABOVE + sum(
+        _heading_lines(h["text"], float(h["size"]), bool(h["bold"]), width)
+        * float(h["size"]) * _HEADING_LEADING + _HEADING_BELOW for h in heading)
 
 
 class _Label:
@@ -1000,9 +1030,10 @@ class DiagramTooLarge(Exception):
         self.pages = pages
 
 
-def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
-    """The diagram as tiles for landscape pages, each ``{"svg", "width", "height", "labels"}``
-    in pt.
+def diagram_tiles(svg: bytes, paper: str,
+                  heading: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The diagram as tiles for landscape pages, each ``{"svg", "width", "height", "labels",
+    "heading", "heading_pad"}`` in pt.
 
     A diagram that fits a page at :data:`DIAGRAM_SCALE` or larger is one tile; a larger one
     is cut into as few overlapping tiles as fit. The shapes stay in the SVG, clipped at a
@@ -1010,14 +1041,31 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
     the document (its fonts, laid out once: an SVG's own text costs several times more to
     convert), each tile holding only the labels wholly inside it, so the PDF holds no
     hidden text.
+
+    ``heading`` (``{"text", "size", "bold", "fill"}`` per line, size in pt on paper) is the
+    diagram's title and subtitle, which ``svg`` leaves out: the first tile's page sets it
+    as text above the drawing, where it wraps, and the tiles take the height that is left
+    (``heading_pad``). A title inside the drawing, longer than a third of a tile, would be
+    whole in no tile once it is cut.
     """
+    heading = heading or []
+    area_w, area_h = DIAGRAM_AREA[paper]
+    pad = _heading_height(heading, area_w) if heading else 0.0
+    area_h -= pad
     root, move = _SVG_ROOT.search(svg), _SVG_TRANSLATE.search(svg)
     if root is None or move is None:  # not Graphviz's layout: one page, fitted, as it is
-        return [_tile(svg, *DIAGRAM_AREA[paper])]
+        tiles = [_tile(svg, area_w, area_h)]
+    else:
+        tiles = _graphviz_tiles(svg, root, move, area_w, area_h)
+    tiles[0]["heading"], tiles[0]["heading_pad"] = heading, round(pad, 2)
+    return tiles
+
+
+def _graphviz_tiles(svg: bytes, root: re.Match[bytes], move: re.Match[bytes],
+                    area_w: float, area_h: float) -> list[dict[str, Any]]:
     width, height = float(root.group(1)), float(root.group(2))
     labels = _labels(svg, float(move.group(1)), float(move.group(2)))
     drawing = _without(svg, labels)
-    area_w, area_h = DIAGRAM_AREA[paper]
     scale = min(1.0, area_w / width, area_h / height)
     if scale >= DIAGRAM_SCALE:
         box = [float(v) for v in _SVG_VIEWBOX.findall(root.group(3).decode())]
@@ -1028,16 +1076,6 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
             else scale
         return [_tile(drawing, width * scale, height * scale,
                       [label.placed(left, top, unit) for label in labels])]
-    # Cut into tiles, the graph's title and subtitle (longer than a third of a tile, they
-    # would be whole in none) are set above the first tile as text of the page that wraps.
-    # They are set over the band at the drawing's top where Graphviz put them (blank
-    # without them): only what they take beyond it is taken from the tiles' height.
-    heading_labels = _heading_labels(svg, labels)
-    heading = [_heading_text(label) for label in heading_labels]
-    labels = [label for label in labels if label not in heading_labels]
-    band = max([label.ys[1] for label in heading_labels], default=0.0) * DIAGRAM_SCALE
-    pad = max(0.0, _heading_height(heading, area_w) - band) if heading else 0.0
-    area_h -= pad
     area_w, area_h = area_w / DIAGRAM_SCALE, area_h / DIAGRAM_SCALE
     xs = _ranges(width, area_w, [label.xs[1] - label.xs[0] for label in labels])
     ys = _ranges(height, area_h, [label.ys[1] - label.ys[0] for label in labels])
@@ -1055,16 +1093,29 @@ def diagram_tiles(svg: bytes, paper: str) -> list[dict[str, Any]]:
                     f'viewBox="{left:.2f} {top:.2f} {w:.2f} {h:.2f}"').encode()
             tile = _SVG_ROOT.sub(head, drawing, count=1)
             tiles.append(_tile(tile, w * DIAGRAM_SCALE, h * DIAGRAM_SCALE, kept))
-    tiles[0]["heading"], tiles[0]["heading_pad"] = heading, round(pad, 2)
     return tiles
 
 
-def _diagram(svg: bytes | None, paper: Paper) -> dict[str, Any]:
+def diagram_heading(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The network diagram's title and subtitle for :func:`diagram_tiles`: the strings and
+    styles of its label (:func:`runbook.outputs.diagrams.network_heading`), at
+    :data:`DIAGRAM_SCALE`, 7 pt or more."""
+    from runbook.outputs.diagrams import MUTED, SUBTITLE_SIZE, TEXT, TITLE_SIZE, network_heading
+
+    title, subtitle = network_heading(plan)
+    return [{"text": text, "size": round(max(7.0, size * DIAGRAM_SCALE), 2), "bold": bold,
+             "fill": fill}
+            for text, size, bold, fill in ((title, TITLE_SIZE, True, TEXT),
+                                           (subtitle, SUBTITLE_SIZE, False, MUTED))]
+
+
+def _diagram(plan: dict[str, Any], svg: bytes | None, paper: Paper) -> dict[str, Any]:
     if not svg:
         return {"diagram_tiles": [], "diagram_note": "The network diagram is not available in "
                 "this build (Graphviz diagrams not generated)."}
     try:
-        return {"diagram_tiles": diagram_tiles(svg, PAPER_SIZES[paper]), "diagram_note": None}
+        return {"diagram_tiles": diagram_tiles(svg, PAPER_SIZES[paper], diagram_heading(plan)),
+                "diagram_note": None}
     except DiagramTooLarge as big:
         return {"diagram_tiles": [], "diagram_note": (
             f"The network diagram is too large to print legibly: at 7 pt text it would take "
@@ -1074,14 +1125,18 @@ def _diagram(svg: bytes | None, paper: Paper) -> dict[str, Any]:
 
 def field_runbook_data(plan: dict[str, Any], diagram_svg: bytes | None = None,
                        paper: Paper = "a4") -> dict[str, Any]:
-    """What ``field-runbook.typ`` reads, as JSON data: the plan and the document's context."""
+    """What ``field-runbook.typ`` reads, as JSON data: the plan and the document's context.
+
+    ``diagram_svg`` is the network diagram without its title and subtitle
+    (:func:`network_diagrams`): they come from the plan and are set above it.
+    """
     change = _change(plan)
     m = plan["meta"]
     return {"plan": plan, "change": change, "window": _window(change),
             "not_provided": NOT_PROVIDED, "verbs": ACTION_VERBS,
             "estimates": {k: format_minutes(v) for k, v in ESTIMATED_STEP_MINUTES.items()},
             "dns_groups": dns_groups(plan),
-            **_diagram(diagram_svg, paper),
+            **_diagram(plan, diagram_svg, paper),
             "doc": _page("Field runbook", f"{m['title']} ({m['site']})", m["provenance"], paper)
             | {"title": f"Field runbook: {m['title']}"}}
 
@@ -1093,13 +1148,16 @@ def field_runbook_pdf(plan: dict[str, Any], diagram_svg: bytes | None = None,
 
 
 def network_diagrams(plans: list[dict[str, Any]], workdir: Path) -> dict[str, bytes | None]:
-    """Each site's network diagram SVG (slug -> bytes), or None when diagrams are unavailable."""
+    """Each site's network diagram SVG for paper (slug -> bytes), or None when diagrams are
+    unavailable: drawn without its title and subtitle, which the field runbook sets as text
+    of its own (:func:`diagram_heading`), so that they wrap and are never cut with a tile."""
     try:
         from runbook.outputs.diagrams import render_svgs
     except ImportError:
         return {p["meta"]["site"]: None for p in plans}
-    svgs = render_svgs(plans, workdir, names=("network",))  # the documents show no other
-    return {p["meta"]["site"]: svgs.get(p["meta"]["site"], {}).get("network.svg")
+    # The documents show no other diagram.
+    svgs = render_svgs(plans, workdir, names=("network-untitled",))
+    return {p["meta"]["site"]: svgs.get(p["meta"]["site"], {}).get("network-untitled.svg")
             for p in plans}
 
 
@@ -1119,7 +1177,8 @@ def produce(sites: list[Site], workdir: Path,
 
 def _produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:
     plans = [s.plan_dict() for s in sites]
-    # Same cache folder as runbook.outputs.diagrams.produce: the SVGs are rendered once per build.
+    # Same cache folder as runbook.outputs.diagrams.produce (the paper's diagram is a layout
+    # of its own, kept there too).
     diagrams = network_diagrams(plans, Path(workdir) / "diagrams")
     out: dict[str, bytes] = {}
     for plan in plans:
