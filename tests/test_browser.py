@@ -257,6 +257,28 @@ def test_html_and_script_in_a_topology_show_as_text_and_run_nothing(
 STEP_1 = "contoso-hq/edge01/1"
 
 
+def contoso_boxes() -> dict[str, int]:
+    """contoso-hq's boxes per page, counted from its plan: one for every action of a
+    tickable list that is neither a note nor a warning, one for every "Before you start"
+    item."""
+    plan = plan_file(ROOT / "inputs" / "contoso.yaml").to_dict()
+
+    def tasks(screens: list[dict[str, Any]]) -> int:
+        return sum(a["kind"] not in ("note", "warning") for s in screens for a in s["actions"])
+
+    return {
+        "index.html": len(plan["checklist"]),
+        "runbook.html": sum(tasks(step["screens"]) for w in plan["wizard"] for step in w["steps"])
+        + sum(tasks([{"actions": t["steps"]}]) for t in plan["validation"]["tests"]),
+        "pool.html": tasks(plan["pool_side"]["screens"]),
+        "federation.html": tasks(plan["federation"]["screens"]),
+        "certificates.html": tasks(plan["trust"]["screens"])
+        + tasks([{"actions": plan["trust"]["internal"]}]),
+        "reverse-proxy.html": tasks(plan["reverse_proxy"]["screens"]),
+        "pic.html": tasks(plan["pic"]["steps"]),
+    }
+
+
 def checklist_state(page: Any) -> dict[str, Any]:
     """What the reader sees of the checklist: ticked boxes per step, the counts, storage."""
     return page.evaluate("""() => ({
@@ -293,8 +315,10 @@ def tick_reload_reset(browser: Any, url: str) -> None:
     page = context.new_page()
     page.goto(url, wait_until="load")
     state = checklist_state(page)
-    assert state["boxes"] > 20 and state["disabled"] == 0
-    assert state["site"] == f"Checklist: 0 of {state['boxes']} boxes ticked on this site."
+    per_page = contoso_boxes()
+    total = sum(per_page.values())
+    assert state["boxes"] == per_page["runbook.html"] and state["disabled"] == 0
+    assert state["site"] == f"Checklist: 0 of {total} boxes ticked on this site."
     for step, box in ((0, 0), (0, 2), (1, 1)):
         tick(page, step, box)
     assert checklist_state(page)["ticked"][:3] == [[0, 2], [1], []]
@@ -304,7 +328,7 @@ def tick_reload_reset(browser: Any, url: str) -> None:
     assert not any(state["ticked"][3:])
     first = page.locator(".runbook-checklist").nth(0).locator("input[type=checkbox]").count()
     assert state["steps"][0] == f"2 of {first} boxes ticked in this step"
-    assert state["site"] == f"Checklist: 3 of {state['boxes']} boxes ticked on this site."
+    assert state["site"] == f"Checklist: 3 of {total} boxes ticked on this site."
     assert [k.rsplit(":", 1)[0] for k in state["stored"]] == [
         f"runbook-checklist:{STEP_1}", "runbook-checklist:contoso-hq/edge01/2"]
     # On paper a ticked box is black, an unticked one white.
@@ -331,10 +355,9 @@ def test_the_checklist_remembers_ticks_from_the_file_system(browser: Any,
     tick_reload_reset(browser, (built_site / "sites/contoso-hq/runbook.html").as_uri())
 
 
-def site_count(page: Any) -> tuple[str, str]:
-    """The site's count and the pages it says it has not counted yet."""
-    return (page.locator(".runbook-checklist-summary__count").text_content() or "",
-            page.locator(".runbook-checklist-summary__unseen").text_content() or "")
+def site_count(page: Any) -> str:
+    """The site's count, as the page shows it."""
+    return page.locator(".runbook-checklist-summary__count").text_content() or ""
 
 
 def page_boxes(page: Any) -> int:
@@ -343,44 +366,47 @@ def page_boxes(page: Any) -> int:
 
 
 def ticks_across_pages(browser: Any, base: str) -> None:
-    """A tick on one page counts on the site's other pages; the Overview, Reverse proxy and
-    PIC lists tick and remember; the reset on one page clears every page."""
+    """Every page shows the whole site's total from its first load; ticks on one page count
+    on every other; a reload keeps them; the reset on one page clears every page."""
+    per_page = contoso_boxes()
+    assert {f"{name[:-3]}.html" for name in contoso_pages()} >= per_page.keys()
+    total = sum(per_page.values())
     context = browser.new_context()
     page = context.new_page()
-    page.goto(base + "runbook.html", wait_until="load")
-    runbook = page_boxes(page)
-    tick(page, 0, 0)
-    count, unseen = site_count(page)
-    assert count == f"Checklist: 1 of {runbook} boxes ticked on this site."
-    assert unseen == ("Not counted yet, as not opened in this browser: Overview, Pool side, "
-                      "Federation partners, Certificates, Reverse proxy, "
-                      "Public IM Connectivity.")
-    total = runbook
-    for name in ("pool.html", "reverse-proxy.html", "pic.html", "index.html"):
+    # Each page, opened for the first time in this browser, counts every page of the site.
+    for name, boxes in per_page.items():
         page.goto(base + name, wait_until="load")
-        state = checklist_state(page)
-        assert state["boxes"] > 0 and state["disabled"] == 0, name
-        assert not any(state["ticked"]), name
-        total += state["boxes"]
-        # The runbook's tick, and one more on each page opened since.
-        ticked = 1 + ("pool.html", "reverse-proxy.html", "pic.html",
-                      "index.html").index(name)
-        assert site_count(page)[0] == f"Checklist: {ticked} of {total} boxes ticked on this site."
-        tick(page, 0, 0)
-        page.reload(wait_until="load")
-        assert checklist_state(page)["ticked"][0] == [0], name
-        assert site_count(page)[0] == (
-            f"Checklist: {ticked + 1} of {total} boxes ticked on this site.")
-    assert site_count(page)[1] == ("Not counted yet, as not opened in this browser: "
-                                   "Federation partners, Certificates.")
+        assert page_boxes(page) == boxes, name
+        assert site_count(page) == f"Checklist: 0 of {total} boxes ticked on this site.", name
+    context.close()
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(base + "pool.html", wait_until="load")
+    assert site_count(page) == f"Checklist: 0 of {total} boxes ticked on this site."
     page.goto(base + "runbook.html", wait_until="load")
-    assert site_count(page)[0] == f"Checklist: 5 of {total} boxes ticked on this site."
+    for step, box in ((0, 0), (0, 2), (1, 1)):
+        tick(page, step, box)
+    assert site_count(page) == f"Checklist: 3 of {total} boxes ticked on this site."
+    page.goto(base + "pic.html", wait_until="load")  # never opened before
+    assert not any(checklist_state(page)["ticked"])
+    assert site_count(page) == f"Checklist: 3 of {total} boxes ticked on this site."
+    tick(page, 0, 0)
+    assert site_count(page) == f"Checklist: 4 of {total} boxes ticked on this site."
+    page.reload(wait_until="load")
+    assert checklist_state(page)["ticked"][0] == [0]
+    assert site_count(page) == f"Checklist: 4 of {total} boxes ticked on this site."
+    page.goto(base + "certificates.html", wait_until="load")  # never opened before
+    assert site_count(page) == f"Checklist: 4 of {total} boxes ticked on this site."
     page.once("dialog", lambda dialog: dialog.accept())
     page.click(".runbook-checklist-summary__reset")
-    assert site_count(page)[0] == f"Checklist: 0 of {total} boxes ticked on this site."
-    page.goto(base + "pic.html", wait_until="load")
-    assert not any(checklist_state(page)["ticked"])
-    assert site_count(page)[0] == f"Checklist: 0 of {total} boxes ticked on this site."
+    assert site_count(page) == f"Checklist: 0 of {total} boxes ticked on this site."
+    assert checklist_state(page)["stored"] == []
+    for name in ("runbook.html", "pic.html"):
+        page.goto(base + name, wait_until="load")
+        state = checklist_state(page)
+        assert not any(state["ticked"]) and state["stored"] == [], name
+        assert site_count(page) == f"Checklist: 0 of {total} boxes ticked on this site.", name
     context.close()
 
 
@@ -393,27 +419,42 @@ def test_the_site_count_covers_every_page_from_the_file_system(browser: Any,
     ticks_across_pages(browser, (built_site / "sites/contoso-hq").as_uri() + "/")
 
 
-def test_a_step_whose_instructions_change_starts_unticked(browser: Any, served: str) -> None:
+def test_after_a_topology_change_the_lists_it_changed_start_unticked(
+        browser: Any, served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = served + "sites/contoso-hq/runbook.html"
     context = browser.new_context()
     page = context.new_page()
     page.goto(url, wait_until="load")
-    tick(page, 0, 0)
-    tick(page, 1, 0)
+    before = page.evaluate("""() => Array.from(document.querySelectorAll('.runbook-checklist'))
+        .map(l => l.getAttribute('data-checklist'))""")
+    # Box 0 of each of the six wizard steps of edge01.
+    for step in range(6):
+        tick(page, step, 0)
+    assert site_count(page).startswith("Checklist: 6 of ")
 
-    def rebuilt(route: Any) -> None:
-        # The same page after a topology change that rewords one action of step 1 only.
-        body = route.fetch().text()
-        start = body.index(f'data-checklist="{STEP_1}"')
-        at = body.index("<strong>", start) + len("<strong>")
-        route.fulfill(body=body[:at] + "Changed: " + body[at:],
-                      headers={"content-type": "text/html"})
-
-    page.route(url, rebuilt)
+    # The same site rebuilt without Yahoo!: Step 3 (its IM provider tab) changes.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inputs").mkdir()
+    data = contoso()
+    data["edge"]["features"]["public_im"] = ["msn", "aol"]
+    write(tmp_path / "inputs", data, "contoso.yaml")
+    site = build_site([Path("inputs")], tmp_path / "site", config_file=ROOT / "mkdocs.yml")
+    rebuilt = (site / "sites/contoso-hq/runbook.html").read_bytes()
+    page.route(url, lambda route: route.fulfill(body=rebuilt,
+                                                headers={"content-type": "text/html"}))
     page.reload(wait_until="load")
-    assert page.locator(".runbook-checklist strong", has_text="Changed:").count() == 1
+    after = page.evaluate("""() => Array.from(document.querySelectorAll('.runbook-checklist'))
+        .map(l => l.getAttribute('data-checklist'))""")
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    assert changed == [2]  # Step 3; the PIC steps that changed too are on pic.html
     state = checklist_state(page)
-    assert state["ticked"][:2] == [[], [0]]
+    assert state["ticked"][:6] == [[0], [0], [], [0], [0], [0]]
+    # Step 3's old tick is still stored, but no page has its key any more: it does not count.
+    assert f"runbook-checklist:{before[2]}" in state["stored"]
+    new_total = sum(int(n) for n in page.evaluate("""() => Array.from(
+        document.querySelectorAll('.runbook-checklist-site [data-boxes]'))
+        .map(li => li.getAttribute('data-boxes'))"""))
+    assert site_count(page) == f"Checklist: 5 of {new_total} boxes ticked on this site."
     context.close()
 
 

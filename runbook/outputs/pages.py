@@ -14,6 +14,11 @@ Every page template gets the same context:
     the :class:`PageSpec` being rendered (``filename``, ``title``, ``template``).
 ``pages``
     every :class:`PageSpec` of the site, for links between pages.
+``checklists``
+    every tickable list of the site's pages by id (``edge01/1``, ``pic/steps``...), each with
+    its page, key, number of boxes and content (:mod:`runbook.outputs.checklists`): a page
+    renders its lists from these, and a page with a list carries all of them for the site
+    count.
 
 Autoescape is off in page templates because the output is Markdown, not HTML. Values are
 escaped where they land, by context, with the filters ``md`` (inline text), ``cell`` (table
@@ -37,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 import runbook
+from runbook.outputs.checklists import site_checklists
 from runbook.outputs.templating import environment, render_template
 
 if TYPE_CHECKING:
@@ -91,28 +97,26 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One Markdown page of a site: its file name in the site folder, nav title, template,
-    and whether it holds tickable steps (docs/assets/checklist.js counts those pages for the
-    site)."""
+    """One Markdown page of a site: its file name in the site folder, nav title and
+    template."""
 
     filename: str
     title: str
     template: str
-    checklist: bool = False
 
 
 _PAGES: tuple[PageSpec, ...] = (
-    PageSpec("index.md", "Overview", "pages/overview.md.j2", checklist=True),
+    PageSpec("index.md", "Overview", "pages/overview.md.j2"),
     PageSpec("addressing.md", "Addressing", "pages/addressing.md.j2"),
     PageSpec("load-balancer.md", "Load balancer", "pages/load-balancer.md.j2"),
-    PageSpec("runbook.md", "Edge installation runbook", "pages/runbook.md.j2", checklist=True),
-    PageSpec("pool.md", "Pool side", "pages/pool.md.j2", checklist=True),
-    PageSpec("federation.md", "Federation partners", "pages/federation.md.j2", checklist=True),
-    PageSpec("certificates.md", "Certificates", "pages/certificates.md.j2", checklist=True),
+    PageSpec("runbook.md", "Edge installation runbook", "pages/runbook.md.j2"),
+    PageSpec("pool.md", "Pool side", "pages/pool.md.j2"),
+    PageSpec("federation.md", "Federation partners", "pages/federation.md.j2"),
+    PageSpec("certificates.md", "Certificates", "pages/certificates.md.j2"),
     PageSpec("dns.md", "DNS records", "pages/dns.md.j2"),
     PageSpec("firewall.md", "Firewall rules", "pages/firewall.md.j2"),
-    PageSpec("reverse-proxy.md", "Reverse proxy", "pages/reverse-proxy.md.j2", checklist=True),
-    PageSpec("pic.md", "Public IM Connectivity", "pages/pic.md.j2", checklist=True),
+    PageSpec("reverse-proxy.md", "Reverse proxy", "pages/reverse-proxy.md.j2"),
+    PageSpec("pic.md", "Public IM Connectivity", "pages/pic.md.j2"),
 )
 INDEX_TEMPLATE = "pages/index.md.j2"
 REFERENCE_TEMPLATE = "pages/reference.md.j2"
@@ -166,9 +170,11 @@ def render_site(plan: Mapping[str, Any], env: jinja2.Environment) -> dict[str, s
     pages = site_pages(plan)
     base = site_dir(plan)
     page_dicts = [asdict(p) for p in pages]
+    checklists = {id_: asdict(c) for id_, c in
+                  site_checklists(plan, [p.filename for p in pages]).items()}
     out: dict[str, str] = {}
     for spec, page in zip(pages, page_dicts, strict=True):
-        context = {"plan": plan, "page": page, "pages": page_dicts}
+        context = {"plan": plan, "page": page, "pages": page_dicts, "checklists": checklists}
         out[f"{base}/{spec.filename}"] = render_template(env, spec.template, context)
     return out
 
