@@ -1,40 +1,53 @@
 """runbook: site-specific OCS 2007 edge runbooks, diagrams and documents from a topology.
 
-The public API (:mod:`runbook.api`) and the plan's types are exported here; every other
-module may change between versions.
+The public API (:mod:`runbook.api`), its errors and the plan's types
+(:mod:`runbook.plan.model`) are exported here, and nothing else; every other module may
+change between versions.
 """
 
-from __future__ import annotations
+import typing as _typing
 
 __version__ = "0.1.0"
 
 # Nothing is imported until it is used, so `runbook --help` does not load pydantic.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from typing import Any
 
-    from runbook.api import (
-        Site,
-        build_site,
-        change_request,
-        diff,
-        diff_revision,
-        export,
-        field_runbooks,
-        load_sites,
-        plan_file,
-        prune_cache,
-        site_files,
-        topology_schema,
-        validate,
-        validate_and_report,
-    )
+    from runbook.api import *  # noqa: F403 - the API, listed in its __all__
     from runbook.errors import Problem, RunbookError, ValidationFailed
     from runbook.plan.model import *  # noqa: F403 - the plan's types, listed in its __all__
     from runbook.plan.sites import PlanHead
 
-# The plan's types, as runbook.plan.model lists them in its __all__ (a test checks the two agree).
-PLAN_TYPES = (
+# runbook.api's __all__, and runbook.plan.model's (a test checks that they agree).
+_API = (
+    "Site",
+    "build_site",
+    "build_with_engine",
+    "cache_settings",
+    "change_request",
+    "default_config_file",
+    "diff",
+    "diff_revision",
+    "discover",
+    "export",
+    "field_runbooks",
+    "format_diff",
+    "generate_tree",
+    "init_project",
+    "load_sites",
+    "plan_file",
+    "plan_reference",
+    "plan_schema",
+    "progress_display",
+    "prune_cache",
+    "site_files",
+    "summarize",
+    "topology_schema",
+    "validate",
+    "validate_and_report",
+    "validation_report",
+)
+_PLAN_TYPES = (
     "Action",
     "ActionKind",
     "AddressRow",
@@ -87,18 +100,15 @@ PLAN_TYPES = (
     "VipMember",
     "WebConfEdgeEntry",
 )
-_API = ("Site", "build_site", "change_request", "diff", "diff_revision", "export",
-        "field_runbooks", "load_sites", "plan_file", "prune_cache", "site_files",
-        "topology_schema", "validate", "validate_and_report")
 _LAZY = {
     **dict.fromkeys(_API, "api"),
     **dict.fromkeys(("Problem", "RunbookError", "ValidationFailed"), "errors"),
-    **dict.fromkeys(PLAN_TYPES, "plan.model"),
+    **dict.fromkeys(_PLAN_TYPES, "plan.model"),
     "PlanHead": "plan.sites",
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     if name in _LAZY:
         from importlib import import_module
 
@@ -107,24 +117,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    *PLAN_TYPES,
+    *_API,
+    *_PLAN_TYPES,
     "PlanHead",
     "Problem",
     "RunbookError",
-    "Site",
     "ValidationFailed",
     "__version__",
-    "build_site",
-    "change_request",
-    "diff",
-    "diff_revision",
-    "export",
-    "field_runbooks",
-    "load_sites",
-    "plan_file",
-    "prune_cache",
-    "site_files",
-    "topology_schema",
-    "validate",
-    "validate_and_report",
 ]

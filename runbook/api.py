@@ -121,8 +121,8 @@ def build_site(inputs: list[Path], output: Path, **options: Any) -> Path:
     return build(inputs, output, **options)
 
 
-def site_files(inputs: Iterable[Path | str], *, cache_dir: Path,
-               templates: Path | None = None, jobs: int | None = None
+def site_files(inputs: Iterable[Path | str], *, cache_dir: Path | str,
+               templates: Path | str | None = None, jobs: int | None = None
                ) -> tuple[list[Site], dict[str, Any]]:
     """Every site under ``inputs`` and every file generated for the site (docs-relative path
     -> bytes), through the build cache in ``cache_dir``: what ``runbook build`` and the MkDocs
@@ -133,9 +133,10 @@ def site_files(inputs: Iterable[Path | str], *, cache_dir: Path,
     from runbook.site.generate import Builder, produce_site
     from runbook.site.prune import using
 
-    with using(cache_dir):  # no prune meanwhile
+    with using(Path(cache_dir)):  # no prune meanwhile
         return produce_site([Path(p) for p in inputs],
-                            Builder(Cache(cache_dir), jobs=jobs or default_jobs()), templates)
+                            Builder(Cache(cache_dir), jobs=jobs or default_jobs()),
+                            Path(templates) if templates is not None else None)
 
 
 def generate_tree(inputs: list[Path], output: Path, *, templates: Path | None = None) -> Path:

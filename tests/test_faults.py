@@ -285,9 +285,11 @@ def command(*args: str, kill_at: str | None = None) -> list[str]:
 MOMENTS = {
     "validation": ("runbook.topology.validate:load_topology", ("site",)),
     # The PDFs are laid out in detached workers, which see nothing patched here: killed as
-    # the build hands them their work.
+    # the build hands them their work, and as the first worker's result comes back while
+    # the others still run.
     "producers": ("runbook.site.generate:map_detached",
                   ("runbook.outputs.exports", "runbook.outputs.documents")),
+    "PDF workers": ("runbook.engine.parallel:_collect", ("runbook.outputs.documents",)),
     # MkDocs has read the files (the plugin's on_files makes the site navigation).
     "mkdocs build": ("runbook.site.nav:site_navigation", ()),
     "before the swap": ("runbook.site.build:swap", ()),

@@ -33,8 +33,9 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
         node = todo.pop()
         found.append(node)
         for child in ast.iter_child_nodes(node):
-            if (isinstance(child, ast.If) and isinstance(child.test, ast.Name)
-                    and child.test.id == "TYPE_CHECKING"):
+            test = child.test if isinstance(child, ast.If) else None
+            if ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+                    or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")):
                 todo.extend(child.orelse)
                 continue
             todo.append(child)
@@ -121,6 +122,7 @@ def test_the_cycle_check_finds_a_cycle() -> None:
 
 def test_the_package_exports_the_api_and_every_type_of_the_plan() -> None:
     import dataclasses
+    import types
     import typing
 
     import runbook
@@ -139,3 +141,9 @@ def test_the_package_exports_the_api_and_every_type_of_the_plan() -> None:
         home = model.__name__ if typing.get_origin(value) is typing.Literal else value.__module__
         assert home in ("runbook.api", "runbook.errors") or home.startswith("runbook.plan."), name
         assert name in runbook.api.__all__ or home != "runbook.api", name
+    assert set(runbook.api.__all__) <= set(runbook.__all__)
+    # Besides its submodules, once imported, the package holds no public name of its own:
+    # every export is loaded when asked for.
+    public = {name for name, value in vars(runbook).items()
+              if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    assert public == set(), public

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +120,43 @@ def test_a_detached_worker_does_not_carry_the_memory_of_the_process_that_called_
 def test_an_exception_in_a_detached_worker_is_raised_here() -> None:
     with pytest.raises(ValueError, match="bad item 3"):
         parallel.map_detached(_fail_on_three, list(range(6)), jobs=2)
+
+
+def test_a_detached_worker_that_dies_stops_the_run_and_a_script_needs_its_main_guard(
+        tmp_path: Path) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import os\n"
+        "from runbook.engine import parallel\n"
+        "def die(n):\n"
+        "    if n == 3:\n"
+        "        os.abort()\n"
+        "    return n\n"
+        "if __name__ == '__main__':\n"
+        "    print(parallel.map_detached(abs, [-1, -2], jobs=2))\n"
+        "    try:\n"
+        "        parallel.map_detached(die, list(range(6)), jobs=2)\n"
+        "    except parallel.WorkerDied as exc:\n"
+        "        print('died:', exc)\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "[1, 2]"
+    assert done.stdout.splitlines()[1].startswith("died: a worker process ended abruptly")
+    assert "__name__" in done.stdout  # the message names the guard a script needs
+
+
+def test_a_detached_worker_takes_over_the_warning_filters_of_its_caller() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        with pytest.raises(DeprecationWarning, match="old way"):
+            parallel.map_detached(_warn, [1], jobs=2)
+
+
+def _warn(n: int) -> int:
+    import warnings
+
+    warnings.warn("the old way", DeprecationWarning, stacklevel=1)
+    return n

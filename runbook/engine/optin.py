@@ -36,6 +36,16 @@ def mismatch(verified: Mapping[str, str]) -> str | None:
     return None
 
 
+def given() -> frozenset[str]:
+    """The fast paths whose notice this process has given."""
+    return frozenset(_NOTIFIED)
+
+
+def already_given(names: frozenset[str]) -> None:
+    """Count the notices of ``names`` as given here (a worker, whose parent gave them)."""
+    _NOTIFIED.update(names)
+
+
 def notice(name: str, reason: str) -> None:
     """Say once per process, on one line, that the fast path ``name`` is not used, and why."""
     if name in _NOTIFIED:

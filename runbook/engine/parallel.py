@@ -20,12 +20,14 @@ import multiprocessing
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from runbook.engine import optin
 from runbook.engine.store import FAULTS
 from runbook.errors import RunbookError
 
@@ -158,18 +160,48 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _run_detached(fn: Callable[[A], R], arg: A, env: dict[str, str]
+@dataclass(frozen=True)
+class _Setting:
+    """What a detached worker takes over from the process that called it."""
+
+    env: dict[str, str]
+    # (action, message, category, module, lineno) of each warnings filter, in order.
+    warnings: list[tuple[Any, ...]]
+    notices: frozenset[str]
+
+
+def _setting() -> _Setting:
+    filters = []
+    for action, message, category, module, lineno in warnings.filters:
+        # A pattern is compiled, or a plain string where the interpreter's -W options set it.
+        filters.append((action, getattr(message, "pattern", message) or "", category,
+                        getattr(module, "pattern", module) or "", lineno))
+    return _Setting(dict(os.environ), filters, optin.given())
+
+
+def _run_detached(fn: Callable[[A], R], arg: A, setting: _Setting
                   ) -> tuple[R, int, Any, float]:
     global _IN_WORKER
     _IN_WORKER = True
-    # The server process was started by an earlier build, maybe under other settings.
+    # The server process was started by an earlier call, maybe under other settings.
     os.environ.clear()
-    os.environ.update(env)
-    start = _cpu_seconds()
+    os.environ.update(setting.env)
+    # The caller's warning filters (a test suite's "error"), which a new process lacks.
+    warnings.resetwarnings()
+    for action, message, category, module, lineno in setting.warnings:
+        warnings.filterwarnings(action, message, category, module, lineno, append=True)
+    optin.already_given(setting.notices)  # a notice is given once per build, by the caller
     reset_peak_rss()
     FAULTS.clear()
     result = fn(arg)
-    return result, peak_rss(), FAULTS.as_data(), _cpu_seconds() - start
+    # The worker's whole CPU time since it was forked: receiving its work included.
+    return result, peak_rss(), FAULTS.as_data(), _cpu_seconds()
+
+
+def _collect(item: tuple[Any, int, Any, float]) -> None:
+    """Take in what a detached worker reported beside its result."""
+    FAULTS.add(item[2])  # the cache files the worker found damaged
+    LAST.detached_cpu += item[3]
 
 
 def can_detach() -> bool:
@@ -184,17 +216,19 @@ def map_detached(fn: Callable[[A], R], args: Sequence[A], jobs: int, *,
 
     ``fn`` must be a module-level function and ``args`` picklable: each call is sent to a
     worker forked from multiprocessing's ``forkserver`` process, which imports ``preload``
-    once and never holds the build's data. A worker sees this process's environment
-    variables of the moment, nothing else of its state (nothing set or patched at run time).
-    ``on_done(i)`` is called with each finished argument's index. With ``fresh``, each call
-    gets a new process (a library whose memory grows with what it did is then bounded by
-    one call's work). Where no server process can be used, or with ``jobs <= 1``,
-    the calls run here.
+    once and never holds the caller's data. A worker takes over the caller's environment
+    variables and warning filters of the moment, nothing else of its state (nothing set or
+    patched at run time). As with any multiprocessing start method but ``fork``, a worker
+    imports the ``__main__`` script again: a script must keep its work under
+    ``if __name__ == "__main__":``. ``on_done(i)`` is called with each finished argument's
+    index. With ``fresh``, each call gets a new process (a library whose memory grows with
+    what it did is then bounded by one call's work). ``jobs <= 1`` runs one worker at a
+    time. Where no server process can be used, the calls run here.
     """
     LAST.workers, LAST.worker_peak_rss, LAST.tasks = 0, 0, len(args)
     if not args:
         return []
-    if jobs <= 1 or not can_detach():
+    if not can_detach() or _IN_WORKER:
         results = []
         for index, arg in enumerate(args):
             results.append(fn(arg))
@@ -204,23 +238,23 @@ def map_detached(fn: Callable[[A], R], args: Sequence[A], jobs: int, *,
     context = multiprocessing.get_context("forkserver")
     # Without a list of its own, the server would import the __main__ script again.
     context.set_forkserver_preload(["runbook.engine.parallel", *preload])
-    env = dict(os.environ)
+    setting = _setting()
     workers = max(1, min(jobs, len(args)))
     done: list[tuple[R, int, Any, float]] = []
     with ProcessPoolExecutor(workers, mp_context=context,
                              max_tasks_per_child=1 if fresh else None) as pool:
         try:
-            futures = [pool.submit(_run_detached, fn, arg, env) for arg in args]
+            futures = [pool.submit(_run_detached, fn, arg, setting) for arg in args]
             for index, future in enumerate(futures):
                 item = future.result()
                 done.append(item)
-                FAULTS.add(item[2])  # the cache files the worker found damaged
-                LAST.detached_cpu += item[3]
+                _collect(item)
                 if on_done:
                     on_done(index)
         except BrokenProcessPool:
-            raise WorkerDied("a worker process ended abruptly (killed, or crashed in "
-                             "native code); run again with -j 1 to see where") from None
+            raise WorkerDied("a worker process ended abruptly (killed, or crashed in native "
+                             "code; or a script that calls runbook without "
+                             "'if __name__ == \"__main__\":')") from None
     LAST.workers = workers
     LAST.worker_peak_rss = max(rss for _, rss, _, _ in done)
     return [result for result, _, _, _ in done]

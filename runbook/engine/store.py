@@ -7,6 +7,7 @@ import hashlib
 import marshal
 import os
 import stat
+import sys
 import time
 from collections import Counter
 from functools import lru_cache
@@ -29,12 +30,25 @@ def digest(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
+# Libraries whose behaviour reaches the plan or the produced files (validation, YAML
+# reading, templates and escaping, PDFs, DOT sources).
+LIBRARIES = ("pydantic", "pydantic-core", "pyyaml", "jinja2", "markupsafe", "typst", "graphviz")
+
+
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """The package version, the source of every module and the product catalogs' data
-    (``*.yaml`` in the package), so the build cache uses them too."""
+    (``*.yaml`` in the package), the Python version and the versions of :data:`LIBRARIES`:
+    every cache key that depends on the code includes it."""
+    from importlib import metadata
+
     package = Path(__file__).resolve().parent.parent
-    parts: list[str | bytes] = [__version__]
+    parts: list[str | bytes] = [__version__, sys.version]
+    for dist in LIBRARIES:
+        try:
+            parts.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist} absent")
     for folder, dirs, names in sorted(os.walk(package)):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(n for n in names if n.endswith((".py", ".yaml"))):

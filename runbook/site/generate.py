@@ -36,6 +36,7 @@ from runbook.engine.parallel import (
     can_detach,
     chunks,
     default_jobs,
+    in_worker,
     map_chunks,
     map_detached,
     release_memory,
@@ -240,6 +241,10 @@ FEW_SITES = 4
 # workers are new for every chunk (the compiler's memory grows with what it laid out).
 HEAVY_PRODUCERS = frozenset({"runbook.outputs.documents"})
 
+# At most this many sites per worker of a heavy producer: a worker's peak grows with the
+# documents it holds (about 10 MB a site, on 200 MB for the compiler and the modules).
+HEAVY_CHUNK = 16
+
 # Chunks of sites per worker for a producer: enough that the last chunk to finish leaves the
 # other cores idle only briefly, few enough that per-chunk costs stay small.
 TASKS_PER_JOB = 16
@@ -329,9 +334,10 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
 
     results: list[tuple[dict[str, dict[str, Any]], list[str]]]
     if (name in HEAVY_PRODUCERS and produce is importlib.import_module(name).produce
-            and can_detach() and missed):
+            and can_detach() and missed and not in_worker()):
         # Detached workers: their size does not grow with the sites this process holds.
-        parts = chunks(missed, builder.jobs * TASKS_PER_JOB)
+        # A worker holds its chunk's documents until it ends: at most HEAVY_CHUNK sites.
+        parts = chunks(missed, max(builder.jobs * TASKS_PER_JOB, -(-len(missed) // HEAVY_CHUNK)))
         results = map_detached(produce_chunk, [task(part) for part in parts], builder.jobs,
                                preload=(name, __name__), fresh=True,
                                on_done=lambda i: tick(len(parts[i])))
