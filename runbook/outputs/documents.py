@@ -11,8 +11,8 @@ change request page is ``*.md.j2``, rendered with Markdown escaping of every val
 
 from __future__ import annotations
 
-import json
 import html
+import json
 import math
 import re
 from collections.abc import Callable, Iterable

@@ -100,7 +100,7 @@ def data_line(payload: str) -> bytes:
     """The line that binds ``data`` to the JSON text ``payload`` in a template's source: the
     JSON inside a Typst string literal, where only ``\\`` and ``"`` need escaping."""
     literal = payload.replace("\\", "\\\\").replace('"', '\\"')
-    return f'#let data = json(bytes("{literal}"))\n'.encode("utf-8")
+    return f'#let data = json(bytes("{literal}"))\n'.encode()
 
 
 def typst_pdf(template: Path, data: dict[str, Any], root: Path | None = None,
