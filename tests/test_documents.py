@@ -514,6 +514,29 @@ def test_pdfs_are_byte_identical_across_renders(plans: dict[str, dict[str, Any]]
     assert fresh.stdout == cr_pdfs["contoso-hq"]
 
 
+def test_a_template_gets_its_data_as_data_in_its_source_and_the_shared_inputs(
+        tmp_path: Path) -> None:
+    """The data is bound to `data` by a line put before the template (a Typst string
+    literal): quotes, backslashes, a line break and markup in a value print as themselves;
+    `inputs` arrive as sys.inputs; a template of earlier versions reads sys.inputs.data."""
+    import subprocess as sp
+
+    from runbook.outputs.pdf import typst_pdf
+
+    value = 'a "quoted" \\ back\\slash")) #import "x": * $x$ *b*\nnext'
+    template = tmp_path / "t.typ"
+    template.write_text('#set document(date: none)\n#data.v | #sys.inputs.paper', encoding="utf-8")
+    pdf = typst_pdf(template, {"v": value}, inputs={"paper": "a4"})
+    text = sp.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout
+    assert text.decode().split() == (value + " | a4").split()
+    legacy = tmp_path / "legacy.typ"
+    legacy.write_text("#set document(date: none)\n#json(bytes(sys.inputs.data)).v",
+                      encoding="utf-8")
+    text = sp.run(["pdftotext", "-", "-"], input=typst_pdf(legacy, {"v": "old way"}),
+                  capture_output=True, check=True).stdout
+    assert text.decode().split() == ["old", "way"]
+
+
 def test_a_template_reads_no_file_outside_the_templates_folder(tmp_path: Path) -> None:
     from runbook.outputs.pdf import typst_pdf
 

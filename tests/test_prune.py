@@ -230,7 +230,8 @@ def test_what_a_build_reads_besides_entries_is_marked_used_too(
     store.put("ab" * 32, Verdict("site.yaml", [], 0, 0, "contoso-hq"))
     verdict = age(next((tmp_path / "validate").glob("*/*")), 40)
     assert store.get("ab" * 32, "site.yaml") is not None
-    monkeypatch.setattr(pdf, "typst_pdf", lambda template, data, root: b"%PDF-1.7 placeholder")
+    monkeypatch.setattr(pdf, "typst_pdf",
+                        lambda template, data, root, inputs: b"%PDF-1.7 placeholder")
     template = ROOT / "templates" / "documents" / "change-request.typ"
     pdf.cached_pdf(template, {"x": 1}, tmp_path)
     laid_out = age(next((tmp_path / "pdf").glob("*.pdf")), 40)

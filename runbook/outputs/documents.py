@@ -12,6 +12,7 @@ change request page is ``*.md.j2``, rendered with Markdown escaping of every val
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -238,7 +239,13 @@ def typst_template(name: str) -> Path:
 
 
 def _pdf(name: str, data: dict[str, Any], workdir: Path | None) -> bytes:
-    return cached_pdf(typst_template(name), data, workdir, root=templates_dir())
+    # What every document of a paper size shares goes in sys.inputs (``shared`` in
+    # _common.typ): Typst starts afresh when they change, and keeps what it laid out for the
+    # next document when only the data does.
+    shared = {"paper": data["doc"]["paper"], "not_provided": NOT_PROVIDED,
+              "verbs": ACTION_VERBS}
+    return cached_pdf(typst_template(name), data, workdir, root=templates_dir(),
+                      inputs={"shared": json.dumps(shared, sort_keys=True)})
 
 
 def _truncate(text: str, length: int) -> str:

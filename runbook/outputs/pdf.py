@@ -1,9 +1,17 @@
 """PDF documents with Typst: data in, PDF out, offline, deterministic, cached.
 
 A document is a Typst template (``templates/documents/*.typ``) and its data: the plan and
-the document's context as one JSON string, handed over as ``sys.inputs.data`` and parsed
-by the template with ``json``. Topology strings are data, never markup: the template places
-them as text, so ``#``, ``$``, ``*`` or ``#import`` in a value print as themselves.
+the document's context as one JSON string, bound to ``data`` by a line put before the
+template's source (``#let data = json(bytes("..."))``, the JSON escaped as a Typst string).
+Topology strings are data, never markup: the template places them as text, so ``#``, ``$``,
+``*`` or ``#import`` in a value print as themselves. Values that many documents share (the
+paper, the verbs) may go in ``sys.inputs`` (``inputs``).
+
+- Memoized across documents: the compiler is reused, and Typst keeps what it laid out for
+  the next document. A change of ``sys.inputs`` makes Typst start afresh (its standard
+  library is built from them), a change of the source only the parts that differ: so the
+  data is in the source, and ``sys.inputs`` hold only what many documents share. A
+  template that reads ``sys.inputs.data`` (written for earlier versions) gets it there too.
 
 - Confined: the compiler's root is the packaged templates folder (a template may import
   ``_common.typ`` beside it, and read nothing else). Typst goes to the network only to
@@ -88,11 +96,20 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(message).split())
 
 
-def typst_pdf(template: Path, data: dict[str, Any], root: Path | None = None) -> bytes:
+def data_line(payload: str) -> bytes:
+    """The line that binds ``data`` to the JSON text ``payload`` in a template's source: the
+    JSON inside a Typst string literal, where only ``\\`` and ``"`` need escaping."""
+    literal = payload.replace("\\", "\\\\").replace('"', '\\"')
+    return f'#let data = json(bytes("{literal}"))\n'.encode()
+
+
+def typst_pdf(template: Path, data: dict[str, Any], root: Path | None = None,
+              inputs: dict[str, str] | None = None) -> bytes:
     """Lay out ``template`` (a ``.typ`` file) with ``data`` (JSON) to PDF bytes.
 
     ``root`` is the folder the template may read (its imports); by default the template's
-    own folder. A compile error is one line naming the template, never a traceback.
+    own folder. ``inputs``: the template's ``sys.inputs``, for values many documents share.
+    A compile error is one line naming the template, never a traceback.
     """
     try:
         import typst
@@ -105,12 +122,15 @@ def typst_pdf(template: Path, data: dict[str, Any], root: Path | None = None) ->
                         "(\"@...\"); documents are laid out offline, from their own templates")
     folder = root if root is not None else template.parent
     payload = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
+    sys_inputs = dict(inputs or {})
+    if b"sys.inputs.data" in source:
+        sys_inputs["data"] = payload
     if _LOADED_IN is not None and os.getpid() != _LOADED_IN:
-        return _in_fresh_process(template, folder, payload)
+        return _in_fresh_process(template, folder, payload, sys_inputs)
     compiler = _compiler(str(folder.resolve()), str(font_folder()))
     try:
-        out = compiler.compile(input=source, format="pdf", sys_inputs={"data": payload},
-                               pdf_tags=False)
+        out = compiler.compile(input=data_line(payload) + source, format="pdf",
+                               sys_inputs=sys_inputs, pdf_tags=False)
     except typst.TypstError as exc:
         raise PdfFailed(f"PDF rendering failed: {template.name}: {_one_line(exc)}") from exc
     except (RuntimeError, ValueError, OSError) as exc:
@@ -121,8 +141,10 @@ def typst_pdf(template: Path, data: dict[str, Any], root: Path | None = None) ->
     return out
 
 
-def _in_fresh_process(template: Path, folder: Path, payload: str) -> bytes:
-    request = json.dumps({"template": str(template), "root": str(folder), "data": payload})
+def _in_fresh_process(template: Path, folder: Path, payload: str,
+                      inputs: dict[str, str]) -> bytes:
+    request = json.dumps({"template": str(template), "root": str(folder), "data": payload,
+                          "inputs": inputs})
     done = subprocess.run([sys.executable, "-m", "runbook.outputs.pdf"], input=request.encode(),
                           capture_output=True, check=False)
     if done.returncode != 0:
@@ -137,17 +159,19 @@ def _serve() -> None:
     request = json.loads(sys.stdin.buffer.read())
     try:
         out = typst_pdf(Path(request["template"]), json.loads(request["data"]),
-                        Path(request["root"]))
+                        Path(request["root"]), request["inputs"])
     except RunbookError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(1) from None
     sys.stdout.buffer.write(out)
 
 
-def cache_key(template: Path, data: dict[str, Any]) -> str:
+def cache_key(template: Path, data: dict[str, Any],
+              inputs: dict[str, str] | None = None) -> str:
     """What a kept PDF depends on: the typst version, the template bytes (and the shared
-    ``_common.typ``), and the data."""
-    parts = [f"entry-2 typst {renderer_version()}", template.name]
+    ``_common.typ``), the data and the inputs."""
+    parts = [f"entry-3 typst {renderer_version()}", template.name,
+             json.dumps(inputs or {}, ensure_ascii=False, sort_keys=True)]
     for path in (template, template.parent / "_common.typ"):
         if path.is_file():
             parts.append(hashlib.sha256(path.read_bytes()).hexdigest())
@@ -156,19 +180,19 @@ def cache_key(template: Path, data: dict[str, Any]) -> str:
 
 
 def cached_pdf(template: Path, data: dict[str, Any], workdir: Path | None,
-               root: Path | None = None) -> bytes:
+               root: Path | None = None, inputs: dict[str, str] | None = None) -> bytes:
     """``typst_pdf`` behind a file cache in ``workdir/pdf/``.
 
     An unchanged document is not laid out again; without a ``workdir`` nothing is cached.
     A kept PDF is checked when read: a damaged one is laid out again.
     """
     if workdir is None:
-        return typst_pdf(template, data, root)
-    path = Path(workdir) / "pdf" / f"{cache_key(template, data)}.pdf"
+        return typst_pdf(template, data, root, inputs)
+    path = Path(workdir) / "pdf" / f"{cache_key(template, data, inputs)}.pdf"
     kept = read_entry(path, "pdf")  # checked: a damaged PDF is laid out again
     if kept is not None:
         return kept
-    out = typst_pdf(template, data, root)
+    out = typst_pdf(template, data, root, inputs)
     write_entry(path, out)  # a full cache disk stores nothing, and the build goes on
     return out
 
