@@ -14,114 +14,28 @@ if _typing.TYPE_CHECKING:
     from typing import Any
 
     from runbook.api import *  # noqa: F403 - the API, listed in its __all__
-    from runbook.errors import Problem, RunbookError, ValidationFailed
+    from runbook.errors import Problem as Problem
+    from runbook.errors import RunbookError as RunbookError
+    from runbook.errors import ValidationFailed as ValidationFailed
     from runbook.plan.model import *  # noqa: F403 - the plan's types, listed in its __all__
-    from runbook.plan.sites import PlanHead
+    from runbook.plan.sites import PlanHead as PlanHead
 
-# runbook.api's __all__, and runbook.plan.model's (a test checks that they agree).
-_API = (
-    "Site",
-    "build_site",
-    "build_with_engine",
-    "cache_settings",
-    "change_request",
-    "default_config_file",
-    "diff",
-    "diff_revision",
-    "discover",
-    "export",
-    "field_runbooks",
-    "format_diff",
-    "generate_tree",
-    "init_project",
-    "load_sites",
-    "plan_file",
-    "plan_reference",
-    "plan_schema",
-    "progress_display",
-    "prune_cache",
-    "site_files",
-    "summarize",
-    "topology_schema",
-    "validate",
-    "validate_and_report",
-    "validation_report",
-)
-_PLAN_TYPES = (
-    "Action",
-    "ActionKind",
-    "AddressRow",
-    "CaImport",
-    "Certificate",
-    "CertificateAuthorities",
-    "Change",
-    "CrlPoint",
-    "DnsRecord",
-    "ExternalCertificates",
-    "FeatureRow",
-    "FederationPartnerRow",
-    "FederationPlan",
-    "FederationRoute",
-    "Finding",
-    "FirewallRule",
-    "HostEntry",
-    "Layout",
-    "MediationRow",
-    "Meta",
-    "NextHop",
-    "NicKind",
-    "Pic",
-    "PicField",
-    "PicProvider",
-    "PicStep",
-    "Plan",
-    "PoolKind",
-    "PoolRow",
-    "PoolSetting",
-    "PoolSide",
-    "Provenance",
-    "PublishedUrl",
-    "ReverseProxyPlan",
-    "Role",
-    "RouteRow",
-    "Screen",
-    "ServerRow",
-    "ServerRunbook",
-    "Step",
-    "StepId",
-    "Subnet",
-    "SubnetMember",
-    "Summary",
-    "Trust",
-    "UiPlace",
-    "Validation",
-    "ValidationTest",
-    "Vip",
-    "VipMember",
-    "WebConfEdgeEntry",
-)
-_LAZY = {
-    **dict.fromkeys(_API, "api"),
-    **dict.fromkeys(("Problem", "RunbookError", "ValidationFailed"), "errors"),
-    **dict.fromkeys(_PLAN_TYPES, "plan.model"),
-    "PlanHead": "plan.sites",
-}
+# Modules whose __all__ the package exports, and names it takes from other modules.
+_MODULES = ("api", "plan.model")
+_NAMES = {"Problem": "errors", "RunbookError": "errors", "ValidationFailed": "errors",
+          "PlanHead": "plan.sites"}
 
 
 def __getattr__(name: str) -> "Any":
-    if name in _LAZY:
-        from importlib import import_module
+    from importlib import import_module
 
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    if name == "__all__":
+        return sorted({"__version__", *_NAMES, *(
+            n for module in _MODULES for n in import_module(f".{module}", __name__).__all__)})
+    if name in _NAMES:
+        return getattr(import_module(f".{_NAMES[name]}", __name__), name)
+    for module in _MODULES:
+        found = import_module(f".{module}", __name__)
+        if name in found.__all__:
+            return getattr(found, name)
     raise AttributeError(f"module 'runbook' has no attribute {name!r}")
-
-
-__all__ = [
-    *_API,
-    *_PLAN_TYPES,
-    "PlanHead",
-    "Problem",
-    "RunbookError",
-    "ValidationFailed",
-    "__version__",
-]
