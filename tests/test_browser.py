@@ -482,3 +482,22 @@ def test_on_a_tablet_diagrams_read_inline_and_ranges_and_addresses_stay_on_one_l
     assert ["50000-59999", 1] in lines
     assert [value for value, n in lines if n != 1] == []
     context.close()
+
+
+def test_a_page_open_in_two_tabs_shows_the_ticks_made_in_the_other(browser: Any,
+                                                                   served: str) -> None:
+    context = browser.new_context()
+    url = served + "sites/contoso-hq/runbook.html"
+    first, second = context.new_page(), context.new_page()
+    first.goto(url, wait_until="load")
+    second.goto(url, wait_until="load")
+    tick(second, 0, 1)
+    # The other tab's box is ticked too, so its next tick keeps this one.
+    first.wait_for_function("() => document.querySelectorAll('.runbook-checklist')[0]"
+                            ".querySelectorAll('input[type=checkbox]')[1].checked")
+    tick(first, 0, 0)
+    second.reload(wait_until="load")
+    assert checklist_state(second)["ticked"][0] == [0, 1]
+    assert checklist_state(first)["site"] == checklist_state(second)["site"]
+    assert "2 of" in checklist_state(second)["site"]
+    context.close()

@@ -513,3 +513,12 @@ def test_nested_clusters_stay_after_the_cluster_around_them() -> None:
                                      "cluster_c_in"]
     assert sorted(fixed.split(b"\n")) == sorted(raw.split(b"\n"))
     assert diagram.clusters_in_source_order(fixed) == fixed
+
+
+def test_the_diagram_heading_turns_line_and_paragraph_separators_into_spaces() -> None:
+    from runbook.outputs.diagrams import network_heading
+    from runbook.plan.sites import plan_file as plan_of
+
+    plan = plan_of(ROOT / "inputs" / "contoso.yaml").to_dict()
+    plan["summary"]["title"] = "Edge\u2028site\u2029two\x85three"
+    assert network_heading(plan).title == "Edge site two three"

@@ -167,8 +167,18 @@
       });
       show();
     });
-    // Ticks made on another page of the site in another tab.
-    window.addEventListener("storage", function () { show(); });
+    // This page's boxes as stored: another tab may have ticked them since, or the browser
+    // may show this page again from its cache (Back).
+    function load() {
+      mine.forEach(function (step) {
+        var on = read(store, step.key);
+        step.boxes.forEach(function (b, i) { b.checked = on.indexOf(i) >= 0; });
+      });
+    }
+    window.addEventListener("storage", function () { load(); show(); });
+    window.addEventListener("pageshow", function (event) {
+      if (event.persisted) { load(); show(); }
+    });
     show();
   }
 

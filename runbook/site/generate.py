@@ -336,8 +336,10 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
     if (name in HEAVY_PRODUCERS and produce is importlib.import_module(name).produce
             and can_detach() and missed and not in_worker()):
         # Detached workers: their size does not grow with the sites this process holds.
-        # A worker holds its chunk's documents until it ends: at most HEAVY_CHUNK sites.
-        parts = chunks(missed, max(builder.jobs * TASKS_PER_JOB, -(-len(missed) // HEAVY_CHUNK)))
+        # A worker holds its chunk's documents until it ends: at most HEAVY_CHUNK sites. No
+        # more chunks than that needs: each worker starts afresh (the catalog, the compiler's
+        # memo), and a few sites share one worker's work best.
+        parts = chunks(missed, max(builder.jobs, -(-len(missed) // HEAVY_CHUNK)))
         results = map_detached(produce_chunk, [task(part) for part in parts], builder.jobs,
                                preload=(name, __name__), fresh=True,
                                on_done=lambda i: tick(len(parts[i])))
