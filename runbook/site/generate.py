@@ -51,8 +51,6 @@ Produce = Callable[..., dict[str, bytes]]
 # --- fingerprints ------------------------------------------------------------------------------
 
 
-
-
 @lru_cache(maxsize=1)
 def tools_fingerprint() -> str:
     """Versions of the external tools whose output ends up in generated files."""
@@ -73,13 +71,6 @@ def tools_fingerprint() -> str:
         except metadata.PackageNotFoundError:
             parts.append(f"{dist} absent")
     return digest(*parts)
-
-
-
-
-# --- the store ---------------------------------------------------------------------------------
-
-
 
 
 # --- sites -------------------------------------------------------------------------------------
@@ -194,11 +185,6 @@ def generate_uncached(sites: list[Site], workdir: Path, *, templates: Path | Non
             result[path] = content
             owner[path] = name
     return dict(sorted(result.items()))
-
-
-
-
-
 
 
 def _render_home(sites: Sequence[Site], templates: Path | None) -> dict[str, bytes]:

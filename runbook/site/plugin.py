@@ -76,10 +76,6 @@ class RunbookPluginConfig(Config):  # type: ignore[no-untyped-call]
     cache_max_age_days = _Days(default=DEFAULT_MAX_AGE_DAYS)
 
 
-
-
-
-
 # MkDocs' BasePlugin.__init_subclass__ is unannotated.
 class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped-call]
     """Adds every site's generated pages and files to the MkDocs build."""
