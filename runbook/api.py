@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from runbook.plan.derive import Plan
     from runbook.plan.diff import PlanDiff
     from runbook.plan.sites import Site
+    from runbook.site.generate import site_files as site_files
     from runbook.site.prune import Pruned
     from runbook.topology.validate import Loaded
 
@@ -56,7 +57,12 @@ def __getattr__(name: str) -> Any:
         from runbook.plan.sites import Site
 
         return Site
+    # The one function both runbook build's path and the MkDocs plugin produce a site with;
+    # it lives in the site stage, which the plugin belongs to, and is imported when asked for.
+    if name == "site_files":
+        from runbook.site.generate import site_files
 
+        return site_files
     raise AttributeError(f"module 'runbook.api' has no attribute {name!r}")
 
 
@@ -119,24 +125,6 @@ def build_site(inputs: list[Path], output: Path, **options: Any) -> Path:
     from runbook.site.build import build_site as build
 
     return build(inputs, output, **options)
-
-
-def site_files(inputs: Iterable[Path | str], *, cache_dir: Path | str,
-               templates: Path | str | None = None, jobs: int | None = None
-               ) -> tuple[list[Site], dict[str, Any]]:
-    """Every site under ``inputs`` and every file generated for the site (docs-relative path
-    -> bytes), through the build cache in ``cache_dir``: what ``runbook build`` and the MkDocs
-    plugin give MkDocs to build (raises :class:`~runbook.errors.ValidationFailed` first,
-    listing every problem). ``templates`` is a folder of template overrides."""
-    from runbook.engine.parallel import default_jobs
-    from runbook.engine.store import Cache
-    from runbook.site.generate import Builder, produce_site
-    from runbook.site.prune import using
-
-    with using(Path(cache_dir)):  # no prune meanwhile
-        return produce_site([Path(p) for p in inputs],
-                            Builder(Cache(cache_dir), jobs=jobs or default_jobs()),
-                            Path(templates) if templates is not None else None)
 
 
 def generate_tree(inputs: list[Path], output: Path, *, templates: Path | None = None) -> Path:

@@ -274,3 +274,33 @@ def test_the_api_gives_the_files_a_build_hands_mkdocs_and_refuses_bad_input_firs
     with pytest.raises(ValidationFailed):
         runbook.site_files([bad], cache_dir=tmp_path / "cache2", jobs=1)
     assert not (tmp_path / "cache2" / "runbook.outputs.pages").exists()
+
+
+def test_a_plain_mkdocs_build_makes_the_sites_files_through_the_api(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugin's on_pre_build calls runbook.site_files, the function the API exports,
+    with the plugin's inputs, cache and templates."""
+    from mkdocs.config import load_config
+
+    import runbook
+    import runbook.site.generate
+
+    assert runbook.site_files is runbook.site.generate.site_files
+    calls: list[tuple[list[str], dict[str, object]]] = []
+    real = runbook.site.generate.site_files
+
+    def spy(inputs: list[Path], **options: object) -> object:
+        calls.append(([str(p) for p in inputs], options))
+        return real(inputs, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runbook.site.generate, "site_files", spy)
+    monkeypatch.setenv("RUNBOOK_CACHE_DIR", str(tmp_path / "cache"))
+    config = load_config(config_file=str(ROOT / "mkdocs.yml"),
+                         site_dir=str(tmp_path / "site"))
+    plugin = config.plugins["runbook"]
+    plugin.on_config(config)
+    plugin.config.inputs = [str(ROOT / "inputs" / "contoso.yaml")]
+    plugin.on_pre_build(config=config)
+    assert calls == [([str(ROOT / "inputs" / "contoso.yaml")],
+                      {"cache_dir": tmp_path / "cache", "templates": ROOT / "templates"})]
+    assert "sites/contoso-hq/index.md" in plugin._generated

@@ -205,9 +205,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         This runs before MkDocs empties ``site_dir``, so invalid input leaves the previous
         site in place even under a plain ``mkdocs build``.
         """
-        from runbook.engine.store import FAULTS, Cache
-        from runbook.site.generate import Builder, produce_site
-        from runbook.site.prune import using
+        from runbook.engine.store import FAULTS
+        from runbook.site.generate import site_files
 
         if self._site_build is not None:
             return  # a site build: its parent build has validated and produced
@@ -224,10 +223,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         try:
             cache_dir = self.cache_path
             FAULTS.clear()
-            with using(cache_dir):  # no prune meanwhile
-                # What runbook build runs, with the same cache (runbook.site.build).
-                self._sites, self._generated = produce_site(
-                    self.input_paths, Builder(Cache(cache_dir)), self.templates_dir)
+            # runbook.site_files, the API: what runbook build makes, with the same cache.
+            self._sites, self._generated = site_files(
+                self.input_paths, cache_dir=cache_dir, templates=self.templates_dir)
             for line in FAULTS.notices():  # damaged cache files made again, a full disk
                 log.info(line)
         except RunbookError as exc:
