@@ -21,7 +21,6 @@ SVG = "{http://www.w3.org/2000/svg}"
 PAYLOAD = '<b>x</b> & "q"'
 
 
-
 def svg_groups(svg: bytes, kind: str) -> dict[str, ET.Element]:
     """The SVG's node or edge groups (``kind``), keyed by their <title> (the DOT id)."""
     root = ET.fromstring(svg)

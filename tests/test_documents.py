@@ -42,7 +42,6 @@ EXAMPLES = {"contoso-hq": INPUTS / "contoso.yaml", "fabrikam-lb": INPUTS / "fabr
 BOX = "\u2610"  # the box to tick before an action
 
 
-
 def pdf_text(data: bytes) -> str:
     """The text of a PDF, whitespace collapsed (table cells wrap onto several lines)."""
     done = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True)
@@ -603,7 +602,6 @@ def em(data: bytes) -> float:
         rb"/FontDescriptor/FontName/[^/]+/.*?/Ascent ([\d.]+)/Descent (-[\d.]+)", data)}
     assert len(found) == 1, found
     return found.pop()
-
 
 
 def long_names(tmp_path: Path) -> Path:

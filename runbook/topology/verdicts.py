@@ -64,17 +64,7 @@ NOTE = "note: the deployment rules run once the errors above are fixed; run vali
 # --- which files, named how ---------------------------------------------------------------------
 
 
-
-
-
-
-
-
 # --- keys ---------------------------------------------------------------------------------------
-
-
-
-
 
 
 def _library(module: str, dist: str) -> str:
@@ -213,12 +203,6 @@ class Verdict:
             lines.append(f"{item.source.file}: {NOTE}")
         site = item.topology.site if item.topology is not None else None
         return cls(item.source.file, lines, len(item.errors), len(item.warnings), site)
-
-
-
-
-
-
 
 
 class Store:
