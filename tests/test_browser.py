@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import threading
@@ -58,17 +59,26 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def served(built_site: Path) -> Iterator[str]:
-    """The built site over HTTP on 127.0.0.1 (any free port); yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(built_site))
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """``folder`` over HTTP on 127.0.0.1 (any free port); yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(built_site: Path) -> Iterator[str]:
+    """The built site over HTTP on 127.0.0.1 (any free port); yields the base URL."""
+    with serving(built_site) as base:
+        yield base
 
 
 class Recorder:
@@ -309,11 +319,12 @@ def tick(page: Any, step: int, box: int) -> None:
     page.mouse.click(x, y)
 
 
-def tick_reload_reset(browser: Any, url: str) -> None:
-    """Tick three boxes in two steps, reload, find them ticked; print; reset."""
+def tick_reload_reset(browser: Any, home: str) -> None:
+    """Tick three boxes in two steps, reload, find them ticked; print; reset. ``home`` is the
+    site's root folder."""
     context = browser.new_context()  # storage of its own
     page = context.new_page()
-    page.goto(url, wait_until="load")
+    page.goto(home + "sites/contoso-hq/runbook.html", wait_until="load")
     state = checklist_state(page)
     per_page = contoso_boxes()
     total = sum(per_page.values())
@@ -329,8 +340,9 @@ def tick_reload_reset(browser: Any, url: str) -> None:
     first = page.locator(".runbook-checklist").nth(0).locator("input[type=checkbox]").count()
     assert state["steps"][0] == f"2 of {first} boxes ticked in this step"
     assert state["site"] == f"Checklist: 3 of {total} boxes ticked on this site."
+    # Under the project's home, then the site, server and step.
     assert [k.rsplit(":", 1)[0] for k in state["stored"]] == [
-        f"runbook-checklist:{STEP_1}", "runbook-checklist:contoso-hq/edge01/2"]
+        f"runbook-checklist:{home} {STEP_1}", f"runbook-checklist:{home} contoso-hq/edge01/2"]
     # On paper a ticked box is black, an unticked one white.
     page.emulate_media(media="print")
     colours = page.evaluate("""() => Array.from(document.querySelectorAll(
@@ -347,12 +359,12 @@ def tick_reload_reset(browser: Any, url: str) -> None:
 
 
 def test_the_checklist_remembers_ticks_over_http(browser: Any, served: str) -> None:
-    tick_reload_reset(browser, served + "sites/contoso-hq/runbook.html")
+    tick_reload_reset(browser, served)
 
 
 def test_the_checklist_remembers_ticks_from_the_file_system(browser: Any,
                                                             built_site: Path) -> None:
-    tick_reload_reset(browser, (built_site / "sites/contoso-hq/runbook.html").as_uri())
+    tick_reload_reset(browser, built_site.as_uri() + "/")
 
 
 def site_count(page: Any) -> str:
@@ -419,6 +431,77 @@ def test_the_site_count_covers_every_page_from_the_file_system(browser: Any,
     ticks_across_pages(browser, (built_site / "sites/contoso-hq").as_uri() + "/")
 
 
+@pytest.fixture(scope="module")
+def two_projects(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """inputs/contoso.yaml built as two projects, a lab copy and a production copy:
+    ``lab/site`` and ``production/site`` under the folder returned, the same bytes in two
+    places."""
+    folder = tmp_path_factory.mktemp("projects")
+    for name in ("lab", "production"):
+        (folder / name / "inputs").mkdir(parents=True)
+        shutil.copy(ROOT / "inputs" / "contoso.yaml", folder / name / "inputs")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(folder / name)  # relative input path: the same provenance in both
+            build_site([Path("inputs")], folder / name / "site", config_file=ROOT / "mkdocs.yml")
+    page = "sites/contoso-hq/runbook.html"
+    assert (folder / "lab/site" / page).read_bytes() == (
+        folder / "production/site" / page).read_bytes()
+    return folder
+
+
+@pytest.mark.parametrize("scheme", ["file", "http"])
+def test_two_projects_of_one_site_keep_their_ticks_apart(
+        browser: Any, two_projects: Path, scheme: str) -> None:
+    """Two builds of one topology in two folders, opened in one browser (from file://, one
+    storage origin for all local files in Chromium; or from one HTTP server): ticks, counts
+    and the reset of one leave the other alone."""
+    with serving(two_projects) as base:
+        root = two_projects.as_uri() + "/" if scheme == "file" else base
+        lab, production = root + "lab/site/", root + "production/site/"
+        total = sum(contoso_boxes().values())
+
+        def count(n: int) -> str:
+            return f"Checklist: {n} of {total} boxes ticked on this site."
+
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(lab + "sites/contoso-hq/runbook.html", wait_until="load")
+        for step, box in ((0, 0), (0, 2), (1, 1)):
+            tick(page, step, box)
+        assert site_count(page) == count(3)
+
+        page.goto(production + "sites/contoso-hq/runbook.html", wait_until="load")
+        state = checklist_state(page)
+        assert not any(state["ticked"]) and state["site"] == count(0)
+        page.goto(production + "sites/contoso-hq/pic.html", wait_until="load")
+        assert site_count(page) == count(0)
+        tick(page, 0, 0)
+        assert site_count(page) == count(1)
+
+        page.goto(lab + "sites/contoso-hq/pic.html", wait_until="load")
+        assert not any(checklist_state(page)["ticked"]) and site_count(page) == count(3)
+        page.goto(lab + "sites/contoso-hq/runbook.html", wait_until="load")
+        state = checklist_state(page)
+        assert state["ticked"][:3] == [[0, 2], [1], []] and state["site"] == count(3)
+        # Each project's ticks are stored under its own home.
+        assert [k.rsplit(":", 1)[0] for k in state["stored"]] == [
+            f"runbook-checklist:{lab} contoso-hq/edge01/1",
+            f"runbook-checklist:{lab} contoso-hq/edge01/2",
+            f"runbook-checklist:{production} contoso-hq/pic/steps",
+        ]
+
+        # The production copy's reset clears its own ticks only.
+        page.goto(production + "sites/contoso-hq/index.html", wait_until="load")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click(".runbook-checklist-summary__reset")
+        assert site_count(page) == count(0)
+        page.goto(lab + "sites/contoso-hq/runbook.html", wait_until="load")
+        state = checklist_state(page)
+        assert state["ticked"][:3] == [[0, 2], [1], []] and state["site"] == count(3)
+        assert all(k.startswith(f"runbook-checklist:{lab} ") for k in state["stored"])
+        context.close()
+
+
 def test_after_a_topology_change_the_lists_it_changed_start_unticked(
         browser: Any, served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = served + "sites/contoso-hq/runbook.html"
@@ -450,7 +533,7 @@ def test_after_a_topology_change_the_lists_it_changed_start_unticked(
     state = checklist_state(page)
     assert state["ticked"][:6] == [[0], [0], [], [0], [0], [0]]
     # Step 3's old tick is still stored, but no page has its key any more: it does not count.
-    assert f"runbook-checklist:{before[2]}" in state["stored"]
+    assert f"runbook-checklist:{served} {before[2]}" in state["stored"]
     new_total = sum(int(n) for n in page.evaluate("""() => Array.from(
         document.querySelectorAll('.runbook-checklist-site [data-boxes]'))
         .map(li => li.getAttribute('data-boxes'))"""))

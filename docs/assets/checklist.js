@@ -3,22 +3,31 @@
  * Each tickable list of a page (templates/partials/actions.html.j2) is a .runbook-checklist
  * whose data-checklist is its key, "site/list:fingerprint", worked out at build time from the
  * list's content (runbook/outputs/checklists.py). Its ticks are stored in localStorage under
- * PREFIX + key, so a topology change that changes the list's content changes its key and
- * starts the list unticked, and an unchanged list keeps its ticks across rebuilds. No
- * network: works offline and from file://. Without localStorage (a locked-down browser) the
- * boxes still tick, they are only not remembered.
+ * "runbook-checklist:" + HOME + " " + key, HOME being the address of the project's home (the
+ * root folder of the published site). So a topology change that changes the list's content
+ * changes its key and starts the list unticked, an unchanged list keeps its ticks across
+ * rebuilds in place, and two projects never share ticks, even with sites of the same name
+ * (Chromium gives every file:// page one storage; two projects on one server share one too).
+ * Moved elsewhere, a published site starts unticked. No network: works offline and from
+ * file://. Without localStorage (a locked-down browser) the boxes still tick, they are only
+ * not remembered.
  *
  * The count for the site covers every list of every page of it, opened or not: each page with
  * a list carries the hidden .runbook-checklist-site list of the key and number of boxes of
  * every list of the site, and the site count adds up the boxes of all of them and the ticks
  * stored under their keys. Ticks under keys no page has any more (a list whose content
- * changed) do not count. The reset clears every tick of the site, those included.
+ * changed) do not count. The reset clears every tick of the site in this project, those
+ * included.
  */
 (function () {
   "use strict";
-  var PREFIX = "runbook-checklist:";
-  // What earlier versions recorded per page opened; the reset clears those of the site too.
-  var PAGES = "runbook-checklist-page:";
+  // The project's home, from this script's own address: the theme loads it from
+  // HOME + "assets/checklist.js" (overrides/main.html), whatever the page's folder. (A browser
+  // without document.currentScript takes the page's parent folder: still this project's.)
+  // A URL holds no space (it is %20), so the space ends HOME in a key.
+  var script = document.currentScript;
+  var HOME = new URL("..", script && script.src ? script.src : location.href).href;
+  var PREFIX = "runbook-checklist:" + HOME + " ";
 
   function storage() {
     try {
@@ -154,11 +163,11 @@
       if (store && site) {
         // Also the ticks of lists whose content has changed since they were ticked.
         // The keys are gathered first: removing one may change the order of the others.
-        var prefixes = [PREFIX + site + "/", PAGES + site + "/"];
+        var ours = PREFIX + site + "/";
         var doomed = [];
         for (var i = 0; i < store.length; i++) {
           var k = store.key(i);
-          if (k && prefixes.some(function (p) { return k.indexOf(p) === 0; })) doomed.push(k);
+          if (k && k.indexOf(ours) === 0) doomed.push(k);
         }
         doomed.forEach(function (k) { store.removeItem(k); });
       }

@@ -17,6 +17,12 @@ changes a list's content changes its key, so the ticks made before no longer cou
 list starts unticked; an unchanged list keeps its key, and its ticks, across rebuilds. The
 same plan always gives the same keys (no time, no randomness), so unchanged pages stay the
 same bytes.
+
+The key names a list within one project only: the browser stores the ticks under the key
+prefixed with the address of the project's home (the published site's root folder, which
+``checklist.js`` takes from its own address), so two projects with a site of the same name
+(a lab copy and a production copy, two customers) never share ticks, and a published site
+moved elsewhere starts unticked. Nothing of where the site is published is in the pages.
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ class Checklist:
     id: str
     """Its id within the site, e.g. ``edge01/1`` (server and wizard step)."""
     key: str
-    """What its ticks are kept under: ``<site>/<id>:<fingerprint>``."""
+    """What its ticks are kept under, within the project: ``<site>/<id>:<fingerprint>``
+    (the browser puts the project's home before it)."""
     boxes: int
     """Its number of boxes."""
     content: Sequence[Mapping[str, Any]]
