@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from runbook.plan.derive import Plan
     from runbook.plan.diff import PlanDiff
     from runbook.plan.sites import Site
-    from runbook.site.generate import site_files as site_files
+    from runbook.site.produce import site_files as site_files
     from runbook.site.prune import Pruned
     from runbook.topology.validate import Loaded
 
@@ -60,7 +60,7 @@ def __getattr__(name: str) -> Any:
     # The one function both runbook build's path and the MkDocs plugin produce a site with;
     # it lives in the site stage, which the plugin belongs to, and is imported when asked for.
     if name == "site_files":
-        from runbook.site.generate import site_files
+        from runbook.site.produce import site_files
 
         return site_files
     raise AttributeError(f"module 'runbook.api' has no attribute {name!r}")

@@ -283,17 +283,17 @@ def test_a_plain_mkdocs_build_makes_the_sites_files_through_the_api(
     from mkdocs.config import load_config
 
     import runbook
-    import runbook.site.generate
+    import runbook.site.produce
 
-    assert runbook.site_files is runbook.site.generate.site_files
+    assert runbook.site_files is runbook.site.produce.site_files
     calls: list[tuple[list[str], dict[str, object]]] = []
-    real = runbook.site.generate.site_files
+    real = runbook.site.produce.site_files
 
     def spy(inputs: list[Path], **options: object) -> object:
         calls.append(([str(p) for p in inputs], options))
         return real(inputs, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runbook.site.generate, "site_files", spy)
+    monkeypatch.setattr(runbook.site.produce, "site_files", spy)
     monkeypatch.setenv("RUNBOOK_CACHE_DIR", str(tmp_path / "cache"))
     config = load_config(config_file=str(ROOT / "mkdocs.yml"),
                          site_dir=str(tmp_path / "site"))

@@ -166,23 +166,6 @@ def produce_site(inputs: Sequence[Path], builder: Builder, templates: Path | Non
     return sites, generated
 
 
-def site_files(inputs: Iterable[Path | str], *, cache_dir: Path | str,
-               templates: Path | str | None = None, jobs: int | None = None
-               ) -> tuple[list[Site], dict[str, Any]]:
-    """Every site under ``inputs`` and every file generated for the site (docs-relative path
-    -> bytes), through the build cache in ``cache_dir``: what the MkDocs plugin gives MkDocs
-    to build, and what ``runbook build`` makes with its progress display
-    (:func:`produce_site`). Raises :class:`~runbook.errors.ValidationFailed` first, listing
-    every problem. ``templates`` is a folder of template overrides. Public as
-    ``runbook.site_files``; the plugin calls it under a plain ``mkdocs build``."""
-    from runbook.site.prune import using
-
-    with using(Path(cache_dir)):  # no prune meanwhile
-        return produce_site([Path(p) for p in inputs],
-                            Builder(Cache(cache_dir), jobs=jobs or default_jobs()),
-                            Path(templates) if templates is not None else None)
-
-
 def generate_uncached(sites: list[Site], workdir: Path, *, templates: Path | None = None
                       ) -> dict[str, bytes]:
     """:func:`generate` without the build cache: every producer over every site, here.

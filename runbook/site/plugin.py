@@ -206,7 +206,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         site in place even under a plain ``mkdocs build``.
         """
         from runbook.engine.store import FAULTS
-        from runbook.site.generate import site_files
+        from runbook.site.produce import site_files
 
         if self._site_build is not None:
             return  # a site build: its parent build has validated and produced
