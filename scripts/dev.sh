@@ -43,6 +43,8 @@ case "$task" in
   test)
     .venv/bin/ruff check .
     .venv/bin/mypy
-    exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
+    # One worker per core; each test file stays on one worker, so a module's fixtures are
+    # made once. Pass -n 0 to run in this process.
+    exec .venv/bin/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile "$@" ;;
   *) echo "usage: scripts/dev.sh build|test|serve" >&2; exit 2 ;;
 esac
