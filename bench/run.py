@@ -374,13 +374,33 @@ def examples_pdfs(jobs: int, root: Path) -> dict[str, float]:
     builder = Builder(Cache(root / "examples-cache"), jobs=jobs)
     sites = builder.load_sites([ROOT / "inputs"])
     meter = Meter()
+    before = tree_cpu(os.getpid())
     files = meter.run("documents", lambda: produce_cached(
         "runbook.outputs.documents", documents.produce, sites, root / "examples-cache",
         ROOT / "templates", builder))
+    after = tree_cpu(os.getpid())
     pdfs = [v for k, v in files.items() if k.endswith(".pdf")]
     row = meter.rows[0]
     return {"sites": len(sites), "wall": row.wall, "cpu": row.cpu,
+            "tree_cpu": after - before if before >= 0 and after >= 0 else -1.0,
             "pdf_bytes": statistics.mean(len(p) for p in pdfs), "rss_worker": row.rss_worker}
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of process ``pid`` and every process under it, living or reaped (Linux's
+    ``/proc``; -1 elsewhere). Counts what the workers' own figures leave out: the start of
+    the server process the detached workers are forked from, and the resource tracker."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime, stime, cutime, cstime (clock ticks): the reaped children are in the last two.
+        total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        for task in os.listdir(f"/proc/{pid}/task"):
+            for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
+                below = tree_cpu(int(child))
+                total += max(below, 0.0)
+    except (OSError, ValueError):
+        return -1.0
+    return total
 
 
 # --- one size ----------------------------------------------------------------------------
@@ -575,6 +595,10 @@ def main() -> None:
     print(f"\nPDFs: the {pdf['sites']} examples cold (documents stage, empty cache): "
           f"{pdf['wall']:.2f} s wall, {pdf['cpu']:.2f} s CPU (target <= 3 s: "
           f"{_verdict(pdf['cpu'], 3.0)}), average PDF {pdf['pdf_bytes'] / 1024:.0f} kB")
+    if pdf["tree_cpu"] >= 0:
+        print(f"      counting every process of the stage (the workers' server starting, the "
+              f"resource tracker): {pdf['tree_cpu']:.2f} s CPU "
+              f"(target <= 3 s: {_verdict(pdf['tree_cpu'], 3.0)})")
     print(f"      {n} sites cold: documents stage {docs_row.wall:.1f} s wall, {docs_row.cpu:.1f} s "
           f"CPU = {docs_row.cpu / n:.3f} s CPU per site for its two PDFs and its change request "
           f"page (target <= 0.15 s: {_verdict(docs_row.cpu / n, 0.15)})")
