@@ -269,7 +269,12 @@ def test_the_api_gives_the_files_a_build_hands_mkdocs_and_refuses_bad_input_firs
                                       cache_dir=tmp_path / "cache", jobs=1)
     assert [s.slug for s in sites] == ["contoso-hq"]
     assert "index.md" in files and "sites/contoso-hq/index.md" in files
-    assert files["sites/contoso-hq/documents/field-runbook.pdf"][:5] == b"%PDF-"
+    # A site's files as the paths of their checked copies in the cache, the home page as bytes.
+    assert isinstance(files["index.md"], bytes)
+    assert isinstance(files["sites/contoso-hq/index.md"], Path)
+    pdf = files["sites/contoso-hq/documents/field-runbook.pdf"]
+    assert isinstance(pdf, Path) and pdf.parent == (tmp_path / "cache" / "files").resolve()
+    assert pdf.read_bytes()[:5] == b"%PDF-"
     bad = write(tmp_path, "site: x\n")
     with pytest.raises(ValidationFailed):
         runbook.site_files([bad], cache_dir=tmp_path / "cache2", jobs=1)
@@ -304,3 +309,21 @@ def test_a_plain_mkdocs_build_makes_the_sites_files_through_the_api(
     assert calls == [([str(ROOT / "inputs" / "contoso.yaml")],
                       {"cache_dir": tmp_path / "cache", "templates": ROOT / "templates"})]
     assert "sites/contoso-hq/index.md" in plugin._generated
+
+
+def test_runbook_build_and_the_api_share_what_they_produced(tmp_path: Path) -> None:
+    """runbook build and runbook.site_files (what the plugin calls under a plain mkdocs build)
+    make a site's files the same way: after one of them, the other finds everything in the
+    cache and writes nothing there."""
+    import runbook
+
+    def cache_files() -> set[str]:
+        return {str(p.relative_to(cache)) for p in cache.rglob("*")
+                if p.is_file() and "finished" not in p.parts and p.suffix != ".lock"}
+
+    cache = tmp_path / "cache"
+    inputs = [ROOT / "inputs" / "contoso.yaml"]
+    build_site(inputs, tmp_path / "site", config_file=ROOT / "mkdocs.yml", cache_dir=cache)
+    after_build = cache_files()
+    runbook.site_files(inputs, cache_dir=cache, templates=ROOT / "templates")
+    assert cache_files() == after_build

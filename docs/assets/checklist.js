@@ -22,11 +22,14 @@
 (function () {
   "use strict";
   // The project's home, from this script's own address: the theme loads it from
-  // HOME + "assets/checklist.js" (overrides/main.html), whatever the page's folder. (A browser
-  // without document.currentScript takes the page's parent folder: still this project's.)
+  // HOME + "assets/checklist.js" (overrides/main.html), whatever the page's folder. (Should
+  // neither document.currentScript nor the script element be found, the page's own folder
+  // stands in: the ticks are then kept per folder of pages.)
   // A URL holds no space (it is %20), so the space ends HOME in a key.
-  var script = document.currentScript;
-  var HOME = new URL("..", script && script.src ? script.src : location.href).href;
+  var script = document.currentScript ||
+    document.querySelector('script[src$="assets/checklist.js"]');
+  var HOME = new URL(script && script.src ? ".." : ".",
+                     script && script.src ? script.src : location.href).href;
   var PREFIX = "runbook-checklist:" + HOME + " ";
 
   function storage() {

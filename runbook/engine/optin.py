@@ -1,7 +1,7 @@
 """Opt-in fast paths: asked for by an environment variable, used only with verified versions.
 
 The default path of every stage uses other projects' public, documented interfaces only. A
-faster path that needs more (Graphviz's C structures, MkDocs' page-building steps) is used
+faster path that needs more (today: Graphviz's C structures, :mod:`runbook.outputs.gvc`) is used
 only when its environment variable asks for it *and* the installed versions are exactly
 those it was checked against; otherwise the default path runs, after a one-line notice on
 standard error saying why. Either path gives the same bytes (each fast path has a test

@@ -1,7 +1,7 @@
 """Building the static site: run every producer, then a real MkDocs build.
 
 ``build_site`` is ``runbook build``: it validates first (the sites' files are made by
-:func:`runbook.site.generate.produce_site`, as the plugin makes them under a plain ``mkdocs
+:func:`runbook.site.produce.site_files`, as the plugin makes them under a plain ``mkdocs
 build``), builds into a temporary folder beside the output and only then swaps it in, so a failed
 build leaves the previous site untouched.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.errors import RunbookError
-from runbook.site.generate import produce_site
+from runbook.site.produce import site_files
 from runbook.site.publish import (
     check_output,
     describe_os_error,
@@ -25,7 +25,6 @@ from runbook.site.publish import (
 from runbook.topology.files import discover
 
 if TYPE_CHECKING:
-    from runbook.site.generate import Builder
     from runbook.site.plugin import RunbookPlugin
 
 
@@ -137,15 +136,13 @@ def build_site(
     full disk) is one :class:`RunbookError` line, and the previous site stays.
     """
     from runbook.engine.parallel import default_jobs
-    from runbook.engine.store import FAULTS, Cache, Damaged, check_named
-    from runbook.site.generate import Builder
+    from runbook.engine.store import FAULTS, Damaged, check_named
     from runbook.site.prune import prune_if_due, using
 
     # site_dir is set to the staging folder below, once the inputs are known to be valid.
     config, plugin, base = load_configuration(config_file, strict=strict)
     cache_root = (cache_dir or plugin.cache_path).resolve()
-    builder = Builder(Cache(cache_root), jobs=jobs or default_jobs(), progress=progress,
-                      spill_dir=cache_root / "files")
+    jobs = jobs or default_jobs()
     output = _checked_output(output, config, plugin, base, inputs, templates, cache_root)
     if not allow_empty and not discover(inputs):
         names = ", ".join(map(str, inputs))
@@ -155,7 +152,7 @@ def build_site(
     try:
         with using(cache_root):  # no prune while this build reads and writes the cache
             try:
-                _build(config, plugin, base, inputs, output, templates, builder, progress)
+                _build(config, plugin, base, inputs, output, templates, cache_root, jobs, progress)
             except Damaged as exc:
                 # A spilled copy found damaged after the producers ran: remove every damaged
                 # one, then build again (the producers make what is missing).
@@ -163,7 +160,8 @@ def build_site(
                 check_named(spill_dir)
                 config, plugin, base = load_configuration(config_file, strict=strict)
                 try:
-                    _build(config, plugin, base, inputs, output, templates, builder, progress)
+                    _build(config, plugin, base, inputs, output, templates, cache_root, jobs,
+                           progress)
                 except Damaged as again:
                     check_named(spill_dir)
                     raise RunbookError(f"{again.path}: the cache was damaged again while the "
@@ -199,23 +197,23 @@ def _checked_output(output: Path, config: Any, plugin: RunbookPlugin, base: Path
 
 
 def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], output: Path,
-           templates: Path | None, builder: Builder, progress: Any) -> None:
+           templates: Path | None, cache_root: Path, jobs: int, progress: Any) -> None:
     """:func:`build_site`'s work, while it holds the cache."""
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.exceptions import Abort
 
-    assert builder.cache is not None  # build_site gives its builder a cache
-    cache_root = builder.cache.root
     if templates is not None:
         plugin.config.templates = str(templates.resolve())
-    # Produced here rather than inside MkDocs, so a producer's error surfaces as itself.
-    sites, generated = produce_site(inputs, builder, (base / plugin.config.templates).resolve())
+    # Produced here rather than inside MkDocs, so a producer's error surfaces as itself; the
+    # plugin, under a plain mkdocs build, makes them with the same call (its on_pre_build).
+    sites, generated = site_files(inputs, cache_dir=cache_root, jobs=jobs, progress=progress,
+                                  templates=(base / plugin.config.templates).resolve())
     output.parent.mkdir(parents=True, exist_ok=True)
     with staging_folder(output) as staging:
         config.site_dir = str(staging)
         plugin.config.inputs = [str(p.resolve()) for p in inputs]
         plugin.config.cache_dir = str(cache_root)
-        plugin.preload(sites, generated, jobs=builder.jobs, cache_root=cache_root)
+        plugin.preload(sites, generated, jobs=jobs, cache_root=cache_root)
         plugin.previous_site = output if output.is_dir() else None
         config.plugins.on_startup(command="build", dirty=False)
         try:

@@ -61,9 +61,6 @@ LIBRARIES = (("pydantic", "pydantic"), ("pydantic_core", "pydantic_core"), ("yam
 NOTE = "note: the deployment rules run once the errors above are fixed; run validate again then"
 
 
-# --- which files, named how ---------------------------------------------------------------------
-
-
 # --- keys ---------------------------------------------------------------------------------------
 
 
