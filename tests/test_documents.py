@@ -782,8 +782,9 @@ def test_diagram_tiles_carry_the_labels_as_data_and_the_drawing_without_text(
     said = {html.unescape(m).strip(" ") for m in re.findall(
         r"<text [^>]*>(.*?)</text>", svg.decode("utf-8"))} - {"\xa0"}
     title, subtitle = HEADINGS["fabrikam-lb"]
-    # The diagram for paper is drawn without its title and subtitle, with its legend.
-    assert "Legend" in said and "Internet" in said
+    # The diagram for paper is drawn without its title, subtitle and legend.
+    assert "Internet" in said and "Legend" not in said
+    assert [t for t in said if t.rstrip("\xa0") in FABRIKAM_LEGEND] == []
     assert not [t for t in said if "Fabrikam load-balanced" in t or "network diagram" in t]
     heading = documents.diagram_heading(plans["fabrikam-lb"])
     tiles = documents.diagram_tiles(svg, "A4", heading)
@@ -806,32 +807,165 @@ def test_diagram_tiles_carry_the_labels_as_data_and_the_drawing_without_text(
     assert tiles[0]["heading_pad"] == pytest.approx(
         3 + 11.2 * 1.35 + 3 + 8 * 1.35 + 3, abs=0.01)
     assert tiles[0]["height"] + tiles[0]["heading_pad"] <= documents.DIAGRAM_AREA["A4"][1] + 0.01
+    # With the legend: its 15 entries in three columns (the widest, "Reverse proxy (HTTPS to
+    # the Web Components)", is 192.5 pt wide at 8 pt; four columns across 756.9 pt leave its
+    # text 159.6 pt, three 222.7 pt), so five rows of the 9.6 pt swatch 2 pt apart, under
+    # "Legend" (6 pt), in a frame inset 4 pt, with 4.3 pt under it.
+    keyed = documents.diagram_tiles(svg, "A4", heading,
+                                    documents.diagram_legend(plans["fabrikam-lb"]))
+    assert keyed[0]["legend"]["columns"] == 3 and len(keyed[0]["legend"]["entries"]) == 15
+    assert all(tile["legend"] is None for tile in keyed[1:])
+    assert keyed[0]["heading_pad"] == pytest.approx(
+        tiles[0]["heading_pad"] + 2 * 4 + 6 + 5 * (2 + 9.6) + 4.3, abs=0.01)
 
 
-# Fabrikam's legend: its clients and firewalls, edge servers with NICs of all four roles on
-# public, perimeter and internal subnets, a Director next hop with two more pools, its CAs,
-# the load balancer's VIPs and the reverse proxy.
-FABRIKAM_LEGEND = [
-    "Legend", "Internet client or provider", "Firewall", "Edge server (one row per NIC)",
-    "Access Edge NIC", "Web Conferencing Edge NIC", "A/V Edge NIC", "Internal NIC",
-    "Public subnet (bar = the network segment)", "Perimeter subnet (bar = the network segment)",
-    "Internal subnet (bar = the network segment)", "Next hop of the edge (SIP)", "Other pool",
-    "Certificate authority", "Load balancer VIP (dashed: to its members)",
-    "Reverse proxy (HTTPS to the Web Components)"]
+# Fabrikam's legend, worked out from its topology: its clients and firewalls, edge servers with
+# NICs of all four roles on public, perimeter and internal subnets, a Director next hop with two
+# more pools, its CAs, the load balancer's VIPs and the reverse proxy; each entry with the fill
+# and line colours of what it names in the drawing.
+FABRIKAM_LEGEND = {
+    "Internet client or provider": ("#ffffff", "#4a74a8"),
+    "Firewall": ("#f8d3d0", "#a8322a"),
+    "Edge server (one row per NIC)": ("#2d3e50", "#2d3e50"),
+    "Access Edge NIC": ("#d6e6ff", "#2359a8"),
+    "Web Conferencing Edge NIC": ("#d4f1dc", "#22804a"),
+    "A/V Edge NIC": ("#f6dcf3", "#9a2f8c"),
+    "Internal NIC": ("#e8e8e8", "#57606a"),
+    "Public subnet (bar = the network segment)": ("#fde7cf", "#c2741b"),
+    "Perimeter subnet (bar = the network segment)": ("#fff2c4", "#a88a1d"),
+    "Internal subnet (bar = the network segment)": ("#dcefd9", "#3f7f3a"),
+    "Next hop of the edge (SIP)": ("#bfe3bb", "#2b6a27"),
+    "Other pool": ("#ffffff", "#3f7f3a"),
+    "Certificate authority": ("#fff4cc", "#8c6d00"),
+    "Load balancer VIP (dashed: to its members)": ("#ebe3fb", "#6a3fb5"),
+    "Reverse proxy (HTTPS to the Web Components)": ("#ffe9d6", "#b35c00"),
+}
 
 
-@pytest.mark.parametrize("paper", ["A4", "Letter"])
-def test_every_entry_of_the_legend_is_whole_on_a_tile(plans: dict[str, dict[str, Any]],
-                                                      diagrams: dict[str, bytes | None],
-                                                      paper: str) -> None:
-    svg = diagrams["fabrikam-lb"]
-    assert svg
-    tiles = documents.diagram_tiles(svg, paper, documents.diagram_heading(plans["fabrikam-lb"]))
-    # The legend starts on the first tile and is wider than a page: the tiles overlap by
-    # the longest label, so each entry is whole on one of them.
-    assert "Legend" in [label["text"] for label in tiles[0]["labels"]]
-    placed = {label["text"].rstrip("\xa0") for tile in tiles for label in tile["labels"]}
-    assert [text for text in FABRIKAM_LEGEND if text not in placed] == []
+def test_the_site_diagram_and_the_paper_legend_list_the_same_entries(
+        plans: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    from runbook.outputs.diagrams import render_svgs
+
+    svg = render_svgs([plans["fabrikam-lb"]], tmp_path, names=("network",))[
+        "fabrikam-lb"]["network.svg"].decode("utf-8")
+    # The site's diagram draws each entry's swatch (its fill, then its frame), then its text.
+    drawn = re.findall(r'<polygon fill="(#[0-9a-f]{6})" stroke="transparent"[^>]*/>\n'
+                       r'<polygon fill="none" stroke="(#[0-9a-f]{6})"[^>]*/>\n'
+                       r'<text [^>]*>(.*?)</text>', svg)
+    web = {html.unescape(text).rstrip("\xa0"): (fill, line) for fill, line, text in drawn
+           if html.unescape(text).rstrip("\xa0") in FABRIKAM_LEGEND}
+    assert web == FABRIKAM_LEGEND
+    assert [(e["text"], (e["fill"], e["line"])) for e in
+            documents.diagram_legend(plans["fabrikam-lb"])] == list(FABRIKAM_LEGEND.items())
+
+
+Shape = tuple[float, float, float, float, str | None, str | None]
+
+
+def _rgb(style: str, key: str) -> str | None:
+    found = re.search(key + r":rgb\(([\d.]+)%,([\d.]+)%,([\d.]+)%\)", style)
+    if found is None:
+        return None
+    return "#" + "".join(f"{round(float(v) * 2.55):02x}" for v in found.groups())
+
+
+def page_shapes(data: bytes, page: int) -> tuple[list[Shape], list[Shape]]:
+    """The straight-edged shapes drawn on ``page`` of a PDF, as poppler's Cairo renderer
+    reads them (``pdftocairo -svg``): ``(x0, y0, x1, y1, fill, stroke)`` in pt from the top
+    left corner, colours as ``#rrggbb`` (None: not filled, not stroked); and the rectangles
+    the page clips drawings to (``fill``, ``stroke`` None)."""
+    done = subprocess.run(["pdftocairo", "-svg", "-f", str(page), "-l", str(page), "-", "-"],
+                          input=data, capture_output=True, check=True)
+    svg = done.stdout.decode("utf-8")
+
+    def box(d: str, transform: str | None) -> tuple[float, float, float, float] | None:
+        if re.search(r"[CQA]", d):
+            return None  # curved: no rectangle
+        numbers = [float(v) for v in re.findall(r"-?[\d.]+", d)]
+        a, b, c, e, f, g = ([float(v) for v in transform.split(",")] if transform
+                            else [1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+        xs = [a * x + c * y + f for x, y in zip(numbers[::2], numbers[1::2], strict=True)]
+        ys = [b * x + e * y + g for x, y in zip(numbers[::2], numbers[1::2], strict=True)]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    defs, _, body = svg.partition("</defs>")
+    clips = [found for d in re.findall(r'<clipPath id="[^"]*">\s*<path d="([^"]*)"', defs)
+             if (found := box(d, None)) is not None]
+    shapes = []
+    for style, d, transform in re.findall(
+            r'<path style="([^"]*)" d="([^"]*)"(?: transform="matrix\(([^)]*)\)")?', body):
+        found = box(d, transform or None)
+        if found is not None:
+            shapes.append((*found, _rgb(style, "fill"), _rgb(style, "stroke")))
+    return shapes, [(*c, None, None) for c in clips]
+
+
+def lines_of_words(page: list[tuple[float, float, float, float, float, float, str]]
+                   ) -> list[tuple[float, float, float, float, str]]:
+    """The runs of words of a page that sit on one line one space apart, as
+    ``(x0, y0, x1, y1, text)``: in a table of columns, one run per cell."""
+    runs: list[list[tuple[float, float, float, float, float, float, str]]] = []
+    for word in sorted(page, key=lambda w: (round(w[3], 1), w[2])):
+        last = runs[-1][-1] if runs else None
+        height = word[5] - word[3]
+        if last is not None and round(last[3], 1) == round(word[3], 1) \
+                and 0 <= word[2] - last[4] < 0.6 * height:
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+    return [(run[0][2], run[0][3], run[-1][4], run[-1][5], " ".join(w[6] for w in run))
+            for run in runs]
+
+
+@pytest.mark.parametrize(("paper", "parts"), [("a4", 4), ("letter", 6)])
+def test_the_legend_is_text_on_the_first_diagram_page_each_entry_after_its_swatch(
+        plans: dict[str, dict[str, Any]], diagrams: dict[str, bytes | None],
+        paper_pdfs: dict[str, bytes], paper: str, parts: int) -> None:
+    # Fabrikam's diagram is cut into tiles: four pages at A4, six at Letter. Its legend is
+    # not in the drawing (a tile could hold an entry's swatch and the next one its text):
+    # the first page sets it, whole, between the heading and the first tile.
+    data = paper_pdfs[f"fabrikam-lb {paper} field runbook"]
+    pages = diagram_pages(data)
+    assert len(pages) == parts
+    first = pages[0]
+    number = next(n for n, page in enumerate(words(data), 1) if page == first)
+    shapes, clips = page_shapes(data, number)
+    runs = lines_of_words(first)
+    size = em(data)
+    # The first tile is on this page: the drawing's clip, as high as the tile.
+    tiles = documents.diagram_tiles(diagrams["fabrikam-lb"] or b"", documents.PAPER_SIZES[
+        paper], documents.diagram_heading(plans["fabrikam-lb"]),
+        documents.diagram_legend(plans["fabrikam-lb"]))
+    assert len(tiles) == parts
+    tile = max(clips, key=lambda c: (c[2] - c[0]) * (c[3] - c[1]))
+    assert tile[3] - tile[1] == pytest.approx(tiles[0]["height"], abs=1)
+    subtitle = max(w[5] for w in first if w[6] == "Fabrikam" and (w[5] - w[3]) / size < 9)
+    legend = next(r for r in runs if r[4] == "Legend")
+    assert subtitle < legend[1]
+    missing_entries = []
+    for text, (fill, line) in FABRIKAM_LEGEND.items():
+        found = [r for r in runs if r[4] == text]
+        if len(found) != 1:
+            missing_entries.append(f"{text}: {len(found)} times")
+            continue
+        x0, y0, x1, y1, _ = found[0]
+        assert (y1 - y0) / size >= 7 - 0.05, text
+        # Above the drawing, inside the text area.
+        assert legend[1] < y0 and y1 < tile[1], text
+        assert x0 >= 15 * MM and x1 <= first[0][0] - 15 * MM, text
+        # Its swatch: a rectangle filled with the entry's colour and framed in its line
+        # colour, 17.6 x 9.6 pt, ending 4 pt before the text, the text's middle beside it.
+        # (pdftocairo scales an A4 page by up to 0.12 %: 1 pt across the page.)
+        swatches = [s for s in shapes if s[4] == fill and s[5] == line
+                    and s[2] - s[0] == pytest.approx(17.6, abs=0.5)
+                    and s[3] - s[1] == pytest.approx(9.6, abs=0.5)
+                    and 2 <= x0 - s[2] <= 6 and s[1] - 1 <= (y0 + y1) / 2 <= s[3] + 1]
+        if len(swatches) != 1:
+            missing_entries.append(f"{text}: {len(swatches)} swatches of {fill}/{line}")
+    assert missing_entries == []
+    # No other page of the diagram holds an entry of the legend.
+    for page in pages[1:]:
+        assert not [r for r in lines_of_words(page) if r[4] in FABRIKAM_LEGEND]
 
 
 def diagram_pages(data: bytes) -> list[list[tuple[float, float, float, float, float, float,
