@@ -803,9 +803,10 @@ def test_diagram_tiles_carry_the_labels_as_data_and_the_drawing_without_text(
         {"text": title, "size": 11.2, "bold": True, "fill": "#1f2328"},
         {"text": subtitle, "size": 8.0, "bold": False, "fill": "#57606a"}]
     assert all(tile["heading"] == [] for tile in tiles[1:])
-    # The first tile leaves the heading its room: one line each at A4's 756.9 pt.
+    # The first tile leaves the heading its room: one line each at A4's 756.9 pt, 4.3 pt
+    # under each.
     assert tiles[0]["heading_pad"] == pytest.approx(
-        3 + 11.2 * 1.35 + 3 + 8 * 1.35 + 3, abs=0.01)
+        3 + 11.2 * 1.35 + 4.3 + 8 * 1.35 + 4.3, abs=0.01)
     assert tiles[0]["height"] + tiles[0]["heading_pad"] <= documents.DIAGRAM_AREA["A4"][1] + 0.01
     # With the legend: its 15 entries in three columns (the widest, "Reverse proxy (HTTPS to
     # the Web Components)", is 192.5 pt wide at 8 pt; four columns across 756.9 pt leave its
@@ -1008,7 +1009,8 @@ def test_the_first_diagram_page_carries_the_title_and_subtitle_as_text(
         starts = {y: min(w[2] for w in ws if round(w[3], 1) == y) for y in lines[11.2]
                   + lines[8.0] if any(round(w[3], 1) == y for w in ws)}
         assert all(x == pytest.approx(15 * MM, abs=0.5) for x in starts.values())
-    assert max(w[5] for w in of_size[11.2]) <= min(w[3] for w in of_size[8.0])
+    # The subtitle's text box starts 1 pt or more under the title's: they do not touch.
+    assert max(w[5] for w in of_size[11.2]) + 1 <= min(w[3] for w in of_size[8.0])
     # Below the page's title with room between, and nothing of the drawing beside them.
     assert min(w[3] for w in heading) >= page_title[0][5] + 2 * MM
     below = max(w[5] for w in heading)

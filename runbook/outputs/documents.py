@@ -929,9 +929,10 @@ def _tile(svg: bytes, width: float, height: float,
             "legend": None, "heading_pad": 0}
 
 
-# The heading's lines on paper are this high per pt of size, with this much space after each;
-# above the heading, this much more than below the page's title (field-runbook.typ).
-_HEADING_LEADING, _HEADING_BELOW, _HEADING_ABOVE = 1.35, 3.0, 3.0
+# The heading's lines on paper are this high per pt of size, with this much space after each
+# (1.5 mm: the title's text box and the subtitle's are more than 1 pt apart); above the
+# heading, this much more than below the page's title (field-runbook.typ).
+_HEADING_LEADING, _HEADING_BELOW, _HEADING_ABOVE = 1.35, 4.3, 3.0
 # An upper bound of the advance of a character of DejaVu Sans (regular, bold), in em, by
 # kind: M, W, m, w, @, % and any character outside ASCII (bold "W" is the widest of ASCII,
 # 1.103 em); the other capitals, digits, # and &; the narrow ones; the rest of ASCII.
