@@ -1061,6 +1061,44 @@ def test_wide_tables_are_set_landscape(paper_pdfs: dict[str, bytes]) -> None:
                 assert page[0][0] > page[0][1], name
 
 
+def section_words(data: bytes, start: str, end: str | None = None) -> list[str]:
+    """The words of a PDF from the page whose text holds ``start`` to the next page whose
+    text holds ``end``, both included (no ``end``: to the last page)."""
+    pages = words(data)
+    said = [" ".join(w[6] for w in page) for page in pages]
+    first = next(i for i, text in enumerate(said) if start in text)
+    last = next((i for i, text in enumerate(said) if end is not None and i >= first
+                 and end in text), len(pages) - 1)
+    return [w[6] for page in pages[first:last + 1] for w in page]
+
+
+@pytest.mark.parametrize("paper", ["a4", "letter"])
+def test_a_name_that_fits_a_line_of_its_cell_is_never_cut_after_a_dot(
+        paper_pdfs: dict[str, bytes], paper: str) -> None:
+    # Worked out from DejaVu Sans's advances at the tables' 10 pt (thousandths of an em).
+    # Adatum's Access Edge, sip.adatum.com, has the public address 192.0.2.10; its remote
+    # access and federation open five external rules with it as source or destination (E01
+    # and E02 in, E03 out, the CRL download E05 and DNS E06 out), each reading "192.0.2.10
+    # (sip.adatum.com; NAT to 172.30.0.10)". Those columns are 20 % of the landscape text
+    # area less two 1.5 mm insets: 142.9 pt at A4 (267 mm), 132.9 pt at Letter (249.4 mm).
+    # "(sip.adatum.com;" is 88.1 pt ("(" 391, "sip" 1437, two "." 638, "adatum" 3527,
+    # "com" 2139, ";" 338) and "192.0.2.10 " before it 57.4 pt: the line breaks before the
+    # name, which goes whole to the next line instead of leaving "(sip.adatum." behind.
+    rules = section_words(paper_pdfs[f"adatum-im {paper} field runbook"],
+                          "Appendix E: Firewall rules")
+    assert rules.count("(sip.adatum.com;") == 5
+    assert "(sip.adatum." not in rules and "com;" not in rules
+    # Contoso's reverse proxy step in the change request's implementation plan, a cell made
+    # from its column's width: "Reverse proxy: publish webext.contoso.com". The Step column is
+    # what 5 %, 14 %, 20 %, 14 % and 11 % leave of the portrait text area, 36 %, less the
+    # insets: 175.2 pt at A4 (180 mm), 181.2 pt at Letter (185.9 mm); the name is 103.9 pt.
+    plan = section_words(paper_pdfs[f"contoso-hq {paper} change request"],
+                         "4. Implementation plan", "5. Validation plan")
+    assert "webext.contoso.com" in plan and "webext." not in plan
+    # Its federation step's details: "fabrikam.com via sip.fabrikam.com; litwareinc.com".
+    assert "sip.fabrikam.com;" in plan and "sip.fabrikam." not in plan
+
+
 def test_long_names_wrap_after_dots_and_addresses_never_wrap(
         paper_pdfs: dict[str, bytes]) -> None:
     for paper in ("a4", "letter"):
