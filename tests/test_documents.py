@@ -782,8 +782,9 @@ def test_diagram_tiles_carry_the_labels_as_data_and_the_drawing_without_text(
     said = {html.unescape(m).strip(" ") for m in re.findall(
         r"<text [^>]*>(.*?)</text>", svg.decode("utf-8"))} - {"\xa0"}
     title, subtitle = HEADINGS["fabrikam-lb"]
-    # The diagram for paper is drawn without its title and subtitle, with its legend.
-    assert "Legend" in said and "Internet" in said
+    # The diagram for paper is drawn without its title, subtitle and legend.
+    assert "Internet" in said and "Legend" not in said
+    assert [t for t in said if t.rstrip("\xa0") in FABRIKAM_LEGEND] == []
     assert not [t for t in said if "Fabrikam load-balanced" in t or "network diagram" in t]
     heading = documents.diagram_heading(plans["fabrikam-lb"])
     tiles = documents.diagram_tiles(svg, "A4", heading)
@@ -802,36 +803,170 @@ def test_diagram_tiles_carry_the_labels_as_data_and_the_drawing_without_text(
         {"text": title, "size": 11.2, "bold": True, "fill": "#1f2328"},
         {"text": subtitle, "size": 8.0, "bold": False, "fill": "#57606a"}]
     assert all(tile["heading"] == [] for tile in tiles[1:])
-    # The first tile leaves the heading its room: one line each at A4's 756.9 pt.
+    # The first tile leaves the heading its room: one line each at A4's 756.9 pt, 4.3 pt
+    # under each.
     assert tiles[0]["heading_pad"] == pytest.approx(
-        3 + 11.2 * 1.35 + 3 + 8 * 1.35 + 3, abs=0.01)
+        3 + 11.2 * 1.35 + 4.3 + 8 * 1.35 + 4.3, abs=0.01)
     assert tiles[0]["height"] + tiles[0]["heading_pad"] <= documents.DIAGRAM_AREA["A4"][1] + 0.01
+    # With the legend: its 15 entries in three columns (the widest, "Reverse proxy (HTTPS to
+    # the Web Components)", is 192.5 pt wide at 8 pt; four columns across 756.9 pt leave its
+    # text 159.6 pt, three 222.7 pt), so five rows of the 9.6 pt swatch 2 pt apart, under
+    # "Legend" (6 pt), in a frame inset 4 pt, with 4.3 pt under it.
+    keyed = documents.diagram_tiles(svg, "A4", heading,
+                                    documents.diagram_legend(plans["fabrikam-lb"]))
+    assert keyed[0]["legend"]["columns"] == 3 and len(keyed[0]["legend"]["entries"]) == 15
+    assert all(tile["legend"] is None for tile in keyed[1:])
+    assert keyed[0]["heading_pad"] == pytest.approx(
+        tiles[0]["heading_pad"] + 2 * 4 + 6 + 5 * (2 + 9.6) + 4.3, abs=0.01)
 
 
-# Fabrikam's legend: its clients and firewalls, edge servers with NICs of all four roles on
-# public, perimeter and internal subnets, a Director next hop with two more pools, its CAs,
-# the load balancer's VIPs and the reverse proxy.
-FABRIKAM_LEGEND = [
-    "Legend", "Internet client or provider", "Firewall", "Edge server (one row per NIC)",
-    "Access Edge NIC", "Web Conferencing Edge NIC", "A/V Edge NIC", "Internal NIC",
-    "Public subnet (bar = the network segment)", "Perimeter subnet (bar = the network segment)",
-    "Internal subnet (bar = the network segment)", "Next hop of the edge (SIP)", "Other pool",
-    "Certificate authority", "Load balancer VIP (dashed: to its members)",
-    "Reverse proxy (HTTPS to the Web Components)"]
+# Fabrikam's legend, worked out from its topology: its clients and firewalls, edge servers with
+# NICs of all four roles on public, perimeter and internal subnets, a Director next hop with two
+# more pools, its CAs, the load balancer's VIPs and the reverse proxy; each entry with the fill
+# and line colours of what it names in the drawing.
+FABRIKAM_LEGEND = {
+    "Internet client or provider": ("#ffffff", "#4a74a8"),
+    "Firewall": ("#f8d3d0", "#a8322a"),
+    "Edge server (one row per NIC)": ("#2d3e50", "#2d3e50"),
+    "Access Edge NIC": ("#d6e6ff", "#2359a8"),
+    "Web Conferencing Edge NIC": ("#d4f1dc", "#22804a"),
+    "A/V Edge NIC": ("#f6dcf3", "#9a2f8c"),
+    "Internal NIC": ("#e8e8e8", "#57606a"),
+    "Public subnet (bar = the network segment)": ("#fde7cf", "#c2741b"),
+    "Perimeter subnet (bar = the network segment)": ("#fff2c4", "#a88a1d"),
+    "Internal subnet (bar = the network segment)": ("#dcefd9", "#3f7f3a"),
+    "Next hop of the edge (SIP)": ("#bfe3bb", "#2b6a27"),
+    "Other pool": ("#ffffff", "#3f7f3a"),
+    "Certificate authority": ("#fff4cc", "#8c6d00"),
+    "Load balancer VIP (dashed: to its members)": ("#ebe3fb", "#6a3fb5"),
+    "Reverse proxy (HTTPS to the Web Components)": ("#ffe9d6", "#b35c00"),
+}
 
 
-@pytest.mark.parametrize("paper", ["A4", "Letter"])
-def test_every_entry_of_the_legend_is_whole_on_a_tile(plans: dict[str, dict[str, Any]],
-                                                      diagrams: dict[str, bytes | None],
-                                                      paper: str) -> None:
-    svg = diagrams["fabrikam-lb"]
-    assert svg
-    tiles = documents.diagram_tiles(svg, paper, documents.diagram_heading(plans["fabrikam-lb"]))
-    # The legend starts on the first tile and is wider than a page: the tiles overlap by
-    # the longest label, so each entry is whole on one of them.
-    assert "Legend" in [label["text"] for label in tiles[0]["labels"]]
-    placed = {label["text"].rstrip("\xa0") for tile in tiles for label in tile["labels"]}
-    assert [text for text in FABRIKAM_LEGEND if text not in placed] == []
+def test_the_site_diagram_and_the_paper_legend_list_the_same_entries(
+        plans: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    from runbook.outputs.diagrams import render_svgs
+
+    svg = render_svgs([plans["fabrikam-lb"]], tmp_path, names=("network",))[
+        "fabrikam-lb"]["network.svg"].decode("utf-8")
+    # The site's diagram draws each entry's swatch (its fill, then its frame), then its text.
+    drawn = re.findall(r'<polygon fill="(#[0-9a-f]{6})" stroke="transparent"[^>]*/>\n'
+                       r'<polygon fill="none" stroke="(#[0-9a-f]{6})"[^>]*/>\n'
+                       r'<text [^>]*>(.*?)</text>', svg)
+    web = {html.unescape(text).rstrip("\xa0"): (fill, line) for fill, line, text in drawn
+           if html.unescape(text).rstrip("\xa0") in FABRIKAM_LEGEND}
+    assert web == FABRIKAM_LEGEND
+    assert [(e["text"], (e["fill"], e["line"])) for e in
+            documents.diagram_legend(plans["fabrikam-lb"])] == list(FABRIKAM_LEGEND.items())
+
+
+Shape = tuple[float, float, float, float, str | None, str | None]
+
+
+def _rgb(style: str, key: str) -> str | None:
+    found = re.search(key + r":rgb\(([\d.]+)%,([\d.]+)%,([\d.]+)%\)", style)
+    if found is None:
+        return None
+    return "#" + "".join(f"{round(float(v) * 2.55):02x}" for v in found.groups())
+
+
+def page_shapes(data: bytes, page: int) -> tuple[list[Shape], list[Shape]]:
+    """The straight-edged shapes drawn on ``page`` of a PDF, as poppler's Cairo renderer
+    reads them (``pdftocairo -svg``): ``(x0, y0, x1, y1, fill, stroke)`` in pt from the top
+    left corner, colours as ``#rrggbb`` (None: not filled, not stroked); and the rectangles
+    the page clips drawings to (``fill``, ``stroke`` None)."""
+    done = subprocess.run(["pdftocairo", "-svg", "-f", str(page), "-l", str(page), "-", "-"],
+                          input=data, capture_output=True, check=True)
+    svg = done.stdout.decode("utf-8")
+
+    def box(d: str, transform: str | None) -> tuple[float, float, float, float] | None:
+        if re.search(r"[CQA]", d):
+            return None  # curved: no rectangle
+        numbers = [float(v) for v in re.findall(r"-?[\d.]+", d)]
+        a, b, c, e, f, g = ([float(v) for v in transform.split(",")] if transform
+                            else [1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+        xs = [a * x + c * y + f for x, y in zip(numbers[::2], numbers[1::2], strict=True)]
+        ys = [b * x + e * y + g for x, y in zip(numbers[::2], numbers[1::2], strict=True)]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    defs, _, body = svg.partition("</defs>")
+    clips = [found for d in re.findall(r'<clipPath id="[^"]*">\s*<path d="([^"]*)"', defs)
+             if (found := box(d, None)) is not None]
+    shapes = []
+    for style, d, transform in re.findall(
+            r'<path style="([^"]*)" d="([^"]*)"(?: transform="matrix\(([^)]*)\)")?', body):
+        found = box(d, transform or None)
+        if found is not None:
+            shapes.append((*found, _rgb(style, "fill"), _rgb(style, "stroke")))
+    return shapes, [(*c, None, None) for c in clips]
+
+
+def lines_of_words(page: list[tuple[float, float, float, float, float, float, str]]
+                   ) -> list[tuple[float, float, float, float, str]]:
+    """The runs of words of a page that sit on one line one space apart, as
+    ``(x0, y0, x1, y1, text)``: in a table of columns, one run per cell."""
+    runs: list[list[tuple[float, float, float, float, float, float, str]]] = []
+    for word in sorted(page, key=lambda w: (round(w[3], 1), w[2])):
+        last = runs[-1][-1] if runs else None
+        height = word[5] - word[3]
+        if last is not None and round(last[3], 1) == round(word[3], 1) \
+                and 0 <= word[2] - last[4] < 0.6 * height:
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+    return [(run[0][2], run[0][3], run[-1][4], run[-1][5], " ".join(w[6] for w in run))
+            for run in runs]
+
+
+@pytest.mark.parametrize(("paper", "parts"), [("a4", 4), ("letter", 6)])
+def test_the_legend_is_text_on_the_first_diagram_page_each_entry_after_its_swatch(
+        plans: dict[str, dict[str, Any]], diagrams: dict[str, bytes | None],
+        paper_pdfs: dict[str, bytes], paper: str, parts: int) -> None:
+    # Fabrikam's diagram is cut into tiles: four pages at A4, six at Letter. Its legend is
+    # not in the drawing (a tile could hold an entry's swatch and the next one its text):
+    # the first page sets it, whole, between the heading and the first tile.
+    data = paper_pdfs[f"fabrikam-lb {paper} field runbook"]
+    pages = diagram_pages(data)
+    assert len(pages) == parts
+    first = pages[0]
+    number = next(n for n, page in enumerate(words(data), 1) if page == first)
+    shapes, clips = page_shapes(data, number)
+    runs = lines_of_words(first)
+    size = em(data)
+    # The first tile is on this page: the drawing's clip, as high as the tile.
+    tiles = documents.diagram_tiles(diagrams["fabrikam-lb"] or b"", documents.PAPER_SIZES[
+        paper], documents.diagram_heading(plans["fabrikam-lb"]),
+        documents.diagram_legend(plans["fabrikam-lb"]))
+    assert len(tiles) == parts
+    tile = max(clips, key=lambda c: (c[2] - c[0]) * (c[3] - c[1]))
+    assert tile[3] - tile[1] == pytest.approx(tiles[0]["height"], abs=1)
+    subtitle = max(w[5] for w in first if w[6] == "Fabrikam" and (w[5] - w[3]) / size < 9)
+    legend = next(r for r in runs if r[4] == "Legend")
+    assert subtitle < legend[1]
+    missing_entries = []
+    for text, (fill, line) in FABRIKAM_LEGEND.items():
+        found = [r for r in runs if r[4] == text]
+        if len(found) != 1:
+            missing_entries.append(f"{text}: {len(found)} times")
+            continue
+        x0, y0, x1, y1, _ = found[0]
+        assert (y1 - y0) / size >= 7 - 0.05, text
+        # Above the drawing, inside the text area.
+        assert legend[1] < y0 and y1 < tile[1], text
+        assert x0 >= 15 * MM and x1 <= first[0][0] - 15 * MM, text
+        # Its swatch: a rectangle filled with the entry's colour and framed in its line
+        # colour, 17.6 x 9.6 pt, ending 4 pt before the text, the text's middle beside it.
+        # (pdftocairo scales an A4 page by up to 0.12 %: 1 pt across the page.)
+        swatches = [s for s in shapes if s[4] == fill and s[5] == line
+                    and s[2] - s[0] == pytest.approx(17.6, abs=0.5)
+                    and s[3] - s[1] == pytest.approx(9.6, abs=0.5)
+                    and 2 <= x0 - s[2] <= 6 and s[1] - 1 <= (y0 + y1) / 2 <= s[3] + 1]
+        if len(swatches) != 1:
+            missing_entries.append(f"{text}: {len(swatches)} swatches of {fill}/{line}")
+    assert missing_entries == []
+    # No other page of the diagram holds an entry of the legend.
+    for page in pages[1:]:
+        assert not [r for r in lines_of_words(page) if r[4] in FABRIKAM_LEGEND]
 
 
 def diagram_pages(data: bytes) -> list[list[tuple[float, float, float, float, float, float,
@@ -874,7 +1009,8 @@ def test_the_first_diagram_page_carries_the_title_and_subtitle_as_text(
         starts = {y: min(w[2] for w in ws if round(w[3], 1) == y) for y in lines[11.2]
                   + lines[8.0] if any(round(w[3], 1) == y for w in ws)}
         assert all(x == pytest.approx(15 * MM, abs=0.5) for x in starts.values())
-    assert max(w[5] for w in of_size[11.2]) <= min(w[3] for w in of_size[8.0])
+    # The subtitle's text box starts 1 pt or more under the title's: they do not touch.
+    assert max(w[5] for w in of_size[11.2]) + 1 <= min(w[3] for w in of_size[8.0])
     # Below the page's title with room between, and nothing of the drawing beside them.
     assert min(w[3] for w in heading) >= page_title[0][5] + 2 * MM
     below = max(w[5] for w in heading)
@@ -923,6 +1059,44 @@ def test_wide_tables_are_set_landscape(paper_pdfs: dict[str, bytes]) -> None:
             heading = " ".join(t for *_, t in page[:12])
             if "Appendix B: Addressing" in heading or "3. Prerequisites and owners" in heading:
                 assert page[0][0] > page[0][1], name
+
+
+def section_words(data: bytes, start: str, end: str | None = None) -> list[str]:
+    """The words of a PDF from the page whose text holds ``start`` to the next page whose
+    text holds ``end``, both included (no ``end``: to the last page)."""
+    pages = words(data)
+    said = [" ".join(w[6] for w in page) for page in pages]
+    first = next(i for i, text in enumerate(said) if start in text)
+    last = next((i for i, text in enumerate(said) if end is not None and i >= first
+                 and end in text), len(pages) - 1)
+    return [w[6] for page in pages[first:last + 1] for w in page]
+
+
+@pytest.mark.parametrize("paper", ["a4", "letter"])
+def test_a_name_that_fits_a_line_of_its_cell_is_never_cut_after_a_dot(
+        paper_pdfs: dict[str, bytes], paper: str) -> None:
+    # Worked out from DejaVu Sans's advances at the tables' 10 pt (thousandths of an em).
+    # Adatum's Access Edge, sip.adatum.com, has the public address 192.0.2.10; its remote
+    # access and federation open five external rules with it as source or destination (E01
+    # and E02 in, E03 out, the CRL download E05 and DNS E06 out), each reading "192.0.2.10
+    # (sip.adatum.com; NAT to 172.30.0.10)". Those columns are 20 % of the landscape text
+    # area less two 1.5 mm insets: 142.9 pt at A4 (267 mm), 132.9 pt at Letter (249.4 mm).
+    # "(sip.adatum.com;" is 88.1 pt ("(" 391, "sip" 1437, two "." 638, "adatum" 3527,
+    # "com" 2139, ";" 338) and "192.0.2.10 " before it 57.4 pt: the line breaks before the
+    # name, which goes whole to the next line instead of leaving "(sip.adatum." behind.
+    rules = section_words(paper_pdfs[f"adatum-im {paper} field runbook"],
+                          "Appendix E: Firewall rules")
+    assert rules.count("(sip.adatum.com;") == 5
+    assert "(sip.adatum." not in rules and "com;" not in rules
+    # Contoso's reverse proxy step in the change request's implementation plan, a cell made
+    # from its column's width: "Reverse proxy: publish webext.contoso.com". The Step column is
+    # what 5 %, 14 %, 20 %, 14 % and 11 % leave of the portrait text area, 36 %, less the
+    # insets: 175.2 pt at A4 (180 mm), 181.2 pt at Letter (185.9 mm); the name is 103.9 pt.
+    plan = section_words(paper_pdfs[f"contoso-hq {paper} change request"],
+                         "4. Implementation plan", "5. Validation plan")
+    assert "webext.contoso.com" in plan and "webext." not in plan
+    # Its federation step's details: "fabrikam.com via sip.fabrikam.com; litwareinc.com".
+    assert "sip.fabrikam.com;" in plan and "sip.fabrikam." not in plan
 
 
 def test_long_names_wrap_after_dots_and_addresses_never_wrap(

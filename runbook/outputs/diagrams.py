@@ -181,10 +181,9 @@ class Heading(NamedTuple):
     subtitle: str
 
 
-def _heading(g: graphviz.Digraph, heading: Heading | None,
-             legend: Sequence[tuple[str, str, str]], columns: int) -> None:
-    """Title and subtitle (unless ``heading`` is None) and legend as the graph's label, above
-    the drawing.
+def _heading(g: graphviz.Digraph, heading: Heading, legend: Sequence[tuple[str, str, str]],
+             columns: int) -> None:
+    """Title, subtitle and legend as the graph's label, above the drawing.
 
     Set last, so no cluster declared before inherits the label. A legend in the label cannot
     disturb the layout, unlike a legend node that dot places among the others.
@@ -196,10 +195,9 @@ def _heading(g: graphviz.Digraph, heading: Heading | None,
     key = ('<table border="1" color="#9aa4ad" cellborder="0" cellspacing="2" cellpadding="2" '
            f'bgcolor="white"><tr><td colspan="{2 * columns}" align="left"><b>Legend</b>'
            f"</td></tr>{body}</table>")
-    head = "" if heading is None else (
-        f'<tr><td align="left"><font point-size="{TITLE_SIZE}"><b>{esc(heading.title)}</b>'
-        f'</font></td></tr><tr><td align="left">'
-        f'{_small(esc(heading.subtitle), size=SUBTITLE_SIZE)}</td></tr>')
+    head = (f'<tr><td align="left"><font point-size="{TITLE_SIZE}"><b>{esc(heading.title)}</b>'
+            f'</font></td></tr><tr><td align="left">'
+            f'{_small(esc(heading.subtitle), size=SUBTITLE_SIZE)}</td></tr>')
     g.attr(labelloc="t", labeljust="l", label=html_label(
         '<table border="0" cellborder="0" cellspacing="0" cellpadding="1">'
         f'{head}<tr><td align="left" cellpadding="6">{key}</td></tr></table>'))
@@ -279,11 +277,44 @@ def network_heading(plan: dict[str, Any]) -> Heading:
         f'{summary["layout_text"]}'))
 
 
+LegendEntry = tuple[str, str, str]  # fill, line colour, text
+
+
+def network_legend(plan: dict[str, Any]) -> list[LegendEntry]:
+    """The network diagram's legend: ``(fill, line, text)`` per kind of thing the diagram
+    shows, in the order the site's diagram lists them (the field runbook sets the same
+    entries as text of its own, :func:`runbook.outputs.documents.diagram_legend`)."""
+    summary = plan["summary"]
+    roles = {row["role"] for row in plan["addresses"]}
+    sides = {subnet["side"] for subnet in plan.get("subnets") or []}
+    legend = [
+        (CLIENT_FILL, INTERNET_LINE, "Internet client or provider"),
+        (FIREWALL_FILL, FIREWALL_LINE, "Firewall"),
+        (SERVER_HEAD, SERVER_HEAD, "Edge server (one row per NIC)"),
+        *[(ROLE_FILL[r], ROLE_LINE[r], f"{role_labels(plan)[r]} NIC")
+          for r in ("access", "webconf", "av", "internal") if r in roles],
+        *[(SIDE_FILL[s], SIDE_LINE[s], f"{SIDE_LABEL[s]} (bar = the network segment)")
+          for s in ("public", "perimeter", "internal") if s in sides],
+        (HOP_FILL, HOP_LINE, "Next hop of the edge (SIP)"),
+    ]
+    if len(summary.get("pools") or []) > 1:
+        legend.append((POOL_FILL, INTERNAL_LINE, "Other pool"))
+    legend.append((CA_FILL, CA_LINE, "Certificate authority"))
+    if plan.get("vips"):
+        legend.append((VIP_FILL, VIP_LINE, "Load balancer VIP (dashed: to its members)"))
+    if plan.get("reverse_proxy"):
+        legend.append((ROLE_FILL["reverse_proxy"], ROLE_LINE["reverse_proxy"],
+                       "Reverse proxy (HTTPS to the Web Components)"))
+    return legend
+
+
 def network_graph(plan: dict[str, Any], titled: bool = True) -> graphviz.Digraph:
     """The site's network: Internet, firewalls, perimeter subnets and servers, internal side.
 
-    ``titled=False`` leaves the title and subtitle (:func:`network_heading`) out of the
-    graph's label, keeping the legend: the field runbook sets them as text of its own.
+    ``titled=False`` is the diagram for paper: the graph has no label, neither the title and
+    subtitle (:func:`network_heading`) nor the legend (:func:`network_legend`). The field
+    runbook sets them as text of its own above the drawing, where they wrap and are never
+    cut apart by the tiles of a diagram printed on several pages.
     """
     summary = plan["summary"]
     g = _base_graph("network")
@@ -447,28 +478,8 @@ def network_graph(plan: dict[str, Any], titled: bool = True) -> graphviz.Digraph
         g.edge("fw_internal", nid, dir="none", color=INTERNAL_LINE)
     _keep_order(g, internal_nodes)
 
-    # The legend names only the kinds of thing this diagram shows.
-    roles = {row["role"] for row in plan["addresses"]}
-    sides = {subnet["side"] for subnet in plan.get("subnets") or []}
-    legend = [
-        (CLIENT_FILL, INTERNET_LINE, "Internet client or provider"),
-        (FIREWALL_FILL, FIREWALL_LINE, "Firewall"),
-        (SERVER_HEAD, SERVER_HEAD, "Edge server (one row per NIC)"),
-        *[(ROLE_FILL[r], ROLE_LINE[r], f"{role_labels(plan)[r]} NIC")
-          for r in ("access", "webconf", "av", "internal") if r in roles],
-        *[(SIDE_FILL[s], SIDE_LINE[s], f"{SIDE_LABEL[s]} (bar = the network segment)")
-          for s in ("public", "perimeter", "internal") if s in sides],
-        (HOP_FILL, HOP_LINE, "Next hop of the edge (SIP)"),
-    ]
-    if len(pools) > 1:
-        legend.append((POOL_FILL, INTERNAL_LINE, "Other pool"))
-    legend.append((CA_FILL, CA_LINE, "Certificate authority"))
-    if vips:
-        legend.append((VIP_FILL, VIP_LINE, "Load balancer VIP (dashed: to its members)"))
-    if rp:
-        legend.append((ROLE_FILL["reverse_proxy"], ROLE_LINE["reverse_proxy"],
-                       "Reverse proxy (HTTPS to the Web Components)"))
-    _heading(g, network_heading(plan) if titled else None, legend, columns=5)
+    if titled:
+        _heading(g, network_heading(plan), network_legend(plan), columns=5)
     return g
 
 
@@ -586,15 +597,15 @@ def traffic_graph(plan: dict[str, Any]) -> graphviz.Digraph:
 DIAGRAMS = {"network": network_graph, "traffic": traffic_graph}
 
 
-def untitled_network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
-    """The network diagram for paper: its label holds the legend only (see
-    :func:`network_graph`)."""
+def paper_network_graph(plan: dict[str, Any]) -> graphviz.Digraph:
+    """The network diagram for paper: the drawing without a label, neither heading nor legend
+    (see :func:`network_graph`)."""
     return network_graph(plan, titled=False)
 
 
 #: Diagrams drawn for the documents only, never part of the site: :func:`render_svgs` draws
 #: them when ``names`` asks for them.
-PRINT_DIAGRAMS = {"network-untitled": untitled_network_graph}
+PRINT_DIAGRAMS = {"network-paper": paper_network_graph}
 
 
 def diagram_sources(plan: dict[str, Any]) -> dict[str, str]:

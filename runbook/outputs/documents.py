@@ -238,12 +238,35 @@ def typst_template(name: str) -> Path:
     return templates_dir() / name
 
 
+# The advance of each printable ASCII character in DejaVu Sans (regular), the tables' font,
+# in thousandths of an em, rounded up (measured with Typst's ``measure``); any other character
+# counts as a whole em. A sum of them is never less than a string's width on paper:
+# _common.typ fits a table's strings to their columns with it (``shared.advance``), without
+# Typst's ``measure``, and the diagram's legend is fitted to its columns here.
+DEJAVU_ADVANCE: dict[str, int] = {" ": 319, "!": 402, '"': 461, "#": 839, "$": 637, "%": 951,
+    "&": 781, "'": 276, "(": 391, ")": 391, "*": 501, "+": 839, ",": 319, "-": 362, ".": 319,
+    "/": 338, "0": 637, "1": 637, "2": 637, "3": 637, "4": 637, "5": 637, "6": 637, "7": 637,
+    "8": 637, "9": 637, ":": 338, ";": 338, "<": 839, "=": 839, ">": 839, "?": 532, "@": 1001,
+    "A": 685, "B": 687, "C": 699, "D": 771, "E": 633, "F": 576, "G": 776, "H": 753, "I": 296,
+    "J": 296, "K": 657, "L": 558, "M": 864, "N": 749, "O": 788, "P": 604, "Q": 788, "R": 696,
+    "S": 636, "T": 612, "U": 733, "V": 685, "W": 990, "X": 686, "Y": 612, "Z": 686, "[": 391,
+    "\\": 338, "]": 391, "^": 839, "_": 501, "`": 501, "a": 614, "b": 636, "c": 551, "d": 636,
+    "e": 616, "f": 353, "g": 636, "h": 635, "i": 279, "j": 279, "k": 580, "l": 279, "m": 975,
+    "n": 635, "o": 613, "p": 636, "q": 636, "r": 412, "s": 522, "t": 393, "u": 635, "v": 593,
+    "w": 819, "x": 593, "y": 593, "z": 526, "{": 637, "|": 338, "}": 637, "~": 839}
+
+
+def text_width(text: str, size: float) -> float:
+    """An upper bound of the width of ``text`` in DejaVu Sans at ``size`` pt (regular)."""
+    return sum(DEJAVU_ADVANCE.get(c, 1000) for c in text) * size / 1000
+
+
 def _pdf(name: str, data: dict[str, Any], workdir: Path | None) -> bytes:
     # What every document of a paper size shares goes in sys.inputs (``shared`` in
     # _common.typ): Typst starts afresh when they change, and keeps what it laid out for the
     # next document when only the data does.
     shared = {"paper": data["doc"]["paper"], "not_provided": NOT_PROVIDED,
-              "verbs": ACTION_VERBS}
+              "verbs": ACTION_VERBS, "advance": DEJAVU_ADVANCE}
     return cached_pdf(typst_template(name), data, workdir, root=templates_dir(),
                       inputs={"shared": json.dumps(shared, sort_keys=True)})
 
@@ -903,12 +926,13 @@ def _tile(svg: bytes, width: float, height: float,
           labels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"svg": svg.decode("utf-8", "replace"), "width": round(width, 2),
             "height": round(height, 2), "labels": labels or [], "heading": [],
-            "heading_pad": 0}
+            "legend": None, "heading_pad": 0}
 
 
-# The heading's lines on paper are this high per pt of size, with this much space after each;
-# above the heading, this much more than below the page's title (field-runbook.typ).
-_HEADING_LEADING, _HEADING_BELOW, _HEADING_ABOVE = 1.35, 3.0, 3.0
+# The heading's lines on paper are this high per pt of size, with this much space after each
+# (1.5 mm: the title's text box and the subtitle's are more than 1 pt apart); above the
+# heading, this much more than below the page's title (field-runbook.typ).
+_HEADING_LEADING, _HEADING_BELOW, _HEADING_ABOVE = 1.35, 4.3, 3.0
 # An upper bound of the advance of a character of DejaVu Sans (regular, bold), in em, by
 # kind: M, W, m, w, @, % and any character outside ASCII (bold "W" is the widest of ASCII,
 # 1.103 em); the other capitals, digits, # and &; the narrow ones; the rest of ASCII.
@@ -943,15 +967,20 @@ def _pieces(word: str) -> list[str]:
     return out
 
 
-def _heading_lines(text: str, size: float, bold: bool, width: float) -> int:
+def _heading_lines(text: str, size: float, bold: bool, width: float,
+                   measure: Callable[[str], float] | None = None) -> int:
     """How many lines ``text`` takes at ``size`` pt wrapped to ``width`` pt: no fewer than
-    Typst sets (each character at its kind's widest, lines broken where brk lets them)."""
+    Typst sets (each character at its kind's widest, or as wide as ``measure`` says, lines
+    broken where brk lets them)."""
+    def advance(piece: str) -> float:
+        return _advance(piece, size, bold) if measure is None else measure(piece)
+
     lines, used = 1, 0.0
     for word in text.split(" "):
         for i, piece in enumerate(_pieces(word) or [""]):
-            w = _advance((" " if i == 0 and used else "") + piece, size, bold)
+            w = advance((" " if i == 0 and used else "") + piece)
             if used and used + w > width:
-                lines, used = lines + 1, _advance(piece, size, bold)
+                lines, used = lines + 1, advance(piece)
             else:
                 used += w
     return lines
@@ -960,9 +989,51 @@ def _heading_lines(text: str, size: float, bold: bool, width: float) -> int:
 def _heading_height(heading: list[dict[str, Any]], width: float) -> float:
     """How much height the heading takes above the tiles, wrapped to ``width`` pt: no less
     than it does, so the tile under it stays on the page."""
-    return _HEADING_ABOVE + sum(
-        _heading_lines(h["text"], float(h["size"]), bool(h["bold"]), width)
-        * float(h["size"]) * _HEADING_LEADING + _HEADING_BELOW for h in heading)
+    return sum(_heading_lines(h["text"], float(h["size"]), bool(h["bold"]), width)
+               * float(h["size"]) * _HEADING_LEADING + _HEADING_BELOW for h in heading)
+
+
+# The legend on paper (field-runbook.typ's diagram-legend), in pt: its text, 8 pt as the
+# subtitle's (Graphviz's 10 pt at DIAGRAM_SCALE); each entry's swatch, 0.8 of the 22 x 12 of
+# the site's diagram, and the space after it; the frame's inset; the space between two columns
+# and between two rows (and under the word "Legend"); the space under the frame. At most five
+# columns, as the site's diagram has.
+LEGEND_SIZE = 8.0
+_LEGEND_SWATCH, _LEGEND_SWATCH_GAP = (17.6, 9.6), 4.0
+_LEGEND_INSET, _LEGEND_COLUMN_GAP, _LEGEND_ROW_GAP, _LEGEND_BELOW = 4.0, 8.0, 2.0, 4.3
+_LEGEND_COLUMNS = 5
+# A line of text is set from its cap height (DejaVu's is 0.729 em) down to its baseline, and
+# the next line's baseline is its cap height and the leading (0.5 em, _common.typ) lower.
+_CAP, _LINE_STEP = 0.75, 1.25
+
+
+def _legend_height(texts: list[str], columns: int, width: float) -> float:
+    """How much height a legend of entries ``texts`` takes in ``columns`` columns across
+    ``width`` pt, no less than Typst takes (its text as wide as :data:`DEJAVU_ADVANCE` says,
+    wrapped where brk lets it: :func:`_heading_lines`)."""
+    column = (width - 2 * _LEGEND_INSET - (columns - 1) * _LEGEND_COLUMN_GAP) / columns
+    room = max(1.0, column - _LEGEND_SWATCH[0] - _LEGEND_SWATCH_GAP)
+
+    def height(text: str) -> float:
+        lines = _heading_lines(text, LEGEND_SIZE, False, room,
+                               lambda piece: text_width(piece, LEGEND_SIZE))
+        return max(_LEGEND_SWATCH[1], (_CAP + (lines - 1) * _LINE_STEP) * LEGEND_SIZE)
+
+    rows = [texts[i:i + columns] for i in range(0, len(texts), columns)]
+    return (2 * _LEGEND_INSET + _CAP * LEGEND_SIZE + _LEGEND_BELOW
+            + sum(_LEGEND_ROW_GAP + max(height(text) for text in row) for row in rows))
+
+
+def _legend(entries: list[dict[str, str]], width: float) -> tuple[dict[str, Any], float]:
+    """The legend for the template and the height it takes: in as many columns (up to
+    five) as keep every entry on one line (an entry on two lines reads as two)."""
+    texts = [e["text"] for e in entries]
+    widest = max(text_width(text, LEGEND_SIZE) for text in texts)
+    columns = next((n for n in range(_LEGEND_COLUMNS, 1, -1)
+                    if widest <= (width - 2 * _LEGEND_INSET - (n - 1) * _LEGEND_COLUMN_GAP) / n
+                    - _LEGEND_SWATCH[0] - _LEGEND_SWATCH_GAP), 1)
+    return ({"size": LEGEND_SIZE, "columns": columns, "entries": entries},
+            _legend_height(texts, columns, width))
 
 
 class _Label:
@@ -1037,10 +1108,10 @@ class DiagramTooLarge(Exception):
         self.pages = pages
 
 
-def diagram_tiles(svg: bytes, paper: str,
-                  heading: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def diagram_tiles(svg: bytes, paper: str, heading: list[dict[str, Any]] | None = None,
+                  legend: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
     """The diagram as tiles for landscape pages, each ``{"svg", "width", "height", "labels",
-    "heading", "heading_pad"}`` in pt.
+    "heading", "legend", "heading_pad"}`` in pt.
 
     A diagram that fits a page at :data:`DIAGRAM_SCALE` or larger is one tile; a larger one
     is cut into as few overlapping tiles as fit. The shapes stay in the SVG, clipped at a
@@ -1054,17 +1125,26 @@ def diagram_tiles(svg: bytes, paper: str,
     as text above the drawing, where it wraps, and the tiles take the height that is left
     (``heading_pad``). A title inside the drawing, longer than a third of a tile, would be
     whole in no tile once it is cut.
+
+    ``legend`` (``{"fill", "line", "text"}`` per entry, :func:`diagram_legend`) is the
+    diagram's legend, which ``svg`` leaves out too: the first tile's ``legend`` holds it,
+    ``{"size", "columns", "entries"}``, and its page sets it under the heading, each entry a
+    swatch of its colours and its text, so that no tile holds an entry's swatch without its
+    text.
     """
     heading = heading or []
     area_w, area_h = DIAGRAM_AREA[paper]
-    pad = _heading_height(heading, area_w) if heading else 0.0
+    keyed, legend_height = _legend(legend, area_w) if legend else (None, 0.0)
+    pad = (_HEADING_ABOVE if heading or keyed else 0.0) + _heading_height(heading, area_w) \
+        + legend_height
     area_h -= pad
     root, move = _SVG_ROOT.search(svg), _SVG_TRANSLATE.search(svg)
     if root is None or move is None:  # not Graphviz's layout: one page, fitted, as it is
         tiles = [_tile(svg, area_w, area_h)]
     else:
         tiles = _graphviz_tiles(svg, root, move, area_w, area_h)
-    tiles[0]["heading"], tiles[0]["heading_pad"] = heading, round(pad, 2)
+    tiles[0]["heading"], tiles[0]["legend"] = heading, keyed
+    tiles[0]["heading_pad"] = round(pad, 2)
     return tiles
 
 
@@ -1116,12 +1196,23 @@ def diagram_heading(plan: dict[str, Any]) -> list[dict[str, Any]]:
                                            (subtitle, SUBTITLE_SIZE, False, MUTED))]
 
 
+def diagram_legend(plan: dict[str, Any]) -> list[dict[str, str]]:
+    """The network diagram's legend for :func:`diagram_tiles`: the entries of the site's
+    diagram (:func:`runbook.outputs.diagrams.network_legend`), which the paper's diagram
+    leaves out, each ``{"fill", "line", "text"}``."""
+    from runbook.outputs.diagrams import network_legend
+
+    return [{"fill": fill, "line": line, "text": text}
+            for fill, line, text in network_legend(plan)]
+
+
 def _diagram(plan: dict[str, Any], svg: bytes | None, paper: Paper) -> dict[str, Any]:
     if not svg:
         return {"diagram_tiles": [], "diagram_note": "The network diagram is not available in "
                 "this build (Graphviz diagrams not generated)."}
     try:
-        return {"diagram_tiles": diagram_tiles(svg, PAPER_SIZES[paper], diagram_heading(plan)),
+        return {"diagram_tiles": diagram_tiles(svg, PAPER_SIZES[paper], diagram_heading(plan),
+                                               diagram_legend(plan)),
                 "diagram_note": None}
     except DiagramTooLarge as big:
         return {"diagram_tiles": [], "diagram_note": (
@@ -1134,7 +1225,7 @@ def field_runbook_data(plan: dict[str, Any], diagram_svg: bytes | None = None,
                        paper: Paper = "a4") -> dict[str, Any]:
     """What ``field-runbook.typ`` reads, as JSON data: the plan and the document's context.
 
-    ``diagram_svg`` is the network diagram without its title and subtitle
+    ``diagram_svg`` is the network diagram without its title, subtitle and legend
     (:func:`network_diagrams`): they come from the plan and are set above it.
     """
     change = _change(plan)
@@ -1156,15 +1247,16 @@ def field_runbook_pdf(plan: dict[str, Any], diagram_svg: bytes | None = None,
 
 def network_diagrams(plans: list[dict[str, Any]], workdir: Path) -> dict[str, bytes | None]:
     """Each site's network diagram SVG for paper (slug -> bytes), or None when diagrams are
-    unavailable: drawn without its title and subtitle, which the field runbook sets as text
-    of its own (:func:`diagram_heading`), so that they wrap and are never cut with a tile."""
+    unavailable: drawn without its title, subtitle and legend, which the field runbook sets
+    as text of its own (:func:`diagram_heading`, :func:`diagram_legend`), so that they wrap
+    and are never cut apart by the tiles."""
     try:
         from runbook.outputs.diagrams import render_svgs
     except ImportError:
         return {p["meta"]["site"]: None for p in plans}
     # The documents show no other diagram.
-    svgs = render_svgs(plans, workdir, names=("network-untitled",))
-    return {p["meta"]["site"]: svgs.get(p["meta"]["site"], {}).get("network-untitled.svg")
+    svgs = render_svgs(plans, workdir, names=("network-paper",))
+    return {p["meta"]["site"]: svgs.get(p["meta"]["site"], {}).get("network-paper.svg")
             for p in plans}
 
 
