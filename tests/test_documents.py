@@ -940,6 +940,13 @@ def test_the_legend_is_text_on_the_first_diagram_page_each_entry_after_its_swatc
     assert len(tiles) == parts
     tile = max(clips, key=lambda c: (c[2] - c[0]) * (c[3] - c[1]))
     assert tile[3] - tile[1] == pytest.approx(tiles[0]["height"], abs=1)
+    # Below the first row of tiles (two rows here), a tile takes the page's whole height:
+    # only the first page holds the heading and the legend.
+    last = next(n for n, page in enumerate(words(data), 1) if page == pages[-1])
+    below = max(page_shapes(data, last)[1], key=lambda c: (c[2] - c[0]) * (c[3] - c[1]))
+    full = documents.DIAGRAM_AREA[documents.PAPER_SIZES[paper]][1]
+    assert below[3] - below[1] == pytest.approx(full, abs=1)
+    assert tile[3] - tile[1] < full - 50
     subtitle = max(w[5] for w in first if w[6] == "Fabrikam" and (w[5] - w[3]) / size < 9)
     legend = next(r for r in runs if r[4] == "Legend")
     assert subtitle < legend[1]
@@ -1254,3 +1261,18 @@ def test_a_user_typst_template_replaces_the_packaged_one(tmp_path: Path) -> None
     (user / "change-request.typ").symlink_to(tmp_path / "elsewhere.typ")
     with pytest.raises(DocumentError, match="not a file inside"):
         produce(sites, tmp_path / "work2", templates_dir=tmp_path / "templates")
+
+
+def test_diagram_tiles_after_the_first_take_the_whole_page_height() -> None:
+    # Worked out by hand: 1,000 pt of drawing, pages of 400 pt, 300 pt on the heading's page,
+    # labels 30 pt high (the overlap). The second tile starts 30 pt above the first's end;
+    # the last ends at the drawing's end, the two spread evenly.
+    assert documents._ranges(1000, 400, [30], first=300) == [
+        (0.0, 300.0), (270.0, 670.0), (600.0, 1000.0)]
+    # One full tile after the first: it ends at the drawing's end.
+    assert documents._ranges(600, 400, [30], first=300) == [(0.0, 300.0), (200.0, 600.0)]
+    # A drawing a full page would hold but the heading's page does not: two short tiles.
+    assert documents._ranges(350, 400, [30], first=300) == [(0.0, 300.0), (50.0, 350.0)]
+    assert documents._ranges(250, 400, [30], first=300) == [(0.0, 250.0)]
+    # Without a heading every tile is as long as the page, as before.
+    assert documents._ranges(1000, 400, [30]) == [(0.0, 400.0), (300.0, 700.0), (600.0, 1000.0)]

@@ -911,15 +911,29 @@ _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 _NAMED_COLOURS = {"white": "#ffffff", "black": "#000000"}
 
 
-def _ranges(extent: float, tile: float, spans: list[float]) -> list[tuple[float, float]]:
+def _ranges(extent: float, tile: float, spans: list[float], first: float | None = None
+            ) -> list[tuple[float, float]]:
     """Tiles of at most ``tile`` covering ``0..extent``, overlapping by the longest label up
-    to a third of a tile, so that each such label lies wholly inside one of them."""
-    if extent <= tile:
+    to a third of a tile, so that each such label lies wholly inside one of them.
+
+    ``first`` (at most ``tile``) is the size of the first tile, where the page also holds the
+    diagram's heading; the others then take the whole ``tile``. Where the rest would fit in
+    one tile that holds the first one too, every tile is ``first`` long instead.
+    """
+    first = tile if first is None else min(first, tile)
+    if extent <= first:
         return [(0.0, extent)]
-    overlap = max([x for x in spans if x <= tile / 3], default=0.0)
-    count = math.ceil((extent - overlap) / (tile - overlap))
-    step = (extent - tile) / (count - 1)
-    return [(i * step, i * step + tile) for i in range(count)]
+    overlap = max([x for x in spans if x <= first / 3], default=0.0)
+    if first < tile and extent > tile:
+        count = math.ceil((extent - first) / (tile - overlap))
+        # The second tile starts where it overlaps the first, the last ends at the extent.
+        start = first - overlap if count > 1 else extent - tile
+        step = (extent - tile - start) / (count - 1) if count > 1 else 0.0
+        return [(0.0, first)] + [(start + i * step, start + i * step + tile)
+                                 for i in range(count)]
+    count = math.ceil((extent - overlap) / (first - overlap))
+    step = (extent - first) / (count - 1)
+    return [(i * step, i * step + first) for i in range(count)]
 
 
 def _tile(svg: bytes, width: float, height: float,
@@ -1137,19 +1151,19 @@ def diagram_tiles(svg: bytes, paper: str, heading: list[dict[str, Any]] | None =
     keyed, legend_height = _legend(legend, area_w) if legend else (None, 0.0)
     pad = (_HEADING_ABOVE if heading or keyed else 0.0) + _heading_height(heading, area_w) \
         + legend_height
-    area_h -= pad
     root, move = _SVG_ROOT.search(svg), _SVG_TRANSLATE.search(svg)
     if root is None or move is None:  # not Graphviz's layout: one page, fitted, as it is
-        tiles = [_tile(svg, area_w, area_h)]
+        tiles = [_tile(svg, area_w, area_h - pad)]
     else:
-        tiles = _graphviz_tiles(svg, root, move, area_w, area_h)
+        # The first row of tiles leaves room for the heading; the rows below take the page.
+        tiles = _graphviz_tiles(svg, root, move, area_w, area_h - pad, area_h)
     tiles[0]["heading"], tiles[0]["legend"] = heading, keyed
     tiles[0]["heading_pad"] = round(pad, 2)
     return tiles
 
 
 def _graphviz_tiles(svg: bytes, root: re.Match[bytes], move: re.Match[bytes],
-                    area_w: float, area_h: float) -> list[dict[str, Any]]:
+                    area_w: float, area_h: float, full_h: float) -> list[dict[str, Any]]:
     width, height = float(root.group(1)), float(root.group(2))
     labels = _labels(svg, float(move.group(1)), float(move.group(2)))
     drawing = _without(svg, labels)
@@ -1165,7 +1179,8 @@ def _graphviz_tiles(svg: bytes, root: re.Match[bytes], move: re.Match[bytes],
                       [label.placed(left, top, unit) for label in labels])]
     area_w, area_h = area_w / DIAGRAM_SCALE, area_h / DIAGRAM_SCALE
     xs = _ranges(width, area_w, [label.xs[1] - label.xs[0] for label in labels])
-    ys = _ranges(height, area_h, [label.ys[1] - label.ys[0] for label in labels])
+    ys = _ranges(height, full_h / DIAGRAM_SCALE, [label.ys[1] - label.ys[0] for label in labels],
+                 first=area_h)
     if len(xs) * len(ys) > MAX_DIAGRAM_PAGES:
         raise DiagramTooLarge(len(xs) * len(ys))
     tiles = []
