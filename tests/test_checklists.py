@@ -141,3 +141,15 @@ def test_two_lists_of_one_id_are_refused() -> None:
     plan["wizard"] = [plan["wizard"][0], plan["wizard"][0]]
     with pytest.raises(ValueError, match="two tickable lists named 'edge01/1'"):
         site_checklists(plan, [p.filename for p in site_pages(plan)])
+
+
+def test_a_list_gives_templates_every_field_without_copying_its_content() -> None:
+    import dataclasses
+
+    plan = plan_of(ROOT / "inputs" / "contoso.yaml")
+    lists = site_checklists(plan, [p.filename for p in site_pages(plan)])
+    assert lists
+    for checklist in lists.values():
+        context = checklist.as_context()
+        assert context == dataclasses.asdict(checklist)
+        assert context["content"] is checklist.content

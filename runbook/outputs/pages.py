@@ -121,7 +121,7 @@ def render_site(plan: Mapping[str, Any], env: jinja2.Environment) -> dict[str, s
     pages = site_pages(plan)
     base = site_dir(plan)
     page_dicts = [asdict(p) for p in pages]
-    checklists = {id_: asdict(c) for id_, c in
+    checklists = {id_: c.as_context() for id_, c in
                   site_checklists(plan, [p.filename for p in pages]).items()}
     out: dict[str, str] = {}
     for spec, page in zip(pages, page_dicts, strict=True):
