@@ -754,3 +754,21 @@ def test_overview_and_firewall_pages_show_both_diagrams_linked_to_svg_and_dot(
     for name in ("network", "traffic"):
         assert f"](diagrams/{name}.svg)](diagrams/{name}.svg)" in text
         assert f"](diagrams/{name}.dot)" in text
+
+
+def test_a_printable_value_skips_no_character_the_filters_would_remove() -> None:
+    # The filters' text helper skips its substitutions for a printable value: that is only
+    # right if every character they replace or remove is unprintable.
+    from runbook.outputs import templating
+
+    replaced = [hex(code) for code in range(0x110000)
+                if (templating._CONTROL.match(chr(code)) or templating._BREAKS.match(chr(code)))
+                and chr(code).isprintable()]
+    assert replaced == []
+    rng = random.Random(7)
+    alphabet = "ab .-\t\r\n\x00\x1f\x7f\x85\u2028\u2029\u00a0\u200b  é"
+    for _ in range(2000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        cleaned = templating._BREAKS.sub(" ", templating._CONTROL.sub("", value))
+        assert templating._text(value, "md") == templating._SPACES.sub(" ", cleaned).strip()
+        assert templating._text(value, "md", squeeze=False) == cleaned

@@ -120,8 +120,14 @@ def _text(value: object, name: str, squeeze: bool = True) -> str:
                         "when a value is missing")
     if isinstance(value, bool):
         return "yes" if value else "no"
-    text = _BREAKS.sub(" ", _CONTROL.sub("", str(value)))
-    return _SPACES.sub(" ", text).strip() if squeeze else text
+    text = str(value)
+    # Every character _CONTROL or _BREAKS matches is unprintable (a test checks each one):
+    # most values are printable, and skip both substitutions.
+    if not text.isprintable():
+        text = _BREAKS.sub(" ", _CONTROL.sub("", text))
+    if not squeeze:
+        return text
+    return (_SPACES.sub(" ", text) if "  " in text else text).strip()
 
 
 def md(value: object) -> str:
