@@ -914,7 +914,7 @@ _NAMED_COLOURS = {"white": "#ffffff", "black": "#000000"}
 def _ranges(extent: float, tile: float, spans: list[float], first: float | None = None
             ) -> list[tuple[float, float]]:
     """Tiles of at most ``tile`` covering ``0..extent``, overlapping by the longest label up
-    to a third of a tile, so that each such label lies wholly inside one of them.
+    to a third of the first tile, so that each such label lies wholly inside one of them.
 
     ``first`` (at most ``tile``) is the size of the first tile, where the page also holds the
     diagram's heading; the others then take the whole ``tile``. Where the rest would fit in
