@@ -1046,7 +1046,12 @@ def _legend(entries: list[dict[str, str]], width: float) -> tuple[dict[str, Any]
     columns = next((n for n in range(_LEGEND_COLUMNS, 1, -1)
                     if widest <= (width - 2 * _LEGEND_INSET - (n - 1) * _LEGEND_COLUMN_GAP) / n
                     - _LEGEND_SWATCH[0] - _LEGEND_SWATCH_GAP), 1)
-    return ({"size": LEGEND_SIZE, "columns": columns, "entries": entries},
+    # Every size the template lays the legend out with comes from here, so the height
+    # worked out for it is the height it takes.
+    return ({"size": LEGEND_SIZE, "columns": columns, "entries": entries,
+             "swatch": list(_LEGEND_SWATCH), "swatch_gap": _LEGEND_SWATCH_GAP,
+             "inset": _LEGEND_INSET, "column_gap": _LEGEND_COLUMN_GAP,
+             "row_gap": _LEGEND_ROW_GAP},
             _legend_height(texts, columns, width))
 
 
