@@ -11,6 +11,7 @@ import html
 import re
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -1104,6 +1105,86 @@ def test_a_name_that_fits_a_line_of_its_cell_is_never_cut_after_a_dot(
     assert "webext.contoso.com" in plan and "webext." not in plan
     # Its federation step's details: "fabrikam.com via sip.fabrikam.com; litwareinc.com".
     assert "sip.fabrikam.com;" in plan and "sip.fabrikam." not in plan
+
+
+# A DNS name (or a file name) among a plan's strings: labels of letters, digits, "-" and "_",
+# the last one of letters (so that an address is none).
+DNS_NAME = re.compile(r"(?:[A-Za-z0-9_-]+\.)+[A-Za-z]+")
+
+
+def plan_names(value: Any) -> set[str]:
+    """Every DNS name found in a plan's strings, at any depth."""
+    if isinstance(value, dict):
+        return set().union(*map(plan_names, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(plan_names, value))
+    return set(DNS_NAME.findall(value)) if isinstance(value, str) else set()
+
+
+SITE_FILES = {"adatum-im": "adatum-im.yaml", "contoso-hq": "contoso.yaml",
+              "fabrikam-lb": "fabrikam-lb.yaml", "litware-noav": "litware-noav.yaml",
+              "woodgrove-split": "woodgrove-split.yaml"}
+
+
+def procedure_words(data: bytes) -> list[str]:
+    """The words of a field runbook's pages before its diagram (Appendix A), each stripped
+    of the brackets and punctuation around it."""
+    pages = words(data)
+    said = [" ".join(w[6] for w in page) for page in pages]
+    before = next(i for i, text in enumerate(said) if "Appendix A" in text)
+    return [w[6].strip("()[],;:") for page in pages[:before] for w in page]
+
+
+@pytest.mark.parametrize("paper", ["a4", "letter"])
+def test_a_name_an_action_names_goes_whole_to_the_next_line(
+        paper_pdfs: dict[str, bytes], paper: str) -> None:
+    # Body text has no cells: a line of an action is the portrait text area, 180 mm at A4 and
+    # 185.9 mm at Letter, less the 6 mm of the tick box and a warning's 2.5 mm pad: 171.5 mm,
+    # 486 pt, or more. No glyph of a name, bold or not, is wider than 1.1 em (a bold "m" is
+    # 1.042 em), so a name of 38 characters or fewer is at most 418 pt at 10 pt: it fits a
+    # line and is never cut after a dot. The review's cases: Fabrikam's "Servers list
+    # (internal FQDN): edgepool.corp.fabrikam.com" and Woodgrove's "(meet.woodgrovebank.com)"
+    # and wgedge-fed.corp.woodgrovebank.com, each once cut as "edgepool.corp." / "fabrikam.com".
+    review = {("fabrikam-lb", "edgepool.corp.fabrikam.com"),
+              ("woodgrove-split", "meet.woodgrovebank.com"),
+              ("woodgrove-split", "wgedge-fed.corp.woodgrovebank.com")}
+    seen, cut = set(), []
+    for site, file in SITE_FILES.items():
+        names = {n for n in plan_names(plan_file(INPUTS / file).to_dict()) if len(n) <= 38}
+        found = procedure_words(paper_pdfs[f"{site} {paper} field runbook"])
+        seen |= {(site, n) for n in names if n in found}
+        # Two labels or more before the dot: a server's name ends a sentence ("on fbav01.").
+        cut += [(site, piece, name) for piece in set(found) for name in names
+                if piece.endswith(".") and "." in piece[:-1] and name.startswith(piece)]
+    assert review <= seen  # the review's names are printed whole
+    assert cut == []
+
+
+def test_a_split_name_keeps_its_last_two_labels_together(paper_pdfs: dict[str, bytes]) -> None:
+    # A name too long for its line breaks after a dot, but never before its last label, so
+    # no word after a word ending in a dot is a lone last label of one of the site's names
+    # ("com", "com)", "net;"). In DejaVu Sans at 10 pt: "_sipfederationtls._tcp.fabrikam.com"
+    # is 179.4 pt, wider than the Step column of Fabrikam's implementation plan at A4 (175.2
+    # pt), and was cut as "_sipfederationtls._tcp.fabrikam." / "com"; "fabrikam.com" (69.2
+    # pt) fits and stays together. Where the last two labels do not fit a line of their own,
+    # the name breaks before its last: Woodgrove's Subject (CN) column at Letter is 16 % of
+    # 249.4 mm less two 1.5 mm insets, 104.6 pt, and "woodgrovebank.com" is 104.7 pt.
+    too_wide = {("woodgrove-split", "letter", "field runbook", "sip.woodgrovebank.", "com"),
+                ("woodgrove-split", "letter", "field runbook", "av.woodgrovebank.", "com")}
+    alone = set()
+    for site, file in SITE_FILES.items():
+        last = {n.rsplit(".", 1)[1] for n in plan_names(plan_file(INPUTS / file).to_dict())}
+        assert {"com", "local", "net"} & last
+        for paper in ("a4", "letter"):
+            for kind in ("field runbook", "change request"):
+                found = [w[6] for page in words(paper_pdfs[f"{site} {paper} {kind}"])
+                         for w in page]
+                alone |= {(site, paper, kind, before, after)
+                          for before, after in pairwise(found)
+                          if before.endswith(".") and after.strip("()[],;:") in last}
+    split = [w[6] for page in words(paper_pdfs["fabrikam-lb a4 change request"]) for w in page]
+    assert "_sipfederationtls._tcp." in split and "fabrikam.com" in split
+    assert alone == too_wide
 
 
 def test_long_names_wrap_after_dots_and_addresses_never_wrap(
