@@ -1381,3 +1381,26 @@ def test_a_firewall_rule_never_continues_on_the_next_page(paper_pdfs: dict[str, 
                     if after and not re.match(r"\s*[EI]\d{2}\s", after[0]):
                         cut.append(f"{name} p{number}: {after[0].strip()[:60]}")
     assert cut == []
+
+
+@pytest.mark.parametrize("paper", ["a4", "letter"])
+def test_a_drawing_a_little_taller_than_the_heading_leaves_gets_a_heading_page(
+        paper: str, paper_pdfs: dict[str, bytes]) -> None:
+    """Woodgrove's drawing fits one row of whole-page tiles (three across) but not one row
+    under its heading and legend: the heading and legend take a page of their own, then the
+    three tiles, four pages in all instead of six (two rows of three)."""
+    data = paper_pdfs[f"woodgrove-split {paper} field runbook"]
+    pages = diagram_pages(data)
+    assert len(pages) == 4
+    numbers = [next(n for n, page in enumerate(words(data), 1) if page == p) for p in pages]
+    texts = [{w[6] for w in page} for page in pages]
+    assert "Legend" in texts[0] and all("Legend" not in t for t in texts[1:])
+
+    def drawing(number: int) -> float:
+        clips = page_shapes(data, number)[1]
+        return max(((c[3] - c[1]) for c in clips), default=0.0)
+
+    assert drawing(numbers[0]) < 50
+    full = documents.DIAGRAM_AREA[documents.PAPER_SIZES[paper]][1]
+    for number in numbers[1:]:
+        assert 0.8 * full < drawing(number) <= full + 1

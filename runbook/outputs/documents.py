@@ -1145,6 +1145,9 @@ def diagram_tiles(svg: bytes, paper: str, heading: list[dict[str, Any]] | None =
     (``heading_pad``). A title inside the drawing, longer than a third of a tile, would be
     whole in no tile once it is cut.
 
+    Where the heading and legend on a page of their own make fewer pages, the first tile is
+    that page: its ``svg`` is None (and its size 0), and every other tile takes a whole page.
+
     ``legend`` (``{"fill", "line", "text"}`` per entry, :func:`diagram_legend`) is the
     diagram's legend, which ``svg`` leaves out too: the first tile's ``legend`` holds it,
     ``{"size", "columns", "entries"}``, and its page sets it under the heading, each entry a
@@ -1162,6 +1165,13 @@ def diagram_tiles(svg: bytes, paper: str, heading: list[dict[str, Any]] | None =
     else:
         # The first row of tiles leaves room for the heading; the rows below take the page.
         tiles = _graphviz_tiles(svg, root, move, area_w, area_h - pad, area_h)
+        if len(tiles) > 2 and pad > 0:
+            # Or the heading and legend on a page of their own, before tiles that each take
+            # a whole page, where that makes fewer pages (a drawing a little taller than
+            # what the heading leaves would need a second row of tiles).
+            whole = _graphviz_tiles(svg, root, move, area_w, area_h, area_h)
+            if 1 + len(whole) < len(tiles):
+                tiles = [{**_tile(b"", 0.0, 0.0), "svg": None}, *whole]
     tiles[0]["heading"], tiles[0]["legend"] = heading, keyed
     tiles[0]["heading_pad"] = round(pad, 2)
     return tiles
