@@ -99,8 +99,12 @@ def test_in_chromium_from_file_a_type_link_jumps_to_its_section_offline(
             link = page.locator("nav.md-nav--primary a.md-nav__link", has_text="Template reference")
             assert not link.is_visible()  # the Reference section starts folded
             page.locator("nav.md-nav--primary label.md-nav__link", has_text="Reference").click()
-            link.click()
-            page.wait_for_url("**/reference/plan.html")
+            # The section unfolds with a transition: a click while it runs was lost once, on
+            # a machine busy with another browser test (the page never navigated).
+            link.wait_for(state="visible")
+            page.wait_for_timeout(400)
+            with page.expect_navigation(url="**/reference/plan.html"):
+                link.click()
             assert page.title().startswith("Template reference")
             page.locator("article a[href='#dnsrecord']").first.click()
             page.wait_for_url("**/reference/plan.html#dnsrecord")
