@@ -28,8 +28,8 @@
   // A URL holds no space (it is %20), so the space ends HOME in a key.
   var script = document.currentScript ||
     document.querySelector('script[src$="assets/checklist.js"]');
-  var HOME = new URL(script && script.src ? ".." : ".",
-                     script && script.src ? script.src : location.href).href;
+  var src = script && script.src;
+  var HOME = new URL(src ? ".." : ".", src || location.href).href;
   var PREFIX = "runbook-checklist:" + HOME + " ";
 
   function storage() {

@@ -1163,13 +1163,15 @@ def diagram_tiles(svg: bytes, paper: str, heading: list[dict[str, Any]] | None =
     if root is None or move is None:  # not Graphviz's layout: one page, fitted, as it is
         tiles = [_tile(svg, area_w, area_h - pad)]
     else:
+        labels = _labels(svg, float(move.group(1)), float(move.group(2)))
+        drawing = _without(svg, labels)
         # The first row of tiles leaves room for the heading; the rows below take the page.
-        tiles = _graphviz_tiles(svg, root, move, area_w, area_h - pad, area_h)
+        tiles = _graphviz_tiles(drawing, labels, root, area_w, area_h - pad, area_h)
         if len(tiles) > 2 and pad > 0:
             # Or the heading and legend on a page of their own, before tiles that each take
             # a whole page, where that makes fewer pages (a drawing a little taller than
             # what the heading leaves would need a second row of tiles).
-            whole = _graphviz_tiles(svg, root, move, area_w, area_h, area_h)
+            whole = _graphviz_tiles(drawing, labels, root, area_w, area_h, area_h)
             if 1 + len(whole) < len(tiles):
                 tiles = [{**_tile(b"", 0.0, 0.0), "svg": None}, *whole]
     tiles[0]["heading"], tiles[0]["legend"] = heading, keyed
@@ -1177,11 +1179,11 @@ def diagram_tiles(svg: bytes, paper: str, heading: list[dict[str, Any]] | None =
     return tiles
 
 
-def _graphviz_tiles(svg: bytes, root: re.Match[bytes], move: re.Match[bytes],
+def _graphviz_tiles(drawing: bytes, labels: list[_Label], root: re.Match[bytes],
                     area_w: float, area_h: float, full_h: float) -> list[dict[str, Any]]:
+    """Graphviz's layout ``drawing`` (its labels, ``labels``, taken out) as tiles: the first
+    row ``area_h`` high, the others ``full_h`` (see :func:`diagram_tiles`)."""
     width, height = float(root.group(1)), float(root.group(2))
-    labels = _labels(svg, float(move.group(1)), float(move.group(2)))
-    drawing = _without(svg, labels)
     scale = min(1.0, area_w / width, area_h / height)
     if scale >= DIAGRAM_SCALE:
         box = [float(v) for v in _SVG_VIEWBOX.findall(root.group(3).decode())]
