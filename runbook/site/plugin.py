@@ -38,7 +38,7 @@ from runbook.engine.parallel import default_jobs
 from runbook.errors import RunbookError
 from runbook.site.finish import PUBLISHED, FinishedPage, FinishStats
 from runbook.site.nav import SiteNav
-from runbook.site.prune import DEFAULT_MAX_AGE_DAYS
+from runbook.site.prune import DEFAULT_MAX_AGE_DAYS, SPILL
 from runbook.site.search import SiteSearch, site_of
 
 if TYPE_CHECKING:
@@ -288,7 +288,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         return self._cache_root or self.cache_path
 
     def _files_root(self) -> Path:
-        return self._root() / "files"
+        return self._root() / SPILL
 
     def _finishing(self) -> bool:
         """Whether the site pages come from site builds and the cache (else MkDocs builds

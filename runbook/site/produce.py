@@ -13,7 +13,7 @@ from runbook.engine.parallel import default_jobs
 from runbook.engine.store import Cache
 from runbook.plan.sites import Site
 from runbook.site.generate import Builder, produce_site
-from runbook.site.prune import using
+from runbook.site.prune import SPILL, using
 
 if TYPE_CHECKING:
     from runbook.engine.progress import Progress
@@ -37,7 +37,7 @@ def site_files(inputs: Iterable[Path | str], *, cache_dir: Path | str,
     """
     root = Path(cache_dir).resolve()
     builder = Builder(Cache(root), jobs=jobs or default_jobs(), progress=progress,
-                      spill_dir=root / "files")
+                      spill_dir=root / SPILL)
     with using(root):  # no prune meanwhile
         return produce_site([Path(p) for p in inputs], builder,
                             Path(templates) if templates is not None else None)
