@@ -410,22 +410,14 @@ def ticks_across_pages(browser: Any, base: str) -> None:
     assert site_count(page) == f"Checklist: 4 of {total} boxes ticked on this site."
     page.goto(base + "certificates.html", wait_until="load")  # never opened before
     assert site_count(page) == f"Checklist: 4 of {total} boxes ticked on this site."
-    # Ticks as runbook 0.1 stored them, without the project's address: this site's go with
-    # the reset, another site's stay.
-    site = page.evaluate("document.querySelector('.runbook-checklist').dataset.checklist"
-                         ".split('/')[0]")
-    other = "runbook-checklist:another-site/pool:0123456789ab"
-    page.evaluate("([site, other]) => {"
-                  " localStorage.setItem('runbook-checklist:' + site + '/pool:0123456789ab',"
-                  " '[0]'); localStorage.setItem(other, '[0]'); }", [site, other])
     page.once("dialog", lambda dialog: dialog.accept())
     page.click(".runbook-checklist-summary__reset")
     assert site_count(page) == f"Checklist: 0 of {total} boxes ticked on this site."
-    assert checklist_state(page)["stored"] == [other]
+    assert checklist_state(page)["stored"] == []
     for name in ("runbook.html", "pic.html"):
         page.goto(base + name, wait_until="load")
         state = checklist_state(page)
-        assert not any(state["ticked"]) and state["stored"] == [other], name
+        assert not any(state["ticked"]) and state["stored"] == [], name
         assert site_count(page) == f"Checklist: 0 of {total} boxes ticked on this site.", name
     context.close()
 

@@ -17,7 +17,7 @@
  * every list of the site, and the site count adds up the boxes of all of them and the ticks
  * stored under their keys. Ticks under keys no page has any more (a list whose content
  * changed) do not count. The reset clears every tick of the site in this project, those
- * included, and the site's ticks stored by runbook 0.1 without the project's address.
+ * included.
  */
 (function () {
   "use strict";
@@ -166,14 +166,11 @@
       if (store && site) {
         // Also the ticks of lists whose content has changed since they were ticked.
         // The keys are gathered first: removing one may change the order of the others.
-        // And this site's ticks as runbook 0.1 stored them, before they were kept per
-        // project ("runbook-checklist:" + key): no page reads them any more.
         var ours = PREFIX + site + "/";
-        var unscoped = "runbook-checklist:" + site + "/";
         var doomed = [];
         for (var i = 0; i < store.length; i++) {
           var k = store.key(i);
-          if (k && (k.indexOf(ours) === 0 || k.indexOf(unscoped) === 0)) doomed.push(k);
+          if (k && k.indexOf(ours) === 0) doomed.push(k);
         }
         doomed.forEach(function (k) { store.removeItem(k); });
       }
