@@ -29,6 +29,7 @@ messages reach the build's own log, so ``strict`` fails there.
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import hashlib
 import json
@@ -196,16 +197,44 @@ def theme_fingerprint(config: MkDocsConfig) -> str:
     return digest("theme", str(theme.name), json.dumps(settings, sort_keys=True), *folders)
 
 
+def _top_levels(dist: metadata.Distribution) -> set[str]:
+    """The top-level names ``dist`` installs, as Python 3.11's
+    ``importlib.metadata.packages_distributions`` finds them: its ``top_level.txt``, else the
+    first part of each ``.py`` file it lists. The list is read from ``RECORD`` (the wheel
+    format's CSV) as text: the path objects of ``dist.files`` and the metadata of every
+    installed distribution cost each build process 0.2 to 0.45 s."""
+    declared = (dist.read_text("top_level.txt") or "").split()
+    if declared:
+        return set(declared)
+    record = dist.read_text("RECORD")
+    if record is None:  # an egg or a legacy install: its own file list
+        return {f.parts[0] if len(f.parts) > 1 else f.with_suffix("").name
+                for f in dist.files or () if f.suffix == ".py"}
+    names = set()
+    for row in csv.reader(record.splitlines()):
+        if row and row[0].endswith(".py"):
+            parts = [part for part in row[0].split("/") if part]
+            names.add(parts[0] if len(parts) > 1 else parts[0][:-3])
+    return names
+
+
 @functools.cache
-def _distributions() -> Mapping[str, list[str]]:
-    return metadata.packages_distributions()
+def _distributions() -> list[tuple[metadata.Distribution, frozenset[str]]]:
+    return [(dist, frozenset(_top_levels(dist))) for dist in metadata.distributions()]
+
+
+@functools.cache
+def distributions_of(top: str) -> list[str]:
+    """The names of the installed distributions that install the top-level package ``top``
+    (``packages_distributions().get(top)``, reading metadata only where it matches)."""
+    return [dist.metadata["Name"] for dist, names in _distributions() if top in names]
 
 
 def code_of(module_name: str, module: Any = None) -> str:
     """What names the code of ``module_name``: the versions of the distributions that install
     its top-level package, else its file's content (a project's hooks.py), else its name."""
     top = module_name.split(".", 1)[0]
-    found = _distributions().get(top)
+    found = distributions_of(top)
     if found:
         versions = []
         for dist in sorted(set(found)):
