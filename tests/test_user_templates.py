@@ -13,6 +13,7 @@ import resource
 import signal
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,18 @@ from runbook.outputs.templating import (
     read_only,
 )
 from runbook.plan.sites import Site, load_sites
+from tests.conftest import shared_cache
 from tests.topo import INPUTS, ROOT
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compiled_templates_kept() -> Iterator[None]:
+    """Compiled templates kept in the run's cache, as every build keeps them: each case makes
+    a new environment, which would otherwise compile every default template again."""
+    before = templating._BYTECODE_ROOT
+    templating.use_bytecode_cache(shared_cache())
+    yield
+    templating.use_bytecode_cache(before)
 
 
 @pytest.fixture(scope="module")
