@@ -44,11 +44,11 @@ case "$task" in
     .venv/bin/ruff check .
     .venv/bin/mypy
     # One worker more than cores: part of the suite waits (a browser settling, a build being
-    # killed), and on 2 cores 3 workers keep both busy (about 300 s against 320 to 350 s with
-    # 2). Each test file stays on one worker, so a module's fixtures are made once; the
+    # killed), and on 2 cores 3 workers keep both busy (290 to 320 s against 320 to 350 s
+    # with 2). Each test file stays on one worker, so a module's fixtures are made once; the
     # files start in the order tests/conftest.py collects them (the longest first). Pass
     # -n 0 to run in this process.
-    workers=$(( $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 1 ))
+    workers=$(( $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 1 ))
     exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" --dist loadfile \
       --no-loadscope-reorder "$@" ;;
   *) echo "usage: scripts/dev.sh build|test|serve" >&2; exit 2 ;;
