@@ -172,19 +172,26 @@ def render_plan_reference() -> str:
         "reference.*")
 
 
+def produce_sites(sites: list[Site], workdir: Path,
+                  templates_dir: Path | None = None) -> dict[str, bytes]:
+    """Every Markdown page of every site, and no page outside ``sites/``: what the cached
+    build makes per chunk of sites (it makes the others once, from every site:
+    ``runbook.site.generate.GLOBAL_BUILDERS``). Arguments as :func:`produce`."""
+    env = environment(templates_dir)
+    return {path: text.encode("utf-8") for site in sites
+            for path, text in render_site(site.plan_dict(), env).items()}
+
+
 def produce(sites: list[Site], workdir: Path,
             templates_dir: Path | None = None) -> dict[str, bytes]:
-    """Every Markdown page of every site plus the home page (docs-relative path -> UTF-8).
+    """Every Markdown page of every site plus the home page and the reference pages
+    (docs-relative path -> UTF-8).
 
     ``workdir`` is unused: rendering is fast enough not to need a cache. ``templates_dir`` is
     the user's override folder, if any.
     """
-    env = environment(templates_dir)
+    files = produce_sites(sites, workdir, templates_dir)
     plans = [site.plan_dict() for site in sites]
-    files: dict[str, bytes] = {}
-    for plan in plans:
-        for path, text in render_site(plan, env).items():
-            files[path] = text.encode("utf-8")
-    for path, text in render_globals(plans, env).items():
+    for path, text in render_globals(plans, environment(templates_dir)).items():
         files[path] = text.encode("utf-8")
     return files

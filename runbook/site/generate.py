@@ -330,6 +330,11 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
                                preload=(name, __name__), fresh=True,
                                on_done=lambda i: tick(len(parts[i])))
     else:
+        module = importlib.import_module(name)
+        if produce is getattr(module, "produce", None) and hasattr(module, "produce_sites"):
+            # The files outside sites/ come from the builders below: a chunk makes only its
+            # sites' (the pages' Template reference alone cost each worker 0.7 s).
+            produce = module.produce_sites
         results = map_chunks(lambda chunk: produce_chunk(task(chunk), produce), missed,
                              1 if few else builder.jobs, tasks_per_job=TASKS_PER_JOB,
                              on_done=tick, isolate=spill_dir is not None and not few,
