@@ -23,7 +23,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from runbook.errors import ValidationFailed
 from runbook.outputs.htmlblocks import HtmlBlocks
-from runbook.outputs.pages import produce, render_index, render_site, site_pages
+from runbook.outputs.pages import (
+    produce,
+    produce_sites,
+    render_index,
+    render_site,
+    site_pages,
+)
 from runbook.outputs.templating import (
     TemplateFailed,
     UnsafeValue,
@@ -492,6 +498,16 @@ def test_home_page_lists_every_site_with_status_and_link(
     links = [a["href"] for t, a in read(text).tags if t == "a"]
     assert links == ["sites/contoso-hq/index.html", "sites/fabrikam-lb/index.html",
                      "reference/ocs2007.md", "reference/plan.md"]
+
+
+def test_produce_sites_is_produce_without_the_pages_outside_the_sites(tmp_path: Path) -> None:
+    # What the cached build's chunks call: the home and reference pages are made once, apart.
+    sites = load_sites([ROOT / "inputs"])
+    everything = produce(sites, tmp_path)
+    assert produce_sites(sites, tmp_path) == {
+        path: data for path, data in everything.items() if path.startswith("sites/")}
+    assert sorted(set(everything) - {p for p in everything if p.startswith("sites/")}) == [
+        "index.md", "reference/ocs2007.md", "reference/plan.md"]
 
 
 def test_produce_returns_every_page_of_every_site_and_the_home_page(tmp_path: Path) -> None:

@@ -172,14 +172,21 @@ def render_plan_reference() -> str:
         "reference.*")
 
 
+def _encoded(pages: Mapping[str, str]) -> dict[str, bytes]:
+    return {path: text.encode("utf-8") for path, text in pages.items()}
+
+
 def produce_sites(sites: list[Site], workdir: Path,
                   templates_dir: Path | None = None) -> dict[str, bytes]:
     """Every Markdown page of every site, and no page outside ``sites/``: what the cached
-    build makes per chunk of sites (it makes the others once, from every site:
-    ``runbook.site.generate.GLOBAL_BUILDERS``). Arguments as :func:`produce`."""
+    build makes per chunk of sites. It makes the home page once from every site
+    (``runbook.site.generate.GLOBAL_BUILDERS``) and the reference pages once for all builds
+    (``FIXED_BUILDERS``). Arguments as :func:`produce`."""
     env = environment(templates_dir)
-    return {path: text.encode("utf-8") for site in sites
-            for path, text in render_site(site.plan_dict(), env).items()}
+    files: dict[str, bytes] = {}
+    for site in sites:
+        files.update(_encoded(render_site(site.plan_dict(), env)))
+    return files
 
 
 def produce(sites: list[Site], workdir: Path,
@@ -190,8 +197,10 @@ def produce(sites: list[Site], workdir: Path,
     ``workdir`` is unused: rendering is fast enough not to need a cache. ``templates_dir`` is
     the user's override folder, if any.
     """
-    files = produce_sites(sites, workdir, templates_dir)
+    env = environment(templates_dir)
     plans = [site.plan_dict() for site in sites]
-    for path, text in render_globals(plans, environment(templates_dir)).items():
-        files[path] = text.encode("utf-8")
+    files: dict[str, bytes] = {}
+    for plan in plans:
+        files.update(_encoded(render_site(plan, env)))
+    files.update(_encoded(render_globals(plans, env)))
     return files

@@ -26,6 +26,7 @@ import inspect
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -110,7 +111,10 @@ class Builder:
 
 
 # Every module that contributes files to the site, in the order they run. Each exposes
-# ``produce(sites, workdir) -> dict[str, bytes]`` (docs-relative path -> content).
+# ``produce(sites, workdir) -> dict[str, bytes]`` (docs-relative path -> content). One whose
+# entry in GLOBAL_BUILDERS or FIXED_BUILDERS makes its files outside ``sites/`` may also
+# expose ``produce_sites``, with the same arguments: ``produce`` without those files, which
+# the cached build calls instead.
 PRODUCERS: tuple[str, ...] = (
     "runbook.outputs.pages",
     "runbook.outputs.diagrams",
@@ -271,7 +275,8 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
     Sites missing from the cache are produced in parallel chunks; each site's files are then
     stored under its key. Files outside ``sites/<slug>/`` are made by the producer's entry in
     :data:`GLOBAL_BUILDERS` from every site (a producer making such files without one is a
-    bug and raises ``ValueError``).
+    bug and raises ``ValueError``). When ``produce`` is its module's own ``produce`` and the
+    module has a ``produce_sites`` (see :data:`PRODUCERS`), the chunks call that instead.
     """
     cache = builder.cache
     from runbook.outputs.gvc import engine
@@ -330,10 +335,12 @@ def produce_cached(name: str, produce: Produce, sites: Sequence[Site], workdir: 
                                preload=(name, __name__), fresh=True,
                                on_done=lambda i: tick(len(parts[i])))
     else:
-        module = importlib.import_module(name)
-        if produce is getattr(module, "produce", None) and hasattr(module, "produce_sites"):
+        module = sys.modules.get(name)
+        if (module is not None and produce is getattr(module, "produce", None)
+                and hasattr(module, "produce_sites")):
             # The files outside sites/ come from the builders below: a chunk makes only its
-            # sites' (the pages' Template reference alone cost each worker 0.7 s).
+            # sites' (the Template reference alone cost each process that rendered a chunk
+            # 0.7 s, the build process itself in a rebuild after one edit).
             produce = module.produce_sites
         results = map_chunks(lambda chunk: produce_chunk(task(chunk), produce), missed,
                              1 if few else builder.jobs, tasks_per_job=TASKS_PER_JOB,
