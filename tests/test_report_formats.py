@@ -177,3 +177,17 @@ def test_the_pre_commit_hook_runs_runbook_validate_on_topologies() -> None:
     assert hook["language"] == "python"
     assert re.search(hook["files"], "inputs/contoso.yaml")
     assert not re.search(hook["files"], "mkdocs.yml")
+
+
+def test_validate_reports_only_its_own_cache_faults(tmp_path: Path) -> None:
+    # A damaged cache file an earlier build in the same process met is that build's notice,
+    # not this run's (the suite saw "1 damaged cache file(s)" here after a fault test).
+    from runbook.engine.store import FAULTS
+
+    FAULTS.damaged["files"] += 1
+    try:
+        result = CliRunner().invoke(main, ["validate", str(ROOT / "inputs" / "contoso.yaml")])
+    finally:
+        FAULTS.clear()
+    assert result.exit_code == 0, result.output
+    assert "damaged cache file" not in result.output

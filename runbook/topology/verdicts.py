@@ -322,6 +322,7 @@ def validate_files(files: Sequence[Path], store: Store | None) -> list[Verdict]:
 def run(files: Sequence[Path], *, strict: bool = False, quiet: bool = False,
         use_cache: bool = True) -> int:
     """``runbook validate`` on ``files`` (already discovered): print, return the exit status."""
+    FAULTS.clear()  # this run's faults only, not those of an earlier build in this process
     verdicts = validate_files(files, Store(cache_root()) if use_cache else None)
     status = report(verdicts, strict=strict, quiet=quiet)
     for line in FAULTS.notices():  # damaged verdicts (validated again), or a full disk
