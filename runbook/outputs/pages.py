@@ -176,17 +176,21 @@ def _encoded(pages: Mapping[str, str]) -> dict[str, bytes]:
     return {path: text.encode("utf-8") for path, text in pages.items()}
 
 
+def _render_sites(plans: Iterable[Mapping[str, Any]], env: jinja2.Environment
+                  ) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for plan in plans:
+        files.update(_encoded(render_site(plan, env)))
+    return files
+
+
 def produce_sites(sites: list[Site], workdir: Path,
                   templates_dir: Path | None = None) -> dict[str, bytes]:
     """Every Markdown page of every site, and no page outside ``sites/``: what the cached
     build makes per chunk of sites. It makes the home page once from every site
     (``runbook.site.generate.GLOBAL_BUILDERS``) and the reference pages once for all builds
     (``FIXED_BUILDERS``). Arguments as :func:`produce`."""
-    env = environment(templates_dir)
-    files: dict[str, bytes] = {}
-    for site in sites:
-        files.update(_encoded(render_site(site.plan_dict(), env)))
-    return files
+    return _render_sites((site.plan_dict() for site in sites), environment(templates_dir))
 
 
 def produce(sites: list[Site], workdir: Path,
@@ -199,8 +203,4 @@ def produce(sites: list[Site], workdir: Path,
     """
     env = environment(templates_dir)
     plans = [site.plan_dict() for site in sites]
-    files: dict[str, bytes] = {}
-    for plan in plans:
-        files.update(_encoded(render_site(plan, env)))
-    files.update(_encoded(render_globals(plans, env)))
-    return files
+    return {**_render_sites(plans, env), **_encoded(render_globals(plans, env))}
