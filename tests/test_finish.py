@@ -22,6 +22,7 @@ from mkdocs.exceptions import Abort
 from runbook.engine.store import content_name
 from runbook.site import finish
 from runbook.site.build import _plugin, build_site
+from runbook.site.publish import spare_folder
 from tests.conftest import ROOT, examples_and_corpus
 from tests.test_incremental import differing, snapshot
 
@@ -230,8 +231,11 @@ def test_a_published_file_is_no_cache_copy_and_a_rebuild_links_it_from_the_site_
     assert os.stat(page).st_nlink == 1
     inode = os.stat(page).st_ino
     build_site([inputs], out, config_file=CONFIG, cache_dir=cache)
-    # The same file, now under the new site's name alone (the old site is gone).
-    assert os.stat(page).st_ino == inode and os.stat(page).st_nlink == 1
+    # The same file, under the new site's name and the spare's (the replaced site's
+    # sites/, which the next build starts from), never under the cache copy's.
+    spare = spare_folder(cache, out)
+    assert os.stat(page).st_ino == inode and os.stat(page).st_nlink == 2
+    assert os.path.samefile(page, spare / "adatum-im" / "index.html")
     assert differing(snapshot(first), snapshot(out)) == []
     # A tool that edits the published site in place edits nothing else; the next build
     # publishes the file anew instead of linking the edited one.
@@ -241,6 +245,7 @@ def test_a_published_file_is_no_cache_copy_and_a_rebuild_links_it_from_the_site_
     build_site([inputs], out, config_file=CONFIG, cache_dir=cache)
     assert os.stat(page).st_ino != inode
     assert differing(snapshot(first), snapshot(out)) == []
+    assert b"edited" not in copy.read_bytes()
 
 
 def test_where_the_previous_site_cannot_be_linked_from_the_files_are_copied(

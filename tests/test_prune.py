@@ -63,6 +63,25 @@ def test_entries_no_build_used_for_the_age_go_and_the_others_stay(tmp_path: Path
     assert done.by_namespace == {"finished": [1, 5], "validate": [1, 1]}
 
 
+def test_a_spare_goes_whole_when_no_build_replaced_its_site_for_the_age(tmp_path: Path
+                                                                          ) -> None:
+    def spare(key: str, days: float) -> Path:
+        folder = tmp_path / p.SPARE / key
+        (folder / "site-a").mkdir(parents=True)
+        # Its files are as old as the copies they were placed from, whatever its own age.
+        for name in ("index.html", "dns.html"):
+            (folder / "site-a" / name).write_bytes(b"<p>")
+            age(folder / "site-a" / name, 100)
+        return age(folder, days)
+
+    old, recent = spare("aa", 31), spare("bb", 1)
+    assert p.prune(tmp_path, 30, dry_run=True).by_namespace == {"spare": [2, 6]}
+    assert old.is_dir()
+    done = p.prune(tmp_path, 30)
+    assert not old.exists() and (recent / "site-a" / "index.html").is_file()
+    assert (done.removed, done.kept, done.by_namespace) == (2, 2, {"spare": [2, 6]})
+
+
 def test_a_dry_run_removes_nothing_and_says_what_would_go(tmp_path: Path) -> None:
     old = entry(tmp_path, "finished", "aa01", days=31)
     done = p.prune(tmp_path, 30, dry_run=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 from runbook.cli import main
 from runbook.site.publish import MARKER, remove_stale_staging, staging_folder
 
+from .test_incremental import differing
 from .test_site import snapshot, topology
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,3 +191,135 @@ def test_stale_staging_folders_go_and_live_ones_stay(tmp_path: Path) -> None:
         assert live.is_dir()
     assert not live.exists()
     assert other.is_dir()
+
+
+# -- the spare: the replaced site's sites/, which the next build starts from --------------
+
+CONFIG = ROOT / "mkdocs.yml"
+
+
+@pytest.fixture(scope="module")
+def cold_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Two examples built cold: (inputs, site, cache); tests copy them before they build."""
+    from runbook.site.build import build_site
+
+    root = tmp_path_factory.mktemp("pair")
+    (root / "inputs").mkdir()
+    for name in ("adatum-im.yaml", "litware-noav.yaml"):
+        shutil.copy(ROOT / "inputs" / name, root / "inputs" / name)
+    build_site([root / "inputs"], root / "site", config_file=CONFIG, cache_dir=root / "cache")
+    return root / "inputs", root / "site", root / "cache"
+
+
+def _copy(cold_pair: tuple[Path, Path, Path], tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(inputs, site, cache): copies of the cold build's inputs and cache, which a test may
+    change, and a site built from them (a first build: it replaces no site)."""
+    inputs, _, cache = cold_pair
+    shutil.copytree(inputs, tmp_path / "inputs")
+    shutil.copytree(cache, tmp_path / "cache")
+    _rebuild(tmp_path / "inputs", tmp_path / "site", tmp_path / "cache")
+    return tmp_path / "inputs", tmp_path / "site", tmp_path / "cache"
+
+
+def _rebuild(inputs: Path, site: Path, cache: Path) -> None:
+    from runbook.site.build import build_site
+
+    build_site([inputs], site, config_file=CONFIG, cache_dir=cache)
+
+
+def _edit_public_ca(inputs: Path, ca: str) -> None:
+    """Change Adatum's public CA to ``ca``, as an operator would."""
+    path = inputs / "adatum-im.yaml"
+    text, count = re.subn(r"(?m)^  public_ca: .*$", f"  public_ca: {ca}",
+                          path.read_text(encoding="utf-8"))
+    assert count == 1
+    path.write_text(text, encoding="utf-8")
+
+
+def _fresh(inputs: Path, cache: Path, tmp_path: Path) -> dict[str, bytes]:
+    """The site of the same inputs built into a new folder (no previous site, no spare)."""
+    out = tmp_path / "fresh"
+    _rebuild(inputs, out, cache)
+    return snapshot(out)
+
+
+def test_the_replaced_sites_folder_is_the_spare_the_next_build_starts_from(
+        cold_pair: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    from runbook.site.publish import spare_folder
+
+    inputs, site, cache = _copy(cold_pair, tmp_path)
+    spare = spare_folder(cache, site)
+    first = os.stat(site / "sites").st_ino
+    assert not spare.exists()  # a cold build replaces no site
+    _rebuild(inputs, site, cache)
+    # The first build's sites/ folder is now the spare, its files linked from the site.
+    assert os.stat(spare).st_ino == first
+    assert os.path.samefile(spare / "adatum-im" / "index.html",
+                            site / "sites" / "adatum-im" / "index.html")
+    _edit_public_ca(inputs, "DigiCert")
+    _rebuild(inputs, site, cache)
+    # The third build's sites/ is that folder again, brought up to date.
+    assert os.stat(site / "sites").st_ino == first
+    assert differing(_fresh(inputs, cache, tmp_path), snapshot(site)) == []
+    assert b"DigiCert" in (site / "sites" / "adatum-im" / "certificates.html").read_bytes()
+
+
+def test_a_changed_spare_gives_the_site_a_fresh_build_gives(
+        cold_pair: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    from runbook.site.publish import spare_folder
+
+    inputs, site, cache = _copy(cold_pair, tmp_path)
+    _rebuild(inputs, site, cache)
+    spare = spare_folder(cache, site) / "adatum-im"
+    # Written in place, its times set back (the live site's name sees it too).
+    flipped = spare / "index.html"
+    stamp = flipped.stat()
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    with flipped.open("r+b") as stream:
+        stream.write(bytes(data))
+    os.utime(flipped, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    # Replaced by another file of the same size and time.
+    other = spare / "certificates.html"
+    stamp = other.stat()
+    other.unlink()
+    other.write_bytes(b"x" * stamp.st_size)
+    os.utime(other, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    # Gone, a folder in a file's place, a link, and files and folders of no site.
+    (spare / "dns.html").unlink()
+    (spare / "pool.html").unlink()
+    (spare / "pool.html").mkdir()
+    (spare / "exports" / "addressing.csv").unlink()
+    elsewhere = tmp_path / "elsewhere.csv"  # a build that wrote through the link changes it
+    elsewhere.write_text("not the site's\n", encoding="utf-8")
+    (spare / "exports" / "addressing.csv").symlink_to(elsewhere)
+    (spare / "diagrams").rename(spare / "drawings")
+    (spare / "stray.html").write_text("stray\n", encoding="utf-8")
+    (spare.parent / "no-such-site" / "deep").mkdir(parents=True)
+    (spare.parent / "no-such-site" / "deep" / "page.html").write_text("x\n", encoding="utf-8")
+    _edit_public_ca(inputs, "Entrust")
+    _rebuild(inputs, site, cache)
+    assert differing(_fresh(inputs, cache, tmp_path), snapshot(site)) == []
+    assert not (site / "sites" / "no-such-site").exists()
+    assert not (site / "sites" / "adatum-im" / "exports" / "addressing.csv").is_symlink()
+    assert elsewhere.read_text(encoding="utf-8") == "not the site's\n"
+    assert not (site / "sites" / "adatum-im" / "drawings").exists()
+
+
+def test_a_rebuild_writes_through_no_name_of_the_site_it_replaces(
+        cold_pair: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    inputs, site, cache = _copy(cold_pair, tmp_path)
+    _rebuild(inputs, site, cache)  # from now on a spare shares files with the site
+    _edit_public_ca(inputs, "Sectigo")
+    _rebuild(inputs, site, cache)
+    # Another name for every file of the site the next build replaces: a build that
+    # wrote through a name it shares with that site would change what these hold.
+    held = tmp_path / "held"
+    before = snapshot(site)
+    for rel in before:
+        (held / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.link(site / rel, held / rel)
+    _edit_public_ca(inputs, "DigiCert")
+    _rebuild(inputs, site, cache)
+    assert snapshot(held) == before
+    assert differing(_fresh(inputs, cache, tmp_path), snapshot(site)) == []

@@ -19,6 +19,7 @@ from runbook.site.publish import (
     describe_os_error,
     git_root,
     mark,
+    spare_folder,
     staging_folder,
     swap,
 )
@@ -215,6 +216,7 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
         plugin.config.cache_dir = str(cache_root)
         plugin.preload(sites, generated, jobs=jobs, cache_root=cache_root)
         plugin.previous_site = output if output.is_dir() else None
+        plugin.spare = spare_folder(cache_root, output)
         config.plugins.on_startup(command="build", dirty=False)
         try:
             # MkDocs' own build, public API and plugin events only; the plugin builds the
@@ -225,5 +227,7 @@ def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], o
         finally:
             config.plugins.on_shutdown()
         mark(staging)
-        swap(staging, output)
+        kept = swap(staging, output, plugin.spare)
         plugin.record_published(output)
+        if kept:
+            plugin.record_spare()

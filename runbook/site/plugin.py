@@ -103,6 +103,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         self._sitemap_after: dict[str | None, list[str]] = {}
         #: The site this build replaces (runbook build), whose unchanged files it links.
         self.previous_site: Path | None = None
+        #: Where runbook build keeps the output's spare sites/ (runbook.site.publish).
+        self.spare: Path | None = None
+        # What previous_site held, as recorded (for the spare it leaves: record_spare).
+        self._replaced: dict[str, list[Any]] = {}
         # What _place placed: site-relative path -> the copy's name.
         self._names: dict[str, str] = {}
         self._sites: list[Any] = []
@@ -550,21 +554,33 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         """Place the sites' files in ``site_dir``.
 
         A file the site being replaced (``previous_site``) holds, unchanged since this
-        plugin placed it there, is linked from there: once that site is removed, the link
-        is the file's only name. Any other file is copied from the cache's checked copy (a
-        damaged one is never published, see :meth:`_check_spilled`). The published site
-        never shares a file with the cache, so a tool that edits it in place edits nothing
-        else.
+        plugin placed it there, is linked from there. Any other file is copied from the
+        cache's checked copy (a damaged one is never published, see
+        :meth:`_check_spilled`). The published site never shares a file with those copies,
+        so a tool that edits it in place edits no copy a later build publishes from; such
+        an edit changes the file's times, so no later build links or keeps the edited file.
+
+        With a ``spare`` (:func:`runbook.site.publish.take_spare`: the ``sites/`` of the
+        site replaced last time), the placing starts from it: what this build does not
+        place goes, and a file in it stays only when it is the one this plugin placed
+        there, unchanged (its inode, size and times as recorded then, or those of the same
+        file in ``previous_site``); every other is replaced. A file in the spare is never
+        written through: it may be another name of a file of ``previous_site``.
         """
         from runbook.engine.store import Damaged, Verified, file_status
+        from runbook.site.publish import SPARE_TREE, take_spare
 
         if not self._placed:
             return
         verified = Verified(self._root())
         before = self._published_record(self.previous_site) if self.previous_site else {}
         old = os.fspath(self.previous_site) if self.previous_site else ""
-        made: set[str] = set()
         root = os.fspath(site_dir)
+        spared: dict[str, list[Any]] | None = None
+        if self.spare is not None and take_spare(self.spare, site_dir / SPARE_TREE):
+            spared = self._published_record(self.spare)
+            _clear_unwanted(root, SPARE_TREE, {dest for dest, _ in self._placed})
+        made: set[str] = set()
         names: dict[str, str] = {}
         # Plain strings, not pathlib: forty thousand files at a thousand sites.
         for dest_uri, source in self._placed:
@@ -574,6 +590,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                 os.makedirs(folder, exist_ok=True)
                 made.add(folder)
             if isinstance(source, bytes):
+                if spared is not None:
+                    _unlink(target)
                 with open(target, "wb") as stream:
                     stream.write(source)
                 continue
@@ -581,6 +599,14 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
             name = os.path.basename(path)
             names[dest_uri] = name
             known = before.get(dest_uri)
+            if spared is not None:
+                status = file_status(target)
+                kept = spared.get(dest_uri)
+                if status is not None and (
+                        (known is not None and known[0] == name and tuple(known[1:]) == status)
+                        or (kept is not None and kept[0] == name and tuple(kept[1:]) == status)):
+                    continue
+                _unlink(target)
             if known is not None and known[0] == name and file_status(f"{old}/{dest_uri}") == \
                     tuple(known[1:]):
                 with contextlib.suppress(OSError):
@@ -598,9 +624,20 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         self._placed.clear()
         verified.save()
         self._names = names
+        self._replaced = before
         if self._preloaded is None:
             # A plain mkdocs build: site_dir is where the site stays.
             self.record_published(site_dir)
+
+    def record_spare(self) -> None:
+        """Record, for the next build, what the spare now kept (the ``sites/`` of the site
+        this build replaced) held when this plugin placed it: ``runbook build`` calls it once
+        :func:`runbook.site.publish.swap` kept the spare."""
+        from runbook.engine.store import Cache
+
+        replaced, self._replaced = self._replaced, {}
+        if self.spare is not None:
+            Cache(self._root()).put_value(PUBLISHED, self._record_key(self.spare), replaced)
 
     def _record_key(self, output: Path) -> str:
         from runbook.engine.store import digest
@@ -657,3 +694,38 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
             if path.exists():
                 server.watch(str(path))
         return server
+
+
+def _unlink(path: str) -> None:
+    """Remove the name ``path`` (a file, a link or a folder), if there is one."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        shutil.rmtree(path)
+
+
+def _clear_unwanted(root: str, top: str, wanted: set[str]) -> None:
+    """Remove from ``root/top`` every file and folder that is not, or does not lead to, one
+    of ``wanted`` (paths relative to ``root``)."""
+    folders = {dest.rpartition("/")[0] for dest in wanted}
+    for folder in list(folders):
+        while "/" in folder:
+            folder = folder.rpartition("/")[0]
+            if folder in folders:
+                break
+            folders.add(folder)
+    cut = len(root) + 1
+    stack = [f"{root}/{top}"]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                rel = entry.path[cut:]
+                if entry.is_dir(follow_symlinks=False):
+                    if rel in folders:
+                        stack.append(entry.path)
+                    else:
+                        shutil.rmtree(entry.path)
+                elif rel not in wanted:
+                    os.unlink(entry.path)

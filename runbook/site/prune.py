@@ -10,7 +10,9 @@ use costs one ``utime`` per entry per day. :func:`prune` removes what no build h
 * the spilled copies of generated files and finished pages (``files/``) that no remaining
   producer entry or finished-pages entry names and that are as old (a warm build reads the
   entry, never the copies, so the copies' own times say nothing);
-* temporary files that a killed build left behind, after an hour.
+* temporary files that a killed build left behind, after an hour;
+* the spare ``sites/`` of an output folder that no build has replaced for that long
+  (:func:`runbook.site.publish.spare_folder`), as a whole.
 
 Only the folders runbook writes are looked at (:func:`namespaces`), whatever else shares the
 cache folder. A file that cannot be removed is counted and left; the prune goes on.
@@ -43,6 +45,7 @@ from pathlib import Path
 
 from runbook.engine.store import TOUCH_AFTER, mark_used
 from runbook.errors import RunbookError
+from runbook.site.publish import SPARE
 
 __all__ = ["TOUCH_AFTER", "CacheBusy", "Pruned", "mark_used", "prune", "prune_if_due", "using"]
 
@@ -126,7 +129,7 @@ def namespaces() -> frozenset[str]:
     from runbook.topology.verdicts import NAMESPACE as VERDICTS
 
     return frozenset({SITE, PLAN, SPILL, "diagrams", "pdf", FINISHED, VERDICTS, "jinja",
-                      PUBLISHED,
+                      PUBLISHED, SPARE,
                       *PRODUCERS, *(f"{name}.global" for name in PRODUCERS)})
 
 
@@ -226,6 +229,9 @@ def prune(root: Path, max_age_days: float, *, dry_run: bool = False,
         for namespace in sorted(present, key=lambda n: (n == PLAN, n == SPILL, n)):
             if namespace == SPILL:
                 continue
+            if namespace == SPARE:
+                _prune_spares(root / SPARE, cutoff, dry_run, result)
+                continue
             for path, st in _files(root / namespace):
                 temporary = ".tmp" in path.name
                 if temporary and st.st_mtime < now - TEMP_AGE:
@@ -258,6 +264,30 @@ def prune(root: Path, max_age_days: float, *, dry_run: bool = False,
                 _remove_empty_folders(root / namespace)
             _stamp(root)
     return result
+
+
+def _prune_spares(folder: Path, cutoff: float, dry_run: bool, result: Pruned) -> None:
+    """Remove each spare kept before ``cutoff`` (its folder's time: when it was kept), whole;
+    count the others' files as kept."""
+    import shutil
+
+    for spare in sorted(folder.iterdir()):
+        try:
+            old = spare.lstat().st_mtime < cutoff
+        except OSError:
+            continue
+        files = list(_files(spare)) if spare.is_dir() and not spare.is_symlink() else []
+        for _, st in files:
+            if old:
+                result._remove(SPARE, st.st_size)
+            else:
+                result._keep(st.st_size)
+        if old and not dry_run:
+            if spare.is_dir() and not spare.is_symlink():
+                shutil.rmtree(spare, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    spare.unlink()
 
 
 def _remove_empty_folders(folder: Path) -> None:

@@ -5,6 +5,14 @@ only when the build succeeded. Before anything is written, :func:`check_output` 
 output folder that would replace the user's own files: the project's sources (docs, inputs,
 templates, the configuration's folder, the git work tree) or a folder ``runbook`` did not
 write. A folder counts as written by ``runbook`` when it holds :data:`MARKER`.
+
+The sites' part of the site it replaces (``sites/``, a thousand sites' worth of folders and
+file names) is not deleted after the swap: it is kept in the cache as the output's
+**spare** (:func:`spare_folder`), and the next build takes it as the start of its own
+``sites/`` (:func:`take_spare`), so that a rebuild after one edit creates and deletes the
+folders and names of what changed, not of every site. The spare is the cache's: it is never
+published as it is (the plugin checks every file in it against what it placed there, see
+``RunbookPlugin._place``), and a build that cannot take it builds ``sites/`` afresh.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from runbook.errors import RunbookError
 MARKER = ".runbook-site"
 MARKER_TEXT = "This folder is a site built by runbook; runbook build replaces it as a whole.\n"
 STAGING_PREFIXES = (".new-", ".old-")
+# The cache folder of the spares (one per output folder) and, in a site, the folder kept.
+SPARE = "spare"
+SPARE_TREE = "sites"
 
 
 class OutputRefused(RunbookError):
@@ -141,16 +152,50 @@ def _exchange(a: Path, b: Path) -> bool:
     return bool(done == 0)
 
 
-def swap(new: Path, output: Path) -> None:
-    """Put ``new`` in place of ``output``.
+def spare_folder(cache_root: Path, output: Path) -> Path:
+    """Where the cache at ``cache_root`` keeps the spare ``sites/`` of ``output``."""
+    from runbook.engine.store import digest
+
+    return cache_root / SPARE / digest(SPARE, os.fspath(output.resolve()))[:32]
+
+
+def take_spare(spare: Path, into: Path) -> bool:
+    """Move the spare ``sites/`` folder ``spare`` to ``into`` (absent, or an empty folder),
+    in one rename; False when there is none to take (or it is on another file system).
+    Of two builds of one output at once, one takes it and the other builds without it."""
+    try:
+        os.rename(spare, into)
+    except OSError:
+        return False
+    return True
+
+
+def _dispose(tree: Path, spare: Path | None) -> bool:
+    """Remove the replaced site ``tree``, keeping its ``sites/`` as ``spare`` where it can;
+    True when it was kept."""
+    kept = False
+    if spare is not None and (tree / SPARE_TREE).is_dir():
+        try:
+            spare.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(tree / SPARE_TREE, spare)  # fails where a spare is kept already
+            os.utime(spare)  # when it was last used, for the prune
+            kept = True
+        except OSError:
+            pass
+    shutil.rmtree(tree, ignore_errors=True)
+    return kept
+
+
+def swap(new: Path, output: Path, spare: Path | None = None) -> bool:
+    """Put ``new`` in place of ``output``; True when the replaced site's ``sites/`` was kept
+    as ``spare`` (:func:`spare_folder`) instead of being removed.
 
     Where the system can, the two folders trade names in one step, so that no moment
     (a kill, a crash) ever finds ``output`` missing; ``new`` then holds the previous site,
     and is removed. Elsewhere: rename the old one away, rename in, remove old.
     """
     if output.is_dir() and not output.is_symlink() and _exchange(new, output):
-        shutil.rmtree(new, ignore_errors=True)
-        return
+        return _dispose(new, spare)
     old = None
     if output.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
@@ -162,8 +207,7 @@ def swap(new: Path, output: Path) -> None:
         if old is not None:
             old.rename(output)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    return _dispose(old, spare) if old is not None else False
 
 
 def describe_os_error(exc: OSError, what: str) -> str:
