@@ -200,19 +200,28 @@ def _checked_output(output: Path, config: Any, plugin: RunbookPlugin, base: Path
 def _build(config: Any, plugin: RunbookPlugin, base: Path, inputs: list[Path], output: Path,
            templates: Path | None, cache_root: Path, jobs: int, progress: Any) -> None:
     """:func:`build_site`'s work, while it holds the cache."""
-    from mkdocs.commands.build import build as mkdocs_build
-    from mkdocs.exceptions import Abort
-
     if templates is not None:
         plugin.config.templates = str(templates.resolve())
     # Produced here rather than inside MkDocs, so a producer's error surfaces as itself; the
     # plugin, under a plain mkdocs build, makes them with the same call (its on_pre_build).
     sites, generated = site_files(inputs, cache_dir=cache_root, jobs=jobs, progress=progress,
                                   templates=(base / plugin.config.templates).resolve())
+    plugin.config.inputs = [str(p.resolve()) for p in inputs]
+    publish_site(config, plugin, sites, generated, output, cache_root, jobs)
+
+
+def publish_site(config: Any, plugin: RunbookPlugin, sites: list[Any],
+                 generated: dict[str, Any], output: Path, cache_root: Path, jobs: int) -> None:
+    """MkDocs' build of ``sites`` and their ``generated`` files into a staging folder beside
+    ``output``, swapped in when it succeeded: :func:`build_site`'s last step (the benchmark's
+    site stage too). The site it replaces is linked from, and its ``sites/`` kept as the
+    spare the next build starts from (:mod:`runbook.site.publish`)."""
+    from mkdocs.commands.build import build as mkdocs_build
+    from mkdocs.exceptions import Abort
+
     output.parent.mkdir(parents=True, exist_ok=True)
     with staging_folder(output) as staging:
         config.site_dir = str(staging)
-        plugin.config.inputs = [str(p.resolve()) for p in inputs]
         plugin.config.cache_dir = str(cache_root)
         plugin.preload(sites, generated, jobs=jobs, cache_root=cache_root)
         plugin.previous_site = output if output.is_dir() else None
