@@ -181,7 +181,11 @@ def victim(project: Project, kind: str) -> Path:
 
 def test_the_cold_build_left_every_kind_of_cache_file(project: Project) -> None:
     kinds = {p.name for p in project.cold_cache.joinpath("runbook").iterdir() if p.is_dir()}
-    assert kinds == {*EVERY_BUILD, *PRODUCING, "validate", "jinja", "site-files"}
+    # "spare": the output's lock (runbook.site.publish.output_lock); a cold build replaces
+    # no site, so it keeps no spare.
+    assert kinds == {*EVERY_BUILD, *PRODUCING, "validate", "jinja", "site-files", "spare"}
+    spares = project.cold_cache / "runbook" / "spare"
+    assert [p.suffix for p in spares.iterdir()] == [".lock"]
 
 
 def test_damaged_compiled_templates_are_compiled_again_and_the_build_is_the_cold_one(

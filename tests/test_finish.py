@@ -237,8 +237,9 @@ def test_a_published_file_is_no_cache_copy_and_a_rebuild_links_it_from_the_site_
     assert os.stat(page).st_ino == inode and os.stat(page).st_nlink == 2
     assert os.path.samefile(page, spare / "adatum-im" / "index.html")
     assert differing(snapshot(first), snapshot(out)) == []
-    # A tool that edits the published site in place edits nothing else; the next build
-    # publishes the file anew instead of linking the edited one.
+    # A tool that edits the published site in place edits no cache copy (only the spare's
+    # other name of the file); the next build publishes the file anew instead of linking or
+    # keeping the edited one.
     with page.open("ab") as stream:
         stream.write(b"<!-- edited -->")
     assert b"edited" not in copy.read_bytes()

@@ -256,10 +256,15 @@ def test_the_replaced_sites_folder_is_the_spare_the_next_build_starts_from(
     assert os.stat(spare).st_ino == first
     assert os.path.samefile(spare / "adatum-im" / "index.html",
                             site / "sites" / "adatum-im" / "index.html")
+    unchanged = site / "sites" / "litware-noav" / "index.html"
+    status = os.stat(unchanged)
     _edit_public_ca(inputs, "DigiCert")
     _rebuild(inputs, site, cache)
-    # The third build's sites/ is that folder again, brought up to date.
+    # The third build's sites/ is that folder again, brought up to date: a file the edit
+    # did not change was kept as it was, not removed and linked again (its ctime says so).
     assert os.stat(site / "sites").st_ino == first
+    after = os.stat(unchanged)
+    assert (after.st_ino, after.st_ctime_ns) == (status.st_ino, status.st_ctime_ns)
     assert differing(_fresh(inputs, cache, tmp_path), snapshot(site)) == []
     assert b"DigiCert" in (site / "sites" / "adatum-im" / "certificates.html").read_bytes()
 
@@ -285,6 +290,21 @@ def test_a_changed_spare_gives_the_site_a_fresh_build_gives(
     other.unlink()
     other.write_bytes(b"x" * stamp.st_size)
     os.utime(other, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    # The same in a site the edit leaves alone: only the ctime tells.
+    untouched = spare.parent / "litware-noav"
+    flipped = untouched / "dns.html"
+    stamp = flipped.stat()
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    with flipped.open("r+b") as stream:
+        stream.write(bytes(data))
+    os.utime(flipped, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    other = untouched / "exports" / "addressing.csv"
+    stamp = other.stat()
+    other.unlink()
+    other.write_bytes(b"x" * stamp.st_size)
+    os.utime(other, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    (untouched / "exports").chmod(0o500)  # a folder mode no fresh build gives
     # Gone, a folder in a file's place, a link, and files and folders of no site.
     (spare / "dns.html").unlink()
     (spare / "pool.html").unlink()
@@ -301,6 +321,8 @@ def test_a_changed_spare_gives_the_site_a_fresh_build_gives(
     _rebuild(inputs, site, cache)
     assert differing(_fresh(inputs, cache, tmp_path), snapshot(site)) == []
     assert not (site / "sites" / "no-such-site").exists()
+    assert (site / "sites" / "litware-noav" / "exports").stat().st_mode == (
+        tmp_path / "fresh" / "sites" / "litware-noav" / "exports").stat().st_mode
     assert not (site / "sites" / "adatum-im" / "exports" / "addressing.csv").is_symlink()
     assert elsewhere.read_text(encoding="utf-8") == "not the site's\n"
     assert not (site / "sites" / "adatum-im" / "drawings").exists()
@@ -312,14 +334,36 @@ def test_a_rebuild_writes_through_no_name_of_the_site_it_replaces(
     _rebuild(inputs, site, cache)  # from now on a spare shares files with the site
     _edit_public_ca(inputs, "Sectigo")
     _rebuild(inputs, site, cache)
-    # Another name for every file of the site the next build replaces: a build that
-    # wrote through a name it shares with that site would change what these hold.
-    held = tmp_path / "held"
+    # Every file of the site the next build replaces, held open: a build that wrote
+    # through a name it shares with that site would change what they read.
     before = snapshot(site)
-    for rel in before:
-        (held / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.link(site / rel, held / rel)
-    _edit_public_ca(inputs, "DigiCert")
-    _rebuild(inputs, site, cache)
-    assert snapshot(held) == before
+    held = {rel: os.open(site / rel, os.O_RDONLY) for rel in before}
+    try:
+        _edit_public_ca(inputs, "DigiCert")
+        _rebuild(inputs, site, cache)
+        now = {rel: os.pread(fd, len(data) + 1, 0) for (rel, fd), data
+               in zip(held.items(), before.values(), strict=True)}
+    finally:
+        for fd in held.values():
+            os.close(fd)
+    assert differing(before, now) == []
     assert differing(_fresh(inputs, cache, tmp_path), snapshot(site)) == []
+
+
+def test_a_spare_that_is_a_link_is_not_followed(cold_pair: tuple[Path, Path, Path],
+                                                tmp_path: Path) -> None:
+    from runbook.site.publish import spare_folder
+
+    inputs, site, cache = _copy(cold_pair, tmp_path)
+    _rebuild(inputs, site, cache)
+    spare = spare_folder(cache, site)
+    shutil.rmtree(spare)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "adatum-im").mkdir(parents=True)
+    (elsewhere / "adatum-im" / "index.html").write_text("mine\n", encoding="utf-8")
+    spare.symlink_to(elsewhere, target_is_directory=True)
+    _rebuild(inputs, site, cache)
+    assert (elsewhere / "adatum-im" / "index.html").read_text(encoding="utf-8") == "mine\n"
+    assert not (site / "sites").is_symlink()
+    assert differing(_fresh(inputs, cache, tmp_path), snapshot(site)) == []
+    assert spare.is_dir() and not spare.is_symlink()  # the site just replaced

@@ -19,6 +19,7 @@ from runbook.site.publish import (
     describe_os_error,
     git_root,
     mark,
+    output_lock,
     spare_folder,
     staging_folder,
     swap,
@@ -236,7 +237,8 @@ def publish_site(config: Any, plugin: RunbookPlugin, sites: list[Any],
         finally:
             config.plugins.on_shutdown()
         mark(staging)
-        kept = swap(staging, output, plugin.spare)
-        plugin.record_published(output)
-        if kept:
-            plugin.record_spare()
+        with output_lock(plugin.spare):
+            kept = swap(staging, output, plugin.spare)
+            plugin.record_published(output)
+            if kept:
+                plugin.record_spare()

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -579,7 +580,15 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         spared: dict[str, list[Any]] | None = None
         if self.spare is not None and take_spare(self.spare, site_dir / SPARE_TREE):
             spared = self._published_record(self.spare)
-            _clear_unwanted(root, SPARE_TREE, {dest for dest, _ in self._placed})
+            try:
+                _clear_unwanted(root, SPARE_TREE, {dest for dest, _ in self._placed})
+            except OSError:  # a folder that cannot be changed: sites/ is made afresh
+                spared = None
+                # Beside the staging folder, under a name that starts with its own: what
+                # cannot be removed now, a later build's removal of stale staging retries.
+                unusable = site_dir.with_name(f"{site_dir.name}.spare")
+                os.rename(site_dir / SPARE_TREE, unusable)
+                shutil.rmtree(unusable, ignore_errors=True)
         made: set[str] = set()
         names: dict[str, str] = {}
         # Plain strings, not pathlib: forty thousand files at a thousand sites.
@@ -654,8 +663,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
 
     def record_published(self, output: Path) -> None:
         """Record the files placed in the site now at ``output`` (``runbook build`` calls it
-        once the site is swapped in and the one it replaced is gone), so the next build can
-        link the unchanged ones from there."""
+        once the site is swapped in), so the next build can link the unchanged ones from
+        there and keep those its spare still holds."""
         from runbook.engine.store import Cache, file_status
 
         names, self._names = self._names, {}
@@ -708,7 +717,8 @@ def _unlink(path: str) -> None:
 
 def _clear_unwanted(root: str, top: str, wanted: set[str]) -> None:
     """Remove from ``root/top`` every file and folder that is not, or does not lead to, one
-    of ``wanted`` (paths relative to ``root``)."""
+    of ``wanted`` (paths relative to ``root``); give the folders that stay the mode a new
+    folder gets (a ``chmod`` of the live site's folders must not outlive a fresh build)."""
     folders = {dest.rpartition("/")[0] for dest in wanted}
     for folder in list(folders):
         while "/" in folder:
@@ -716,10 +726,16 @@ def _clear_unwanted(root: str, top: str, wanted: set[str]) -> None:
             if folder in folders:
                 break
             folders.add(folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = 0o777 & ~umask
     cut = len(root) + 1
     stack = [f"{root}/{top}"]
     while stack:
-        with os.scandir(stack.pop()) as entries:
+        folder = stack.pop()
+        if stat.S_IMODE(os.lstat(folder).st_mode) != mode:
+            os.chmod(folder, mode)
+        with os.scandir(folder) as entries:
             for entry in entries:
                 rel = entry.path[cut:]
                 if entry.is_dir(follow_symlinks=False):

@@ -279,7 +279,8 @@ def _prune_spares(folder: Path, cutoff: float, dry_run: bool, result: Pruned) ->
         files = list(_files(spare)) if spare.is_dir() and not spare.is_symlink() else []
         for _, st in files:
             if old:
-                result._remove(SPARE, st.st_size)
+                # Another name of a published file frees no bytes.
+                result._remove(SPARE, st.st_size if st.st_nlink == 1 else 0)
             else:
                 result._keep(st.st_size)
         if old and not dry_run:

@@ -17,10 +17,12 @@ published as it is (the plugin checks every file in it against what it placed th
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -162,22 +164,44 @@ def spare_folder(cache_root: Path, output: Path) -> Path:
 def take_spare(spare: Path, into: Path) -> bool:
     """Move the spare ``sites/`` folder ``spare`` to ``into`` (absent, or an empty folder),
     in one rename; False when there is none to take (or it is on another file system).
-    Of two builds of one output at once, one takes it and the other builds without it."""
+    Of two builds of one output at once, one takes it and the other builds without it.
+    Anything but a folder of this user's in the spare's place is removed, never followed."""
     try:
         os.rename(spare, into)
     except OSError:
         return False
+    info = os.lstat(into)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(into, ignore_errors=True)
+        else:
+            os.unlink(into)
+        return False
     return True
 
 
+def _is_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _dispose(tree: Path, spare: Path | None) -> bool:
-    """Remove the replaced site ``tree``, keeping its ``sites/`` as ``spare`` where it can;
-    True when it was kept."""
+    """Remove the replaced site ``tree``, keeping its ``sites/`` as ``spare`` where it can
+    (in place of a spare no build took); True when it was kept."""
     kept = False
-    if spare is not None and (tree / SPARE_TREE).is_dir():
+    if spare is not None and _is_folder(tree / SPARE_TREE):
         try:
             spare.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(tree / SPARE_TREE, spare)  # fails where a spare is kept already
+            if os.path.lexists(spare):
+                # Renamed away before it is removed: a build that takes it meanwhile gets
+                # it whole, and nothing removes files from a folder another build holds.
+                left = spare.with_name(f"{spare.name}.old-{os.getpid()}")
+                with contextlib.suppress(OSError):
+                    os.rename(spare, left)
+                    shutil.rmtree(left, ignore_errors=True)
+            os.rename(tree / SPARE_TREE, spare)
             os.utime(spare)  # when it was last used, for the prune
             kept = True
         except OSError:
@@ -186,13 +210,33 @@ def _dispose(tree: Path, spare: Path | None) -> bool:
     return kept
 
 
+@contextmanager
+def output_lock(spare: Path) -> Iterator[None]:
+    """Hold the lock of the output whose spare is ``spare`` (blocking), so that two builds of
+    one output swap and record what they published one after the other: a build records the
+    files of the site it swapped in, never those of a site another build swapped in after
+    it. Without a lock (a read-only cache, no ``fcntl``) it holds nothing."""
+    try:
+        spare.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{spare}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def swap(new: Path, output: Path, spare: Path | None = None) -> bool:
     """Put ``new`` in place of ``output``; True when the replaced site's ``sites/`` was kept
-    as ``spare`` (:func:`spare_folder`) instead of being removed.
+    as ``spare`` (:func:`spare_folder`) for the next build, instead of being removed.
 
     Where the system can, the two folders trade names in one step, so that no moment
     (a kill, a crash) ever finds ``output`` missing; ``new`` then holds the previous site,
-    and is removed. Elsewhere: rename the old one away, rename in, remove old.
+    which goes (but for the spare). Elsewhere: rename the old one away, rename in, remove
+    the old one (but for the spare).
     """
     if output.is_dir() and not output.is_symlink() and _exchange(new, output):
         return _dispose(new, spare)
