@@ -269,6 +269,24 @@ def test_the_replaced_sites_folder_is_the_spare_the_next_build_starts_from(
     assert b"DigiCert" in (site / "sites" / "adatum-im" / "certificates.html").read_bytes()
 
 
+def _flip_keeping_times(path: Path) -> None:
+    """One bit of ``path`` flipped in place, its times set back."""
+    stamp = path.stat()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    with path.open("r+b") as stream:
+        stream.write(bytes(data))
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+
+
+def _replace_keeping_times(path: Path) -> None:
+    """``path`` replaced by another file of its size and times."""
+    stamp = path.stat()
+    path.unlink()
+    path.write_bytes(b"x" * stamp.st_size)
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+
+
 def test_a_changed_spare_gives_the_site_a_fresh_build_gives(
         cold_pair: tuple[Path, Path, Path], tmp_path: Path) -> None:
     from runbook.site.publish import spare_folder
@@ -276,34 +294,14 @@ def test_a_changed_spare_gives_the_site_a_fresh_build_gives(
     inputs, site, cache = _copy(cold_pair, tmp_path)
     _rebuild(inputs, site, cache)
     spare = spare_folder(cache, site) / "adatum-im"
-    # Written in place, its times set back (the live site's name sees it too).
-    flipped = spare / "index.html"
-    stamp = flipped.stat()
-    data = bytearray(flipped.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    with flipped.open("r+b") as stream:
-        stream.write(bytes(data))
-    os.utime(flipped, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
-    # Replaced by another file of the same size and time.
-    other = spare / "certificates.html"
-    stamp = other.stat()
-    other.unlink()
-    other.write_bytes(b"x" * stamp.st_size)
-    os.utime(other, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
-    # The same in a site the edit leaves alone: only the ctime tells.
-    untouched = spare.parent / "litware-noav"
-    flipped = untouched / "dns.html"
-    stamp = flipped.stat()
-    data = bytearray(flipped.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    with flipped.open("r+b") as stream:
-        stream.write(bytes(data))
-    os.utime(flipped, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
-    other = untouched / "exports" / "addressing.csv"
-    stamp = other.stat()
-    other.unlink()
-    other.write_bytes(b"x" * stamp.st_size)
-    os.utime(other, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    untouched = spare.parent / "litware-noav"  # a site the edit below leaves alone
+    # Written in place, its times set back (the live site's name sees it too): in a site
+    # the edit leaves alone, only the ctime tells.
+    _flip_keeping_times(spare / "index.html")
+    _flip_keeping_times(untouched / "dns.html")
+    # Replaced by another file of the same size and times.
+    _replace_keeping_times(spare / "certificates.html")
+    _replace_keeping_times(untouched / "exports" / "addressing.csv")
     (untouched / "exports").chmod(0o500)  # a folder mode no fresh build gives
     # Gone, a folder in a file's place, a link, and files and folders of no site.
     (spare / "dns.html").unlink()
