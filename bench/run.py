@@ -137,10 +137,10 @@ def _mkdocs(sites: list[Any], generated: dict[str, bytes], inputs: Path, out: Pa
     into a folder beside ``out``, swapped in."""
     from mkdocs.config import load_config
 
-    from runbook.site.build import _plugin, publish_site
+    from runbook.site.build import plugin_of, publish_site
 
     config = load_config(config_file=str(ROOT / "mkdocs.yml"), strict=True)
-    plugin = _plugin(config)
+    plugin = plugin_of(config)
     plugin.config.inputs = [str(inputs)]
     publish_site(config, plugin, sites, generated, out, cache.root, jobs)
     stats = SiteStats(pages=sum(1 for _ in out.rglob("*.html")))

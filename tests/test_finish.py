@@ -21,7 +21,7 @@ from mkdocs.exceptions import Abort
 
 from runbook.engine.store import content_name
 from runbook.site import finish
-from runbook.site.build import _plugin, build_site
+from runbook.site.build import build_site, plugin_of
 from runbook.site.publish import spare_folder
 from tests.conftest import ROOT, examples_and_corpus
 from tests.test_incremental import differing, snapshot
@@ -39,7 +39,7 @@ def _config(produced: tuple[list[Any], dict[str, Any]], site_dir: Path, *, cache
             finish_pages: bool = True, jobs: int = 2, **settings: Any) -> Any:
     config = load_config(config_file=str(CONFIG), strict=True, **settings)
     config.site_dir = str(site_dir)
-    _plugin(config).preload(*produced, jobs=jobs, cache_root=cache, finish=finish_pages)
+    plugin_of(config).preload(*produced, jobs=jobs, cache_root=cache, finish=finish_pages)
     return config
 
 
@@ -50,7 +50,7 @@ def _plain(produced: tuple[list[Any], dict[str, Any]], site_dir: Path, cache: Pa
     config = _config(produced, site_dir, cache=cache, finish_pages=False, **settings)
     mkdocs_build(config)
     assert not (cache / finish.NAMESPACE).exists()
-    assert _plugin(config).finish_stats is None
+    assert plugin_of(config).finish_stats is None
 
 
 def _site_pages(produced: tuple[list[Any], dict[str, Any]]) -> list[str]:
@@ -63,7 +63,7 @@ def test_the_site_built_from_finished_pages_is_the_plain_mkdocs_build_byte_for_b
     _plain(produced, tmp_path / "plain", cache)
     cold = _config(produced, tmp_path / "cold", cache=cache)
     mkdocs_build(cold)
-    stats = _plugin(cold).finish_stats
+    stats = plugin_of(cold).finish_stats
     sites = {p.split("/")[1] for p in _site_pages(produced)}
     assert stats is not None
     assert (stats.sites_built, stats.sites_cached) == (len(sites), 0)
@@ -75,7 +75,7 @@ def test_the_site_built_from_finished_pages_is_the_plain_mkdocs_build_byte_for_b
     # Warm: every site from the cache, no site build, the same bytes.
     warm = _config(produced, tmp_path / "warm", cache=cache)
     mkdocs_build(warm)
-    stats = _plugin(warm).finish_stats
+    stats = plugin_of(warm).finish_stats
     assert stats is not None
     assert (stats.sites_built, stats.sites_cached, stats.site_builds) == (0, len(sites), 0)
     assert differing(plain, snapshot(tmp_path / "warm")) == []
@@ -213,7 +213,7 @@ def test_a_warning_of_a_site_build_fails_the_strict_build_and_is_reported_every_
             mkdocs_build(config)
         messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert any("no-such-page.md" in m and page in m for m in messages), messages
-        stats = _plugin(config).finish_stats
+        stats = plugin_of(config).finish_stats
         assert stats is not None and stats.not_kept == ["contoso-hq"]
         # Every other site was kept: the second build builds that one site alone.
         assert stats.sites_built == (len({p.split("/")[1] for p in _site_pages(produced)})

@@ -135,10 +135,10 @@ def test_html_code_is_a_code_element_showing_the_value_on_one_line(value: str,
 
 
 def test_the_site_adds_the_extension_once() -> None:
-    from runbook.site.build import _plugin
+    from runbook.site.build import plugin_of
 
     config = load_config(config_file=str(ROOT / "mkdocs.yml"))
-    _plugin(config).preload([], {})
+    plugin_of(config).preload([], {})
     for _ in range(2):  # a second build (mkdocs serve): still one
         config = config.plugins.on_config(config)
         assert sum(isinstance(e, HtmlBlocks) for e in config.markdown_extensions) == 1

@@ -122,12 +122,12 @@ def test_runbook_build_gives_the_same_bytes_as_plain_mkdocs_build(
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
-    from runbook.site.build import _plugin
+    from runbook.site.build import plugin_of
 
     site, cache = cold
     seed_pdfs(cache, tmp_path / "cache")
     config = load_config(config_file=str(CONFIG), site_dir=str(tmp_path / "mkdocs"), strict=True)
-    plugin = _plugin(config)
+    plugin = plugin_of(config)
     plugin.config.inputs = [str(inputs)]
     plugin.config.cache_dir = str(tmp_path / "cache")
     config.plugins.on_startup(command="build", dirty=False)

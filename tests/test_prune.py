@@ -389,7 +389,7 @@ def test_builds_hold_the_cache_while_they_use_it(built: tuple[Path, Path, Path],
     from mkdocs.config import load_config
 
     from runbook.site import generate as site
-    from runbook.site.build import _plugin, build_site
+    from runbook.site.build import build_site, plugin_of
 
     inputs, _, cold_cache = built
     cache = tmp_path / "cache"
@@ -413,7 +413,7 @@ def test_builds_hold_the_cache_while_they_use_it(built: tuple[Path, Path, Path],
     stale = entry(cache, "finished", "ff" + "0" * 62, days=31)
     age(cache / p.STAMP, 2)
     config = load_config(config_file=str(CONFIG), site_dir=str(tmp_path / "mkdocs"))
-    plugin = _plugin(config)
+    plugin = plugin_of(config)
     plugin.config.inputs = [str(inputs)]
     plugin.config.cache_dir = str(cache)
     config.plugins.on_startup(command="build", dirty=False)

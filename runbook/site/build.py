@@ -34,7 +34,8 @@ class SiteBuildFailed(RunbookError):
     """MkDocs could not build the site (in strict mode: it logged a warning)."""
 
 
-def _plugin(config: object) -> RunbookPlugin:
+def plugin_of(config: object) -> RunbookPlugin:
+    """The runbook plugin of a loaded MkDocs configuration; a one-line error without it."""
     from runbook.site.plugin import RunbookPlugin
 
     for plugin in config.plugins.values():  # type: ignore[attr-defined]
@@ -79,7 +80,7 @@ def load_configuration(config_file: Path | None = None, *, strict: bool = True
         config = load_config(config_file=source, strict=strict, **options)
     except (ConfigurationError, Abort) as exc:
         raise RunbookError(f"{name}: {exc}") from None
-    return config, _plugin(config), Path(config.config_file_path).resolve().parent
+    return config, plugin_of(config), Path(config.config_file_path).resolve().parent
 
 
 def default_config_file(folder: Path | None = None) -> Path:
@@ -226,7 +227,7 @@ def publish_site(config: Any, plugin: RunbookPlugin, sites: list[Any],
         plugin.config.cache_dir = str(cache_root)
         plugin.preload(sites, generated, jobs=jobs, cache_root=cache_root)
         plugin.previous_site = output if output.is_dir() else None
-        plugin.spare = spare_folder(cache_root, output)
+        plugin.spare = spare = spare_folder(cache_root, output)
         config.plugins.on_startup(command="build", dirty=False)
         try:
             # MkDocs' own build, public API and plugin events only; the plugin builds the
@@ -237,8 +238,8 @@ def publish_site(config: Any, plugin: RunbookPlugin, sites: list[Any],
         finally:
             config.plugins.on_shutdown()
         mark(staging)
-        with output_lock(plugin.spare):
-            kept = swap(staging, output, plugin.spare)
+        with output_lock(spare):
+            kept = swap(staging, output, spare)
             plugin.record_published(output)
             if kept:
                 plugin.record_spare()

@@ -569,7 +569,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         written through: it may be another name of a file of ``previous_site``.
         """
         from runbook.engine.store import Damaged, Verified, file_status
-        from runbook.site.publish import SPARE_TREE, take_spare
+        from runbook.site.publish import SPARE_TREE, set_aside, take_spare
 
         if not self._placed:
             return
@@ -584,11 +584,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                 _clear_unwanted(root, SPARE_TREE, {dest for dest, _ in self._placed})
             except OSError:  # a folder that cannot be changed: sites/ is made afresh
                 spared = None
-                # Beside the staging folder, under a name that starts with its own: what
-                # cannot be removed now, a later build's removal of stale staging retries.
-                unusable = site_dir.with_name(f"{site_dir.name}.spare")
-                os.rename(site_dir / SPARE_TREE, unusable)
-                shutil.rmtree(unusable, ignore_errors=True)
+                set_aside(site_dir / SPARE_TREE)
         made: set[str] = set()
         names: dict[str, str] = {}
         # Plain strings, not pathlib: forty thousand files at a thousand sites.
@@ -715,6 +711,16 @@ def _unlink(path: str) -> None:
         shutil.rmtree(path)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# The mode a new folder gets is 0o777 less this (read once: setting it is process-wide).
+_UMASK = _umask()
+
+
 def _clear_unwanted(root: str, top: str, wanted: set[str]) -> None:
     """Remove from ``root/top`` every file and folder that is not, or does not lead to, one
     of ``wanted`` (paths relative to ``root``); give the folders that stay the mode a new
@@ -726,9 +732,7 @@ def _clear_unwanted(root: str, top: str, wanted: set[str]) -> None:
             if folder in folders:
                 break
             folders.add(folder)
-    umask = os.umask(0)
-    os.umask(umask)
-    mode = 0o777 & ~umask
+    mode = 0o777 & ~_UMASK
     cut = len(root) + 1
     stack = [f"{root}/{top}"]
     while stack:

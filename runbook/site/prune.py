@@ -268,27 +268,33 @@ def prune(root: Path, max_age_days: float, *, dry_run: bool = False,
 
 def _prune_spares(folder: Path, cutoff: float, dry_run: bool, result: Pruned) -> None:
     """Remove each spare kept before ``cutoff`` (its folder's time: when it was kept), whole;
-    count the others' files as kept."""
-    import shutil
+    count the others' files as kept. Only a file that is not also a published file's
+    other name counts its bytes (removing the spare frees only those)."""
+    from runbook.site.publish import remove_tree
 
     for spare in sorted(folder.iterdir()):
         try:
             old = spare.lstat().st_mtime < cutoff
         except OSError:
             continue
-        files = list(_files(spare)) if spare.is_dir() and not spare.is_symlink() else []
-        for _, st in files:
-            if old:
-                # Another name of a published file frees no bytes.
-                result._remove(SPARE, st.st_size if st.st_nlink == 1 else 0)
-            else:
-                result._keep(st.st_size)
+        is_tree = spare.is_dir() and not spare.is_symlink()
+        files = list(_files(spare)) if is_tree else []
         if old and not dry_run:
-            if spare.is_dir() and not spare.is_symlink():
-                shutil.rmtree(spare, ignore_errors=True)
+            if is_tree:
+                gone = remove_tree(spare)
             else:
                 with contextlib.suppress(OSError):
                     spare.unlink()
+                gone = not os.path.lexists(spare)
+            if not gone:  # not ours to remove: counted and left
+                result.failed += 1
+                old = False
+        for _, st in files:
+            size = st.st_size if st.st_nlink == 1 else 0
+            if old:
+                result._remove(SPARE, size)
+            else:
+                result._keep(size)
 
 
 def _remove_empty_folders(folder: Path) -> None:

@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from runbook.errors import RunbookError
 
@@ -161,11 +162,47 @@ def spare_folder(cache_root: Path, output: Path) -> Path:
     return cache_root / SPARE / digest(SPARE, os.fspath(output.resolve()))[:32]
 
 
+def remove_tree(path: Path) -> bool:
+    """Remove the folder ``path`` and everything in it, making a folder writable where that
+    is what stops a removal (a ``chmod`` of the site); True when it is gone."""
+    import sys
+
+    def retry(func: Any, name: str, *_: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(name), 0o700)
+            func(name)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=retry)
+    else:
+        shutil.rmtree(path, onerror=retry)
+    return not os.path.lexists(path)
+
+
+def set_aside(folder: Path) -> None:
+    """Move ``folder``, inside a staging folder, out beside it (a name that starts with the
+    staging folder's own, so a later build's :func:`remove_stale_staging` removes what
+    cannot be removed now) and remove it: nothing of it is published."""
+    staging = folder.parent
+    aside = staging.with_name(f"{staging.name}.spare")
+    os.rename(folder, aside)
+    remove_tree(aside)
+
+
+def _remove_name(path: Path) -> None:
+    """Remove ``path``, a folder (with what it holds) or any other name, never following it."""
+    if _is_folder(path):
+        remove_tree(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
 def take_spare(spare: Path, into: Path) -> bool:
     """Move the spare ``sites/`` folder ``spare`` to ``into`` (absent, or an empty folder),
     in one rename; False when there is none to take (or it is on another file system).
     Of two builds of one output at once, one takes it and the other builds without it.
-    Anything but a folder of this user's in the spare's place is removed, never followed."""
+    Anything but a folder of this user's in the spare's place goes, never followed."""
     try:
         os.rename(spare, into)
     except OSError:
@@ -173,7 +210,7 @@ def take_spare(spare: Path, into: Path) -> bool:
     info = os.lstat(into)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
         if stat.S_ISDIR(info.st_mode):
-            shutil.rmtree(into, ignore_errors=True)
+            set_aside(into)
         else:
             os.unlink(into)
         return False
@@ -200,22 +237,23 @@ def _dispose(tree: Path, spare: Path | None) -> bool:
                 left = spare.with_name(f"{spare.name}.old-{os.getpid()}")
                 with contextlib.suppress(OSError):
                     os.rename(spare, left)
-                    shutil.rmtree(left, ignore_errors=True)
+                    _remove_name(left)
             os.rename(tree / SPARE_TREE, spare)
             os.utime(spare)  # when it was last used, for the prune
             kept = True
         except OSError:
             pass
-    shutil.rmtree(tree, ignore_errors=True)
+    remove_tree(tree)
     return kept
 
 
 @contextmanager
 def output_lock(spare: Path) -> Iterator[None]:
     """Hold the lock of the output whose spare is ``spare`` (blocking), so that two builds of
-    one output swap and record what they published one after the other: a build records the
-    files of the site it swapped in, never those of a site another build swapped in after
-    it. Without a lock (a read-only cache, no ``fcntl``) it holds nothing."""
+    one output with one cache swap and record what they published one after the other: a
+    build records the files of the site it swapped in, never those of a site another build
+    swapped in after it. Where the cache cannot hold the lock (read-only, a file system
+    without locks) it holds nothing."""
     try:
         spare.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(f"{spare}.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -223,7 +261,11 @@ def output_lock(spare: Path) -> Iterator[None]:
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.utime(fd)  # in use: the prune leaves it
+        except OSError:
+            pass
         yield
     finally:
         os.close(fd)

@@ -142,7 +142,7 @@ class SiteSearch:
                 path = site_dir / "sites" / slug / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 # A new file, never written through: a name under sites/ may be another
-                # of a file of the live site (runbook.site.publish's spare). runbook build
+                # name of a file of the live site (runbook.site.publish's spare). runbook build
                 # takes the sites' indexes from the cache, so this is a guard.
                 path.unlink(missing_ok=True)
                 path.write_bytes(data)
