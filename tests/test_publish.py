@@ -365,3 +365,21 @@ def test_a_spare_that_is_a_link_is_not_followed(cold_pair: tuple[Path, Path, Pat
     assert not (site / "sites").is_symlink()
     assert differing(_fresh(inputs, cache, tmp_path), snapshot(site)) == []
     assert spare.is_dir() and not spare.is_symlink()  # the site just replaced
+
+
+def test_a_spare_that_cannot_be_brought_up_to_date_is_set_aside_and_not_published(
+        cold_pair: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.site import plugin
+
+    inputs, site, cache = _copy(cold_pair, tmp_path)
+    _rebuild(inputs, site, cache)
+
+    def stuck(*args: object) -> None:  # as a folder this user cannot change would
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(plugin, "_clear_unwanted", stuck)
+    _edit_public_ca(inputs, "Entrust")
+    _rebuild(inputs, site, cache)
+    assert differing(_fresh(inputs, cache, tmp_path), snapshot(site)) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
