@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from runbook.cli import main
 from runbook.site.publish import MARKER, remove_stale_staging, staging_folder
 
+from .conftest import shared_cache
 from .test_incremental import differing
 from .test_site import snapshot, topology
 
@@ -199,26 +200,23 @@ CONFIG = ROOT / "mkdocs.yml"
 
 
 @pytest.fixture(scope="module")
-def cold_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """Two examples built cold: (inputs, site, cache); tests copy them before they build."""
-    from runbook.site.build import build_site
-
-    root = tmp_path_factory.mktemp("pair")
-    (root / "inputs").mkdir()
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two examples' topologies; tests copy them before they edit them."""
+    folder = tmp_path_factory.mktemp("pair") / "inputs"
+    folder.mkdir()
     for name in ("adatum-im.yaml", "litware-noav.yaml"):
-        shutil.copy(ROOT / "inputs" / name, root / "inputs" / name)
-    build_site([root / "inputs"], root / "site", config_file=CONFIG, cache_dir=root / "cache")
-    return root / "inputs", root / "site", root / "cache"
+        shutil.copy(ROOT / "inputs" / name, folder / name)
+    return folder
 
 
-def _copy(cold_pair: tuple[Path, Path, Path], tmp_path: Path) -> tuple[Path, Path, Path]:
-    """(inputs, site, cache): copies of the cold build's inputs and cache, which a test may
-    change, and a site built from them (a first build: it replaces no site)."""
-    inputs, _, cache = cold_pair
-    shutil.copytree(inputs, tmp_path / "inputs")
-    shutil.copytree(cache, tmp_path / "cache")
-    _rebuild(tmp_path / "inputs", tmp_path / "site", tmp_path / "cache")
-    return tmp_path / "inputs", tmp_path / "site", tmp_path / "cache"
+def _first_build(pair: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(inputs, site, cache): a copy of the topologies, which a test may edit, and a first
+    build of them (it replaces no site), with the run's shared cache: the spare and its
+    records are named by the output folder, the test's own."""
+    shutil.copytree(pair, tmp_path / "inputs")
+    cache = shared_cache()
+    _rebuild(tmp_path / "inputs", tmp_path / "site", cache)
+    return tmp_path / "inputs", tmp_path / "site", cache
 
 
 def _rebuild(inputs: Path, site: Path, cache: Path) -> None:
@@ -244,10 +242,10 @@ def _fresh(inputs: Path, cache: Path, tmp_path: Path) -> dict[str, bytes]:
 
 
 def test_the_replaced_sites_folder_is_the_spare_the_next_build_starts_from(
-        cold_pair: tuple[Path, Path, Path], tmp_path: Path) -> None:
+        pair: Path, tmp_path: Path) -> None:
     from runbook.site.publish import spare_folder
 
-    inputs, site, cache = _copy(cold_pair, tmp_path)
+    inputs, site, cache = _first_build(pair, tmp_path)
     spare = spare_folder(cache, site)
     first = os.stat(site / "sites").st_ino
     assert not spare.exists()  # a cold build replaces no site
@@ -288,10 +286,10 @@ def _replace_keeping_times(path: Path) -> None:
 
 
 def test_a_changed_spare_gives_the_site_a_fresh_build_gives(
-        cold_pair: tuple[Path, Path, Path], tmp_path: Path) -> None:
+        pair: Path, tmp_path: Path) -> None:
     from runbook.site.publish import spare_folder
 
-    inputs, site, cache = _copy(cold_pair, tmp_path)
+    inputs, site, cache = _first_build(pair, tmp_path)
     _rebuild(inputs, site, cache)
     spare = spare_folder(cache, site) / "adatum-im"
     untouched = spare.parent / "litware-noav"  # a site the edit below leaves alone
@@ -327,11 +325,9 @@ def test_a_changed_spare_gives_the_site_a_fresh_build_gives(
 
 
 def test_a_rebuild_writes_through_no_name_of_the_site_it_replaces(
-        cold_pair: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    inputs, site, cache = _copy(cold_pair, tmp_path)
+        pair: Path, tmp_path: Path) -> None:
+    inputs, site, cache = _first_build(pair, tmp_path)
     _rebuild(inputs, site, cache)  # from now on a spare shares files with the site
-    _edit_public_ca(inputs, "Sectigo")
-    _rebuild(inputs, site, cache)
     # Every file of the site the next build replaces, held open: a build that wrote
     # through a name it shares with that site would change what they read.
     before = snapshot(site)
@@ -348,11 +344,11 @@ def test_a_rebuild_writes_through_no_name_of_the_site_it_replaces(
     assert differing(_fresh(inputs, cache, tmp_path), snapshot(site)) == []
 
 
-def test_a_spare_that_is_a_link_is_not_followed(cold_pair: tuple[Path, Path, Path],
+def test_a_spare_that_is_a_link_is_not_followed(pair: Path,
                                                 tmp_path: Path) -> None:
     from runbook.site.publish import spare_folder
 
-    inputs, site, cache = _copy(cold_pair, tmp_path)
+    inputs, site, cache = _first_build(pair, tmp_path)
     _rebuild(inputs, site, cache)
     spare = spare_folder(cache, site)
     shutil.rmtree(spare)
@@ -368,11 +364,11 @@ def test_a_spare_that_is_a_link_is_not_followed(cold_pair: tuple[Path, Path, Pat
 
 
 def test_a_spare_that_cannot_be_brought_up_to_date_is_set_aside_and_not_published(
-        cold_pair: tuple[Path, Path, Path], tmp_path: Path,
+        pair: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from runbook.site import plugin
 
-    inputs, site, cache = _copy(cold_pair, tmp_path)
+    inputs, site, cache = _first_build(pair, tmp_path)
     _rebuild(inputs, site, cache)
 
     def stuck(*args: object) -> None:  # as a folder this user cannot change would
