@@ -15,6 +15,7 @@ from runbook.cli import main
 from runbook.site.publish import MARKER, remove_stale_staging, staging_folder
 
 from .conftest import shared_cache
+from .test_faults import damage
 from .test_incremental import differing
 from .test_site import snapshot, topology
 
@@ -267,16 +268,6 @@ def test_the_replaced_sites_folder_is_the_spare_the_next_build_starts_from(
     assert b"DigiCert" in (site / "sites" / "adatum-im" / "certificates.html").read_bytes()
 
 
-def _flip_keeping_times(path: Path) -> None:
-    """One bit of ``path`` flipped in place, its times set back."""
-    stamp = path.stat()
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    with path.open("r+b") as stream:
-        stream.write(bytes(data))
-    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
-
-
 def _replace_keeping_times(path: Path) -> None:
     """``path`` replaced by another file of its size and times."""
     stamp = path.stat()
@@ -295,8 +286,8 @@ def test_a_changed_spare_gives_the_site_a_fresh_build_gives(
     untouched = spare.parent / "litware-noav"  # a site the edit below leaves alone
     # Written in place, its times set back (the live site's name sees it too): in a site
     # the edit leaves alone, only the ctime tells.
-    _flip_keeping_times(spare / "index.html")
-    _flip_keeping_times(untouched / "dns.html")
+    damage(spare / "index.html", "flipped")
+    damage(untouched / "dns.html", "flipped")
     # Replaced by another file of the same size and times.
     _replace_keeping_times(spare / "certificates.html")
     _replace_keeping_times(untouched / "exports" / "addressing.csv")

@@ -569,7 +569,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         written through: it may be another name of a file of ``previous_site``.
         """
         from runbook.engine.store import Damaged, Verified, file_status
-        from runbook.site.publish import SPARE_TREE, set_aside, take_spare
+        from runbook.site.publish import SPARE_TREE, remove_name, set_aside, take_spare
 
         if not self._placed:
             return
@@ -578,14 +578,14 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         old = os.fspath(self.previous_site) if self.previous_site else ""
         root = os.fspath(site_dir)
         spared: dict[str, list[Any]] | None = None
+        made: set[str] = set()  # the folders that exist
         if self.spare is not None and take_spare(self.spare, site_dir / SPARE_TREE):
             spared = self._published_record(self.spare)
             try:
-                _clear_unwanted(root, SPARE_TREE, {dest for dest, _ in self._placed})
+                made = _clear_unwanted(root, SPARE_TREE, {dest for dest, _ in self._placed})
             except OSError:  # a folder that cannot be changed: sites/ is made afresh
                 spared = None
                 set_aside(site_dir / SPARE_TREE)
-        made: set[str] = set()
         names: dict[str, str] = {}
         # Plain strings, not pathlib: forty thousand files at a thousand sites.
         for dest_uri, source in self._placed:
@@ -596,7 +596,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                 made.add(folder)
             if isinstance(source, bytes):
                 if spared is not None:
-                    _unlink(target)
+                    remove_name(target)
                 with open(target, "wb") as stream:
                     stream.write(source)
                 continue
@@ -611,7 +611,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                         (known is not None and known[0] == name and tuple(known[1:]) == status)
                         or (kept is not None and kept[0] == name and tuple(kept[1:]) == status)):
                     continue
-                _unlink(target)
+                remove_name(target)
             if known is not None and known[0] == name and file_status(f"{old}/{dest_uri}") == \
                     tuple(known[1:]):
                 with contextlib.suppress(OSError):
@@ -701,16 +701,6 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         return server
 
 
-def _unlink(path: str) -> None:
-    """Remove the name ``path`` (a file, a link or a folder), if there is one."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except IsADirectoryError:
-        shutil.rmtree(path)
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -721,10 +711,11 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
-def _clear_unwanted(root: str, top: str, wanted: set[str]) -> None:
+def _clear_unwanted(root: str, top: str, wanted: set[str]) -> set[str]:
     """Remove from ``root/top`` every file and folder that is not, or does not lead to, one
     of ``wanted`` (paths relative to ``root``); give the folders that stay the mode a new
-    folder gets (a ``chmod`` of the live site's folders must not outlive a fresh build)."""
+    folder gets (a ``chmod`` of the live site's folders must not outlive a fresh build).
+    Return the folders that stay (``root/...``)."""
     folders = {dest.rpartition("/")[0] for dest in wanted}
     for folder in list(folders):
         while "/" in folder:
@@ -735,8 +726,10 @@ def _clear_unwanted(root: str, top: str, wanted: set[str]) -> None:
     mode = 0o777 & ~_UMASK
     cut = len(root) + 1
     stack = [f"{root}/{top}"]
+    kept: set[str] = set()
     while stack:
         folder = stack.pop()
+        kept.add(folder)
         if stat.S_IMODE(os.lstat(folder).st_mode) != mode:
             os.chmod(folder, mode)
         with os.scandir(folder) as entries:
@@ -749,3 +742,4 @@ def _clear_unwanted(root: str, top: str, wanted: set[str]) -> None:
                         shutil.rmtree(entry.path)
                 elif rel not in wanted:
                     os.unlink(entry.path)
+    return kept

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from runbook.engine.store import TOUCH_AFTER, mark_used
 from runbook.errors import RunbookError
-from runbook.site.publish import SPARE
+from runbook.site.publish import SPARE, remove_name
 
 __all__ = ["TOUCH_AFTER", "CacheBusy", "Pruned", "mark_used", "prune", "prune_if_due", "using"]
 
@@ -270,8 +270,6 @@ def _prune_spares(folder: Path, cutoff: float, dry_run: bool, result: Pruned) ->
     """Remove each spare kept before ``cutoff`` (its folder's time: when it was kept), whole;
     count the others' files as kept. Only a file that is not also a published file's
     other name counts its bytes (removing the spare frees only those)."""
-    from runbook.site.publish import remove_tree
-
     for spare in sorted(folder.iterdir()):
         try:
             old = spare.lstat().st_mtime < cutoff
@@ -280,13 +278,9 @@ def _prune_spares(folder: Path, cutoff: float, dry_run: bool, result: Pruned) ->
         is_tree = spare.is_dir() and not spare.is_symlink()
         files = list(_files(spare)) if is_tree else []
         if old and not dry_run:
-            if is_tree:
-                gone = remove_tree(spare)
-            else:
-                with contextlib.suppress(OSError):
-                    spare.unlink()
-                gone = not os.path.lexists(spare)
-            if not gone:  # not ours to remove: counted and left
+            with contextlib.suppress(OSError):
+                remove_name(spare)
+            if os.path.lexists(spare):  # not ours to remove: counted and left
                 result.failed += 1
                 old = False
         for _, st in files:

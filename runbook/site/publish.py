@@ -23,6 +23,7 @@ import fcntl
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -165,7 +166,6 @@ def spare_folder(cache_root: Path, output: Path) -> Path:
 def remove_tree(path: Path) -> bool:
     """Remove the folder ``path`` and everything in it, making a folder writable where that
     is what stops a removal (a ``chmod`` of the site); True when it is gone."""
-    import sys
 
     def retry(func: Any, name: str, *_: Any) -> None:
         with contextlib.suppress(OSError):
@@ -189,13 +189,17 @@ def set_aside(folder: Path) -> None:
     remove_tree(aside)
 
 
-def _remove_name(path: Path) -> None:
-    """Remove ``path``, a folder (with what it holds) or any other name, never following it."""
-    if _is_folder(path):
-        remove_tree(path)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+def remove_name(path: str | Path) -> None:
+    """Remove the name ``path``, if there is one: a file or a link (never followed), or a
+    folder with what it holds. A file that cannot be removed raises :class:`OSError`."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        if not _is_folder(Path(path)):
+            raise
+        remove_tree(Path(path))
 
 
 def take_spare(spare: Path, into: Path) -> bool:
@@ -237,7 +241,7 @@ def _dispose(tree: Path, spare: Path | None) -> bool:
                 left = spare.with_name(f"{spare.name}.old-{os.getpid()}")
                 with contextlib.suppress(OSError):
                     os.rename(spare, left)
-                    _remove_name(left)
+                    remove_name(left)
             os.rename(tree / SPARE_TREE, spare)
             os.utime(spare)  # when it was last used, for the prune
             kept = True
