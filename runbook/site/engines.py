@@ -54,18 +54,33 @@ def _relative(src_uri: str, page_uri: str) -> str:
     return os.path.relpath(target, os.path.dirname(page_uri) or ".").replace(os.sep, "/")
 
 
-def docs_tree(inputs: list[Path], *, templates: Path | None = None,
-              cache_dir: Path = Path(".cache/runbook")) -> dict[str, bytes]:
-    """Every file of the docs folder, path -> bytes, site pages with their navigation."""
-    from runbook.engine.store import Cache
-    from runbook.site.generate import Builder, generate
-    from runbook.site.nav import site_navigation
-    from runbook.site.prune import using
+def build_cache_dir() -> Path:
+    """The cache folder ``runbook build`` uses here: ``RUNBOOK_CACHE_DIR``, else the runbook
+    plugin's ``cache_dir`` in this folder's ``mkdocs.yml`` (or the default configuration's),
+    else ``.cache/runbook`` (a ``mkdocs.yml`` without the plugin)."""
+    from runbook.engine.store import cache_dir_override
+    from runbook.site.build import load_configuration
 
-    with using(cache_dir.resolve()):
-        builder = Builder(Cache(cache_dir.resolve()))
-        sites = builder.load_sites(inputs)
-        generated = generate(sites, cache_dir.resolve(), templates=templates, builder=builder)
+    override = cache_dir_override()
+    if override is not None:
+        return override
+    try:
+        _, plugin, _ = load_configuration(None)
+    except RunbookError:
+        return Path(".cache/runbook").resolve()
+    return plugin.cache_path
+
+
+def docs_tree(inputs: list[Path], *, templates: Path | None = None,
+              cache_dir: Path | None = None) -> dict[str, bytes]:
+    """Every file of the docs folder, path -> bytes, site pages with their navigation; made
+    as ``runbook build`` makes them (:func:`runbook.site.produce.site_files`), through the
+    cache in ``cache_dir`` (default: :func:`build_cache_dir`)."""
+    from runbook.site.nav import site_navigation
+    from runbook.site.produce import site_files
+
+    sites, generated = site_files(inputs, cache_dir=cache_dir or build_cache_dir(),
+                                  templates=templates)
     files: dict[str, bytes] = {uri: path.read_bytes() for uri, path in assets.static_files()}
     own = Path("docs")
     if own.is_dir():
