@@ -96,9 +96,18 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         # their finished pages by site and page (dest_uri, url, HTML, search entries).
         self._site_build: set[str] | None = None
         self._built: dict[str, dict[str, tuple[str, str, str, bytes | None, list[str]]]] = {}
+        # ... the site folder it places them in (its parent build's), and what it placed.
+        self._place_into: str | None = None
+        self._placed_here: set[str] = set()
         # What this build places in site_dir after MkDocs' build: the sites' files, their
         # finished pages and search indexes (site-relative path -> spilled copy or bytes).
         self._placed: list[tuple[str, Any]] = []
+        # What the site builds placed there themselves (runbook.site.finish.place_file).
+        self._placed_early: set[str] = set()
+        # The spare's record when this build took it (None: sites/ starts empty), and the
+        # folders under sites/ known to exist.
+        self._spared: dict[str, list[Any]] | None = None
+        self._made: set[str] = set()
         self._page_urls: dict[str, str] = {}
         # The site pages' URLs for sitemap.xml, by the file MkDocs would list them after.
         self._sitemap_after: dict[str | None, list[str]] = {}
@@ -133,11 +142,14 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         self._cache_root = cache_root
         self.finish = finish
 
-    def begin_site_build(self, slugs: set[str]) -> None:
+    def begin_site_build(self, slugs: set[str], place_into: str | None = None) -> None:
         """Make this (forked) plugin's next build a site build of ``slugs``
-        (:func:`runbook.site.finish.build_sites`)."""
+        (:func:`runbook.site.finish.build_sites`), placing their pages in the site folder
+        ``place_into`` if given."""
         self._site_build = slugs
         self._built = {}
+        self._place_into = place_into
+        self._placed_here = set()
 
     def outside_pages(self) -> list[str]:
         """The documentation pages of this build outside ``sites/``."""
@@ -146,12 +158,13 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         return [f.src_uri for f in self._files.documentation_pages()
                 if site_of(f.src_uri) is None]
 
-    def end_site_build(self) -> dict[str, dict[str, tuple[str, str, str, bytes | None,
-                                                         list[str]]]]:
+    def end_site_build(self) -> tuple[dict[str, dict[str, tuple[str, str, str, bytes | None,
+                                                               list[str]]]], set[str]]:
         """The site build's finished pages: by site, by page, (dest_uri, url, the copy's
-        name, the HTML when no copy could be written, search entries)."""
+        name, the HTML when no copy could be written, search entries); and those it placed."""
         built, self._built, self._site_build = self._built, {}, None
-        return built
+        placed, self._placed_here, self._place_into = self._placed_here, set(), None
+        return built, placed
 
     def _path(self, value: str) -> Path:
         return (self._base / value).resolve()
@@ -267,7 +280,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
             last = file.src_uri
         for src_uri, content in outside.items():
             files.append(self._generated_file(config, src_uri, content))
-        finished = self._finished_pages(files, config)
+        finished = self._finished_pages(files, config, Path(config.site_dir))
         for src_uri, content in generated.items():
             if src_uri in outside:
                 last = src_uri
@@ -302,10 +315,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
 
         return self.finish and can_fork() and any(site_of(p) for p in self._generated)
 
-    def _finished_pages(self, files: Files, config: MkDocsConfig
+    def _finished_pages(self, files: Files, config: MkDocsConfig, site_dir: Path
                         ) -> dict[str, list[FinishedPage]]:
         """Every site's finished pages and search files: from the cache, or built now by
-        site builds."""
+        site builds, which place what they build in ``site_dir`` themselves (its ``sites/``
+        made ready first: :meth:`_start_sites`)."""
         from runbook.engine.store import Cache
         from runbook.site.finish import (
             build_sites,
@@ -323,7 +337,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         except OSError:
             present = frozenset()
         found, missing = lookup(cache, keys, present)
-        built, stats = build_sites(config, self, missing, keys, root, self.jobs)
+        wanted = {page.dest_uri for pages in found.values() for page in pages}
+        wanted.update(p for p in self._generated if site_of(p) and not p.endswith(".md"))
+        place_into = self._start_sites(site_dir, wanted)
+        built, stats = build_sites(config, self, missing, keys, root, self.jobs, place_into)
+        self._placed_early = stats.placed
         stats.sites_cached = len(found)
         stats.pages_cached = page_count(found)
         found.update(built)
@@ -479,23 +497,27 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
     def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
         """Let go of a site page's converted Markdown: its finished page is ``output``.
 
-        In a site build, a site page's ``output`` is kept (with its search entries) instead
-        of written, and no page is written: the build that forked it publishes them."""
+        In a site build, a site page's ``output`` is kept (with its search entries) and
+        placed in the site folder of the build that forked it, not where MkDocs writes: that
+        build publishes it."""
         slug = site_of(page.file.src_uri)
         if slug is not None:
             page.content = None
         if self._site_build is None:
             return output
         if slug in self._site_build:
-            from runbook.site.finish import spill_copy
+            from runbook.site.finish import place_file, spill_copy
 
             # As MkDocs writes a page (mkdocs.commands.build); its copy is written now, so
             # a site build holds no page's HTML until its end.
             html = output.encode("utf-8", errors="xmlcharrefreplace")
             name, kept = spill_copy(self._files_root(), html)
+            dest_uri = page.file.dest_uri
             self._built.setdefault(slug, {})[page.file.src_uri] = (
-                page.file.dest_uri, page.url, name, None if kept else html,
+                dest_uri, page.url, name, None if kept else html,
                 self.search.take(page.file.src_uri))
+            if self._place_into is not None and place_file(self._place_into, dest_uri, html):
+                self._placed_here.add(dest_uri)
         return ""
 
     def on_template_context(self, context: TemplateContext, /, *, template_name: str,
@@ -569,7 +591,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         written through: it may be another name of a file of ``previous_site``.
         """
         from runbook.engine.store import Damaged, Verified, file_status
-        from runbook.site.publish import SPARE_TREE, remove_name, set_aside, take_spare
+        from runbook.site.publish import remove_name
 
         if not self._placed:
             return
@@ -577,18 +599,14 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         before = self._published_record(self.previous_site) if self.previous_site else {}
         old = os.fspath(self.previous_site) if self.previous_site else ""
         root = os.fspath(site_dir)
-        spared: dict[str, list[Any]] | None = None
-        made: set[str] = set()  # the folders that exist
-        if self.spare is not None and take_spare(self.spare, site_dir / SPARE_TREE):
-            spared = self._published_record(self.spare)
-            try:
-                made = _clear_unwanted(root, SPARE_TREE, {dest for dest, _ in self._placed})
-            except OSError:  # a folder that cannot be changed: sites/ is made afresh
-                spared = None
-                set_aside(site_dir / SPARE_TREE)
+        spared, made, early = self._spared, self._made, self._placed_early
         names: dict[str, str] = {}
         # Plain strings, not pathlib: forty thousand files at a thousand sites.
         for dest_uri, source in self._placed:
+            if dest_uri in early:  # placed by its site build (runbook.site.finish.place_file)
+                if not isinstance(source, bytes):
+                    names[dest_uri] = os.path.basename(os.fspath(source))
+                continue
             target = f"{root}/{dest_uri}"
             folder = target.rpartition("/")[0]
             if folder not in made:
@@ -627,12 +645,36 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
                 with open(target, "wb") as stream:
                     stream.write(data)
         self._placed.clear()
+        self._placed_early, self._spared, self._made = set(), None, set()
         verified.save()
         self._names = names
         self._replaced = before
         if self._preloaded is None:
             # A plain mkdocs build: site_dir is where the site stays.
             self.record_published(site_dir)
+
+    def _start_sites(self, site_dir: Path, wanted: set[str]) -> str:
+        """Make ``site_dir/sites`` ready for this build's files before the site builds
+        place theirs; return the folder they place them in (``site_dir``).
+
+        With a spare (:func:`runbook.site.publish.take_spare`: the ``sites/`` of the site
+        replaced last time), everything in it but the files of ``wanted`` (what this build
+        places and does not build now) goes first, so nothing but the site builds' own new
+        files and what :meth:`_place` checks is published.
+        """
+        from runbook.site.publish import SPARE_TREE, set_aside, take_spare
+
+        self._spared, self._made = None, set()
+        root = os.fspath(site_dir)
+        if self.spare is not None and take_spare(self.spare, site_dir / SPARE_TREE):
+            spared = self._published_record(self.spare)
+            try:
+                self._made = _clear_unwanted(root, SPARE_TREE, wanted)
+                self._spared = spared
+            except OSError:  # a folder that cannot be changed: sites/ is made afresh
+                self._made = set()
+                set_aside(site_dir / SPARE_TREE)
+        return root
 
     def record_spare(self) -> None:
         """Record, for the next build, what the spare now kept (the ``sites/`` of the site
