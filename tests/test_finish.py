@@ -70,6 +70,11 @@ def test_the_site_built_from_finished_pages_is_the_plain_mkdocs_build_byte_for_b
     assert stats.pages_built == len(_site_pages(produced))
     assert stats.site_builds >= 2  # on both cores
     assert len(list((cache / finish.NAMESPACE).glob("??/*"))) == len(sites)
+    # The site builds placed every page and search index they built themselves.
+    built = {p.relative_to(tmp_path / "cold").as_posix()
+             for p in (tmp_path / "cold" / "sites").rglob("*")
+             if p.suffix == ".html" or p.parent.name == "search"}
+    assert len(built) > len(_site_pages(produced)) and stats.placed == built
     plain = snapshot(tmp_path / "plain")
     assert differing(plain, snapshot(tmp_path / "cold")) == []
     # Warm: every site from the cache, no site build, the same bytes.
@@ -78,7 +83,27 @@ def test_the_site_built_from_finished_pages_is_the_plain_mkdocs_build_byte_for_b
     stats = plugin_of(warm).finish_stats
     assert stats is not None
     assert (stats.sites_built, stats.sites_cached, stats.site_builds) == (0, len(sites), 0)
+    assert stats.placed == set()
     assert differing(plain, snapshot(tmp_path / "warm")) == []
+
+
+def test_a_site_build_places_a_file_as_a_new_file_never_through_another_name(
+        tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "sites" / "a").mkdir(parents=True)
+    live = tmp_path / "live.html"
+    live.write_bytes(b"live")
+    os.link(live, site / "sites" / "a" / "index.html")  # the spare shares it with the live site
+    assert finish.place_file(str(site), "sites/a/index.html", b"new")
+    assert finish.place_file(str(site), "sites/b/search/index.js", b"made")  # new folders
+    assert live.read_bytes() == b"live"
+    assert (site / "sites" / "a" / "index.html").read_bytes() == b"new"
+    assert (site / "sites" / "b" / "search" / "index.js").read_bytes() == b"made"
+    # A folder in the way: not placed, nothing left behind (the build places it after).
+    (site / "sites" / "a" / "pool.html").mkdir()
+    assert not finish.place_file(str(site), "sites/a/pool.html", b"x")
+    assert sorted(p.name for p in (site / "sites" / "a").iterdir()) == ["index.html",
+                                                                        "pool.html"]
 
 
 def test_with_a_site_url_the_sitemap_lists_the_published_pages_as_mkdocs_does(
