@@ -558,12 +558,13 @@ def test_on_a_tablet_diagrams_read_inline_and_ranges_and_addresses_stay_on_one_l
                       overflow: getComputedStyle(img.closest('.runbook-diagram')).overflowX}))""")
     assert len(shown) == 2
     assert all(d["scale"] >= 0.99 and d["scrolls"] and d["overflow"] == "auto" for d in shown)
-    page.goto(served + "sites/woodgrove-split/firewall.html", wait_until="load")
-    lines = page.evaluate("""() => Array.from(document.querySelectorAll('td code'))
-        .filter(c => /^[0-9.\\/-]+$/.test(c.textContent))
-        .map(c => [c.textContent, c.getClientRects().length])""")
-    assert ["50000-59999", 1] in lines
-    assert [value for value, n in lines if n != 1] == []
+    for name in ("firewall.html", "documents/change-request.html"):
+        page.goto(served + "sites/woodgrove-split/" + name, wait_until="load")
+        lines = page.evaluate("""() => Array.from(document.querySelectorAll('td code'))
+            .filter(c => /^[0-9.\\/-]+$/.test(c.textContent))
+            .map(c => [c.textContent, c.getClientRects().length])""")
+        assert ["50000-59999", 1] in lines, name
+        assert [value for value, n in lines if n != 1] == [], name
     context.close()
 
 
