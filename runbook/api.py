@@ -150,11 +150,17 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
 
 
 def change_request(file: Path, out_dir: Path, *, since: Path | None = None,
-                   since_git: str | None = None, paper: Paper = "a4") -> list[Path]:
-    """Write the change request of one topology (Markdown and PDF); the files written."""
+                   since_git: str | None = None, paper: Paper = "a4",
+                   force: bool = False) -> list[Path]:
+    """Write the change request of one topology (Markdown and PDF); the files written.
+
+    With ``since`` or ``since_git`` it covers the changes since that version, which must be
+    of the same site: :class:`runbook.plan.diff.DifferentSites` otherwise, unless ``force``.
+    """
     from runbook.outputs.documents import write_change_request
 
-    return write_change_request(file, out_dir, since=since, since_git=since_git, paper=paper)
+    return write_change_request(file, out_dir, since=since, since_git=since_git, paper=paper,
+                                force=force)
 
 
 def field_runbooks(files: Iterable[Path], out_dir: Path, *, paper: Paper = "a4") -> list[Path]:

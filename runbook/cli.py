@@ -208,9 +208,11 @@ PAPER = click.Choice(["a4", "letter"], case_sensitive=False)
 @click.option("--since-git", metavar="REV",
               help="Like --since, with FILE as committed at git revision REV.")
 @click.option("--paper", type=PAPER, default="a4", show_default=True, help="PDF paper size.")
+@click.option("--force", is_flag=True,
+              help="Write the delta even when --since names a topology of another site.")
 @reports_errors
 def cr(file: Path, out_dir: Path, since: Path | None, since_git: str | None,
-       paper: str) -> None:
+       paper: str, force: bool) -> None:
     """Write the change request of one topology FILE as Markdown and PDF
     (<site>-change-request.md and .pdf)."""
     from runbook.api import change_request as write_change_request
@@ -218,7 +220,8 @@ def cr(file: Path, out_dir: Path, since: Path | None, since_git: str | None,
     if since is not None and since_git is not None:
         raise click.UsageError("give either --since or --since-git, not both")
     for path in write_change_request(file, out_dir, since=since, since_git=since_git,
-                                     paper=paper.lower()):  # type: ignore[arg-type]
+                                     paper=paper.lower(),  # type: ignore[arg-type]
+                                     force=force):
         click.echo(f"wrote {path}")
 
 

@@ -434,6 +434,22 @@ def test_since_git_compares_with_the_committed_version(tmp_path: Path) -> None:
     assert isinstance(result.exception, SystemExit)
 
 
+def test_a_delta_change_request_of_two_different_sites_is_refused_unless_forced(
+        tmp_path: Path) -> None:
+    new, old = str(INPUTS / "contoso.yaml"), str(INPUTS / "fabrikam-lb.yaml")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["cr", new, "--since", old, "-o", str(out)])
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)  # reported, not raised
+    assert (f"{old} is site fabrikam-lb and {new} is site contoso-hq: a delta change "
+            "request covers two versions of one site.") in result.output
+    assert "--force" in result.output
+    assert not out.exists()  # nothing written
+    forced = CliRunner().invoke(main, ["cr", new, "--since", old, "--force", "-o", str(out)])
+    assert forced.exit_code == 0, forced.output
+    assert (out / "contoso-hq-change-request.md").is_file()
+
+
 def test_since_an_identical_version_there_is_nothing_to_do(tmp_path: Path) -> None:
     plan = plan_file(write(tmp_path, contoso())).to_dict()
     cr = change_request(plan, delta_scope(plan, plan))

@@ -1329,11 +1329,14 @@ def _produce(sites: list[Site], workdir: Path) -> dict[str, bytes]:
 
 
 def write_change_request(path: Path, outdir: Path, *, since: Path | None = None,
-                         since_git: str | None = None, paper: Paper = "a4") -> list[Path]:
+                         since_git: str | None = None, paper: Paper = "a4",
+                         force: bool = False) -> list[Path]:
     """Write ``<slug>-change-request.md`` and ``.pdf`` for one topology file.
 
     With ``since`` (an older topology file) or ``since_git`` (a git revision of ``path``)
-    the change request covers only the delta between the two versions.
+    the change request covers only the delta between the two versions, which must be of one
+    site (:class:`runbook.plan.diff.DifferentSites` otherwise, unless ``force``: a renamed
+    site).
     """
     from runbook.plan.sites import plan_file
 
@@ -1342,10 +1345,17 @@ def write_change_request(path: Path, outdir: Path, *, since: Path | None = None,
     if since is not None or since_git is not None:
         if since is not None and since_git is not None:
             raise DocumentError("give either --since or --since-git, not both")
-        from runbook.plan.diff import load_plan_at_revision
+        from runbook.plan.diff import DifferentSites, load_plan_at_revision
 
         old = (plan_file(since) if since is not None
                else load_plan_at_revision(path, str(since_git))).to_dict()
+        was, now = old["meta"]["site"], plan["meta"]["site"]
+        if was != now and not force:
+            older = str(since) if since is not None else f"{path} at {since_git}"
+            raise DifferentSites(
+                f"{older} is site {was} and {path} is site {now}: a delta change request "
+                "covers two versions of one site. If the site was renamed, give --force to "
+                "write it anyway.")
         delta = delta_scope(old, plan)
     slug = plan["meta"]["site"]
     outdir.mkdir(parents=True, exist_ok=True)
