@@ -388,3 +388,79 @@ def test_a_diff_of_two_different_sites_is_refused_unless_forced() -> None:
     forced = CliRunner().invoke(main, ["diff", "--force", old, new])
     assert forced.exit_code == 0, forced.output
     assert "site slug contoso-hq → fabrikam-lb" in forced.output
+
+
+# -- several edge servers: one rule per edge under one key ----------------------------------
+
+WOODGROVE = INPUTS / "woodgrove-split.yaml"
+CRL_RULE = "HTTP: the internal CA's revocation list, from its distribution point"
+
+
+def moved_crl(tmp_path: Path) -> Path:
+    """woodgrove-split with its one CRL distribution point moved from 10.40.2.25 to .26."""
+    data = yaml.safe_load(WOODGROVE.read_text(encoding="utf-8"))
+    [crl] = data["certificates"]["internal_crl"]
+    assert crl["ip"] == "10.40.2.25"
+    crl["ip"] = "10.40.2.26"
+    return write(tmp_path, data, "moved.yaml")
+
+
+def test_a_moved_address_is_one_changed_rule_per_edge_with_old_and_new_side_by_side(
+        tmp_path: Path) -> None:
+    # Both edges (wgedge-ra at 10.40.0.10, wgedge-fed at 10.40.0.20 on the internal side)
+    # fetch the internal CA's revocation list over HTTP from its one distribution point,
+    # 10.40.2.25: two rules, I10 and I11, which share firewall, direction and purpose.
+    old_plan = plan_file(WOODGROVE)
+    using = [r for r in old_plan.to_dict()["firewall"] if r["destination_ip"] == "10.40.2.25"]
+    assert [(r["id"], r["source_ip"], r["purpose"]) for r in using] == [
+        ("I10", "10.40.0.10", CRL_RULE), ("I11", "10.40.0.20", CRL_RULE)]
+    d = diff_plans(old_plan, plan_file(moved_crl(tmp_path)))
+
+    pki = "(pki.corp.woodgrovebank.com, CRL distribution point)"
+    assert [(c.kind, c.old["id"], c.new["id"], c.fields, c.old["source"], c.old["destination"],
+             c.new["destination"]) for c in d.firewall if c.old and c.new] == [
+        ("changed", "I10", "I10", ["destination"],
+         "10.40.0.10 (wgedge-ra.corp.woodgrovebank.com)", f"10.40.2.25 {pki}",
+         f"10.40.2.26 {pki}"),
+        ("changed", "I11", "I11", ["destination"],
+         "10.40.0.20 (wgedge-fed.corp.woodgrovebank.com)", f"10.40.2.25 {pki}",
+         f"10.40.2.26 {pki}")]
+    assert len(d.firewall) == 2  # nothing added or removed besides
+    # The address is only a firewall rule's: no record, certificate, NIC or step changes.
+    assert (d.servers, d.dns, d.certificates, d.addresses, d.routes, d.vips, d.steps,
+            d.integration, d.notices) == ([], [], [], [], [], [], [], [], [])
+
+    text = format_diff(d)
+    assert "Firewall rules (2 changed)" in text
+    assert [line for line in text.splitlines() if line.startswith("  ~ ")] == [
+        f"  ~ {rule} destination 10.40.2.25 {pki} → 10.40.2.26 {pki}  ({CRL_RULE})"
+        for rule in ("I10", "I11")]
+    assert not [line for line in text.splitlines() if line.startswith(("  + ", "  - "))]
+
+
+def test_a_change_request_since_the_moved_address_counts_two_rule_changes(
+        tmp_path: Path) -> None:
+    moved = moved_crl(tmp_path)
+    old = write(tmp_path, WOODGROVE.read_bytes(), "old.yaml")  # out of git: named plainly
+    result = CliRunner().invoke(main, ["cr", str(moved), "--since", str(old),
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "woodgrove-split-change-request.md").read_text(encoding="utf-8")
+    # Two rules changed, not four (two removed and two added).
+    assert ("covers only what changed since the topology file old.yaml (not in git): "
+            "2 firewall rule change(s)\n") in page
+    assert "internal (2 rule change(s))" in page
+    # Each rule is one row of the table, its old and new destination side by side.
+    rows = [line for line in page.splitlines() if line.startswith("| ")
+            and ("| I10 |" in line or "| I11 |" in line)]
+    assert [row.split(" | ")[:2] for row in rows] == [["| changed", "I10"],
+                                                      ["| changed", "I11"]]
+    for row in rows:
+        assert "10.40.2.25 (pki.corp.woodgrovebank.com, CRL distribution point) → 10.40.2.26" in row
+
+
+def test_pairing_rules_under_one_key_is_the_same_every_time(tmp_path: Path) -> None:
+    moved = moved_crl(tmp_path)
+    first = json.dumps(diff_plans(plan_file(WOODGROVE), plan_file(moved)).to_dict())
+    again = json.dumps(diff_plans(plan_file(WOODGROVE), plan_file(moved)).to_dict())
+    assert first == again

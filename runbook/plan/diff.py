@@ -156,9 +156,34 @@ def _differs(old: Row, new: Row, names: Iterable[str]) -> list[str]:
     return [n for n in names if old.get(n) != new.get(n)]
 
 
+def _pairs(olds: list[Row], news: list[Row], fields: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Pair the rows left under one key, each old with at most one new: closest first.
+
+    Closest is fewest differing ``fields``, then fewest differing values of the whole row
+    (what else identifies it: its server, its id), then the order of the plan (old, then new).
+    So with one rule per edge under a key, each edge's old rule pairs with its new one.
+    """
+    every = tuple(dict.fromkeys(k for r in (*olds, *news) for k in r))
+    ranked = sorted((len(_differs(o, n, fields)), len(_differs(o, n, every)), i, j)
+                    for i, o in enumerate(olds) for j, n in enumerate(news))
+    used_old: set[int] = set()
+    used_new: set[int] = set()
+    pairs = []
+    for _, _, i, j in ranked:
+        if i not in used_old and j not in used_new:
+            used_old.add(i)
+            used_new.add(j)
+            pairs.append((i, j))
+    return sorted(pairs, key=lambda p: p[1])
+
+
 def _match(old: list[Row], new: list[Row], key: Callable[[Row], tuple[Any, ...]],
            fields: Iterable[str], label: Callable[[Row], str]) -> list[Change]:
-    """Pair rows by ``key``; several rows under one key pair up equal rows first."""
+    """Pair rows by ``key``; a row that differs in some ``fields`` is one changed row.
+
+    Under one key, equal rows pair up first; the rest pair closest first (:func:`_pairs`), as
+    many as both sides have. Only rows left without a partner are removed or added.
+    """
     fields = tuple(fields)
     by_old: dict[tuple[Any, ...], list[Row]] = {}
     for r in old:
@@ -176,12 +201,14 @@ def _match(old: list[Row], new: list[Row], key: Callable[[Row], tuple[Any, ...]]
             if same is not None:
                 olds.remove(r)
                 news.remove(same)
-        if len(olds) == 1 and len(news) == 1:
-            changed.append(Change("changed", label(news[0]), olds[0], news[0],
-                                  _differs(olds[0], news[0], fields)))
-            continue
-        removed += [Change("removed", label(r), old=r) for r in olds]
-        added += [Change("added", label(r), new=r) for r in news]
+        pairs = _pairs(olds, news, fields)
+        changed += [Change("changed", label(news[j]), olds[i], news[j],
+                           _differs(olds[i], news[j], fields)) for i, j in pairs]
+        paired_old, paired_new = {i for i, _ in pairs}, {j for _, j in pairs}
+        removed += [Change("removed", label(r), old=r) for i, r in enumerate(olds)
+                    if i not in paired_old]
+        added += [Change("added", label(r), new=r) for j, r in enumerate(news)
+                  if j not in paired_new]
     return removed + added + changed
 
 
