@@ -199,3 +199,16 @@ def test_the_topology_layer_names_roles_and_providers_as_the_catalog_does() -> N
     c = catalog()
     assert c.role_names() == ROLE_NAMES
     assert {k: v.name for k, v in c.providers.items()} == PROVIDERS
+
+
+def test_every_step_a_runbook_names_is_named_by_its_catalog_title() -> None:
+    # The seed article's six steps; "Step 4: Configure Certificates" is not the wizard's name.
+    titles = {1: "Install Files for Edge Server", 2: "Activate Edge Server",
+              3: "Configure Edge Server", 4: "Configure Certificates for Edge Server",
+              5: "Start Services", 6: "Validate Edge Server"}
+    named = []
+    for name in ("contoso.yaml", "woodgrove-split.yaml", "fabrikam-lb.yaml"):
+        text = plan_file(INPUTS / name).to_json()
+        named += re.findall(r"Step (\d): ([A-Z][A-Za-z ]*[a-z])", text)
+    assert {n for n, _ in named} == {"1", "2", "3", "4", "5", "6"}
+    assert [(n, t) for n, t in named if titles[int(n)] != t] == []

@@ -865,6 +865,10 @@ class _Deriver:
         """Vault entry for the password protecting an exported certificate key."""
         return f"{self.t.site}/ocs-edge/pfx/{cert.id}"
 
+    def step_name(self, number: int) -> str:
+        """``Step N: <its title>``, the title as the catalog gives it."""
+        return f"Step {number}: {self.cat.steps[number - 1].title}"
+
     def step(self, number: int, screens: list[Screen]) -> Step:
         """Wizard step ``number`` with its id and title from the catalog."""
         facts = self.cat.steps[number - 1]
@@ -883,7 +887,7 @@ class _Deriver:
             Screen("Deployment Wizard", [
                 Action("click", "Deploy Other Server Roles"),
                 Action("click", "Deploy Edge Server"),
-                Action("click", "Install", why="Step 1: Install Files for Edge Server"),
+                Action("click", "Install", why=self.step_name(1)),
             ]),
             Screen("Welcome and License Agreement", [
                 Action("click", "Next"),
@@ -918,7 +922,7 @@ class _Deriver:
         actions.append(Action("click", "Next"))
         return self.step(2, [
             Screen("Deployment Wizard", [Action("click", "Run",
-                                                why="Step 2: Activate Edge Server"),
+                                                why=self.step_name(2)),
                                          Action("click", "Next", why="Welcome screen")]),
             Screen("Select the edge roles", actions),
             Screen("Service account", [
@@ -948,7 +952,7 @@ class _Deriver:
     def step_configure(self, s: Server, source: Server | None, exports_to: list[str]) -> Step:
         t = self.t
         screens = [Screen("Deployment Wizard", [
-            Action("click", "Run", why="Step 3: Configure Edge Server"),
+            Action("click", "Run", why=self.step_name(3)),
             Action("click", "Next", why="Welcome screen")])]
         if source is not None:
             screens.append(Screen("Import settings", [
@@ -1136,7 +1140,7 @@ class _Deriver:
               if t.certificates.public_ca and any(
                   c.issuer == "public" for c in self.certs_for(s)) else [])]),
             Screen("Deployment Wizard", [Action("click", "Run",
-                                                why="Step 4: Configure Certificates"),
+                                                why=self.step_name(4)),
                                          Action("click", "Next", why="Welcome screen")])]
         for cert in self.certs_for(s):
             copy = cert.exportable_key and cert.request_on != s.name
@@ -1204,7 +1208,7 @@ class _Deriver:
         return self._certs_of.get(s.name, [])
 
     def step_services(self, s: Server) -> Step:
-        actions = [Action("click", "Run", why="Step 5: Start Services")]
+        actions = [Action("click", "Run", why=self.step_name(5))]
         for role in ROLES:
             if role in s.roles:
                 for svc in self.cat.roles[role].services:
@@ -1216,7 +1220,7 @@ class _Deriver:
         v = self.cat.validation
         f = self.features_of(s) if "access" in s.roles else None
         start = Screen("Deployment Wizard", [
-            Action("click", "Run", why="Step 6: Validate Edge Server"),
+            Action("click", "Run", why=self.step_name(6)),
             Action("click", "Next", why="Welcome screen")])
         options = [Action("tick", v.wizard["local"].label,
                           why="checks this server's configuration, certificates and services"
@@ -1737,7 +1741,7 @@ class _Deriver:
                               "are made on the edge itself"),
                        Action("check", self.cat.label("federation_discovery"),
                               "ticked" if discovery else "cleared",
-                              why="set in Step 3 (Configure Edge Server)")]
+                              why=f"set in {self.step_name(3)}")]
             for r in rows:
                 actions.append(Action("click", "Add", why=f"partner {r.domain}"))
                 actions.append(Action("type", facts.partner_domain.label, r.domain))
