@@ -296,6 +296,21 @@ def test_verdicts_go_where_runbook_build_caches(tmp_path: Path,
     assert verdicts.cache_root(ROOT / "mkdocs.yml") == ROOT / ".cache" / "runbook"
 
 
+@pytest.mark.parametrize("plugins", [
+    "plugins:\n  runbook:\n    cache_dir: build/cache\n  search: {}\n",  # the mapping form
+    "plugins:\n  - search\n  - runbook: {inputs: [inputs], cache_dir: build/cache}\n",
+    "plugins:\n  - runbook:\n      cache_dir: !!str build/cache\n",  # a tag
+    "extra: !ENV [HOME, x]\nplugins: [search, {runbook: {cache_dir: build/cache}}]\n",
+])
+def test_verdicts_go_where_the_plugin_caches_in_every_form_mkdocs_reads(
+        plugins: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The folder `runbook cache prune` cleans: the plugin's cache_dir as MkDocs reads it.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNBOOK_CACHE_DIR", raising=False)
+    (tmp_path / "mkdocs.yml").write_text("site_name: x\n" + plugins, encoding="utf-8")
+    assert verdicts.cache_root() == tmp_path / "build" / "cache"
+
+
 def test_a_pipe_is_validated_every_time(tmp_path: Path) -> None:
     """A pipe can be read once: the validator must get its bytes, not the cache lookup."""
     text = (ROOT / "inputs" / "contoso.yaml").read_text()

@@ -31,6 +31,7 @@ import os
 import sys
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 from runbook.engine.store import (
     FAULTS,
@@ -125,17 +126,30 @@ def cache_root(config: Path = Path("mkdocs.yml")) -> Path:
     """The folder ``runbook build`` caches in: the runbook plugin's ``cache_dir`` in
     ./mkdocs.yml, relative to that file's folder (default ``.cache/runbook``).
 
-    Read with a line scan rather than a YAML parser: finding the folder must cost nothing
-    next to a replay. A configuration the scan misreads only puts verdicts in another folder.
+    Finding the folder must cost nothing next to a replay, and importing a YAML parser costs
+    more than the replay: a file that does not say ``cache_dir`` uses the default, and the
+    plugin's entry in the usual block form (``- runbook:`` with ``cache_dir:`` under it) is
+    read with a line scan. Any other file that says ``cache_dir`` (the mapping form of
+    ``plugins``, flow style, a tag) is parsed.
     """
     override = cache_dir_override()
     if override is not None:
         return override
-    value = DEFAULT_CACHE_DIR
     try:
-        lines = config.read_text(encoding="utf-8").splitlines()
+        text = config.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        lines = []
+        text = ""
+    value = None
+    if "cache_dir" in text:
+        value = _scanned(text.splitlines())
+        if value is None or value.startswith(("!", "{", "[", "&", "*")):
+            value = _parsed(text)
+    value = value or DEFAULT_CACHE_DIR
+    return (config.resolve().parent / value) if config.is_file() else Path(value).resolve()
+
+
+def _scanned(lines: list[str]) -> str | None:
+    """``cache_dir`` of a ``- runbook:`` block entry, or None when the scan does not find it."""
     block: int | None = None  # indentation of the "- runbook:" entry, once inside it
     for line in lines:
         text = line.split(" #", 1)[0].rstrip()
@@ -147,13 +161,35 @@ def cache_root(config: Path = Path("mkdocs.yml")) -> Path:
             if item in ("- runbook:", "- runbook"):
                 block = indent
         elif indent <= block:
-            break
+            return None
         elif item.startswith("cache_dir:"):
-            found = item[len("cache_dir:"):].strip().strip("'\"")
-            if found:
-                value = found
-            break
-    return (config.resolve().parent / value) if config.is_file() else Path(value).resolve()
+            return item[len("cache_dir:"):].strip().strip("'\"") or None
+    return None
+
+
+def _parsed(text: str) -> str | None:
+    """``cache_dir`` of the runbook plugin in the MkDocs configuration ``text``, parsed as
+    YAML (MkDocs' own tags read as nothing), or None."""
+    import yaml
+
+    loader: Any = type("Loader", (getattr(yaml, "CSafeLoader", yaml.SafeLoader),), {})
+    loader.add_multi_constructor("", lambda *_: None)  # !ENV, !relative, !!python/name:...
+    try:
+        data = yaml.load(text, Loader=loader)  # a safe loader: unknown tags give None
+    except yaml.YAMLError:
+        return None
+    plugins = data.get("plugins") if isinstance(data, dict) else None
+    entries: list[tuple[Any, Any]] = []
+    if isinstance(plugins, dict):  # plugins: {runbook: {...}}
+        entries = list(plugins.items())
+    elif isinstance(plugins, list):  # plugins: [search, {runbook: {...}}]
+        entries = [item for entry in plugins if isinstance(entry, dict)
+                   for item in entry.items()]
+    for name, settings in entries:
+        if name == "runbook" and isinstance(settings, dict):
+            found = settings.get("cache_dir")
+            return found if isinstance(found, str) and found else None
+    return None
 
 
 class Verdict:
