@@ -15,6 +15,11 @@ if [ "$task" = test ]; then
   command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
 fi
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+# Debian's python3 makes a virtual environment only with python3-venv (ensurepip).
+if [ ! -x .venv/bin/python ]; then
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+  python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need_apt+=(python3-venv)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} with apt-get"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
