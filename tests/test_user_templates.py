@@ -110,6 +110,22 @@ def test_a_document_template_that_links_outside_is_not_read(tmp_path: Path,
         produce_documents([contoso_site], tmp_path / "work", templates_dir=tmp_path / "user")
 
 
+def test_document_templates_have_the_pages_filters_and_an_old_name_says_what_to_rename(
+        tmp_path: Path, contoso_site: Site) -> None:
+    from runbook.outputs import documents, templating
+
+    pages, docs = make_environment(), documents._environment()
+    assert set(templating.FILTERS) <= set(docs.filters)
+    value = "<b>*x*</b> | {{ y }} `z` [l](javascript:x)"
+    for name in ("md", "cell", "code", "url"):  # the same escaping, marked as done
+        assert docs.filters[name](value) == pages.filters[name](value), name
+    (tmp_path / "user" / "documents").mkdir(parents=True)
+    (tmp_path / "user" / "documents" / "change-request.md.j2").write_text(
+        "# {{ cr.title | md_cell }}\n", encoding="utf-8")
+    with pytest.raises(DocumentError, match="the filter md_cell is now called cell"):
+        produce_documents([contoso_site], tmp_path / "work", templates_dir=tmp_path / "user")
+
+
 # --- a read-only plan ---------------------------------------------------------------------------
 
 MUTATIONS = [

@@ -28,15 +28,14 @@ from runbook.errors import RunbookError
 from runbook.outputs.htmlblocks import tables_to_blocks
 from runbook.outputs.pdf import cached_pdf
 from runbook.outputs.templating import (
-    ConfinedLoader,
     cell,
     code,
     default_templates_dir,
+    make_environment,
     md,
     read_only,
     render_bounded,
     url,
-    user_sandbox,
 )
 
 if TYPE_CHECKING:
@@ -167,12 +166,15 @@ def templates_dir() -> Path:
     return default_templates_dir() / "documents"
 
 
-def _filters() -> dict[str, Callable[..., Any]]:
-    return {
-        "blank": blank,
-        "minutes": format_minutes,
-        "verb": lambda kind: ACTION_VERBS.get(kind, kind.capitalize()),
-    }
+# The filters the documents' templates had before they shared the pages' names.
+RETIRED_FILTERS = {"md_text": "md", "md_cell": "cell", "md_code": "code", "md_url": "url"}
+
+
+def _retired(old: str) -> Callable[[Any], Any]:
+    def refuse(value: Any) -> Any:
+        raise DocumentError(f"the filter {old} is now called {RETIRED_FILTERS[old]}: rename "
+                            "it in your template")
+    return refuse
 
 
 # The user's template folder for the documents being produced (None: packaged defaults only).
@@ -182,22 +184,24 @@ _USER_TEMPLATES: ContextVar[Path | None] = ContextVar("runbook_document_template
 
 @lru_cache(maxsize=8)
 def _environment(user_dir: str | None = None, plain: bool = False) -> jinja2.Environment:
-    # Search path [user's documents/, packaged documents/]; user templates are untrusted, so
-    # they run sandboxed, as page templates do. ``plain``: a Markdown file handed out, its
-    # values escaped with backslashes alone (commonmark()), not character references.
-    search = ([str(Path(user_dir) / "documents")] if user_dir else []) + [str(templates_dir())]
-    loader = ConfinedLoader(search, untrusted=search[:-1])
-    env_class = user_sandbox if user_dir else jinja2.Environment
-    env = env_class(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined,
-                    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                    finalize=_commonmark_finalize if plain else _md_finalize)
+    """runbook's template environment (:func:`runbook.outputs.templating.make_environment`)
+    over the ``documents`` templates, user's first. Every value printed is escaped as
+    Markdown unless a filter did it (``md``, ``cell``, ``code``, ``url``, as in the pages, but
+    marking what they escaped). ``plain``: a Markdown file handed out, its values escaped
+    with backslashes alone (:func:`commonmark`), not character references."""
     text, table_cell = ((lambda v: commonmark(md(v)), lambda v: commonmark(cell(v))) if plain
                         else (md, cell))
-    env.filters.update(md_text=lambda v: Markup(text(v)), md_cell=lambda v: Markup(table_cell(v)),
-                       md_code=lambda v: Markup(code(v)), md_url=lambda v: Markup(url(v)))
-    env.filters.update(_filters())
-    env.globals["not_provided"] = NOT_PROVIDED
-    return env
+    filters: dict[str, Callable[..., Any]] = {
+        "md": lambda v: Markup(text(v)), "cell": lambda v: Markup(table_cell(v)),
+        "code": lambda v: Markup(code(v)), "url": lambda v: Markup(url(v)),
+        "blank": blank, "minutes": format_minutes,
+        "verb": lambda kind: ACTION_VERBS.get(kind, kind.capitalize()),
+        **{old: _retired(old) for old in RETIRED_FILTERS},
+    }
+    return make_environment(Path(user_dir) if user_dir else None, folder="documents",
+                            finalize=_commonmark_finalize if plain else _md_finalize,
+                            filters=filters, names={"not_provided": NOT_PROVIDED},
+                            kind="documents-plain" if plain else "documents")
 
 
 def _user_templates() -> Path | None:

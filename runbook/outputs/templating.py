@@ -801,13 +801,22 @@ def use_bytecode_cache(root: Path | None) -> None:
     _BYTECODE_ROOT = root
 
 
-def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
-    """A Jinja2 environment for Markdown pages.
+def make_environment(templates_dir: Path | None = None, *, folder: str | None = None,
+                     finalize: Callable[[Any], Any] | None = None,
+                     filters: Mapping[str, Callable[..., Any]] | None = None,
+                     names: Mapping[str, Any] | None = None,
+                     kind: str = "pages") -> jinja2.Environment:
+    """The Jinja2 environment of runbook's templates: the pages' (Markdown) and, with
+    ``folder="documents"``, the documents'.
 
-    The search path is ``[templates_dir, default_templates_dir()]``: a file in
-    ``templates_dir`` overrides the default of the same name, anything else falls back to the
-    defaults. When a user folder is given (and is not the defaults folder itself) the
-    environment is an immutable sandbox, because user templates are not trusted.
+    The search path is ``[templates_dir, default_templates_dir()]`` (each with ``folder``
+    under it): a file in ``templates_dir`` overrides the default of the same name, anything
+    else falls back to the defaults. When a user folder is given (and is not the defaults
+    folder itself) the environment is an immutable sandbox, because user templates are not
+    trusted. Every environment has the filters of :data:`FILTERS` under those names;
+    ``filters`` gives some of them another flavour (the documents' versions mark what they
+    escaped, and ``finalize`` escapes every other value) or adds to them, ``names`` adds
+    globals, and ``kind`` names the environment's compiled templates in the build cache.
     """
     defaults = default_templates_dir()
     user = None
@@ -819,7 +828,8 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
         if user is not None and (user / name).is_file():
             # An override nothing reads any more would silently not apply: say so instead.
             raise TemplateFailed(f"{user / name}: this template is no longer used; {instead}")
-    search = [str(user), str(defaults)] if user else [str(defaults)]
+    roots = [user, defaults] if user else [defaults]
+    search = [str(root / folder) if folder else str(root) for root in roots]
     options: dict[str, Any] = {
         "loader": ConfinedLoader(search, untrusted=search[:-1]),
         "undefined": jinja2.StrictUndefined,
@@ -831,13 +841,17 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
         "lstrip_blocks": True,
         "auto_reload": False,
     }
+    if finalize is not None:
+        options["finalize"] = finalize
     if _BYTECODE_ROOT is not None:
         options["bytecode_cache"] = SealedBytecodeCache(
-            _BYTECODE_ROOT, "pages-sandbox" if user else "pages")
+            _BYTECODE_ROOT, f"{kind}-sandbox" if user else kind)
     env: jinja2.Environment
     env = user_sandbox(**options) if user else jinja2.Environment(**options)
     env.filters.update(FILTERS)
+    env.filters.update(filters or {})
     env.globals["fail"] = fail
+    env.globals.update(names or {})
     return env
 
 
