@@ -2,17 +2,18 @@
 
 ``catalogs/<product>.yaml`` holds what the deriver must know about a product (ports and
 protocols per role and interface, services, DNS record kinds, certificate rules and EKUs,
-public IM provider addresses, wizard step, screen and option names), each fact with the
-sources it comes from. :func:`catalog` loads it into the frozen models below and checks
-that every cited source and every referenced port exists, so a typo fails at load, not in
-a page.
+public IM provider addresses, wizard steps, every screen title and every button, box, field
+and option name a runbook shows), each fact with the sources it comes from. :func:`catalog`
+loads it into the frozen models below and checks that every cited source, every referenced
+port and every name the deriver asks for exists, so a typo fails at load, not in a page.
 """
 
 from __future__ import annotations
 
 import functools
+import string
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -120,9 +121,14 @@ class PublishedPath(Cited):
     """What remote users lack without it."""
 
 
+IsaScreenKey = Literal["rule", "action", "publishing_type", "security", "internal",
+                       "public_name", "listener", "delegation", "users", "completing"]
+
+
 class IsaScreen(Cited):
     """A page of ISA Server 2006's New Web Publishing Rule wizard and the choice on it."""
 
+    id: IsaScreenKey
     title: str
     choice: str
 
@@ -160,6 +166,9 @@ class ValidationTestFacts(Cited):
     """An end-to-end test from outside: what success and failure look like."""
 
     title: str
+    named_title: str | None = None
+    """The title when the topology names the partner or provider (``{partner}``,
+    ``{provider}``)."""
     success: str
     failure: tuple[str, ...] = Field(min_length=1)
 
@@ -201,6 +210,79 @@ class Label(Cited):
     """A wizard screen, box or option name as the product shows it."""
 
     label: str
+
+
+class ScreenName(Cited):
+    """The title of a screen (or of a group of actions) a runbook shows.
+
+    ``{name}`` fields are filled in by the deriver (a certificate, a server, a store).
+    """
+
+    title: str
+    kind: Literal["screen", "group"] = "screen"
+    """``screen``: a screen, page, tab or dialog the product shows under this title;
+    ``group``: the runbook's own heading for actions the sources describe."""
+
+
+ScreenKey = Literal[
+    "install_before", "deployment_wizard", "install_license", "install_customer",
+    "install_folder", "activate_roles", "activate_account", "activate_ready",
+    "configure_import", "configure_internal", "configure_external", "configure_features",
+    "configure_next_hop", "configure_sip_domains", "configure_servers", "configure_ready",
+    "configure_finish", "certificates_trust", "certificates_import", "certificates_request",
+    "certificates_done", "services_start", "validate_options", "validate_results",
+    "rp_before", "rp_rule", "rp_test", "trust_import", "pool_edge_servers",
+    "pool_webconf_edge", "pool_media", "pool_mediation", "pool_federation", "pool_meetings",
+    "pool_users_wizard", "federation_allow", "pic_edge", "pic_users", "pic_submit",
+    "pic_wait", "pic_test"]
+"""Every screen title the deriver writes, by id (``screens`` in the catalog)."""
+
+WizardKey = Literal[
+    "deploy_other_roles", "deploy_edge", "install", "install_files", "accept_license",
+    "organization", "product_key", "run", "service_password", "view_log", "import_settings",
+    "internal_ip", "internal_fqdn", "role_ip", "role_fqdn", "remote_access", "federation",
+    "federation_discovery", "anonymous", "public_im", "remote_federated", "next_hop_fqdn",
+    "next_hop_port", "sip_domain", "internal_server", "export", "create_certificate",
+    "component", "delayed_request", "friendly_name", "bit_length", "exportable",
+    "certificate_organization", "subject_name", "subject_alternate_name", "request_file",
+    "process_pending", "certificate_file", "assign_to", "import_pfx", "pfx_password",
+    "export_pfx", "test_user_uri", "test_user_password", "test_pool"]
+"""Every name of the Deployment Wizard's six steps the deriver writes (``wizard``)."""
+
+UiKey = Literal[
+    "isa_rule_name", "isa_internal_site", "isa_path", "isa_public_name", "isa_listener_ip",
+    "isa_listener_certificate", "isa_apply", "isa_test_rule", "rp_host", "rp_listener",
+    "rp_paths", "rp_forward", "rp_authentication", "webconf_internal", "webconf_external",
+    "federation_enable", "federation_fqdn", "federation_port", "web_farm_fqdn",
+    "user_remote_access", "user_federation", "user_public_im", "user_enable_public_im",
+    "allow_add", "im_provider_tab", "pic_allow", "pic_form", "pic_field_domains",
+    "pic_field_fqdn", "pic_field_organization", "pic_field_providers", "pic_field_agreement",
+    "pic_field_contact", "communicator_address", "communicator_configuration",
+    "communicator_automatic", "communicator_password", "communicator_sign_in",
+    "communicator_advanced", "communicator_manual", "communicator_server",
+    "communicator_transport", "communicator_tls", "live_meeting_key", "live_meeting_name"]
+"""Every name in the other tools (snap-in, ISA, Communicator, PIC form) the deriver writes
+(``ui``)."""
+
+
+def _fields(text: str) -> set[str]:
+    """The ``{name}`` fields of a catalog title or label."""
+    found = set()
+    for _, name, spec, conversion in string.Formatter().parse(text):
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(f"{text!r}: a field is written {{name}}, not {{{name}}}")
+        found.add(name)
+    return found
+
+
+def fill(text: str, **values: object) -> str:
+    """``text`` with its ``{name}`` fields filled in; the fields and ``values`` must match."""
+    if _fields(text) != set(values):
+        raise ValueError(f"{text!r} has fields {sorted(_fields(text))}, "
+                         f"given {sorted(values)}")
+    return text.format(**values) if values else text
 
 
 class UiPlace(Cited):
@@ -263,7 +345,9 @@ class Catalog(_Frozen):
     providers: dict[Literal["msn", "aol", "yahoo"], Provider]
     provider_filter: Option
     steps: tuple[StepFacts, ...]
-    wizard: dict[str, Label]
+    screens: dict[ScreenKey, ScreenName]
+    wizard: dict[WizardKey, Label]
+    ui: dict[UiKey, Label]
     pool_side: dict[PoolSettingKey, UiPlace]
     federation: FederationFacts
 
@@ -285,7 +369,9 @@ class Catalog(_Frozen):
             *((f"certificates.{k}", v) for k, v in self.certificates.items()),
             *((f"providers.{k}", v) for k, v in self.providers.items()),
             *((f"steps.{s.id}", s) for s in self.steps),
+            *((f"screens.{k}", v) for k, v in self.screens.items()),
             *((f"wizard.{k}", v) for k, v in self.wizard.items()),
+            *((f"ui.{k}", v) for k, v in self.ui.items()),
             *((f"pool_side.{k}", v) for k, v in self.pool_side.items()),
             ("federation", self.federation),
             *((f"federation.{k}", getattr(self.federation, k))
@@ -314,6 +400,21 @@ class Catalog(_Frozen):
             for eku in (*kind.ekus, *(kind.aol_ekus or ())):
                 if eku not in self.ekus:
                     raise ValueError(f"unknown EKU {eku!r}")
+        # Every name the deriver asks for is here (the keys are typed, so a typo in the
+        # deriver fails the type check and a stray key fails the load).
+        for section, table, keys in (("screens", self.screens, ScreenKey),
+                                     ("wizard", self.wizard, WizardKey),
+                                     ("ui", self.ui, UiKey),
+                                     ("pool_side", self.pool_side, PoolSettingKey)):
+            missing = [k for k in get_args(keys) if k not in table]
+            if missing:
+                raise ValueError(f"{section} lacks {', '.join(missing)}")
+        isa = [x.id for x in self.reverse_proxy.isa_screens]
+        if sorted(isa) != sorted(get_args(IsaScreenKey)):
+            raise ValueError(f"reverse_proxy.isa_screens must have each id once: {isa}")
+        for text in self.screen_titles() + [x.label for x in (*self.wizard.values(),
+                                                             *self.ui.values())]:
+            _fields(text)
         return self
 
     # -- what the deriver asks ------------------------------------------------------------
@@ -344,9 +445,34 @@ class Catalog(_Frozen):
         keys = facts.aol_ekus if aol and facts.aol_ekus else facts.ekus
         return [self.ekus[k] for k in keys]
 
-    def label(self, key: str) -> str:
-        """A wizard screen, box or option name."""
-        return self.wizard[key].label
+    def label(self, key: WizardKey, **values: object) -> str:
+        """A name (box, button, option) of the Deployment Wizard, its fields filled in."""
+        return fill(self.wizard[key].label, **values)
+
+    def ui_name(self, key: UiKey, **values: object) -> str:
+        """A name in another tool (snap-in, ISA, Communicator, PIC form), filled in."""
+        return fill(self.ui[key].label, **values)
+
+    def screen(self, key: ScreenKey, **values: object) -> str:
+        """A screen title, its fields (``{certificate}``, ``{server}``...) filled in."""
+        return fill(self.screens[key].title, **values)
+
+    def test_title(self, key: ValidationTestKey, **values: object) -> str:
+        """A test's title naming its partner or provider (its ``named_title``)."""
+        facts = self.validation.tests[key]
+        return fill(facts.named_title or facts.title, **values)
+
+    def screen_titles(self) -> list[str]:
+        """Every screen title a plan can show, ``{name}`` fields unfilled: the screens, the
+        ISA and Certificates snap-in pages, the tests from outside, the Validation Wizard's
+        user page and the pool's Web Component Properties."""
+        tests = self.validation.tests.values()
+        return [*(x.title for x in self.screens.values()),
+                *(x.title for x in self.reverse_proxy.isa_screens),
+                *(x.title for x in self.trust.snap_in),
+                *(x.title for x in tests), *(x.named_title for x in tests if x.named_title),
+                self.validation.wizard["users"].label,
+                self.reverse_proxy.web_component_properties.label]
 
     def step_titles(self) -> dict[int, str]:
         """Wizard step number -> title."""

@@ -754,7 +754,8 @@ class _Deriver:
         paths = ", ".join(p.path + "/*" if not p.path.endswith(".asmx") else p.path
                           for p in facts.paths)
         cert = f"{rp.fqdn} (certificate reverse-proxy)"
-        before = Screen("Before the rule", [
+        ui = self.cat.ui_name
+        before = Screen(self.cat.screen("rp_before"), [
             Action("check", f"The reverse proxy has two NICs: external {rp.external_ip}"
                    + (f" (NAT from {rp.public_ip})" if rp.public_ip else "")
                    + f", internal {rp.internal_ip}"),
@@ -770,51 +771,51 @@ class _Deriver:
         if rp.product == "isa2006":
             port = self.cat.port("rp-https-in")
             fields: dict[str, list[Action]] = {
-                "Firewall Policy, New, Web Site Publishing Rule": [
-                    Action("type", "Web publishing rule name",
+                "rule": [
+                    Action("type", ui("isa_rule_name"),
                            f"OCS Web Components ({rp.fqdn})")],
-                "Internal Publishing Details": [
-                    Action("type", "Internal site name", farm,
+                "internal": [
+                    Action("type", ui("isa_internal_site"), farm,
                            why="on ISA 2006 before SP1 it must equal the first SAN of the "
                            "Web Components' certificate"),
-                    Action("type", "Path", paths,
+                    Action("type", ui("isa_path"), paths,
                            why="the three Web Components directories remote users need; "
                            "leave 'Forward the original host header' clear")],
-                "Public Name Details": [Action("type", "Public name", rp.fqdn)],
-                "Select Web Listener": [
-                    Action("select", "IP address", f"{rp.external_ip}:{port}"),
-                    Action("select", "Certificate", rp.fqdn)],
+                "public_name": [Action("type", ui("isa_public_name"), rp.fqdn)],
+                "listener": [
+                    Action("select", ui("isa_listener_ip"), f"{rp.external_ip}:{port}"),
+                    Action("select", ui("isa_listener_certificate"), rp.fqdn)],
             }
             for sc in facts.isa_screens:
-                if sc.title.startswith("Completing"):
-                    actions = [Action("click", "Finish"), Action("click", "Apply")]
+                if sc.id == "completing":
+                    actions = [Action("click", "Finish"), Action("click", ui("isa_apply"))]
                     if rp.sp1:
-                        actions.append(Action("click", "Test Rule",
+                        actions.append(Action("click", ui("isa_test_rule"),
                                               why="SP1 checks the rule and that "
                                               f"{farm} answers"))
-                elif sc.title in ("Firewall Policy, New, Web Site Publishing Rule",
-                                  "Internal Publishing Details"):
-                    actions = fields[sc.title]  # fields to fill in, no option to pick
+                elif sc.id in ("rule", "internal"):
+                    actions = fields[sc.id]  # fields to fill in, no option to pick
                     if sc.unconfirmed:
                         actions = [*actions, Action("note", f"Unconfirmed: {sc.unconfirmed}")]
                 else:
                     actions = [Action("select", sc.choice, why=sc.unconfirmed and
                                       f"Unconfirmed: {sc.unconfirmed}"),
-                               *fields.get(sc.title, [])]
+                               *fields.get(sc.id, [])]
                 screens.append(Screen(sc.title, actions))
         else:
-            screens.append(Screen("Publishing rule", [
-                Action("type", "Published host name", rp.fqdn),
-                Action("select", "Listener", f"HTTPS on {rp.external_ip}:"
+            screens.append(Screen(self.cat.screen("rp_rule"), [
+                Action("type", ui("rp_host"), rp.fqdn),
+                Action("select", ui("rp_listener"), f"HTTPS on {rp.external_ip}:"
                        f"{self.cat.port('rp-https-in')}, certificate {rp.fqdn}"),
-                Action("type", "Paths", paths),
-                Action("type", "Forward to", f"https://{farm}:"
+                Action("type", ui("rp_paths"), paths),
+                Action("type", ui("rp_forward"), f"https://{farm}:"
                        f"{self.cat.port('rp-web-components')}",
                        why="SSL bridging: a new HTTPS session to the Web Components"),
-                Action("select", "Authentication", "none on the proxy: pass the client through",
+                Action("select", ui("rp_authentication"),
+                       "none on the proxy: pass the client through",
                        why="the Web Components (IIS) authenticate users themselves"),
             ]))
-        screens.append(Screen("Test from the Internet", [
+        screens.append(Screen(self.cat.screen("rp_test"), [
             Action("check", f"{u.url} answers over HTTPS without a certificate warning",
                    why=u.serves) for u in urls]))
         farms = [p.fqdn for p in t.pools if p.kind != "director"]
@@ -875,8 +876,9 @@ class _Deriver:
         return Step(facts.number, facts.id, facts.title, screens)
 
     def step_install(self, s: Server) -> Step:
+        screen, label = self.cat.screen, self.cat.label
         return self.step(1, [
-            Screen("Before the wizard", [
+            Screen(screen("install_before"), [
                 Action("check", f"You are signed in to {s.name} as a local Administrator "
                        "(the server is in a workgroup, so no domain account works)"),
                 Action("do", "Insert the OCS 2007 media (Standard Edition media can install "
@@ -884,25 +886,25 @@ class _Deriver:
                 Action("click", "Yes", why="installs the Visual C++ 2005 SP1 Redistributable"),
                 Action("click", "Yes", why="installs the .NET Framework 2.0"),
             ]),
-            Screen("Deployment Wizard", [
-                Action("click", "Deploy Other Server Roles"),
-                Action("click", "Deploy Edge Server"),
-                Action("click", "Install", why=self.step_name(1)),
+            Screen(screen("deployment_wizard"), [
+                Action("click", label("deploy_other_roles")),
+                Action("click", label("deploy_edge")),
+                Action("click", label("install"), why=self.step_name(1)),
             ]),
-            Screen("Welcome and License Agreement", [
+            Screen(screen("install_license"), [
                 Action("click", "Next"),
-                Action("select", "I accept the terms in the license agreement"),
+                Action("select", label("accept_license")),
                 Action("click", "Next"),
             ]),
-            Screen("Customer Information", [
-                Action("type", "Organization", self.t.organization),
-                Action("vault", "Product key", self.vault_entry("product_key"),
+            Screen(screen("install_customer"), [
+                Action("type", label("organization"), self.t.organization),
+                Action("vault", label("product_key"), self.vault_entry("product_key"),
                        why="copy it from the vault into the field; never write it down"),
                 Action("click", "Next"),
             ]),
-            Screen("Installation folder and install", [
+            Screen(screen("install_folder"), [
                 Action("click", "Next", why="keep the default installation folder"),
-                Action("click", "Install"),
+                Action("click", label("install_files")),
                 Action("check", "The Deployment Wizard shows Step 1 as Completed"),
             ]),
         ])
@@ -910,33 +912,35 @@ class _Deriver:
     def step_activate(self, s: Server) -> Step:
         actions = []
         for role in ROLES:
-            label = self.cat.roles[role].activate_option
+            option = self.cat.roles[role].activate_option
             if role in s.roles:
-                actions.append(Action("tick", label, why=f"{self.names[role]} runs on {s.name}"))
+                actions.append(Action("tick", option, why=f"{self.names[role]} runs on {s.name}"))
             elif role in self.roles:
-                actions.append(Action("clear", label, why=self.why_role_absent(s, role)))
+                actions.append(Action("clear", option, why=self.why_role_absent(s, role)))
         if len(self.roles) < len(ROLES):
             actions.append(Action("note", "Leave every other role box clear",
                                   why="this site deploys only "
                                   + " and ".join(self.names[r] for r in self.roles)))
         actions.append(Action("click", "Next"))
+        screen, label = self.cat.screen, self.cat.label
+        account = self.cat.service_account.name
         return self.step(2, [
-            Screen("Deployment Wizard", [Action("click", "Run",
-                                                why=self.step_name(2)),
-                                         Action("click", "Next", why="Welcome screen")]),
-            Screen("Select the edge roles", actions),
-            Screen("Service account", [
-                Action("note", f"The service account is {self.cat.service_account.name}"),
-                Action("vault", f"Password for {self.cat.service_account.name}",
+            Screen(screen("deployment_wizard"), [Action("click", label("run"),
+                                                        why=self.step_name(2)),
+                                                 Action("click", "Next", why="Welcome screen")]),
+            Screen(screen("activate_roles"), actions),
+            Screen(screen("activate_account"), [
+                Action("note", f"The service account is {account}"),
+                Action("vault", label("service_password", account=account),
                        self.vault_entry("service_account"),
                        why="paste it from the vault into both fields; a long random password; "
                        "never print or note it"),
                 Action("click", "Next"),
             ]),
-            Screen("Ready to activate", [
+            Screen(screen("activate_ready"), [
                 Action("check", "The settings list the roles ticked above"),
                 Action("click", "Next"),
-                Action("tick", "View the log when you click Finish"),
+                Action("tick", label("view_log")),
                 Action("click", "Finish"),
                 Action("check", "The log shows success for every task; Step 2 shows Completed"),
             ]),
@@ -951,11 +955,12 @@ class _Deriver:
 
     def step_configure(self, s: Server, source: Server | None, exports_to: list[str]) -> Step:
         t = self.t
-        screens = [Screen("Deployment Wizard", [
-            Action("click", "Run", why=self.step_name(3)),
+        screen, label = self.cat.screen, self.cat.label
+        screens = [Screen(screen("deployment_wizard"), [
+            Action("click", label("run"), why=self.step_name(3)),
             Action("click", "Next", why="Welcome screen")])]
         if source is not None:
-            screens.append(Screen("Import settings", [
+            screens.append(Screen(screen("configure_import"), [
                 Action("select", self.cat.label("import_settings"),
                        f"{t.site}-{source.name}-edge-config.xml",
                        why=f"every server behind the load balancer must be configured exactly "
@@ -964,15 +969,15 @@ class _Deriver:
                        "value with this runbook, then change only this server's own addresses"),
                 Action("click", "Next")]))
         else:
-            screens.append(Screen("Import settings", [
+            screens.append(Screen(screen("configure_import"), [
                 Action("clear", self.cat.label("import_settings"),
                        why="this is the first edge server of its kind on this site"),
                 Action("click", "Next")]))
         internal_name = self.internal_name(s)
         actions = [
-            Action("select", "Internal IP address", _addr(s.nics.internal.ip),
+            Action("select", label("internal_ip"), _addr(s.nics.internal.ip),
                    why=f"the internal NIC ({s.nics.internal.name or 'Internal'})"),
-            Action("type", "Internal FQDN", internal_name,
+            Action("type", label("internal_fqdn"), internal_name,
                    why="the internal VIP's name, shared by the array" if internal_name !=
                    server_fqdn(t, s) else "the server's own name in the AD DNS zone"),
             Action("warning", f"Check that the A record {server_fqdn(t, s)} -> "
@@ -984,15 +989,16 @@ class _Deriver:
                    "secure dynamic updates"),
             Action("click", "Next"),
         ]
-        screens.append(Screen("Internal interface", actions))
+        screens.append(Screen(screen("configure_internal"), actions))
         ext = []
         for role in ROLES:
             if role not in s.roles:
                 continue
             nic = getattr(s.nics, role)
-            ext.append(Action("select", f"{self.names[role]} IP address", _addr(nic.ip),
+            ext.append(Action("select", label("role_ip", role=self.names[role]), _addr(nic.ip),
                               why=f"the {nic.name or self.names[role]} NIC"))
-            ext.append(Action("type", f"{self.names[role]} FQDN", role_fqdn(t, s, role)))
+            ext.append(Action("type", label("role_fqdn", role=self.names[role]),
+                              role_fqdn(t, s, role)))
             if role == "webconf":
                 ext.append(Action("note", "The Access Edge hands this name to Live Meeting "
                                   "clients, so it must resolve in public DNS"))
@@ -1001,13 +1007,13 @@ class _Deriver:
                                   "and reach the server without NAT; media relay fails "
                                   "otherwise"))
         ext.append(Action("click", "Next"))
-        screens.append(Screen("External interfaces", ext))
+        screens.append(Screen(screen("configure_external"), ext))
         if "access" in s.roles:
             screens += self.access_screens(s)
-        screens.append(Screen("Ready to configure", [
+        screens.append(Screen(screen("configure_ready"), [
             Action("do", "Review the settings against this runbook"),
             Action("click", "Next")]))
-        finish = [Action("tick", "View the log when you click Finish")]
+        finish = [Action("tick", label("view_log"))]
         if exports_to:
             finish.append(Action("click", self.cat.label("export"),
                                  f"{t.site}-{s.name}-edge-config.xml",
@@ -1017,7 +1023,7 @@ class _Deriver:
                                     ", which import") + " it in Step 3"))
         finish += [Action("click", "Finish"),
                    Action("check", "The log shows success; Step 3 shows Completed")]
-        screens.append(Screen("Finish", finish))
+        screens.append(Screen(screen("configure_finish"), finish))
         return self.step(3, screens)
 
     def access_screens(self, s: Server) -> list[Screen]:
@@ -1075,22 +1081,26 @@ class _Deriver:
         hop_actions = []
         if hop is not None:
             hop_actions = [
-                Action("type", "Next hop FQDN", hop.fqdn, why=self.next_hop_reason()),
-                Action("type", "Port", self.cat.port("access-internal-in")),
+                Action("type", self.cat.label("next_hop_fqdn"), hop.fqdn,
+                       why=self.next_hop_reason()),
+                Action("type", self.cat.label("next_hop_port"),
+                       self.cat.port("access-internal-in")),
                 Action("note", "Enter a name, never an IP address: the certificate check "
                        "against the next hop needs its FQDN"),
                 Action("check", f"{s.name} resolves {hop.fqdn} (hosts file or perimeter DNS)"),
                 Action("click", "Next")]
-        domains = [Action("type", "Authorized internal SIP domain", d,
+        domains = [Action("type", self.cat.label("sip_domain"), d,
                           why="the default routing domain" if i == 0 else "additional SIP domain")
                    for i, d in enumerate(t.domains.sip)]
         domains.append(Action("click", "Next"))
-        servers = [Action("type", "Authorized internal server", p.fqdn,
+        servers = [Action("type", self.cat.label("internal_server"), p.fqdn,
                           why=KIND_NAMES[p.kind]) for p in t.pools]
         servers.append(Action("click", "Next"))
-        return [Screen("Features", a), Screen("Internal next hop", hop_actions),
-                Screen("Authorized internal SIP domains", domains),
-                Screen("Authorized internal servers", servers)]
+        screen = self.cat.screen
+        return [Screen(screen("configure_features"), a),
+                Screen(screen("configure_next_hop"), hop_actions),
+                Screen(screen("configure_sip_domains"), domains),
+                Screen(screen("configure_servers"), servers)]
 
     def anonymous_on(self, s: Server) -> bool:
         """Anonymous meetings are enabled on this Access Edge (in a split design only on
@@ -1127,7 +1137,8 @@ class _Deriver:
 
     def step_certificates(self, s: Server, source: Server | None) -> Step:
         t = self.t
-        screens = [Screen("Trust the internal CA", [
+        screen, label = self.cat.screen, self.cat.label
+        screens = [Screen(screen("certificates_trust"), [
             Action("check", f"The root certificate of {t.certificates.internal_ca} is in the "
                    "computer's Trusted Root Certification Authorities store (import it with "
                    "the Certificates MMC snap-in: the edge is not a domain member, so Group "
@@ -1139,52 +1150,51 @@ class _Deriver:
                       "clients and partners (Certificates page: chains and revocation)")]
               if t.certificates.public_ca and any(
                   c.issuer == "public" for c in self.certs_for(s)) else [])]),
-            Screen("Deployment Wizard", [Action("click", "Run",
-                                                why=self.step_name(4)),
-                                         Action("click", "Next", why="Welcome screen")])]
+            Screen(screen("deployment_wizard"), [Action("click", label("run"),
+                                                        why=self.step_name(4)),
+                                                 Action("click", "Next", why="Welcome screen")])]
         for cert in self.certs_for(s):
             copy = cert.exportable_key and cert.request_on != s.name
             if copy:
-                screens.append(Screen(f"{cert.title}: import the shared certificate", [
+                screens.append(Screen(screen("certificates_import", certificate=cert.title), [
                     Action("check", f"The .pfx of {cert.subject_cn} exported with its private "
                            f"key on {cert.request_on} is on this server"),
-                    Action("select", "Import a certificate from a .pfx file", cert.subject_cn),
-                    Action("vault", "PFX password", self.pfx_vault_entry(cert),
+                    Action("select", label("import_pfx"), cert.subject_cn),
+                    Action("vault", label("pfx_password"), self.pfx_vault_entry(cert),
                            why=f"stored there when {cert.request_on} exported the key"),
-                    Action("select", "Assign to", cert.component),
+                    Action("select", label("assign_to"), cert.component),
                     Action("click", "Finish"),
                     Action("do", "Delete the .pfx file from this server and from the share it "
                            "came through", why="a copied private key must not be left lying "
                            "around once every server holds the certificate")]))
                 continue
             actions = [
-                Action("select", "Create a new certificate"),
-                Action("select", "Component", cert.component),
-                Action("select", "Prepare the request now, but send it later",
+                Action("select", label("create_certificate")),
+                Action("select", label("component"), cert.component),
+                Action("select", label("delayed_request"),
                        why="the edge is not a domain member, so the request is submitted, "
                        "approved and collected offline"),
-                Action("type", "Friendly name", f"{cert.title} ({cert.subject_cn})"),
-                Action("select", "Bit length", str(cert.key_size)),
-                Action("tick" if cert.exportable_key else "clear",
-                       "Mark the certificate as exportable",
+                Action("type", label("friendly_name"), f"{cert.title} ({cert.subject_cn})"),
+                Action("select", label("bit_length"), str(cert.key_size)),
+                Action("tick" if cert.exportable_key else "clear", label("exportable"),
                        why="it is copied to " + ", ".join(x for x in cert.servers
                                                           if x != s.name)
                        if cert.exportable_key else "it stays on this server only"),
-                Action("type", "Organization", t.organization),
-                Action("type", "Subject name", cert.subject_cn),
+                Action("type", label("certificate_organization"), t.organization),
+                Action("type", label("subject_name"), cert.subject_cn),
             ]
             for san in cert.sans:
-                actions.append(Action("type", "Subject alternate name", san))
+                actions.append(Action("type", label("subject_alternate_name"), san))
             actions += [
-                Action("type", "Request file", f"C:\\certreq\\{t.site}-{cert.id}.req"),
+                Action("type", label("request_file"), f"C:\\certreq\\{t.site}-{cert.id}.req"),
                 Action("click", "Finish"),
                 Action("do", f"Submit the request to {cert.ca}"
                        + (" (public CA: allow for its lead time)" if cert.issuer == "public"
                           else ", have it approved, and collect the .cer file")),
-                Action("click", "Run", why="run Step 4 again: process the pending request"),
-                Action("select", "Process the pending certificate request"),
-                Action("type", "Certificate file", f"C:\\certreq\\{t.site}-{cert.id}.cer"),
-                Action("select", "Assign to", cert.component),
+                Action("click", label("run"), why="run Step 4 again: process the pending request"),
+                Action("select", label("process_pending")),
+                Action("type", label("certificate_file"), f"C:\\certreq\\{t.site}-{cert.id}.cer"),
+                Action("select", label("assign_to"), cert.component),
             ]
             if cert.exportable_key and len(cert.servers) > 1:
                 rest = [x for x in cert.servers if x != s.name]
@@ -1194,12 +1204,13 @@ class _Deriver:
                            "store it in the vault as entry", self.pfx_vault_entry(cert),
                            why=f"{others} {'needs' if len(rest) == 1 else 'need'} it to "
                            "import the certificate"),
-                    Action("click", "Export with private key", f"{t.site}-{cert.id}.pfx",
+                    Action("click", label("export_pfx"), f"{t.site}-{cert.id}.pfx",
                            why="protect the file with the password from that vault entry; "
                            "copy it to " + others
                            + " over an administrative share, never by e-mail")]
-            screens.append(Screen(f"{cert.title}: {cert.subject_cn}", actions))
-        screens.append(Screen("Done", [
+            screens.append(Screen(screen("certificates_request", certificate=cert.title,
+                                         subject=cert.subject_cn), actions))
+        screens.append(Screen(screen("certificates_done"), [
             Action("check", "Every certificate above shows as assigned; Step 4 shows "
                    "Completed")]))
         return self.step(4, screens)
@@ -1208,19 +1219,20 @@ class _Deriver:
         return self._certs_of.get(s.name, [])
 
     def step_services(self, s: Server) -> Step:
-        actions = [Action("click", "Run", why=self.step_name(5))]
+        actions = [Action("click", self.cat.label("run"), why=self.step_name(5))]
         for role in ROLES:
             if role in s.roles:
                 for svc in self.cat.roles[role].services:
                     actions.append(Action("check", f"Service '{svc}' is Running"))
-        return self.step(5, [Screen("Start the services", actions)])
+        return self.step(5, [Screen(self.cat.screen("services_start"), actions)])
 
     def step_validate(self, s: Server) -> Step:
         t = self.t
         v = self.cat.validation
         f = self.features_of(s) if "access" in s.roles else None
-        start = Screen("Deployment Wizard", [
-            Action("click", "Run", why=self.step_name(6)),
+        screen, label = self.cat.screen, self.cat.label
+        start = Screen(screen("deployment_wizard"), [
+            Action("click", label("run"), why=self.step_name(6)),
             Action("click", "Next", why="Welcome screen")])
         options = [Action("tick", v.wizard["local"].label,
                           why="checks this server's configuration, certificates and services"
@@ -1232,17 +1244,18 @@ class _Deriver:
                              else "the internal servers")
                           + " and that they reach it"),
                    Action("click", "Next")]
-        screens = [start, Screen("Validation options", options)]
+        screens = [start, Screen(screen("validate_options"), options)]
         if f is not None and (f.remote_access or f.federation):
             users = []
             for n in (1, 2):
                 users += [
-                    Action("type", f"User {n}: SIP URI", f"sip:<test user {n}>@{t.domains.sip[0]}",
+                    Action("type", label("test_user_uri", n=n),
+                           f"sip:<test user {n}>@{t.domains.sip[0]}",
                            why="a test user enabled for remote access" if f.remote_access
                            else "a test user enabled for federation"),
-                    Action("vault", f"User {n}: password", self.test_user_vault(n),
+                    Action("vault", label("test_user_password", n=n), self.test_user_vault(n),
                            why="paste it from the vault; never type it from paper")]
-            users.append(Action("type", "Pool", self.web_farm(),
+            users.append(Action("type", label("test_pool"), self.web_farm(),
                                 why="the pool the test users are homed on"))
             if f.federation:
                 partner = self.partner_domain()
@@ -1253,8 +1266,8 @@ class _Deriver:
                                     "this site names no partner domain"))
             users.append(Action("click", "Next"))
             screens.append(Screen(v.wizard["users"].label, users))
-        screens.append(Screen("Results", [
-            Action("tick", "View the log when you click Finish"),
+        screens.append(Screen(screen("validate_results"), [
+            Action("tick", label("view_log")),
             Action("click", "Finish"),
             Action("check", "Every task in the log shows success; save the log with the change "
                    "record"),
@@ -1323,7 +1336,8 @@ class _Deriver:
             these = [i for i in imports if i.store == store]
             if not these:
                 continue
-            screens.append(Screen(f"{importer.title}: {store}", [
+            screens.append(Screen(self.cat.screen("trust_import", wizard=importer.title,
+                                                  store=store), [
                 Action("do", f"Expand Certificates (Local Computer), {store}; right-click "
                        "Certificates, All Tasks, Import"),
                 *[Action("do", f"Import the .cer file of: {i.certificate}",
@@ -1380,7 +1394,8 @@ class _Deriver:
 
         remote = [s for s in self.access_servers() if self.features_of(s).remote_access]
         port = self.cat.port("access-remote")
-        user = Action("vault", "Password of test user 1", self.test_user_vault(1))
+        ui = self.cat.ui_name
+        user = Action("vault", ui("communicator_password", n=1), self.test_user_vault(1))
         if remote:
             ae = role_fqdn(t, remote[0], "access") or ""
             ae_ip = self.public_address(remote[0], "access")
@@ -1392,10 +1407,11 @@ class _Deriver:
                              why=f"its SRV record is _sip._tls.{d}") for d in t.domains.sip[1:]]
             test("signin-auto", outside, [
                 Action("do", "Start Communicator 2007 on the test computer"),
-                Action("type", "Sign-in address", f"<test user 1>@{domain}",
+                Action("type", ui("communicator_address"), f"<test user 1>@{domain}",
                        why="a user enabled for remote user access"),
-                Action("select", "Configuration", "Automatic configuration"),
-                user, Action("click", "Sign In"), *others],
+                Action("select", ui("communicator_configuration"),
+                       ui("communicator_automatic")),
+                user, Action("click", ui("communicator_sign_in")), *others],
                 [f"nslookup -type=SRV _sip._tls.{domain} answers "
                  f"{srv.value if srv else ae}, port {port}",
                  f"{ae} resolves to {ae_ip} from outside",
@@ -1405,12 +1421,12 @@ class _Deriver:
                 self.rules_for("access-remote"))
             test("signin-manual", outside, [
                 Action("do", "Sign out of Communicator"),
-                Action("do", "Open Options, Personal, Advanced",
+                Action("do", f"Open {ui('communicator_advanced')}",
                        why=f"unconfirmed: {facts['signin-manual'].unconfirmed}"),
-                Action("select", "Configure settings"),
-                Action("type", "External server name", f"{ae}:{port}"),
-                Action("select", "Transport", "TLS"),
-                Action("click", "OK"), user, Action("click", "Sign In"),
+                Action("select", ui("communicator_manual")),
+                Action("type", ui("communicator_server"), f"{ae}:{port}"),
+                Action("select", ui("communicator_transport"), ui("communicator_tls")),
+                Action("click", "OK"), user, Action("click", ui("communicator_sign_in")),
                 Action("do", "Set Advanced back to automatic configuration afterwards")],
                 [f"The A record {ae} -> {ae_ip}", f"telnet {ae} {port} from outside", trust],
                 self.rules_for("access-remote"))
@@ -1448,12 +1464,13 @@ class _Deriver:
                      Action("do", "On the outside computer, open the invitation's link and "
                             "install the Live Meeting 2007 client if asked (from Microsoft's "
                             "download link)"),
-                     Action("type", "Meeting key", why="the key from the invitation"),
-                     Action("type", "Name", why="any display name: you join as a guest"),
+                     Action("type", ui("live_meeting_key"), why="the key from the invitation"),
+                     Action("type", ui("live_meeting_name"),
+                            why="any display name: you join as a guest"),
                      Action("do", "The organizer shares a slide")],
                  [f"telnet {wce} {self.cat.port('webconf-psom')} opens from outside",
                   f"The certificate of {wce} is from a CA the outside computer trusts",
-                  "Forest Global Properties, Meetings tab: anonymous participants are allowed "
+                  f"Forest {self.cat.screen('pool_meetings')}: anonymous participants are allowed "
                   "(or enforced per user, and allowed for the organizer)", *content],
                  self.rules_for("webconf-psom"))
         av = self.with_role("av")
@@ -1470,8 +1487,8 @@ class _Deriver:
                  f"{self.cat.port('av-stun-udp')} reaches {ave}",
                  f"The A/V Edge's external address ({self.public_address(av[0], 'av')}) is "
                  "public and not behind NAT",
-                 f"Pool Properties, Media tab: A/V Authentication Service = "
-                 f"{self.internal_name(av[0])}",
+                 f"{self.cat.screen('pool_media')}: {self.cat.pool_side['pool_av_auth'].field} "
+                 f"= {self.internal_name(av[0])}",
                  "The A/V authentication certificate is the same (issuer and key) on "
                  + ", ".join(s.name for s in av)],
                 ids)
@@ -1491,24 +1508,26 @@ class _Deriver:
                       "partner's CA chain into "
                       f"{self.cat.trust.stores['root'].label} / "
                       f"{self.cat.trust.stores['intermediate'].label}",
-                      "Forest Global Properties, Federation tab: federation is enabled with "
-                      "the route to the edge",
+                      f"Forest {self.cat.screen('pool_federation')}: federation is enabled "
+                      "with the route to the edge",
                       "Both users are enabled for federation"]
             if f0.federation_discovery:
                 checks.insert(0, f"The partner finds _sipfederationtls._tcp.{domain} -> "
                               f"{role_fqdn(t, fed[0], 'access')}, port "
                               f"{self.cat.port('access-federation-in')}")
             else:
-                checks.insert(0, f"{partner or 'The partner domain'} is on the Allow tab of "
-                              f"{fed[0].name} (discovery is off)")
+                checks.insert(0, f"{partner or 'The partner domain'} is on the "
+                              f"{self.cat.federation.allow_tab.tab} tab of {fed[0].name} "
+                              "(discovery is off)")
             test("federation", "Any signed-in user of this site, and a user of the partner",
                  steps, checks, self.rules_for("access-federation-in", "access-federation-out"),
-                 title=f"Federation with {partner}" if partner else None)
+                 title=self.cat.test_title("federation", partner=partner) if partner
+                 else None)
         pic = self.pic_plan
         if pic is not None:
             first = pic.providers[0]
             checks = [f"{first.name} has confirmed provisioning of {pic.access_fqdn}",
-                      f"{first.name} is allowed on the IM Provider tab of {pic.edge} "
+                      f"{first.name} is allowed on the {ui('im_provider_tab')} of {pic.edge} "
                       f"(network address {first.network_address})",
                       "The user is enabled for public IM connectivity"]
             if first.id == "aol":
@@ -1519,7 +1538,7 @@ class _Deriver:
                 Action("do", f"A user of {domain} adds a contact on {first.name}"),
                 Action("do", "Both send an IM and change presence")],
                 checks, self.rules_for("access-federation-in", "access-federation-out"),
-                title=f"Public IM with {first.name}")
+                title=self.cat.test_title("pic", provider=first.name))
         screens = []
         for x in tests:
             screens.append(Screen(x.title, [
@@ -1572,7 +1591,7 @@ class _Deriver:
             edge_actions += [Action("type", mras.field, f"{av_name}:{av_port}",
                                     why="the A/V authentication service listens on this port")]
         if trusted or av_name:
-            screens.append(Screen("Global Properties, Edge Servers tab", edge_actions))
+            screens.append(Screen(self.cat.screen("pool_edge_servers"), edge_actions))
         web = self.with_role("webconf")
         wce = [WebConfEdgeEntry(server=s.name, internal_fqdn=server_fqdn(t, s),
                                 internal_port=int(self.cat.port("webconf-internal")),
@@ -1593,19 +1612,19 @@ class _Deriver:
             actions = [self.open_action(where),
                        Action("note", f"Do this on every pool that hosts meetings: {pool_names}")]
             for e in wce:
-                actions += [Action("type", "Internal FQDN and port",
+                actions += [Action("type", self.cat.ui_name("webconf_internal"),
                                    f"{e.internal_fqdn}:{e.internal_port}",
                                    why=f"one entry per Web Conferencing Edge ({e.server})"),
-                            Action("type", "External FQDN and port",
+                            Action("type", self.cat.ui_name("webconf_external"),
                                    f"{e.external_fqdn}:{e.external_port}",
                                    why=f"one entry per Web Conferencing Edge ({e.server})")]
-            screens.append(Screen("Pool Properties, Web Conferencing Edge Server tab", actions))
+            screens.append(Screen(self.cat.screen("pool_webconf_edge"), actions))
         if av_name:
             where = self.place("pool_av_auth")
             settings.append(PoolSetting(
                 "pool-av-auth", "A/V authentication service of the pool", [av_name], where,
                 "the pool's A/V Conferencing servers authenticate remote media through it"))
-            screens.append(Screen("Pool Properties, Media tab", [
+            screens.append(Screen(self.cat.screen("pool_media"), [
                 self.open_action(where),
                 Action("note", f"Do this on every pool: {pool_names}"),
                 Action("select", where.field, av_name,
@@ -1624,7 +1643,7 @@ class _Deriver:
                 actions += [Action("do", f"In the {where.console}, open {where.path} of "
                                    f"{m.fqdn}, {where.tab} tab"),
                             Action("select", where.field, m.av_edge)]
-            screens.append(Screen("Mediation Server Properties, General tab", actions))
+            screens.append(Screen(self.cat.screen("pool_mediation"), actions))
         fed = [s for s in self.access_servers() if self.features_of(s).federation]
         route = None
         if fed:
@@ -1638,14 +1657,15 @@ class _Deriver:
                 "federation-route", "Global federation route", [f"{route.fqdn}:{route.port}"],
                 where, "internal servers send federated and public IM traffic to the Director "
                 "when there is one, else to the Access Edge's internal side"))
-            screens.append(Screen("Global Properties, Federation tab", [
+            screens.append(Screen(self.cat.screen("pool_federation"), [
                 self.open_action(where),
-                Action("tick", "Enable federation and public IM connectivity",
+                Action("tick", self.cat.ui_name("federation_enable"),
                        why="users can be enabled for federation and public IM only once the "
                        "forest allows it"),
-                Action("type", "FQDN", route.fqdn, why="the Director when there is one, else "
-                       "the Access Edge's internal name"),
-                Action("type", "Port", str(route.port))]))
+                Action("type", self.cat.ui_name("federation_fqdn"), route.fqdn,
+                       why="the Director when there is one, else the Access Edge's internal "
+                       "name"),
+                Action("type", self.cat.ui_name("federation_port"), str(route.port))]))
         anonymous = None
         if any(self.anonymous_on(s) for s in self.access_servers()):
             where = self.place("anonymous_participants")
@@ -1656,7 +1676,7 @@ class _Deriver:
                 "anonymous-participants", "Meeting policy for anonymous participants",
                 [anonymous], where, "the edge admits anonymous users, but only organizers "
                 "the meeting policy allows can invite them"))
-            screens.append(Screen("Global Properties, Meetings tab", [
+            screens.append(Screen(self.cat.screen("pool_meetings"), [
                 self.open_action(where),
                 Action("select", where.field, anonymous,
                        why="anonymous meetings are on at the edge; to let only chosen "
@@ -1667,17 +1687,18 @@ class _Deriver:
             wcp = self.cat.reverse_proxy.web_component_properties
             by_path = {p.path: p for p in self.cat.reverse_proxy.paths}
             screens.append(Screen(wcp.label, [
-                Action("type", "External web farm FQDN", t.reverse_proxy.fqdn,
+                Action("type", self.cat.ui_name("web_farm_fqdn"), t.reverse_proxy.fqdn,
                        why="the pool hands the external URLs to remote clients at sign-in; "
                        + (wcp.unconfirmed or "")),
                 *[Action("check", f"External URL: https://{t.reverse_proxy.fqdn}{path}",
                          why=by_path[path].serves)
                   for path in by_path]]))
         f_all = [self.features_of(s) for s in self.access_servers()]
+        remote = self.cat.ui_name("user_remote_access")
         users = [label for on, label in (
-            (any(f.remote_access for f in f_all), "Remote user access"),
-            (any(f.federation for f in f_all), "Federation"),
-            (any(f.public_im for f in f_all), "Public IM connectivity")) if on]
+            (any(f.remote_access for f in f_all), remote),
+            (any(f.federation for f in f_all), self.cat.ui_name("user_federation")),
+            (any(f.public_im for f in f_all), self.cat.ui_name("user_public_im"))) if on]
         if users:
             where = self.place("users_wizard")
             tab = self.place("user_properties")
@@ -1685,11 +1706,11 @@ class _Deriver:
                 "user-access", "Users enabled for external access", users, where,
                 "each user must be enabled for what they use from outside; remote access "
                 "has no forest-wide switch"))
-            screens.append(Screen("Configure Office Communications Server Users Wizard", [
+            screens.append(Screen(self.cat.screen("pool_users_wizard"), [
                 self.open_action(where),
                 *[Action("tick", label,
                          why="federation and public IM take effect only once the Federation "
-                         "tab enables them for the forest" if label != "Remote user access"
+                         "tab enables them for the forest" if label != remote
                          else "remote access is set per user (or pool) only")
                   for label in users],
                 Action("note", f"For a single user: {tab.path}, {tab.tab} tab")]))
@@ -1743,7 +1764,8 @@ class _Deriver:
                               "ticked" if discovery else "cleared",
                               why=f"set in {self.step_name(3)}")]
             for r in rows:
-                actions.append(Action("click", "Add", why=f"partner {r.domain}"))
+                actions.append(Action("click", self.cat.ui_name("allow_add"),
+                                      why=f"partner {r.domain}"))
                 actions.append(Action("type", facts.partner_domain.label, r.domain))
                 if r.access_edge:
                     actions.append(Action("type", facts.partner_edge.label, r.access_edge,
@@ -1753,13 +1775,13 @@ class _Deriver:
                                           why=f"found through {srv}{r.domain}"))
                 actions.append(Action("click", "OK"))
             if rows:
-                actions.append(Action("check", f"The Allow tab lists {len(rows)} partner(s)",
+                actions.append(Action("check", f"The {a.tab} tab lists {len(rows)} partner(s)",
                                       ", ".join(r.domain for r in rows)))
             elif not discovery:
                 actions.append(Action("warning", "No partner is listed and discovery is off: "
                                       "this Access Edge federates with nobody (public IM "
                                       "providers aside)"))
-            screens.append(Screen(f"{s.name}: Access Edge properties, Allow tab", actions))
+            screens.append(Screen(self.cat.screen("federation_allow", server=s.name), actions))
         notes = [facts.throttling.label + ". List every partner you trust, even with "
                  "discovery on."]
         if discovery:
@@ -1784,6 +1806,7 @@ class _Deriver:
         s = owners[0]
         providers = list(self.features_of(s).public_im)
         access = role_fqdn(t, s, "access")
+        ui, screen = self.cat.ui_name, self.cat.screen
         rows = [PicProvider(id=p, name=self.providers[p],
                             network_address=self.provider_addresses[p],
                             filter=self.cat.provider_filter.option)
@@ -1794,37 +1817,38 @@ class _Deriver:
             providers=rows,
             needs_client_auth_eku="aol" in providers,
             submit=[
-                PicField("SIP domain(s)", ", ".join(t.domains.sip)),
-                PicField("Access Edge external FQDN", access),
-                PicField("Organization", t.organization),
-                PicField("Providers", ", ".join(self.providers[p] for p in providers)),
-                PicField("Volume Licensing agreement number", None),
-                PicField("Technical contact", None),
+                PicField(ui("pic_field_domains"), ", ".join(t.domains.sip)),
+                PicField(ui("pic_field_fqdn"), access),
+                PicField(ui("pic_field_organization"), t.organization),
+                PicField(ui("pic_field_providers"),
+                         ", ".join(self.providers[p] for p in providers)),
+                PicField(ui("pic_field_agreement"), None),
+                PicField(ui("pic_field_contact"), None),
             ],
             steps=[
-                PicStep("Enable on the edge", [
-                    Action("do", f"On {s.name}, open the Access Edge properties, IM Provider "
-                           "tab"),
-                    *[Action("tick", f"Allow {self.providers[p]}",
+                PicStep(screen("pic_edge"), [
+                    Action("do", f"On {s.name}, open the Access Edge properties, "
+                           f"{ui('im_provider_tab')}"),
+                    *[Action("tick", ui("pic_allow", provider=self.providers[p]),
                              f"network address {self.provider_addresses[p]}",
                              why="the address published for OCS 2007; confirm it against the "
                              "provider's provisioning confirmation (Microsoft KB 897567 lists "
                              "the providers' addresses)") for p in providers],
                     Action("check", "Federation is enabled on this Access Edge")]),
-                PicStep("Enable users", [
-                    Action("tick", "Enable public IM connectivity",
+                PicStep(screen("pic_users"), [
+                    Action("tick", ui("user_enable_public_im"),
                            why="Configure Users wizard or each user's Communications tab; "
                            "needs federation enabled for the forest first")]),
-                PicStep("Submit the provisioning request", [
-                    Action("type", "Provisioning form (Microsoft licensing site)",
+                PicStep(screen("pic_submit"), [
+                    Action("type", ui("pic_form"),
                            why="with the values below; the per-user PIC subscription must be "
                            "bought first")]),
-                PicStep("Wait for each provider", [
+                PicStep(screen("pic_wait"), [
                     Action("check", f"{self.providers[p]} has confirmed provisioning",
                            why="providers activate separately and can take weeks; if the "
                            "Access Edge FQDN ever changes, every provider must be "
                            "re-provisioned") for p in providers]),
-                PicStep("Test", [
+                PicStep(screen("pic_test"), [
                     Action("check", "A user of this site adds a contact from "
                            f"{self.providers[p]} and exchanges IM and presence (no file "
                            "transfer, audio or video over public IM)") for p in providers]),
