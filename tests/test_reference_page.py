@@ -13,7 +13,7 @@ import yaml
 
 import runbook.plan.catalog as catalog_module
 from runbook.outputs.pages import render_index, render_references
-from runbook.outputs.templating import environment, url
+from runbook.outputs.templating import cell, environment, url
 from runbook.plan.catalog import CATALOGS, Catalog, catalog
 from runbook.plan.sites import plan_file
 from tests.topo import INPUTS
@@ -48,6 +48,21 @@ def test_the_page_links_every_source_and_shows_what_is_unconfirmed() -> None:
     aol = row(text, "AOL (`aol`)")
     assert "`sip.oscar.aol.com`" in aol and "*unconfirmed:*" in aol and "897567" in aol
     assert "with AOL: Server Authentication, Client Authentication" in text
+
+
+def test_the_page_lists_every_screen_title_and_ui_name_with_its_sources() -> None:
+    text = page()
+    c = catalog()
+    entries = [(f"{cell(x.title)} (`{k}`)", x) for k, x in c.screens.items()]
+    entries += [(f"{cell(x.label)} (`{k}`)", x) for k, x in (*c.wizard.items(), *c.ui.items())]
+    for first_cell, fact in entries:
+        line = row(text, first_cell)
+        assert all(f"`{source}`" in line for source in fact.sources), first_cell
+        assert ("*unconfirmed:*" in line) == bool(fact.unconfirmed), first_cell
+    assert "| Deployment Wizard (`deployment_wizard`) | product screen | `seed`, " in text
+    assert "| Before the wizard (`install_before`) | runbook heading | `seed` |" in text
+    line = row(text, "Prepare the request now, but send it later (`delayed_request`)")
+    assert "`av-cert-wizard-r2`" in line and "*unconfirmed:*" in line
 
 
 def test_the_home_page_links_the_reference_page() -> None:
