@@ -410,3 +410,13 @@ def test_a_name_is_filled_in_with_exactly_its_fields() -> None:
         c.screen("certificates_import")
     with pytest.raises(ValueError, match="has fields"):
         c.label("run", role="Access Edge")
+
+
+def test_a_key_given_twice_in_the_catalog_is_refused_not_replaced() -> None:
+    from runbook.plan.catalog import load_catalog_yaml
+
+    text = (CATALOGS / "ocs2007.yaml").read_text("utf-8")
+    assert load_catalog_yaml(text) == raw()  # the catalog names every key once
+    twice = text.replace("\nsources:\n", "\nsources:\n  seed: {title: again, url: x}\n", 1)
+    with pytest.raises(ValueError, match="'seed' is given twice in one mapping"):
+        load_catalog_yaml(twice)

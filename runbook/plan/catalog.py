@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import string
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -487,5 +487,27 @@ def catalog(product: str = "ocs2007") -> Catalog:
     """The catalog of ``product`` (``ocs2007``), loaded once per process."""
     if product not in PRODUCTS:
         raise ValueError(f"no catalog for product {product!r}; known: {', '.join(PRODUCTS)}")
-    data = yaml.safe_load((CATALOGS / f"{product}.yaml").read_text(encoding="utf-8"))
+    data = load_catalog_yaml((CATALOGS / f"{product}.yaml").read_text(encoding="utf-8"))
     return Catalog.model_validate(data)
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (PyYAML keeps the last
+    silently: a second source of one id would replace the first)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    keys = [loader.construct_object(key) for key, _ in node.value]
+    for index, key in enumerate(keys):
+        if key in keys[:index]:
+            raise ValueError(f"line {node.value[index][0].start_mark.line + 1}: {key!r} is "
+                             "given twice in one mapping")
+    return loader.construct_mapping(node)
+
+
+_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def load_catalog_yaml(text: str) -> Any:
+    """A catalog file's data; ``ValueError`` for a key given twice in one mapping."""
+    return yaml.load(text, Loader=_UniqueKeys)  # a safe loader
