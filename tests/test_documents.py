@@ -7,6 +7,7 @@ site does, before its text is checked.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import subprocess
@@ -643,11 +644,34 @@ def long_names(tmp_path: Path) -> Path:
     return write(tmp_path, data, "long-names.yaml")
 
 
+# A realistic long title (words and capitals, 174 characters) and change id.
+LONG_TITLE = ("Woodgrove Bank Worldwide Office Communications Server 2007 Consolidated Edge "
+              "Deployment for the Northern European and Western European Regional Datacenters, "
+              "Phase Two Rollout")
+
+
+def wide_names(tmp_path: Path) -> list[Path]:
+    """Contoso twice, with what ran past the margin or over other text: a title of 200 "W"
+    (a character count let the running header run from one margin to the other, over its
+    left half) and the realistic LONG_TITLE with a 35-character change id (the change
+    request's header took two lines, the first above the top margin); an organisation and an
+    implementer of 200 "A" (Typst kerns "AA" wider than two advances: 0.712 em an "A", 0.684
+    alone) and of 200 "W"."""
+    first, second = contoso(), contoso()
+    first.update(site="wide-w", title="W" * 200, organization="A" * 200)
+    first["change"]["implementer"] = "W" * 200
+    second.update(site="wide-long-title", title=LONG_TITLE, organization="W" * 200)
+    second["change"].update(id="CHG-WOODGROVE-WORLDWIDE-2024-000123", implementer="A" * 200)
+    return [write(tmp_path, first, "wide-w.yaml"), write(tmp_path, second, "wide-long.yaml")]
+
+
 @pytest.fixture(scope="module")
 def paper_pdfs(tmp_path_factory: pytest.TempPathFactory, pdf_cache: Path) -> dict[str, bytes]:
-    """Both documents of every example and of the long-name topology, at A4 and Letter."""
+    """Both documents of every example, of the long-name topology and of the wide-name ones,
+    at A4 and Letter."""
     folder = tmp_path_factory.mktemp("paper")
-    plans = [s.plan.to_dict() for s in load_sites([INPUTS, long_names(folder)])]
+    plans = [s.plan.to_dict() for s in load_sites([INPUTS, long_names(folder),
+                                                   *wide_names(folder)])]
     svgs = network_diagrams(plans, folder / "diagrams")
     papers: tuple[Paper, ...] = ("a4", "letter")
     jobs = [(kind, plan, svgs[plan["meta"]["site"]] if kind == "field runbook" else None,
@@ -657,8 +681,10 @@ def paper_pdfs(tmp_path_factory: pytest.TempPathFactory, pdf_cache: Path) -> dic
             for (kind, plan, _, paper, _), pdf in zip(jobs, render_all(jobs), strict=True)}
 
 
+@functools.cache
 def words(data: bytes) -> list[list[tuple[float, float, float, float, float, float, str]]]:
-    """Every word of every page: (page width, page height, x0, y0, x1, y1, text)."""
+    """Every word of every page: (page width, page height, x0, y0, x1, y1, text). Read once
+    per PDF (the tests below read every one of paper_pdfs): not to be changed."""
     done = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=data, capture_output=True,
                           check=True)
     pages = []
@@ -685,6 +711,77 @@ def test_every_character_of_every_pdf_lies_inside_the_margins(
                         if x0 < 15 * MM - 0.5 or x1 > w - 15 * MM + 0.5
                         or y0 < 8 * MM or y1 > h - 8 * MM]
     assert outside == []
+
+
+def test_the_running_header_and_footer_are_one_line_each(paper_pdfs: dict[str, bytes]) -> None:
+    # They are cut to the width they have, measured: a 200-character title no longer takes two
+    # lines (the first above the 8 mm bound) nor runs over the document's title.
+    lines = []
+    for name, data in paper_pdfs.items():
+        for number, page in enumerate(words(data), 1):
+            height = page[0][1]
+            head = {round(y0, 1) for _, _, _, y0, _, y1, _ in page if y1 < 18 * MM}
+            foot = {round(y0, 1) for _, _, _, y0, _, _, _ in page if y0 > height - 20 * MM + 2}
+            if len(head) > 1 or len(foot) != 1:
+                lines.append(f"{name} page {number}: header {sorted(head)}, footer {sorted(foot)}")
+    assert lines == []
+
+
+_MEASURE_ADVANCES = """
+#let t = data.advance
+#let cs = range(32, 127).map(str.from-unicode)
+#set text(font: "DejaVu Sans", size: 6pt)
+#context {
+  let wider = ()
+  for (style, weight) in (("normal", "regular"), ("italic", "regular"), ("normal", "bold"),
+      ("italic", "bold")) {
+    let factor = if weight == "bold" { data.bold_factor } else { 1 }
+    let w(s) = measure(text(100pt, style: style, weight: weight, s)).width
+    let bound(s) = s.clusters().map(c => t.at(c)).sum() * factor * 0.1pt
+    let strings = cs.map(a => a * 20) + cs.map(a => cs.map(b => a + b)).flatten() + (
+      "ffi", "ffl", "fff", "AAA", "-J-", "o-J")
+    wider += strings.filter(s => w(s) > bound(s)).map(s => style + " " + weight + " " + repr(s))
+  }
+  [#wider.len() wider: #wider.join(", ")]
+}
+"""
+
+
+def test_typst_sets_no_string_wider_than_the_advance_table_says(tmp_path: Path) -> None:
+    # The table fits a cell's strings without measuring: a run of "A" once took 7.11 pt each
+    # at 10 pt where the table allowed 6.85 (the advance, not the kerning), and ran 6 pt past
+    # the margin. Every pair of printable ASCII characters and a run of each, in the four
+    # styles of DejaVu Sans (bold within the table's BOLD_FACTOR), as Typst sets them.
+    from runbook.outputs import font_advances
+    from runbook.outputs.pdf import typst_pdf
+
+    template = tmp_path / "measure.typ"
+    template.write_text(_MEASURE_ADVANCES, encoding="utf-8")
+    data = typst_pdf(template, {"advance": font_advances.ADVANCE,
+                                "bold_factor": font_advances.BOLD_FACTOR})
+    assert pdf_text(data) == "0 wider:"
+
+
+def test_the_advance_table_bounds_every_character_of_the_installed_fonts() -> None:
+    # runbook/outputs/font_advances.py is written by scripts/font_advances.py from the font
+    # files: each character's advance and the largest kerning it can take (GPOS, kern, a
+    # ligature wider than its letters). What the installed files give is never wider.
+    import importlib.util
+
+    from runbook.outputs import font_advances
+    from runbook.outputs.pdf import font_folder
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "font_advances.py"
+    spec = importlib.util.spec_from_file_location("font_advances_script", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table, mono, _ = module.table(font_folder())
+    wider = {c: (v, font_advances.ADVANCE.get(c, font_advances.DEFAULT)) for c, v in table.items()
+             if v > font_advances.ADVANCE.get(c, font_advances.DEFAULT)}
+    assert wider == {}
+    assert mono <= font_advances.MONO
+    assert " " in table and table["A"] > 700  # "AA" is kerned wider than the advance (684)
 
 
 def overprints(page: list[tuple[float, float, float, float, float, float, str]]) -> list[str]:

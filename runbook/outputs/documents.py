@@ -25,6 +25,7 @@ import jinja2
 from markupsafe import Markup
 
 from runbook.errors import RunbookError
+from runbook.outputs import font_advances
 from runbook.outputs.htmlblocks import tables_to_blocks
 from runbook.outputs.pdf import cached_pdf
 from runbook.outputs.templating import (
@@ -242,27 +243,19 @@ def typst_template(name: str) -> Path:
     return templates_dir() / name
 
 
-# The advance of each printable ASCII character in DejaVu Sans (regular), the tables' font,
-# in thousandths of an em, rounded up (measured with Typst's ``measure``); any other character
-# counts as a whole em. A sum of them is never less than a string's width on paper:
+# An upper bound of the width of each character in DejaVu Sans, the tables' font, in
+# thousandths of an em: its advance and the largest kerning it can take ("AA" is set 0.712 em
+# per "A", its advance 0.684), in the regular and oblique fonts (the bold ones within
+# BOLD_FACTOR of it), generated from the font files by scripts/font_advances.py; a character
+# not listed counts as DEFAULT. A sum of them is never less than a string's width on paper:
 # _common.typ fits a table's strings to their columns with it (``shared.advance``), without
-# Typst's ``measure``, and the diagram's legend is fitted to its columns here.
-DEJAVU_ADVANCE: dict[str, int] = {" ": 319, "!": 402, '"': 461, "#": 839, "$": 637, "%": 951,
-    "&": 781, "'": 276, "(": 391, ")": 391, "*": 501, "+": 839, ",": 319, "-": 362, ".": 319,
-    "/": 338, "0": 637, "1": 637, "2": 637, "3": 637, "4": 637, "5": 637, "6": 637, "7": 637,
-    "8": 637, "9": 637, ":": 338, ";": 338, "<": 839, "=": 839, ">": 839, "?": 532, "@": 1001,
-    "A": 685, "B": 687, "C": 699, "D": 771, "E": 633, "F": 576, "G": 776, "H": 753, "I": 296,
-    "J": 296, "K": 657, "L": 558, "M": 864, "N": 749, "O": 788, "P": 604, "Q": 788, "R": 696,
-    "S": 636, "T": 612, "U": 733, "V": 685, "W": 990, "X": 686, "Y": 612, "Z": 686, "[": 391,
-    "\\": 338, "]": 391, "^": 839, "_": 501, "`": 501, "a": 614, "b": 636, "c": 551, "d": 636,
-    "e": 616, "f": 353, "g": 636, "h": 635, "i": 279, "j": 279, "k": 580, "l": 279, "m": 975,
-    "n": 635, "o": 613, "p": 636, "q": 636, "r": 412, "s": 522, "t": 393, "u": 635, "v": 593,
-    "w": 819, "x": 593, "y": 593, "z": 526, "{": 637, "|": 338, "}": 637, "~": 839}
+# Typst's ``measure``, and the diagram's legend and heading are fitted here.
+DEJAVU_ADVANCE: dict[str, int] = font_advances.ADVANCE
 
 
 def text_width(text: str, size: float) -> float:
     """An upper bound of the width of ``text`` in DejaVu Sans at ``size`` pt (regular)."""
-    return sum(DEJAVU_ADVANCE.get(c, 1000) for c in text) * size / 1000
+    return sum(DEJAVU_ADVANCE.get(c, font_advances.DEFAULT) for c in text) * size / 1000
 
 
 def _pdf(name: str, data: dict[str, Any], workdir: Path | None) -> bytes:
@@ -270,21 +263,21 @@ def _pdf(name: str, data: dict[str, Any], workdir: Path | None) -> bytes:
     # _common.typ): Typst starts afresh when they change, and keeps what it laid out for the
     # next document when only the data does.
     shared = {"paper": data["doc"]["paper"], "not_provided": NOT_PROVIDED,
-              "verbs": ACTION_VERBS, "advance": DEJAVU_ADVANCE}
+              "verbs": ACTION_VERBS, "advance": DEJAVU_ADVANCE,
+              "advance_default": font_advances.DEFAULT, "mono": font_advances.MONO,
+              "bold_factor": font_advances.BOLD_FACTOR}
     return cached_pdf(typst_template(name), data, workdir, root=templates_dir(),
                       inputs={"shared": json.dumps(shared, sort_keys=True)})
 
 
-def _truncate(text: str, length: int) -> str:
-    # The running header and footer hold one line each: long values are shortened there
-    # (the cover and the body give them in full).
-    return text if len(text) <= length else text[:length - 1] + "\u2026"
-
-
-def _page(doc_title: str, right: str, provenance: str, paper: Paper) -> dict[str, str]:
-    return {"title": doc_title, "paper": TYPST_PAPERS[paper],
-            "head_left": _truncate(doc_title, 48), "head_right": _truncate(right, 64),
-            "foot": _truncate(provenance, 110)}
+def _page(doc_title: str, site_title: str, site: str, provenance: str,
+          paper: Paper) -> dict[str, str]:
+    # The running header and footer hold one line each: _common.typ cuts a long value there
+    # to the width it has, measured (the cover and the body give them in full), and keeps
+    # the end of the header's right side, the site's id (``head_tail``), whole.
+    return {"title": doc_title, "paper": TYPST_PAPERS[paper], "head_left": doc_title,
+            "head_right": f"{site_title} ({site})", "head_tail": f" ({site})",
+            "foot": provenance}
 
 
 # --- Small formatting helpers ---------------------------------------------------------------
@@ -885,7 +878,7 @@ def change_request_data(plan: dict[str, Any], delta: dict[str, Any] | None = Non
     m = plan["meta"]
     title = "Change request" + (f" {cr['change']['id']}" if cr["change"].get("id") else "")
     return {"cr": data, "not_provided": NOT_PROVIDED, "verbs": ACTION_VERBS,
-            "doc": _page(title, f"{m['title']} ({m['site']})", m["provenance"], paper)
+            "doc": _page(title, m["title"], m["site"], m["provenance"], paper)
             | {"title": f"Change request: {cr['title']}"}}
 
 
@@ -951,18 +944,9 @@ def _tile(svg: bytes, width: float, height: float,
 # (1.5 mm: the title's text box and the subtitle's are more than 1 pt apart); above the
 # heading, this much more than below the page's title (field-runbook.typ).
 _HEADING_LEADING, _HEADING_BELOW, _HEADING_ABOVE = 1.35, 4.3, 3.0
-# An upper bound of the advance of a character of DejaVu Sans (regular, bold), in em, by
-# kind: M, W, m, w, @, % and any character outside ASCII (bold "W" is the widest of ASCII,
-# 1.103 em); the other capitals, digits, # and &; the narrow ones; the rest of ASCII.
-_WIDE, _CAPITAL = frozenset("MWmw@%"), frozenset("ABCDEFGHKLNOPQRSTUVXYZ0123456789#&")
-_NARROW = frozenset(" .,:;!'|()[]/-ijlftrIJ")
-_ADVANCE = {False: (1.0, 0.8, 0.42, 0.65), True: (1.11, 0.88, 0.5, 0.73)}
-
-
 def _advance(text: str, size: float, bold: bool) -> float:
-    wide, capital, narrow, other = _ADVANCE[bold]
-    return size * sum(wide if c in _WIDE or not c.isascii() else capital if c in _CAPITAL
-                      else narrow if c in _NARROW else other for c in text)
+    """An upper bound of the width of ``text`` at ``size`` pt in DejaVu Sans, bold or not."""
+    return text_width(text, size) * (font_advances.BOLD_FACTOR if bold else 1.0)
 
 
 def _split_after(text: str, chars: str) -> list[str]:
@@ -988,7 +972,7 @@ def _pieces(word: str) -> list[str]:
 def _heading_lines(text: str, size: float, bold: bool, width: float,
                    measure: Callable[[str], float] | None = None) -> int:
     """How many lines ``text`` takes at ``size`` pt wrapped to ``width`` pt: no fewer than
-    Typst sets (each character at its kind's widest, or as wide as ``measure`` says, lines
+    Typst sets (each character as wide as :data:`DEJAVU_ADVANCE` or ``measure`` says, lines
     broken where brk lets them)."""
     def advance(piece: str) -> float:
         return _advance(piece, size, bold) if measure is None else measure(piece)
@@ -1271,7 +1255,7 @@ def field_runbook_data(plan: dict[str, Any], diagram_svg: bytes | None = None,
             "estimates": {k: format_minutes(v) for k, v in ESTIMATED_STEP_MINUTES.items()},
             "dns_groups": dns_groups(plan),
             **_diagram(plan, diagram_svg, paper),
-            "doc": _page("Field runbook", f"{m['title']} ({m['site']})", m["provenance"], paper)
+            "doc": _page("Field runbook", m["title"], m["site"], m["provenance"], paper)
             | {"title": f"Field runbook: {m['title']}"}}
 
 
