@@ -18,6 +18,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from runbook.plan.model import Protocol, RuleRole
+
 CATALOGS = Path(__file__).resolve().parent / "catalogs"
 RoleKey = Literal["access", "webconf", "av"]
 
@@ -58,10 +60,10 @@ class ServiceAccount(Cited):
 class Port(Cited):
     """One port a role listens on or connects to, on one interface."""
 
-    role: Literal["access", "webconf", "av", "all", "reverse_proxy"]
+    role: RuleRole
     side: Literal["external", "internal"]
     direction: Literal["inbound", "outbound"]
-    protocols: tuple[str, ...] = Field(min_length=1)
+    protocols: tuple[Protocol, ...] = Field(min_length=1)
     port: str
     purpose: str
 

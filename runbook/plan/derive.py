@@ -44,11 +44,13 @@ from runbook.plan.model import (
     PoolRow,
     PoolSetting,
     PoolSide,
+    Protocol,
     Provenance,
     PublishedUrl,
     ReverseProxyPlan,
     Role,
     RouteRow,
+    RuleRole,
     Screen,
     ServerRow,
     ServerRunbook,
@@ -508,7 +510,8 @@ class _Deriver:
         counts = {"external": 0, "internal": 0}
 
         def add(fw: Literal["external", "internal"], direction: Literal["inbound", "outbound"],
-                src: str, dst: str, proto: str, ports: str, purpose: str, role: str) -> None:
+                src: str, dst: str, proto: Protocol, ports: str, purpose: str,
+                role: RuleRole) -> None:
             counts[fw] += 1
             rules.append(FirewallRule(f"{'E' if fw == 'external' else 'I'}{counts[fw]:02d}",
                                       fw, direction, src, dst, proto, ports, purpose, role,
@@ -516,7 +519,7 @@ class _Deriver:
 
         self.rule_ids: dict[str, list[str]] = {}  # catalog port id -> the rules opening it
 
-        def allow(port_id: str, src: str, dst: str, proto: str | None = None,
+        def allow(port_id: str, src: str, dst: str, proto: Protocol | None = None,
                   port: str | None = None) -> None:
             # The catalog's port: firewall side, direction, protocol(s), port and purpose.
             p = self.cat.ports[port_id]

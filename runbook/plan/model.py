@@ -33,6 +33,10 @@ ActionKind = Literal["click", "tick", "clear", "type", "select", "do", "check", 
 PoolKind = Literal["enterprise", "standard", "director"]
 Layout = Literal["consolidated", "single-server", "single-site", "load-balanced", "split"]
 StepId = Literal["install", "activate", "configure", "certificates", "services", "validate"]
+#: A firewall rule's protocol.
+Protocol = Literal["TCP", "UDP", "UDP+TCP"]
+#: What a firewall rule serves: an edge role, the reverse proxy, or every server (``all``).
+RuleRole = Literal["access", "webconf", "av", "all", "reverse_proxy"]
 
 
 # The plan's types: what templates and renderers read (exported by the runbook package).
@@ -68,11 +72,13 @@ __all__ = [
     "PoolRow",
     "PoolSetting",
     "PoolSide",
+    "Protocol",
     "Provenance",
     "PublishedUrl",
     "ReverseProxyPlan",
     "Role",
     "RouteRow",
+    "RuleRole",
     "Screen",
     "ServerRow",
     "ServerRunbook",
@@ -497,13 +503,13 @@ class FirewallRule:
     """The source, labelled (``address (name)``)."""
     destination: str
     """The destination, labelled."""
-    protocol: str
+    protocol: Protocol
     """``TCP``, ``UDP`` or ``UDP+TCP``."""
     ports: str
     """A port or a range."""
     purpose: str
     """What the traffic is."""
-    role: str
+    role: RuleRole
     """The role it serves (``all`` for every server)."""
     source_ip: str | None = None
     """The source's address, when it is one."""
