@@ -122,8 +122,29 @@ def test_document_templates_have_the_pages_filters_and_an_old_name_says_what_to_
     (tmp_path / "user" / "documents").mkdir(parents=True)
     (tmp_path / "user" / "documents" / "change-request.md.j2").write_text(
         "# {{ cr.title | md_cell }}\n", encoding="utf-8")
-    with pytest.raises(DocumentError, match="the filter md_cell is now called cell"):
+    with pytest.raises(DocumentError, match=r"change-request\.md\.j2: the filter md_cell is "
+                                            r"now called cell"):
         produce_documents([contoso_site], tmp_path / "work", templates_dir=tmp_path / "user")
+    # The pages' HTML filters would let a value's Markdown through a Markdown document.
+    (tmp_path / "user" / "documents" / "change-request.md.j2").write_text(
+        "# {{ cr.title | html }}\n", encoding="utf-8")
+    with pytest.raises(DocumentError, match="the filter html writes HTML for the site's pages"):
+        produce_documents([contoso_site], tmp_path / "work2", templates_dir=tmp_path / "user")
+
+
+def test_a_document_template_edited_in_a_long_process_is_read_again(
+        tmp_path: Path, contoso_site: Site) -> None:
+    import os
+
+    template = tmp_path / "user" / "documents" / "change-request.md.j2"
+    template.parent.mkdir(parents=True)
+    template.write_text("# First {{ cr.title }}\n", encoding="utf-8")
+    first = produce_documents([contoso_site], tmp_path / "a", templates_dir=tmp_path / "user")
+    template.write_text("# Second {{ cr.title }}\n", encoding="utf-8")
+    os.utime(template, (1, 1))  # another time than the first version's, whatever the clock
+    second = produce_documents([contoso_site], tmp_path / "b", templates_dir=tmp_path / "user")
+    page = "sites/contoso-hq/documents/change-request.md"
+    assert first[page].startswith(b"# First ") and second[page].startswith(b"# Second ")
 
 
 # --- a read-only plan ---------------------------------------------------------------------------

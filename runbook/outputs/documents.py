@@ -178,6 +178,15 @@ def _retired(old: str) -> Callable[[Any], Any]:
     return refuse
 
 
+def _not_in_documents(name: str) -> Callable[..., Any]:
+    # The pages' HTML filters mark their output as escaped for HTML only: in a Markdown
+    # document a value's Markdown ([l](javascript:x), *x*) would pass through them.
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise DocumentError(f"the filter {name} writes HTML for the site's pages; a document "
+                            "template is Markdown: use md, cell, code or url")
+    return refuse
+
+
 # The user's template folder for the documents being produced (None: packaged defaults only).
 _USER_TEMPLATES: ContextVar[Path | None] = ContextVar("runbook_document_templates",
                                                       default=None)
@@ -198,11 +207,15 @@ def _environment(user_dir: str | None = None, plain: bool = False) -> jinja2.Env
         "blank": blank, "minutes": format_minutes,
         "verb": lambda kind: ACTION_VERBS.get(kind, kind.capitalize()),
         **{old: _retired(old) for old in RETIRED_FILTERS},
+        **{name: _not_in_documents(name) for name in ("html", "html_code", "html_block")},
     }
+    # Kept for the process (lru_cache): a template edited meanwhile is read again, as a
+    # long `runbook serve` needs.
     return make_environment(Path(user_dir) if user_dir else None, folder="documents",
                             finalize=_commonmark_finalize if plain else _md_finalize,
                             filters=filters, names={"not_provided": NOT_PROVIDED},
-                            kind="documents-plain" if plain else "documents")
+                            kind="documents-plain" if plain else "documents",
+                            auto_reload=True)
 
 
 def _user_templates() -> Path | None:
@@ -221,6 +234,10 @@ def _render(name: str, plain: bool = False, **context: Any) -> str:
         return env.get_template(name).render(**context)
     except jinja2.TemplateError as exc:
         raise DocumentError(f"template {name}: {type(exc).__name__}: {exc}") from exc
+    except DocumentError as exc:  # a filter's refusal: say which template
+        if str(exc).startswith("template "):
+            raise
+        raise DocumentError(f"template {name}: {exc}") from exc
 
 
 def typst_template(name: str) -> Path:

@@ -805,7 +805,7 @@ def make_environment(templates_dir: Path | None = None, *, folder: str | None = 
                      finalize: Callable[[Any], Any] | None = None,
                      filters: Mapping[str, Callable[..., Any]] | None = None,
                      names: Mapping[str, Any] | None = None,
-                     kind: str = "pages") -> jinja2.Environment:
+                     kind: str = "pages", auto_reload: bool = False) -> jinja2.Environment:
     """The Jinja2 environment of runbook's templates: the pages' (Markdown) and, with
     ``folder="documents"``, the documents'.
 
@@ -817,6 +817,8 @@ def make_environment(templates_dir: Path | None = None, *, folder: str | None = 
     ``filters`` gives some of them another flavour (the documents' versions mark what they
     escaped, and ``finalize`` escapes every other value) or adds to them, ``names`` adds
     globals, and ``kind`` names the environment's compiled templates in the build cache.
+    ``auto_reload``: a template edited since it was loaded is loaded again (for an environment
+    kept for the life of the process).
     """
     defaults = default_templates_dir()
     user = None
@@ -839,7 +841,7 @@ def make_environment(templates_dir: Path | None = None, *, folder: str | None = 
         "keep_trailing_newline": True,
         "trim_blocks": True,
         "lstrip_blocks": True,
-        "auto_reload": False,
+        "auto_reload": auto_reload,
     }
     if finalize is not None:
         options["finalize"] = finalize
