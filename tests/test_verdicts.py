@@ -301,12 +301,16 @@ def test_verdicts_go_where_runbook_build_caches(tmp_path: Path,
     "plugins:\n  - search\n  - runbook: {inputs: [inputs], cache_dir: build/cache}\n",
     "plugins:\n  - runbook:\n      cache_dir: !!str build/cache\n",  # a tag
     "extra: !ENV [HOME, x]\nplugins: [search, {runbook: {cache_dir: build/cache}}]\n",
+    "plugins:\n  - runbook:\n      cache_dir: !ENV [RUNBOOK_TEST_UNSET, build/cache]\n",
+    "plugins:\n  - runbook:\n      cache_dir: !ENV RUNBOOK_TEST_CACHE\n",
 ])
 def test_verdicts_go_where_the_plugin_caches_in_every_form_mkdocs_reads(
         plugins: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The folder `runbook cache prune` cleans: the plugin's cache_dir as MkDocs reads it.
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RUNBOOK_CACHE_DIR", raising=False)
+    monkeypatch.delenv("RUNBOOK_TEST_UNSET", raising=False)
+    monkeypatch.setenv("RUNBOOK_TEST_CACHE", "build/cache")
     (tmp_path / "mkdocs.yml").write_text("site_name: x\n" + plugins, encoding="utf-8")
     assert verdicts.cache_root() == tmp_path / "build" / "cache"
 

@@ -167,13 +167,31 @@ def _scanned(lines: list[str]) -> str | None:
     return None
 
 
+def _environment_value(loader: Any, node: Any) -> Any:
+    """MkDocs' ``!ENV NAME`` or ``!ENV [NAME, OTHER, default]`` (pyyaml_env_tag): the first
+    variable that is set, else the last item when it is not a variable's name."""
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        names, default = [loader.construct_scalar(node)], None
+    else:
+        items = [loader.construct_object(child) for child in node.value]
+        names, default = items[:-1] if len(items) > 1 else items, (
+            items[-1] if len(items) > 1 else None)
+    for name in names:
+        if isinstance(name, str) and name in os.environ:
+            return os.environ[name]
+    return default
+
+
 def _parsed(text: str) -> str | None:
     """``cache_dir`` of the runbook plugin in the MkDocs configuration ``text``, parsed as
     YAML (MkDocs' own tags read as nothing), or None."""
     import yaml
 
     loader: Any = type("Loader", (getattr(yaml, "CSafeLoader", yaml.SafeLoader),), {})
-    loader.add_multi_constructor("", lambda *_: None)  # !ENV, !relative, !!python/name:...
+    loader.add_multi_constructor("", lambda *_: None)  # !relative, !!python/name:...
+    loader.add_constructor("!ENV", _environment_value)
     try:
         data = yaml.load(text, Loader=loader)  # a safe loader: unknown tags give None
     except yaml.YAMLError:
