@@ -659,9 +659,12 @@ def wide_names(tmp_path: Path) -> list[Path]:
     alone) and of 200 "W"."""
     first, second = contoso(), contoso()
     first.update(site="wide-w", title="W" * 200, organization="A" * 200)
-    first["change"]["implementer"] = "W" * 200
+    # A cluster counts as its characters: "Ш" with a combining acute is wider than the em a
+    # cluster of no listed character counts; "Ǆ" is one of the characters wider than an em.
+    first["change"].update(implementer="W" * 200, requester="\u0428\u0301" * 100)
     second.update(site="wide-long-title", title=LONG_TITLE, organization="W" * 200)
-    second["change"].update(id="CHG-WOODGROVE-WORLDWIDE-2024-000123", implementer="A" * 200)
+    second["change"].update(id="CHG-WOODGROVE-WORLDWIDE-2024-000123", implementer="A" * 200,
+                            requester="\u01c4" * 150)
     return [write(tmp_path, first, "wide-w.yaml"), write(tmp_path, second, "wide-long.yaml")]
 
 
