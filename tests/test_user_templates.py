@@ -119,6 +119,8 @@ def test_document_templates_have_the_pages_filters_and_an_old_name_says_what_to_
     value = "<b>*x*</b> | {{ y }} `z` [l](javascript:x)"
     for name in ("md", "cell", "code", "url"):  # the same escaping, marked as done
         assert docs.filters[name](value) == pages.filters[name](value), name
+    for name in ("e", "escape", "forceescape"):  # Jinja's HTML escaping would pass *x* through
+        assert docs.filters[name](value) == pages.filters["md"](value), name
     (tmp_path / "user" / "documents").mkdir(parents=True)
     (tmp_path / "user" / "documents" / "change-request.md.j2").write_text(
         "# {{ cr.title | md_cell }}\n", encoding="utf-8")

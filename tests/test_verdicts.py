@@ -303,6 +303,8 @@ def test_verdicts_go_where_runbook_build_caches(tmp_path: Path,
     "extra: !ENV [HOME, x]\nplugins: [search, {runbook: {cache_dir: build/cache}}]\n",
     "plugins:\n  - runbook:\n      cache_dir: !ENV [RUNBOOK_TEST_UNSET, build/cache]\n",
     "plugins:\n  - runbook:\n      cache_dir: !ENV RUNBOOK_TEST_CACHE\n",
+    # Not a form MkDocs reads: the default folder, and no traceback.
+    "plugins:\n  - runbook:\n      cache_dir: !ENV {a: b}\n",
 ])
 def test_verdicts_go_where_the_plugin_caches_in_every_form_mkdocs_reads(
         plugins: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -312,7 +314,8 @@ def test_verdicts_go_where_the_plugin_caches_in_every_form_mkdocs_reads(
     monkeypatch.delenv("RUNBOOK_TEST_UNSET", raising=False)
     monkeypatch.setenv("RUNBOOK_TEST_CACHE", "build/cache")
     (tmp_path / "mkdocs.yml").write_text("site_name: x\n" + plugins, encoding="utf-8")
-    assert verdicts.cache_root() == tmp_path / "build" / "cache"
+    want = ".cache/runbook" if "{a: b}" in plugins else "build/cache"
+    assert verdicts.cache_root() == tmp_path / want
 
 
 def test_a_pipe_is_validated_every_time(tmp_path: Path) -> None:

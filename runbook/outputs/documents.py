@@ -208,6 +208,10 @@ def _environment(user_dir: str | None = None, plain: bool = False) -> jinja2.Env
         "verb": lambda kind: ACTION_VERBS.get(kind, kind.capitalize()),
         **{old: _retired(old) for old in RETIRED_FILTERS},
         **{name: _not_in_documents(name) for name in ("html", "html_code", "html_block")},
+        # Jinja's own escaping is HTML's, and its Markup would pass finalize: in a Markdown
+        # document `e` escapes as `md` does.
+        "e": lambda v: Markup(text(v)), "escape": lambda v: Markup(text(v)),
+        "forceescape": lambda v: Markup(text(v)),
     }
     # Kept for the process (lru_cache): a template edited meanwhile is read again, as a
     # long `runbook serve` needs.

@@ -168,16 +168,18 @@ def _scanned(lines: list[str]) -> str | None:
 
 
 def _environment_value(loader: Any, node: Any) -> Any:
-    """MkDocs' ``!ENV NAME`` or ``!ENV [NAME, OTHER, default]`` (pyyaml_env_tag): the first
-    variable that is set, else the last item when it is not a variable's name."""
+    """MkDocs' ``!ENV NAME`` or ``!ENV [NAME, OTHER, default]`` (pyyaml_env_tag): the value
+    of the first variable that is set, else the last item of a list of two or more."""
     import yaml
 
     if isinstance(node, yaml.ScalarNode):
         names, default = [loader.construct_scalar(node)], None
-    else:
+    elif isinstance(node, yaml.SequenceNode):
         items = [loader.construct_object(child) for child in node.value]
         names, default = items[:-1] if len(items) > 1 else items, (
             items[-1] if len(items) > 1 else None)
+    else:  # a mapping: not a form MkDocs reads
+        return None
     for name in names:
         if isinstance(name, str) and name in os.environ:
             return os.environ[name]
