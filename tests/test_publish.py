@@ -195,6 +195,27 @@ def test_stale_staging_folders_go_and_live_ones_stay(tmp_path: Path) -> None:
     assert other.is_dir()
 
 
+def test_a_staging_folder_being_made_is_left_to_its_build_and_a_killed_ones_goes(
+        tmp_path: Path) -> None:
+    # Two builds at once: one removed the other's new staging folder between its making and
+    # its lock ("the site was not built: No such file or directory (.site.new-...)"). A
+    # folder is locked before it has a staging name; under its making name it is left alone
+    # unless it is older than any making takes (a build killed at that instant).
+    import os
+
+    output = tmp_path / "site"
+    making = tmp_path / ".site.init-x"
+    making.mkdir()
+    assert remove_stale_staging(output) == []
+    assert making.is_dir()
+    os.utime(making, (1, 1))
+    assert remove_stale_staging(output) == [making]
+    with staging_folder(output) as live:
+        assert live.name.startswith(".site.new-")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]  # nothing else
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- the spare: the replaced site's sites/, which the next build starts from --------------
 
 CONFIG = ROOT / "mkdocs.yml"

@@ -25,6 +25,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,10 @@ from runbook.errors import RunbookError
 MARKER = ".runbook-site"
 MARKER_TEXT = "This folder is a site built by runbook; runbook build replaces it as a whole.\n"
 STAGING_PREFIXES = (".new-", ".old-")
+# A staging folder being made (for an instant, before it is locked); one left by a killed
+# build is removed once it is MAKING_GRACE seconds old.
+MAKING_PREFIX = ".init-"
+MAKING_GRACE = 60.0
 # The cache folder of the spares (one per output folder) and, in a site, the folder kept.
 SPARE = "spare"
 SPARE_TREE = "sites"
@@ -98,14 +103,21 @@ def staging_folder(output: Path) -> Iterator[Path]:
     a build killed mid-way loses its lock with its process, and the next build removes it.
     """
     remove_stale_staging(output)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.new-", dir=output.parent))
-    fd = os.open(staging, os.O_RDONLY)
+    # Made under a name of its own and locked before it takes the staging name: another
+    # build's remove_stale_staging, between the folder's making and its lock, would take it
+    # for a killed build's and remove it under this one.
+    prefix = f".{output.name}{MAKING_PREFIX}"
+    made = Path(tempfile.mkdtemp(prefix=prefix, dir=output.parent))
+    staging = output.parent / f".{output.name}.new-{made.name[len(prefix):]}"
+    fd = os.open(made, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
+        os.rename(made, staging)
         yield staging
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        for folder in (staging, made):
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
         os.close(fd)
 
 
@@ -113,13 +125,21 @@ def remove_stale_staging(output: Path) -> list[Path]:
     """Remove the staging folders of ``output`` that no running build holds; return them."""
     removed: list[Path] = []
     prefixes = tuple(f".{output.name}{p}" for p in STAGING_PREFIXES)
+    making = f".{output.name}{MAKING_PREFIX}"
     try:
         entries = list(output.parent.iterdir())
     except OSError:
         return removed
     for entry in sorted(entries):
-        if not entry.name.startswith(prefixes) or entry.is_symlink() or not entry.is_dir():
+        if not entry.name.startswith((*prefixes, making)) or entry.is_symlink() \
+                or not entry.is_dir():
             continue
+        if entry.name.startswith(making):
+            try:
+                if time.time() - entry.stat().st_mtime < MAKING_GRACE:
+                    continue  # another build is making it: it locks it in a moment
+            except OSError:
+                continue
         try:
             fd = os.open(entry, os.O_RDONLY)
         except OSError:
