@@ -254,10 +254,10 @@ def read_entry(path: str | os.PathLike[str], kind: str | None = None) -> bytes |
     return payload
 
 
-def write_file(path: str | os.PathLike[str], data: bytes) -> bool:
-    """Write ``data`` to the cache file ``path`` atomically (a temporary file renamed into
-    place, so no reader sees half of it). A failure (a full or read-only disk) is counted
-    (:func:`unwritten`) and False returned; nothing half-written stays."""
+def replace_file(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file beside it, renamed over
+    whatever has the name (no reader sees half of it, and another name of the file it
+    replaces keeps its bytes). Raises :class:`OSError`; nothing half-written stays."""
     target = os.fspath(path)
     folder, name = os.path.split(target)
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
@@ -266,12 +266,21 @@ def write_file(path: str | os.PathLike[str], data: bytes) -> bool:
         with open(tmp, "wb") as stream:
             stream.write(data)
         os.replace(tmp, target)
-    except OSError as exc:
+    except OSError:
         import contextlib
 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        unwritten(target, exc)
+        raise
+
+
+def write_file(path: str | os.PathLike[str], data: bytes) -> bool:
+    """Write ``data`` to the cache file ``path`` atomically (:func:`replace_file`). A failure
+    (a full or read-only disk) is counted (:func:`unwritten`) and False returned."""
+    try:
+        replace_file(path, data)
+    except OSError as exc:
+        unwritten(os.fspath(path), exc)
         return False
     return True
 

@@ -201,8 +201,11 @@ def _environment(user_dir: str | None = None, plain: bool = False) -> jinja2.Env
     with backslashes alone (:func:`commonmark`), not character references."""
     text, table_cell = ((lambda v: commonmark(md(v)), lambda v: commonmark(cell(v))) if plain
                         else (md, cell))
+    def as_md(value: Any) -> Markup:
+        return Markup(text(value))
+
     filters: dict[str, Callable[..., Any]] = {
-        "md": lambda v: Markup(text(v)), "cell": lambda v: Markup(table_cell(v)),
+        "md": as_md, "cell": lambda v: Markup(table_cell(v)),
         "code": lambda v: Markup(code(v)), "url": lambda v: Markup(url(v)),
         "blank": blank, "minutes": format_minutes,
         "verb": lambda kind: ACTION_VERBS.get(kind, kind.capitalize()),
@@ -210,8 +213,7 @@ def _environment(user_dir: str | None = None, plain: bool = False) -> jinja2.Env
         **{name: _not_in_documents(name) for name in ("html", "html_code", "html_block")},
         # Jinja's own escaping is HTML's, and its Markup would pass finalize: in a Markdown
         # document `e` escapes as `md` does.
-        "e": lambda v: Markup(text(v)), "escape": lambda v: Markup(text(v)),
-        "forceescape": lambda v: Markup(text(v)),
+        "e": as_md, "escape": as_md, "forceescape": as_md,
     }
     # Kept for the process (lru_cache): a template edited meanwhile is read again, as a
     # long `runbook serve` needs.
@@ -1364,17 +1366,14 @@ def write_change_request(path: Path, outdir: Path, *, since: Path | None = None,
     if since is not None or since_git is not None:
         if since is not None and since_git is not None:
             raise DocumentError("give either --since or --since-git, not both")
-        from runbook.plan.diff import DifferentSites, load_plan_at_revision
+        from runbook.plan.diff import check_same_site, load_plan_at_revision
 
         old = (plan_file(since) if since is not None
                else load_plan_at_revision(path, str(since_git))).to_dict()
-        was, now = old["meta"]["site"], plan["meta"]["site"]
-        if was != now and not force:
-            older = str(since) if since is not None else f"{path} at {since_git}"
-            raise DifferentSites(
-                f"{older} is site {was} and {path} is site {now}: a delta change request "
-                "covers two versions of one site. If the site was renamed, give --force to "
-                "write it anyway.")
+        if not force:
+            check_same_site(old, plan, new_name=str(path),
+                            old_name=str(since) if since is not None else f"{path} at {since_git}",
+                            what="a delta change request covers", anyway="write it")
         delta = delta_scope(old, plan)
     slug = plan["meta"]["site"]
     outdir.mkdir(parents=True, exist_ok=True)

@@ -69,13 +69,15 @@ class DifferentSites(RunbookError):
 
 
 def check_same_site(old: Plan | dict[str, Any], new: Plan | dict[str, Any], *,
-                    old_name: str = "OLD", new_name: str = "NEW") -> None:
-    """Raise :class:`DifferentSites` unless both plans are of one site (the same slug)."""
+                    old_name: str = "OLD", new_name: str = "NEW",
+                    what: str = "a diff compares", anyway: str = "compare them") -> None:
+    """Raise :class:`DifferentSites` unless both plans are of one site (the same slug);
+    ``what`` compares them, and ``--force`` would ``anyway`` (the message's words)."""
     o, n = _as_dict(old)["meta"]["site"], _as_dict(new)["meta"]["site"]
     if o != n:
         raise DifferentSites(
-            f"{old_name} is site {o} and {new_name} is site {n}: a diff compares two versions "
-            "of one site. If the site was renamed, give --force to compare them anyway.")
+            f"{old_name} is site {o} and {new_name} is site {n}: {what} two versions of one "
+            f"site. If the site was renamed, give --force to {anyway} anyway.")
 
 
 @dataclass

@@ -47,7 +47,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.parallel import map_chunks
-from runbook.engine.store import Cache, code_fingerprint, content_name, digest, write_file
+from runbook.engine.store import (
+    Cache,
+    code_fingerprint,
+    content_name,
+    digest,
+    replace_file,
+    write_file,
+)
 from runbook.site.search import site_index, site_of
 
 if TYPE_CHECKING:
@@ -417,24 +424,16 @@ def _build_chunk(slugs: Sequence[str]) -> tuple[dict[str, list[list[Any]]],
 
 def place_file(site_dir: str, dest_uri: str, data: bytes) -> bool:
     """A site build's file placed in the build's site folder ``site_dir`` as a file of its
-    own: written under a temporary name and renamed over whatever has its name (a name the
-    spare shares with the live site is replaced, never written through). False when it could
-    not be placed (a folder or a full disk in the way): the build places it after.
+    own (:func:`runbook.engine.store.replace_file`: a name the spare shares with the live
+    site is replaced, never written through). False when it could not be placed (a folder or
+    a full disk in the way): the build places it after.
 
     The site builds place what they made themselves, on every core, while they hold it: the
     build would copy it back from the cache afterwards, on one (a cold build of a thousand
     sites: 11,700 pages and search indexes, 520 MB)."""
-    target = f"{site_dir}/{dest_uri}"
-    folder, _, name = target.rpartition("/")
-    tmp = f"{folder}/.{name}.{os.getpid()}.tmp"
     try:
-        os.makedirs(folder, exist_ok=True)
-        with open(tmp, "xb") as stream:
-            stream.write(data)
-        os.replace(tmp, target)
+        replace_file(f"{site_dir}/{dest_uri}", data)
     except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         return False
     return True
 

@@ -339,8 +339,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         found, missing = lookup(cache, keys, present)
         wanted = {page.dest_uri for pages in found.values() for page in pages}
         wanted.update(p for p in self._generated if site_of(p) and not p.endswith(".md"))
-        place_into = self._start_sites(site_dir, wanted)
-        built, stats = build_sites(config, self, missing, keys, root, self.jobs, place_into)
+        self._start_sites(site_dir, wanted)
+        built, stats = build_sites(config, self, missing, keys, root, self.jobs,
+                                   os.fspath(site_dir))
         self._placed_early = stats.placed
         stats.sites_cached = len(found)
         stats.pages_cached = page_count(found)
@@ -653,9 +654,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
             # A plain mkdocs build: site_dir is where the site stays.
             self.record_published(site_dir)
 
-    def _start_sites(self, site_dir: Path, wanted: set[str]) -> str:
+    def _start_sites(self, site_dir: Path, wanted: set[str]) -> None:
         """Make ``site_dir/sites`` ready for this build's files before the site builds
-        place theirs; return the folder they place them in (``site_dir``).
+        place theirs.
 
         With a spare (:func:`runbook.site.publish.take_spare`: the ``sites/`` of the site
         replaced last time), everything in it but the files of ``wanted`` (what this build
@@ -665,16 +666,13 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         from runbook.site.publish import SPARE_TREE, set_aside, take_spare
 
         self._spared, self._made = None, set()
-        root = os.fspath(site_dir)
         if self.spare is not None and take_spare(self.spare, site_dir / SPARE_TREE):
             spared = self._published_record(self.spare)
             try:
-                self._made = _clear_unwanted(root, SPARE_TREE, wanted)
+                self._made = _clear_unwanted(os.fspath(site_dir), SPARE_TREE, wanted)
                 self._spared = spared
             except OSError:  # a folder that cannot be changed: sites/ is made afresh
-                self._made = set()
                 set_aside(site_dir / SPARE_TREE)
-        return root
 
     def record_spare(self) -> None:
         """Record, for the next build, what the spare now kept (the ``sites/`` of the site

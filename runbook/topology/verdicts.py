@@ -176,8 +176,7 @@ def _environment_value(loader: Any, node: Any) -> Any:
         names, default = [loader.construct_scalar(node)], None
     elif isinstance(node, yaml.SequenceNode):
         items = [loader.construct_object(child) for child in node.value]
-        names, default = items[:-1] if len(items) > 1 else items, (
-            items[-1] if len(items) > 1 else None)
+        names, default = (items[:-1], items[-1]) if len(items) > 1 else (items, None)
     else:  # a mapping: not a form MkDocs reads
         return None
     for name in names:
