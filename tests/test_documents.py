@@ -1413,6 +1413,29 @@ def test_user_document_templates_run_sandboxed(tmp_path: Path) -> None:
                 templates_dir=tmp_path / "templates")
 
 
+def test_a_value_joined_to_escaped_text_in_a_user_template_is_escaped_as_markdown(
+        tmp_path: Path) -> None:
+    # Jinja's Markup escapes what is added to it as HTML: a value's link or emphasis would
+    # pass into the Markdown. Joined to a documents' filter's output it is escaped as md.
+    from runbook.outputs.documents import produce
+    from runbook.plan.sites import load_sites
+
+    data = contoso()
+    data["change"] = {"title": "[x](javascript:alert(1)) *y* <b>"}
+    user = tmp_path / "templates" / "documents"
+    user.mkdir(parents=True)
+    (user / "change-request.md.j2").write_text(
+        'T: {{ ("" | md) + cr.title }}\n{{ "%s!" | md % cr.title }}\n'
+        '{{ (";" | md).join([cr.title, "a*b" | md]) }}\n', encoding="utf-8")
+    files = produce(load_sites([write(tmp_path, data)]), tmp_path / "work",
+                    templates_dir=tmp_path / "templates")
+    page = files["sites/contoso-hq/documents/change-request.md"].decode("utf-8")
+    title = "\\[x\\](javascript:alert(1)) \\*y\\* &lt;b&gt;"
+    assert page.splitlines() == [f"T: {title}", f"{title}!", f"{title};a\\*b"]
+    rendered = markdown.markdown(page)
+    assert "<a " not in rendered and "<em>" not in rendered and "<b>" not in rendered
+
+
 def test_the_site_change_request_names_its_printable_copies_apart(built_site: Path) -> None:
     page = (built_site / "sites/contoso-hq/documents/change-request.html").read_text()
     assert ('Printable copies: <a href="change-request.pdf">change request (PDF)</a> · '

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import jinja2
 from markupsafe import Markup
@@ -132,6 +132,36 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+class MarkdownMarkup(Markup):
+    """Text a documents' filter escaped as Markdown (:func:`md`).
+
+    Jinja's ``Markup`` escapes what is joined to it (``+``, ``%``, ``format``, ``join``) as
+    HTML, which in a Markdown document leaves a value's ``[link](javascript:x)`` or ``*x*``
+    live: joined to this, a value is escaped as every printed value is, with :func:`md`
+    (text already marked, ``Markup`` or this, is kept as it is, as on output).
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def escape(cls, s: Any, /) -> Self:
+        if hasattr(s, "__html__"):
+            return cls(s.__html__())
+        return cls(md(_finalize(s)))
+
+
+class CommonMarkMarkup(MarkdownMarkup):
+    """:class:`MarkdownMarkup` of a Markdown file handed out (:func:`commonmark` escapes)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def escape(cls, s: Any, /) -> Self:
+        if hasattr(s, "__html__"):
+            return cls(s.__html__())
+        return cls(commonmark(md(_finalize(s))))
+
+
 def _md_finalize(value: Any) -> Any:
     # Every {{ }} in a Markdown template is escaped unless a filter already did it.
     if isinstance(value, Markup):
@@ -201,12 +231,14 @@ def _environment(user_dir: str | None = None, plain: bool = False) -> jinja2.Env
     with backslashes alone (:func:`commonmark`), not character references."""
     text, table_cell = ((lambda v: commonmark(md(v)), lambda v: commonmark(cell(v))) if plain
                         else (md, cell))
+    marked = CommonMarkMarkup if plain else MarkdownMarkup
+
     def as_md(value: Any) -> Markup:
-        return Markup(text(value))
+        return marked(text(value))
 
     filters: dict[str, Callable[..., Any]] = {
-        "md": as_md, "cell": lambda v: Markup(table_cell(v)),
-        "code": lambda v: Markup(code(v)), "url": lambda v: Markup(url(v)),
+        "md": as_md, "cell": lambda v: marked(table_cell(v)),
+        "code": lambda v: marked(code(v)), "url": lambda v: marked(url(v)),
         "blank": blank, "minutes": format_minutes,
         "verb": lambda kind: ACTION_VERBS.get(kind, kind.capitalize()),
         **{old: _retired(old) for old in RETIRED_FILTERS},
