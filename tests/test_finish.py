@@ -37,7 +37,7 @@ def produced(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], dict[
 
 def _config(produced: tuple[list[Any], dict[str, Any]], site_dir: Path, *, cache: Path,
             finish_pages: bool = True, jobs: int = 2, **settings: Any) -> Any:
-    config = load_config(config_file=str(CONFIG), strict=True, **settings)
+    config = load_config(config_file=str(CONFIG), **{"strict": True, **settings})
     config.site_dir = str(site_dir)
     plugin_of(config).preload(*produced, jobs=jobs, cache_root=cache, finish=finish_pages)
     return config
@@ -243,6 +243,31 @@ def test_a_warning_of_a_site_build_fails_the_strict_build_and_is_reported_every_
         # Every other site was kept: the second build builds that one site alone.
         assert stats.sites_built == (len({p.split("/")[1] for p in _site_pages(produced)})
                                      if attempt == 0 else 1)
+
+
+def test_an_error_in_a_site_build_stops_the_build_and_names_the_site_and_the_error(
+        produced: tuple[list[Any], dict[str, Any]], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # MkDocs stops a build at a page's error; a site build's error stopped only that site
+    # build, and the site was published without that build's pages, saying nothing.
+    hook = tmp_path / "refuse_one_page.py"
+    hook.write_text(
+        "from mkdocs.exceptions import PluginError\n"
+        "def on_page_markdown(markdown, page, config, files):\n"
+        "    if page.file.src_uri == 'sites/contoso-hq/dns.md':\n"
+        "        raise PluginError('the hook refuses ' + page.file.src_uri)\n"
+        "    return markdown\n", encoding="utf-8")
+    config = _config(produced, tmp_path / "site", cache=tmp_path / "cache", strict=False,
+                     hooks=[str(hook)])
+    caplog.clear()
+    with caplog.at_level(logging.ERROR), pytest.raises(Abort):
+        mkdocs_build(config)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "the hook refuses sites/contoso-hq/dns.md" in errors, errors
+    # The sites of that site build whose pages it did not make, contoso-hq among them.
+    assert any(m.startswith("the pages of ") and "contoso-hq" in m.split(" were not")[0]
+               for m in errors), errors
+    assert not (tmp_path / "site" / "sites" / "contoso-hq" / "index.html").exists()
 
 
 def test_a_published_file_is_no_cache_copy_and_a_rebuild_links_it_from_the_site_it_replaces(

@@ -351,7 +351,8 @@ class _Capture(logging.Handler):
         self.records: list[tuple[str, int, str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno < logging.INFO or record.name == "mkdocs.commands.build":
+        if record.levelno < logging.INFO or (record.name == "mkdocs.commands.build"
+                                             and record.levelno < logging.WARNING):
             return  # "Cleaning site directory", "Documentation built in ...", debug output
         self.records.append((record.name, record.levelno, record.getMessage()))
 
@@ -370,11 +371,11 @@ _JOB: _Job | None = None
 
 def _build_chunk(slugs: Sequence[str]) -> tuple[dict[str, list[list[Any]]],
                                                 list[tuple[str, int, str]], list[str],
-                                                list[str]]:
+                                                list[str], list[str]]:
     """In a forked worker: one MkDocs build of the sites ``slugs`` (with the pages outside
     ``sites/``), their finished pages kept and placed in the build's site folder; returns
-    them, the build's messages, the sites not kept (their build logged a warning) and the
-    files placed."""
+    them, the build's messages, the sites not kept (their build logged a warning), the
+    files placed and the sites whose pages the build stopped before (an error)."""
     from mkdocs.commands.build import build
     from mkdocs.exceptions import Abort
 
@@ -392,9 +393,12 @@ def _build_chunk(slugs: Sequence[str]) -> tuple[dict[str, list[list[Any]]],
     config.site_dir = str(scratch)
     job.plugin.begin_site_build(set(slugs), job.site_dir)
     try:
-        # Strict mode and a warning: the warning travels back in capture.records.
+        # Strict mode and a warning: the warning travels back in capture.records. An error
+        # (a page, a plugin or a hook failed) stops the build where it happened: its message
+        # travels back too, and the sites whose pages it did not build are named.
         with contextlib.suppress(Abort):
             build(config)
+        expected = {slug: job.plugin.site_pages(slug) for slug in slugs}
         pages, placed = job.plugin.end_site_build()
         head = _search_head(scratch)
     finally:
@@ -419,7 +423,9 @@ def _build_chunk(slugs: Sequence[str]) -> tuple[dict[str, list[list[Any]]],
         whole = all(page.data is None for page in entry)
         if slug not in not_kept and entry and whole:
             cache.put_value(NAMESPACE, job.keys[slug], out[slug])
-    return out, records, sorted(not_kept), sorted(placed)
+    stopped = [slug for slug in slugs if expected[slug] is None
+               or set(expected[slug] or ()) != set(pages.get(slug, {}))]
+    return out, records, sorted(not_kept), sorted(placed), stopped
 
 
 def place_file(site_dir: str, dest_uri: str, data: bytes) -> bool:
@@ -498,7 +504,9 @@ def build_sites(config: MkDocsConfig, plugin: RunbookPlugin, slugs: Sequence[str
         _JOB = None
     found: dict[str, list[FinishedPage]] = {}
     logged: set[tuple[str, int, str]] = set()
-    for pages, records, not_kept, placed in results:
+    stopped: list[str] = []
+    for pages, records, not_kept, placed, cut_short in results:
+        stopped += cut_short
         stats.site_builds += 1
         stats.placed.update(placed)
         for record in records:
@@ -508,6 +516,13 @@ def build_sites(config: MkDocsConfig, plugin: RunbookPlugin, slugs: Sequence[str
         stats.not_kept += not_kept
         for slug, entry in pages.items():
             found[slug] = [p for p in map(FinishedPage.from_data, entry) if p is not None]
+    if stopped:
+        # MkDocs stops a build at an error; so does this one, rather than publish a site
+        # without the pages that build never made.
+        from mkdocs.exceptions import PluginError
+
+        raise PluginError(f"the pages of {', '.join(sorted(stopped))} were not built: "
+                          "their site build stopped at an error (logged above)")
     stats.sites_built = len(found)
     stats.pages_built = page_count(found)
     return found, stats

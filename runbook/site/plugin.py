@@ -158,6 +158,14 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         return [f.src_uri for f in self._files.documentation_pages()
                 if site_of(f.src_uri) is None]
 
+    def site_pages(self, slug: str) -> list[str] | None:
+        """The documentation pages of site ``slug`` this build has (None: its files are not
+        known yet)."""
+        if self._files is None:
+            return None
+        return [f.src_uri for f in self._files.documentation_pages()
+                if site_of(f.src_uri) == slug]
+
     def end_site_build(self) -> tuple[dict[str, dict[str, tuple[str, str, str, bytes | None,
                                                                list[str]]]], set[str]]:
         """The site build's finished pages: by site, by page, (dest_uri, url, the copy's
