@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -222,6 +223,33 @@ def test_an_unchanged_diagram_is_not_rendered_again(plans: dict[str, dict[str, A
     diagram.render_svgs([changed, plans["fabrikam-lb"]], tmp_path, workers=1)
     assert len(rendered) == 2
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".svg"] * 6
+
+
+def test_a_kept_layout_is_laid_out_again_after_graphviz_or_its_fonts_change(
+        plans: dict[str, dict[str, Any]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The layout's key holds Graphviz's version and the fonts it measures labels with.
+    tools = diagram.layout_tools()
+    assert tools.startswith(subprocess.run(["dot", "-V"], capture_output=True,
+                                           text=True).stderr.strip())
+    assert "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf" in diagram.font_files()
+    diagram.render_svgs([plans["contoso"]], tmp_path, workers=1)
+    monkeypatch.setattr(diagram, "layout_tools", lambda: tools + " (upgraded)")
+    diagram.render_svgs([plans["contoso"]], tmp_path, workers=1)
+    assert len(list(tmp_path.glob("*.svg"))) == 4
+
+
+def test_a_font_files_identity_changes_with_its_size_or_time(tmp_path: Path) -> None:
+    from runbook.engine.store import files_fingerprint
+
+    font = tmp_path / "DejaVuSans.ttf"
+    font.write_bytes(b"glyphs")
+    before = files_fingerprint([font])
+    assert files_fingerprint([font]) == before
+    os.utime(font, ns=(1, 1))
+    assert files_fingerprint([font]) != before
+    font.unlink()
+    assert files_fingerprint([font]) not in (before, files_fingerprint([]))
 
 
 def test_each_renderer_keeps_its_own_cache_entries(plans: dict[str, dict[str, Any]],

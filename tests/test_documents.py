@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import html
+import os
 import re
+import shutil
 import subprocess
 import sys
 from itertools import pairwise
@@ -1346,6 +1348,28 @@ def test_produce_writes_three_documents_per_site_and_caches_pdfs(
 
     monkeypatch.setattr("runbook.outputs.pdf.typst_pdf", no_render)
     assert documents.produce(sites, tmp_path) == out
+
+
+def test_a_kept_pdf_is_laid_out_again_after_its_fonts_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.outputs import pdf
+
+    fonts = tmp_path / "dejavu"
+    fonts.mkdir()
+    for name in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf"):
+        shutil.copy(pdf.font_folder() / name, fonts / name)
+    monkeypatch.setattr(pdf, "FONT_FOLDERS", (str(fonts),))
+    template = documents.typst_template("change-request.typ")
+    try:
+        pdf.fonts_fingerprint.cache_clear()
+        before = pdf.cache_key(template, {"x": 1})
+        pdf.fonts_fingerprint.cache_clear()
+        assert pdf.cache_key(template, {"x": 1}) == before
+        os.utime(fonts / "DejaVuSans.ttf", ns=(1, 1))  # a new release of the font package
+        pdf.fonts_fingerprint.cache_clear()
+        assert pdf.cache_key(template, {"x": 1}) != before
+    finally:
+        pdf.fonts_fingerprint.cache_clear()
 
 
 def test_cr_and_print_commands_write_their_files(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import stat
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,21 @@ def digest(*parts: str | bytes) -> str:
 # Libraries whose behaviour reaches the plan or the produced files (validation, YAML
 # reading, templates and escaping, PDFs, DOT sources).
 LIBRARIES = ("pydantic", "pydantic-core", "pyyaml", "jinja2", "markupsafe", "typst", "graphviz")
+
+
+def files_fingerprint(paths: Iterable[str | os.PathLike[str]]) -> str:
+    """The identity of each file of ``paths`` (its path, size and modification time; a
+    missing one as missing), for a key of output made with files outside the project (the
+    fonts): an upgrade of the files changes it, without reading megabytes for it."""
+    parts: list[str] = []
+    for path in sorted({os.fspath(p) for p in paths}):
+        try:
+            st = os.stat(path)
+        except OSError:
+            parts.append(f"{path} missing")
+            continue
+        parts.append(f"{path} {st.st_size} {st.st_mtime_ns}")
+    return digest(*parts)
 
 
 @lru_cache(maxsize=1)

@@ -40,13 +40,14 @@ import tempfile
 import textwrap
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import graphviz
 
 from runbook.engine.parallel import in_worker, map_chunks
-from runbook.engine.store import read_entry, write_entry
+from runbook.engine.store import files_fingerprint, read_entry, write_entry
 from runbook.errors import RunbookError, ToolMissing
 from runbook.outputs import gvc
 
@@ -736,8 +737,36 @@ Sources = list[tuple[str, str, str, str]]  # site slug, diagram name, DOT source
 LAYOUT_FORMAT = b"layout-entry-2\n"
 
 
+def _run(*command: str) -> str:
+    try:
+        done = subprocess.run(list(command), capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return (done.stdout + done.stderr).strip() if done.returncode == 0 else ""
+
+
+def font_files() -> list[str]:
+    """The font files fontconfig gives Graphviz for :data:`FONT`: the family's files
+    (``fc-list``), or the substitute ``fc-match`` names where the family is not installed;
+    empty without fontconfig's tools."""
+    files = [line.strip().rstrip(":") for line in _run("fc-list", FONT, "file").splitlines()]
+    return sorted(f for f in files if f) or [f for f in [_run("fc-match", "-f", "%{file}",
+                                                               FONT)] if f]
+
+
+@lru_cache(maxsize=1)
+def layout_tools() -> str:
+    """What besides its source changes a diagram's layout: Graphviz's version (``dot -V``)
+    and the fonts it measures labels with (:func:`font_files`, as
+    :func:`runbook.engine.store.files_fingerprint` identifies them). Part of every layout's
+    key: an upgrade of Graphviz or of the fonts lays every diagram out again."""
+    version = _run(shutil.which("dot") or "dot", "-V") or "dot: unavailable"
+    return f"{version}\nfonts {files_fingerprint(font_files())}"
+
+
 def _sources(plans: list[dict[str, Any]], names: Sequence[str] | None = None) -> Sources:
-    engine = LAYOUT_FORMAT + f"{gvc.engine()}\n".encode()
+    engine = LAYOUT_FORMAT + f"{gvc.engine()}\n{layout_tools()}\n".encode()
     out = []
     for plan in plans:
         made = diagram_sources(plan) if names is None else {

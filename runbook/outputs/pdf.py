@@ -39,7 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from runbook.engine.store import read_entry, write_entry
+from runbook.engine.store import files_fingerprint, read_entry, write_entry
 from runbook.errors import RunbookError, ToolMissing
 
 # A package specification in a template's source: "@namespace/name:version".
@@ -62,6 +62,15 @@ def font_folder() -> Path:
             return Path(folder)
     raise ToolMissing("the PDFs are set in DejaVu Sans, which is not installed "
                       "(Debian: apt-get install fonts-dejavu-core)")
+
+
+@lru_cache(maxsize=1)
+def fonts_fingerprint() -> str:
+    """The font files the PDFs are laid out with (every file of :func:`font_folder`, as
+    :func:`runbook.engine.store.files_fingerprint` identifies them): part of every cache
+    key, so an upgrade of the fonts lays every kept PDF out again."""
+    folder = font_folder()
+    return files_fingerprint(p for p in folder.iterdir() if p.is_file())
 
 
 def renderer_version() -> str:
@@ -168,9 +177,9 @@ def _serve() -> None:
 
 def cache_key(template: Path, data: dict[str, Any],
               inputs: dict[str, str] | None = None) -> str:
-    """What a kept PDF depends on: the typst version, the template bytes (and the shared
-    ``_common.typ``), the data and the inputs."""
-    parts = [f"entry-3 typst {renderer_version()}", template.name,
+    """What a kept PDF depends on: the typst version, the fonts (:func:`fonts_fingerprint`),
+    the template bytes (and the shared ``_common.typ``), the data and the inputs."""
+    parts = [f"entry-3 typst {renderer_version()}", fonts_fingerprint(), template.name,
              json.dumps(inputs or {}, ensure_ascii=False, sort_keys=True)]
     for path in (template, template.parent / "_common.typ"):
         if path.is_file():

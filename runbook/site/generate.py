@@ -54,7 +54,8 @@ Produce = Callable[..., dict[str, bytes]]
 
 @lru_cache(maxsize=1)
 def tools_fingerprint() -> str:
-    """Versions of the external tools whose output ends up in generated files."""
+    """Versions of the external tools whose output ends up in generated files, and the
+    fonts they draw with."""
     from importlib import metadata
 
     parts = []
@@ -71,6 +72,16 @@ def tools_fingerprint() -> str:
             parts.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{dist} absent")
+    # The fonts the diagrams and the PDFs are drawn with.
+    from runbook.errors import ToolMissing
+    from runbook.outputs.diagrams import layout_tools
+    from runbook.outputs.pdf import fonts_fingerprint
+
+    parts.append(layout_tools())
+    try:
+        parts.append(fonts_fingerprint())
+    except ToolMissing:
+        parts.append("fonts: DejaVu Sans absent")
     return digest(*parts)
 
 
