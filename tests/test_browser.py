@@ -319,6 +319,34 @@ def tick(page: Any, step: int, box: int) -> None:
     page.mouse.click(x, y)
 
 
+def test_a_finger_ticks_a_box_by_tapping_beside_its_drawn_circle(browser: Any,
+                                                                   served: str) -> None:
+    # On a tablet the drawn circle (about 20 px) is too small to hit: the area that ticks
+    # it is about 44 px square, in the margin left of the text.
+    context = browser.new_context(has_touch=True, viewport={"width": 800, "height": 1100})
+    page = context.new_page()
+    page.goto(served + "sites/contoso-hq/runbook.html", wait_until="load")
+    circle, text = page.evaluate("""() => {
+        const label = document.querySelector('.runbook-checklist .task-list-control');
+        label.scrollIntoView({block: 'center'});
+        const r = label.getBoundingClientRect();
+        const c = getComputedStyle(label.querySelector('.task-list-indicator'), '::before');
+        const left = r.left + parseFloat(c.left), top = r.top + parseFloat(c.top);
+        const item = label.closest('li').getBoundingClientRect();
+        return [[left, top, parseFloat(c.width), parseFloat(c.height)], item.left];
+    }""")
+    left, top, width, height = circle
+    assert width < 24 and height < 24  # the circle alone: too small for a finger
+    middle = top + height / 2
+    for x, y in ((left - 8, middle), (left + width + 2, middle), (left + width / 2, top - 6),
+                 (left + width / 2, top + height + 12)):
+        assert x < text  # beside the circle, never on the text
+        before = checklist_state(page)["ticked"][0]
+        page.touchscreen.tap(x, y)
+        assert checklist_state(page)["ticked"][0] != before, (x, y)
+    context.close()
+
+
 def tick_reload_reset(browser: Any, home: str) -> None:
     """Tick three boxes in two steps, reload, find them ticked; print; reset. ``home`` is the
     site's root folder."""

@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from runbook.cli import main
 from runbook.engine.parallel import map_chunks
 from runbook.outputs import documents
+from runbook.outputs.checklists import site_checklists
 from runbook.outputs.diagrams import default_workers
 from runbook.outputs.documents import (
     ESTIMATED_STEP_MINUTES,
@@ -205,7 +206,7 @@ def test_every_example_renders_with_every_fact(path: Path) -> None:
                    md_text(change_request_markdown(plan))) == []
 
 
-def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_step_a_signoff(
+def test_every_action_but_a_note_or_warning_has_a_box_every_check_a_seen_line_every_step_a_signoff(
         plans: dict[str, dict[str, Any]], field_pdfs: dict[str, bytes]) -> None:
     plan = plans["fabrikam-lb"]
     actions = list(plan["checklist"])
@@ -218,13 +219,20 @@ def test_every_action_but_a_note_has_a_checkbox_every_check_a_seen_line_every_st
                 for a in sc["actions"]]
     actions += [a for sc in plan["validation"]["screens"] for a in sc["actions"]]
     actions += [a for sc in plan["trust"]["screens"] for a in sc["actions"]]
+    actions += plan["trust"]["internal"]  # the certificates page's "Trust of the other side"
     notes = sum(a["kind"] == "note" for a in actions)
-    assert notes  # a note is read, not done: no box (as on the web page)
+    warnings = sum(a["kind"] == "warning" for a in actions)
+    assert notes and warnings  # read, not done: no box (as on the web page)
     text = pdf_text(field_pdfs["fabrikam-lb"])
     # The box is a character (a ballot box), so it is on paper and in the text: one before
-    # every action's verb but a note's.
-    assert text.count(BOX) == len(actions) - notes
+    # every action's verb but a note's or a warning's.
+    assert text.count(BOX) == len(actions) - notes - warnings
     assert text.count(f"{BOX} Note ") == 0 and text.count("Note ") >= notes
+    assert text.count(f"{BOX} Warning ") == 0 and text.count("Warning ") >= warnings
+    # As many boxes as the web pages' lists have, together.
+    pages = ["index.md", "runbook.md", "pool.md", "federation.md", "certificates.md",
+             "reverse-proxy.md", "pic.md"]
+    assert text.count(BOX) == sum(c.boxes for c in site_checklists(plan, pages).values())
     checks = sum(a["kind"] == "check" for a in actions)
     assert text.count("Seen:") == checks
     steps = [f"{w['server']} Step {s['number']} done" for w in plan["wizard"]

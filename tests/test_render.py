@@ -158,7 +158,8 @@ def fabrikam_pages(fabrikam_plan: dict[str, Any]) -> dict[str, str]:
 def actions_of(plan: dict[str, Any]) -> list[dict[str, Any]]:
     found = [a for w in plan["wizard"] for step in w["steps"] for screen in step["screens"]
              for a in screen["actions"]]
-    return found + [a for test in plan["validation"]["tests"] for a in test["steps"]]
+    return found + [a for test in plan["validation"]["tests"]
+                    for a in (*test["steps"], test["check"])]
 
 
 # --- which pages a site has ------------------------------------------------------------------

@@ -82,6 +82,12 @@ def _screens(site: str, page: str, id_: str, screens: Sequence[Mapping[str, Any]
     return Checklist(page, id_, f"{site}/{id_}:{fingerprint(screens)}", boxes, screens)
 
 
+def trust_of_the_other_side(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The checks of what the internal servers and the clients trust, as one screen: the
+    certificates page's second list, and the field runbook's last screen of the chains."""
+    return [{"title": "Trust of the other side", "actions": plan["trust"]["internal"]}]
+
+
 def site_checklists(plan: Mapping[str, Any], pages: Sequence[str]) -> dict[str, Checklist]:
     """Every tickable list of a site's pages ``pages`` (file names), by id, in page order and
     then in the order each page shows them."""
@@ -99,7 +105,8 @@ def site_checklists(plan: Mapping[str, Any], pages: Sequence[str]) -> dict[str, 
                                       f"{server['server']}/{step['number']}", step["screens"]))
         for test in plan["validation"]["tests"]:
             found.append(_screens(site, "runbook.md", f"validation/{test['id']}",
-                                  [{"title": "What to do", "actions": test["steps"]}]))
+                                  [{"title": "What to do",
+                                    "actions": [*test["steps"], test["check"]]}]))
     if "pool.md" in pages:
         found.append(_screens(site, "pool.md", "internal/pool-side",
                               plan["pool_side"]["screens"]))
@@ -111,8 +118,7 @@ def site_checklists(plan: Mapping[str, Any], pages: Sequence[str]) -> dict[str, 
         found.append(_screens(site, "certificates.md", "certificates/chains",
                               trust["screens"]))
         found.append(_screens(site, "certificates.md", "certificates/internal",
-                              [{"title": "Trust of the other side",
-                                "actions": trust["internal"]}]))
+                              trust_of_the_other_side(plan)))
     if "reverse-proxy.md" in pages and plan.get("reverse_proxy"):
         found.append(_screens(site, "reverse-proxy.md", "reverse-proxy/setup",
                               plan["reverse_proxy"]["screens"]))

@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from runbook.errors import RunbookError
 from runbook.outputs import font_advances
+from runbook.outputs.checklists import NO_BOX, trust_of_the_other_side
 from runbook.outputs.htmlblocks import tables_to_blocks
 from runbook.outputs.pdf import cached_pdf
 from runbook.outputs.templating import (
@@ -328,7 +329,8 @@ def _pdf(name: str, data: dict[str, Any], workdir: Path | None) -> bytes:
     # _common.typ): Typst starts afresh when they change, and keeps what it laid out for the
     # next document when only the data does.
     shared = {"paper": data["doc"]["paper"], "not_provided": NOT_PROVIDED,
-              "verbs": ACTION_VERBS, "advance": TYPST_ADVANCE, "wide": TYPST_WIDE,
+              "verbs": ACTION_VERBS, "no_box": sorted(NO_BOX), "advance": TYPST_ADVANCE,
+              "wide": TYPST_WIDE,
               "advance_default": font_advances.DEFAULT, "mono": font_advances.MONO,
               "bold_factor": font_advances.BOLD_FACTOR}
     return cached_pdf(typst_template(name), data, workdir, root=templates_dir(),
@@ -1319,6 +1321,9 @@ def field_runbook_data(plan: dict[str, Any], diagram_svg: bytes | None = None,
             "not_provided": NOT_PROVIDED, "verbs": ACTION_VERBS,
             "estimates": {k: format_minutes(v) for k, v in ESTIMATED_STEP_MINUTES.items()},
             "dns_groups": dns_groups(plan),
+            # The CA certificates' imports, then the checks of what the other side trusts
+            # (the certificates page's two lists).
+            "trust_screens": [*plan["trust"]["screens"], *trust_of_the_other_side(plan)],
             **_diagram(plan, diagram_svg, paper),
             "doc": _page("Field runbook", m["title"], m["site"], m["provenance"], paper)
             | {"title": f"Field runbook: {m['title']}"}}

@@ -1391,7 +1391,8 @@ class _Deriver:
             f = facts[key]
             tests.append(ValidationTest(
                 id=key, title=title or f.title, where=where, steps=steps, success=f.success,
-                failure=list(f.failure), on_failure=on_failure + (
+                check=Action("check", f"Success: {f.success}"), failure=list(f.failure),
+                on_failure=on_failure + (
                     [f"Firewall rules {', '.join(rules)} are in place"] if rules else []),
                 rules=rules))
 
@@ -1545,8 +1546,7 @@ class _Deriver:
         screens = []
         for x in tests:
             screens.append(Screen(x.title, [
-                Action("note", f"Where: {x.where}"), *x.steps,
-                Action("check", f"Success: {x.success}"),
+                Action("note", f"Where: {x.where}"), *x.steps, x.check,
                 *[Action("note", f"Failure: {sign}") for sign in x.failure],
                 Action("note", "If it fails, check", why="; ".join(x.on_failure))]))
         return Validation(not_proof=self.cat.validation.not_proof.label, tests=tests,

@@ -985,6 +985,9 @@ class ValidationTest:
     """What to do."""
     success: str
     """What success looks like."""
+    check: Action
+    """The box that records it: a ``check`` of :attr:`success`, ticked (and the value seen
+    written down) when the test passes."""
     failure: list[str]
     """What failure looks like."""
     on_failure: list[str]
