@@ -596,6 +596,33 @@ def test_on_a_tablet_diagrams_read_inline_and_ranges_and_addresses_stay_on_one_l
     context.close()
 
 
+def test_on_a_tablet_long_names_and_urls_wrap_so_their_tables_fit_the_page(
+        browser: Any, served: str) -> None:
+    # A revocation list's LDAP URL made its table twice the width of the page, and the SRV
+    # records' names squeezed Purpose off it: long names and URLs break after their dots,
+    # slashes and commas (the copied text is unchanged).
+    context = browser.new_context(viewport={"width": 800, "height": 1000})
+    page = context.new_page()
+    for name, heading in (("fabrikam-lb/certificates.html", "Distribution point"),
+                          ("woodgrove-split/dns.html", "Target")):
+        page.goto(served + "sites/" + name, wait_until="load")
+        widths = page.evaluate("""(heading) => {
+            const table = Array.from(document.querySelectorAll('.md-content table'))
+                .find(t => Array.from(t.querySelectorAll('th')).some(
+                    th => th.textContent.trim() === heading));
+            const names = Array.from(table.querySelectorAll('td code'));
+            return [table.scrollWidth,
+                    document.querySelector('.md-content__inner').clientWidth,
+                    names.filter(c => c.getClientRects().length > 1).length,
+                    names.map(c => c.textContent)];
+        }""", heading)
+        table, room, wrapped, texts = widths
+        assert table <= room, name
+        assert wrapped > 0, name  # it fits because names wrap, not because they are short
+        assert not any("\u200b" in t or "<" in t for t in texts), name
+    context.close()
+
+
 def test_a_page_open_in_two_tabs_shows_the_ticks_made_in_the_other(browser: Any,
                                                                    served: str) -> None:
     context = browser.new_context()

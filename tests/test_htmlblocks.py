@@ -134,6 +134,34 @@ def test_html_code_is_a_code_element_showing_the_value_on_one_line(value: str,
     assert html_code(value) == shown
 
 
+@pytest.mark.parametrize("value, shown", [
+    # A long name may break after its dots, never before its last label.
+    ("federation.woodgrovebank.com", "federation.<wbr>woodgrovebank.com"),
+    ("_sipfederationtls._tcp.fabrikam.com", "_sipfederationtls.<wbr>_tcp.<wbr>fabrikam.com"),
+    # A path after its slashes, a URL after its dots, slashes and commas.
+    ("contoso-hq/ocs-edge/test-user-1", "contoso-hq/<wbr>ocs-edge/test-user-1"),
+    ("ldap://dc01.corp.example/CN=CDP,DC=corp",
+     "ldap://<wbr>dc01.<wbr>corp.<wbr>example/<wbr>CN=CDP,<wbr>DC=corp"),
+    # Short words, addresses and port ranges never break.
+    ("sip.contoso.com", "sip.contoso.com"),
+    ("198.51.100.100/24", "198.51.100.100/24"),
+    ("(10.100.100.100:5061)", "(10.100.100.100:5061)"),
+    ("50000-59999", "50000-59999"),
+    # The escaped text is what breaks: an entity is never cut.
+    ("a&b.example.invalid/x", "a&amp;b.<wbr>example.<wbr>invalid/x"),
+])
+def test_html_code_lets_long_names_break_after_their_dots_and_slashes(value: str,
+                                                                      shown: str) -> None:
+    assert html_code(value) == f"<code>{shown}</code>"
+
+
+def test_a_break_opportunity_adds_no_character_to_the_value() -> None:
+    for value in ("federation.woodgrovebank.com", "ldap://a.b.c/d,e=f?g", "<x>.y.z.w/v/u/t"):
+        shown = html_code(value)
+        assert "<wbr>" in shown
+        assert shown.replace("<wbr>", "") == f"<code>{html(value)}</code>"
+
+
 def test_the_site_adds_the_extension_once() -> None:
     from runbook.site.build import plugin_of
 

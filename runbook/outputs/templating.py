@@ -222,10 +222,33 @@ def html(value: object) -> Markup:
     return Markup(_text(value, "html").translate(_HTML))
 
 
+# A word of a code value that may break on the web after its dots, slashes and commas: a
+# name (federation.woodgrovebank.com), a path or a URL. An address (10.0.0.10, with its
+# /prefix or :port) or a port range (50000-59999) never breaks, nor a word that fits a
+# narrow column whole (at most 16 characters).
+_BREAKABLE_WORD = re.compile(r"[^\s]{17,}")
+_UNBREAKABLE = re.compile(r"[(\[]?(\d{1,3}(\.\d{1,3}){3}(/\d{1,2}|:\d{1,5})?|\d+-\d+)[)\],;:]*")
+# After a separator followed by more of the word; never before the name's last label
+# ("woodgrovebank.com" stays whole, as on paper).
+_BREAK_AFTER = re.compile(r"(?<=[./,])(?=[\w%~$-])(?![\w-]+$)")
+
+
+def _breakable(word: re.Match[str]) -> str:
+    text = word.group(0)
+    if _UNBREAKABLE.fullmatch(text):
+        return text
+    return _BREAK_AFTER.sub("<wbr>", text)
+
+
 def html_code(value: object) -> Markup:
-    """A ``<code>`` element in an HTML template, showing ``value`` as :func:`code` does."""
-    return Markup(f"<code>{_text(value, 'html_code', squeeze=False).strip().translate(_HTML)}"
-                  "</code>")
+    """A ``<code>`` element in an HTML template, showing ``value`` as :func:`code` does.
+
+    A long name, path or URL in it may break on a narrow screen after its dots, slashes and
+    commas (``<wbr>``: no character is added, so a copy of it is the value as typed);
+    addresses and port ranges never break.
+    """
+    text = _text(value, "html_code", squeeze=False).strip().translate(_HTML)
+    return Markup(f"<code>{_BREAKABLE_WORD.sub(_breakable, text)}</code>")
 
 
 def html_block(value: str) -> str:
