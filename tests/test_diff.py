@@ -448,8 +448,8 @@ def test_a_change_request_since_the_moved_address_counts_two_rule_changes(
     page = (tmp_path / "out" / "woodgrove-split-change-request.md").read_text(encoding="utf-8")
     # Two rules changed, not four (two removed and two added).
     assert ("covers only what changed since the topology file old.yaml (not in git): "
-            "2 firewall rule change(s)\n") in page
-    assert "internal (2 rule change(s))" in page
+            "2 firewall rule changes\n") in page
+    assert "internal (2 rule changes)" in page
     # Each rule is one row of the table, its old and new destination side by side.
     rows = [line for line in page.splitlines() if line.startswith("| ")
             and ("| I10 |" in line or "| I11 |" in line)]

@@ -388,10 +388,38 @@ def test_a_delta_change_request_reads_right(tmp_path: Path) -> None:
     assert len(rules) == 1
     assert ("198.51.100.21 (meet.contoso.com; NAT to 172.16.0.11) → 198.51.100.11 "
             "(webconf.contoso.com; NAT to 172.16.0.11)") in rules[0]
-    assert "1 firewall rule change(s)" in page
+    assert re.search(r"[^\d]1 firewall rule change[^s]", page)
     # One Window field, start, end and time zone together.
     assert [line.split("|")[1].strip() for line in page.splitlines()
             if line.startswith("| Window")] == ["Window"]
+
+
+def test_a_delta_of_firewall_rules_alone_is_the_change_made_in_the_window(
+        tmp_path: Path) -> None:
+    # A second CRL distribution point: one internal rule more, nothing to install. The rule
+    # is the change itself, made in the window by the firewall's administrator.
+    old = write(tmp_path, contoso(), "old.yaml")
+    data = contoso()
+    data["certificates"]["internal_crl"].append({"url": "http://crl2.contoso.local/a.crl",
+                                                 "ip": "10.0.0.40"})
+    new = write(tmp_path, data, "new.yaml")
+    written = documents.write_change_request(new, tmp_path / "out", since=old)
+    page = written[0].read_text(encoding="utf-8")
+    assert "(not in git): 1 firewall rule change\n" in page
+    assert "Estimated duration: 45 min in the window (estimates" in page
+    assert "prerequisites done before it" not in page
+    assert "Nothing to do before the window: the changes below are made in it" in page
+    assert "| 1 | Rule changes on the internal firewall |   | Internal firewall administrator " \
+        "| in the window | 45 min |" in page
+    assert "| Internal firewall administrator | Makes its changes in the window" in page
+    assert "no DNS record changes\n- Firewalls touched: internal (1 rule change)\n" in page
+    rule = next(line for line in page.splitlines() if line.startswith("| added | I09 |"))
+    assert rule.endswith("| HTTP: the internal CA's revocation list, from its distribution "
+                         "point |")
+    text = pdf_text(written[1].read_bytes())
+    assert "Estimated duration: 45 min in the window (estimates" in text
+    assert "Nothing to do before the window" in text and "no DNS record changes" in text
+    assert "Done and confirmed" not in text and "[" not in text
 
 
 def test_the_markdown_file_handed_out_escapes_values_with_backslashes_not_entities(

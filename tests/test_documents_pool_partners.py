@@ -65,13 +65,13 @@ def test_the_pool_side_section_has_its_steps_and_a_signoff(pages: list[str]) -> 
 def test_the_federation_section_lists_each_allow_tab_entry(pages: list[str]) -> None:
     text = section(pages, "Federation partners on the Access Edge's Allow tab",
                    "Federation partners")
-    assert "Discovery of federation partners off; 2 partner(s) to list" in text
+    assert "Discovery of federation partners off; 2 partners to list" in text
     assert ("Federated partner domain name: contoso.com ☐ Type Federated partner Access "
             "Edge Server: sip.contoso.com") in text
     assert "Federated partner domain name: tailspintoys.com" in text
     assert "Leave Federated partner Access Edge Server empty" in text
     assert "found through _sipfederationtls._tcp.tailspintoys.com" in text
-    assert "Check The Allow tab lists 2 partner(s) (contoso.com, tailspintoys.com)" in text
+    assert "Check The Allow tab lists 2 partners (contoso.com, tailspintoys.com)" in text
 
 
 def test_the_sections_start_on_their_own_pages(pages: list[str]) -> None:

@@ -84,7 +84,7 @@ class TestPartners:
             ("type", "Federated partner domain name", "litwareinc.com"),
             ("note", "Leave Federated partner Access Edge Server empty", None),
             ("click", "OK", None),
-            ("check", "The Allow tab lists 2 partner(s)", "fabrikam.com, litwareinc.com")]
+            ("check", "The Allow tab lists 2 partners", "fabrikam.com, litwareinc.com")]
         where = contoso["federation"]["where"]
         assert (where["console"], where["tab"]) == ("Computer Management", "Allow")
 

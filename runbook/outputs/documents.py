@@ -357,6 +357,12 @@ def blank(value: Any) -> Any:
     return value
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``count`` and ``noun``, in the plural unless it is one ("1 rule change", "2 rule
+    changes")."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 def format_minutes(minutes: int) -> str:
     """``90`` → ``1 h 30 min``."""
     hours, rest = divmod(int(minutes), 60)
@@ -611,10 +617,14 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
     if plan["summary"]["public_im"]:
         providers = sorted({p for f in features for p in f["public_im"]})
         feature_names.append("public IM connectivity (" + ", ".join(providers) + ")")
-    owners: list[str] = []
+    owners: list[str] = []  # who confirms a prerequisite before the window
+    window_owners: list[str] = []  # who, besides the implementer, makes a change in it
     for item in items:
         if item["when"] == "before the window" and item["owner"] not in owners:
             owners.append(item["owner"])
+        elif (item["when"] == "in the window" and item["owner"] != implementer
+              and item["owner"] not in window_owners):
+            window_owners.append(item["owner"])
     cert_rows = [dict(c, owner=(f"{c['ca']} (public CA): order and validate the names in time"
                                 if c["issuer"] == "public"
                                 else f"Administrator of {c['ca']}: approve the offline request"))
@@ -649,8 +659,8 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
         "features": feature_names,
         "firewalls": (delta["firewalls"] if delta else
                       sorted({r["firewall"] for r in plan["firewall"]})),
-        "firewall_rules": (f"{delta['firewall_count']} rule change(s)" if delta
-                           else f"{len(plan['firewall'])} rules"),
+        "firewall_rules": (plural(delta["firewall_count"], "rule change") if delta
+                           else plural(len(plan["firewall"]), "rule")),
         "zones": (delta["zones"] if delta else
                   list(dict.fromkeys(r["zone"] for r in plan["dns"]))),
         "certificates": cert_rows,
@@ -665,6 +675,7 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
         "validation": validation,
         "estimates": ESTIMATED_STEP_MINUTES,
         "owners": owners,
+        "window_owners": window_owners,
         "delta": delta,
         "not_provided": NOT_PROVIDED,
     }
@@ -820,13 +831,19 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
     dns_zones = list(dict.fromkeys((c["new"] or c["old"])["zone"] for c in diff["dns"]))
     fw_sides = sorted({(c["new"] or c["old"])["firewall"] for c in diff["firewall"]})
     tables = _delta_tables(diff)
-    counts = [f"{len(diff[k])} {label}" for k, label in (
-        ("servers", "server change(s)"), ("dns", "DNS record change(s)"),
-        ("certificates", "certificate change(s)"), ("firewall", "firewall rule change(s)"),
-        ("addresses", "address change(s)")) if diff[k]]
+    counts = [plural(len(diff[k]), label) for k, label in (
+        ("servers", "server change"), ("dns", "DNS record change"),
+        ("certificates", "certificate change"), ("firewall", "firewall rule change"),
+        ("addresses", "address change")) if diff[k]]
     steps = sum(len(v) for v in rerun.values())
     if steps:
-        counts.append(f"{steps} wizard step(s) to run on {len(rerun)} server(s)")
+        counts.append(f"{plural(steps, 'wizard step')} to run on {plural(len(rerun), 'server')}")
+    if not rerun and integration_item is None:
+        # Nothing to install or set on the servers: the changes to DNS, the firewalls and
+        # the NICs are the change itself, made in the window (they are prerequisites of an
+        # installation).
+        for item in items:
+            item["when"] = "in the window"
     return {
         "since": since_text(old["meta"]),
         "summary": ", ".join(counts) if counts else "nothing that affects the deployment",
@@ -887,10 +904,11 @@ def _delta_tables(diff: dict[str, Any]) -> list[dict[str, Any]]:
                 return _fmt(r[name])
 
             rows.append([c["kind"], r["id"], r["firewall"], r["direction"], cell("source"),
-                         cell("destination"), cell("protocol"), cell("ports")])
+                         cell("destination"), cell("protocol"), cell("ports"),
+                         cell("purpose")])
         tables.append({"title": "Firewall rules",
                        "headers": ["Change", "Id", "Firewall", "Direction", "Source",
-                                   "Destination", "Protocol", "Ports"],
+                                   "Destination", "Protocol", "Ports", "Purpose"],
                        "rows": rows})
     if diff["addresses"]:
         rows = []
@@ -933,7 +951,7 @@ def change_request_data(plan: dict[str, Any], delta: dict[str, Any] | None = Non
     data = {key: cr[key] for key in (
         "meta", "plan", "title", "fields", "field", "contacts", "features", "firewalls",
         "firewall_rules", "zones", "certificates", "dns_groups", "validation", "owners",
-        "window_fit")}
+        "window_owners", "prerequisites", "window_fit")}
     data["implementation"] = [dict(i, estimate=format_minutes(i["minutes"]))
                               for i in cr["implementation"]]
     data["backout"] = list(reversed(data["implementation"]))

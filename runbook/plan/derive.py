@@ -1778,7 +1778,8 @@ class _Deriver:
                                           why=f"found through {srv}{r.domain}"))
                 actions.append(Action("click", "OK"))
             if rows:
-                actions.append(Action("check", f"The {a.tab} tab lists {len(rows)} partner(s)",
+                partners = "1 partner" if len(rows) == 1 else f"{len(rows)} partners"
+                actions.append(Action("check", f"The {a.tab} tab lists {partners}",
                                       ", ".join(r.domain for r in rows)))
             elif not discovery:
                 actions.append(Action("warning", "No partner is listed and discovery is off: "
@@ -1880,9 +1881,10 @@ class _Deriver:
         ]
         shared = [c for c in self._certs if c.exportable_key and len(c.servers) > 1]
         if shared:
+            keys = ("the password of the exported certificate key" if len(shared) == 1
+                    else f"the passwords of the {len(shared)} exported certificate keys")
             items.append(Action("check", f"You can create vault entries under {t.site}/ocs-edge/"
-                                "pfx/: Step 4 stores there the passwords of the "
-                                f"{len(shared)} exported certificate key(s)"))
+                                f"pfx/: Step 4 stores there {keys}"))
         if not t.certificates.internal_crl:
             items.append(Action("check", "The administrator of "
                                 f"{t.certificates.internal_ca} has named its CRL distribution "
