@@ -1582,6 +1582,38 @@ def test_a_firewall_rule_never_continues_on_the_next_page(paper_pdfs: dict[str, 
     assert cut == []
 
 
+def test_a_certificate_requested_on_its_one_server_names_it_once(
+        field_pdfs: dict[str, bytes]) -> None:
+    text = unwrapped(pdf_text(field_pdfs["contoso-hq"]))
+    assert "edge01 (request it there)" in text
+    assert "reverse proxy (Microsoft ISA Server 2006) (request it there)" in text
+    assert "(request on edge01)" not in text and "(request on the reverse proxy" not in text
+
+
+def test_a_certificate_never_continues_on_the_next_page(paper_pdfs: dict[str, bytes]) -> None:
+    """Appendix C keeps each certificate's row on one page: a row cut at a page break left
+    the end of its first cell ("A/V external interface)") alone under the repeated header."""
+    # A row's first line holds the start of its subject's name (the second column).
+    names = {c["subject_cn"][:8] for p in load_sites([INPUTS])
+             for c in p.plan.to_dict()["certificates"]}
+    cut = []
+    for name, data in paper_pdfs.items():
+        if "field runbook" not in name:
+            continue
+        pages = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data,
+                               capture_output=True, check=True).stdout.decode().split("\f")
+        for number, page in enumerate(pages, 1):
+            lines = [line.strip() for line in page.splitlines() if line.strip()]
+            for i, line in enumerate(lines):
+                if re.match(r"Certificate\s+Subject \(CN\)\s+SANs", line) and i + 1 < len(lines):
+                    first = lines[i + 1]
+                    if not any(n in first for n in names) \
+                            and name.split("-")[0] in {t.stem.split("-")[0]
+                                                       for t in INPUTS.glob("*.yaml")}:
+                        cut.append(f"{name} p{number}: {first[:60]}")
+    assert cut == []
+
+
 @pytest.mark.parametrize("paper", ["a4", "letter"])
 def test_a_drawing_a_little_taller_than_the_heading_leaves_gets_a_heading_page(
         paper: str, paper_pdfs: dict[str, bytes]) -> None:
