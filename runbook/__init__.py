@@ -1,8 +1,8 @@
 """runbook: site-specific OCS 2007 edge runbooks, diagrams and documents from a topology.
 
-The public API (:mod:`runbook.api`), its errors and the plan's types
-(:mod:`runbook.plan.model`) are exported here, and nothing else; every other module may
-change between versions.
+The public API (:mod:`runbook.api`), its errors, the types its functions return and the
+plan's types (:mod:`runbook.plan.model`) are exported here, and nothing else; every other
+module may change between versions.
 """
 
 import typing as _typing
@@ -17,13 +17,20 @@ if _typing.TYPE_CHECKING:
     from runbook.errors import Problem as Problem
     from runbook.errors import RunbookError as RunbookError
     from runbook.errors import ValidationFailed as ValidationFailed
+    from runbook.engine.progress import Progress as Progress
+    from runbook.plan.diff import DifferentSites as DifferentSites
+    from runbook.plan.diff import PlanDiff as PlanDiff
     from runbook.plan.model import *  # noqa: F403 - the plan's types, listed in its __all__
     from runbook.plan.sites import PlanHead as PlanHead
+    from runbook.site.prune import Pruned as Pruned
+    from runbook.topology.validate import Loaded as Loaded
 
-# Modules whose __all__ the package exports, and names it takes from other modules.
+# Modules whose __all__ the package exports, and names it takes from other modules: the
+# errors, and the types the API's functions return (PlanDiff, Loaded, ...) or raise.
 _MODULES = ("api", "plan.model")
 _NAMES = {"Problem": "errors", "RunbookError": "errors", "ValidationFailed": "errors",
-          "PlanHead": "plan.sites"}
+          "PlanHead": "plan.sites", "PlanDiff": "plan.diff", "DifferentSites": "plan.diff",
+          "Loaded": "topology.validate", "Pruned": "site.prune", "Progress": "engine.progress"}
 
 
 def __getattr__(name: str) -> "Any":

@@ -120,11 +120,16 @@ def validation_report(files: list[Path], fmt: str, *, strict: bool = False) -> t
     return render(load_all(files), fmt, strict=strict)
 
 
-def build_site(inputs: list[Path], output: Path, **options: Any) -> Path:
-    """Build the whole site (see :func:`runbook.site.build.build_site` for ``options``)."""
+def build_site(inputs: list[Path], output: Path, *, templates: Path | None = None,
+               config_file: Path | None = None, strict: bool = True, jobs: int | None = None,
+               cache_dir: Path | None = None, progress: Progress | None = None,
+               allow_empty: bool = False) -> Path:
+    """Build the whole site from ``inputs`` into ``output`` with MkDocs; return ``output``
+    (the options: :func:`runbook.site.build.build_site`)."""
     from runbook.site.build import build_site as build
 
-    return build(inputs, output, **options)
+    return build(inputs, output, templates=templates, config_file=config_file, strict=strict,
+                 jobs=jobs, cache_dir=cache_dir, progress=progress, allow_empty=allow_empty)
 
 
 def generate_tree(inputs: list[Path], output: Path, *, templates: Path | None = None) -> Path:

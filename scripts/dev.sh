@@ -54,7 +54,7 @@ case "$task" in
     # files start in the order tests/conftest.py collects them (the longest first). Pass
     # -n 0 to run in this process.
     workers=$(( $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 1 ))
-    exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" --dist loadfile \
+    exec .venv/bin/python -m pytest -q -n "$workers" --dist loadfile \
       --no-loadscope-reorder "$@" ;;
   *) echo "usage: scripts/dev.sh build|test|serve" >&2; exit 2 ;;
 esac

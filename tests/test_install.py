@@ -53,8 +53,9 @@ def runbook_exe(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("venv")
     done = _run([sys.executable, "-m", "venv", str(venv)], cwd=venv)
     assert done.returncode == 0, done.stderr
+    # The versions the suite is tested with (constraints.txt), as scripts/dev.sh installs.
     done = _run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-                 str(wheel)], cwd=venv)
+                 "-c", str(ROOT / "constraints.txt"), str(wheel)], cwd=venv)
     assert done.returncode == 0, done.stdout + done.stderr
     where = _run([str(venv / "bin" / "python"), "-c", "import runbook; print(runbook.__file__)"],
                  cwd=venv)
@@ -235,7 +236,8 @@ def engines(runbook_exe: Path) -> dict[str, str]:
     missing = {}
     for engine in ("properdocs", "zensical"):
         done = _run([str(runbook_exe.parent / "pip"), "install", "-q",
-                     "--disable-pip-version-check", engine], cwd=runbook_exe.parent)
+                     "--disable-pip-version-check", "-c", str(ROOT / "constraints.txt"),
+                     engine], cwd=runbook_exe.parent)
         if done.returncode != 0:
             missing[engine] = (done.stderr or done.stdout).strip().splitlines()[-1]
     return missing

@@ -122,6 +122,10 @@ def test_the_cycle_check_finds_a_cycle() -> None:
 
 # Functions of a stage that runbook.api hands out as they are, and where they live.
 HANDED_OUT = {"site_files": "runbook.site.produce"}
+# The types the API's functions return or raise, from the stages that make them.
+RETURNED = {"PlanDiff": "runbook.plan.diff", "DifferentSites": "runbook.plan.diff",
+            "Loaded": "runbook.topology.validate", "Pruned": "runbook.site.prune",
+            "Progress": "runbook.engine.progress", "PlanHead": "runbook.plan.sites"}
 
 
 def test_the_package_exports_the_api_and_every_type_of_the_plan() -> None:
@@ -146,9 +150,24 @@ def test_the_package_exports_the_api_and_every_type_of_the_plan() -> None:
         if name in HANDED_OUT:  # a stage's function the API hands out as it is
             assert home == HANDED_OUT[name] and getattr(runbook.api, name) is value, name
             continue
+        if name in RETURNED:
+            assert home == RETURNED[name], name
+            continue
         assert home in ("runbook.api", "runbook.errors") or home.startswith("runbook.plan."), name
         assert name in runbook.api.__all__ or home != "runbook.api", name
     assert set(runbook.api.__all__) <= set(runbook.__all__)
+    assert set(RETURNED) <= set(runbook.__all__)
+    # Every type an API function's signature names is exported.
+    for name in runbook.api.__all__:
+        function = getattr(runbook.api, name)
+        if not callable(function) or isinstance(function, type):
+            continue
+        exported = {n: getattr(runbook, n) for n in runbook.__all__ if n != "__version__"}
+        hints = typing.get_type_hints(function, vars(runbook.api), exported)
+        for hint in hints.values():
+            for part in (hint, *typing.get_args(hint)):
+                if isinstance(part, type) and part.__module__.startswith("runbook"):
+                    assert part.__name__ in runbook.__all__, (name, part)
     # Besides its submodules, once imported, the package holds no public name of its own:
     # every export is loaded when asked for.
     public = {name for name, value in vars(runbook).items()
