@@ -14,10 +14,10 @@ if _typing.TYPE_CHECKING:
     from typing import Any
 
     from runbook.api import *  # noqa: F403 - the API, listed in its __all__
+    from runbook.engine.progress import Progress as Progress
     from runbook.errors import Problem as Problem
     from runbook.errors import RunbookError as RunbookError
     from runbook.errors import ValidationFailed as ValidationFailed
-    from runbook.engine.progress import Progress as Progress
     from runbook.plan.diff import DifferentSites as DifferentSites
     from runbook.plan.diff import PlanDiff as PlanDiff
     from runbook.plan.model import *  # noqa: F403 - the plan's types, listed in its __all__
