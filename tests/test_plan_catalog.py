@@ -73,7 +73,9 @@ def test_names_services_steps_and_certificate_rules() -> None:
     assert c.eku_names("access_webconf", aol=True) == ["Server Authentication",
                                                       "Client Authentication"]
     assert c.eku_names("av_auth") == ["Server Authentication"]
-    assert c.dns_records["federation-srv"].name == "_sipfederationtls._tcp.<SIP domain>"
+    assert c.dns_records["federation-srv"].name_pattern == "_sipfederationtls._tcp.<SIP domain>"
+    assert (c.dns_records["federation-srv"].record_name(domain="contoso.com")
+            == "_sipfederationtls._tcp.contoso.com")
     assert c.port(c.dns_records["federation-srv"].port or "") == "5061"
     assert c.port(c.dns_records["remote-access-srv"].port or "") == "443"
     assert c.provider_filter.option == ("Allow communications only from users verified by "

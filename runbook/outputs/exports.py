@@ -30,10 +30,6 @@ if TYPE_CHECKING:
     from runbook.plan.derive import Plan
     from runbook.plan.sites import Site
 
-EKU_OIDS = {
-    "Server Authentication": ("1.3.6.1.5.5.7.3.1", "serverAuth"),
-    "Client Authentication": ("1.3.6.1.5.5.7.3.2", "clientAuth"),
-}
 ZONE_TTL = 3600
 ADDRESS_COLUMNS = ["server", "nic", "nic_name", "role", "role_name", "ip", "prefix", "netmask",
                    "gateway", "public_ip", "fqdn", "dns_address"]
@@ -362,13 +358,16 @@ def dns_public_zone(plan: dict[str, Any]) -> str:
 # -- certificate requests -----------------------------------------------------------------------
 
 
-def _ekus(cert: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _ekus(cert: dict[str, Any], product: str) -> list[tuple[str, str, str]]:
+    """Each EKU of ``cert``: its name, OID and OpenSSL name, from the product's catalog."""
+    from runbook.plan.catalog import catalog
+
     out = []
     for name in cert["eku"]:
-        if name not in EKU_OIDS:
+        eku = catalog(product).eku_named(name)
+        if eku is None:
             raise ExportError(f"certificate {cert['id']}: no OID known for EKU '{name}'")
-        oid, short = EKU_OIDS[name]
-        out.append((name, oid, short))
+        out.append((name, eku.oid, eku.openssl))
     return out
 
 
@@ -452,7 +451,7 @@ def certreq_inf(plan: dict[str, Any], cert: dict[str, Any]) -> str:
     out += 'ProviderName = "Microsoft RSA SChannel Cryptographic Provider"\n'
     out += "ProviderType = 12\nRequestType = PKCS10\n"
     out += "\n[EnhancedKeyUsageExtension]\n"
-    for name, oid, _ in _ekus(cert):
+    for name, oid, _ in _ekus(cert, plan["meta"]["product"]):
         out += f"OID = {oid} ; {name}\n"
     out += "\n[Extensions]\n; Subject alternative names (2.5.29.17)\n"
     out += f"2.5.29.17 = {_inf_string('{text}' + sans)}\n"
@@ -488,7 +487,8 @@ def openssl_cnf(plan: dict[str, Any], cert: dict[str, Any]) -> str:
     if org:
         out += f"O  = {_cnf_value(org)}\n"
     out += "\n[ req_ext ]\nkeyUsage         = critical, digitalSignature, keyEncipherment\n"
-    out += "extendedKeyUsage = " + ", ".join(short for _, _, short in _ekus(cert)) + "\n"
+    ekus = _ekus(cert, plan["meta"]["product"])
+    out += "extendedKeyUsage = " + ", ".join(short for _, _, short in ekus) + "\n"
     out += "subjectAltName   = @alt_names\n\n[ alt_names ]\n"
     for i, san in enumerate(cert["sans"], start=1):
         out += f"DNS.{i} = {_cnf_value(_request_name(cert, 'SAN', san))}\n"

@@ -11,12 +11,13 @@ port and every name the deriver asks for exists, so a typo fails at load, not in
 from __future__ import annotations
 
 import functools
+import re
 import string
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from runbook.plan.model import Protocol, RuleRole
 
@@ -79,15 +80,63 @@ class LoadBalancer(Cited):
     internal: dict[RoleKey, tuple[str, ...]]
 
 
+#: What each field of a DNS record kind's patterns stands for (the Reference page shows them).
+DNS_FIELDS = {"public_fqdn": "role's public FQDN", "internal_fqdn": "edge server's internal FQDN",
+              "domain": "SIP domain", "role": "role", "server": "server"}
+
+
 class DnsRecordKind(Cited):
     """One kind of DNS record the edge needs."""
 
     type: Literal["A", "SRV"]
     name: str
+    """The record's name, a pattern of :data:`DNS_FIELDS` (``_sip._tls.{domain}``)."""
     zone: Literal["external", "internal"]
     port: str | None = None
     """The port id an SRV record points at."""
     purpose: str
+    """What it is for, a pattern of :data:`DNS_FIELDS`."""
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> DnsRecordKind:
+        for text in (self.name, self.purpose):
+            for _, field, _, _ in string.Formatter().parse(text):
+                if field is not None and field not in DNS_FIELDS:
+                    raise ValueError(f"{text!r}: no field {{{field}}}; the fields are "
+                                     + ", ".join(f"{{{f}}}" for f in DNS_FIELDS))
+        return self
+
+    def record_name(self, **fields: str) -> str:
+        """The record's name for these fields (``domain="contoso.com"``)."""
+        return self.name.format(**fields)
+
+    def record_purpose(self, **fields: str) -> str:
+        """Its purpose for these fields."""
+        return self.purpose.format(**fields)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def name_pattern(self) -> str:
+        """The name as the Reference page shows it: ``_sip._tls.<SIP domain>``."""
+        return _shown(self.name)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def purpose_pattern(self) -> str:
+        """The purpose as the Reference page shows it (``... of <SIP domain>``)."""
+        return _shown(self.purpose)
+
+
+def _shown(pattern: str) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: f"<{DNS_FIELDS[m.group(1)]}>", pattern)
+
+
+class Eku(Cited):
+    """An extended key usage: its name in the wizards, its OID, OpenSSL's short name."""
+
+    name: str
+    oid: str = Field(pattern=r"^\d+(\.\d+)+$")
+    openssl: str
 
 
 class CertificateKind(Cited):
@@ -338,7 +387,7 @@ class Catalog(_Frozen):
     ports: dict[str, Port]
     load_balancer: LoadBalancer
     dns_records: dict[str, DnsRecordKind]
-    ekus: dict[str, str]
+    ekus: dict[str, Eku]
     certificates: dict[CertificateKey, CertificateKind]
     external_certificates: ExternalCertificates
     reverse_proxy: ReverseProxyFacts
@@ -445,7 +494,11 @@ class Catalog(_Frozen):
         """The EKU names a certificate of ``kind`` asks for."""
         facts = self.certificates[kind]
         keys = facts.aol_ekus if aol and facts.aol_ekus else facts.ekus
-        return [self.ekus[k] for k in keys]
+        return [self.ekus[k].name for k in keys]
+
+    def eku_named(self, name: str) -> Eku | None:
+        """The EKU the wizards call ``name`` (``Server Authentication``), or None."""
+        return next((e for e in self.ekus.values() if e.name == name), None)
 
     def label(self, key: WizardKey, **values: object) -> str:
         """A name (box, button, option) of the Deployment Wizard, its fields filled in."""

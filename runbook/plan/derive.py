@@ -457,13 +457,16 @@ class _Deriver:
                 seen.add(key)
                 out.append(rec)
 
+        kinds = self.cat.dns_records
+        role_a, internal_a = kinds["role-a"], kinds["internal-a"]
         for role in self.roles:
             for s in self.with_role(role):
                 name = role_fqdn(t, s, role)
                 if name is None:
                     continue
-                add(DnsRecord(ext, "external", name, "A", self.public_address(s, role), None,
-                              None, None, f"{self.names[role]} public name", public_admin))
+                add(DnsRecord(ext, role_a.zone, role_a.record_name(public_fqdn=name),
+                              role_a.type, self.public_address(s, role), None, None, None,
+                              role_a.record_purpose(role=self.names[role]), public_admin))
         if t.reverse_proxy is not None:
             add(DnsRecord(ext, "external", t.reverse_proxy.fqdn, "A", self.rp_address(), None,
                           None, None, "Reverse proxy: the external web farm FQDN",
@@ -482,21 +485,19 @@ class _Deriver:
                     add(DnsRecord(zone, "external", target, "A",
                                   self.public_address(s, "access"), None, None, None,
                                   f"Access Edge name for SIP domain {domain}", public_admin))
-                if f.remote_access:
-                    add(DnsRecord(zone, "external", f"_sip._tls.{domain}", "SRV", target,
-                                  int(self.cat.port("access-remote")), 0,
-                                  0, f"Automatic sign-in of remote users of {domain}",
-                                  public_admin))
-                if f.federation:
-                    add(DnsRecord(zone, "external", f"_sipfederationtls._tcp.{domain}", "SRV",
-                                  target, int(self.cat.port("access-federation-in")), 0, 0,
-                                  f"Federation and public IM discovery of {domain}",
-                                  public_admin))
+                for kind, wanted in (("remote-access-srv", f.remote_access),
+                                     ("federation-srv", f.federation)):
+                    srv = kinds[kind]
+                    if wanted:
+                        add(DnsRecord(zone, srv.zone, srv.record_name(domain=domain), srv.type,
+                                      target, int(self.cat.port(srv.port or "")), 0, 0,
+                                      srv.record_purpose(domain=domain), public_admin))
         internal = t.domains.internal
         for s in t.edge.servers:
-            add(DnsRecord(internal, "internal", server_fqdn(t, s), "A",
-                          _addr(s.nics.internal.ip), None, None, None,
-                          f"Internal interface of {s.name}", ad_admin))
+            add(DnsRecord(internal, internal_a.zone,
+                          internal_a.record_name(internal_fqdn=server_fqdn(t, s)),
+                          internal_a.type, _addr(s.nics.internal.ip), None, None, None,
+                          internal_a.record_purpose(server=s.name), ad_admin))
         for vip in self.vips():
             if vip.internal_fqdn and vip.internal_ip:
                 add(DnsRecord(internal, "internal", vip.internal_fqdn, "A", vip.internal_ip,
@@ -1045,7 +1046,9 @@ class _Deriver:
             else "federation is not offered through this Access Edge")
         if f.federation:
             box(f.federation_discovery, self.cat.label("federation_discovery"),
-                "partners are found through their _sipfederationtls._tcp SRV record"
+                "partners are found through their "
+                f"{self.cat.dns_records['federation-srv'].record_name(domain='').rstrip('.')} "
+                "SRV record"
                 if f.federation_discovery else "only partners on the Allow list federate")
         if self.anonymous_on(s):
             box(True, self.cat.label("anonymous"),
@@ -1403,12 +1406,14 @@ class _Deriver:
         if remote:
             ae = role_fqdn(t, remote[0], "access") or ""
             ae_ip = self.public_address(remote[0], "access")
-            srv = next((r for r in self.dns_records if r.name == f"_sip._tls.{domain}"), None)
+            srv_name = self.cat.dns_records["remote-access-srv"].record_name
+            srv = next((r for r in self.dns_records if r.name == srv_name(domain=domain)), None)
             cert = next((c for c in self._certs if ae in c.sans), None)
             trust = (f"the certificate of {ae} comes from {cert.ca} and the test computer "
                      "trusts that CA's root" if cert else f"{ae} has a certificate")
             others = [Action("note", f"Repeat with a test user of {d}",
-                             why=f"its SRV record is _sip._tls.{d}") for d in t.domains.sip[1:]]
+                             why=f"its SRV record is {srv_name(domain=d)}")
+                      for d in t.domains.sip[1:]]
             test("signin-auto", outside, [
                 Action("do", "Start Communicator 2007 on the test computer"),
                 Action("type", ui("communicator_address"), f"<test user 1>@{domain}",
@@ -1416,7 +1421,7 @@ class _Deriver:
                 Action("select", ui("communicator_configuration"),
                        ui("communicator_automatic")),
                 user, Action("click", ui("communicator_sign_in")), *others],
-                [f"nslookup -type=SRV _sip._tls.{domain} answers "
+                [f"nslookup -type=SRV {srv_name(domain=domain)} answers "
                  f"{srv.value if srv else ae}, port {port}",
                  f"{ae} resolves to {ae_ip} from outside",
                  f"telnet {ae} {port} opens a connection from outside", trust,
@@ -1516,7 +1521,8 @@ class _Deriver:
                       "with the route to the edge",
                       "Both users are enabled for federation"]
             if f0.federation_discovery:
-                checks.insert(0, f"The partner finds _sipfederationtls._tcp.{domain} -> "
+                fed_srv = self.cat.dns_records["federation-srv"].record_name(domain=domain)
+                checks.insert(0, f"The partner finds {fed_srv} -> "
                               f"{role_fqdn(t, fed[0], 'access')}, port "
                               f"{self.cat.port('access-federation-in')}")
             else:
