@@ -77,3 +77,38 @@ def test_the_site_index_has_the_search_settings_of_the_home_index(built_site: Pa
     site = json.loads((built_site / "sites" / "contoso-hq" / "search" /
                        "search_index.json").read_text())["config"]
     assert site == home and home["lang"] == ["en"]
+
+
+# --- What the per-site search relies on in Material -----------------------------------------
+# Search per site reads three things of Material that are file formats, not Python names: its
+# index (search_index.json: config and docs), the script form its offline plugin writes
+# (search_index.js), and the page configuration its search starts from (the `base` of the
+# page's __config, which overrides/main.html points at the site's folder). These tests say
+# which of them a Material upgrade changed; tests/test_browser.py shows search working.
+
+
+def test_materials_offline_plugin_still_writes_the_index_as_a_script_of_that_form(
+        built_site: Path) -> None:
+    home = (built_site / "search" / "search_index.js").read_text(encoding="utf-8")
+    assert home.startswith("var __index = "), "Material's offline plugin changed its script"
+    data = json.loads(home[len("var __index = "):])
+    assert data == json.loads((built_site / "search" / "search_index.json").read_text())
+    site = (built_site / "sites" / "contoso-hq" / "search" / "search_index.js").read_text()
+    assert site.startswith("var __index = ")
+
+
+def test_materials_page_configuration_still_has_the_base_a_site_page_points_at_its_folder(
+        built_site: Path) -> None:
+    def config(page: str) -> dict[str, object]:
+        html = (built_site / page).read_text(encoding="utf-8")
+        found = re.search(r'<script id="__config" type="application/json">(.*?)</script>',
+                          html, re.S)
+        assert found, f"{page}: Material's page configuration (#__config) is gone"
+        value: dict[str, object] = json.loads(found.group(1))
+        return value
+
+    assert config("index.html")["base"] == "."
+    assert config("sites/contoso-hq/dns.html")["base"] == "../.."
+    # The site page's script sets it to the site's own folder, where its index is.
+    page = (built_site / "sites/contoso-hq/dns.html").read_text(encoding="utf-8")
+    assert 'a.base="./";' in page
