@@ -164,8 +164,13 @@ def test_four_edits_list_exactly_their_records_certificate_rules_addresses_and_s
 
     assert ("Pool Properties, Web Conferencing Edge Server tab › External FQDN and port: "
             "webconf.contoso.com:443 → meet.contoso.com:443") in d.integration
+    # E02 and E03 (federation in and out) go, E04 changes (its FQDN), E12 and E13 change
+    # (the Access Edge's address): the unchanged E05 to E11 move up by two.
+    moved = ", ".join(f"E{n:02} → E{n - 2:02}" for n in range(5, 12))
     assert d.notices == [f"Public IM: {p} no longer used: cancel its provisioning"
-                         for p in ("MSN / Windows Live", "AOL", "Yahoo!")]
+                         for p in ("MSN / Windows Live", "AOL", "Yahoo!")] + [
+        "Firewall rule ids renumbered by the rules added or removed before them, the rules "
+        f"themselves unchanged: {moved}; rules on the firewalls named by id need the new ids"]
 
 
 @pytest.mark.parametrize(("edit", "sections", "step3"), [
@@ -464,3 +469,24 @@ def test_pairing_rules_under_one_key_is_the_same_every_time(tmp_path: Path) -> N
     first = json.dumps(diff_plans(plan_file(WOODGROVE), plan_file(moved)).to_dict())
     again = json.dumps(diff_plans(plan_file(WOODGROVE), plan_file(moved)).to_dict())
     assert first == again
+
+
+def test_a_rule_added_before_others_says_which_unchanged_rules_got_new_ids(
+        tmp_path: Path) -> None:
+    # A CRL distribution point listed first: its rule takes I08, the old I08 (10.0.0.30)
+    # becomes I09 unchanged. The added rule alone is a change; the renumbering is said, so
+    # that a firewall whose rules are named by id is not left with two I08s.
+    new = contoso()
+    new["certificates"]["internal_crl"].insert(0, {"url": "http://crl0.contoso.local/a.crl",
+                                                   "ip": "10.0.0.5"})
+    d = diff_of(tmp_path, contoso(), new)
+    assert [(c.kind, (c.new or {}).get("id")) for c in d.firewall] == [("added", "I08")]
+    assert d.notices == ["Firewall rule ids renumbered by the rules added or removed before "
+                         "them, the rules themselves unchanged: I08 → I09; rules on the "
+                         "firewalls named by id need the new ids"]
+    assert "I08 → I09" in format_diff(d)
+    # Appended after the others, it moves none.
+    new = contoso()
+    new["certificates"]["internal_crl"].append({"url": "http://crl2.contoso.local/a.crl",
+                                                "ip": "10.0.0.40"})
+    assert diff_of(tmp_path, contoso(), new).notices == []

@@ -407,10 +407,34 @@ def _notices(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for p in o_prov:
         if p not in n_prov:
             out.append(f"Public IM: {p} no longer used: cancel its provisioning")
+    moved = _renumbered(_rows(old, "firewall"), _rows(new, "firewall"))
+    if moved:
+        out.append("Firewall rule ids renumbered by the rules added or removed before them, "
+                   "the rules themselves unchanged: " + ", ".join(f"{a} → {b}" for a, b in moved)
+                   + "; rules on the firewalls named by id need the new ids")
     if old["meta"]["site"] != new["meta"]["site"]:
         out.append(f"site slug {old['meta']['site']} → {new['meta']['site']}: page and file "
                    "names change")
     return out
+
+
+def _renumbered(old: list[Row], new: list[Row]) -> list[tuple[str, str]]:
+    """(old id, new id) of each firewall rule that is the same rule, unchanged, under another
+    id: the ids number the rules in order, so a rule added before others moves theirs."""
+    def same(r: Row) -> tuple[Any, ...]:
+        return _key(r, FIREWALL_KEY + FIREWALL_FIELDS)
+
+    new_ids: dict[tuple[Any, ...], list[str]] = {}
+    for r in new:
+        new_ids.setdefault(same(r), []).append(r["id"])
+    moved = []
+    for r in old:
+        ids = new_ids.get(same(r))
+        if ids:
+            now = ids.pop(0)
+            if now != r["id"]:
+                moved.append((r["id"], now))
+    return moved
 
 
 # -- public API -----------------------------------------------------------------------------
