@@ -241,5 +241,7 @@ def test_the_pool_side_page_through_a_real_build(repository_site: Path) -> None:
 def visible(page: str) -> str:
     """The text a reader sees in the page's article, white space collapsed."""
     article = page[page.index("<article"):page.index("</article>")]
+    # A line-break opportunity (<wbr>) is no character: "edge01.<wbr>contoso.local" reads whole.
+    article = article.replace("<wbr>", "")
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", article)).split()).replace(
         " :", ":").replace(" ,", ",")

@@ -193,7 +193,8 @@ def test_a_distribution_point_url_is_data_on_every_page(tmp_path: Path) -> None:
     assert p["trust"]["crl"][0]["url"] == payload
     pages = render_site(p, make_environment())
     for name in ("certificates.md", "firewall.md"):
-        text = pages[f"sites/contoso-hq/{name}"]
+        # Line-break opportunities (<wbr>, after the URL's dots and slashes) are no text.
+        text = pages[f"sites/contoso-hq/{name}"].replace("<wbr>", "")
         assert "<script>" not in text, name
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text, name
         after = text.split("alert(1)&lt;/script&gt;")[1][:40]
