@@ -393,6 +393,7 @@ def test_a_diff_of_two_different_sites_is_refused_unless_forced() -> None:
     forced = CliRunner().invoke(main, ["diff", "--force", old, new])
     assert forced.exit_code == 0, forced.output
     assert "site slug contoso-hq → fabrikam-lb" in forced.output
+    assert forced.output.startswith("Changes from site contoso-hq to site fabrikam-lb\n")
 
 
 # -- several edge servers: one rule per edge under one key ----------------------------------

@@ -134,6 +134,8 @@ class PlanDiff:
     steps: list[StepRerun] = field(default_factory=list)
     integration: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    old_site: str | None = None
+    """The old plan's site, where it is another (a diff forced across two sites)."""
 
     @property
     def empty(self) -> bool:
@@ -477,6 +479,7 @@ def diff_plans(old: Plan | dict[str, Any], new: Plan | dict[str, Any]) -> PlanDi
         steps=_steps(o, n, certs),
         integration=_integration(o, n),
         notices=_notices(o, n),
+        old_site=o["meta"]["site"] if o["meta"]["site"] != n["meta"]["site"] else None,
     )
 
 
@@ -580,8 +583,9 @@ def _fields_text(c: Change) -> str:
 
 def format_diff(d: PlanDiff) -> str:
     """The diff as a plain-text report, one section per kind of change."""
-    lines = [f"Changes to site {d.site}", f"  old: {d.old_provenance}",
-             f"  new: {d.new_provenance}"]
+    title = (f"Changes from site {d.old_site} to site {d.site}" if d.old_site
+             else f"Changes to site {d.site}")
+    lines = [title, f"  old: {d.old_provenance}", f"  new: {d.new_provenance}"]
     if d.empty:
         return "\n".join([*lines, "", "No changes: the two versions plan the same "
                           "deployment."]) + "\n"
