@@ -279,7 +279,8 @@ def contoso_boxes() -> dict[str, int]:
     return {
         "index.html": len(plan["checklist"]),
         "runbook.html": sum(tasks(step["screens"]) for w in plan["wizard"] for step in w["steps"])
-        + sum(tasks([{"actions": [*t["steps"], t["check"]]}]) for t in plan["validation"]["tests"]),
+        + sum(tasks([{"actions": [*t["steps"], t["check"], *t["then"]]}])
+              for t in plan["validation"]["tests"]),
         "pool.html": tasks(plan["pool_side"]["screens"]),
         "federation.html": tasks(plan["federation"]["screens"]),
         "certificates.html": tasks(plan["trust"]["screens"])

@@ -166,11 +166,12 @@ def test_four_edits_list_exactly_their_records_certificate_rules_addresses_and_s
             "webconf.contoso.com:443 → meet.contoso.com:443") in d.integration
     # E02 and E03 (federation in and out) go, E04 changes (its FQDN), E12 and E13 change
     # (the Access Edge's address): the unchanged E05 to E11 move up by two.
-    moved = ", ".join(f"E{n:02} → E{n - 2:02}" for n in range(5, 12))
+    moved = ", ".join(f"E{n:02} → E{n - 2:02}" + (" (changed too)" if n in (4, 12, 13) else "")
+                      for n in (4, *range(5, 12), 12, 13))
     assert d.notices == [f"Public IM: {p} no longer used: cancel its provisioning"
                          for p in ("MSN / Windows Live", "AOL", "Yahoo!")] + [
-        "Firewall rule ids renumbered by the rules added or removed before them, the rules "
-        f"themselves unchanged: {moved}; rules on the firewalls named by id need the new ids"]
+        "Firewall rule ids renumbered by the rules added or removed before them: "
+        f"{moved}; rules on the firewalls named by id need the new ids"]
 
 
 @pytest.mark.parametrize(("edit", "sections", "step3"), [
@@ -483,11 +484,50 @@ def test_a_rule_added_before_others_says_which_unchanged_rules_got_new_ids(
     d = diff_of(tmp_path, contoso(), new)
     assert [(c.kind, (c.new or {}).get("id")) for c in d.firewall] == [("added", "I08")]
     assert d.notices == ["Firewall rule ids renumbered by the rules added or removed before "
-                         "them, the rules themselves unchanged: I08 → I09; rules on the "
-                         "firewalls named by id need the new ids"]
+                         "them: I08 → I09; rules on the firewalls named by id need the new ids"]
+    assert d.renumbered == [{"firewall": "internal", "old_id": "I08", "new_id": "I09",
+                             "changed": False}]
     assert "I08 → I09" in format_diff(d)
     # Appended after the others, it moves none.
     new = contoso()
     new["certificates"]["internal_crl"].append({"url": "http://crl2.contoso.local/a.crl",
                                                 "ip": "10.0.0.40"})
     assert diff_of(tmp_path, contoso(), new).notices == []
+
+
+def test_a_change_request_renames_the_moved_rule_before_it_adds_the_new_one(
+        tmp_path: Path) -> None:
+    # The firewall's I08 is the rule to 10.0.0.30; the new rule takes I08 in the new plan.
+    # So the change renames the old I08 to I09 first, then adds I08; the backout removes
+    # the new I08, then renames I09 back.
+    new = contoso()
+    new["certificates"]["internal_crl"].insert(0, {"url": "http://crl0.contoso.local/a.crl",
+                                                   "ip": "10.0.0.5"})
+    old_path, new_path = write(tmp_path, contoso(), "old.yaml"), write(tmp_path, new, "new.yaml")
+    from runbook.outputs.documents import change_request, delta_scope
+
+    delta = delta_scope(plan_file(old_path).to_dict(), plan_file(new_path).to_dict())
+    assert delta["summary"] == "1 firewall rule change, 1 firewall rule renumbered"
+    [item] = [i for i in delta["prerequisites"] if i["id"] == "firewall"]
+    assert item["details"][0] == "renumber I08 as I09 (the rule is unchanged)"
+    assert item["details"][1].startswith("add I08: outbound TCP 80 from 10.0.0.10")
+    assert item["backout"].startswith("Remove I08 (outbound TCP 80")
+    assert item["backout"].endswith("; renumber I09 back as I08.")
+    [table] = [t for t in delta["tables"] if t["title"] == "Firewall rules"]
+    assert ["renumbered", "I08 → I09", "internal", "", "", "", "", "", "unchanged"] in table["rows"]
+    cr = change_request(plan_file(new_path).to_dict(), delta)
+    assert cr["firewall_rules"] == "1 rule change"
+
+
+def test_renumberings_run_in_an_order_that_never_gives_two_rules_one_id() -> None:
+    from runbook.outputs.documents import _rename_order
+
+    def move(a: str, b: str) -> dict[str, Any]:
+        return {"firewall": "internal", "old_id": a, "new_id": b, "changed": False}
+
+    # In a chain, each is renamed only once its new id is free.
+    chain = [move("I08", "I09"), move("I09", "I10")]
+    assert [m["old_id"] for m in _rename_order(chain)] == ["I09", "I08"]
+    down = [move("E05", "E03"), move("E06", "E04"), move("E07", "E05")]
+    order = [m["old_id"] for m in _rename_order(down)]
+    assert order.index("E05") < order.index("E07")

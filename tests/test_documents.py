@@ -411,7 +411,8 @@ def test_a_delta_of_firewall_rules_alone_is_the_change_made_in_the_window(
     assert "Nothing to do before the window: the changes below are made in it" in page
     assert "| 1 | Rule changes on the internal firewall |   | Internal firewall administrator " \
         "| in the window | 45 min |" in page
-    assert "| Internal firewall administrator | Makes its changes in the window" in page
+    assert ("| Internal firewall administrator | Makes the listed changes in the window; "
+            "reports each one done |") in page
     assert "no DNS record changes\n- Firewalls touched: internal (1 rule change)\n" in page
     rule = next(line for line in page.splitlines() if line.startswith("| added | I09 |"))
     assert rule.endswith("| HTTP: the internal CA's revocation list, from its distribution "
@@ -493,7 +494,12 @@ def test_since_an_identical_version_there_is_nothing_to_do(tmp_path: Path) -> No
     plan = plan_file(write(tmp_path, contoso())).to_dict()
     cr = change_request(plan, delta_scope(plan, plan))
     assert cr["implementation"] == []
-    assert "nothing to do" in md_text(change_request_markdown(plan, delta_scope(plan, plan)))
+    text = md_text(change_request_markdown(plan, delta_scope(plan, plan)))
+    assert "nothing to do" in text
+    # Not also "the changes below are made in it": there are none.
+    assert "Nothing to do before the window" not in text
+    pdf = pdf_text(change_request_pdf(plan, delta_scope(plan, plan)))
+    assert "nothing to do" in pdf and "Nothing to do before the window" not in pdf
 
 
 # --- safety and determinism ----------------------------------------------------------------------
@@ -1586,7 +1592,7 @@ def test_a_certificate_requested_on_its_one_server_names_it_once(
         field_pdfs: dict[str, bytes]) -> None:
     text = unwrapped(pdf_text(field_pdfs["contoso-hq"]))
     assert "edge01 (request it there)" in text
-    assert "reverse proxy (Microsoft ISA Server 2006) (request it there)" in text
+    assert "reverse proxy (Microsoft ISA Server 2006; request it there)" in text
     assert "(request on edge01)" not in text and "(request on the reverse proxy" not in text
 
 

@@ -270,6 +270,32 @@ def test_an_error_in_a_site_build_stops_the_build_and_names_the_site_and_the_err
     assert not (tmp_path / "site" / "sites" / "contoso-hq" / "index.html").exists()
 
 
+def test_a_site_build_stopped_before_its_files_names_its_sites_too(
+        produced: tuple[list[Any], dict[str, Any]], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # A hook that fails in the site builds' on_files (the forked builds only): they build no
+    # page at all, and the files they knew were the parent's, which hold no site page.
+    hook = tmp_path / "refuse_site_builds.py"
+    hook.write_text(
+        "import os\n"
+        "from mkdocs.exceptions import PluginError\n"
+        "PARENT = os.getpid()\n"
+        "def on_files(files, config):\n"
+        "    if os.getpid() != PARENT:\n"
+        "        raise PluginError('the hook refuses the site build')\n"
+        "    return files\n", encoding="utf-8")
+    config = _config(produced, tmp_path / "site", cache=tmp_path / "cache", strict=False,
+                     hooks=[str(hook)])
+    caplog.clear()
+    with caplog.at_level(logging.ERROR), pytest.raises(Abort):
+        mkdocs_build(config)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "the hook refuses the site build" in errors, errors
+    stopped = [m for m in errors if m.startswith("the pages of ")]
+    assert stopped and all(slug in " ".join(stopped) for slug in
+                           {p.split("/")[1] for p in _site_pages(produced)}), errors
+
+
 def test_a_published_file_is_no_cache_copy_and_a_rebuild_links_it_from_the_site_it_replaces(
         two_sites: tuple[Path, Path, Path], tmp_path: Path) -> None:
     inputs, first, cache = _copied(two_sites, tmp_path)

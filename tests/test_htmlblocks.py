@@ -142,13 +142,18 @@ def test_html_code_is_a_code_element_showing_the_value_on_one_line(value: str,
     ("contoso-hq/ocs-edge/test-user-1", "contoso-hq/<wbr>ocs-edge/test-user-1"),
     ("ldap://dc01.corp.example/CN=CDP,DC=corp",
      "ldap://<wbr>dc01.<wbr>corp.<wbr>example/<wbr>CN=CDP,<wbr>DC=corp"),
-    # Short words, addresses and port ranges never break.
-    ("sip.contoso.com", "sip.contoso.com"),
+    # The last label stays with what follows it: a port, closing punctuation.
+    ("wgedge-ra.corp.woodgrovebank.com:5062", "wgedge-ra.<wbr>corp.<wbr>woodgrovebank.com:5062"),
+    ("(federation.woodgrovebank.com),", "(federation.<wbr>woodgrovebank.com),"),
+    # Words of up to 24 characters, and any word with an address or a port range in it,
+    # never break.
+    ("sip.woodgrovebank.com", "sip.woodgrovebank.com"),
     ("198.51.100.100/24", "198.51.100.100/24"),
-    ("(10.100.100.100:5061)", "(10.100.100.100:5061)"),
-    ("50000-59999", "50000-59999"),
+    ("route-10.100.100.0/255.255.255.0", "route-10.100.100.0/255.255.255.0"),
+    ("(edge-pool.example.com:10.100.100.100:5061)", "(edge-pool.example.com:10.100.100.100:5061)"),
+    ("ports-of-the-relay:50000-59999", "ports-of-the-relay:50000-59999"),
     # The escaped text is what breaks: an entity is never cut.
-    ("a&b.example.invalid/x", "a&amp;b.<wbr>example.<wbr>invalid/x"),
+    ("a&b.example.invalid/x/y/z", "a&amp;b.<wbr>example.<wbr>invalid/<wbr>x/<wbr>y/z"),
 ])
 def test_html_code_lets_long_names_break_after_their_dots_and_slashes(value: str,
                                                                       shown: str) -> None:
@@ -156,7 +161,8 @@ def test_html_code_lets_long_names_break_after_their_dots_and_slashes(value: str
 
 
 def test_a_break_opportunity_adds_no_character_to_the_value() -> None:
-    for value in ("federation.woodgrovebank.com", "ldap://a.b.c/d,e=f?g", "<x>.y.z.w/v/u/t"):
+    for value in ("federation.woodgrovebank.com", "ldap://aa.bb.cc/dd,ee=ff?gg.hh",
+                  "<x>.y.z.w/v/u/t/s/r/q/p/o"):
         shown = html_code(value)
         assert "<wbr>" in shown
         assert shown.replace("<wbr>", "") == f"<code>{html(value)}</code>"

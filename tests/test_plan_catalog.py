@@ -139,6 +139,21 @@ def test_every_port_record_certificate_rule_and_label_is_a_cited_fact() -> None:
         Catalog.model_validate(data)
 
 
+def test_a_dns_pattern_may_use_only_the_fields_the_deriver_gives_its_kind() -> None:
+    data = raw()
+    data["dns_records"]["internal-a"]["purpose"] = "Internal interface of {server} in {domain}"
+    with pytest.raises(ValidationError, match=r"dns_records.internal-a: \{domain\} is not given"):
+        Catalog.model_validate(data)
+    data = raw()
+    data["dns_records"]["remote-access-srv"]["name"] = "_sip._tls.{domian}"
+    with pytest.raises(ValidationError, match=r"no field \{domian\}"):
+        Catalog.model_validate(data)
+    data = raw()
+    del data["dns_records"]["federation-srv"]
+    with pytest.raises(ValidationError, match="no 'federation-srv'"):
+        Catalog.model_validate(data)
+
+
 def test_the_provider_addresses_are_marked_unconfirmed() -> None:
     # No source read gives the providers' Access Edge FQDNs (KB 897567 lists IP addresses).
     for provider in catalog().providers.values():

@@ -78,6 +78,23 @@ def test_manual_sign_in_types_the_access_edge_and_its_port() -> None:
     assert typed["Transport"] == "TLS"
 
 
+def test_manual_sign_in_is_checked_before_the_configuration_is_set_back() -> None:
+    plan = plan_of("contoso.yaml")
+    t = by_id(plan)["signin-manual"]
+    assert t["then"] == [{"kind": "do", "label": "Set Advanced back to automatic configuration",
+                          "value": None, "why": None}]
+    assert all("back" not in a["label"] for a in t["steps"])
+    # Paper's screen and the web's list: the check, then the setting back.
+    [screen] = [s for s in plan["validation"]["screens"] if s["title"] == t["title"]]
+    labels = [a["label"] for a in screen["actions"]]
+    assert labels.index(t["check"]["label"]) + 1 == labels.index(t["then"][0]["label"])
+    from runbook.outputs.checklists import site_checklists
+
+    web = site_checklists(plan, ["runbook.md"])["validation/signin-manual"]
+    assert [a["label"] for a in web.content[0]["actions"]][-2:] == [
+        f"Success: {t['success']}", "Set Advanced back to automatic configuration"]
+
+
 def test_the_reverse_proxy_is_tested_from_outside() -> None:
     t = by_id(plan_of("contoso.yaml"))["address-book"]
     assert t["rules"] == ["E11", "I04"]

@@ -159,7 +159,7 @@ def actions_of(plan: dict[str, Any]) -> list[dict[str, Any]]:
     found = [a for w in plan["wizard"] for step in w["steps"] for screen in step["screens"]
              for a in screen["actions"]]
     return found + [a for test in plan["validation"]["tests"]
-                    for a in (*test["steps"], test["check"])]
+                    for a in (*test["steps"], test["check"], *test["then"])]
 
 
 # --- which pages a site has ------------------------------------------------------------------

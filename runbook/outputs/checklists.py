@@ -106,7 +106,8 @@ def site_checklists(plan: Mapping[str, Any], pages: Sequence[str]) -> dict[str, 
         for test in plan["validation"]["tests"]:
             found.append(_screens(site, "runbook.md", f"validation/{test['id']}",
                                   [{"title": "What to do",
-                                    "actions": [*test["steps"], test["check"]]}]))
+                                    "actions": [*test["steps"], test["check"],
+                                                *test["then"]]}]))
     if "pool.md" in pages:
         found.append(_screens(site, "pool.md", "internal/pool-side",
                               plan["pool_side"]["screens"]))

@@ -762,9 +762,16 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
         items.append(item)
     for side in ("external", "internal"):
         changes = [c for c in diff["firewall"] if (c["new"] or c["old"])["firewall"] == side]
-        if not changes:
+        moves = [m for m in diff["renumbered"] if m["firewall"] == side]
+        if not changes and not moves:
             continue
         details, undo = [], []
+        # The ids number the rules in order: a rule that takes another's place is renamed
+        # first (the last one first, so no two rules ever share an id), then the changes
+        # name the rules by their new ids; the backout undoes the changes, then the names.
+        renames = _rename_order(moves)
+        details += [f"renumber {m['old_id']} as {m['new_id']}" + (
+            "" if m["changed"] else " (the rule is unchanged)") for m in renames]
         for c in changes:
             r = c["new"] or c["old"]
             text = (f"{r['direction']} {r['protocol']} {r['ports']} from {r['source']} to "
@@ -777,8 +784,9 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
                 undo.append(f"set {r['id']} back to " + "; ".join(
                     f"{n} {_fmt(c['old'].get(n))}" for n in c["fields"]))
             else:
-                details.append(f"remove {r['id']}: {text}")
+                details.append(f"remove {c['old']['id']}: {text}")
                 undo.append(f"restore the removed rule {text}")
+        undo += [f"renumber {m['new_id']} back as {m['old_id']}" for m in reversed(renames)]
         item = _step_item("firewall", f"Rule changes on the {side} firewall", server=None,
                           owner=f"{side.capitalize()} firewall administrator",
                           subject="; ".join(details), details=details,
@@ -829,12 +837,16 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
                           for c in diff["certificates"] if server in c["step_servers"])
         for server in rerun}
     dns_zones = list(dict.fromkeys((c["new"] or c["old"])["zone"] for c in diff["dns"]))
-    fw_sides = sorted({(c["new"] or c["old"])["firewall"] for c in diff["firewall"]})
+    fw_sides = sorted({(c["new"] or c["old"])["firewall"] for c in diff["firewall"]}
+                      | {m["firewall"] for m in diff["renumbered"]})
     tables = _delta_tables(diff)
     counts = [plural(len(diff[k]), label) for k, label in (
         ("servers", "server change"), ("dns", "DNS record change"),
         ("certificates", "certificate change"), ("firewall", "firewall rule change"),
         ("addresses", "address change")) if diff[k]]
+    moved = sum(not m["changed"] for m in diff["renumbered"])
+    if moved:
+        counts.append(plural(moved, "firewall rule renumbered", "firewall rules renumbered"))
     steps = sum(len(v) for v in rerun.values())
     if steps:
         counts.append(f"{plural(steps, 'wizard step')} to run on {plural(len(rerun), 'server')}")
@@ -860,6 +872,19 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
         "notices": list(diff["notices"]),
         "empty": bool(diff["empty"]),
     }
+
+
+def _rename_order(moves: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The renumberings of one firewall in an order that never gives two rules one id: a
+    rule is renamed once no rule still to be renamed holds its new id."""
+    pending, done = list(moves), []
+    while pending:
+        held = {m["old_id"] for m in pending}
+        ready = [m for m in pending if m["new_id"] not in held] or pending[:1]  # a cycle
+        for m in ready:
+            pending.remove(m)
+            done.append(m)
+    return done
 
 
 def _delta_tables(diff: dict[str, Any]) -> list[dict[str, Any]]:
@@ -892,7 +917,7 @@ def _delta_tables(diff: dict[str, Any]) -> list[dict[str, Any]]:
                        "headers": ["Action", "Certificate", "Subject (CN)", "SANs", "CA",
                                    "Servers", "Why"],
                        "rows": rows})
-    if diff["firewall"]:
+    if diff["firewall"] or diff["renumbered"]:
         rows = []
         for c in diff["firewall"]:
             r = c["new"] or c["old"]
@@ -903,9 +928,14 @@ def _delta_tables(diff: dict[str, Any]) -> list[dict[str, Any]]:
                     return f"{_fmt(c['old'][name])} {ARROW} {_fmt(c['new'][name])}"
                 return _fmt(r[name])
 
-            rows.append([c["kind"], r["id"], r["firewall"], r["direction"], cell("source"),
+            rule_id = (f"{c['old']['id']} {ARROW} {c['new']['id']}"
+                       if c["kind"] == "changed" and c["old"]["id"] != c["new"]["id"]
+                       else r["id"])
+            rows.append([c["kind"], rule_id, r["firewall"], r["direction"], cell("source"),
                          cell("destination"), cell("protocol"), cell("ports"),
                          cell("purpose")])
+        rows += [["renumbered", f"{m['old_id']} {ARROW} {m['new_id']}", m["firewall"], "",
+                  "", "", "", "", "unchanged"] for m in diff["renumbered"] if not m["changed"]]
         tables.append({"title": "Firewall rules",
                        "headers": ["Change", "Id", "Firewall", "Direction", "Source",
                                    "Destination", "Protocol", "Ports", "Purpose"],

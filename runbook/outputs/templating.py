@@ -223,19 +223,22 @@ def html(value: object) -> Markup:
 
 
 # A word of a code value that may break on the web after its dots, slashes and commas: a
-# name (federation.woodgrovebank.com), a path or a URL. An address (10.0.0.10, with its
-# /prefix or :port) or a port range (50000-59999) never breaks, nor a word that fits a
-# narrow column whole (at most 16 characters).
-_BREAKABLE_WORD = re.compile(r"[^\s]{17,}")
-_UNBREAKABLE = re.compile(r"[(\[]?(\d{1,3}(\.\d{1,3}){3}(/\d{1,2}|:\d{1,5})?|\d+-\d+)[)\],;:]*")
-# After a separator followed by more of the word; never before the name's last label
-# ("woodgrovebank.com" stays whole, as on paper).
-_BREAK_AFTER = re.compile(r"(?<=[./,])(?=[\w%~$-])(?![\w-]+$)")
+# name (federation.woodgrovebank.com), a path or a URL. A word with an address or a port
+# range in it never breaks, nor a word short enough for a narrow column (at most 24
+# characters: sip.woodgrovebank.com stays whole).
+_BREAKABLE_WORD = re.compile(r"[^\s]{25,}")
+# A word holding an address (10.0.0.0/255.255.255.0, 10.0.0.1:5061) or a port range is
+# left whole.
+_UNBREAKABLE = re.compile(r"\d{1,3}(\.\d{1,3}){3}|\d+-\d+")
+# After a separator followed by more of the word; never before the name's last label,
+# with what may follow it (a :port, closing punctuation): "woodgrovebank.com)" and
+# "contoso.local:5062" stay whole, as on paper.
+_BREAK_AFTER = re.compile(r"(?<=[./,])(?=[\w%~$-])(?![\w-]+(:\d+)?[^\w./]*$)")
 
 
 def _breakable(word: re.Match[str]) -> str:
     text = word.group(0)
-    if _UNBREAKABLE.fullmatch(text):
+    if _UNBREAKABLE.search(text):
         return text
     return _BREAK_AFTER.sub("<wbr>", text)
 

@@ -83,6 +83,10 @@ class LoadBalancer(Cited):
 #: What each field of a DNS record kind's patterns stands for (the Reference page shows them).
 DNS_FIELDS = {"public_fqdn": "role's public FQDN", "internal_fqdn": "edge server's internal FQDN",
               "domain": "SIP domain", "role": "role", "server": "server"}
+#: The kinds the deriver fills in, with the fields it gives each (a pattern naming another
+#: fails the catalog's load, not a derivation).
+DNS_KIND_FIELDS = {"role-a": {"public_fqdn", "role"}, "remote-access-srv": {"domain"},
+                   "federation-srv": {"domain"}, "internal-a": {"internal_fqdn", "server"}}
 
 
 class DnsRecordKind(Cited):
@@ -447,6 +451,16 @@ class Catalog(_Frozen):
         for port in ports:
             if port not in self.ports:
                 raise ValueError(f"unknown port id {port!r}")
+        for key, fields in DNS_KIND_FIELDS.items():
+            if key not in self.dns_records:
+                raise ValueError(f"dns_records: no {key!r} (the deriver makes records of it)")
+            record = self.dns_records[key]
+            used = {f for text in (record.name, record.purpose)
+                    for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+            if used - fields:
+                raise ValueError(f"dns_records.{key}: {{{sorted(used - fields)[0]}}} is not "
+                                 "given for this kind; it has " + ", ".join(
+                                     f"{{{f}}}" for f in sorted(fields)))
         for kind in self.certificates.values():
             for eku in (*kind.ekus, *(kind.aol_ekus or ())):
                 if eku not in self.ekus:

@@ -987,9 +987,10 @@ class _Deriver:
             Action("warning", f"Check that the A record {server_fqdn(t, s)} -> "
                    f"{_addr(s.nics.internal.ip)}"
                    + (f" and the VIP record {internal_name} -> {self.internal_vip_ip(s)} are"
-                      if internal_name != server_fqdn(t, s) else " is")
-                   + f" in the {t.domains.internal} zone: they are added by hand, "
-                   "because the edge is not a domain member and the zone only accepts "
+                      f" in the {t.domains.internal} zone: they are added by hand"
+                      if internal_name != server_fqdn(t, s) else
+                      f" is in the {t.domains.internal} zone: it is added by hand")
+                   + ", because the edge is not a domain member and the zone only accepts "
                    "secure dynamic updates"),
             Action("click", "Next"),
         ]
@@ -1390,11 +1391,13 @@ class _Deriver:
         tests: list[ValidationTest] = []
 
         def test(key: ValidationTestKey, where: str, steps: list[Action], on_failure: list[str],
-                 rules: list[str], title: str | None = None) -> None:
+                 rules: list[str], title: str | None = None,
+                 then: list[Action] | None = None) -> None:
             f = facts[key]
             tests.append(ValidationTest(
                 id=key, title=title or f.title, where=where, steps=steps, success=f.success,
-                check=Action("check", f"Success: {f.success}"), failure=list(f.failure),
+                check=Action("check", f"Success: {f.success}"), then=then or [],
+                failure=list(f.failure),
                 on_failure=on_failure + (
                     [f"Firewall rules {', '.join(rules)} are in place"] if rules else []),
                 rules=rules))
@@ -1435,10 +1438,10 @@ class _Deriver:
                 Action("select", ui("communicator_manual")),
                 Action("type", ui("communicator_server"), f"{ae}:{port}"),
                 Action("select", ui("communicator_transport"), ui("communicator_tls")),
-                Action("click", "OK"), user, Action("click", ui("communicator_sign_in")),
-                Action("do", "Set Advanced back to automatic configuration afterwards")],
+                Action("click", "OK"), user, Action("click", ui("communicator_sign_in"))],
                 [f"The A record {ae} -> {ae_ip}", f"telnet {ae} {port} from outside", trust],
-                self.rules_for("access-remote"))
+                self.rules_for("access-remote"),
+                then=[Action("do", "Set Advanced back to automatic configuration")])
         rp = t.reverse_proxy
         if rp is not None and remote:
             rp_cert = next((c for c in self._certs if c.purpose == "reverse_proxy"), None)
@@ -1552,7 +1555,7 @@ class _Deriver:
         screens = []
         for x in tests:
             screens.append(Screen(x.title, [
-                Action("note", f"Where: {x.where}"), *x.steps, x.check,
+                Action("note", f"Where: {x.where}"), *x.steps, x.check, *x.then,
                 *[Action("note", f"Failure: {sign}") for sign in x.failure],
                 Action("note", "If it fails, check", why="; ".join(x.on_failure))]))
         return Validation(not_proof=self.cat.validation.not_proof.label, tests=tests,

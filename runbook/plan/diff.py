@@ -136,6 +136,10 @@ class PlanDiff:
     notices: list[str] = field(default_factory=list)
     old_site: str | None = None
     """The old plan's site, where it is another (a diff forced across two sites)."""
+    renumbered: list[Row] = field(default_factory=list)
+    """Firewall rules whose id changed (``firewall``, ``old_id``, ``new_id``, ``changed``):
+    the ids number the rules in order, so a rule added or removed before others moves
+    theirs; ``changed`` when the rule changed too (it is also in :attr:`firewall`)."""
 
     @property
     def empty(self) -> bool:
@@ -409,20 +413,15 @@ def _notices(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for p in o_prov:
         if p not in n_prov:
             out.append(f"Public IM: {p} no longer used: cancel its provisioning")
-    moved = _renumbered(_rows(old, "firewall"), _rows(new, "firewall"))
-    if moved:
-        out.append("Firewall rule ids renumbered by the rules added or removed before them, "
-                   "the rules themselves unchanged: " + ", ".join(f"{a} → {b}" for a, b in moved)
-                   + "; rules on the firewalls named by id need the new ids")
     if old["meta"]["site"] != new["meta"]["site"]:
         out.append(f"site slug {old['meta']['site']} → {new['meta']['site']}: page and file "
                    "names change")
     return out
 
 
-def _renumbered(old: list[Row], new: list[Row]) -> list[tuple[str, str]]:
-    """(old id, new id) of each firewall rule that is the same rule, unchanged, under another
-    id: the ids number the rules in order, so a rule added before others moves theirs."""
+def _renumbered(old: list[Row], new: list[Row], changes: list[Change]) -> list[Row]:
+    """The firewall rules whose id changed (see :attr:`PlanDiff.renumbered`): the unchanged
+    rules under another id, and the changed rules (``changes``) whose id moved."""
     def same(r: Row) -> tuple[Any, ...]:
         return _key(r, FIREWALL_KEY + FIREWALL_FIELDS)
 
@@ -435,8 +434,21 @@ def _renumbered(old: list[Row], new: list[Row]) -> list[tuple[str, str]]:
         if ids:
             now = ids.pop(0)
             if now != r["id"]:
-                moved.append((r["id"], now))
-    return moved
+                moved.append({"firewall": r["firewall"], "old_id": r["id"], "new_id": now,
+                              "changed": False})
+    moved += [{"firewall": c.new["firewall"], "old_id": c.old["id"], "new_id": c.new["id"],
+               "changed": True} for c in changes
+              if c.kind == "changed" and c.old and c.new and c.old["id"] != c.new["id"]]
+    return sorted(moved, key=lambda m: (m["firewall"], m["old_id"]))
+
+
+def _renumbered_notice(moved: list[Row]) -> list[str]:
+    if not moved:
+        return []
+    return ["Firewall rule ids renumbered by the rules added or removed before them: "
+            + ", ".join(f"{m['old_id']} → {m['new_id']}" + (" (changed too)" if m["changed"]
+                                                            else "") for m in moved)
+            + "; rules on the firewalls named by id need the new ids"]
 
 
 # -- public API -----------------------------------------------------------------------------
@@ -458,6 +470,9 @@ def diff_plans(old: Plan | dict[str, Any], new: Plan | dict[str, Any]) -> PlanDi
                 f"{r['protocol']} {r['ports']}")
 
     certs = _certificates(o, n)
+    firewall = _match(_rows(o, "firewall"), _rows(n, "firewall"),
+                      lambda r: _key(r, FIREWALL_KEY), FIREWALL_FIELDS, fw_label)
+    moved = _renumbered(_rows(o, "firewall"), _rows(n, "firewall"), firewall)
     return PlanDiff(
         site=n["meta"]["site"],
         old_provenance=o["meta"]["provenance"],
@@ -467,8 +482,7 @@ def diff_plans(old: Plan | dict[str, Any], new: Plan | dict[str, Any]) -> PlanDi
         dns=_match(_rows(o, "dns"), _rows(n, "dns"), lambda r: _key(r, DNS_KEY), DNS_FIELDS,
                    dns_label),
         certificates=certs,
-        firewall=_match(_rows(o, "firewall"), _rows(n, "firewall"),
-                        lambda r: _key(r, FIREWALL_KEY), FIREWALL_FIELDS, fw_label),
+        firewall=firewall,
         addresses=_match(_rows(o, "addresses"), _rows(n, "addresses"),
                          lambda r: _key(r, ADDRESS_KEY), ADDRESS_FIELDS,
                          lambda r: f"{r['server']} {r['nic']}"),
@@ -478,8 +492,9 @@ def diff_plans(old: Plan | dict[str, Any], new: Plan | dict[str, Any]) -> PlanDi
                     lambda r: f"{r['role_name']} VIP"),
         steps=_steps(o, n, certs),
         integration=_integration(o, n),
-        notices=_notices(o, n),
+        notices=_notices(o, n) + _renumbered_notice(moved),
         old_site=o["meta"]["site"] if o["meta"]["site"] != n["meta"]["site"] else None,
+        renumbered=moved,
     )
 
 

@@ -988,6 +988,8 @@ class ValidationTest:
     check: Action
     """The box that records it: a ``check`` of :attr:`success`, ticked (and the value seen
     written down) when the test passes."""
+    then: list[Action]
+    """What to do once it is checked (set back what the test changed)."""
     failure: list[str]
     """What failure looks like."""
     on_failure: list[str]

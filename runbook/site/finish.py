@@ -352,8 +352,11 @@ class _Capture(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno < logging.INFO or (record.name == "mkdocs.commands.build"
-                                             and record.levelno < logging.WARNING):
-            return  # "Cleaning site directory", "Documentation built in ...", debug output
+                                             and record.levelno < logging.ERROR):
+            # "Cleaning site directory", "Documentation built in ...", debug output, and
+            # the build module's warnings ("Template skipped"), which the parent build,
+            # running the same templates, logs itself.
+            return
         self.records.append((record.name, record.levelno, record.getMessage()))
 
 

@@ -150,6 +150,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         self._built = {}
         self._place_into = place_into
         self._placed_here = set()
+        # Its own files, once its on_files has run: none yet (not the parent's, nor the last
+        # site build's), so that a build stopped before them has every site unbuilt.
+        self._files = None
 
     def outside_pages(self) -> list[str]:
         """The documentation pages of this build outside ``sites/``."""
