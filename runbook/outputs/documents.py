@@ -144,11 +144,16 @@ class MarkdownMarkup(Markup):
 
     __slots__ = ()
 
+    @staticmethod
+    def escaped(value: Any) -> str:
+        """``value`` as this kind of document escapes it."""
+        return md(value)
+
     @classmethod
     def escape(cls, s: Any, /) -> Self:
         if hasattr(s, "__html__"):
             return cls(s.__html__())
-        return cls(md(_finalize(s)))
+        return cls(cls.escaped(_finalize(s)))
 
 
 class CommonMarkMarkup(MarkdownMarkup):
@@ -156,11 +161,10 @@ class CommonMarkMarkup(MarkdownMarkup):
 
     __slots__ = ()
 
-    @classmethod
-    def escape(cls, s: Any, /) -> Self:
-        if hasattr(s, "__html__"):
-            return cls(s.__html__())
-        return cls(commonmark(md(_finalize(s))))
+    @staticmethod
+    def escaped(value: Any) -> str:
+        """``value`` escaped with backslashes alone (:func:`commonmark`)."""
+        return commonmark(md(value))
 
 
 def _md_finalize(value: Any) -> Any:
@@ -230,12 +234,11 @@ def _environment(user_dir: str | None = None, plain: bool = False) -> jinja2.Env
     Markdown unless a filter did it (``md``, ``cell``, ``code``, ``url``, as in the pages, but
     marking what they escaped). ``plain``: a Markdown file handed out, its values escaped
     with backslashes alone (:func:`commonmark`), not character references."""
-    text, table_cell = ((lambda v: commonmark(md(v)), lambda v: commonmark(cell(v))) if plain
-                        else (md, cell))
     marked = CommonMarkMarkup if plain else MarkdownMarkup
+    table_cell = (lambda v: commonmark(cell(v))) if plain else cell
 
     def as_md(value: Any) -> Markup:
-        return marked(text(value))
+        return marked(marked.escaped(value))
 
     filters: dict[str, Callable[..., Any]] = {
         "md": as_md, "cell": lambda v: marked(table_cell(v)),

@@ -24,8 +24,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -58,27 +56,17 @@ def tools_fingerprint() -> str:
     fonts they draw with."""
     from importlib import metadata
 
-    parts = []
-    dot = shutil.which("dot")
-    if dot:
-        try:
-            done = subprocess.run([dot, "-V"], capture_output=True, text=True, timeout=30,
-                                  check=False)
-            parts.append(done.stderr.strip() or done.stdout.strip())
-        except (OSError, subprocess.SubprocessError):
-            parts.append("dot: unavailable")
+    from runbook.errors import ToolMissing
+    from runbook.outputs.diagrams import layout_tools
+    from runbook.outputs.pdf import fonts_fingerprint
+
+    parts = [layout_tools()]  # Graphviz's version and the fonts it measures labels with
     for dist in ("typst", "graphviz", "jinja2"):
         try:
             parts.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{dist} absent")
-    # The fonts the diagrams and the PDFs are drawn with.
-    from runbook.errors import ToolMissing
-    from runbook.outputs.diagrams import layout_tools
-    from runbook.outputs.pdf import fonts_fingerprint
-
-    parts.append(layout_tools())
-    try:
+    try:  # the fonts the PDFs are laid out with
         parts.append(fonts_fingerprint())
     except ToolMissing:
         parts.append("fonts: DejaVu Sans absent")
