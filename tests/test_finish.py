@@ -245,24 +245,31 @@ def test_a_warning_of_a_site_build_fails_the_strict_build_and_is_reported_every_
                                      if attempt == 0 else 1)
 
 
+def _errors_of_a_build_with_hook(produced: tuple[list[Any], dict[str, Any]], tmp_path: Path,
+                                 caplog: pytest.LogCaptureFixture, hook: str) -> list[str]:
+    """The errors a non-strict build logs with the hook module ``hook`` (its source), which
+    must stop it."""
+    path = tmp_path / "hook_under_test.py"
+    path.write_text(hook, encoding="utf-8")
+    config = _config(produced, tmp_path / "site", cache=tmp_path / "cache", strict=False,
+                     hooks=[str(path)])
+    caplog.clear()
+    with caplog.at_level(logging.ERROR), pytest.raises(Abort):
+        mkdocs_build(config)
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_an_error_in_a_site_build_stops_the_build_and_names_the_site_and_the_error(
         produced: tuple[list[Any], dict[str, Any]], tmp_path: Path,
         caplog: pytest.LogCaptureFixture) -> None:
     # MkDocs stops a build at a page's error; a site build's error stopped only that site
     # build, and the site was published without that build's pages, saying nothing.
-    hook = tmp_path / "refuse_one_page.py"
-    hook.write_text(
+    errors = _errors_of_a_build_with_hook(produced, tmp_path, caplog, (
         "from mkdocs.exceptions import PluginError\n"
         "def on_page_markdown(markdown, page, config, files):\n"
         "    if page.file.src_uri == 'sites/contoso-hq/dns.md':\n"
         "        raise PluginError('the hook refuses ' + page.file.src_uri)\n"
-        "    return markdown\n", encoding="utf-8")
-    config = _config(produced, tmp_path / "site", cache=tmp_path / "cache", strict=False,
-                     hooks=[str(hook)])
-    caplog.clear()
-    with caplog.at_level(logging.ERROR), pytest.raises(Abort):
-        mkdocs_build(config)
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        "    return markdown\n"))
     assert "the hook refuses sites/contoso-hq/dns.md" in errors, errors
     # The sites of that site build whose pages it did not make, contoso-hq among them.
     assert any(m.startswith("the pages of ") and "contoso-hq" in m.split(" were not")[0]
@@ -275,21 +282,14 @@ def test_a_site_build_stopped_before_its_files_names_its_sites_too(
         caplog: pytest.LogCaptureFixture) -> None:
     # A hook that fails in the site builds' on_files (the forked builds only): they build no
     # page at all, and the files they knew were the parent's, which hold no site page.
-    hook = tmp_path / "refuse_site_builds.py"
-    hook.write_text(
+    errors = _errors_of_a_build_with_hook(produced, tmp_path, caplog, (
         "import os\n"
         "from mkdocs.exceptions import PluginError\n"
         "PARENT = os.getpid()\n"
         "def on_files(files, config):\n"
         "    if os.getpid() != PARENT:\n"
         "        raise PluginError('the hook refuses the site build')\n"
-        "    return files\n", encoding="utf-8")
-    config = _config(produced, tmp_path / "site", cache=tmp_path / "cache", strict=False,
-                     hooks=[str(hook)])
-    caplog.clear()
-    with caplog.at_level(logging.ERROR), pytest.raises(Abort):
-        mkdocs_build(config)
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        "    return files\n"))
     assert "the hook refuses the site build" in errors, errors
     stopped = [m for m in errors if m.startswith("the pages of ")]
     assert stopped and all(slug in " ".join(stopped) for slug in
