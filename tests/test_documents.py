@@ -414,6 +414,11 @@ def test_a_delta_of_firewall_rules_alone_is_the_change_made_in_the_window(
     assert ("| Internal firewall administrator | Makes the listed changes in the window; "
             "reports each one done |") in page
     assert "no DNS record changes\n- Firewalls touched: internal (1 rule change)\n" in page
+    # The validation plan tests the change itself first: the new rule passes.
+    assert page.index("### The changes themselves\n\n- I09: outbound TCP 80 from 10.0.0.10 "
+                      "(edge01.contoso.local) to 10.0.0.40 (crl2.contoso.local, CRL "
+                      "distribution point) passes the internal firewall") < page.index(
+                          "### End-to-end tests from outside")
     rule = next(line for line in page.splitlines() if line.startswith("| added | I09 |"))
     assert rule.endswith("| HTTP: the internal CA's revocation list, from its distribution "
                          "point |")
@@ -439,6 +444,19 @@ def test_the_markdown_file_handed_out_escapes_values_with_backslashes_not_entiti
     # The site's own page keeps character references, which Python-Markdown needs for <.
     site_page = documents.change_request_markdown(plan_file(write(tmp_path, data)).to_dict())
     assert "R&amp;D &lt;b&gt;" in site_page
+
+
+def test_a_delta_change_request_checks_its_own_records_and_rules_first(tmp_path: Path) -> None:
+    old_path, new_path = _renamed_webconf(tmp_path)
+    delta = delta_scope(plan_file(old_path).to_dict(), plan_file(new_path).to_dict())
+    assert delta["checks"] == [
+        "E04: inbound TCP 443 from Internet (any) to 198.51.100.11 (webconf.contoso.com; NAT "
+        "to 172.16.0.11) passes the external firewall (PSOM/TLS: external Live Meeting "
+        "clients join conferences)",
+        "nslookup -type=A meet.contoso.com no longer answers 198.51.100.21",
+        "nslookup -type=A webconf.contoso.com answers 198.51.100.11"]
+    cr = change_request(plan_file(new_path).to_dict(), delta)
+    assert cr["validation"][0]["title"] == "The changes themselves"
 
 
 def test_a_delta_change_request_names_the_git_revision(tmp_path: Path) -> None:

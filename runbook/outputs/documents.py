@@ -610,7 +610,10 @@ def change_request(plan: dict[str, Any], delta: dict[str, Any] | None = None) ->
             items.append(item)
         if delta["integration"]:
             items.append(dict(delta["integration"]))
-        validation = _validation(plan, delta["rerun"].keys())
+        # The changes themselves first, then the deployment's checks of what they touch.
+        own = [{"title": "The changes themselves", "checks": [
+            {"label": label, "servers": []} for label in delta["checks"]]}]
+        validation = (own if delta["checks"] else []) + _validation(plan, delta["rerun"].keys())
     items = _number(items)
     features = plan["summary"]["features"]
     feature_names = [label for key, label in (
@@ -862,6 +865,7 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
     return {
         "since": since_text(old["meta"]),
         "summary": ", ".join(counts) if counts else "nothing that affects the deployment",
+        "checks": _change_checks(diff),
         "prerequisites": items,
         "rerun": rerun,
         "new_servers": new_servers,
@@ -875,6 +879,31 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
         "notices": list(diff["notices"]),
         "empty": bool(diff["empty"]),
     }
+
+
+def _change_checks(diff: dict[str, Any]) -> list[str]:
+    """What proves a delta's own changes, before the tests of the deployment: each changed
+    firewall rule passes (a removed one no longer does), each changed DNS record answers."""
+    checks = []
+    for c in diff["firewall"]:
+        r = c["new"] or c["old"]
+        path = (f"{r['direction']} {r['protocol']} {r['ports']} from {r['source']} to "
+                f"{r['destination']}")
+        if c["kind"] == "removed":
+            checks.append(f"{c['old']['id']} is gone: {path} no longer passes the "
+                          f"{r['firewall']} firewall")
+        else:
+            checks.append(f"{r['id']}: {path} passes the {r['firewall']} firewall "
+                          f"({r['purpose']})")
+    for c in diff["dns"]:
+        r = c["new"] or c["old"]
+        if c["kind"] == "removed":
+            checks.append(f"nslookup -type={r['type']} {r['name']} no longer answers "
+                          f"{r['value']}")
+        else:
+            port = f", port {r['port']}" if r.get("port") is not None else ""
+            checks.append(f"nslookup -type={r['type']} {r['name']} answers {r['value']}{port}")
+    return checks
 
 
 def _rename_order(moves: list[dict[str, Any]]) -> list[dict[str, Any]]:
