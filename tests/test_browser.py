@@ -368,6 +368,11 @@ def tick_reload_reset(browser: Any, home: str) -> None:
     assert not any(state["ticked"][3:])
     first = page.locator(".runbook-checklist").nth(0).locator("input[type=checkbox]").count()
     assert state["steps"][0] == f"2 of {first} boxes ticked in this step"
+    # A validation test's list is a test, not a wizard step.
+    tests = page.locator(".runbook-checklist[data-unit=test]")
+    assert tests.count() == 7
+    assert tests.nth(0).locator(".runbook-checklist__count").text_content() == (
+        f"0 of {tests.nth(0).locator('input[type=checkbox]').count()} boxes ticked in this test")
     assert state["site"] == f"Checklist: 3 of {total} boxes ticked on this site."
     # Under the project's home, then the site, server and step.
     assert [k.rsplit(":", 1)[0] for k in state["stored"]] == [

@@ -151,5 +151,7 @@ def test_a_list_gives_templates_every_field_without_copying_its_content() -> Non
     assert lists
     for checklist in lists.values():
         context = checklist.as_context()
-        assert context == dataclasses.asdict(checklist)
+        # Every field, and what its count calls it.
+        assert context == {**dataclasses.asdict(checklist), "unit": checklist.unit}
         assert context["content"] is checklist.content
+        assert checklist.unit == ("test" if checklist.id.startswith("validation/") else "step")

@@ -70,7 +70,8 @@
         box.disabled = false;
         box.checked = ticked.indexOf(i) >= 0;
       });
-      var step = { boxes: boxes, key: key,
+      // What the list is, for its count: a wizard "step" unless it says ("test").
+      var step = { boxes: boxes, key: key, unit: list.getAttribute("data-unit") || "step",
                    count: list.querySelector(".runbook-checklist__count") };
       steps[key] = step;
       return step;
@@ -137,7 +138,7 @@
         var n = ticked(step);
         if (step.count) {
           step.count.textContent = n + " of " + boxes(step.boxes.length) +
-            " ticked in this step";
+            " ticked in this " + step.unit;
           step.count.setAttribute("data-done", n === step.boxes.length ? "all" : "some");
         }
       });

@@ -60,12 +60,17 @@ class Checklist:
     flat: bool = False
     """A plain list of actions, every one a box, rather than screens."""
 
+    @property
+    def unit(self) -> str:
+        """What its count calls it: ``test`` for a validation test's list, else ``step``."""
+        return "test" if self.id.startswith("validation/") else "step"
+
     def as_context(self) -> dict[str, Any]:
         """Its fields as a template reads them. Unlike :func:`dataclasses.asdict`, the
         content is not copied: it is the plan's own data, which templates only read (a deep
         copy of every list's screens was a fifth of the time of rendering a site's pages)."""
         return {"page": self.page, "id": self.id, "key": self.key, "boxes": self.boxes,
-                "content": self.content, "flat": self.flat}
+                "content": self.content, "flat": self.flat, "unit": self.unit}
 
 
 def fingerprint(content: Sequence[Mapping[str, Any]]) -> str:
