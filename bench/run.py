@@ -215,7 +215,7 @@ def bare_jinja(sites: list[Any]) -> float:
     contexts = []
     for plan in plans:
         specs = site_pages(plan)
-        lists = {id_: dc_asdict(c) for id_, c in
+        lists = {id_: c.as_context() for id_, c in
                  site_checklists(plan, [p.filename for p in specs]).items()}
         contexts.append((plan, specs, [dc_asdict(p) for p in specs], lists))
     start = time.perf_counter()
