@@ -780,8 +780,7 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
             "" if m["changed"] else " (the rule is unchanged)") for m in renames]
         for c in changes:
             r = c["new"] or c["old"]
-            text = (f"{r['direction']} {r['protocol']} {r['ports']} from {r['source']} to "
-                    f"{r['destination']}")
+            text = _rule_path(r)
             if c["kind"] == "added":
                 details.append(f"add {r['id']}: {text}")
                 undo.append(f"remove {r['id']} ({text})")
@@ -881,14 +880,18 @@ def delta_scope(old: dict[str, Any], new: dict[str, Any],
     }
 
 
+def _rule_path(r: dict[str, Any]) -> str:
+    """A firewall rule as the change request names it: ``outbound TCP 80 from ... to ...``."""
+    return f"{r['direction']} {r['protocol']} {r['ports']} from {r['source']} to {r['destination']}"
+
+
 def _change_checks(diff: dict[str, Any]) -> list[str]:
     """What proves a delta's own changes, before the tests of the deployment: each changed
     firewall rule passes (a removed one no longer does), each changed DNS record answers."""
     checks = []
     for c in diff["firewall"]:
         r = c["new"] or c["old"]
-        path = (f"{r['direction']} {r['protocol']} {r['ports']} from {r['source']} to "
-                f"{r['destination']}")
+        path = _rule_path(r)
         if c["kind"] == "removed":
             checks.append(f"{c['old']['id']} is gone: {path} no longer passes the "
                           f"{r['firewall']} firewall")

@@ -103,20 +103,24 @@ class DnsRecordKind(Cited):
 
     @model_validator(mode="after")
     def _known_fields(self) -> DnsRecordKind:
-        for text in (self.name, self.purpose):
-            for _, field, _, _ in string.Formatter().parse(text):
-                if field is not None and field not in DNS_FIELDS:
-                    raise ValueError(f"{text!r}: no field {{{field}}}; the fields are "
-                                     + ", ".join(f"{{{f}}}" for f in DNS_FIELDS))
+        unknown = sorted(self.fields - set(DNS_FIELDS))
+        if unknown:
+            raise ValueError(f"{self.name!r}, {self.purpose!r}: no field {{{unknown[0]}}}; the "
+                             "fields are " + ", ".join(f"{{{f}}}" for f in DNS_FIELDS))
         return self
+
+    @property
+    def fields(self) -> set[str]:
+        """The fields its name and purpose use."""
+        return _fields(self.name) | _fields(self.purpose)
 
     def record_name(self, **fields: str) -> str:
         """The record's name for these fields (``domain="contoso.com"``)."""
-        return self.name.format(**fields)
+        return fill(self.name, **fields)
 
     def record_purpose(self, **fields: str) -> str:
         """Its purpose for these fields."""
-        return self.purpose.format(**fields)
+        return fill(self.purpose, **fields)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -454,13 +458,11 @@ class Catalog(_Frozen):
         for key, fields in DNS_KIND_FIELDS.items():
             if key not in self.dns_records:
                 raise ValueError(f"dns_records: no {key!r} (the deriver makes records of it)")
-            record = self.dns_records[key]
-            used = {f for text in (record.name, record.purpose)
-                    for _, f, _, _ in string.Formatter().parse(text) if f is not None}
-            if used - fields:
-                raise ValueError(f"dns_records.{key}: {{{sorted(used - fields)[0]}}} is not "
-                                 "given for this kind; it has " + ", ".join(
-                                     f"{{{f}}}" for f in sorted(fields)))
+            extra = self.dns_records[key].fields - fields
+            if extra:
+                raise ValueError(f"dns_records.{key}: {{{sorted(extra)[0]}}} is not given for "
+                                 "this kind; it has "
+                                 + ", ".join(f"{{{f}}}" for f in sorted(fields)))
         for kind in self.certificates.values():
             for eku in (*kind.ekus, *(kind.aol_ekus or ())):
                 if eku not in self.ekus:

@@ -426,8 +426,8 @@ def _build_chunk(slugs: Sequence[str]) -> tuple[dict[str, list[list[Any]]],
         whole = all(page.data is None for page in entry)
         if slug not in not_kept and entry and whole:
             cache.put_value(NAMESPACE, job.keys[slug], out[slug])
-    stopped = [slug for slug in slugs if expected[slug] is None
-               or set(expected[slug] or ()) != set(pages.get(slug, {}))]
+    stopped = [slug for slug, wanted in expected.items()
+               if wanted is None or set(wanted) != set(pages.get(slug, {}))]
     return out, records, sorted(not_kept), sorted(placed), stopped
 
 

@@ -156,14 +156,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
 
     def outside_pages(self) -> list[str]:
         """The documentation pages of this build outside ``sites/``."""
-        if self._files is None:
-            return []
-        return [f.src_uri for f in self._files.documentation_pages()
-                if site_of(f.src_uri) is None]
+        return self.site_pages(None) or []
 
-    def site_pages(self, slug: str) -> list[str] | None:
-        """The documentation pages of site ``slug`` this build has (None: its files are not
-        known yet)."""
+    def site_pages(self, slug: str | None) -> list[str] | None:
+        """The documentation pages of site ``slug`` this build has (``None``: those outside
+        ``sites/``); None when its files are not known yet."""
         if self._files is None:
             return None
         return [f.src_uri for f in self._files.documentation_pages()
