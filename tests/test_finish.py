@@ -70,11 +70,13 @@ def test_the_site_built_from_finished_pages_is_the_plain_mkdocs_build_byte_for_b
     assert stats.pages_built == len(_site_pages(produced))
     assert stats.site_builds >= 2  # on both cores
     assert len(list((cache / finish.NAMESPACE).glob("??/*"))) == len(sites)
-    # The site builds placed every page and search index they built themselves.
+    # The site builds placed every file of their sites themselves: the pages and search
+    # indexes they built, and the diagrams, exports and documents.
     built = {p.relative_to(tmp_path / "cold").as_posix()
-             for p in (tmp_path / "cold" / "sites").rglob("*")
-             if p.suffix == ".html" or p.parent.name == "search"}
-    assert len(built) > len(_site_pages(produced)) and stats.placed == built
+             for p in (tmp_path / "cold" / "sites").rglob("*") if p.is_file()}
+    others = {p for p in produced[1] if p.startswith("sites/") and not p.endswith(".md")}
+    assert {p for p in built if p.endswith(".html")} > set() and others < built
+    assert stats.placed == built
     plain = snapshot(tmp_path / "plain")
     assert differing(plain, snapshot(tmp_path / "cold")) == []
     # Warm: every site from the cache, no site build, the same bytes.
@@ -217,6 +219,34 @@ def test_a_damaged_finished_copy_is_never_published_and_its_site_is_built_again(
     built = _counting(monkeypatch)
     again = build_site([inputs], tmp_path / "again", config_file=CONFIG, cache_dir=cache)
     assert len(built) == 2 and len(built[1]) == 1  # found damaged, removed, that site rebuilt
+    assert differing(snapshot(first), snapshot(again)) == []
+
+
+def test_a_site_build_never_places_a_damaged_copy_of_its_sites_files(
+        two_sites: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The site builds place their sites' diagrams, exports and documents from the cache's
+    copies, each checked against its name first: a damaged one is left to the build, which
+    removes it, makes it again and builds once more."""
+    from runbook.engine.store import load_value, unseal
+
+    inputs, first, cache = _copied(two_sites, tmp_path)
+    shutil.rmtree(cache / finish.NAMESPACE)  # every site goes through a site build
+    copies = {}
+    for entry in (cache / "runbook.outputs.documents").rglob("*"):
+        if entry.is_file() and not entry.name.startswith("."):
+            files = load_value(unseal(entry.read_bytes(), entry.name))
+            copies.update({path: name for path, name in files.items() if isinstance(name, str)
+                           and path.endswith("field-runbook.pdf")})
+    path = sorted(copies)[0]
+    victim = cache / "files" / copies[path]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    victim.write_bytes(bytes(data))
+    built = _counting(monkeypatch)
+    again = build_site([inputs], tmp_path / "again", config_file=CONFIG, cache_dir=cache)
+    assert len(built) == 2  # found damaged, removed, the build run once more
+    assert (again / path).read_bytes() == (first / path).read_bytes() != bytes(data)
     assert differing(snapshot(first), snapshot(again)) == []
 
 

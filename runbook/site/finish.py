@@ -129,6 +129,9 @@ class FinishStats:
     #: The files the site builds placed in the build's site folder themselves
     #: (:func:`place_file`; site-relative paths).
     placed: set[str] = field(default_factory=set)
+    #: The cache copies the site builds found intact, with their status
+    #: (:class:`runbook.engine.store.Verified`).
+    verified: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
 
 
 def _name(value: Any) -> str:
@@ -374,11 +377,13 @@ _JOB: _Job | None = None
 
 def _build_chunk(slugs: Sequence[str]) -> tuple[dict[str, list[list[Any]]],
                                                 list[tuple[str, int, str]], list[str],
-                                                list[str], list[str]]:
+                                                list[str], list[str],
+                                                dict[str, tuple[int, int, int, int]]]:
     """In a forked worker: one MkDocs build of the sites ``slugs`` (with the pages outside
-    ``sites/``), their finished pages kept and placed in the build's site folder; returns
-    them, the build's messages, the sites not kept (their build logged a warning), the
-    files placed and the sites whose pages the build stopped before (an error)."""
+    ``sites/``), their finished pages kept and placed in the build's site folder with their
+    sites' other files; returns the pages, the build's messages, the sites not kept (their
+    build logged a warning), the files placed, the sites whose pages the build stopped
+    before (an error) and the cache copies found intact."""
     from mkdocs.commands.build import build
     from mkdocs.exceptions import Abort
 
@@ -402,7 +407,7 @@ def _build_chunk(slugs: Sequence[str]) -> tuple[dict[str, list[list[Any]]],
         with contextlib.suppress(Abort):
             build(config)
         expected = {slug: job.plugin.site_pages(slug) for slug in slugs}
-        pages, placed = job.plugin.end_site_build()
+        pages, placed, seen = job.plugin.end_site_build()
         head = _search_head(scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -428,7 +433,7 @@ def _build_chunk(slugs: Sequence[str]) -> tuple[dict[str, list[list[Any]]],
             cache.put_value(NAMESPACE, job.keys[slug], out[slug])
     stopped = [slug for slug, wanted in expected.items()
                if wanted is None or set(wanted) != set(pages.get(slug, {}))]
-    return out, records, sorted(not_kept), sorted(placed), stopped
+    return out, records, sorted(not_kept), sorted(placed), stopped, seen
 
 
 def place_file(site_dir: str, dest_uri: str, data: bytes) -> bool:
@@ -508,10 +513,11 @@ def build_sites(config: MkDocsConfig, plugin: RunbookPlugin, slugs: Sequence[str
     found: dict[str, list[FinishedPage]] = {}
     logged: set[tuple[str, int, str]] = set()
     stopped: list[str] = []
-    for pages, records, not_kept, placed, cut_short in results:
+    for pages, records, not_kept, placed, cut_short, seen in results:
         stopped += cut_short
         stats.site_builds += 1
         stats.placed.update(placed)
+        stats.verified.update(seen)
         for record in records:
             if record not in logged:  # a message of no site comes from every site build
                 logged.add(record)
