@@ -18,7 +18,14 @@ import pytest
 from mkdocs.config import load_config
 
 from runbook.outputs.htmlblocks import END, START, HtmlBlocks, NotAnHtmlBlock, wrap
-from runbook.outputs.templating import TemplateFailed, cell, html, html_block, html_code
+from runbook.outputs.templating import (
+    TemplateFailed,
+    cell,
+    code,
+    html,
+    html_block,
+    html_code,
+)
 from tests.conftest import ROOT, examples_and_corpus
 
 CONFIG = load_config(config_file=str(ROOT / "mkdocs.yml"))
@@ -198,12 +205,16 @@ def test_every_change_request_table_becomes_a_block_and_the_page_converts_the_sa
 
 
 def _as_markdown(table_html: str) -> str:
-    """The Markdown table a converted block came from (cells are plain text)."""
+    """The Markdown table a converted block came from (cells are plain text or code)."""
     import html as html_module
 
+    def one(c: str) -> str:
+        inner = re.fullmatch(r"<code>(.*)</code>", c)
+        return code(html_module.unescape(inner.group(1))) if inner else \
+            cell(html_module.unescape(c))
+
     def cells(row: str) -> list[str]:
-        found = re.findall(r"<t[hd]>(.*?)</t[hd]>", row)
-        return [cell(html_module.unescape(c)) for c in found]
+        return [one(c) for c in re.findall(r"<t[hd]>(.*?)</t[hd]>", row)]
 
     rows = re.findall(r"<tr>\n(.*?)\n</tr>", table_html, flags=re.S)
     head, body = cells(rows[0]), [cells(r) for r in rows[1:]]
@@ -212,29 +223,41 @@ def _as_markdown(table_html: str) -> str:
 
 
 def test_change_request_tables_written_with_the_cell_filter_convert_the_same() -> None:
-    """Random cells, escaped by the cell filter or raw: converted exactly, or left alone."""
+    """Random cells, escaped by the cell or code filter or raw: converted exactly, or left
+    alone."""
     from runbook.outputs.htmlblocks import tables_to_blocks
 
     rng = random.Random(7)
     alphabet = [*"ab |\\`*_{}[]()<>&#!+-.:~=\"'\t", "&amp;", "&#58;", "&copy;", "\u00a0",
                 "1. ", "- ", "  ", "http://x", "\\|", "\\\\", "&#1234567;"]
+    # A code cell's value as the firewall tables have them (ports, ranges, lists), with the
+    # characters code spans escape or keep.
+    code_alphabet = [*"ab 09-,.:/<>&*_[]{}#!+=\"'", "&amp;", "\u00a0"]
     converted = 0
-    for _ in range(1500):
+    with_code = 0
+    for _ in range(2000):
         width = rng.randint(1, 4)
+        code_column = rng.random() < 0.5  # a last column of code spans, as Ports
         rows = []
         for _ in range(rng.randint(1, 4)):
             texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
                      for _ in range(width)]
             raw = rng.random() < 0.3
-            rows.append([t if raw else cell(t) for t in texts])
+            row = [t if raw else cell(t) for t in texts]
+            if code_column and not raw:
+                row[-1] = code("".join(rng.choice(code_alphabet) for _ in range(
+                    rng.randint(0, 8))) if rng.random() < 0.9 else texts[-1])
+            rows.append(row)
         pad = rng.choice([" ", ""])  # rows as the templates write them, or tight
         lines = [f"|{pad}{f'{pad}|{pad}'.join(r)}{pad}|" for r in rows]
         lines.insert(1, "|" + "---|" * width)
         text = "Before.\n\n" + "\n".join(lines) + "\n\nAfter.\n"
         blocks = tables_to_blocks(text)
         converted += blocks != text
+        with_code += "<code>" in blocks
         assert convert(blocks) == convert(text), text
-    assert converted > 400  # the check must see conversions, not only tables left alone
+    # The check must see conversions, not only tables left alone.
+    assert converted > 400 and with_code > 120
 
 
 @pytest.mark.parametrize("text", [

@@ -87,14 +87,27 @@ _DELIMITER = re.compile(r"\|(?:---+\|)+")
 _CELL_SPLIT = re.compile(r"(?<!\\)((?:\\\\)*)\|")
 
 
+# A cell that is one code span as the ``code`` filter writes it for a value without
+# backticks, pipes, backslashes or control characters (a port, a range, an address).
+_CODE_CELL = re.compile(r"`([^`|\\\x00-\x1f\x7f]+)`")
+
+
+def _code_html(text: str) -> str:
+    # Python-Markdown's code span: its text stripped, and &, < and > escaped.
+    text = text.strip()
+    return "<code>" + text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + \
+        "</code>"
+
+
 def _cells(line: str) -> list[str] | None:
-    """The cells of a table row ``| a | b |`` when every one is plain text; else None."""
+    """The cells of a table row ``| a | b |`` when every one is plain text or one code span
+    (:data:`_CODE_CELL`), as HTML; else None."""
     if len(line) < 2 or not line.startswith("|") or not line.endswith("|"):
         return None
     if _SPECIAL.search(line) is None:  # the common row: nothing escaped, nothing to check
         return [c.strip(" ") for c in line[1:-1].split("|")]
     if _PLAIN_ROW.fullmatch(line) is None:
-        return None
+        return _code_cells(line) if "`" in line else None
     if "\\|" in line:
         if line.endswith("\\|"):
             # Python-Markdown's end border takes an even run of backslashes with it, and an
@@ -108,6 +121,24 @@ def _cells(line: str) -> list[str] | None:
             for c in cells]
 
 
+def _code_cells(line: str) -> list[str] | None:
+    """The cells of a row with code spans, when each is one (:data:`_CODE_CELL`) or plain
+    text; else None."""
+    if "\\|" in line:  # an escaped pipe beside a code span: left to Python-Markdown
+        return None
+    out = []
+    for c in line[1:-1].split("|"):
+        c = c.strip(" ")
+        code = _CODE_CELL.fullmatch(c)
+        if code is not None:
+            out.append(_code_html(code.group(1)))
+        elif _PLAIN_ROW.fullmatch(c) is None:
+            return None
+        else:
+            out.append(_UNESCAPE.sub(_escaped, c) if "\\" in c else c)
+    return out
+
+
 def _mark_split(match: re.Match[str]) -> str:
     return match.group(1) + "\0"
 
@@ -117,7 +148,7 @@ def _escaped(match: re.Match[str]) -> str:
 
 
 def _table_html(block: list[str]) -> str | None:
-    """Python-Markdown's HTML for the table ``block`` of plain cells, or None."""
+    """Python-Markdown's HTML for the table ``block`` of plain and code cells, or None."""
     if len(block) < 3 or not _DELIMITER.fullmatch(block[1]):
         return None
     rows = [_cells(line) for line in block]
@@ -134,15 +165,17 @@ def _table_html(block: list[str]) -> str | None:
 
 
 def tables_to_blocks(text: str) -> str:
-    """``text`` with each Markdown table of plain-text cells written as an HTML block.
+    """``text`` with each Markdown table of plain-text and code cells written as an HTML
+    block.
 
     A table qualifies when it is a block of its own at the start of a line (a blank line
     before and after), its delimiter row has no alignment, every row has as many cells as the
     header, and every cell is plain text as runbook's escaping filters write it
-    (:data:`_PLAIN_ROW`). Any other table is left to Python-Markdown as it is, so the page
-    converts to the same HTML either way (``tests/test_htmlblocks.py`` checks every change
-    request page, and random cells). A text with fenced code or raw HTML is left as it is:
-    a line that looks like a table row might be inside either.
+    (:data:`_PLAIN_ROW`) or one code span of a plain value (:data:`_CODE_CELL`). Any other
+    table is left to Python-Markdown as it is, so the page converts to the same HTML either
+    way (``tests/test_htmlblocks.py`` checks every change request page, and random cells).
+    A text with fenced code or raw HTML is left as it is: a line that looks like a table row
+    might be inside either.
     """
     lines = text.split("\n")
     if any(line.lstrip().startswith(("```", "~~~", "<")) for line in lines):
