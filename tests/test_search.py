@@ -44,6 +44,14 @@ def test_topology_text_stays_escaped_in_the_index() -> None:
     assert found["text"] == "a &amp; &lt;b&gt;"
 
 
+def test_every_run_of_whitespace_is_one_space_and_the_ends_are_trimmed() -> None:
+    # Tabs, line breaks, form feeds, no-break and em spaces, the separators U+001C-U+001F.
+    html = ('<h2 id="a">\t A\u00a0\u2003 B \n</h2>'
+            '<p>\n one\t\ttwo\x0cthree\x1cfour\u2028five\u3000 </p>\n<p>six\u200bseven</p>')
+    assert entries(html)[1] == {"location": "dns.html#a", "title": "A B",
+                                "text": "one two three four five six\u200bseven"}
+
+
 def index(path: Path) -> list[dict[str, str]]:
     docs: list[dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))["docs"]
     return docs

@@ -30,7 +30,6 @@ _HEADING = re.compile(r"<h([1-6])\b([^>]*)>(.*?)</h\1>", re.S)
 _ID = re.compile(r'\bid="([^"]*)"')
 _PERMALINK = re.compile(r'<a class="headerlink"[^>]*>.*?</a>', re.S)
 _TAG = re.compile(r"<[^>]*>")
-_SPACE = re.compile(r"\s+")
 
 
 def site_of(src_uri: str) -> str | None:
@@ -41,7 +40,9 @@ def site_of(src_uri: str) -> str | None:
 
 def _text(html: str) -> str:
     # Tags out, entities kept: what is left is still HTML text, safe where Material puts it.
-    return _SPACE.sub(" ", _TAG.sub("", html)).strip()
+    # Runs of whitespace as one space: str.split's whitespace is the regular expressions'
+    # \s (str.isspace), and the split takes a third of the time of a substitution.
+    return " ".join(_TAG.sub("", html).split())
 
 
 def page_entries(html: str, location: str, title: str) -> list[str]:
