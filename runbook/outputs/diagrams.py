@@ -49,7 +49,7 @@ import graphviz
 from runbook.engine.parallel import in_worker, map_chunks
 from runbook.engine.store import files_fingerprint, read_entry, write_entry
 from runbook.errors import RunbookError, ToolMissing
-from runbook.outputs import gvc
+from runbook.outputs import dot_fonts, gvc
 
 if TYPE_CHECKING:
     from runbook.plan.sites import Site
@@ -637,7 +637,8 @@ def _dot_one(dot: str, path: Path) -> str | None:
     """Render one file; Graphviz's complaint when it fails, else None."""
     try:
         done = subprocess.run([dot, "-Tsvg", "-O", str(path)], stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=DOT_TIMEOUT, check=False)
+                              capture_output=True, timeout=DOT_TIMEOUT, check=False,
+                              env=dot_fonts.dot_environment())
     except subprocess.TimeoutExpired:
         return f"dot did not finish within {DOT_TIMEOUT} s"
     out = path.with_name(path.name + ".svg")
@@ -759,10 +760,11 @@ def font_files() -> list[str]:
 def layout_tools() -> str:
     """What besides its source changes a diagram's layout: Graphviz's version (``dot -V``)
     and the fonts it measures labels with (:func:`font_files`, as
-    :func:`runbook.engine.store.files_fingerprint` identifies them). Part of every layout's
-    key: an upgrade of Graphviz or of the fonts lays every diagram out again."""
+    :func:`runbook.engine.store.files_fingerprint` identifies them, and the fontconfig
+    configuration ``dot`` starts with: :mod:`runbook.outputs.dot_fonts`). Part of every
+    layout's key: an upgrade of Graphviz or of the fonts lays every diagram out again."""
     version = _run(shutil.which("dot") or "dot", "-V") or "dot: unavailable"
-    return f"{version}\nfonts {files_fingerprint(font_files())}"
+    return f"{version}\nfonts {files_fingerprint(font_files())}\n{dot_fonts.describe()}"
 
 
 def _sources(plans: list[dict[str, Any]], names: Sequence[str] | None = None) -> Sources:

@@ -1,0 +1,87 @@
+"""The fontconfig configuration dot starts with (runbook.outputs.dot_fonts): the system's
+font folders and caches alone, the same layouts as with the whole configuration."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runbook.outputs import diagrams, dot_fonts
+from runbook.plan.sites import plan_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> Iterator[None]:
+    """Each test reads the environment afresh, and leaves no answer behind."""
+    for cached in (dot_fonts.config_text, dot_fonts._config_file, diagrams.layout_tools):
+        cached.cache_clear()
+    yield
+    for cached in (dot_fonts.config_text, dot_fonts._config_file, diagrams.layout_tools):
+        cached.cache_clear()
+
+
+def _dot(source: str, env: dict[str, str] | None) -> bytes:
+    done = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True,
+                          env=env, check=True)
+    return done.stdout
+
+
+def test_every_example_diagram_is_laid_out_as_with_the_systems_whole_configuration() -> None:
+    env = dot_fonts.dot_environment()
+    assert env is not None and Path(env["FONTCONFIG_FILE"]).is_file()
+    drawn = 0
+    for path in sorted((ROOT / "inputs").glob("*.yaml")):
+        plan = plan_file(path).to_dict()
+        for name, build in {**diagrams.DIAGRAMS, **diagrams.PRINT_DIAGRAMS}.items():
+            source = build(plan).source
+            assert _dot(source, env) == _dot(source, None), f"{path.name} {name}"
+            drawn += 1
+    assert drawn == 15
+
+
+def test_it_holds_the_font_folders_and_the_systems_cache_folders_and_no_rule() -> None:
+    text = dot_fonts.config_text()
+    assert text is not None
+    assert "  <dir>/usr/share/fonts/truetype/dejavu</dir>\n" in text
+    system = Path(dot_fonts.SYSTEM_FILE).read_text(encoding="utf-8")
+    assert "<cachedir>/var/cache/fontconfig</cachedir>" in system
+    assert "  <cachedir>/var/cache/fontconfig</cachedir>\n" in text
+    assert '  <cachedir prefix="xdg">fontconfig</cachedir>\n' in text
+    for rule in ("<include", "<match", "<alias", "<selectfont", "<config>"):
+        assert rule not in text
+    # fontconfig reads it: the family the diagrams name is found through it alone.
+    env = dot_fonts.dot_environment()
+    assert env is not None
+    found = subprocess.run(["fc-match", "-f", "%{file}", diagrams.FONT], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert found == "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+@pytest.mark.parametrize("variable, value", [("FONTCONFIG_FILE", "/etc/fonts/fonts.conf"),
+                                             ("FONTCONFIG_PATH", "/etc/fonts"),
+                                             (dot_fonts.ENV, "system")])
+def test_a_configuration_the_environment_asks_for_is_left_as_it_is(
+        variable: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(variable, value)
+    assert dot_fonts.config_text() is None and dot_fonts.dot_environment() is None
+    assert dot_fonts.describe() == "fontconfig: the system's"
+
+
+def test_without_the_systems_main_file_dot_starts_as_it_would(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(dot_fonts, "SYSTEM_FILE", str(tmp_path / "missing.conf"))
+    assert dot_fonts.dot_environment() is None
+
+
+def test_the_configuration_is_part_of_every_layouts_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    own = diagrams.layout_tools()
+    assert dot_fonts.describe() in own and "<dir>" in own
+    monkeypatch.setenv(dot_fonts.ENV, "system")
+    for cached in (dot_fonts.config_text, dot_fonts._config_file, diagrams.layout_tools):
+        cached.cache_clear()
+    assert diagrams.layout_tools() != own
