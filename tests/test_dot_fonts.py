@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def fresh() -> Iterator[None]:
     """Each test reads the environment afresh, and leaves no answer behind."""
-    for cached in (dot_fonts.config_text, dot_fonts._config_file, diagrams.layout_tools):
+    for cached in (dot_fonts.config_text, diagrams.layout_tools):
         cached.cache_clear()
     yield
-    for cached in (dot_fonts.config_text, dot_fonts._config_file, diagrams.layout_tools):
+    for cached in (dot_fonts.config_text, diagrams.layout_tools):
         cached.cache_clear()
 
 
@@ -31,20 +31,53 @@ def _dot(source: str, env: dict[str, str] | None) -> bytes:
     return done.stdout
 
 
-def test_every_example_diagram_is_laid_out_as_with_the_systems_whole_configuration() -> None:
-    env = dot_fonts.dot_environment()
-    assert env is not None and Path(env["FONTCONFIG_FILE"]).is_file()
+def test_every_example_diagram_is_laid_out_as_with_the_systems_whole_configuration(
+        tmp_path: Path) -> None:
+    config = dot_fonts.write_config(tmp_path)
+    assert config is not None and config.parent == tmp_path
+    env = dot_fonts.environment(config)
+    family = tuple(diagrams.font_files())
     drawn = 0
     for path in sorted((ROOT / "inputs").glob("*.yaml")):
         plan = plan_file(path).to_dict()
         for name, build in {**diagrams.DIAGRAMS, **diagrams.PRINT_DIAGRAMS}.items():
             source = build(plan).source
+            assert dot_fonts.applies_to(source, family), f"{path.name} {name}"
             assert _dot(source, env) == _dot(source, None), f"{path.name} {name}"
             drawn += 1
     assert drawn == 15
 
 
-def test_it_holds_the_font_folders_and_the_systems_cache_folders_and_no_rule() -> None:
+def test_a_diagram_with_a_character_the_fonts_lack_gets_the_systems_configuration(
+        tmp_path: Path) -> None:
+    """Without fontconfig's rules a Chinese name is measured in another font: such a
+    diagram is laid out as before, as the in-process renderer lays it out."""
+    source = 'digraph { a [label="\u7d44\u7e54 edge01 \u2192 pool"] }\n'
+    family = tuple(diagrams.font_files())
+    assert not dot_fonts.applies_to(source, family)
+    assert dot_fonts.applies_to(source.replace("\u7d44\u7e54", "Org"), family)
+    config = dot_fonts.write_config(tmp_path)
+    assert _dot(source, dot_fonts.environment(config)) != _dot(source, None)  # why
+    path = tmp_path / "cjk.gv"
+    path.write_text(source, encoding="utf-8")
+    assert diagrams.run_dot([path], workers=1, fonts=config) == {}
+    assert (tmp_path / "cjk.gv.svg").read_bytes() == _dot(source, None)
+
+
+def test_a_diagram_stage_leaves_no_configuration_behind(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    plan = plan_file(ROOT / "inputs" / "litware-noav.yaml").to_dict()
+    made = diagrams.render_svgs([plan], tmp_path / "cache")
+    assert made and list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_it_holds_the_font_folders_and_the_systems_cache_folders_and_no_rule(
+        tmp_path: Path) -> None:
     text = dot_fonts.config_text()
     assert text is not None
     assert "  <dir>/usr/share/fonts/truetype/dejavu</dir>\n" in text
@@ -55,8 +88,7 @@ def test_it_holds_the_font_folders_and_the_systems_cache_folders_and_no_rule() -
     for rule in ("<include", "<match", "<alias", "<selectfont", "<config>"):
         assert rule not in text
     # fontconfig reads it: the family the diagrams name is found through it alone.
-    env = dot_fonts.dot_environment()
-    assert env is not None
+    env = dot_fonts.environment(dot_fonts.write_config(tmp_path))
     found = subprocess.run(["fc-match", "-f", "%{file}", diagrams.FONT], env=env,
                            capture_output=True, text=True, check=True).stdout
     assert found == "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -66,22 +98,22 @@ def test_it_holds_the_font_folders_and_the_systems_cache_folders_and_no_rule() -
                                              ("FONTCONFIG_PATH", "/etc/fonts"),
                                              (dot_fonts.ENV, "system")])
 def test_a_configuration_the_environment_asks_for_is_left_as_it_is(
-        variable: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        variable: str, value: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(variable, value)
-    assert dot_fonts.config_text() is None and dot_fonts.dot_environment() is None
+    assert dot_fonts.config_text() is None and dot_fonts.write_config(tmp_path) is None
     assert dot_fonts.describe() == "fontconfig: the system's"
 
 
 def test_without_the_systems_main_file_dot_starts_as_it_would(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(dot_fonts, "SYSTEM_FILE", str(tmp_path / "missing.conf"))
-    assert dot_fonts.dot_environment() is None
+    assert dot_fonts.write_config(tmp_path) is None and dot_fonts.environment(None) is None
 
 
 def test_the_configuration_is_part_of_every_layouts_key(monkeypatch: pytest.MonkeyPatch) -> None:
     own = diagrams.layout_tools()
     assert dot_fonts.describe() in own and "<dir>" in own
     monkeypatch.setenv(dot_fonts.ENV, "system")
-    for cached in (dot_fonts.config_text, dot_fonts._config_file, diagrams.layout_tools):
+    for cached in (dot_fonts.config_text, diagrams.layout_tools):
         cached.cache_clear()
     assert diagrams.layout_tools() != own

@@ -633,12 +633,12 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _dot_one(dot: str, path: Path) -> str | None:
-    """Render one file; Graphviz's complaint when it fails, else None."""
+def _dot_one(dot: str, path: Path, env: dict[str, str] | None) -> str | None:
+    """Render one file, ``dot`` started in ``env`` (None: this process's environment);
+    Graphviz's complaint when it fails, else None."""
     try:
         done = subprocess.run([dot, "-Tsvg", "-O", str(path)], stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=DOT_TIMEOUT, check=False,
-                              env=dot_fonts.dot_environment())
+                              capture_output=True, timeout=DOT_TIMEOUT, check=False, env=env)
     except subprocess.TimeoutExpired:
         return f"dot did not finish within {DOT_TIMEOUT} s"
     out = path.with_name(path.name + ".svg")
@@ -648,8 +648,12 @@ def _dot_one(dot: str, path: Path) -> str | None:
     return said or f"dot exited with status {done.returncode} and wrote no SVG"
 
 
-def run_dot(files: Sequence[Path], workers: int | None = None) -> dict[Path, str]:
+def run_dot(files: Sequence[Path], workers: int | None = None,
+            fonts: Path | None = None) -> dict[Path, str]:
     """Render each DOT file to ``<file>.svg`` beside it (``dot -Tsvg -O``), ``workers`` at once.
+    ``fonts``: the fontconfig configuration to start ``dot`` with for each file whose
+    characters the fonts have (:func:`runbook.outputs.dot_fonts.write_config`,
+    :func:`~runbook.outputs.dot_fonts.applies_to`), or None for the system's.
 
     One ``dot`` process per file, on purpose: Graphviz 2.43 carries state from one graph to
     the next when a single process renders several files, so every graph after the first
@@ -662,9 +666,16 @@ def run_dot(files: Sequence[Path], workers: int | None = None) -> dict[Path, str
     dot = dot_executable()
     for path in files:  # a stale output must not pass for a fresh one
         path.with_name(path.name + ".svg").unlink(missing_ok=True)
+    envs: dict[Path, dict[str, str] | None] = {}
+    if fonts is not None:
+        family = tuple(font_files())
+        env = dot_fonts.environment(fonts)
+        envs = {path: env for path in files
+                if dot_fonts.applies_to(path.read_text(encoding="utf-8", errors="replace"),
+                                        family)}
     try:
         with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-            results = list(pool.map(lambda p: _dot_one(dot, p), files))
+            results = list(pool.map(lambda p: _dot_one(dot, p, envs.get(p)), files))
     except OSError as exc:
         raise ToolMissing(f"{INSTALL_HINT} ({exc.strerror})") from None
     return {path: error for path, error in zip(files, results, strict=True) if error}
@@ -856,7 +867,7 @@ def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int, made: dict[
             path = scratch / f"{sha}.gv"
             path.write_text(source, encoding="utf-8")
             files.append(path)
-        failed = run_dot(files, jobs)
+        failed = run_dot(files, jobs, dot_fonts.write_config(scratch))
         for path in files:
             if path not in failed:
                 made[path.stem] = _store(path.with_name(path.name + ".svg").read_bytes(),

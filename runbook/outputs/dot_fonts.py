@@ -6,13 +6,21 @@ Debian, ``/etc/fonts/fonts.conf`` and some fifty files of ``conf.d``) before it 
 font a diagram names. The layout itself is a few milliseconds. A diagram needs none of those
 rules: its labels name DejaVu Sans, and its text is measured from that font's files.
 
-So each ``dot`` is started with ``FONTCONFIG_FILE`` (fontconfig's documented variable) naming
-a configuration of this module's own (:func:`config_text`): every folder that holds a font
+So ``dot`` is started with ``FONTCONFIG_FILE`` (fontconfig's documented variable) naming a
+configuration of this module's own (:func:`config_text`): every folder that holds a font
 the system's configuration lists (``fc-list``), and the system's cache folders (the
 ``cachedir`` elements of its main file), nothing else. A diagram is then laid out about a
-tenth faster, with the same bytes (``tests/test_diagram.py`` lays the examples' diagrams out
-both ways). Its text is part of every layout's cache key (:func:`runbook.outputs.diagrams
-.layout_tools`).
+tenth faster, with the same bytes (``tests/test_dot_fonts.py`` lays the examples' diagrams
+out both ways). Its text is part of every layout's cache key (:func:`runbook.outputs.diagrams
+.layout_tools`), and the file is written beside the diagrams' sources, in the folder of the
+call that lays them out (:func:`write_config`), so no process leaves one behind.
+
+Only a diagram every character of whose source each face of the family has is laid out so
+(:func:`applies_to`, the faces' character sets as fontconfig reads them, ``fc-query``): a
+character the family lacks (a name in Chinese or Thai) is measured in the font fontconfig's
+rules choose for it, which a configuration without rules does not choose alike. Such a
+diagram gets the system's configuration, as the in-process renderer
+(:mod:`runbook.outputs.gvc`) gets it for every diagram.
 
 The system's whole configuration is used instead when the environment names a
 configuration itself (``FONTCONFIG_FILE`` or ``FONTCONFIG_PATH``), when
@@ -22,17 +30,18 @@ read.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
+import re
 import subprocess
-import tempfile
 import xml.etree.ElementTree as ElementTree
 from functools import lru_cache
 from html import escape
+from pathlib import Path
 
 #: Set to ``system`` to start ``dot`` with the system's whole fontconfig configuration.
 ENV = "RUNBOOK_FONTCONFIG"
+# A control character other than a tab or a line break.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 #: Where fontconfig reads its configuration when the environment names none.
 SYSTEM_FILE = "/etc/fonts/fonts.conf"
 
@@ -82,35 +91,59 @@ def config_text() -> str | None:
     return _HEAD + "".join(lines) + "</fontconfig>\n"
 
 
-@lru_cache(maxsize=1)
-def _config_file() -> str | None:
+@lru_cache(maxsize=4)
+def coverage(files: tuple[str, ...]) -> frozenset[int]:
+    """The characters every one of the font ``files`` has (their ``charset`` as
+    ``fc-query`` reads it); empty when one cannot be read."""
+    common: set[int] | None = None
+    for file in files:
+        try:
+            done = subprocess.run(["fc-query", "--format", "%{charset}\n", file],
+                                  capture_output=True, text=True, timeout=30,
+                                  stdin=subprocess.DEVNULL, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return frozenset()
+        if done.returncode != 0:
+            return frozenset()
+        found: set[int] = set()
+        for line in done.stdout.splitlines()[:1]:  # a file's first face: the font itself
+            for span in line.split():
+                first, _, last = span.partition("-")
+                try:
+                    found.update(range(int(first, 16), int(last or first, 16) + 1))
+                except ValueError:
+                    return frozenset()
+        common = found if common is None else common & found
+    return frozenset(common or ())
+
+
+def applies_to(source: str, files: tuple[str, ...]) -> bool:
+    """Whether the diagram of DOT ``source`` is laid out with :func:`config_text`: each of
+    its characters is a tab, a line break or one every face of the family (``files``,
+    :func:`runbook.outputs.diagrams.font_files`) has."""
+    if _CONTROL.search(source) is not None:
+        return False
+    have = coverage(files)
+    return bool(have) and all(ord(c) in have for c in set(source) if c not in "\t\n")
+
+
+def write_config(folder: Path) -> Path | None:
+    """:func:`config_text` written to ``folder`` (the caller's scratch folder), or None when
+    ``dot`` starts with the system's configuration. Raises :class:`OSError`."""
     text = config_text()
     if text is None:
         return None
-    try:
-        handle, path = tempfile.mkstemp(prefix="runbook-fonts-", suffix=".conf")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-    except OSError:
-        return None
-    owner = os.getpid()
-
-    def remove() -> None:
-        if os.getpid() == owner:  # not in a forked worker, which shares the file
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-
-    atexit.register(remove)
+    path = folder / "fonts.conf"
+    path.write_text(text, encoding="utf-8")
     return path
 
 
-def dot_environment() -> dict[str, str] | None:
+def environment(config: Path | None) -> dict[str, str] | None:
     """The environment to start ``dot`` in: this process's, with ``FONTCONFIG_FILE`` naming
-    :func:`config_text`'s file; None (this process's own) for the system's configuration."""
-    path = _config_file()
-    if path is None or not os.path.isfile(path):
+    ``config`` (from :func:`write_config`); None (this process's own) without one."""
+    if config is None:
         return None
-    return {**os.environ, "FONTCONFIG_FILE": path}
+    return {**os.environ, "FONTCONFIG_FILE": os.fspath(config)}
 
 
 def describe() -> str:
