@@ -164,6 +164,8 @@ def test_the_provider_addresses_are_marked_unconfirmed() -> None:
     (lambda d: d["ports"]["av-auth"].update(sources=["nowhere"]), "unknown source 'nowhere'"),
     (lambda d: d["load_balancer"]["external"].update(av=["av-stun"]), "unknown port id"),
     (lambda d: d["certificates"]["av_auth"].update(ekus=["code_signing"]), "unknown EKU"),
+    (lambda d: d["ekus"]["server_auth"].update(sources=["nowhere"]),
+     "ekus.server_auth cites unknown source 'nowhere'"),
     (lambda d: d["ports"]["av-auth"].pop("sources"), "sources"),
     (lambda d: d["ports"]["av-auth"].update(colour="red"), "colour"),
 ])

@@ -425,6 +425,7 @@ class Catalog(_Frozen):
             *((f"roles.{k}", v) for k, v in self.roles.items()),
             *((f"ports.{k}", v) for k, v in self.ports.items()),
             *((f"dns_records.{k}", v) for k, v in self.dns_records.items()),
+            *((f"ekus.{k}", v) for k, v in self.ekus.items()),
             *((f"certificates.{k}", v) for k, v in self.certificates.items()),
             *((f"providers.{k}", v) for k, v in self.providers.items()),
             *((f"steps.{s.id}", s) for s in self.steps),
