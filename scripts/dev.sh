@@ -37,8 +37,16 @@ extra=""; [ "$task" = test ] && extra="[test]"
 stamp=".venv/.runbook-installed${extra}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   echo "== installing runbook${extra} into .venv (versions from constraints.txt)"
-  .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".${extra}" 2>&1 \
-    | grep -v "^WARNING: Location" || true
+  # pip's own notices of an unusable index location are left out; a failed install stops
+  # here with pip's messages, and leaves no stamp.
+  log=".venv/pip-install.log"
+  if ! .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt \
+      -e ".${extra}" > "$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" >&2 || true
+    echo "== installing runbook${extra} failed (pip's output above)" >&2
+    exit 1
+  fi
+  grep -v "^WARNING: Location" "$log" || true
   touch "$stamp"
 fi
 
@@ -49,8 +57,8 @@ case "$task" in
     .venv/bin/ruff check .
     .venv/bin/mypy
     # One worker more than cores: part of the suite waits (a browser settling, a build being
-    # killed), and on 2 cores 3 workers keep both busy (290 to 320 s against 320 to 350 s
-    # with 2). Each test file stays on one worker, so a module's fixtures are made once; the
+    # killed), and on 2 cores 3 workers keep both busy. Each test file stays on one worker,
+    # so a module's fixtures are made once; the
     # files start in the order tests/conftest.py collects them (the longest first). Pass
     # -n 0 to run in this process.
     workers=$(( $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 1 ))
