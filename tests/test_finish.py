@@ -250,6 +250,29 @@ def test_a_site_build_never_places_a_damaged_copy_of_its_sites_files(
     assert differing(snapshot(first), snapshot(again)) == []
 
 
+@pytest.mark.parametrize(("extra", "copied"), [(None, False), ("tags", True)])
+def test_a_site_build_copies_no_file_unless_another_plugin_may_read_them(
+        extra: str | None, copied: bool, tmp_path: Path) -> None:
+    """Once the pages are converted (on_env) a site build leaves its files uncopied, with
+    the plugins that do not read them later; with any other plugin MkDocs copies them."""
+    from types import SimpleNamespace
+
+    from mkdocs.structure.files import File, Files, InclusionLevel
+
+    config = load_config(config_file=str(CONFIG))
+    if extra is not None:
+        config.plugins[extra] = SimpleNamespace()  # a plugin the runbook plugin does not know
+    plugin = plugin_of(config)
+    page = File("sites/a/index.md", str(tmp_path), str(tmp_path / "site"), False)
+    diagram = File("sites/a/diagrams/network.svg", str(tmp_path), str(tmp_path / "site"), False)
+    files = Files([page, diagram])
+    plugin.begin_site_build({"a"})
+    plugin.on_env(SimpleNamespace(bytecode_cache=object()), config=config, files=files)
+    assert page.inclusion != InclusionLevel.EXCLUDED
+    assert (diagram.inclusion != InclusionLevel.EXCLUDED) is copied
+    plugin.end_site_build()
+
+
 def test_a_warning_of_a_site_build_fails_the_strict_build_and_is_reported_every_time(
         produced: tuple[list[Any], dict[str, Any]], tmp_path: Path,
         caplog: pytest.LogCaptureFixture) -> None:

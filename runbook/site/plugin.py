@@ -78,6 +78,12 @@ class RunbookPluginConfig(Config):  # type: ignore[no-untyped-call]
 
 
 # MkDocs' BasePlugin.__init_subclass__ is unannotated.
+#: The plugins whose hooks after ``on_env`` do not read the build's files: with no other
+#: plugin, a site build copies no file (:meth:`RunbookPlugin.on_env`).
+QUIET_PLUGINS = frozenset({"runbook", "search", "material/search", "offline",
+                           "material/offline"})
+
+
 class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped-call]
     """Adds every site's generated pages and files to the MkDocs build."""
 
@@ -536,14 +542,17 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped
         In a site build, leave every file but the pages out of what MkDocs copies: its pages
         are converted by now (their links checked against every file), and the build that
         forked it publishes the files itself. Copying them (the theme's assets, the sites'
-        stand-ins) into a folder removed afterwards took an eighth of a site build.
+        stand-ins) into a folder removed afterwards took an eighth of a site build. Only
+        with the plugins known not to read the files after this event
+        (:data:`QUIET_PLUGINS`): another plugin's later hook could see them excluded and
+        make a page differently than the plain build does.
         """
         from mkdocs.structure.files import InclusionLevel
 
         from runbook.outputs.templating import SealedBytecodeCache
         from runbook.site.finish import code_of
 
-        if self._site_build is not None:
+        if self._site_build is not None and set(config.plugins) <= QUIET_PLUGINS:
             for file in files:
                 if not file.is_documentation_page():
                     file.inclusion = InclusionLevel.EXCLUDED
