@@ -40,10 +40,10 @@ from pathlib import Path
 
 #: Set to ``system`` to start ``dot`` with the system's whole fontconfig configuration.
 ENV = "RUNBOOK_FONTCONFIG"
-# A control character other than a tab or a line break.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 #: Where fontconfig reads its configuration when the environment names none.
 SYSTEM_FILE = "/etc/fonts/fonts.conf"
+# A control character other than a tab or a line break.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 _HEAD = ('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
          "<!-- runbook: the system's font folders and caches, without its rules -->\n"

@@ -77,13 +77,13 @@ class RunbookPluginConfig(Config):  # type: ignore[no-untyped-call]
     cache_max_age_days = _Days(default=DEFAULT_MAX_AGE_DAYS)
 
 
-# MkDocs' BasePlugin.__init_subclass__ is unannotated.
 #: The plugins whose hooks after ``on_env`` do not read the build's files: with no other
 #: plugin, a site build copies no file (:meth:`RunbookPlugin.on_env`).
 QUIET_PLUGINS = frozenset({"runbook", "search", "material/search", "offline",
                            "material/offline"})
 
 
+# MkDocs' BasePlugin.__init_subclass__ is unannotated.
 class RunbookPlugin(BasePlugin[RunbookPluginConfig]):  # type: ignore[no-untyped-call]
     """Adds every site's generated pages and files to the MkDocs build."""
 
