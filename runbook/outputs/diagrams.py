@@ -775,7 +775,8 @@ def layout_tools() -> str:
     configuration ``dot`` starts with: :mod:`runbook.outputs.dot_fonts`). Part of every
     layout's key: an upgrade of Graphviz or of the fonts lays every diagram out again."""
     version = _run(shutil.which("dot") or "dot", "-V") or "dot: unavailable"
-    return f"{version}\nfonts {files_fingerprint(font_files())}\n{dot_fonts.describe()}"
+    family = font_files()
+    return f"{version}\nfonts {files_fingerprint(family)}\n{dot_fonts.describe(tuple(family))}"
 
 
 def _sources(plans: list[dict[str, Any]], names: Sequence[str] | None = None) -> Sources:
@@ -867,7 +868,7 @@ def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int, made: dict[
             path = scratch / f"{sha}.gv"
             path.write_text(source, encoding="utf-8")
             files.append(path)
-        failed = run_dot(files, jobs, dot_fonts.write_config(scratch))
+        failed = run_dot(files, jobs, dot_fonts.write_config(scratch, tuple(font_files())))
         for path in files:
             if path not in failed:
                 made[path.stem] = _store(path.with_name(path.name + ".svg").read_bytes(),

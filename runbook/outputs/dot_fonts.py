@@ -35,7 +35,7 @@ import re
 import subprocess
 import xml.etree.ElementTree as ElementTree
 from functools import lru_cache
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 
 #: Set to ``system`` to start ``dot`` with the system's whole fontconfig configuration.
@@ -44,6 +44,8 @@ ENV = "RUNBOOK_FONTCONFIG"
 SYSTEM_FILE = "/etc/fonts/fonts.conf"
 # A control character other than a tab or a line break.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# The emoji presentation selector and the zero-width joiner of emoji sequences.
+_EMOJI = re.compile("[\ufe0f\u200d]")
 
 _HEAD = ('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
          "<!-- runbook: the system's font folders and caches, without its rules -->\n"
@@ -119,18 +121,28 @@ def coverage(files: tuple[str, ...]) -> frozenset[int]:
 
 def applies_to(source: str, files: tuple[str, ...]) -> bool:
     """Whether the diagram of DOT ``source`` is laid out with :func:`config_text`: each of
-    its characters is a tab, a line break or one every face of the family (``files``,
-    :func:`runbook.outputs.diagrams.font_files`) has."""
-    if _CONTROL.search(source) is not None:
+    its characters, character references read as Graphviz reads them, is a tab, a line
+    break or one every face of the family (``files``,
+    :func:`runbook.outputs.diagrams.font_files`) has, and none asks for an emoji
+    presentation or joins emoji (U+FE0F, U+200D: fontconfig's rules choose those fonts)."""
+    text = unescape(source)
+    if _CONTROL.search(text) is not None or _EMOJI.search(text) is not None:
         return False
     have = coverage(files)
-    return bool(have) and all(ord(c) in have for c in set(source) if c not in "\t\n")
+    return bool(have) and all(ord(c) in have for c in set(text) if c not in "\t\n")
 
 
-def write_config(folder: Path) -> Path | None:
-    """:func:`config_text` written to ``folder`` (the caller's scratch folder), or None when
-    ``dot`` starts with the system's configuration. Raises :class:`OSError`."""
+def _text_for(files: tuple[str, ...]) -> str | None:
+    # The configuration for the family ``files``: none when their characters are unknown.
     text = config_text()
+    return text if text is not None and coverage(files) else None
+
+
+def write_config(folder: Path, files: tuple[str, ...]) -> Path | None:
+    """:func:`config_text` written to ``folder`` (the caller's scratch folder), or None when
+    ``dot`` starts with the system's configuration (also when the characters of the family
+    ``files`` cannot be read). Raises :class:`OSError`."""
+    text = _text_for(files)
     if text is None:
         return None
     path = folder / "fonts.conf"
@@ -146,8 +158,8 @@ def environment(config: Path | None) -> dict[str, str] | None:
     return {**os.environ, "FONTCONFIG_FILE": os.fspath(config)}
 
 
-def describe() -> str:
-    """What the layouts depend on here, for their cache key: the configuration's text, or
-    that the system's is used."""
-    text = config_text()
+def describe(files: tuple[str, ...]) -> str:
+    """What the layouts of the family ``files`` depend on here, for their cache key: the
+    configuration's text, or that the system's is used."""
+    text = _text_for(files)
     return "fontconfig: the system's" if text is None else f"fontconfig:\n{text}"
