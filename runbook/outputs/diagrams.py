@@ -668,11 +668,10 @@ def run_dot(files: Sequence[Path], workers: int | None = None,
         path.with_name(path.name + ".svg").unlink(missing_ok=True)
     envs: dict[Path, dict[str, str] | None] = {}
     if fonts is not None:
-        family = tuple(font_files())
         env = dot_fonts.environment(fonts)
         envs = {path: env for path in files
                 if dot_fonts.applies_to(path.read_text(encoding="utf-8", errors="replace"),
-                                        family)}
+                                        font_family())}
     try:
         with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
             results = list(pool.map(lambda p: _dot_one(dot, p, envs.get(p)), files))
@@ -768,6 +767,13 @@ def font_files() -> list[str]:
 
 
 @lru_cache(maxsize=1)
+def font_family() -> tuple[str, ...]:
+    """:func:`font_files`, asked once a process: the layouts' key and the choice of
+    ``dot``'s fontconfig configuration (:mod:`runbook.outputs.dot_fonts`) read the same."""
+    return tuple(font_files())
+
+
+@lru_cache(maxsize=1)
 def layout_tools() -> str:
     """What besides its source changes a diagram's layout: Graphviz's version (``dot -V``)
     and the fonts it measures labels with (:func:`font_files`, as
@@ -775,8 +781,8 @@ def layout_tools() -> str:
     configuration ``dot`` starts with: :mod:`runbook.outputs.dot_fonts`). Part of every
     layout's key: an upgrade of Graphviz or of the fonts lays every diagram out again."""
     version = _run(shutil.which("dot") or "dot", "-V") or "dot: unavailable"
-    family = font_files()
-    return f"{version}\nfonts {files_fingerprint(family)}\n{dot_fonts.describe(tuple(family))}"
+    family = font_family()
+    return f"{version}\nfonts {files_fingerprint(family)}\n{dot_fonts.describe(family)}"
 
 
 def _sources(plans: list[dict[str, Any]], names: Sequence[str] | None = None) -> Sources:
@@ -868,7 +874,7 @@ def _render_with_dot(todo: dict[str, str], workdir: Path, jobs: int, made: dict[
             path = scratch / f"{sha}.gv"
             path.write_text(source, encoding="utf-8")
             files.append(path)
-        failed = run_dot(files, jobs, dot_fonts.write_config(scratch, tuple(font_files())))
+        failed = run_dot(files, jobs, dot_fonts.write_config(scratch, font_family()))
         for path in files:
             if path not in failed:
                 made[path.stem] = _store(path.with_name(path.name + ".svg").read_bytes(),
